@@ -1,0 +1,73 @@
+"""Transform's preprocessing_fn: JPEG/PNG bytes -> float pixels, and class counts.
+
+The same graph runs in the Trainer's input pipeline and inside the served
+model (`transform_features_layer()`), so no client re-implements decoding or
+resizing. Transform runs with `materialize=False`: decoded float images are
+never written to disk (at 512x512 the train split alone would be 40 GB); the
+graph is applied on the fly by the Trainer and at serving time.
+
+Transform's analyzers make one full pass over the training split to count the
+examples of each class (vocabulary `features.CLASS_COUNTS_VOCAB`); the Trainer
+derives steps per epoch and class weights from those counts.
+"""
+
+from typing import Any, Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from pipeline import config as config_lib
+from pipeline import features
+
+
+def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
+  """Decodes a batch of encoded images and resizes them.
+
+  Args:
+    image_bytes: string tensor of shape [batch] or [batch, 1]: JPEG or PNG.
+    size: output side in pixels.
+
+  Returns:
+    float32 tensor [batch, size, size, 3] with values in [0, 255].
+  """
+  image_bytes = tf.reshape(image_bytes, [-1])
+
+  def decode_one(encoded):
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image = tf.image.resize(image, [size, size], antialias=True)
+    return tf.ensure_shape(image, [size, size, 3])
+
+  return tf.map_fn(
+      decode_one, image_bytes,
+      fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+
+
+def preprocessing_fn(inputs: Dict[str, Any],
+                     custom_config: Dict[str, Any]) -> Dict[str, Any]:
+  """TFT preprocessing_fn.
+
+  Args:
+    inputs: raw features, batched, as the schema describes them.
+    custom_config: `PipelineConfig.to_dict()`.
+
+  Returns:
+    `features.TRANSFORMED_IMAGE_KEY`: float32 [batch, S, S, 3] in [0, 255]
+    with S the model's input size; `features.TRANSFORMED_LABEL_KEY`: int64
+    [batch] (absent at serving time, when there is no label).
+  """
+  config = config_lib.PipelineConfig.from_dict(custom_config)
+  outputs = {
+      features.TRANSFORMED_IMAGE_KEY:
+          decode_and_resize(inputs[features.IMAGE_KEY],
+                            config.model_input_size),
+  }
+  label = tf.reshape(inputs[features.LABEL_KEY], [-1])
+  # Full pass over the training split: examples per class ("count label"
+  # lines). Kept reachable from an output so TFT never prunes it.
+  counts_file = tft.vocabulary(
+      tf.strings.as_string(label),
+      vocab_filename=features.CLASS_COUNTS_VOCAB,
+      store_frequency=True)
+  del counts_file
+  outputs[features.TRANSFORMED_LABEL_KEY] = label
+  return outputs

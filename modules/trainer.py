@@ -1,0 +1,358 @@
+"""Trainer module: `run_fn`, as TFX's GenericExecutor calls it.
+
+Reads every setting from `fn_args.custom_config` (a `PipelineConfig` dict),
+builds the input pipeline over the ExampleGen TFRecords with the Transform
+graph applied on the fly, trains under the resolved distribution strategy
+and exports a SavedModel whose signatures apply the Transform graph
+themselves (see `export_serving_model`).
+"""
+
+import json
+import math
+import os
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+from absl import logging
+import keras
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from modules import model as model_lib
+from pipeline import config as config_lib
+from pipeline import features
+
+HISTORY_FILE = "training_history.json"
+
+
+# ---------------------------------------------------------------------------
+# Distribution strategy.
+
+def _tpu_requested(tpu_address: Optional[str]) -> bool:
+  """True when a TPU is configured or this looks like a TPU host."""
+  return bool(tpu_address or os.environ.get("TPU_NAME") or
+              os.environ.get("COLAB_TPU_ADDR") or
+              os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"))
+
+
+def resolve_strategy(tpu_address: Optional[str] = None,
+                     list_gpus=lambda: tf.config.list_logical_devices("GPU")
+                     ) -> tf.distribute.Strategy:
+  """TPU if there is one, else MirroredStrategy over 2+ GPUs, else default.
+
+  Args:
+    tpu_address: TPU name or grpc address; None to detect.
+    list_gpus: returns the visible GPUs (a parameter so tests can check the
+      selection without hardware).
+
+  Returns:
+    The strategy; it is logged with its number of replicas.
+  """
+  strategy = None
+  if _tpu_requested(tpu_address):
+    try:
+      resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+          tpu=tpu_address or None)
+      tf.config.experimental_connect_to_cluster(resolver)
+      tf.tpu.experimental.initialize_tpu_system(resolver)
+      strategy = tf.distribute.TPUStrategy(resolver)
+    except (ValueError, tf.errors.NotFoundError) as error:
+      logging.warning("No TPU reachable (%s); trying GPUs.", error)
+  if strategy is None:
+    gpus = list_gpus()
+    if len(gpus) > 1:
+      strategy = tf.distribute.MirroredStrategy()
+    else:
+      strategy = tf.distribute.get_strategy()
+  logging.info("Distribution strategy: %s with %d replica(s).",
+               type(strategy).__name__, strategy.num_replicas_in_sync)
+  return strategy
+
+
+# ---------------------------------------------------------------------------
+# Class counts, learning rate.
+
+def read_class_counts(tft_output: tft.TFTransformOutput,
+                      num_classes: int) -> List[int]:
+  """Training examples per class, as Transform's analyzer counted them.
+
+  Raises:
+    ValueError: if a label outside [0, num_classes) was counted.
+  """
+  path = tft_output.vocabulary_file_by_name(features.CLASS_COUNTS_VOCAB)
+  counts = [0] * num_classes
+  with tf.io.gfile.GFile(path) as f:
+    for line in f:
+      if not line.strip():
+        continue
+      count, label = line.split()
+      label = int(label)
+      if not 0 <= label < num_classes:
+        raise ValueError(
+            f"training split has label {label} outside [0, {num_classes})")
+      counts[label] = int(count)
+  return counts
+
+
+def learning_rate_for_epoch(config: config_lib.PipelineConfig, epoch: int,
+                            replicas: int) -> float:
+  """Learning rate at the start of `epoch` (0-based).
+
+  `constant`: learning_rate x replicas. `cosine`: cosine decay from that to
+  0 over the epochs. `ramp_sustain_decay`: the seeds' schedule, a linear
+  ramp from learning_rate to 5x that x replicas over 5 epochs, then
+  exponential decay by 0.8 an epoch down to learning_rate.
+  """
+  train = config.train
+  base = train.learning_rate * replicas
+  if train.lr_schedule == "constant":
+    return base
+  if train.lr_schedule == "cosine":
+    return 0.5 * base * (1 + math.cos(math.pi * epoch / train.epochs))
+  # ramp_sustain_decay
+  start, minimum = train.learning_rate, train.learning_rate
+  maximum, ramp_epochs, decay = 5 * base, 5, 0.8
+  if epoch < ramp_epochs:
+    return (maximum - start) / ramp_epochs * epoch + start
+  return (maximum - minimum) * decay ** (epoch - ramp_epochs) + minimum
+
+
+# ---------------------------------------------------------------------------
+# Input pipeline.
+
+def make_augmenter(config: config_lib.PipelineConfig
+                   ) -> Optional[Callable[[tf.Tensor], tf.Tensor]]:
+  """KerasCV augmentation from the config, or None if every layer is off.
+
+  KerasCV follows `tf.keras` (Keras 2 here, since TFT needs
+  TF_USE_LEGACY_KERAS=1), so its layers are applied one after the other as
+  plain callables inside tf.data rather than stacked in a Keras 3 model.
+  """
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  augment = config.augment
+  seed = config.train.seed
+  layers = []
+  if augment.flip:
+    layers.append(keras_cv.layers.RandomFlip("horizontal", seed=seed))
+  if augment.rotation:
+    layers.append(keras_cv.layers.RandomRotation(augment.rotation, seed=seed))
+  if augment.zoom:
+    layers.append(keras_cv.layers.RandomZoom(augment.zoom, seed=seed))
+  if augment.shift:
+    layers.append(keras_cv.layers.RandomTranslation(
+        augment.shift, augment.shift, seed=seed))
+  if augment.saturation:
+    layers.append(keras_cv.layers.RandomSaturation(
+        (0.5 - augment.saturation / 2, 0.5 + augment.saturation / 2),
+        seed=seed))
+  if not layers:
+    return None
+
+  def augment_batch(images: tf.Tensor) -> tf.Tensor:
+    for layer in layers:
+      images = layer(images, training=True)
+    return images
+
+  return augment_batch
+
+
+def make_dataset(file_patterns: Sequence[str],
+                 tft_output: tft.TFTransformOutput,
+                 batch_size: int,
+                 config: config_lib.PipelineConfig,
+                 training: bool) -> tf.data.Dataset:
+  """(images, labels) batches with the Transform graph applied.
+
+  Args:
+    file_patterns: ExampleGen output files (GZIP TFRecords of tf.Examples).
+    tft_output: the Transform output.
+    batch_size: global batch size.
+    config: the pipeline config.
+    training: shuffle, repeat and augment (training split only).
+
+  Every stage keeps tf.data's deterministic order, so a re-run with the same
+  seed sees the same batches (the Evaluator compares runs against each
+  other).
+  """
+  files = sorted(f for pattern in file_patterns
+                 for f in tf.io.gfile.glob(pattern))
+  if not files:
+    raise ValueError(f"no files match {list(file_patterns)}")
+  seed = config.train.seed
+  dataset = tf.data.Dataset.from_tensor_slices(files)
+  if training:
+    dataset = dataset.shuffle(len(files), seed=seed)
+  dataset = dataset.interleave(
+      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+      cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE)
+  if training:
+    dataset = dataset.shuffle(config.train.shuffle_buffer, seed=seed)
+    dataset = dataset.repeat()
+  dataset = dataset.batch(batch_size, drop_remainder=training)
+  raw_spec = tft_output.raw_feature_spec()
+  tft_layer = tft_output.transform_features_layer()
+
+  def parse_and_transform(serialized):
+    transformed = tft_layer(tf.io.parse_example(serialized, raw_spec))
+    return (transformed[features.TRANSFORMED_IMAGE_KEY],
+            transformed[features.TRANSFORMED_LABEL_KEY])
+
+  dataset = dataset.map(parse_and_transform,
+                        num_parallel_calls=tf.data.AUTOTUNE)
+  augmenter = make_augmenter(config) if training else None
+  if augmenter is not None:
+    dataset = dataset.map(lambda x, y: (augmenter(x), y),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------
+# Serving.
+
+class ServingModule(tf.Module):
+  """What the exported SavedModel holds: model, Transform graph, class names."""
+
+  def __init__(self, model: keras.Model, tft_output: tft.TFTransformOutput,
+               class_names: Sequence[str]):
+    super().__init__()
+    self.model = model
+    self.tft_layer = tft_output.transform_features_layer()
+    self.class_names = tf.constant(list(class_names))
+    spec = tft_output.raw_feature_spec()
+    spec.pop(features.LABEL_KEY)
+    self._serving_spec = spec
+    self._full_spec = tft_output.raw_feature_spec()
+
+  def _predict(self, raw_features: Dict[str, tf.Tensor]):
+    transformed = self.tft_layer(raw_features)
+    probabilities = self.model(transformed[features.TRANSFORMED_IMAGE_KEY],
+                               training=False)
+    index = tf.argmax(probabilities, axis=-1)
+    return {
+        features.PROBABILITIES_KEY: probabilities,
+        features.CLASS_INDEX_KEY: index,
+        features.CLASS_NAME_KEY: tf.gather(self.class_names, index),
+    }
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name="examples")])
+  def serve_examples(self, serialized):
+    """Serialized tf.Examples -> probabilities, class index, class name."""
+    return self._predict(tf.io.parse_example(serialized, self._serving_spec))
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name="image_bytes")])
+  def serve_image_bytes(self, image_bytes):
+    """Encoded images (JPEG or PNG, any size) -> the same outputs."""
+    batch = tf.shape(image_bytes)[0]
+    raw = {features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1]),
+           features.ID_KEY: tf.fill([batch, 1], "")}
+    return self._predict(raw)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name="examples")])
+  def transform_features(self, serialized):
+    """Serialized labelled tf.Examples -> transformed features (for TFMA)."""
+    return self.tft_layer(tf.io.parse_example(serialized, self._full_spec))
+
+
+def export_serving_model(model: keras.Model,
+                         tft_output: tft.TFTransformOutput,
+                         class_names: Sequence[str], export_dir: str) -> None:
+  """Writes the SavedModel with its three signatures to `export_dir`."""
+  module = ServingModule(model, tft_output, class_names)
+  signatures = {
+      "serving_default": module.serve_examples.get_concrete_function(),
+      "serving_image_bytes": module.serve_image_bytes.get_concrete_function(),
+      "transform_features": module.transform_features.get_concrete_function(),
+  }
+  tf.saved_model.save(module, export_dir, signatures=signatures)
+
+
+# ---------------------------------------------------------------------------
+# Training.
+
+class _EpochTimer(keras.callbacks.Callback):
+  """Records wall time and throughput of each epoch."""
+
+  def __init__(self, images_per_epoch: int):
+    super().__init__()
+    self.images_per_epoch = images_per_epoch
+    self.epochs: List[Dict[str, float]] = []
+    self._start = 0.0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    seconds = time.perf_counter() - self._start
+    record = {"epoch": epoch + 1, "seconds": round(seconds, 3),
+              "images_per_second": round(self.images_per_epoch / seconds, 1)}
+    record.update({k: float(v) for k, v in (logs or {}).items()})
+    self.epochs.append(record)
+    scores = " ".join(f"{k} {record[k]:.4f}" for k in
+                      ("loss", "accuracy", "val_loss", "val_accuracy")
+                      if k in record)
+    logging.info("epoch %d: %s (%.1f s, %.0f images/s)", epoch + 1, scores,
+                 seconds, record["images_per_second"])
+
+
+def run_fn(fn_args) -> None:
+  """Trains the model and exports it to `fn_args.serving_model_dir`."""
+  config = config_lib.PipelineConfig.from_dict(fn_args.custom_config)
+  keras.utils.set_random_seed(config.train.seed)
+  strategy = resolve_strategy()
+  replicas = strategy.num_replicas_in_sync
+  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+
+  class_counts = read_class_counts(tft_output, config.num_classes)
+  num_train = sum(class_counts)
+  global_batch = config.train.per_replica_batch_size * replicas
+  steps_per_epoch = max(1, num_train // global_batch)
+  logging.info("%d training examples, global batch %d, %d steps per epoch.",
+               num_train, global_batch, steps_per_epoch)
+
+  train_ds = make_dataset(fn_args.train_files, tft_output, global_batch,
+                          config, training=True)
+  eval_ds = make_dataset(fn_args.eval_files, tft_output, global_batch,
+                         config, training=False)
+
+  with strategy.scope():
+    model = model_lib.build_model(config)
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate_for_epoch(config, 0, replicas)),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+  timer = _EpochTimer(steps_per_epoch * global_batch)
+  callbacks = [
+      keras.callbacks.LearningRateScheduler(
+          lambda epoch: learning_rate_for_epoch(config, epoch, replicas)),
+      keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+      timer,
+  ]
+  start = time.perf_counter()
+  model.fit(train_ds, epochs=config.train.epochs,
+            steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+            callbacks=callbacks, verbose=0)  # _EpochTimer logs each epoch.
+  wall_seconds = time.perf_counter() - start
+
+  export_serving_model(model, tft_output, config.class_names,
+                       fn_args.serving_model_dir)
+  history = {
+      "config": config.to_dict(),
+      "strategy": type(strategy).__name__,
+      "replicas": replicas,
+      "global_batch_size": global_batch,
+      "steps_per_epoch": steps_per_epoch,
+      "train_examples": num_train,
+      "class_counts": class_counts,
+      "wall_seconds": round(wall_seconds, 3),
+      "epochs": timer.epochs,
+  }
+  tf.io.gfile.makedirs(fn_args.model_run_dir)
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE),
+                         "w") as f:
+    json.dump(history, f, indent=2)
+  logging.info("Exported the serving model to %s", fn_args.serving_model_dir)

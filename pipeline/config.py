@@ -1,0 +1,202 @@
+"""Typed configuration: every logical setting of the pipeline, in one place.
+
+Logical settings (image size, classes, backbone, epochs, thresholds...) live
+here; physical settings (paths, runner arguments, container image) live in the
+runners. The config reaches the module files (Transform, Trainer) as a plain
+dict through `custom_config` (`to_dict` / `from_dict`), so the module files
+never read globals or flags.
+
+The defaults are the ones `make run` uses on the bundled sample data on a
+2-core CPU; README.md, "Configuration", lists every field and the settings
+for the real Kaggle data.
+"""
+
+import dataclasses
+import json
+from typing import Any, Dict, Optional, Tuple
+
+from pipeline import features
+
+# Backbones the Trainer can build (see modules/model.py).
+BACKBONES = (
+    "simple_cnn",
+    "mobilenet_v3_small",
+    "inception_v3",
+    "densenet201",
+    "resnet50_v2",
+    "vgg16",
+) + tuple(f"efficientnet_b{i}" for i in range(8))
+
+LR_SCHEDULES = ("constant", "cosine", "ramp_sustain_decay")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The network.
+
+  Attributes:
+    backbone: one of BACKBONES.
+    weights: "imagenet", a path to a local weights file, or None (random).
+    input_size: side in pixels the images are resized to before the network;
+      0 means the data set's image size.
+    dropout: dropout rate before the classification layer (0 disables it).
+    fine_tune: train the backbone too (True) or only the head (False).
+  """
+  backbone: str = "simple_cnn"
+  weights: Optional[str] = None
+  input_size: int = 64
+  dropout: float = 0.1
+  fine_tune: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Training loop.
+
+  Attributes:
+    epochs: passes over the training split; steps per epoch come from the
+      number of training examples that Transform counted.
+    per_replica_batch_size: batch per device; the global batch is this times
+      the number of replicas of the distribution strategy.
+    learning_rate: base (per replica) learning rate; scaled by replicas.
+    lr_schedule: one of LR_SCHEDULES.
+    label_smoothing: label smoothing of the cross-entropy loss.
+    class_weighting: weight the loss by inverse class frequency.
+    seed: seed of weights initialisation, shuffling and augmentation.
+    shuffle_buffer: examples in the training shuffle buffer.
+  """
+  epochs: int = 25
+  per_replica_batch_size: int = 16
+  learning_rate: float = 3e-3
+  lr_schedule: str = "cosine"
+  label_smoothing: float = 0.0
+  class_weighting: bool = False
+  seed: int = 42
+  shuffle_buffer: int = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+  """KerasCV augmentation, applied to the training split only.
+
+  Strengths are fractions as KerasCV takes them; 0 switches a layer off.
+  """
+  flip: bool = True
+  rotation: float = 0.0
+  zoom: float = 0.0
+  shift: float = 0.0
+  saturation: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Evaluator gate (overall slice).
+
+  Attributes:
+    min_macro_f1: a model is blessed only if its macro F1 on the eval split
+      is at least this.
+    max_macro_f1_drop: and only if its macro F1 is at most this much below
+      the latest blessed model's (ignored for the first model).
+  """
+  min_macro_f1: float = 0.6
+  max_macro_f1_drop: float = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """All logical settings of the pipeline.
+
+  Attributes:
+    image_size: side of the Kaggle images to read (selects the
+      `tfrecords-jpeg-<S>x<S>` directory).
+    class_names: class names in label order; their number is the number of
+      classes.
+  """
+  image_size: int = 192
+  class_names: Tuple[str, ...] = dataclasses.field(
+      default_factory=lambda: tuple(features.load_class_names()))
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+  augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+  eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+  def __post_init__(self):
+    object.__setattr__(self, "class_names", tuple(self.class_names))
+    self.validate()
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def model_input_size(self) -> int:
+    return self.model.input_size or self.image_size
+
+  def validate(self) -> None:
+    """Raises ValueError naming the first setting that is out of range."""
+    features.check_class_names(self.class_names)
+    if self.image_size <= 0:
+      raise ValueError(f"image_size must be positive, got {self.image_size}")
+    if self.model.backbone not in BACKBONES:
+      raise ValueError(
+          f"unknown backbone {self.model.backbone!r}; choose from {BACKBONES}")
+    if self.model.input_size < 0:
+      raise ValueError("model.input_size must be >= 0")
+    if not 0.0 <= self.model.dropout < 1.0:
+      raise ValueError("model.dropout must be in [0, 1)")
+    if self.train.epochs < 1:
+      raise ValueError(f"train.epochs must be >= 1, got {self.train.epochs}")
+    if self.train.per_replica_batch_size < 1:
+      raise ValueError("train.per_replica_batch_size must be >= 1")
+    if self.train.learning_rate <= 0:
+      raise ValueError("train.learning_rate must be positive")
+    if self.train.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"unknown lr_schedule {self.train.lr_schedule!r}; "
+                       f"choose from {LR_SCHEDULES}")
+    if not 0.0 <= self.train.label_smoothing < 1.0:
+      raise ValueError("train.label_smoothing must be in [0, 1)")
+    if not 0.0 <= self.eval.min_macro_f1 <= 1.0:
+      raise ValueError("eval.min_macro_f1 must be in [0, 1]")
+    if self.eval.max_macro_f1_drop < 0:
+      raise ValueError("eval.max_macro_f1_drop must be >= 0")
+
+  def to_dict(self) -> Dict[str, Any]:
+    """A JSON-serialisable dict (what `custom_config` carries)."""
+    result = dataclasses.asdict(self)
+    result["class_names"] = list(self.class_names)
+    return result
+
+  @classmethod
+  def from_dict(cls, values: Dict[str, Any]) -> "PipelineConfig":
+    """Inverse of `to_dict`; unknown keys are an error, not ignored."""
+    values = dict(values)
+    sections = {
+        "model": ModelConfig,
+        "train": TrainConfig,
+        "augment": AugmentConfig,
+        "eval": EvalConfig,
+    }
+    for key, section_cls in sections.items():
+      if key in values:
+        values[key] = section_cls(**values[key])
+    return cls(**values)
+
+  def replace(self, **changes) -> "PipelineConfig":
+    """A copy with top-level fields or `section__field` values changed.
+
+    Example: `config.replace(image_size=512, train__epochs=20)`.
+    """
+    top: Dict[str, Any] = {}
+    nested: Dict[str, Dict[str, Any]] = {}
+    for key, value in changes.items():
+      if "__" in key:
+        section, field = key.split("__", 1)
+        nested.setdefault(section, {})[field] = value
+      else:
+        top[key] = value
+    for section, fields in nested.items():
+      top[section] = dataclasses.replace(getattr(self, section), **fields)
+    return dataclasses.replace(self, **top)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,82 @@
+"""The one home of feature keys, split names, data layout and class names.
+
+Every module that reads the TFRecords, the schema or the served model imports
+its names from here; `tests/test_features.py` checks that they agree with the
+curated schema and with the sample data.
+"""
+
+import os
+from typing import List, Sequence
+
+# Raw features, as written in the Kaggle "Flower Classification with TPUs"
+# TFRecords.
+ID_KEY = "id"
+IMAGE_KEY = "image"
+LABEL_KEY = "class"
+
+# Features produced by the Transform graph (modules/preprocessing.py).
+TRANSFORMED_IMAGE_KEY = "image_pixels"
+TRANSFORMED_LABEL_KEY = "label"
+
+# Vocabulary file written by Transform's analyzers: per-class example counts of
+# the training split, used for steps per epoch and class weights.
+CLASS_COUNTS_VOCAB = "class_counts"
+
+# Kaggle directory names and the TFX split names they become.
+KAGGLE_SPLIT_DIRS = {"train": "train", "eval": "val"}
+TEST_SPLIT_DIR = "test"
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+TFRECORD_PATTERN = "*.tfrec"
+
+# Image sizes the Kaggle data set ships.
+KAGGLE_IMAGE_SIZES = (192, 224, 331, 512)
+
+# Serving outputs.
+PROBABILITIES_KEY = "probabilities"
+CLASS_INDEX_KEY = "class_index"
+CLASS_NAME_KEY = "class_name"
+
+DEFAULT_CLASSES_FILE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "kaggle_classes.txt")
+
+
+def image_dir_name(image_size: int) -> str:
+  """Returns the Kaggle directory name for square images of `image_size`."""
+  return f"tfrecords-jpeg-{image_size}x{image_size}"
+
+
+def load_class_names(path: str = DEFAULT_CLASSES_FILE) -> List[str]:
+  """Reads class names, one a line; the line index is the label.
+
+  Args:
+    path: a text file with one class name per line (blank lines at the end
+      are ignored).
+
+  Returns:
+    The class names in label order.
+
+  Raises:
+    ValueError: if the file is empty, has a blank line inside, or repeats a
+      name.
+  """
+  with open(path, encoding="utf-8") as f:
+    lines = f.read().rstrip("\n").split("\n")
+  names = [line.strip() for line in lines]
+  if not names or names == [""]:
+    raise ValueError(f"{path}: no class names")
+  for index, name in enumerate(names):
+    if not name:
+      raise ValueError(f"{path}:{index + 1}: blank class name")
+  duplicates = sorted({n for n in names if names.count(n) > 1})
+  if duplicates:
+    raise ValueError(f"{path}: repeated class names: {duplicates}")
+  return names
+
+
+def check_class_names(names: Sequence[str]) -> None:
+  """Raises ValueError unless `names` is a usable list of class names."""
+  if len(names) < 2:
+    raise ValueError(f"need at least 2 classes, got {len(names)}")
+  if len(set(names)) != len(names):
+    raise ValueError("class names must be unique")

@@ -1,0 +1,156 @@
+"""The pipeline DAG: `create_pipeline(...)`, shared by every runner.
+
+ImportExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
+ExampleValidator -> Transform -> Trainer -> Evaluator (latest blessed model
+as baseline) -> Pusher.
+
+Only logical settings come from `PipelineConfig`; the runners pass the
+physical ones (paths, Beam arguments, metadata store).
+"""
+
+import json
+import os
+from typing import List, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2
+
+from pipeline import config as config_lib
+from pipeline import features
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
+
+# Module paths, not files: they resolve from the installed project (locally
+# from the repository root, in a cluster from the container image).
+PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
+RUN_FN = "modules.trainer.run_fn"
+METRICS_MODULE = "modules.metrics"
+
+
+def input_config() -> example_gen_pb2.Input:
+  """Kaggle split directories -> TFX splits."""
+  return example_gen_pb2.Input(splits=[
+      example_gen_pb2.Input.Split(
+          name=split, pattern=f"{directory}/{features.TFRECORD_PATTERN}")
+      for split, directory in features.KAGGLE_SPLIT_DIRS.items()
+  ])
+
+
+def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
+  """TFMA config: Kaggle macro F1 and accuracy, gated on the overall slice."""
+  gate = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(
+          lower_bound={"value": config.eval.min_macro_f1}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+          absolute={"value": -config.eval.max_macro_f1_drop}))
+  return tfma.EvalConfig(
+      model_specs=[
+          tfma.ModelSpec(signature_name="serving_default",
+                         label_key=features.LABEL_KEY,
+                         prediction_key=features.PROBABILITIES_KEY)
+      ],
+      slicing_specs=[
+          tfma.SlicingSpec(),
+          tfma.SlicingSpec(feature_keys=[features.LABEL_KEY]),
+      ],
+      metrics_specs=[
+          tfma.MetricsSpec(metrics=[
+              tfma.MetricConfig(class_name="ExampleCount"),
+              tfma.MetricConfig(
+                  class_name="MacroF1", module=METRICS_MODULE,
+                  config=json.dumps({"num_classes": config.num_classes}),
+                  # `threshold` would apply to every slice (each class
+                  # too); the gate is on the overall slice only.
+                  per_slice_thresholds=[
+                      tfma.PerSliceMetricThreshold(
+                          slicing_specs=[tfma.SlicingSpec()], threshold=gate)
+                  ]),
+          ])
+      ])
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    data_root: str,
+    serving_model_dir: str,
+    config: config_lib.PipelineConfig,
+    schema_file: str = DEFAULT_SCHEMA_FILE,
+    metadata_connection_config=None,
+    beam_pipeline_args: Optional[List[str]] = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+  """Builds the TFX pipeline.
+
+  Args:
+    pipeline_name: name in the metadata store.
+    pipeline_root: where component outputs go.
+    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`.
+    serving_model_dir: where Pusher writes blessed models.
+    config: the logical settings.
+    schema_file: the curated schema (its class domain must match
+      `config.num_classes`).
+    metadata_connection_config: MLMD connection (None: the orchestrator's).
+    beam_pipeline_args: arguments of the Beam-based components.
+    enable_cache: reuse outputs of unchanged components.
+
+  Returns:
+    The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
+  """
+  custom_config = config.to_dict()
+  example_gen = tfx.components.ImportExampleGen(
+      input_base=os.path.join(data_root,
+                              features.image_dir_name(config.image_size)),
+      input_config=input_config())
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs["examples"])
+  schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs["statistics"],
+      schema=schema_gen.outputs["schema"])
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs["examples"],
+      schema=schema_gen.outputs["schema"],
+      preprocessing_fn=PREPROCESSING_FN,
+      custom_config=custom_config,
+      materialize=False,
+      disable_statistics=True)
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=example_gen.outputs["examples"],
+      transform_graph=transform.outputs["transform_graph"],
+      schema=schema_gen.outputs["schema"],
+      train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+      eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+      custom_config=custom_config)
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id("latest_blessed_model_resolver")
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      baseline_model=model_resolver.outputs["model"],
+      example_splits=[features.EVAL_SPLIT],
+      eval_config=eval_config(config))
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs["model"],
+      model_blessing=evaluator.outputs["blessing"],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=serving_model_dir)))
+  return tfx.dsl.Pipeline(
+      pipeline_name=pipeline_name,
+      pipeline_root=pipeline_root,
+      components=[
+          example_gen, statistics_gen, schema_gen, example_validator,
+          transform, trainer, model_resolver, evaluator, pusher
+      ],
+      enable_cache=enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=beam_pipeline_args or [])

@@ -1,0 +1,75 @@
+"""Trainer building blocks: strategy, schedules, augmentation, model."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modules import model as model_lib
+from modules import trainer
+from pipeline import config as config_lib
+
+
+def test_cpu_resolves_to_the_default_strategy(monkeypatch):
+  for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
+    monkeypatch.delenv(name, raising=False)
+  strategy = trainer.resolve_strategy()
+  assert strategy.num_replicas_in_sync == 1
+  assert not isinstance(strategy, tf.distribute.MirroredStrategy)
+
+
+class _FakeMirrored:
+  """Stands in for TF's MirroredStrategy, which needs real GPUs."""
+  num_replicas_in_sync = 2
+
+
+def test_two_gpus_select_mirrored_strategy(monkeypatch):
+  monkeypatch.setattr(tf.distribute, "MirroredStrategy", _FakeMirrored)
+  result = trainer.resolve_strategy(list_gpus=lambda: ["gpu:0", "gpu:1"])
+  assert isinstance(result, _FakeMirrored)
+
+
+def test_one_gpu_keeps_the_default_strategy(monkeypatch):
+  monkeypatch.setattr(tf.distribute, "MirroredStrategy",
+                      lambda: pytest.fail("one GPU needs no mirroring"))
+  strategy = trainer.resolve_strategy(list_gpus=lambda: ["gpu:0"])
+  assert strategy.num_replicas_in_sync == 1
+
+
+def test_learning_rate_schedules():
+  config = config_lib.PipelineConfig().replace(
+      train__learning_rate=1e-5, train__epochs=20,
+      train__lr_schedule="ramp_sustain_decay")
+  lr = lambda epoch, replicas=8: trainer.learning_rate_for_epoch(
+      config, epoch, replicas)
+  # The seeds' schedule on a TPU v3-8: 1e-5 -> 5e-5 x 8 over 5 epochs.
+  assert lr(0) == pytest.approx(1e-5)
+  assert lr(5) == pytest.approx(4e-4)
+  assert lr(6) == pytest.approx((4e-4 - 1e-5) * 0.8 + 1e-5)
+  assert lr(100) == pytest.approx(1e-5, rel=1e-3)
+  cosine = config.replace(train__lr_schedule="cosine")
+  assert trainer.learning_rate_for_epoch(cosine, 0, 1) == pytest.approx(1e-5)
+  assert trainer.learning_rate_for_epoch(cosine, 10, 1) == pytest.approx(5e-6)
+  constant = config.replace(train__lr_schedule="constant")
+  assert trainer.learning_rate_for_epoch(constant, 7, 4) == pytest.approx(4e-5)
+
+
+def test_augmentation_changes_training_images_only_when_on():
+  images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=1)
+  off = config_lib.PipelineConfig().replace(augment__flip=False)
+  assert trainer.make_augmenter(off) is None
+  on = config_lib.PipelineConfig().replace(augment__rotation=0.2,
+                                           augment__saturation=0.5)
+  augmented = trainer.make_augmenter(on)(images)
+  assert augmented.shape == images.shape
+  assert not np.allclose(augmented.numpy(), images.numpy())
+
+
+@pytest.mark.parametrize("backbone", ["simple_cnn", "mobilenet_v3_small"])
+def test_model_builds_and_outputs_probabilities(backbone):
+  config = config_lib.PipelineConfig().replace(
+      model__backbone=backbone, model__input_size=64,
+      class_names=tuple(f"c{i}" for i in range(7)))
+  model = model_lib.build_model(config)
+  out = model(np.random.uniform(0, 255, (2, 64, 64, 3)).astype("float32"))
+  assert out.shape == (2, 7)
+  np.testing.assert_allclose(out.numpy().sum(axis=1), 1.0, rtol=1e-5)
