@@ -2,102 +2,292 @@
 Vertex AI Pipelines) with KubeflowV2DagRunner.
 
     python kubeflow_runner.py --image REGISTRY/flowers:TAG \
-        --pipeline-root gs://BUCKET/flowers --data-root gs://BUCKET/data \
-        --serving-dir gs://BUCKET/serving --output flowers_pipeline.json
+        --pipeline-root gs://BUCKET/flowers/root --data-root gs://BUCKET/data \
+        --serving-dir gs://BUCKET/flowers/serving --output flowers_pipeline.yaml
 
 The pipeline is the same `create_pipeline(...)` the local runner builds; only
 physical settings differ, and they come from flags (or the FLOWERS_*
-environment variables named in --help), never from source. Module code
-reaches the components through the container image (module paths such as
-`modules.trainer.run_fn`), so nothing refers to this machine's files.
+environment variables named in --help), never from source: the image, the
+storage paths, the Beam profile and its settings (pipeline/beam.py), and the
+Trainer's resources (accelerator type and count, CPU, memory), which are
+attached to the Trainer node of that pipeline object. Module code reaches
+the components through the container image (module paths such as
+`modules.trainer.run_fn`, the schema at /flowers/schema/schema.pbtxt), so
+nothing in the spec refers to this machine's files.
+
+Output: `.json` is a PipelineJob (pipelineSpec + runtimeConfig), for Vertex
+AI Pipelines; `.yaml` is the PipelineSpec alone, the format Kubeflow
+Pipelines uploads (Vertex takes it too). Both carry the pipeline root.
 """
 
 import argparse
+import dataclasses
+import json
 import os
+import posixpath
+import re
 import sys
+from typing import Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from pipeline import runtime
+
+runtime.configure()  # Before TensorFlow is imported.
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 PIPELINE_NAME = "flowers"
 # Where the Dockerfile puts the project inside the image.
 IMAGE_PROJECT_DIR = "/flowers"
+IMAGE_SCHEMA_FILE = posixpath.join(IMAGE_PROJECT_DIR, "schema",
+                                   "schema.pbtxt")
+# The node of create_pipeline(...) that gets the resource request.
+TRAINER_ID = "Trainer"
+JSON_SUFFIXES = (".json",)
+YAML_SUFFIXES = (".yaml", ".yml")
+PLACEHOLDER_BUCKET = "YOUR_BUCKET"
+
+# Kubernetes quantity suffixes -> bytes; the legacy `memory_limit` field of
+# the spec is in GB (10^9 bytes), as KFP's own compiler writes it.
+_MEMORY_UNITS = {
+    "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+    "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "Pi": 2**50, "Ei": 2**60,
+}
 
 
-def _env(name: str, default: str) -> str:
-  return os.environ.get(name, default)
+class DeploymentSettingError(ValueError):
+  """A flag or environment variable of this runner has an unusable value."""
+
+
+def _env(name: str, default: Optional[str] = None) -> Optional[str]:
+  return os.environ.get(name) or default
+
+
+def build_parser() -> argparse.ArgumentParser:
+  """The flags; each physical one `--some-name` defaults to the environment
+  variable FLOWERS_SOME_NAME, read when this is called."""
+  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(
+      description="Compile the flower pipeline to a KFP v2 pipeline spec "
+      "(Kubeflow Pipelines, Vertex AI Pipelines).",
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  deploy = parser.add_argument_group("deployment")
+  deploy.add_argument("--image",
+                      default=_env("FLOWERS_IMAGE", "flowers-pipeline:latest"),
+                      help="container image with the project at "
+                      f"{IMAGE_PROJECT_DIR} and its requirements, built from "
+                      "the Dockerfile (env FLOWERS_IMAGE)")
+  deploy.add_argument("--pipeline-root",
+                      default=_env("FLOWERS_PIPELINE_ROOT",
+                                   f"gs://{PLACEHOLDER_BUCKET}/flowers/"
+                                   "pipeline_root"),
+                      help="where component outputs go "
+                      "(env FLOWERS_PIPELINE_ROOT)")
+  deploy.add_argument("--data-root",
+                      default=_env("FLOWERS_DATA_ROOT",
+                                   f"gs://{PLACEHOLDER_BUCKET}/flowers/data"),
+                      help="folder holding tfrecords-jpeg-<S>x<S>/ "
+                      "(env FLOWERS_DATA_ROOT)")
+  deploy.add_argument("--serving-dir",
+                      default=_env("FLOWERS_SERVING_DIR",
+                                   f"gs://{PLACEHOLDER_BUCKET}/flowers/"
+                                   "serving"),
+                      help="where blessed models are pushed "
+                      "(env FLOWERS_SERVING_DIR)")
+  deploy.add_argument("--output",
+                      default=_env("FLOWERS_OUTPUT",
+                                   "flowers_pipeline.json"),
+                      help="spec file to write: .json (PipelineJob, for "
+                      "Vertex AI) or .yaml (PipelineSpec, for Kubeflow "
+                      "Pipelines and Vertex AI) (env FLOWERS_OUTPUT)")
+  trainer = parser.add_argument_group(
+      "Trainer resources",
+      "requested for the Trainer's container only; the Trainer picks the "
+      "distribution strategy (TPU, 2+ GPUs, default) from what it sees")
+  trainer.add_argument("--trainer-accelerator-type", metavar="TYPE",
+                       default=_env("FLOWERS_TRAINER_ACCELERATOR_TYPE"),
+                       help="Vertex AI: NVIDIA_TESLA_T4, NVIDIA_L4, "
+                       "NVIDIA_TESLA_A100, TPU_V3...; Kubeflow Pipelines: "
+                       "the Kubernetes resource, e.g. nvidia.com/gpu "
+                       "(env FLOWERS_TRAINER_ACCELERATOR_TYPE)")
+  trainer.add_argument("--trainer-accelerator-count", type=int, metavar="COUNT",
+                       default=_env("FLOWERS_TRAINER_ACCELERATOR_COUNT"),
+                       help="accelerators (default 1 when a type is given; "
+                       "env FLOWERS_TRAINER_ACCELERATOR_COUNT)")
+  trainer.add_argument("--trainer-cpu", metavar="CPU",
+                       default=_env("FLOWERS_TRAINER_CPU"),
+                       help="CPU limit: cores, or millicores as 500m "
+                       "(env FLOWERS_TRAINER_CPU)")
+  trainer.add_argument("--trainer-memory", metavar="MEMORY",
+                       default=_env("FLOWERS_TRAINER_MEMORY"),
+                       help="memory limit, a Kubernetes quantity such as 32G "
+                       "or 30Gi (env FLOWERS_TRAINER_MEMORY)")
+  beam.add_beam_arguments(parser)
+  logical = parser.add_argument_group(
+      "logical settings (override pipeline/config.py)")
+  logical.add_argument("--image-size", type=int, default=None,
+                       help="override the config's image size")
+  logical.add_argument("--epochs", type=int, default=None,
+                       help="override the config's epochs")
+  logical.add_argument("--set", action="append", default=[],
+                       metavar="SECTION.FIELD=VALUE",
+                       help="override any PipelineConfig field, as in "
+                       "local_runner.py (e.g. --set model.backbone="
+                       "efficientnet_b7 --set train.tpu_address=local)")
+  return parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      description="Compile the flower pipeline to a KFP v2 pipeline spec.",
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  parser.add_argument("--image",
-                      default=_env("FLOWERS_IMAGE", "flowers-pipeline:latest"),
-                      help="container image with the project and its "
-                      "requirements (env FLOWERS_IMAGE)")
-  parser.add_argument("--pipeline-root",
-                      default=_env("FLOWERS_PIPELINE_ROOT",
-                                   "gs://YOUR_BUCKET/flowers/pipeline_root"),
-                      help="where component outputs go "
-                      "(env FLOWERS_PIPELINE_ROOT)")
-  parser.add_argument("--data-root",
-                      default=_env("FLOWERS_DATA_ROOT",
-                                   "gs://YOUR_BUCKET/flowers/data"),
-                      help="folder holding tfrecords-jpeg-<S>x<S>/ "
-                      "(env FLOWERS_DATA_ROOT)")
-  parser.add_argument("--serving-dir",
-                      default=_env("FLOWERS_SERVING_DIR",
-                                   "gs://YOUR_BUCKET/flowers/serving"),
-                      help="where blessed models are pushed "
-                      "(env FLOWERS_SERVING_DIR)")
-  parser.add_argument("--output", default="flowers_pipeline.json",
-                      help="pipeline spec file to write (.json or .yaml)")
-  parser.add_argument("--image-size", type=int, default=None,
-                      help="override the config's image size")
-  parser.add_argument("--epochs", type=int, default=None,
-                      help="override the config's epochs")
-  return parser.parse_args(argv)
+  return build_parser().parse_args(argv)
 
 
-def compile_pipeline(args: argparse.Namespace) -> str:
-  """Writes the spec file; returns its path."""
+def _cpu_limit(text: str) -> float:
+  if not re.fullmatch(r"([0-9]*[.])?[0-9]+m?", text):
+    raise DeploymentSettingError(
+        f"--trainer-cpu (env FLOWERS_TRAINER_CPU) must be a number of cores "
+        f"or millicores (500m), not {text!r}")
+  return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _memory_limit_gb(text: str) -> float:
+  match = re.fullmatch(r"([0-9]+(?:[.][0-9]+)?)([KMGTPE]i?)?", text)
+  if not match:
+    raise DeploymentSettingError(
+        f"--trainer-memory (env FLOWERS_TRAINER_MEMORY) must be a Kubernetes "
+        f"quantity such as 32G or 30Gi, not {text!r}")
+  return float(match.group(1)) * _MEMORY_UNITS[match.group(2) or ""] / 10**9
+
+
+def trainer_resources(args: argparse.Namespace):
+  """The Trainer's ResourceSpec from the flags, or None if none was given.
+
+  Each value goes both into the typed field older backends read (cpu_limit,
+  memory_limit in GB, accelerator.type/count) and into the `resource_*`
+  string field newer ones prefer, as KFP's own compiler writes them.
+  """
+  from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
+  accelerator = args.trainer_accelerator_type
+  count = args.trainer_accelerator_count
+  if count is not None and not accelerator:
+    raise DeploymentSettingError(
+        "--trainer-accelerator-count needs --trainer-accelerator-type (env "
+        "FLOWERS_TRAINER_ACCELERATOR_TYPE)")
+  if not (accelerator or args.trainer_cpu or args.trainer_memory):
+    return None
+  resources = (pipeline_spec_pb2.PipelineDeploymentConfig
+               .PipelineContainerSpec.ResourceSpec())
+  if args.trainer_cpu:
+    resources.cpu_limit = _cpu_limit(args.trainer_cpu)
+    resources.resource_cpu_limit = args.trainer_cpu
+  if args.trainer_memory:
+    resources.memory_limit = _memory_limit_gb(args.trainer_memory)
+    resources.resource_memory_limit = args.trainer_memory
+  if accelerator:
+    count = 1 if count is None else count
+    if count < 1:
+      raise DeploymentSettingError(
+          "--trainer-accelerator-count (env "
+          "FLOWERS_TRAINER_ACCELERATOR_COUNT) must be at least 1")
+    resources.accelerator.type = accelerator
+    resources.accelerator.count = count
+    resources.accelerator.resource_type = accelerator
+    resources.accelerator.resource_count = str(count)
+  return resources
+
+
+def apply_trainer_resources(pipeline, resources) -> None:
+  """Attaches `resources` to the pipeline's Trainer node (by id), so the
+  shared create_pipeline(...) stays free of deployment details."""
+  trainers = [node for node in pipeline.components if node.id == TRAINER_ID]
+  if len(trainers) != 1:
+    raise DeploymentSettingError(
+        f"expected one node with id {TRAINER_ID!r} in the pipeline, found "
+        f"{len(trainers)}")
+  trainers[0].with_platform_config(resources)
+
+
+def _warn_about_paths(args: argparse.Namespace) -> None:
+  """The cluster reads these paths; this machine's paths mean nothing there."""
+  for flag, value in (("--pipeline-root", args.pipeline_root),
+                      ("--data-root", args.data_root),
+                      ("--serving-dir", args.serving_dir)):
+    if PLACEHOLDER_BUCKET in value:
+      print(f"warning: {flag} is still the placeholder {value}",
+            file=sys.stderr)
+    elif "://" not in value:
+      print(f"warning: {flag} {value} is not a URI (gs://...); the "
+            "cluster's containers must be able to read it", file=sys.stderr)
+
+
+def build_pipeline(args: argparse.Namespace):
+  """The shared pipeline with this deployment's physical settings."""
+  from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
-  config = config_lib.PipelineConfig()
+  settings = beam.settings_from_args(args)
+  if not settings.image:
+    # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.
+    settings = dataclasses.replace(settings, image=args.image)
+  beam_args = beam.beam_pipeline_args(args.beam_profile, settings)
+  resources = trainer_resources(args)
+
   changes = {}
   if args.image_size:
     changes["image_size"] = args.image_size
   if args.epochs:
     changes["train__epochs"] = args.epochs
-  config = config.replace(**changes)
+  config = config_lib.PipelineConfig().replace(**changes).with_overrides(
+      args.set)
   pipeline = pipeline_lib.create_pipeline(
       pipeline_name=PIPELINE_NAME,
       pipeline_root=args.pipeline_root,
       data_root=args.data_root,
       serving_model_dir=args.serving_dir,
       config=config,
-      schema_file=os.path.join(IMAGE_PROJECT_DIR, "schema", "schema.pbtxt"),
-      beam_pipeline_args=["--direct_running_mode=multi_processing",
-                          "--direct_num_workers=0"])
+      schema_file=IMAGE_SCHEMA_FILE,
+      beam_pipeline_args=beam_args)
+  if resources is not None:
+    apply_trainer_resources(pipeline, resources)
+  return pipeline
+
+
+def compile_pipeline(args: argparse.Namespace) -> str:
+  """Writes the spec file; returns its path."""
+  import yaml  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+
   output = os.path.abspath(args.output)
-  os.makedirs(os.path.dirname(output), exist_ok=True)
-  if os.path.exists(output):
-    os.remove(output)  # The runner refuses to overwrite.
+  if not output.endswith(JSON_SUFFIXES + YAML_SUFFIXES):
+    raise DeploymentSettingError(
+        f"--output (env FLOWERS_OUTPUT) must end with .json, .yaml or "
+        f".yml, not {args.output!r}")
+  _warn_about_paths(args)
+  pipeline = build_pipeline(args)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-          default_image=args.image),
-      output_dir=os.path.dirname(output),
-      output_filename=os.path.basename(output))
-  runner.run(pipeline, write_out=True)
+          default_image=args.image))
+  job = runner.run(pipeline, write_out=False)
+  # TFX puts the root only in the PipelineJob's runtimeConfig, which a YAML
+  # PipelineSpec does not have; defaultPipelineRoot is where Kubeflow
+  # Pipelines and Vertex read it from a bare spec.
+  job["pipelineSpec"]["defaultPipelineRoot"] = args.pipeline_root
+  os.makedirs(os.path.dirname(output), exist_ok=True)
+  with open(output, "w", encoding="utf-8") as spec_file:
+    if output.endswith(YAML_SUFFIXES):
+      spec_file.write(f"# PIPELINE DEFINITION\n# Name: {PIPELINE_NAME}\n")
+      yaml.safe_dump(job["pipelineSpec"], spec_file, sort_keys=True)
+    else:
+      json.dump(job, spec_file, sort_keys=True, indent=1)
   return output
 
 
 def main(argv=None) -> int:
-  path = compile_pipeline(parse_args(argv))
+  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  args = parse_args(argv)
+  try:
+    path = compile_pipeline(args)
+  except (DeploymentSettingError, beam.BeamSettingError) as error:
+    raise SystemExit(f"error: {error}") from error
   print(f"wrote {path}")
   return 0
 

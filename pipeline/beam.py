@@ -1,30 +1,345 @@
 """Beam arguments of the Beam-based components (StatisticsGen, Transform,
-Evaluator), by named profile.
+Evaluator, and the other executors that take them), by named profile.
 
-`local` (the default) runs Beam's DirectRunner in-process or on one worker
-process per core. The distributed profiles are documented in the README.
+- `local` (default): DirectRunner, one worker process per core.
+- `in_memory`: DirectRunner in one process.
+- `dataflow`: Google Cloud Dataflow; the workers run the project's image.
+- `flink`: a Flink cluster through Beam's portable runner.
+- `spark`: a Spark cluster through Beam's portable runner.
+
+What a profile needs (project, cluster addresses, image...) is never written
+in source: each setting is a runner flag whose default is an environment
+variable (`SETTINGS`, added to a runner's parser by `add_beam_arguments`). A
+profile that lacks a required setting raises `MissingBeamSettingError`,
+naming the flag and the variable. README.md, "Beam profiles", has the table.
 """
 
+import argparse
+import dataclasses
 import os
-from typing import List, Optional
+import shlex
+from typing import Any, Callable, List, Optional, Sequence
 
-BEAM_PROFILES = ("local", "in_memory")
+BEAM_PROFILES = ("local", "in_memory", "dataflow", "flink", "spark")
+DEFAULT_PROFILE = "local"
+PROFILE_FLAG = "--beam-profile"
+PROFILE_ENV = "FLOWERS_BEAM_PROFILE"
+# How the portable runners (Flink, Spark) start the Python SDK harness:
+# DOCKER runs our image next to each task manager / executor, EXTERNAL
+# connects to a running worker pool (e.g. a sidecar running the image with
+# --worker_pool), LOOPBACK runs it inside the process that submitted the job.
+ENVIRONMENT_TYPES = ("DOCKER", "EXTERNAL", "LOOPBACK")
 
 
-def beam_pipeline_args(profile: str = "local",
-                       workers: Optional[int] = None) -> List[str]:
+@dataclasses.dataclass(frozen=True)
+class BeamSettings:
+  """What the profiles may need; None means not given.
+
+  Attributes:
+    workers: DirectRunner worker processes (`local`); None: one per core of
+      the machine that runs the component.
+    project: GCP project (`dataflow`).
+    region: Dataflow region (`dataflow`).
+    temp_location: gs:// folder for Dataflow's temporary files.
+    staging_location: gs:// folder for staged files; None:
+      `<temp_location>/staging`.
+    image: the project's container image; Dataflow workers and the DOCKER
+      environment of Flink/Spark run it, so they have the module code.
+    machine_type: Dataflow worker machine type.
+    max_workers: Dataflow autoscaling limit.
+    service_account: service account the Dataflow workers run as.
+    flink_master: Flink JobManager REST address (`flink`).
+    spark_master_url: Spark master, e.g. spark://host:7077 (`spark`).
+    spark_rest_url: Spark REST submission URL, e.g. http://host:6066.
+    job_endpoint: a running Beam job server (`flink`, `spark`); when set,
+      the job goes to it through the PortableRunner.
+    environment_type: one of ENVIRONMENT_TYPES (`flink`, `spark`).
+    environment_config: the worker pool address for EXTERNAL; for DOCKER
+      the image (default: `image`).
+    parallelism: Flink parallelism.
+    extra_args: more Beam arguments, appended as given.
+  """
+  workers: Optional[int] = None
+  project: Optional[str] = None
+  region: Optional[str] = None
+  temp_location: Optional[str] = None
+  staging_location: Optional[str] = None
+  image: Optional[str] = None
+  machine_type: Optional[str] = None
+  max_workers: Optional[int] = None
+  service_account: Optional[str] = None
+  flink_master: Optional[str] = None
+  spark_master_url: Optional[str] = None
+  spark_rest_url: Optional[str] = None
+  job_endpoint: Optional[str] = None
+  environment_type: str = "DOCKER"
+  environment_config: Optional[str] = None
+  parallelism: Optional[int] = None
+  extra_args: Sequence[str] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  """How a user gives one `BeamSettings` field: a flag or an env variable.
+
+  Attributes:
+    field: the `BeamSettings` field.
+    flag: the runners' flag.
+    env: the environment variable the flag defaults to.
+    help: the flag's help.
+    parse: turns the flag's (or variable's) text into the value.
+  """
+  field: str
+  flag: str
+  env: str
+  help: str
+  parse: Callable[[str], Any] = str
+
+
+SETTINGS = (
+    Setting("workers", "--beam-workers", "FLOWERS_BEAM_WORKERS",
+            "local: DirectRunner worker processes (default: one per core of "
+            "the machine that runs the component)", int),
+    Setting("project", "--gcp-project", "FLOWERS_GCP_PROJECT",
+            "dataflow: GCP project"),
+    Setting("region", "--gcp-region", "FLOWERS_GCP_REGION",
+            "dataflow: region, e.g. us-central1"),
+    Setting("temp_location", "--beam-temp-location",
+            "FLOWERS_BEAM_TEMP_LOCATION",
+            "dataflow: gs:// folder for temporary files"),
+    Setting("staging_location", "--beam-staging-location",
+            "FLOWERS_BEAM_STAGING_LOCATION",
+            "dataflow: gs:// folder for staged files (default: "
+            "<temp location>/staging)"),
+    Setting("image", "--beam-image", "FLOWERS_BEAM_IMAGE",
+            "dataflow, and flink/spark with DOCKER: the project's image, run "
+            "by the Beam workers so they have the module code "
+            "(kubeflow_runner.py: default --image)"),
+    Setting("machine_type", "--dataflow-machine-type",
+            "FLOWERS_DATAFLOW_MACHINE_TYPE",
+            "dataflow: worker machine type, e.g. n1-highmem-4 (optional)"),
+    Setting("max_workers", "--dataflow-max-workers",
+            "FLOWERS_DATAFLOW_MAX_WORKERS",
+            "dataflow: autoscaling limit (optional)", int),
+    Setting("service_account", "--dataflow-service-account",
+            "FLOWERS_DATAFLOW_SERVICE_ACCOUNT",
+            "dataflow: worker service account e-mail (optional)"),
+    Setting("flink_master", "--flink-master", "FLOWERS_FLINK_MASTER",
+            "flink: JobManager REST address, host:8081 (or give "
+            "--beam-job-endpoint)"),
+    Setting("spark_master_url", "--spark-master-url",
+            "FLOWERS_SPARK_MASTER_URL",
+            "spark: master URL, spark://host:7077 (or give "
+            "--beam-job-endpoint)"),
+    Setting("spark_rest_url", "--spark-rest-url", "FLOWERS_SPARK_REST_URL",
+            "spark: REST submission URL, http://host:6066; submits one jar, "
+            "so no Java is needed where the component runs (optional)"),
+    Setting("job_endpoint", "--beam-job-endpoint", "FLOWERS_BEAM_JOB_ENDPOINT",
+            "flink/spark: a running Beam job server, host:8099 "
+            "(PortableRunner)"),
+    Setting("environment_type", "--beam-environment-type",
+            "FLOWERS_BEAM_ENVIRONMENT_TYPE",
+            "flink/spark: how the Python workers start: "
+            + ", ".join(ENVIRONMENT_TYPES)),
+    Setting("environment_config", "--beam-environment-config",
+            "FLOWERS_BEAM_ENVIRONMENT_CONFIG",
+            "flink/spark: worker pool host:port for EXTERNAL; the image for "
+            "DOCKER (default: the Beam image)"),
+    Setting("parallelism", "--beam-parallelism", "FLOWERS_BEAM_PARALLELISM",
+            "flink: parallelism (optional)", int),
+    Setting("extra_args", "--beam-extra-args", "FLOWERS_BEAM_EXTRA_ARGS",
+            "more Beam arguments for any profile, appended as given "
+            "(one shell-quoted string)", shlex.split),
+)
+_SETTINGS_BY_FIELD = {setting.field: setting for setting in SETTINGS}
+
+
+class BeamSettingError(ValueError):
+  """A Beam setting is unusable; the message names its flag and env var."""
+
+
+class MissingBeamSettingError(BeamSettingError):
+  """A profile lacks a setting it needs; the message names flag and env."""
+
+
+def describe(field: str) -> str:
+  """`--flag (env VAR)` of a `BeamSettings` field, for messages."""
+  setting = _SETTINGS_BY_FIELD[field]
+  return f"{setting.flag} (env {setting.env})"
+
+
+def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
+  """Adds --beam-profile and every setting, defaulting to their env vars.
+
+  The defaults are read when this is called (at argument parsing), so an
+  environment variable set by the caller counts.
+  """
+  group = parser.add_argument_group(
+      "Beam (StatisticsGen, Transform, Evaluator...)",
+      "a profile and the settings it needs; each flag defaults to the "
+      "environment variable named in its help")
+  group.add_argument(PROFILE_FLAG, choices=BEAM_PROFILES,
+                     default=os.environ.get(PROFILE_ENV, DEFAULT_PROFILE),
+                     help=f"Beam runner preset (env {PROFILE_ENV})")
+  for setting in SETTINGS:
+    # SUPPRESS (no attribute) rather than None keeps "(default: None)" out
+    # of --help; `settings_from_args` reads an absent attribute as None.
+    default = os.environ.get(setting.env) or argparse.SUPPRESS
+    choices = None
+    if setting.field == "environment_type":
+      choices = ENVIRONMENT_TYPES
+      if default is argparse.SUPPRESS:
+        default = BeamSettings.environment_type
+    group.add_argument(setting.flag, dest=setting.field, type=setting.parse,
+                       choices=choices, default=default,
+                       help=f"{setting.help} (env {setting.env})")
+
+
+def settings_from_args(args: argparse.Namespace) -> BeamSettings:
+  """The BeamSettings of arguments parsed with `add_beam_arguments`."""
+  values = {setting.field: getattr(args, setting.field, None)
+            for setting in SETTINGS}
+  values["environment_type"] = (values["environment_type"] or
+                                BeamSettings.environment_type)
+  values["extra_args"] = tuple(values["extra_args"] or ())
+  return BeamSettings(**values)
+
+
+def _require(profile: str, settings: BeamSettings, *fields: str) -> None:
+  missing = [field for field in fields if not getattr(settings, field)]
+  if missing:
+    raise MissingBeamSettingError(
+        f"Beam profile {profile!r} needs "
+        + ", ".join(describe(field) for field in missing))
+
+
+def _dataflow_args(settings: BeamSettings) -> List[str]:
+  _require("dataflow", settings, "project", "region", "temp_location",
+           "image")
+  for field in ("temp_location", "staging_location"):
+    value = getattr(settings, field)
+    if value and not value.startswith("gs://"):
+      raise BeamSettingError(
+          f"Beam profile 'dataflow' needs a gs:// folder for "
+          f"{describe(field)}, not {value!r}")
+  staging = (settings.staging_location or
+             settings.temp_location.rstrip("/") + "/staging")
+  args = [
+      "--runner=DataflowRunner",
+      f"--project={settings.project}",
+      f"--region={settings.region}",
+      f"--temp_location={settings.temp_location}",
+      f"--staging_location={staging}",
+      # Workers run our image, so the module code (modules.*, pipeline.*)
+      # and the pinned TFX stack are there; custom containers need Runner
+      # v2, and `--sdk_location=container` uses the image's Beam instead of
+      # staging another copy of the SDK.
+      f"--sdk_container_image={settings.image}",
+      "--sdk_location=container",
+      "--experiments=use_runner_v2",
+  ]
+  if settings.machine_type:
+    args.append(f"--machine_type={settings.machine_type}")
+  if settings.max_workers:
+    args.append(f"--max_num_workers={settings.max_workers}")
+  if settings.service_account:
+    args.append(f"--service_account_email={settings.service_account}")
+  return args
+
+
+def _environment_args(profile: str, settings: BeamSettings) -> List[str]:
+  """Where the portable runners' Python workers come from."""
+  kind = settings.environment_type
+  if kind not in ENVIRONMENT_TYPES:
+    raise BeamSettingError(
+        f"unknown Beam environment type {kind!r}; choose from "
+        f"{ENVIRONMENT_TYPES} ({describe('environment_type')})")
+  if kind == "LOOPBACK":
+    return ["--environment_type=LOOPBACK"]
+  if kind == "EXTERNAL":
+    _require(profile, settings, "environment_config")
+    return ["--environment_type=EXTERNAL",
+            f"--environment_config={settings.environment_config}"]
+  # DOCKER: the workers run our image (its ENTRYPOINT is Beam's boot).
+  if not (settings.environment_config or settings.image):
+    raise MissingBeamSettingError(
+        f"Beam profile {profile!r} with environment DOCKER needs "
+        f"{describe('image')} or {describe('environment_config')}")
+  image = settings.environment_config or settings.image
+  return ["--environment_type=DOCKER", f"--environment_config={image}"]
+
+
+def _flink_args(settings: BeamSettings) -> List[str]:
+  if settings.job_endpoint:
+    args = ["--runner=PortableRunner",
+            f"--job_endpoint={settings.job_endpoint}"]
+  elif settings.flink_master:
+    # Submitting one jar through the JobManager's REST API needs no Java
+    # where the component runs (our image has none); Beam fetches the
+    # matching job server jar on first use.
+    args = ["--runner=FlinkRunner", f"--flink_master={settings.flink_master}",
+            "--flink_submit_uber_jar"]
+  else:
+    raise MissingBeamSettingError(
+        f"Beam profile 'flink' needs {describe('flink_master')} or "
+        f"{describe('job_endpoint')}")
+  args += _environment_args("flink", settings)
+  if settings.parallelism:
+    args.append(f"--parallelism={settings.parallelism}")
+  return args
+
+
+def _spark_args(settings: BeamSettings) -> List[str]:
+  if settings.job_endpoint:
+    args = ["--runner=PortableRunner",
+            f"--job_endpoint={settings.job_endpoint}"]
+  elif settings.spark_master_url:
+    args = ["--runner=SparkRunner",
+            f"--spark_master_url={settings.spark_master_url}"]
+    if settings.spark_rest_url:
+      # Without it SparkRunner starts Beam's Java job server in-process.
+      args += ["--spark_submit_uber_jar",
+               f"--spark_rest_url={settings.spark_rest_url}"]
+  else:
+    raise MissingBeamSettingError(
+        f"Beam profile 'spark' needs {describe('spark_master_url')} or "
+        f"{describe('job_endpoint')}")
+  return args + _environment_args("spark", settings)
+
+
+def beam_pipeline_args(profile: str = DEFAULT_PROFILE,
+                       settings: Optional[BeamSettings] = None) -> List[str]:
   """Returns the Beam pipeline arguments of `profile`.
 
   Args:
     profile: one of BEAM_PROFILES.
-    workers: DirectRunner worker processes (`local`); None means one per
-      core.
+    settings: what the profile needs (see `SETTINGS`); None: no settings,
+      enough for `local` and `in_memory`.
+
+  Returns:
+    Arguments for `create_pipeline(beam_pipeline_args=...)`.
+
+  Raises:
+    MissingBeamSettingError: the profile lacks a setting it needs; the
+      message names its flag and environment variable.
+    BeamSettingError: an unknown profile or an unusable setting.
   """
+  settings = settings or BeamSettings()
   if profile == "in_memory":
-    return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-  if profile == "local":
-    workers = workers or os.cpu_count() or 1
-    return ["--direct_running_mode=multi_processing",
-            f"--direct_num_workers={workers}"]
-  raise ValueError(f"unknown Beam profile {profile!r}; "
-                   f"choose from {BEAM_PROFILES}")
+    args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+  elif profile == "local":
+    # 0 lets Beam count the cores where the component runs (a pod, not the
+    # machine that compiled a Kubeflow spec).
+    args = ["--direct_running_mode=multi_processing",
+            f"--direct_num_workers={settings.workers or 0}"]
+  elif profile == "dataflow":
+    args = _dataflow_args(settings)
+  elif profile == "flink":
+    args = _flink_args(settings)
+  elif profile == "spark":
+    args = _spark_args(settings)
+  else:
+    raise BeamSettingError(
+        f"unknown Beam profile {profile!r}; choose from {BEAM_PROFILES} "
+        f"({PROFILE_FLAG}, env {PROFILE_ENV})")
+  return args + list(settings.extra_args)

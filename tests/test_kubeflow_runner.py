@@ -1,52 +1,381 @@
-"""kubeflow_runner.py compiles the same pipeline to a KFP v2 spec."""
+"""kubeflow_runner.py compiles the same pipeline to a KFP v2 spec.
 
+For every Beam profile the spec is compiled in this process (the imports
+cost ~10 s once, a compile about a second) and checked against the pipeline
+object `create_pipeline` returns: every component with the same upstream
+nodes, so a change to the DAG keeps local and Kubeflow in agreement. YAML
+output and settings from environment variables go through `main`; the
+Dockerfile, which cannot be built here, is checked as text.
+"""
+
+import fnmatch
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 
 import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+import kubeflow_runner
+from pipeline import beam
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LOCAL_COMPONENTS = {"ImportExampleGen", "StatisticsGen", "ImportSchemaGen",
-                    "ExampleValidator", "Transform", "Trainer", "Evaluator",
-                    "Pusher"}
+IMAGE = "registry.example/flowers:1"
+ROOT = "gs://bucket/flowers-root"
+COMMON = ["--image", IMAGE, "--pipeline-root", ROOT, "--data-root",
+          "gs://bucket/data", "--serving-dir", "gs://bucket/serving"]
+# The settings each profile needs, as a user gives them.
+PROFILE_FLAGS = {
+    "local": ["--beam-workers", "3"],
+    "in_memory": [],
+    "dataflow": ["--gcp-project", "test-project", "--gcp-region",
+                 "europe-west4", "--beam-temp-location", "gs://bucket/tmp",
+                 "--dataflow-max-workers", "5",
+                 # The Trainer's request rides along with one profile.
+                 "--trainer-accelerator-type", "NVIDIA_TESLA_T4",
+                 "--trainer-accelerator-count", "2", "--trainer-cpu", "8",
+                 "--trainer-memory", "30Gi"],
+    "flink": ["--flink-master", "flink-jobmanager:8081",
+              "--beam-parallelism", "4"],
+    "spark": ["--beam-job-endpoint", "beam-job-server:8099",
+              "--beam-environment-type", "EXTERNAL",
+              "--beam-environment-config", "localhost:50000"],
+}
+# What each profile must put in every executor's arguments, written out
+# rather than recomputed so a wrong preset fails here.
+EXPECTED_BEAM_ARGS = {
+    "local": ["--direct_running_mode=multi_processing",
+              "--direct_num_workers=3"],
+    "in_memory": ["--direct_running_mode=in_memory",
+                  "--direct_num_workers=1"],
+    "dataflow": ["--runner=DataflowRunner", "--project=test-project",
+                 "--region=europe-west4", "--temp_location=gs://bucket/tmp",
+                 "--staging_location=gs://bucket/tmp/staging",
+                 f"--sdk_container_image={IMAGE}", "--sdk_location=container",
+                 "--experiments=use_runner_v2", "--max_num_workers=5"],
+    "flink": ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
+              "--flink_submit_uber_jar", "--environment_type=DOCKER",
+              f"--environment_config={IMAGE}", "--parallelism=4"],
+    "spark": ["--runner=PortableRunner",
+              "--job_endpoint=beam-job-server:8099",
+              "--environment_type=EXTERNAL",
+              "--environment_config=localhost:50000"],
+}
+# An absolute path that is not a URI's (gs://...) and not inside the image.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/[\w.\-]+(?:/[\w.\-]+)*")
+
+
+def _clear_flowers_env(monkeypatch):
+  """The runner reads FLOWERS_* variables; the caller's must not leak in."""
+  for name in list(os.environ):
+    if name.startswith("FLOWERS_"):
+      monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def no_flowers_env(monkeypatch):
+  _clear_flowers_env(monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-  output = tmp_path_factory.mktemp("kfp") / "spec.json"
+def compiled(tmp_path_factory):
+  """profile -> (spec text, parsed spec, the pipeline object compiled)."""
+  output_dir = tmp_path_factory.mktemp("kfp")
+  results = {}
+  with pytest.MonkeyPatch.context() as monkeypatch:
+    _clear_flowers_env(monkeypatch)
+    for profile, flags in PROFILE_FLAGS.items():
+      args = kubeflow_runner.parse_args(
+          COMMON + ["--beam-profile", profile, *flags,
+                    "--output", str(output_dir / f"{profile}.json")])
+      path = kubeflow_runner.compile_pipeline(args)
+      with open(path, encoding="utf-8") as spec_file:
+        text = spec_file.read()
+      results[profile] = (text, json.loads(text),
+                          kubeflow_runner.build_pipeline(args))
+  return results
+
+
+def _node_of(task_name, node_ids):
+  """The pipeline node a spec task comes from: a Resolver becomes tasks
+  named `<node id>-<part>-resolver`."""
+  if task_name in node_ids:
+    return task_name
+  owners = [node_id for node_id in node_ids
+            if task_name.startswith(node_id + "-")]
+  assert len(owners) == 1, (task_name, owners)
+  return owners[0]
+
+
+def _container_executors(parsed):
+  executors = parsed["pipelineSpec"]["deploymentSpec"]["executors"]
+  return {name: executor["container"] for name, executor in executors.items()
+          if "container" in executor}
+
+
+def _check_same_dag(parsed, pipeline):
+  expected = {node.id: {upstream.id for upstream in node.upstream_nodes}
+              for node in pipeline.components}
+  tasks = parsed["pipelineSpec"]["root"]["dag"]["tasks"]
+  found = {}
+  for name, task in tasks.items():
+    node_id = _node_of(name, expected)
+    upstream = {_node_of(dependency, expected)
+                for dependency in task.get("dependentTasks", [])}
+    found.setdefault(node_id, set()).update(upstream - {node_id})
+  assert found == expected
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_FLAGS))
+def test_every_component_with_its_edges(compiled, profile):
+  _, parsed, pipeline = compiled[profile]
+  # Whatever the DAG is today; these two the runner relies on.
+  assert {"ImportExampleGen", kubeflow_runner.TRAINER_ID} <= {
+      node.id for node in pipeline.components}
+  _check_same_dag(parsed, pipeline)
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_FLAGS))
+def test_image_root_and_beam_arguments(compiled, profile):
+  text, parsed, _ = compiled[profile]
+  assert parsed["runtimeConfig"]["gcsOutputDirectory"] == ROOT
+  assert parsed["pipelineSpec"]["defaultPipelineRoot"] == ROOT
+  containers = _container_executors(parsed)
+  assert {container["image"] for container in containers.values()} == {
+      IMAGE}
+  expected = EXPECTED_BEAM_ARGS[profile]
+  for name, container in containers.items():
+    # Beam arguments come last in every executor's (and driver's) args.
+    assert container["args"][-len(expected):] == expected, name
+    if "lifecycle" in container:
+      hook_args = container["lifecycle"]["preCacheCheck"]["args"]
+      assert hook_args[-len(expected):] == expected, name
+  # Module code and the schema come from the image, by module path.
+  assert "modules.trainer.run_fn" in text
+  assert "modules.preprocessing.preprocessing_fn" in text
+  assert kubeflow_runner.IMAGE_SCHEMA_FILE in text
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_FLAGS))
+def test_no_local_path_leaks(compiled, profile, tmp_path_factory):
+  text, _, _ = compiled[profile]
+  for local in (REPO_ROOT, sys.prefix, str(tmp_path_factory.getbasetemp()),
+                os.getcwd()):
+    assert local not in text
+  home = os.path.expanduser("~")
+  if home != "/":
+    assert home + "/" not in text
+  outside_image = [path for path in _ABSOLUTE_PATH.findall(text)
+                   if not path.startswith(
+                       kubeflow_runner.IMAGE_PROJECT_DIR + "/")]
+  assert not outside_image
+
+
+def test_trainer_resources_only_where_asked(compiled):
+  _, parsed, _ = compiled["dataflow"]
+  containers = _container_executors(parsed)
+  resources = containers["Trainer_executor"]["resources"]
+  assert resources["accelerator"]["type"] == "NVIDIA_TESLA_T4"
+  assert int(resources["accelerator"]["count"]) == 2
+  assert resources["accelerator"]["resourceType"] == "NVIDIA_TESLA_T4"
+  assert resources["accelerator"]["resourceCount"] == "2"
+  assert resources["cpuLimit"] == 8
+  assert resources["resourceCpuLimit"] == "8"
+  assert resources["resourceMemoryLimit"] == "30Gi"
+  assert resources["memoryLimit"] == pytest.approx(30 * 2**30 / 1e9)
+  others = [name for name, container in containers.items()
+            if "resources" in container and name != "Trainer_executor"]
+  assert not others
+  _, parsed, _ = compiled["local"]
+  assert all("resources" not in container
+             for container in _container_executors(parsed).values())
+
+
+def test_env_settings_and_yaml_output(tmp_path, monkeypatch, capsys):
+  """Settings from FLOWERS_* variables alone; YAML, as KFP uploads it."""
+  output = tmp_path / "flowers.yaml"
+  for name, value in dict(
+      FLOWERS_IMAGE=IMAGE, FLOWERS_PIPELINE_ROOT=ROOT,
+      FLOWERS_DATA_ROOT="gs://bucket/data",
+      FLOWERS_SERVING_DIR="gs://bucket/serving",
+      FLOWERS_OUTPUT=str(output), FLOWERS_BEAM_PROFILE="flink",
+      FLOWERS_BEAM_JOB_ENDPOINT="beam-job-server:8099",
+      FLOWERS_BEAM_ENVIRONMENT_TYPE="LOOPBACK",
+      FLOWERS_TRAINER_ACCELERATOR_TYPE="TPU_V3",
+      FLOWERS_TRAINER_ACCELERATOR_COUNT="8").items():
+    monkeypatch.setenv(name, value)
+  assert kubeflow_runner.main([]) == 0
+  assert f"wrote {output}" in capsys.readouterr().out
+  text = output.read_text()
+  spec = yaml.safe_load(text)
+  # What Kubeflow Pipelines' client does with an uploaded YAML file.
+  proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+  assert proto.default_pipeline_root == ROOT
+  assert proto.pipeline_info.name == kubeflow_runner.PIPELINE_NAME
+  trainer = spec["deploymentSpec"]["executors"]["Trainer_executor"][
+      "container"]
+  assert trainer["image"] == IMAGE
+  assert trainer["resources"]["accelerator"]["type"] == "TPU_V3"
+  assert int(trainer["resources"]["accelerator"]["count"]) == 8
+  assert trainer["args"][-3:] == ["--runner=PortableRunner",
+                                  "--job_endpoint=beam-job-server:8099",
+                                  "--environment_type=LOOPBACK"]
+  assert set(spec["root"]["dag"]["tasks"]) >= {"ImportExampleGen", "Trainer",
+                                               "Pusher"}
+  assert str(tmp_path) not in text and REPO_ROOT not in text
+
+
+@pytest.mark.parametrize("profile,missing", [
+    ("dataflow", ("--gcp-project", "FLOWERS_GCP_PROJECT", "--gcp-region",
+                  "--beam-temp-location")),
+    ("flink", ("--flink-master", "FLOWERS_FLINK_MASTER",
+               "--beam-job-endpoint")),
+    ("spark", ("--spark-master-url", "FLOWERS_SPARK_MASTER_URL")),
+])
+def test_missing_profile_settings_fail_clearly(profile, missing, tmp_path):
+  with pytest.raises(SystemExit) as exit_info:
+    kubeflow_runner.main(COMMON + ["--beam-profile", profile, "--output",
+                                   str(tmp_path / "spec.json")])
+  message = str(exit_info.value.code)
+  assert message.startswith("error:")
+  for text in missing:
+    assert text in message
+  assert not (tmp_path / "spec.json").exists()
+
+
+@pytest.mark.parametrize("flags,named", [
+    (["--trainer-accelerator-count", "2"], "--trainer-accelerator-type"),
+    (["--trainer-accelerator-type", "NVIDIA_L4",
+      "--trainer-accelerator-count", "0"], "--trainer-accelerator-count"),
+    (["--trainer-memory", "lots"], "--trainer-memory"),
+    (["--trainer-cpu", "eight"], "--trainer-cpu"),
+    (["--output", "spec.txt"], "--output"),
+])
+def test_bad_deployment_settings_fail_clearly(flags, named, tmp_path):
+  with pytest.raises(SystemExit) as exit_info:
+    kubeflow_runner.main(COMMON + ["--output", str(tmp_path / "spec.json"),
+                                   *flags])
+  assert named in str(exit_info.value.code)
+
+
+def test_every_physical_flag_has_its_env_variable():
+  """--some-name defaults to FLOWERS_SOME_NAME, and its help says so."""
+  logical = {"--image-size", "--epochs", "--set"}
+  flags = 0
+  for action in kubeflow_runner.build_parser()._actions:  # pylint: disable=protected-access
+    long_flags = [flag for flag in action.option_strings
+                  if flag.startswith("--") and flag != "--help"]
+    if not long_flags or long_flags[0] in logical:
+      continue
+    env = "FLOWERS_" + long_flags[0][2:].upper().replace("-", "_")
+    assert f"env {env}" in " ".join(action.help.split()), long_flags[0]
+    flags += 1
+  assert flags == 9 + 1 + len(beam.SETTINGS)
+
+
+def test_help_runs_from_anywhere(tmp_path):
+  """The command line as a user runs it (cheap: --help imports no TFX)."""
   process = subprocess.run(
       [sys.executable, os.path.join(REPO_ROOT, "kubeflow_runner.py"),
-       "--image", "registry.example/flowers:1", "--pipeline-root",
-       "gs://bucket/root", "--data-root", "gs://bucket/data",
-       "--serving-dir", "gs://bucket/serving", "--output", str(output)],
-      cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT),
-      capture_output=True, text=True, timeout=600, check=False)
-  assert process.returncode == 0, process.stderr[-5000:]
-  text = output.read_text()
-  return text, json.loads(text)
+       "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+      check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  text = " ".join(process.stdout.split())
+  for flag in ("--image", "--pipeline-root", "--trainer-accelerator-type",
+               "--beam-profile", "--gcp-project", "--flink-master",
+               "--spark-master-url"):
+    assert flag in text
 
 
-def test_every_component_with_its_edges(spec):
-  _, parsed = spec
-  tasks = parsed["pipelineSpec"]["root"]["dag"]["tasks"]
-  assert LOCAL_COMPONENTS <= set(tasks)
-  deps = {name: set(task.get("dependentTasks", [])) for name, task in
-          tasks.items()}
-  assert deps["StatisticsGen"] == {"ImportExampleGen"}
-  assert deps["ExampleValidator"] == {"StatisticsGen", "ImportSchemaGen"}
-  assert {"Transform", "ImportExampleGen"} <= deps["Trainer"]
-  assert {"Trainer", "ImportExampleGen"} <= deps["Evaluator"]
-  assert deps["Pusher"] == {"Trainer", "Evaluator"}
+# ---------------------------------------------------------------------------
+# The container image (it cannot be built here).
+
+def _dockerfile_instructions():
+  """(INSTRUCTION, arguments) of the Dockerfile, continuations joined."""
+  with open(os.path.join(REPO_ROOT, "Dockerfile"), encoding="utf-8") as f:
+    text = re.sub(r"\\\n", " ", f.read())
+  instructions = []
+  for line in text.splitlines():
+    line = line.strip()
+    if line and not line.startswith("#"):
+      keyword, _, rest = line.partition(" ")
+      instructions.append((keyword.upper(), rest.strip()))
+  return instructions
 
 
-def test_image_root_and_no_local_paths(spec):
-  text, parsed = spec
-  assert parsed["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/root"
-  executors = parsed["pipelineSpec"]["deploymentSpec"]["executors"]
-  images = {e["container"]["image"] for e in executors.values()
-            if "container" in e}
-  assert images == {"registry.example/flowers:1"}
-  assert REPO_ROOT not in text
-  assert "modules.trainer.run_fn" in text
+def _pinned_version(package):
+  with open(os.path.join(REPO_ROOT, "requirements.txt"),
+            encoding="utf-8") as f:
+    for line in f:
+      match = re.match(rf"{re.escape(package)}(\[[^\]]*\])?==(\S+)", line)
+      if match:
+        return match.group(2)
+  raise AssertionError(f"{package} is not pinned in requirements.txt")
+
+
+def test_dockerfile_installs_exactly_the_pinned_requirements():
+  instructions = _dockerfile_instructions()
+  assert ("FROM", "python:3.11-slim") in instructions
+  copied = " ".join(rest for keyword, rest in instructions
+                    if keyword == "COPY")
+  assert "requirements.txt" in copied and "constraints.txt" in copied
+  installs = []
+  for keyword, rest in instructions:
+    if keyword != "RUN":
+      continue
+    for command in re.split(r"&&|;", rest):
+      words = shlex.split(command)
+      if words[:2] == ["pip", "install"] or words[1:3] == ["-m", "pip"]:
+        installs.append(words)
+  requirement_installs = [words for words in installs if "-r" in words]
+  assert len(requirement_installs) == 1
+  words = requirement_installs[0]
+  assert words[words.index("-r") + 1].endswith("/requirements.txt")
+  assert words[words.index("-c") + 1].endswith("/constraints.txt")
+  assert "--ignore-requires-python" in words
+  # Nothing but requirements.txt (and pip itself) is installed.
+  for words in installs:
+    packages = [word for word in words[2:] if not word.startswith("-")
+                and not word.endswith((".txt",))]
+    assert all(package.startswith("pip==") for package in packages), words
+
+
+def test_dockerfile_puts_the_project_where_the_spec_expects_it():
+  instructions = _dockerfile_instructions()
+  project_dir = kubeflow_runner.IMAGE_PROJECT_DIR
+  assert ("COPY", f". {project_dir}") in instructions
+  assert ("WORKDIR", project_dir) in instructions
+  env = " ".join(rest for keyword, rest in instructions if keyword == "ENV")
+  assert f"PYTHONPATH={project_dir}" in env
+  assert "TF_USE_LEGACY_KERAS=1" in env
+  # Beam workers start the image through Beam's boot, from the SDK image
+  # of the same Beam version as requirements.txt.
+  assert ("ENTRYPOINT", '["/opt/apache/beam/boot"]') in instructions
+  assert ("ARG", f"BEAM_VERSION={_pinned_version('apache-beam')}") in (
+      instructions)
+
+
+def test_dockerignore_keeps_the_modules_and_drops_local_state():
+  with open(os.path.join(REPO_ROOT, ".dockerignore"), encoding="utf-8") as f:
+    patterns = [line.strip() for line in f
+                if line.strip() and not line.startswith("#")]
+
+  def ignored(path):
+    return any(fnmatch.fnmatch(path, pattern.lstrip("*/")) or
+               fnmatch.fnmatch(path, pattern) or
+               path.startswith(pattern.rstrip("/") + "/")
+               for pattern in patterns)
+
+  for needed in ("modules/trainer.py", "modules/preprocessing.py",
+                 "pipeline/pipeline.py", "pipeline/kaggle_classes.txt",
+                 "schema/schema.pbtxt", "requirements.txt",
+                 "constraints.txt"):
+    assert os.path.exists(os.path.join(REPO_ROOT, needed)), needed
+    assert not ignored(needed), needed
+  for local in (".venv", ".git", "data", "output"):
+    assert ignored(local), local

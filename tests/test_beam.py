@@ -1,0 +1,218 @@
+"""pipeline/beam.py: each profile's Beam arguments, parsed by Beam itself,
+and clear errors when a profile lacks a setting."""
+
+import argparse
+import dataclasses
+import logging
+import os
+
+import pytest
+from apache_beam.options import pipeline_options
+
+from pipeline import beam
+
+IMAGE = "registry.example/flowers:1"
+DATAFLOW = beam.BeamSettings(project="test-project", region="europe-west4",
+                             temp_location="gs://bucket/tmp", image=IMAGE)
+# Enough for every profile: what a test of "each profile works" needs.
+COMPLETE = beam.BeamSettings(
+    project="test-project", region="europe-west4",
+    temp_location="gs://bucket/tmp", image=IMAGE,
+    flink_master="flink-jobmanager:8081",
+    spark_master_url="spark://spark-master:7077")
+
+
+@pytest.fixture(autouse=True)
+def no_flowers_env(monkeypatch):
+  """The parser reads FLOWERS_* variables; the caller's must not leak in."""
+  for name in list(os.environ):
+    if name.startswith("FLOWERS_"):
+      monkeypatch.delenv(name)
+
+
+def beam_options(args, caplog):
+  """What Beam understands of `args`; fails on any argument it does not."""
+  with caplog.at_level(logging.WARNING):
+    options = pipeline_options.PipelineOptions(args).get_all_options()
+  assert "Discarding" not in caplog.text, caplog.text
+  return options
+
+
+@pytest.mark.parametrize("profile", beam.BEAM_PROFILES)
+def test_every_profile_gives_arguments_beam_understands(profile, caplog):
+  args = beam.beam_pipeline_args(profile, COMPLETE)
+  assert args
+  beam_options(args, caplog)
+
+
+def test_local_counts_cores_where_it_runs(caplog):
+  # 0: Beam counts the cores of the machine that runs the component, not
+  # of the one that compiled a Kubeflow spec.
+  options = beam_options(beam.beam_pipeline_args(), caplog)
+  assert options["direct_running_mode"] == "multi_processing"
+  assert options["direct_num_workers"] == 0
+  assert options["runner"] is None
+  args = beam.beam_pipeline_args("local", beam.BeamSettings(workers=3))
+  assert "--direct_num_workers=3" in args
+
+
+def test_in_memory_is_one_process(caplog):
+  options = beam_options(beam.beam_pipeline_args("in_memory"), caplog)
+  assert options["direct_running_mode"] == "in_memory"
+  assert options["direct_num_workers"] == 1
+
+
+def test_dataflow_runs_the_image_with_runner_v2(caplog):
+  options = beam_options(beam.beam_pipeline_args("dataflow", DATAFLOW),
+                         caplog)
+  assert options["runner"] == "DataflowRunner"
+  assert options["project"] == "test-project"
+  assert options["region"] == "europe-west4"
+  assert options["temp_location"] == "gs://bucket/tmp"
+  assert options["staging_location"] == "gs://bucket/tmp/staging"
+  assert options["sdk_container_image"] == IMAGE
+  assert options["sdk_location"] == "container"
+  assert "use_runner_v2" in options["experiments"]
+  for optional in ("machine_type", "max_num_workers",
+                   "service_account_email"):
+    assert options[optional] is None
+
+
+def test_dataflow_optional_settings(caplog):
+  settings = dataclasses.replace(
+      DATAFLOW, staging_location="gs://bucket/staging",
+      machine_type="n1-highmem-8", max_workers=20,
+      service_account="runner@test-project.iam.gserviceaccount.com")
+  options = beam_options(beam.beam_pipeline_args("dataflow", settings),
+                         caplog)
+  assert options["staging_location"] == "gs://bucket/staging"
+  assert options["machine_type"] == "n1-highmem-8"
+  assert options["max_num_workers"] == 20
+  assert options["service_account_email"] == settings.service_account
+
+
+@pytest.mark.parametrize("field,flag,env", [
+    ("project", "--gcp-project", "FLOWERS_GCP_PROJECT"),
+    ("region", "--gcp-region", "FLOWERS_GCP_REGION"),
+    ("temp_location", "--beam-temp-location", "FLOWERS_BEAM_TEMP_LOCATION"),
+    ("image", "--beam-image", "FLOWERS_BEAM_IMAGE"),
+])
+def test_dataflow_names_each_missing_setting(field, flag, env):
+  settings = dataclasses.replace(DATAFLOW, **{field: None})
+  with pytest.raises(beam.MissingBeamSettingError) as error:
+    beam.beam_pipeline_args("dataflow", settings)
+  message = str(error.value)
+  assert "dataflow" in message and flag in message and env in message
+
+
+def test_dataflow_names_all_missing_settings_at_once():
+  with pytest.raises(beam.MissingBeamSettingError) as error:
+    beam.beam_pipeline_args("dataflow")
+  for setting in ("--gcp-project", "--gcp-region", "--beam-temp-location",
+                  "--beam-image"):
+    assert setting in str(error.value)
+
+
+def test_dataflow_needs_cloud_storage():
+  settings = dataclasses.replace(DATAFLOW, temp_location="/tmp/beam")
+  with pytest.raises(beam.BeamSettingError, match="--beam-temp-location"):
+    beam.beam_pipeline_args("dataflow", settings)
+
+
+def test_flink_master_with_the_image_as_docker_environment(caplog):
+  settings = beam.BeamSettings(flink_master="flink-jobmanager:8081",
+                               image=IMAGE, parallelism=4)
+  options = beam_options(beam.beam_pipeline_args("flink", settings), caplog)
+  assert options["runner"] == "FlinkRunner"
+  assert options["flink_master"] == "flink-jobmanager:8081"
+  assert options["flink_submit_uber_jar"] is True
+  assert options["environment_type"] == "DOCKER"
+  assert options["environment_config"] == IMAGE
+  assert options["parallelism"] == 4
+
+
+def test_flink_job_server_with_an_external_worker_pool(caplog):
+  settings = beam.BeamSettings(job_endpoint="beam-job-server:8099",
+                               environment_type="EXTERNAL",
+                               environment_config="localhost:50000")
+  options = beam_options(beam.beam_pipeline_args("flink", settings), caplog)
+  assert options["runner"] == "PortableRunner"
+  assert options["job_endpoint"] == "beam-job-server:8099"
+  assert options["environment_type"] == "EXTERNAL"
+  assert options["environment_config"] == "localhost:50000"
+
+
+def test_spark_master_loopback_and_rest_submission(caplog):
+  settings = beam.BeamSettings(spark_master_url="spark://spark-master:7077",
+                               spark_rest_url="http://spark-master:6066",
+                               environment_type="LOOPBACK")
+  options = beam_options(beam.beam_pipeline_args("spark", settings), caplog)
+  assert options["runner"] == "SparkRunner"
+  assert options["spark_master_url"] == "spark://spark-master:7077"
+  assert options["spark_submit_uber_jar"] is True
+  assert options["spark_rest_url"] == "http://spark-master:6066"
+  assert options["environment_type"] == "LOOPBACK"
+  assert options["environment_config"] is None
+
+
+@pytest.mark.parametrize("profile,settings,named", [
+    ("flink", beam.BeamSettings(image=IMAGE),
+     ("--flink-master", "FLOWERS_FLINK_MASTER", "--beam-job-endpoint",
+      "FLOWERS_BEAM_JOB_ENDPOINT")),
+    ("spark", beam.BeamSettings(image=IMAGE),
+     ("--spark-master-url", "FLOWERS_SPARK_MASTER_URL",
+      "--beam-job-endpoint")),
+    ("flink", beam.BeamSettings(flink_master="jm:8081"),
+     ("DOCKER", "--beam-image", "FLOWERS_BEAM_IMAGE")),
+    ("spark", beam.BeamSettings(spark_master_url="spark://m:7077",
+                                environment_type="EXTERNAL"),
+     ("--beam-environment-config", "FLOWERS_BEAM_ENVIRONMENT_CONFIG")),
+])
+def test_portable_profiles_name_what_is_missing(profile, settings, named):
+  with pytest.raises(beam.MissingBeamSettingError) as error:
+    beam.beam_pipeline_args(profile, settings)
+  for text in named:
+    assert text in str(error.value)
+
+
+def test_unknown_profile_and_environment():
+  with pytest.raises(beam.BeamSettingError, match="FLOWERS_BEAM_PROFILE"):
+    beam.beam_pipeline_args("dask")
+  settings = beam.BeamSettings(flink_master="jm:8081", image=IMAGE,
+                               environment_type="PROCESS")
+  with pytest.raises(beam.BeamSettingError, match="--beam-environment-type"):
+    beam.beam_pipeline_args("flink", settings)
+
+
+def test_extra_args_are_appended_to_any_profile():
+  settings = beam.BeamSettings(extra_args=("--disk_size_gb=100",))
+  assert beam.beam_pipeline_args("in_memory", settings)[-1] == (
+      "--disk_size_gb=100")
+
+
+def parse(argv):
+  parser = argparse.ArgumentParser()
+  beam.add_beam_arguments(parser)
+  args = parser.parse_args(argv)
+  return args.beam_profile, beam.settings_from_args(args)
+
+
+def test_flags_default_to_environment_variables(monkeypatch):
+  assert parse([]) == ("local", beam.BeamSettings())
+  monkeypatch.setenv("FLOWERS_BEAM_PROFILE", "dataflow")
+  monkeypatch.setenv("FLOWERS_GCP_PROJECT", "env-project")
+  monkeypatch.setenv("FLOWERS_DATAFLOW_MAX_WORKERS", "7")
+  monkeypatch.setenv("FLOWERS_BEAM_EXTRA_ARGS", "--a=1 --b='x y'")
+  profile, settings = parse(["--gcp-project", "flag-project"])
+  assert profile == "dataflow"
+  assert settings.project == "flag-project"  # The flag wins.
+  assert settings.max_workers == 7
+  assert settings.extra_args == ("--a=1", "--b=x y")
+
+
+def test_every_setting_has_a_flag_and_an_env_variable():
+  fields = {field.name for field in dataclasses.fields(beam.BeamSettings)}
+  assert {setting.field for setting in beam.SETTINGS} == fields
+  for setting in beam.SETTINGS:
+    assert setting.flag.startswith("--")
+    assert setting.env.startswith("FLOWERS_")
