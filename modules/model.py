@@ -74,11 +74,20 @@ def build_backbone(name: str, input_size: int,
   return backbone, preprocess
 
 
+BACKBONE_LAYER_NAME = "backbone"
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
+  """Freezes or unfreezes the backbone of a model from `build_model`."""
+  model.get_layer(BACKBONE_LAYER_NAME).trainable = trainable
+
+
 def build_model(config: config_lib.PipelineConfig) -> keras.Model:
   """Builds the (uncompiled) classifier described by `config`."""
   size = config.model_input_size
   backbone, preprocess = build_backbone(config.model.backbone, size,
                                         config.model.weights)
+  backbone.name = BACKBONE_LAYER_NAME
   backbone.trainable = config.model.fine_tune
   inputs = keras.Input(shape=(size, size, 3), name="image_pixels")
   x = keras.layers.Lambda(preprocess, name="preprocess_input")(inputs)

@@ -62,12 +62,11 @@ def preprocessing_fn(inputs: Dict[str, Any],
                             config.model_input_size),
   }
   label = tf.reshape(inputs[features.LABEL_KEY], [-1])
-  # Full pass over the training split: examples per class ("count label"
-  # lines). Kept reachable from an output so TFT never prunes it.
-  counts_file = tft.vocabulary(
-      tf.strings.as_string(label),
-      vocab_filename=features.CLASS_COUNTS_VOCAB,
-      store_frequency=True)
-  del counts_file
+  # Full pass over the training split: examples per class, written as
+  # "count label" lines. TFT runs every analyzer in the graph, so the file
+  # is written although no output uses it (the Trainer reads it by name).
+  tft.vocabulary(tf.strings.as_string(label),
+                 vocab_filename=features.CLASS_COUNTS_VOCAB,
+                 store_frequency=True)
   outputs[features.TRANSFORMED_LABEL_KEY] = label
   return outputs

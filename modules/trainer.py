@@ -21,6 +21,7 @@ import tensorflow_transform as tft
 from modules import model as model_lib
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import validation
 
 HISTORY_FILE = "training_history.json"
 
@@ -28,11 +29,15 @@ HISTORY_FILE = "training_history.json"
 # ---------------------------------------------------------------------------
 # Distribution strategy.
 
+def _on_tpu_vm() -> bool:
+  """True on a TPU VM, where the TPU chips are local devices."""
+  return os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
+
+
 def _tpu_requested(tpu_address: Optional[str]) -> bool:
   """True when a TPU is configured or this looks like a TPU host."""
   return bool(tpu_address or os.environ.get("TPU_NAME") or
-              os.environ.get("COLAB_TPU_ADDR") or
-              os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"))
+              os.environ.get("COLAB_TPU_ADDR") or _on_tpu_vm())
 
 
 def resolve_strategy(tpu_address: Optional[str] = None,
@@ -51,8 +56,11 @@ def resolve_strategy(tpu_address: Optional[str] = None,
   strategy = None
   if _tpu_requested(tpu_address):
     try:
+      # On a TPU VM with no name given, the resolver needs "local".
+      address = tpu_address or ("local" if _on_tpu_vm() and not
+                                os.environ.get("TPU_NAME") else None)
       resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-          tpu=tpu_address or None)
+          tpu=address)
       tf.config.experimental_connect_to_cluster(resolver)
       tf.tpu.experimental.initialize_tpu_system(resolver)
       strategy = tf.distribute.TPUStrategy(resolver)
@@ -67,6 +75,25 @@ def resolve_strategy(tpu_address: Optional[str] = None,
   logging.info("Distribution strategy: %s with %d replica(s).",
                type(strategy).__name__, strategy.num_replicas_in_sync)
   return strategy
+
+
+def precision_policy(strategy: tf.distribute.Strategy, requested: str,
+                     list_gpus=lambda: tf.config.list_logical_devices("GPU")
+                     ) -> str:
+  """The Keras dtype policy: bfloat16 on TPU, float16 on GPU, else float32.
+
+  Args:
+    strategy: the resolved strategy.
+    requested: `TrainConfig.mixed_precision`; anything but "auto" wins.
+    list_gpus: returns the visible GPUs (a parameter for tests).
+  """
+  if requested != "auto":
+    return requested
+  if isinstance(strategy, tf.distribute.TPUStrategy):
+    return "mixed_bfloat16"
+  if list_gpus():
+    return "mixed_float16"
+  return "float32"
 
 
 # ---------------------------------------------------------------------------
@@ -145,6 +172,10 @@ def make_augmenter(config: config_lib.PipelineConfig
     layers.append(keras_cv.layers.RandomSaturation(
         (0.5 - augment.saturation / 2, 0.5 + augment.saturation / 2),
         seed=seed))
+  if augment.rand_augment:
+    layers.append(keras_cv.layers.RandAugment(
+        value_range=(0, 255), augmentations_per_image=2, magnitude=0.3,
+        seed=seed))
   if not layers:
     return None
 
@@ -203,11 +234,57 @@ def make_dataset(file_patterns: Sequence[str],
   if augmenter is not None:
     dataset = dataset.map(lambda x, y: (augmenter(x), y),
                           num_parallel_calls=tf.data.AUTOTUNE)
+  if uses_one_hot_labels(config):
+    dataset = dataset.map(
+        lambda x, y: (x, tf.one_hot(y, config.num_classes)),
+        num_parallel_calls=tf.data.AUTOTUNE)
+  mixer = make_label_mixer(config) if training else None
+  if mixer is not None:
+    dataset = dataset.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def uses_one_hot_labels(config: config_lib.PipelineConfig) -> bool:
+  """Label smoothing, MixUp and CutMix need one-hot (soft) labels."""
+  return config.train.label_smoothing > 0 or config.augment.mixes_labels
+
+
+def make_label_mixer(config: config_lib.PipelineConfig):
+  """KerasCV MixUp / CutMix over (images, one-hot labels) batches, or None."""
+  augment = config.augment
+  if not augment.mixes_labels:
+    return None
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  layers = []
+  if augment.mixup_alpha:
+    layers.append(keras_cv.layers.MixUp(alpha=augment.mixup_alpha,
+                                        seed=config.train.seed))
+  if augment.cutmix_alpha:
+    layers.append(keras_cv.layers.CutMix(alpha=augment.cutmix_alpha,
+                                         seed=config.train.seed))
+
+  def mix(images, labels):
+    batch = {"images": images, "labels": tf.cast(labels, tf.float32)}
+    for layer in layers:
+      batch = layer(batch, training=True)
+    return batch["images"], batch["labels"]
+
+  return mix
 
 
 # ---------------------------------------------------------------------------
 # Serving.
+
+def prediction_outputs(probabilities: tf.Tensor,
+                       class_names: tf.Variable) -> Dict[str, tf.Tensor]:
+  """The prediction signatures' outputs, from class probabilities."""
+  index = tf.argmax(probabilities, axis=-1)
+  return {
+      features.PROBABILITIES_KEY: probabilities,
+      features.CLASS_INDEX_KEY: index,
+      features.CLASS_NAME_KEY: tf.gather(class_names, index),
+  }
+
 
 class ServingModule(tf.Module):
   """What the exported SavedModel holds: model, Transform graph, class names."""
@@ -217,7 +294,10 @@ class ServingModule(tf.Module):
     super().__init__()
     self.model = model
     self.tft_layer = tft_output.transform_features_layer()
-    self.class_names = tf.constant(list(class_names))
+    # A variable (not a captured constant) so that tools can read the class
+    # names back from a loaded model as `model.class_names`.
+    self.class_names = tf.Variable(list(class_names), trainable=False,
+                                   name="class_names")
     spec = tft_output.raw_feature_spec()
     spec.pop(features.LABEL_KEY)
     self._serving_spec = spec
@@ -227,12 +307,7 @@ class ServingModule(tf.Module):
     transformed = self.tft_layer(raw_features)
     probabilities = self.model(transformed[features.TRANSFORMED_IMAGE_KEY],
                                training=False)
-    index = tf.argmax(probabilities, axis=-1)
-    return {
-        features.PROBABILITIES_KEY: probabilities,
-        features.CLASS_INDEX_KEY: index,
-        features.CLASS_NAME_KEY: tf.gather(self.class_names, index),
-    }
+    return prediction_outputs(probabilities, self.class_names)
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="examples")])
@@ -297,12 +372,51 @@ class _EpochTimer(keras.callbacks.Callback):
                  seconds, record["images_per_second"])
 
 
+def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
+                  learning_rate: float) -> None:
+  """Adam, cross-entropy (one-hot when labels are soft), accuracy."""
+  if uses_one_hot_labels(config):
+    loss = keras.losses.CategoricalCrossentropy(
+        label_smoothing=config.train.label_smoothing)
+    accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+  else:
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+  model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                metrics=[accuracy])
+
+
+def make_callbacks(config: config_lib.PipelineConfig, replicas: int,
+                   log_dir: str, timer: keras.callbacks.Callback
+                   ) -> List[keras.callbacks.Callback]:
+  """Schedule, TensorBoard, timing, and the optional plateau callbacks."""
+  train = config.train
+  callbacks = [
+      keras.callbacks.LearningRateScheduler(
+          lambda epoch, lr: (lr if train.reduce_lr_patience else
+                             learning_rate_for_epoch(config, epoch, replicas))),
+      keras.callbacks.TensorBoard(log_dir=log_dir),
+      timer,
+  ]
+  if train.early_stopping_patience:
+    callbacks.append(keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=train.early_stopping_patience,
+        restore_best_weights=True))
+  if train.reduce_lr_patience:
+    callbacks.append(keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=train.reduce_lr_patience))
+  return callbacks
+
+
 def run_fn(fn_args) -> None:
   """Trains the model and exports it to `fn_args.serving_model_dir`."""
   config = config_lib.PipelineConfig.from_dict(fn_args.custom_config)
   keras.utils.set_random_seed(config.train.seed)
-  strategy = resolve_strategy()
+  strategy = resolve_strategy(config.train.tpu_address)
   replicas = strategy.num_replicas_in_sync
+  policy = precision_policy(strategy, config.train.mixed_precision)
+  keras.mixed_precision.set_global_policy(policy)
+  logging.info("Precision policy: %s.", policy)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
 
   class_counts = read_class_counts(tft_output, config.num_classes)
@@ -311,31 +425,42 @@ def run_fn(fn_args) -> None:
   steps_per_epoch = max(1, num_train // global_batch)
   logging.info("%d training examples, global batch %d, %d steps per epoch.",
                num_train, global_batch, steps_per_epoch)
+  class_weights = None
+  if config.train.class_weighting:
+    weights = validation.class_weights_from_counts(class_counts)
+    class_weights = dict(enumerate(weights))
+    logging.info("Class weights (inverse frequency, mean 1): min %.3f, "
+                 "max %.3f.", min(w for w in weights if w),
+                 max(weights))
 
   train_ds = make_dataset(fn_args.train_files, tft_output, global_batch,
                           config, training=True)
   eval_ds = make_dataset(fn_args.eval_files, tft_output, global_batch,
                          config, training=False)
 
+  warmup = config.model.warmup_epochs
   with strategy.scope():
     model = model_lib.build_model(config)
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate_for_epoch(config, 0, replicas)),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    if warmup:
+      model_lib.set_backbone_trainable(model, False)
+    compile_model(model, config, learning_rate_for_epoch(config, 0, replicas))
 
   timer = _EpochTimer(steps_per_epoch * global_batch)
-  callbacks = [
-      keras.callbacks.LearningRateScheduler(
-          lambda epoch: learning_rate_for_epoch(config, epoch, replicas)),
-      keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
-      timer,
-  ]
+  callbacks = make_callbacks(config, replicas, fn_args.model_run_dir, timer)
+  fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+                  class_weight=class_weights,
+                  verbose=0)  # _EpochTimer logs each epoch.
   start = time.perf_counter()
-  model.fit(train_ds, epochs=config.train.epochs,
-            steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
-            callbacks=callbacks, verbose=0)  # _EpochTimer logs each epoch.
+  if warmup:
+    logging.info("Phase 1: %d epoch(s) with the backbone frozen.", warmup)
+    model.fit(train_ds, epochs=warmup, callbacks=callbacks, **fit_args)
+    with strategy.scope():
+      model_lib.set_backbone_trainable(model, True)
+      compile_model(model, config,
+                    learning_rate_for_epoch(config, warmup, replicas))
+    logging.info("Phase 2: backbone unfrozen.")
+  model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
+            callbacks=callbacks, **fit_args)
   wall_seconds = time.perf_counter() - start
 
   export_serving_model(model, tft_output, config.class_names,
@@ -344,10 +469,13 @@ def run_fn(fn_args) -> None:
       "config": config.to_dict(),
       "strategy": type(strategy).__name__,
       "replicas": replicas,
+      "precision_policy": policy,
       "global_batch_size": global_batch,
       "steps_per_epoch": steps_per_epoch,
       "train_examples": num_train,
       "class_counts": class_counts,
+      "class_weights": (None if class_weights is None else
+                        [class_weights[i] for i in range(config.num_classes)]),
       "wall_seconds": round(wall_seconds, 3),
       "epochs": timer.epochs,
   }

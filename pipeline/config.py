@@ -13,7 +13,7 @@ for the real Kaggle data.
 
 import dataclasses
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pipeline import features
 
@@ -28,6 +28,7 @@ BACKBONES = (
 ) + tuple(f"efficientnet_b{i}" for i in range(8))
 
 LR_SCHEDULES = ("constant", "cosine", "ramp_sustain_decay")
+PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +42,16 @@ class ModelConfig:
       0 means the data set's image size.
     dropout: dropout rate before the classification layer (0 disables it).
     fine_tune: train the backbone too (True) or only the head (False).
+    warmup_epochs: with fine_tune, first train only the head (backbone
+      frozen) for this many of the epochs, then unfreeze: the notebooks'
+      two-phase transfer learning. 0 trains everything from the start.
   """
   backbone: str = "simple_cnn"
   weights: Optional[str] = None
   input_size: int = 64
   dropout: float = 0.1
   fine_tune: bool = True
+  warmup_epochs: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +66,17 @@ class TrainConfig:
     learning_rate: base (per replica) learning rate; scaled by replicas.
     lr_schedule: one of LR_SCHEDULES.
     label_smoothing: label smoothing of the cross-entropy loss.
-    class_weighting: weight the loss by inverse class frequency.
+    class_weighting: weight the loss by inverse class frequency (the rule of
+      `pipeline.validation.class_weights_from_counts`).
+    early_stopping_patience: stop after this many epochs without a better
+      val_loss, restoring the best weights (0: off).
+    reduce_lr_patience: halve the learning rate after this many epochs
+      without a better val_loss (0: off; needs lr_schedule "constant", as a
+      schedule would overwrite it every epoch).
+    mixed_precision: "auto" (bfloat16 on TPU, float16 on GPU, float32 on
+      CPU), or a Keras policy name: "float32", "mixed_float16",
+      "mixed_bfloat16".
+    tpu_address: TPU name or grpc:// address; None detects one.
     seed: seed of weights initialisation, shuffling and augmentation.
     shuffle_buffer: examples in the training shuffle buffer.
   """
@@ -71,6 +86,10 @@ class TrainConfig:
   lr_schedule: str = "cosine"
   label_smoothing: float = 0.0
   class_weighting: bool = False
+  early_stopping_patience: int = 0
+  reduce_lr_patience: int = 0
+  mixed_precision: str = "auto"
+  tpu_address: Optional[str] = None
   seed: int = 42
   shuffle_buffer: int = 2048
 
@@ -86,6 +105,30 @@ class AugmentConfig:
   zoom: float = 0.0
   shift: float = 0.0
   saturation: float = 0.0
+  rand_augment: bool = False
+  mixup_alpha: float = 0.0
+  cutmix_alpha: float = 0.0
+
+  @property
+  def mixes_labels(self) -> bool:
+    """MixUp and CutMix blend labels, so the loss takes one-hot labels."""
+    return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+  """DataValidator (pipeline/validation.py) settings.
+
+  Attributes:
+    max_imbalance_ratio: warn when the largest/smallest class count ratio of
+      the training split is above this.
+    min_class_examples: warn about training classes with fewer examples.
+    scan_images: decode every image once and stop on a corrupt one or one of
+      the wrong size (costs one pass over the data).
+  """
+  max_imbalance_ratio: float = 3.0
+  min_class_examples: int = 5
+  scan_images: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +162,8 @@ class PipelineConfig:
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+  validation: ValidationConfig = dataclasses.field(
+      default_factory=ValidationConfig)
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -155,8 +200,26 @@ class PipelineConfig:
                        f"choose from {LR_SCHEDULES}")
     if not 0.0 <= self.train.label_smoothing < 1.0:
       raise ValueError("train.label_smoothing must be in [0, 1)")
+    if self.train.mixed_precision not in PRECISION_POLICIES:
+      raise ValueError(f"unknown mixed_precision "
+                       f"{self.train.mixed_precision!r}; choose from "
+                       f"{PRECISION_POLICIES}")
+    if self.train.reduce_lr_patience and self.train.lr_schedule != "constant":
+      raise ValueError("train.reduce_lr_patience needs lr_schedule "
+                       "'constant' (a schedule resets the rate every epoch)")
+    if not 0 <= self.model.warmup_epochs < self.train.epochs:
+      raise ValueError("model.warmup_epochs must be in [0, train.epochs)")
+    if self.model.warmup_epochs and not self.model.fine_tune:
+      raise ValueError("model.warmup_epochs needs model.fine_tune (the "
+                       "backbone is unfrozen after the warm-up)")
+    for name in ("rotation", "zoom", "shift", "saturation", "mixup_alpha",
+                 "cutmix_alpha"):
+      if getattr(self.augment, name) < 0:
+        raise ValueError(f"augment.{name} must be >= 0")
     if not 0.0 <= self.eval.min_macro_f1 <= 1.0:
       raise ValueError("eval.min_macro_f1 must be in [0, 1]")
+    if self.validation.max_imbalance_ratio < 1:
+      raise ValueError("validation.max_imbalance_ratio must be >= 1")
     if self.eval.max_macro_f1_drop < 0:
       raise ValueError("eval.max_macro_f1_drop must be >= 0")
 
@@ -170,13 +233,7 @@ class PipelineConfig:
   def from_dict(cls, values: Dict[str, Any]) -> "PipelineConfig":
     """Inverse of `to_dict`; unknown keys are an error, not ignored."""
     values = dict(values)
-    sections = {
-        "model": ModelConfig,
-        "train": TrainConfig,
-        "augment": AugmentConfig,
-        "eval": EvalConfig,
-    }
-    for key, section_cls in sections.items():
+    for key, section_cls in _SECTIONS.items():
       if key in values:
         values[key] = section_cls(**values[key])
     return cls(**values)
@@ -198,5 +255,64 @@ class PipelineConfig:
       top[section] = dataclasses.replace(getattr(self, section), **fields)
     return dataclasses.replace(self, **top)
 
+  def with_overrides(self, overrides: Sequence[str]) -> "PipelineConfig":
+    """A copy with `section.field=value` strings applied (for --set flags).
+
+    Values are parsed by the type of the field's current value: booleans
+    take true/false/1/0/yes/no, "none" clears an optional string.
+
+    Raises:
+      ValueError: naming the override that is malformed or unknown.
+    """
+    changes: Dict[str, Any] = {}
+    for override in overrides:
+      key, sep, text = override.partition("=")
+      section, dot, field = key.strip().partition(".")
+      if not sep or not dot:
+        raise ValueError(f"--set {override!r}: expected section.field=value")
+      if section not in _SECTIONS:
+        raise ValueError(f"--set {override!r}: unknown section {section!r}; "
+                         f"choose from {sorted(_SECTIONS)}")
+      names = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+      if field not in names:
+        raise ValueError(f"--set {override!r}: {section} has no field "
+                         f"{field!r}; fields: {sorted(names)}")
+      current = getattr(getattr(self, section), field)
+      changes[f"{section}__{field}"] = _parse_value(override, text.strip(),
+                                                    current)
+    return self.replace(**changes)
+
   def to_json(self) -> str:
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+_SECTIONS = {
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "augment": AugmentConfig,
+    "eval": EvalConfig,
+    "validation": ValidationConfig,
+}
+
+
+def _parse_value(override: str, text: str, current: Any) -> Any:
+  """Parses `text` as the type of `current` (see with_overrides)."""
+  if isinstance(current, bool):
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+      return True
+    if lowered in ("false", "0", "no"):
+      return False
+    raise ValueError(f"--set {override!r}: expected true or false")
+  if text.lower() == "none" and not isinstance(current, (int, float)):
+    return None
+  try:
+    if isinstance(current, int):
+      return int(text)
+    if isinstance(current, float):
+      return float(text)
+  except ValueError:
+    raise ValueError(f"--set {override!r}: expected a "
+                     f"{type(current).__name__}") from None
+  return text
+

@@ -1,8 +1,8 @@
 """The one home of feature keys, split names, data layout and class names.
 
 Every module that reads the TFRecords, the schema or the served model imports
-its names from here; `tests/test_features.py` checks that they agree with the
-curated schema and with the sample data.
+its names from here; `tests/test_schema.py` and `tests/test_sample_data.py`
+check that they agree with the curated schema and with the sample data.
 """
 
 import os

@@ -61,3 +61,21 @@ def test_class_names_file(tmp_path):
   path.write_text("rose\nrose\n")
   with pytest.raises(ValueError, match="repeated"):
     features.load_class_names(str(path))
+
+
+def test_set_overrides_parse_by_field_type():
+  config = config_lib.PipelineConfig().with_overrides([
+      "augment.rotation=0.1", "train.class_weighting=yes",
+      "train.epochs=3", "model.weights=none", "train.tpu_address=grpc://t"])
+  assert config.augment.rotation == 0.1
+  assert config.train.class_weighting is True
+  assert config.train.epochs == 3
+  assert config.model.weights is None
+  assert config.train.tpu_address == "grpc://t"
+  for bad, message in [("train.epoch=3", "no field 'epoch'"),
+                       ("nothing.x=1", "unknown section"),
+                       ("train.epochs=three", "expected a int"),
+                       ("train.class_weighting=maybe", "true or false"),
+                       ("epochs=3", "section.field=value")]:
+    with pytest.raises(ValueError, match=message):
+      config_lib.PipelineConfig().with_overrides([bad])

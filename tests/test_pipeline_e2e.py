@@ -81,3 +81,74 @@ def test_training_history_records_the_run(pipeline_run):
   assert history["replicas"] == 1
   assert sum(history["class_counts"]) == pipeline_run["counts"]["train"]
   assert history["train_examples"] == pipeline_run["counts"]["train"]
+
+
+def _latest(output_dir, *parts):
+  paths = sorted(glob.glob(os.path.join(output_dir, "pipeline_root", *parts,
+                                        "*")), key=lambda p: int(
+                                            os.path.basename(p)))
+  assert paths, f"no {parts} output"
+  return paths[-1]
+
+
+def test_eval_and_serving_paths_never_augment(pipeline_run):
+  """Eval batches equal the Transform graph's output; training ones differ."""
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from modules import trainer  # pylint: disable=g-import-not-at-top
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  out = pipeline_run["output_dir"]
+  tft_output = tft.TFTransformOutput(_latest(out, "Transform",
+                                             "transform_graph"))
+  examples = _latest(out, "ImportExampleGen", "examples")
+  config = config_lib.PipelineConfig().replace(
+      augment__rotation=0.3, augment__zoom=0.2, augment__saturation=0.5)
+  # One shard, so that both paths read the records in the same order.
+  eval_files = sorted(glob.glob(os.path.join(examples, "Split-eval", "*")))[:1]
+  first = next(iter(trainer.make_dataset(eval_files, tft_output, 8, config,
+                                         training=False)))
+  again = next(iter(trainer.make_dataset(eval_files, tft_output, 8, config,
+                                         training=False)))
+  np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())
+  raw = [r.numpy() for r in tf.data.TFRecordDataset(
+      eval_files, compression_type="GZIP").take(8)]
+  direct = tft_output.transform_features_layer()(tf.io.parse_example(
+      raw, tft_output.raw_feature_spec()))[features.TRANSFORMED_IMAGE_KEY]
+  np.testing.assert_allclose(first[0].numpy(), direct.numpy(), atol=1e-4)
+  # The same files through the training path are augmented.
+  train_config = config.replace(train__shuffle_buffer=1)
+  augmented = next(iter(trainer.make_dataset(eval_files, tft_output, 8,
+                                             train_config, training=True)))
+  assert not np.allclose(augmented[0].numpy(), direct.numpy(), atol=1.0)
+
+
+def test_non_default_backbone_with_augmentation_and_class_weights(
+    tiny_data_root, tmp_path):
+  """MobileNetV3Small, every augmentation, two-phase, class weights."""
+  from pipeline import validation  # pylint: disable=g-import-not-at-top
+  from conftest import run_local_pipeline  # pylint: disable=g-import-not-at-top
+  data_root, counts = tiny_data_root
+  output_dir = str(tmp_path / "run")
+  process = run_local_pipeline(
+      data_root, output_dir, "--backbone", "mobilenet_v3_small", "--epochs",
+      "2", "--min-macro-f1", "0", "--class-weighting",
+      "--set", "model.warmup_epochs=1", "--set", "augment.rotation=0.1",
+      "--set", "augment.zoom=0.1", "--set", "augment.shift=0.1",
+      "--set", "augment.saturation=0.3", "--set", "augment.rand_augment=true",
+      "--set", "augment.mixup_alpha=0.2", "--set", "augment.cutmix_alpha=1.0",
+      "--set", "train.label_smoothing=0.1")
+  assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
+  assert "verdict            BLESSED" in process.stdout
+  assert "Phase 1: 1 epoch(s) with the backbone frozen" in process.stdout
+  assert os.path.exists(os.path.join(_pushed_model_dir(output_dir),
+                                     "saved_model.pb"))
+  history = json.load(open(os.path.join(
+      _latest(output_dir, "Trainer", "model_run"), "training_history.json")))
+  assert history["config"]["model"]["backbone"] == "mobilenet_v3_small"
+  assert len(history["epochs"]) == 2
+  assert history["class_weights"] == pytest.approx(
+      validation.class_weights_from_counts(history["class_counts"]))
+  assert max(history["class_weights"]) > min(history["class_weights"])
+  assert sum(history["class_counts"]) == counts["train"]
+  # The data warning reached the summary: the tiny data is imbalanced.
+  assert "data warning" in process.stdout and "class imbalance" in (
+      process.stdout)

@@ -64,6 +64,77 @@ def test_augmentation_changes_training_images_only_when_on():
   assert not np.allclose(augmented.numpy(), images.numpy())
 
 
+class _FakeTPUStrategy(tf.distribute.TPUStrategy):
+  """A TPUStrategy type without a TPU (only its type is looked at)."""
+
+  def __init__(self):  # pylint: disable=super-init-not-called
+    pass
+
+
+def test_precision_policy_per_device():
+  cpu = tf.distribute.get_strategy()
+  assert trainer.precision_policy(cpu, "auto", list_gpus=lambda: []) == (
+      "float32")
+  assert trainer.precision_policy(cpu, "auto", list_gpus=lambda: ["g"]) == (
+      "mixed_float16")
+  assert trainer.precision_policy(_FakeTPUStrategy(), "auto") == (
+      "mixed_bfloat16")
+  assert trainer.precision_policy(cpu, "float32", list_gpus=lambda: ["g"]) == (
+      "float32")
+
+
+def test_mixup_and_cutmix_make_soft_labels():
+  config = config_lib.PipelineConfig().replace(
+      augment__mixup_alpha=0.4, augment__cutmix_alpha=1.0,
+      class_names=tuple(f"c{i}" for i in range(5)))
+  assert trainer.uses_one_hot_labels(config)
+  mixer = trainer.make_label_mixer(config)
+  images = tf.random.uniform((8, 32, 32, 3), 0, 255, seed=2)
+  labels = tf.one_hot(tf.range(8) % 5, 5)
+  mixed_images, mixed_labels = mixer(images, labels)
+  assert mixed_images.shape == images.shape
+  np.testing.assert_allclose(mixed_labels.numpy().sum(axis=1), 1.0,
+                             rtol=1e-5)
+  assert (mixed_labels.numpy().max(axis=1) < 1.0).any()
+  plain = config_lib.PipelineConfig()
+  assert trainer.make_label_mixer(plain) is None
+  assert not trainer.uses_one_hot_labels(plain)
+
+
+def test_plateau_callbacks_from_config(tmp_path):
+  config = config_lib.PipelineConfig().replace(
+      train__lr_schedule="constant", train__early_stopping_patience=3,
+      train__reduce_lr_patience=2)
+  callbacks = trainer.make_callbacks(config, 1, str(tmp_path), None)
+  kinds = {type(c).__name__ for c in callbacks}
+  assert {"EarlyStopping", "ReduceLROnPlateau"} <= kinds
+  with pytest.raises(ValueError, match="reduce_lr_patience"):
+    config.replace(train__lr_schedule="cosine")
+
+
+def test_two_phase_freezes_then_unfreezes_the_backbone():
+  config = config_lib.PipelineConfig().replace(
+      model__backbone="simple_cnn", class_names=("a", "b", "c"))
+  model = model_lib.build_model(config)
+  everything = len(model.trainable_weights)
+  model_lib.set_backbone_trainable(model, False)
+  head_only = len(model.trainable_weights)
+  assert head_only == 2  # The softmax layer's kernel and bias.
+  model_lib.set_backbone_trainable(model, True)
+  assert len(model.trainable_weights) == everything > head_only
+
+
+@pytest.mark.parametrize("backbone", config_lib.BACKBONES)
+def test_every_backbone_builds_without_weights(backbone):
+  config = config_lib.PipelineConfig().replace(
+      model__backbone=backbone, model__input_size=75,
+      class_names=tuple(f"c{i}" for i in range(7)))
+  model = model_lib.build_model(config)
+  out = model(np.random.uniform(0, 255, (1, 75, 75, 3)).astype("float32"))
+  assert out.shape == (1, 7)
+  np.testing.assert_allclose(out.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
 @pytest.mark.parametrize("backbone", ["simple_cnn", "mobilenet_v3_small"])
 def test_model_builds_and_outputs_probabilities(backbone):
   config = config_lib.PipelineConfig().replace(
