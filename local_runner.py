@@ -3,8 +3,9 @@
     python local_runner.py --data-root data/sample
 
 Outputs go under --output-dir: `pipeline_root/` (component outputs),
-`metadata.sqlite` (ML Metadata), `serving/` (pushed models). At the end it
-prints the headline metrics, the Evaluator's verdict and the pushed model.
+`metadata.sqlite` (ML Metadata), `serving/` (pushed models), `reports/<model
+id>/report.html` (the evaluation report). At the end it prints the headline
+metrics, the Evaluator's verdict, the pushed model and the report.
 Logical settings default to `pipeline/config.py`; the flags below override
 them. Physical settings (paths, Beam arguments) live here only.
 """
@@ -15,20 +16,10 @@ import os
 import re
 import sys
 import time
-import warnings
 
-# TFT switches tf.keras to Keras 2 unless told otherwise; our model code is
-# Keras 3 (`import keras`) and only TFT's own layer uses tf.keras.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-# Quiet TensorFlow's C++ start-up messages and library deprecation warnings,
-# here and in the Beam worker processes (set these variables to see them).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("PYTHONWARNINGS",
-                      "ignore::FutureWarning,ignore::DeprecationWarning")
-warnings.filterwarnings("ignore", category=FutureWarning)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-# Keras 3 says this at the end of every finite validation pass.
-warnings.filterwarnings("ignore", message="Your input ran out of data")
+from pipeline import runtime
+
+runtime.configure()  # Before TensorFlow is imported.
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 PIPELINE_NAME = "flowers"
@@ -52,13 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "go here")
   paths.add_argument("--schema", default=None,
                      help="curated schema file (default: schema/schema.pbtxt)")
-  paths.add_argument("--beam-profile", default="local",
-                     choices=beam.BEAM_PROFILES,
-                     help="Beam runner preset for StatisticsGen, Transform "
-                     "and Evaluator")
-  paths.add_argument("--beam-workers", type=int, default=None,
-                     help="DirectRunner worker processes (default: one per "
-                     "core)")
+  # --beam-profile and the settings each profile needs (flags defaulting
+  # to FLOWERS_* environment variables), shared with kubeflow_runner.py.
+  beam.add_beam_arguments(parser)
   paths.add_argument("--no-cache", action="store_true",
                      help="re-run every component even if its inputs are "
                      "unchanged")
@@ -95,6 +82,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                        default=defaults.eval.max_macro_f1_drop,
                        help="Evaluator gate: allowed drop against the latest "
                        "blessed model")
+  logical.add_argument("--class-weighting", action="store_true",
+                       help="weight the loss by inverse class frequency")
+  logical.add_argument("--set", action="append", default=[],
+                       metavar="SECTION.FIELD=VALUE",
+                       help="override any PipelineConfig field, e.g. "
+                       "--set augment.rotation=0.1 --set train.label_smoothing"
+                       "=0.1 (repeatable; README, Configuration, lists them)")
   return parser.parse_args(argv)
 
 
@@ -113,22 +107,8 @@ def config_from_args(args: argparse.Namespace):
       model__weights=args.weights,
       model__input_size=args.input_size,
       eval__min_macro_f1=args.min_macro_f1,
-      eval__max_macro_f1_drop=args.max_macro_f1_drop)
-
-
-def check_data_root(data_root: str, image_size: int) -> None:
-  """Fails early, naming what is missing, if the data is not there."""
-  from pipeline import features  # pylint: disable=g-import-not-at-top
-  directory = os.path.join(data_root, features.image_dir_name(image_size))
-  for split_dir in features.KAGGLE_SPLIT_DIRS.values():
-    path = os.path.join(directory, split_dir)
-    if not os.path.isdir(path):
-      raise SystemExit(
-          f"error: {path} does not exist. --data-root must hold "
-          f"{features.image_dir_name(image_size)}/{{train,val}}/*.tfrec "
-          "(generate sample data with `make data`).")
-    if not [f for f in os.listdir(path) if f.endswith(".tfrec")]:
-      raise SystemExit(f"error: no .tfrec files in {path}")
+      eval__max_macro_f1_drop=args.max_macro_f1_drop,
+      train__class_weighting=args.class_weighting).with_overrides(args.set)
 
 
 class _ProgressFilter(logging.Filter):
@@ -136,7 +116,8 @@ class _ProgressFilter(logging.Filter):
 
   _PROGRESS = re.compile(
       r"^(Component \S+ is (running|finished)|epoch \d+:|\d+ training "
-      r"examples|Distribution strategy|Exported the serving model)")
+      r"examples|Distribution strategy|Precision policy|Class weights|"
+      r"Phase \d|Exported the serving model)")
 
   # Warnings the libraries give on every run, whatever the input.
   _KNOWN_HARMLESS = (
@@ -178,21 +159,50 @@ def configure_logging(log_file: str) -> None:
   tf_logger.propagate = True
 
 
+def write_run_report(result, output_dir: str):
+  """Writes the evaluation report to `<output_dir>/reports/<model id>/`.
+
+  Sets `result.report_path`; returns None, or what went wrong.
+  """
+  from tools import report  # pylint: disable=g-import-not-at-top
+  if result.evaluation_dir is None:
+    return None  # The run stopped before the Evaluator.
+  try:
+    result.report_path = report.write_report(
+        result.evaluation_dir,
+        os.path.join(output_dir, "reports", str(result.model_id)),
+        training_history=result.training_history)
+  except Exception as error:  # pylint: disable=broad-except
+    # The summary still prints: the run itself finished.
+    logging.exception("Writing the evaluation report failed")
+    return f"{type(error).__name__}: {error}"
+  return None
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline import schema_check  # pylint: disable=g-import-not-at-top
+  from pipeline import data_check  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline import validation  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   try:
     config = config_from_args(args)
+    beam_args = beam.beam_pipeline_args(args.beam_profile,
+                                        beam.settings_from_args(args))
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
     schema_check.check_schema_matches_classes(schema_file, config.num_classes)
   except ValueError as error:
     raise SystemExit(f"error: {error}") from error
-  check_data_root(args.data_root, config.image_size)
+  try:
+    report = data_check.check_data_root(args.data_root, config.image_size)
+  except data_check.DataCheckError as error:
+    raise SystemExit(f"error: {error}\n(sample data: `make data`)") from None
+  for line in report.lines():
+    print(line)
 
   output_dir = os.path.abspath(args.output_dir)
   os.makedirs(output_dir, exist_ok=True)
@@ -207,18 +217,27 @@ def main(argv=None) -> int:
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               metadata_path)),
-      beam_pipeline_args=beam.beam_pipeline_args(args.beam_profile,
-                                                 args.beam_workers),
+      beam_pipeline_args=beam_args,
       enable_cache=not args.no_cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   configure_logging(log_file)
   print(f"Running the pipeline; progress below, full log in {log_file}")
   start = time.time()
-  tfx.orchestration.LocalDagRunner().run(pipeline)
+  try:
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  except validation.DataValidationError as error:
+    print(f"\nerror: {error}", file=sys.stderr)
+    return 2
   result = summary.read_summary(metadata_path)
+  report_error = write_run_report(result, output_dir)
   print(result.format(config))
+  if report_error:
+    print(f"  report             FAILED: {report_error} (traceback in "
+          f"{log_file})")
   print(f"  wall time          {time.time() - start:.0f} s")
-  return 0
+  # A missing report is a bug to notice (CI), even though the run's model
+  # was evaluated and, if blessed, pushed.
+  return 1 if report_error else 0
 
 
 if __name__ == "__main__":

@@ -8,12 +8,26 @@ it, exactly what scikit-learn computes: macro precision, recall and F1 over the
 union of classes present in the labels or the predictions (a class with no
 support and no prediction is left out; 0/0 counts as 0), and accuracy.
 
+The same combiner also outputs, for the report (`tools/report.py`):
+- per-class precision, recall and F1 (`class_precision`, `class_recall`,
+  `class_f1`) under `SubKey(class_id=i)`, for the same classes scikit-learn's
+  `average=None` returns (present in the labels or the predictions), so
+  `tfma.load_eval_result` shows them under `classId:<i>`;
+- the confusion matrix itself (`confusion_matrix`, rows = true class,
+  columns = argmax prediction), stored by TFMA as an array value. TFMA also
+  subtracts the baseline's matrix for the `_diff` entry, like every metric.
+
 Used from the EvalConfig as
 `MetricConfig(class_name="MacroF1", module="modules.metrics",
 config='{"num_classes": N}')`.
+
+`load_evaluation(dir)` reads an Evaluator output back (candidate, baseline
+and change, overall and per class, the matrix, the gate's verdict with
+readable reasons); the Pusher's record and the report both use it.
 """
 
-from typing import Dict, Iterable, Optional
+import dataclasses
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -25,6 +39,39 @@ MACRO_F1 = "macro_f1"
 MACRO_PRECISION = "macro_precision"
 MACRO_RECALL = "macro_recall"
 ACCURACY = "argmax_accuracy"
+# Per-class scores (under SubKey(class_id=i)) and the matrix they come from.
+CLASS_F1 = "class_f1"
+CLASS_PRECISION = "class_precision"
+CLASS_RECALL = "class_recall"
+CONFUSION_MATRIX = "confusion_matrix"
+PER_CLASS_METRICS = (CLASS_PRECISION, CLASS_RECALL, CLASS_F1)
+
+
+def per_class_from_confusion(matrix: np.ndarray
+                             ) -> Dict[str, np.ndarray]:
+  """Per-class precision/recall/F1 from a confusion matrix.
+
+  Args:
+    matrix: [num_classes, num_classes], rows = true class, columns =
+      predicted class, entries = (weighted) counts.
+
+  Returns:
+    `precision`, `recall`, `f1` ([num_classes] each, 0/0 counted as 0, as
+    scikit-learn's zero_division=0) and `present` (a boolean mask of the
+    classes that occur in the labels or the predictions: the classes
+    scikit-learn scores when not given `labels`).
+  """
+  matrix = np.asarray(matrix, dtype=np.float64)
+  true_positives = np.diag(matrix)
+  support = matrix.sum(axis=1)
+  predicted = matrix.sum(axis=0)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    precision = np.where(predicted > 0, true_positives / predicted, 0.0)
+    recall = np.where(support > 0, true_positives / support, 0.0)
+    denominator = precision + recall
+    f1 = np.where(denominator > 0, 2 * precision * recall / denominator, 0.0)
+  return {"precision": precision, "recall": recall, "f1": f1,
+          "present": (support > 0) | (predicted > 0)}
 
 
 def scores_from_confusion(matrix: np.ndarray) -> Dict[str, float]:
@@ -38,15 +85,11 @@ def scores_from_confusion(matrix: np.ndarray) -> Dict[str, float]:
     The four scores, computed as scikit-learn does for average="macro".
   """
   matrix = np.asarray(matrix, dtype=np.float64)
+  per_class = per_class_from_confusion(matrix)
+  precision, recall, f1 = (per_class["precision"], per_class["recall"],
+                           per_class["f1"])
+  present = per_class["present"]
   true_positives = np.diag(matrix)
-  support = matrix.sum(axis=1)
-  predicted = matrix.sum(axis=0)
-  with np.errstate(divide="ignore", invalid="ignore"):
-    precision = np.where(predicted > 0, true_positives / predicted, 0.0)
-    recall = np.where(support > 0, true_positives / support, 0.0)
-    denominator = precision + recall
-    f1 = np.where(denominator > 0, 2 * precision * recall / denominator, 0.0)
-  present = (support > 0) | (predicted > 0)
   total = matrix.sum()
   if not present.any():
     return {MACRO_F1: 0.0, MACRO_PRECISION: 0.0, MACRO_RECALL: 0.0,
@@ -81,22 +124,31 @@ def _macro_f1_computations(
     aggregation_type: Optional[metric_types.AggregationType] = None,
     class_weights: Optional[Dict[int, float]] = None,
     example_weighted: bool = False) -> metric_types.MetricComputations:
-  """One computation with four output keys (name is the F1's key)."""
+  """One computation: the macro scores, per-class scores and the matrix.
+
+  `name` is the macro F1's key (the one the gate's thresholds name).
+  """
   del sub_key, aggregation_type, class_weights  # Macro over all classes.
 
-  def key(metric_name):
+  def key(metric_name, class_id=None):
     return metric_types.MetricKey(
         name=metric_name, model_name=model_name, output_name=output_name,
+        sub_key=(None if class_id is None else
+                 metric_types.SubKey(class_id=class_id)),
         example_weighted=example_weighted)
 
   keys = {MACRO_F1: key(name), MACRO_PRECISION: key(MACRO_PRECISION),
-          MACRO_RECALL: key(MACRO_RECALL), ACCURACY: key(ACCURACY)}
+          MACRO_RECALL: key(MACRO_RECALL), ACCURACY: key(ACCURACY),
+          CONFUSION_MATRIX: key(CONFUSION_MATRIX)}
+  class_keys = {(metric, class_id): key(metric, class_id)
+                for metric in PER_CLASS_METRICS
+                for class_id in range(int(num_classes))}
   return [
       metric_types.MetricComputation(
-          keys=list(keys.values()),
+          keys=list(keys.values()) + list(class_keys.values()),
           preprocessors=None,
-          combiner=_ConfusionCombiner(keys, num_classes, eval_config,
-                                      model_name, output_name,
+          combiner=_ConfusionCombiner(keys, class_keys, num_classes,
+                                      eval_config, model_name, output_name,
                                       example_weighted))
   ]
 
@@ -105,9 +157,11 @@ class _ConfusionCombiner(beam.CombineFn):
   """Accumulates the argmax confusion matrix of one model output."""
 
   def __init__(self, keys: Dict[str, metric_types.MetricKey],
+               class_keys: Dict[Tuple[str, int], metric_types.MetricKey],
                num_classes: int, eval_config, model_name: str,
                output_name: str, example_weighted: bool):
     self._keys = keys
+    self._class_keys = class_keys
     self._num_classes = int(num_classes)
     self._eval_config = eval_config
     self._model_name = model_name
@@ -150,6 +204,160 @@ class _ConfusionCombiner(beam.CombineFn):
     return result
 
   def extract_output(self, accumulator: np.ndarray
-                     ) -> Dict[metric_types.MetricKey, float]:
+                     ) -> Dict[metric_types.MetricKey, Any]:
     scores = scores_from_confusion(accumulator)
-    return {self._keys[name]: value for name, value in scores.items()}
+    output: Dict[metric_types.MetricKey, Any] = {
+        self._keys[name]: value for name, value in scores.items()}
+    per_class = per_class_from_confusion(accumulator)
+    # Only the classes scikit-learn's average=None scores: a class absent
+    # from both labels and predictions has no meaningful F1 (and leaving it
+    # out keeps per-class slices, where one row is non-zero, small).
+    for class_id in np.flatnonzero(per_class["present"]):
+      for metric, values in zip(PER_CLASS_METRICS,
+                                (per_class["precision"],
+                                 per_class["recall"], per_class["f1"])):
+        output[self._class_keys[(metric, int(class_id))]] = float(
+            values[class_id])
+    # Unweighted counts are integers; stored as int64 the array is a few
+    # bytes a cell in TFMA's output (varints) instead of 8.
+    integral = np.array_equal(accumulator, np.round(accumulator))
+    output[self._keys[CONFUSION_MATRIX]] = (
+        accumulator.astype(np.int64) if integral else accumulator.copy())
+    return output
+
+
+# ---------------------------------------------------------------------------
+# Reading an Evaluator output back.
+
+CANDIDATE = "candidate"
+BASELINE = "baseline"
+CHANGE = "change"  # candidate minus baseline, as TFMA's `_diff` metrics.
+
+
+@dataclasses.dataclass
+class Evaluation:
+  """The overall slice of an Evaluator output, by role.
+
+  Attributes:
+    metrics: role (CANDIDATE, and BASELINE / CHANGE when a baseline model was
+      evaluated) -> scalar metric name -> value (example_count included).
+    per_class: role -> per-class metric name -> {class_id: value}.
+    confusion: role -> [num_classes, num_classes] matrix (rows = true class).
+    model_locations: role -> model directory TFMA evaluated.
+    validation_ok: the gate's verdict (None: no validation result written).
+    failures: why the gate failed, one readable line per failed threshold.
+  """
+  metrics: Dict[str, Dict[str, float]]
+  per_class: Dict[str, Dict[str, Dict[int, float]]]
+  confusion: Dict[str, np.ndarray]
+  model_locations: Dict[str, str]
+  validation_ok: Optional[bool]
+  failures: List[str]
+
+  @property
+  def has_baseline(self) -> bool:
+    return BASELINE in self.metrics
+
+
+def _array_from_proto(array) -> np.ndarray:
+  """TFMA's ArrayValue proto -> numpy array of its shape."""
+  for field in ("int64_values", "int32_values", "float64_values",
+                "float32_values"):
+    values = getattr(array, field)
+    if len(values):  # pylint: disable=g-explicit-length-test
+      return np.asarray(values).reshape(tuple(array.shape))
+  return np.zeros(tuple(array.shape))
+
+
+def describe_failure(failure) -> str:
+  """One readable line for a TFMA ValidationFailure."""
+  name = failure.metric_key.name
+  value = failure.metric_value.double_value.value
+  threshold = failure.metric_threshold
+  if threshold.HasField("change_threshold"):
+    change = threshold.change_threshold
+    if change.HasField("absolute"):
+      return (f"{name} changed by {value:+.4f} against the baseline model "
+              f"(the gate allows {change.absolute.value:+g})")
+    return f"{name} changed by {value:+.4f} against the baseline model"
+  if threshold.HasField("value_threshold"):
+    bounds = threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+      return (f"{name} = {value:.4f}, below the minimum "
+              f"{bounds.lower_bound.value:g}")
+    if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
+      return (f"{name} = {value:.4f}, above the maximum "
+              f"{bounds.upper_bound.value:g}")
+  return failure.message or f"{name} failed its threshold"
+
+
+def load_evaluation(evaluation_dir: str) -> Evaluation:
+  """Reads the overall slice of an Evaluator (TFMA) output directory.
+
+  Args:
+    evaluation_dir: the ModelEvaluation artifact's folder (`metrics-*`,
+      `eval_config.json`, `validations.tfrecord`).
+
+  Returns:
+    What the pipeline's metrics say about the candidate (and baseline).
+
+  Raises:
+    FileNotFoundError: if the folder holds no TFMA metrics.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tensorflow_model_analysis.writers import eval_config_writer
+  from tensorflow_model_analysis.writers import (
+      metrics_plots_and_validations_writer as writer)
+  # pylint: enable=g-import-not-at-top
+  if not tf.io.gfile.glob(f"{evaluation_dir}/metrics*"):
+    raise FileNotFoundError(f"no TFMA metrics in {evaluation_dir}")
+  eval_config, _, _, model_locations = eval_config_writer.load_eval_run(
+      evaluation_dir)
+  baseline_names = {spec.name for spec in eval_config.model_specs
+                    if spec.is_baseline} if eval_config else set()
+  baseline_names.discard("")
+
+  def role_of(key) -> str:
+    if key.is_diff:
+      return CHANGE
+    return BASELINE if key.model_name in baseline_names else CANDIDATE
+
+  metrics: Dict[str, Dict[str, float]] = {}
+  per_class: Dict[str, Dict[str, Dict[int, float]]] = {}
+  confusion: Dict[str, np.ndarray] = {}
+  for metrics_for_slice in writer.load_and_deserialize_metrics(
+      evaluation_dir):
+    if (metrics_for_slice.HasField("cross_slice_key") or
+        metrics_for_slice.slice_key.single_slice_keys):
+      continue  # Only the overall slice.
+    for entry in metrics_for_slice.metric_keys_and_values:
+      key, value = entry.key, entry.value
+      role = role_of(key)
+      if value.HasField("array_value"):
+        if key.name == CONFUSION_MATRIX and not key.HasField("sub_key"):
+          confusion[role] = _array_from_proto(value.array_value)
+      elif not value.HasField("double_value"):
+        continue
+      elif key.HasField("sub_key") and key.sub_key.HasField("class_id"):
+        per_class.setdefault(role, {}).setdefault(key.name, {})[
+            key.sub_key.class_id.value] = value.double_value.value
+      elif not key.HasField("sub_key"):
+        metrics.setdefault(role, {})[key.name] = value.double_value.value
+  locations = {}
+  for name, location in (model_locations or {}).items():
+    locations[BASELINE if name in baseline_names else CANDIDATE] = location
+
+  validation_ok, failures = None, []
+  if tf.io.gfile.glob(f"{evaluation_dir}/validations*"):
+    result = writer.load_and_deserialize_validation_result(evaluation_dir)
+    validation_ok = bool(result.validation_ok)
+    for per_slice in result.metric_validations_per_slice:
+      failures.extend(describe_failure(f) for f in per_slice.failures)
+    for missing in result.missing_slices:
+      failures.append(f"no examples in slice {missing}")
+    if not validation_ok and not failures:
+      failures.append("the Evaluator did not validate the model")
+  return Evaluation(metrics=metrics, per_class=per_class,
+                    confusion=confusion, model_locations=locations,
+                    validation_ok=validation_ok, failures=failures)

@@ -1,8 +1,9 @@
 """The pipeline DAG: `create_pipeline(...)`, shared by every runner.
 
 ImportExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
-ExampleValidator -> Transform -> Trainer -> Evaluator (latest blessed model
-as baseline) -> Pusher.
+ExampleValidator (DataValidator: schema, class balance, images) ->
+Transform -> Trainer -> Evaluator (latest blessed model as baseline) ->
+Pusher (AtomicPusher: versioned, atomic, with a push record).
 
 Only logical settings come from `PipelineConfig`; the runners pass the
 physical ones (paths, Beam arguments, metadata store).
@@ -18,6 +19,8 @@ from tfx.proto import example_gen_pb2
 
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import pusher as pusher_lib
+from pipeline import validation
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
@@ -68,6 +71,10 @@ def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
                       tfma.PerSliceMetricThreshold(
                           slicing_specs=[tfma.SlicingSpec()], threshold=gate)
                   ]),
+              # The same argmax confusion matrix as TFMA's own plot, so
+              # `tfma.view.render_plot` shows it in a notebook; MacroF1
+              # also stores it as a metric for tools/report.py.
+              tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
           ])
       ])
 
@@ -105,12 +112,22 @@ def create_pipeline(
       input_base=os.path.join(data_root,
                               features.image_dir_name(config.image_size)),
       input_config=input_config())
-  statistics_gen = tfx.components.StatisticsGen(
-      examples=example_gen.outputs["examples"])
   schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
-  example_validator = tfx.components.ExampleValidator(
-      statistics=statistics_gen.outputs["statistics"],
+  # With the schema, the label's statistics are categorical: a histogram of
+  # every class, which DataValidator reads for class balance.
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
+  example_validator = validation.DataValidator(
+      examples=example_gen.outputs["examples"],
+      statistics=statistics_gen.outputs["statistics"],
+      schema=schema_gen.outputs["schema"],
+      class_names=config.class_names,
+      image_size=config.image_size,
+      max_imbalance_ratio=config.validation.max_imbalance_ratio,
+      min_class_examples=config.validation.min_class_examples,
+      scan_images=config.validation.scan_images,
+  ).with_id("ExampleValidator")
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
@@ -118,6 +135,8 @@ def create_pipeline(
       custom_config=custom_config,
       materialize=False,
       disable_statistics=True)
+  # Hard data problems stop the run before any preprocessing or training.
+  transform.add_upstream_node(example_validator)
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,
       examples=example_gen.outputs["examples"],
@@ -138,12 +157,18 @@ def create_pipeline(
       baseline_model=model_resolver.outputs["model"],
       example_splits=[features.EVAL_SPLIT],
       eval_config=eval_config(config))
-  pusher = tfx.components.Pusher(
+  # Atomic versioned push with a push_record.json (pipeline/pusher.py);
+  # the evaluation, the Trainer's run and the examples are what the record
+  # describes (metrics, class counts, span and input fingerprint).
+  pusher = pusher_lib.AtomicPusher(
       model=trainer.outputs["model"],
       model_blessing=evaluator.outputs["blessing"],
+      evaluation=evaluator.outputs["evaluation"],
+      model_run=trainer.outputs["model_run"],
+      examples=example_gen.outputs["examples"],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
-              base_directory=serving_model_dir)))
+              base_directory=serving_model_dir))).with_id("Pusher")
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,

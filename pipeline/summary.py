@@ -13,6 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from modules import metrics as metrics_lib
+from pipeline import validation as validation_lib
 
 
 @dataclasses.dataclass
@@ -24,9 +25,28 @@ class RunSummary:
   pushed_model_dir: Optional[str]
   evaluation_dir: Optional[str]
   model_dir: Optional[str]
+  validation: Optional[Dict] = None
+  # Why the Pusher refused (its PushedModel's `not_pushed_reason`).
+  not_pushed_reason: Optional[str] = None
+  model_id: Optional[int] = None
+  # The Trainer's training_history.json of this model (class counts).
+  training_history: Optional[str] = None
+  # Set by the runner once it has written the evaluation report.
+  report_path: Optional[str] = None
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
+    if self.validation:
+      splits = self.validation.get("splits", {})
+      lines.append("  data               " + ", ".join(
+          f"{name}: {info['num_examples']} examples"
+          for name, info in sorted(splits.items())))
+      for warning in self.validation.get("warnings", []):
+        lines.append(f"  data warning       {warning}")
+      reports = self.validation.get("reports", {})
+      if reports:
+        lines.append(f"  class counts       {reports.get('table')}")
+        lines.append(f"                     {reports.get('chart')}")
     if self.metrics:
       for name in ("example_count", metrics_lib.ACCURACY,
                    metrics_lib.MACRO_PRECISION, metrics_lib.MACRO_RECALL,
@@ -43,8 +63,11 @@ class RunSummary:
     if self.pushed:
       lines.append(f"  pushed model       {self.pushed_model_dir}")
     else:
-      lines.append("  pushed model       none (not blessed: nothing pushed)")
+      reason = self.not_pushed_reason or "nothing pushed"
+      lines.append(f"  pushed model       none (not blessed: {reason})")
     lines.append(f"  evaluation         {self.evaluation_dir}")
+    if self.report_path:
+      lines.append(f"  report             {self.report_path}")
     return "\n".join(lines)
 
 
@@ -69,7 +92,9 @@ def overall_metrics(evaluation_dir: str) -> Dict[str, float]:
     if slice_key != ():
       continue
     for _, by_sub_key in slice_metrics.items():
-      for _, metric_values in by_sub_key.items():
+      for sub_key, metric_values in by_sub_key.items():
+        if sub_key:
+          continue  # Per-class scores (classId:<i>), not headline metrics.
         for name, value in metric_values.items():
           if "doubleValue" in value and not name.endswith("_diff"):
             values[name] = value["doubleValue"]
@@ -84,6 +109,7 @@ def read_summary(metadata_path: str) -> RunSummary:
   store = metadata_store.MetadataStore(connection)
   model = _latest(store, "Model")
   evaluation = _latest(store, "ModelEvaluation")
+  anomalies = _latest(store, "ExampleAnomalies")
   blessing = _latest(store, "ModelBlessing")
   pushed = _latest(store, "PushedModel")
   blessed_flag = _custom_int(blessing, "blessed")
@@ -91,6 +117,9 @@ def read_summary(metadata_path: str) -> RunSummary:
   destination = None
   if pushed is not None and "pushed_destination" in pushed.custom_properties:
     destination = pushed.custom_properties["pushed_destination"].string_value
+  reason = None
+  if pushed is not None and "not_pushed_reason" in pushed.custom_properties:
+    reason = pushed.custom_properties["not_pushed_reason"].string_value
   metrics = {}
   if evaluation is not None and os.path.exists(evaluation.uri):
     metrics = overall_metrics(evaluation.uri)
@@ -100,4 +129,24 @@ def read_summary(metadata_path: str) -> RunSummary:
       pushed=bool(pushed_flag),
       pushed_model_dir=destination if pushed_flag else None,
       evaluation_dir=evaluation.uri if evaluation else None,
-      model_dir=model.uri if model else None)
+      model_dir=model.uri if model else None,
+      validation=(validation_lib.read_summary(anomalies.uri)
+                  if anomalies is not None else None),
+      not_pushed_reason=None if pushed_flag else reason,
+      model_id=model.id if model else None,
+      training_history=_training_history(store, model))
+
+
+def _training_history(store, model) -> Optional[str]:
+  """The training_history.json written by the run that produced `model`."""
+  if model is None:
+    return None
+  producers = [e.execution_id for e in store.get_events_by_artifact_ids(
+      [model.id]) if e.type == metadata_store_pb2.Event.OUTPUT]
+  outputs = [e.artifact_id for e in store.get_events_by_execution_ids(
+      producers) if e.type == metadata_store_pb2.Event.OUTPUT]
+  for artifact in store.get_artifacts_by_id(outputs):
+    path = os.path.join(artifact.uri, "training_history.json")
+    if os.path.exists(path):
+      return path
+  return None

@@ -1,0 +1,409 @@
+"""AtomicPusher: blessed models are pushed whole with a record, others never.
+
+Executor tests run `AtomicPusherExecutor.Do` on real artifacts: a small
+SavedModel, ModelBlessing folders with TFX's BLESSED / NOT_BLESSED markers,
+and an Evaluator-style TFMA output written with TFMA's own writers from
+`MacroF1`'s real output. The slow tests run the pipeline twice more, in a
+copy of the session run's folder (its cache): a good model, blessed, then a
+worse one that regresses against it under an impossible threshold.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import json_format
+from sklearn import metrics as sk_metrics
+from tensorflow_model_analysis import version as tfma_version
+from tensorflow_model_analysis.proto import config_pb2
+from tensorflow_model_analysis.proto import validation_result_pb2
+from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer
+from tfx.dsl.io import filesystem
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from conftest import run_local_pipeline
+from modules import metrics
+from pipeline import pusher
+
+FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
+               "sum_checksum:1\nsplit:eval,num_files:1,total_bytes:50,"
+               "xor_checksum:2,sum_checksum:2")
+LABELS = np.array([0, 1, 1, 2, 2, 2])
+PREDICTED = np.array([0, 1, 2, 2, 2, 0])
+
+
+# ---------------------------------------------------------------------------
+# Fixtures: real artifacts on disk.
+
+class _Doubler(tf.Module):
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+  def __call__(self, x):
+    return 2.0 * x
+
+
+def _model(tmp_path, artifact_id=7):
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / "Trainer" / "model" / str(artifact_id))
+  model.id = artifact_id
+  tf.saved_model.save(_Doubler(), os.path.join(model.uri, "Format-Serving"))
+  return model
+
+
+def _blessing(tmp_path, blessed, model_id=7):
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / "Evaluator" / "blessing" / str(model_id))
+  blessing.id = 100 + model_id
+  os.makedirs(blessing.uri)
+  marker = "BLESSED" if blessed else "NOT_BLESSED"
+  open(os.path.join(blessing.uri, marker), "w").close()
+  blessing.set_int_custom_property("blessed", int(blessed))
+  blessing.set_int_custom_property("current_model_id", model_id)
+  return blessing
+
+
+def _evaluation(tmp_path, min_macro_f1):
+  """A TFMA output of MacroF1 on LABELS/PREDICTED, gated at min_macro_f1."""
+  evaluation = standard_artifacts.ModelEvaluation()
+  evaluation.uri = str(tmp_path / "Evaluator" / "evaluation" / "8")
+  os.makedirs(evaluation.uri)
+  combiner = metrics.MacroF1(num_classes=3).computations()[0].combiner
+  accumulator = combiner.create_accumulator()
+  for label, predicted in zip(LABELS, PREDICTED):
+    accumulator = combiner.add_input(accumulator, metrics.metric_types
+                                     .StandardMetricInputs(
+                                         labels=np.array([label]),
+                                         predictions=np.eye(3)[predicted],
+                                         example_weights=np.array([1.0])))
+  output = combiner.extract_output(accumulator)
+  proto = metrics_plots_and_validations_writer.convert_slice_metrics_to_proto(
+      ((), output), add_metrics_callbacks=None)
+  with tf.io.TFRecordWriter(os.path.join(
+      evaluation.uri, "metrics-00000-of-00001.tfrecord")) as writer:
+    writer.write(proto.SerializeToString())
+  with open(os.path.join(evaluation.uri, "eval_config.json"), "w") as f:
+    f.write(json_format.MessageToJson(config_pb2.EvalRun(
+        eval_config=config_pb2.EvalConfig(
+            model_specs=[config_pb2.ModelSpec(label_key="class")]),
+        version=tfma_version.VERSION)))
+  macro_f1 = sk_metrics.f1_score(LABELS, PREDICTED, average="macro")
+  result = validation_result_pb2.ValidationResult(
+      validation_ok=macro_f1 >= min_macro_f1)
+  if macro_f1 < min_macro_f1:
+    failure = result.metric_validations_per_slice.add().failures.add()
+    failure.metric_key.name = metrics.MACRO_F1
+    failure.metric_threshold.value_threshold.lower_bound.value = min_macro_f1
+    failure.metric_value.double_value.value = macro_f1
+  with tf.io.TFRecordWriter(os.path.join(evaluation.uri,
+                                         "validations.tfrecord")) as writer:
+    writer.write(result.SerializeToString())
+  return evaluation
+
+
+def _examples(tmp_path):
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "ImportExampleGen" / "examples" / "1")
+  examples.set_string_custom_property("input_fingerprint", FINGERPRINT)
+  examples.set_int_custom_property("span", 3)
+  return examples
+
+
+def _model_run(tmp_path):
+  model_run = standard_artifacts.ModelRun()
+  model_run.uri = str(tmp_path / "Trainer" / "model_run" / "7")
+  os.makedirs(model_run.uri)
+  with open(os.path.join(model_run.uri, "training_history.json"), "w") as f:
+    json.dump({"train_examples": 60, "class_counts": [30, 20, 10],
+               "config": {"class_names": ["a", "b", "c"]}}, f)
+  return model_run
+
+
+def _push(tmp_path, model, blessing=None, evaluation=None, examples=None,
+          model_run=None):
+  """Runs the executor; returns (serving base directory, PushedModel)."""
+  base = str(tmp_path / "serving")
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / "Pusher" / "pushed_model" / "9")
+  inputs = {"model": [model]}
+  for key, artifact in (("model_blessing", blessing),
+                        (pusher.EVALUATION_KEY, evaluation),
+                        (pusher.EXAMPLES_KEY, examples),
+                        (pusher.MODEL_RUN_KEY, model_run)):
+    if artifact is not None:
+      inputs[key] = [artifact]
+  destination = pusher_pb2.PushDestination(
+      filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
+  pusher.AtomicPusherExecutor().Do(
+      inputs, {"pushed_model": [pushed]},
+      {"push_destination": proto_utils.proto_to_json(destination)})
+  return base, pushed
+
+
+def _tree(root):
+  """{relative path: file bytes} of every file under root."""
+  files = {}
+  for folder, _, names in os.walk(root):
+    for name in names:
+      path = os.path.join(folder, name)
+      with open(path, "rb") as f:
+        files[os.path.relpath(path, root)] = f.read()
+  return files
+
+
+# ---------------------------------------------------------------------------
+# Executor: both outcomes.
+
+def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
+  model = _model(tmp_path)
+  base, pushed = _push(tmp_path, model, _blessing(tmp_path, blessed=True),
+                       _evaluation(tmp_path, min_macro_f1=0.1),
+                       _examples(tmp_path), _model_run(tmp_path))
+  # Exactly one version folder, nothing half-written or hidden beside it.
+  entries = os.listdir(base)
+  assert len(entries) == 1 and entries[0].isdigit(), entries
+  final = os.path.join(base, entries[0])
+  assert pushed.get_int_custom_property("pushed") == 1
+  assert pushed.get_string_custom_property("pushed_destination") == final
+  assert pushed.get_string_custom_property("pushed_version") == entries[0]
+
+  copied = _tree(final)
+  record_bytes = copied.pop(pusher.RECORD_FILE)
+  assert copied == _tree(os.path.join(model.uri, "Format-Serving"))
+  loaded = tf.saved_model.load(final)
+  np.testing.assert_allclose(loaded(tf.constant([1.5])).numpy(), [3.0])
+
+  record = json.loads(record_bytes)
+  assert record["model_version"] == entries[0]
+  assert record["serving_dir"] == final
+  assert record["model"] == {"uri": model.uri, "artifact_id": 7}
+  assert record["blessing"]["artifact_id"] == 107
+  candidate = record["metrics"][metrics.CANDIDATE]
+  assert candidate[metrics.MACRO_F1] == pytest.approx(
+      sk_metrics.f1_score(LABELS, PREDICTED, average="macro"))
+  assert candidate[metrics.ACCURACY] == pytest.approx(4 / 6)
+  data = record["data"]
+  assert data["span"] == 3
+  assert data["input_fingerprint"] == FINGERPRINT
+  assert data["input_fingerprint_sha256"] == hashlib.sha256(
+      FINGERPRINT.encode()).hexdigest()
+  assert data["train_examples"] == 60
+  assert data["class_counts_sha256"] == hashlib.sha256(
+      json.dumps([30, 20, 10]).encode()).hexdigest()
+  code = record["code"]
+  assert len(code["source_sha256"]) == 64
+  assert code["source_sha256"] == pusher.source_fingerprint()
+  assert "git_commit" in code and "git_dirty" in code
+  # The artifact keeps the same record (not a second copy of the model).
+  with open(os.path.join(pushed.uri, pusher.RECORD_FILE), "rb") as f:
+    assert f.read() == record_bytes
+  assert os.listdir(pushed.uri) == [pusher.RECORD_FILE]
+
+
+def test_not_blessed_model_writes_nothing_and_says_why(tmp_path):
+  base, pushed = _push(tmp_path, _model(tmp_path),
+                       _blessing(tmp_path, blessed=False),
+                       _evaluation(tmp_path, min_macro_f1=1.0))
+  assert not os.path.exists(base) or not os.listdir(base)
+  assert not os.path.exists(pushed.uri) or not os.listdir(pushed.uri)
+  assert pushed.get_int_custom_property("pushed") == 0
+  assert not pushed.has_custom_property("pushed_destination")
+  macro_f1 = sk_metrics.f1_score(LABELS, PREDICTED, average="macro")
+  assert pushed.get_string_custom_property(pusher.NOT_PUSHED_REASON_KEY) == (
+      f"macro_f1 = {macro_f1:.4f}, below the minimum 1")
+
+
+def test_no_blessing_is_not_a_licence_to_push(tmp_path):
+  # TFX's own Pusher pushes an unvalidated model when given no blessing.
+  base, pushed = _push(tmp_path, _model(tmp_path), blessing=None)
+  assert not os.path.exists(base) or not os.listdir(base)
+  assert pushed.get_int_custom_property("pushed") == 0
+  assert pushed.get_string_custom_property(
+      pusher.NOT_PUSHED_REASON_KEY) == "no model blessing"
+
+
+def test_blessing_of_another_model_is_refused(tmp_path):
+  with pytest.raises(ValueError, match="is for model 5, not for model 7"):
+    _push(tmp_path, _model(tmp_path, artifact_id=7),
+          _blessing(tmp_path, blessed=True, model_id=5))
+  assert not os.path.exists(tmp_path / "serving") or not os.listdir(
+      tmp_path / "serving")
+
+
+def test_failed_copy_leaves_no_version_and_no_staging(tmp_path):
+  model = _model(tmp_path)
+  # A file that cannot be read makes the copy fail half-way.
+  os.symlink(str(tmp_path / "nowhere"),
+             os.path.join(model.uri, "Format-Serving", "variables", "zz"))
+  with pytest.raises(filesystem.NotFoundError):
+    _push(tmp_path, model, _blessing(tmp_path, blessed=True))
+  assert os.listdir(tmp_path / "serving") == []
+
+
+def test_second_push_gets_a_higher_version(tmp_path):
+  blessing = _blessing(tmp_path, blessed=True)
+  base, first = _push(tmp_path, _model(tmp_path), blessing)
+  _, second = _push(tmp_path, _model(tmp_path), blessing)
+  versions = [int(p.get_string_custom_property("pushed_version"))
+              for p in (first, second)]
+  assert versions[1] > versions[0]
+  assert sorted(os.listdir(base)) == sorted(str(v) for v in versions)
+
+
+# ---------------------------------------------------------------------------
+# Helpers.
+
+def test_next_version_never_goes_back(tmp_path):
+  base = tmp_path / "serving"
+  assert pusher.next_version(str(base), now=1000.7) == 1000  # No base yet.
+  for name in ("2000", ".incoming-3000-abcd", "notes", "150"):
+    (base / name).mkdir(parents=True)
+  assert pusher.next_version(str(base), now=1000) == 2001
+  assert pusher.next_version(str(base), now=5000) == 5000
+
+
+@pytest.mark.parametrize("atomic_rename", [True, False])
+def test_publish_directory_moves_everything(tmp_path, atomic_rename):
+  staging, final = tmp_path / ".incoming-1-x", tmp_path / "1"
+  (staging / "variables").mkdir(parents=True)
+  (staging / "saved_model.pb").write_bytes(b"graph")
+  (staging / "variables" / "variables.index").write_bytes(b"index")
+  (staging / pusher.RECORD_FILE).write_text("{}")
+  expected = _tree(staging)
+  pusher.publish_directory(str(staging), str(final), atomic_rename)
+  assert _tree(final) == expected
+  assert not staging.exists()
+  (tmp_path / "2").mkdir()
+  with pytest.raises(FileExistsError):
+    pusher.publish_directory(str(final), str(tmp_path / "2"), atomic_rename)
+  assert _tree(final) == expected
+
+
+def test_object_stores_are_not_renamed_in_one_go():
+  assert pusher.has_atomic_rename("/srv/models")
+  assert pusher.has_atomic_rename("file:///srv/models")
+  assert not pusher.has_atomic_rename("gs://bucket/models")
+
+
+# ---------------------------------------------------------------------------
+# End to end: two more runs on top of the session's run.
+
+GOOD_EPOCHS = 30  # Macro F1 about 0.17 on the tiny data; 1 epoch: about 0.01.
+
+
+def _summary_value(stdout, field):
+  lines = [line for line in stdout.splitlines()
+           if line.startswith(f"  {field} ")]
+  assert lines, f"no `{field}` line in:\n{stdout}"
+  return lines[-1][len(field) + 2:].strip()
+
+
+def _serving_versions(output_dir):
+  return sorted(os.listdir(os.path.join(output_dir, "serving")))
+
+
+@pytest.fixture(scope="module")
+def good_then_worse(pipeline_run, tmp_path_factory):
+  """A good run, then a worse one with an impossible threshold.
+
+  Both run in a copy of the session run's output folder, so ExampleGen,
+  statistics and validation come from its cache. The good run (more
+  epochs) is blessed against the session's model and becomes the latest
+  blessed model; the worse run (1 epoch, --min-macro-f1 1.0) is evaluated
+  against it and must fail both gates: the impossible threshold and the
+  change against the baseline.
+  """
+  output_dir = str(tmp_path_factory.mktemp("good_then_worse") / "out")
+  shutil.copytree(pipeline_run["output_dir"], output_dir)
+  runs = {}
+  for name, flags in (
+      ("good", ("--epochs", str(GOOD_EPOCHS), "--min-macro-f1", "0")),
+      ("worse", ("--epochs", "1", "--min-macro-f1", "1.0"))):
+    process = run_local_pipeline(pipeline_run["data_root"], output_dir,
+                                 *flags)
+    if process.returncode != 0:
+      raise AssertionError(
+          f"local_runner.py ({name}) failed ({process.returncode}):\n"
+          f"{process.stdout[-5000:]}\n{process.stderr[-10000:]}")
+    runs[name] = process.stdout
+    runs[f"{name}_versions"] = _serving_versions(output_dir)
+  return dict(output_dir=output_dir, **runs)
+
+
+@pytest.mark.slow
+def test_good_run_is_blessed_against_the_session_model(good_then_worse):
+  out = good_then_worse["good"]
+  assert "verdict            BLESSED" in out
+  pushed = _summary_value(out, "pushed model")
+  assert os.path.basename(pushed) == good_then_worse["good_versions"][-1]
+  with open(os.path.join(pushed, pusher.RECORD_FILE)) as f:
+    record = json.load(f)
+  # The Evaluator compared it with the session run's (blessed) model.
+  assert record["blessing"]["baseline_model"] != record["model"]["uri"]
+  assert record["metrics"][metrics.BASELINE][metrics.MACRO_F1] < record[
+      "metrics"][metrics.CANDIDATE][metrics.MACRO_F1]
+
+
+@pytest.mark.slow
+def test_regressed_model_is_not_blessed_nor_pushed(good_then_worse):
+  out = good_then_worse["worse"]
+  assert "verdict            NOT BLESSED" in out
+  good_f1 = float(_summary_value(good_then_worse["good"], "macro_f1"))
+  worse_f1 = float(_summary_value(out, "macro_f1"))
+  assert worse_f1 < good_f1 - 0.02
+  reason = _summary_value(out, "pushed model")
+  assert reason.startswith("none (not blessed: "), reason
+  assert (f"macro_f1 changed by {worse_f1 - good_f1:+.4f} against the "
+          "baseline model (the gate allows -0.02)") in reason, reason
+  # Nothing new in the serving folder.
+  assert good_then_worse["worse_versions"] == good_then_worse["good_versions"]
+
+
+@pytest.mark.slow
+def test_impossible_threshold_is_not_pushed_and_says_why(good_then_worse):
+  out = good_then_worse["worse"]
+  assert "verdict            NOT BLESSED (macro_f1 >= 1.0" in out
+  reason = _summary_value(out, "pushed model")
+  f1 = float(_summary_value(out, "macro_f1"))
+  assert f"macro_f1 = {f1:.4f}, below the minimum 1" in reason, reason
+
+
+@pytest.mark.slow
+def test_worse_run_report_compares_with_the_good_model(good_then_worse):
+  out = good_then_worse["worse"]
+  path = _summary_value(out, "report")
+  with open(path, encoding="utf-8") as f:
+    page = f.read()
+  assert "NOT BLESSED" in page and "below the minimum 1" in page
+  assert "Against the baseline model" in page
+  good_model = _summary_value(good_then_worse["good"], "model")
+  assert good_model in page  # The baseline is the good run's model.
+  assert os.path.exists(os.path.join(os.path.dirname(path), "f1_change.png"))
+
+
+@pytest.mark.slow
+def test_session_push_record_matches_its_run(pipeline_run):
+  output_dir = pipeline_run["output_dir"]
+  pushed = _summary_value(pipeline_run["stdout"], "pushed model")
+  with open(os.path.join(pushed, pusher.RECORD_FILE)) as f:
+    record = json.load(f)
+  assert record["serving_dir"] == pushed
+  assert record["model_version"] == os.path.basename(pushed)
+  assert record["metrics"][metrics.CANDIDATE][metrics.MACRO_F1] == (
+      pytest.approx(float(_summary_value(pipeline_run["stdout"],
+                                         "macro_f1")), abs=1e-4))
+  assert record["model"]["uri"] == _summary_value(pipeline_run["stdout"],
+                                                  "model")
+  data = record["data"]
+  assert data["span"] == 0
+  assert data["input_fingerprint"].startswith("split:train,num_files:")
+  assert data["train_examples"] == pipeline_run["counts"]["train"]
+  assert data["examples_uri"].startswith(os.path.join(output_dir,
+                                                      "pipeline_root"))
+  assert not [name for name in os.listdir(os.path.dirname(pushed))
+              if name.startswith(pusher.STAGING_PREFIX)]

@@ -1,0 +1,251 @@
+"""tools/report.py: an HTML page with its figures, from an Evaluator output.
+
+Fast tests render synthetic data (a confusion matrix scored by
+`modules.metrics`); slow ones read the session pipeline run's real Evaluator
+output, through the library and through the command line, and check the
+report `local_runner.py` wrote and announced.
+"""
+
+import glob
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk_metrics
+import tensorflow as tf
+from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer
+
+from conftest import REPO_ROOT
+from modules import metrics
+from tools import report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _images(page):
+  return re.findall(r'<img src="([^"]+)"', page)
+
+
+def _check_figures(report_path):
+  """Every image is a PNG beside the page, linked by a relative path."""
+  folder = os.path.dirname(report_path)
+  with open(report_path, encoding="utf-8") as f:
+    page = f.read()
+  images = _images(page)
+  assert images
+  links = re.findall(r'href="([^"#][^"]*)"', page)
+  assert set(links) == set(images)  # Each figure opens at full size.
+  for name in images:
+    assert "/" not in name and ":" not in name, name  # Opens from disk.
+    with open(os.path.join(folder, html.unescape(name)), "rb") as f:
+      assert f.read(8) == PNG_MAGIC, name
+  return page, images
+
+
+def _table_rows(page, header):
+  """Rows (cell texts) of the table right after the `header` heading."""
+  heading = re.search(f"<h2[^>]*>{re.escape(html.escape(header))}</h2>", page)
+  assert heading, header
+  table = page[heading.end():].split("</table>", 1)[0]
+  return [[html.unescape(re.sub("<[^>]+>", "", cell)) for cell in
+           re.findall(r"<td[^>]*>(.*?)</td>", row)]
+          for row in re.findall(r"<tr>(.*?)</tr>", table) if "<td" in row]
+
+
+def _synthetic_data(with_baseline):
+  names = ["rose", "tulip", "<b>daisy & co</b>", "iris"]
+  confusion = np.array([[5, 1, 0, 0],
+                        [2, 2, 1, 0],
+                        [0, 3, 1, 0],
+                        [0, 0, 0, 0]])
+  per_class_arrays = metrics.per_class_from_confusion(confusion)
+  present = np.flatnonzero(per_class_arrays["present"])
+  per_class = {name: {int(c): float(per_class_arrays[key][c]) for c in present}
+               for name, key in ((metrics.CLASS_F1, "f1"),
+                                 (metrics.CLASS_PRECISION, "precision"),
+                                 (metrics.CLASS_RECALL, "recall"))}
+  baseline_f1 = {0: 0.5, 1: 0.5, 2: 0.25} if with_baseline else None
+  rows = report.build_rows(per_class, confusion, names, [40, 12, 3, 7],
+                           baseline_f1)
+  scores = metrics.scores_from_confusion(confusion)
+  return report.ReportData(
+      title="Evaluation report: model/7",
+      evaluation_dir="/runs/Evaluator/evaluation/8",
+      model_location="/runs/Trainer/model/7/Format-Serving",
+      metrics=dict(scores, example_count=15.0),
+      validation_ok=False,
+      failures=["macro_f1 = 0.4000, below the minimum 0.9"],
+      rows=rows, confusion=confusion, class_names=names,
+      baseline_metrics=(dict(scores, macro_f1=0.5, example_count=15.0)
+                        if with_baseline else None),
+      baseline_source="/runs/Trainer/model/3/Format-Serving"
+      if with_baseline else None)
+
+
+def test_top_confused_pairs_by_count_with_shares():
+  confusion = np.array([[5, 1, 0], [4, 2, 2], [0, 3, 0]])
+  pairs = report.top_confused_pairs(confusion, ["a", "b", "c"])
+  assert pairs == [("b", "a", 4, 0.5), ("c", "b", 3, 1.0),
+                   ("b", "c", 2, 0.25), ("a", "b", 1, 1 / 6)]
+  assert report.top_confused_pairs(np.eye(3) * 4, ["a", "b", "c"]) == []
+
+
+def test_class_names_fall_back_to_ids_without_history():
+  names, counts = report.class_names_and_counts(None, 3)
+  assert names == ["class 0", "class 1", "class 2"] and counts is None
+  history = {"config": {"class_names": ["x", "y"]}, "class_counts": [4, 5]}
+  assert report.class_names_and_counts(history, 2) == (["x", "y"], [4, 5])
+
+
+def test_synthetic_report_without_baseline(tmp_path):
+  path = report.render_report(_synthetic_data(with_baseline=False),
+                              str(tmp_path))
+  page, images = _check_figures(path)
+  assert sorted(images) == sorted([report.PER_CLASS_F1_PNG,
+                                   report.CONFUSION_PNG])
+  assert "NOT BLESSED" in page
+  assert "macro_f1 = 0.4000, below the minimum 0.9" in page
+  assert "Against the baseline model" not in page
+  # Names are escaped, never markup.
+  assert "<b>daisy" not in page and "&lt;b&gt;daisy &amp; co&lt;/b&gt;" in page
+  confused = _table_rows(page, "Most confused classes")
+  assert confused[0] == ["<b>daisy & co</b>", "tulip", "3", "75%"]
+  assert confused[1] == ["tulip", "rose", "2", "40%"]
+  # All classes, ascending F1; iris (no example, never predicted) last,
+  # with its training count but no score.
+  rows = _table_rows(page, "All classes")
+  assert [r[1] for r in rows] == ["<b>daisy & co</b>", "tulip", "rose",
+                                  "iris"]
+  assert rows[0][2:4] == ["3", "4"]  # train, eval examples
+  f1s = [float(r[6]) for r in rows[:3]]
+  assert f1s == sorted(f1s)
+  assert rows[3][2] == "7" and rows[3][6] == "\u2013"
+  assert "1 classes have no eval example" in page
+
+
+def test_synthetic_report_with_baseline(tmp_path):
+  (tmp_path / report.F1_CHANGE_PNG).write_bytes(b"stale")
+  path = report.render_report(_synthetic_data(with_baseline=True),
+                              str(tmp_path))
+  page, images = _check_figures(path)
+  assert report.F1_CHANGE_PNG in images
+  assert "Against the baseline model" in page
+  assert "/runs/Trainer/model/3/Format-Serving" in page
+  metric_rows = {r[0]: r[1:] for r in _table_rows(
+      page, "Metrics (eval split, all classes)")}
+  macro_f1 = metrics.scores_from_confusion(
+      _synthetic_data(False).confusion)[metrics.MACRO_F1]
+  assert metric_rows["macro_f1"] == [f"{macro_f1:.4f}", "0.5000",
+                                     f"{macro_f1 - 0.5:+.4f}"]
+  assert metric_rows["example_count"] == ["15", "15", "+0"]
+  rose = [r for r in _table_rows(page, "All classes") if r[1] == "rose"][0]
+  assert rose[7] == "0.5000"
+  assert float(rose[8]) == pytest.approx(float(rose[6]) - 0.5, abs=1e-4)
+
+
+def test_missing_or_matrix_less_evaluation_is_refused(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no TFMA metrics"):
+    report.write_report(str(tmp_path / "missing"), str(tmp_path / "out"))
+  # An evaluation with the macro scores only (no MacroF1 matrix).
+  evaluation = tmp_path / "evaluation"
+  evaluation.mkdir()
+  key = metric_types.MetricKey(name=metrics.MACRO_F1)
+  proto = metrics_plots_and_validations_writer.convert_slice_metrics_to_proto(
+      ((), {key: 0.5}), add_metrics_callbacks=None)
+  with tf.io.TFRecordWriter(
+      str(evaluation / "metrics-00000-of-00001.tfrecord")) as writer:
+    writer.write(proto.SerializeToString())
+  with pytest.raises(ValueError, match="no confusion_matrix metric"):
+    report.write_report(str(evaluation), str(tmp_path / "out"))
+  assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------
+# From the session's real pipeline run.
+
+def _evaluation_and_history(pipeline_run):
+  root = os.path.join(pipeline_run["output_dir"], "pipeline_root")
+  evaluations = glob.glob(os.path.join(root, "Evaluator", "evaluation", "*"))
+  histories = glob.glob(os.path.join(root, "Trainer", "model_run", "*",
+                                     "training_history.json"))
+  assert len(evaluations) == 1 and len(histories) == 1
+  return evaluations[0], histories[0]
+
+
+@pytest.mark.slow
+def test_report_from_the_real_evaluator_output(pipeline_run, tmp_path):
+  evaluation_dir, history_path = _evaluation_and_history(pipeline_run)
+  data = report.load_report_data(evaluation_dir,
+                                 training_history=history_path)
+  with open(history_path) as f:
+    history = json.load(f)
+  assert data.class_names == history["config"]["class_names"]
+  assert [r.train_count for r in data.rows] == history["class_counts"]
+  assert data.confusion.shape == (104, 104)
+  assert int(data.confusion.sum()) == pipeline_run["counts"]["val"]
+  # What TFMA stored per class agrees with the stored matrix (sklearn).
+  true, predicted = np.nonzero(data.confusion)
+  counts = data.confusion[true, predicted]
+  labels, predictions = np.repeat(true, counts), np.repeat(predicted, counts)
+  present = np.unique(np.concatenate([labels, predictions]))
+  expected_f1 = sk_metrics.f1_score(labels, predictions, average=None)
+  got = {r.class_id: r.f1 for r in data.rows}
+  np.testing.assert_allclose([got[c] for c in present], expected_f1,
+                             atol=1e-9)
+  assert all(got[c] is None for c in set(range(104)) - set(present))
+  assert data.metrics[metrics.MACRO_F1] == pytest.approx(
+      sk_metrics.f1_score(labels, predictions, average="macro"))
+  assert data.validation_ok is True and data.failures == []
+
+  path = report.render_report(data, str(tmp_path))
+  page, _ = _check_figures(path)
+  rows = _table_rows(page, "All classes")
+  assert len(rows) == 104
+  summary_f1 = [line.split()[-1] for line in
+                pipeline_run["stdout"].splitlines()
+                if line.startswith("  macro_f1 ")][0]
+  metric_rows = {r[0]: r[1] for r in _table_rows(
+      page, "Metrics (eval split, all classes)")}
+  assert metric_rows["macro_f1"] == summary_f1
+
+
+@pytest.mark.slow
+def test_command_line_with_a_baseline_evaluation(pipeline_run, tmp_path):
+  evaluation_dir, history_path = _evaluation_and_history(pipeline_run)
+  # As a user runs it: no PYTHONPATH, from another folder.
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  process = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "tools", "report.py"),
+       "--evaluation", evaluation_dir, "--baseline-evaluation",
+       evaluation_dir, "--training-history", history_path,
+       "--output", str(tmp_path / "cli")],
+      cwd=str(tmp_path), env=env, capture_output=True, text=True,
+      timeout=600, check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  path = str(tmp_path / "cli" / report.REPORT_FILE)
+  assert f"wrote {path}" in process.stdout
+  page, images = _check_figures(path)
+  # Compared with itself: a baseline section, and no class changed.
+  assert "Against the baseline model" in page
+  assert "No class's F1 changed." in page
+  assert report.F1_CHANGE_PNG not in images
+
+
+@pytest.mark.slow
+def test_run_writes_and_announces_its_report(pipeline_run):
+  lines = [line for line in pipeline_run["stdout"].splitlines()
+           if line.startswith("  report ")]
+  assert len(lines) == 1, pipeline_run["stdout"][-3000:]
+  path = lines[0].split()[-1]
+  reports = os.path.join(pipeline_run["output_dir"], "reports")
+  assert re.fullmatch(re.escape(reports) + r"/\d+/report\.html", path)
+  page, images = _check_figures(path)
+  assert sorted(images) == sorted([report.PER_CLASS_F1_PNG,
+                                   report.CONFUSION_PNG])
+  assert "BLESSED" in page
