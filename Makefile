@@ -11,7 +11,7 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install data run test test-fast kubeflow lock clean help
+.PHONY: install data run test test-fast kubeflow lock clean help bench submission
 
 help:
 	@echo "make run      - run the pipeline on the sample data (installs first)"
@@ -20,6 +20,8 @@ help:
 	@echo "make kubeflow - compile the KFP v2 pipeline spec"
 	@echo "make data     - generate the sample data in $(DATA_ROOT)"
 	@echo "make lock     - rewrite constraints.txt from the installed venv"
+	@echo "make submission - Kaggle submission.csv from the newest pushed model (MODEL=... to choose)"
+	@echo "make bench    - benchmark the pipeline against plain Keras (~15 min; BENCH_ARGS=--quick)"
 
 install: $(STAMP)
 
@@ -50,6 +52,19 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+# Figures with targets, printed and recorded in bench/results/<timestamp>.json
+# (README.md, "Benchmarks"). Generates its own data under the temp folder.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Kaggle submission (README.md, "Inference") from the newest pushed model
+# under $(OUTPUT_DIR)/serving, or MODEL=<SavedModel folder>.
+MODEL ?= $(lastword $(sort $(wildcard $(OUTPUT_DIR)/serving/[0-9]*)))
+submission: $(STAMP) $(SAMPLE)
+	@test -n "$(MODEL)" || { echo "error: no pushed model under $(OUTPUT_DIR)/serving (make run first, or MODEL=...)"; exit 1; }
+	$(PY) tools/submission.py --model $(MODEL) --data-root $(DATA_ROOT) --output $(OUTPUT_DIR)/submission.csv
 
 kubeflow: $(STAMP)
 	$(PY) kubeflow_runner.py --output flowers_pipeline.json
