@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import time
+from typing import Optional
 
 from pipeline import runtime
 
@@ -23,6 +24,7 @@ runtime.configure()  # Before TensorFlow is imported.
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 PIPELINE_NAME = "flowers"
+METADATA_FILE = "metadata.sqlite"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -179,6 +181,34 @@ def write_run_report(result, output_dir: str):
   return None
 
 
+def local_pipeline(output_dir: str, data_root: str, config,
+                   beam_pipeline_args, schema_file: Optional[str] = None,
+                   enable_cache: bool = True):
+  """The shared pipeline in the local layout under `output_dir`.
+
+  `pipeline_root/` for component outputs, `metadata.sqlite` for ML Metadata,
+  `serving/` for pushed models (README, "Outputs"). The benchmarks build
+  their runs with this too.
+  """
+  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  output_dir = os.path.abspath(output_dir)
+  os.makedirs(output_dir, exist_ok=True)
+  return pipeline_lib.create_pipeline(
+      pipeline_name=PIPELINE_NAME,
+      pipeline_root=os.path.join(output_dir, "pipeline_root"),
+      data_root=os.path.abspath(data_root),
+      serving_model_dir=os.path.join(output_dir, "serving"),
+      config=config,
+      schema_file=os.path.abspath(schema_file or
+                                  pipeline_lib.DEFAULT_SCHEMA_FILE),
+      metadata_connection_config=(
+          tfx.orchestration.metadata.sqlite_metadata_connection_config(
+              os.path.join(output_dir, METADATA_FILE))),
+      beam_pipeline_args=beam_pipeline_args,
+      enable_cache=enable_cache)
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   from pipeline import beam  # pylint: disable=g-import-not-at-top
@@ -205,20 +235,10 @@ def main(argv=None) -> int:
     print(line)
 
   output_dir = os.path.abspath(args.output_dir)
-  os.makedirs(output_dir, exist_ok=True)
-  metadata_path = os.path.join(output_dir, "metadata.sqlite")
-  pipeline = pipeline_lib.create_pipeline(
-      pipeline_name=PIPELINE_NAME,
-      pipeline_root=os.path.join(output_dir, "pipeline_root"),
-      data_root=os.path.abspath(args.data_root),
-      serving_model_dir=os.path.join(output_dir, "serving"),
-      config=config,
-      schema_file=os.path.abspath(schema_file),
-      metadata_connection_config=(
-          tfx.orchestration.metadata.sqlite_metadata_connection_config(
-              metadata_path)),
-      beam_pipeline_args=beam_args,
-      enable_cache=not args.no_cache)
+  metadata_path = os.path.join(output_dir, METADATA_FILE)
+  pipeline = local_pipeline(output_dir, args.data_root, config, beam_args,
+                            schema_file=schema_file,
+                            enable_cache=not args.no_cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   configure_logging(log_file)
   print(f"Running the pipeline; progress below, full log in {log_file}")

@@ -16,7 +16,6 @@ import os
 import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PIPELINE_NAME = "flowers_beam_bench"
 # The components whose throughput the bench reports; the partial run runs
 # their upstream components too, since they need their outputs.
 MEASURED_NODES = ("StatisticsGen", "Transform")
@@ -46,23 +45,14 @@ def main(argv=None) -> int:
 
   from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  import local_runner  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
-  output_dir = os.path.abspath(args.output_dir)
-  os.makedirs(output_dir, exist_ok=True)
   config = config_lib.PipelineConfig().replace(image_size=args.image_size)
-  pipeline = pipeline_lib.create_pipeline(
-      pipeline_name=PIPELINE_NAME,
-      pipeline_root=os.path.join(output_dir, "pipeline_root"),
-      data_root=os.path.abspath(args.data_root),
-      serving_model_dir=os.path.join(output_dir, "serving"),
-      config=config,
-      metadata_connection_config=(
-          tfx.orchestration.metadata.sqlite_metadata_connection_config(
-              os.path.join(output_dir, "metadata.sqlite"))),
-      beam_pipeline_args=direct_runner_args(args.beam_workers),
-      enable_cache=False)
+  # The runner's own layout (pipeline_root, metadata.sqlite, serving).
+  pipeline = local_runner.local_pipeline(
+      args.output_dir, args.data_root, config,
+      direct_runner_args(args.beam_workers), enable_cache=False)
   print(f"running {', '.join(MEASURED_NODES)} and their upstream components "
         f"with {args.beam_workers} DirectRunner worker(s)", flush=True)
   # A partial run of the real pipeline rather than a smaller pipeline: the
