@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
   """The flags; each physical one `--some-name` defaults to the environment
   variable FLOWERS_SOME_NAME, read when this is called."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description="Compile the flower pipeline to a KFP v2 pipeline spec "
       "(Kubeflow Pipelines, Vertex AI Pipelines).",
@@ -128,11 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override the config's image size")
   logical.add_argument("--epochs", type=int, default=None,
                        help="override the config's epochs")
-  logical.add_argument("--set", action="append", default=[],
-                       metavar="SECTION.FIELD=VALUE",
-                       help="override any PipelineConfig field, as in "
-                       "local_runner.py (e.g. --set model.backbone="
-                       "efficientnet_b7 --set train.tpu_address=local)")
+  config_lib.add_override_argument(logical)
   return parser
 
 

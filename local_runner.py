@@ -86,11 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                        "blessed model")
   logical.add_argument("--class-weighting", action="store_true",
                        help="weight the loss by inverse class frequency")
-  logical.add_argument("--set", action="append", default=[],
-                       metavar="SECTION.FIELD=VALUE",
-                       help="override any PipelineConfig field, e.g. "
-                       "--set augment.rotation=0.1 --set train.label_smoothing"
-                       "=0.1 (repeatable; README, Configuration, lists them)")
+  config_lib.add_override_argument(logical)
   return parser.parse_args(argv)
 
 

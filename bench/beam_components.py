@@ -38,10 +38,8 @@ def main(argv=None) -> int:
   parser.add_argument("--image-size", type=int, default=192)
   parser.add_argument("--beam-workers", type=int, required=True)
   args = parser.parse_args(argv)
-  # Before TensorFlow is imported, as local_runner.py does: TFT needs
-  # tf.keras on Keras 2.
-  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  from pipeline import runtime  # pylint: disable=g-import-not-at-top
+  runtime.configure()  # Before TensorFlow is imported, as the runners do.
 
   from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top

@@ -251,10 +251,8 @@ def main(argv=None) -> int:
                                                        "schema.pbtxt"))
   parser.add_argument("--output", required=True, help="JSON file to write")
   args = parser.parse_args(argv)
-  # Before TensorFlow is imported, as local_runner.py does: TFT needs
-  # tf.keras on Keras 2.
-  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  from pipeline import runtime  # pylint: disable=g-import-not-at-top
+  runtime.configure()  # Before TensorFlow is imported, as the runners do.
   input_sizes = [int(s) or args.image_size
                  for s in args.input_sizes.split(",")]
   results = run(args.examples_dir, args.raw_dir, args.image_size,

@@ -316,3 +316,15 @@ def _parse_value(override: str, text: str, current: Any) -> Any:
                      f"{type(current).__name__}") from None
   return text
 
+
+def add_override_argument(parser) -> None:
+  """Adds the runners' repeatable `--set SECTION.FIELD=VALUE` flag.
+
+  Its values go to `PipelineConfig.with_overrides`.
+  """
+  parser.add_argument("--set", action="append", default=[],
+                      metavar="SECTION.FIELD=VALUE",
+                      help="override any PipelineConfig field, parsed by its "
+                      "type, e.g. --set augment.rotation=0.1 --set "
+                      "model.backbone=efficientnet_b7 (repeatable; README, "
+                      "Configuration, lists the fields)")
