@@ -11,13 +11,14 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install data run test test-fast kubeflow lock clean help bench submission
+.PHONY: install data run test test-fast kubeflow image-check lock clean help bench submission
 
 help:
 	@echo "make run      - run the pipeline on the sample data (installs first)"
 	@echo "make test     - run every test, slow ones included (installs first)"
 	@echo "make test-fast- unit tests only"
 	@echo "make kubeflow - compile the KFP v2 pipeline spec"
+	@echo "make image-check - resolve the Dockerfile's cpu/gpu/tpu package sets with pip, no Docker (~3 min)"
 	@echo "make data     - generate the sample data in $(DATA_ROOT)"
 	@echo "make lock     - rewrite constraints.txt from the installed venv"
 	@echo "make submission - Kaggle submission.csv from the newest pushed model (MODEL=... to choose)"
@@ -68,6 +69,12 @@ submission: $(STAMP) $(SAMPLE)
 
 kubeflow: $(STAMP)
 	$(PY) kubeflow_runner.py --output flowers_pipeline.json
+
+# The Dockerfile's install step, run without Docker: pip resolves each
+# build's package set (--dry-run); ACCELERATORS="gpu" to check one.
+ACCELERATORS ?= cpu gpu tpu
+image-check: $(STAMP)
+	$(PY) tools/check_image.py --resolve $(ACCELERATORS)
 
 lock: $(STAMP)
 	{ echo "# Full lock of the venv (make lock): every package, pinned."; \

@@ -9,8 +9,10 @@ The pipeline is the same `create_pipeline(...)` the local runner builds; only
 physical settings differ, and they come from flags (or the FLOWERS_*
 environment variables named in --help), never from source: the image, the
 storage paths, the Beam profile and its settings (pipeline/beam.py), and the
-Trainer's resources (accelerator type and count, CPU, memory), which are
-attached to the Trainer node of that pipeline object. Module code reaches
+Trainer's image and resources (accelerator type and count, CPU, memory),
+which are attached to the Trainer node of that pipeline object; or, with
+`--trainer-backend vertex`, a Vertex AI custom job (machine type,
+accelerators, TPU topology) that the Trainer task launches. Module code reaches
 the components through the container image (module paths such as
 `modules.trainer.run_fn`, the schema at /flowers/schema/schema.pbtxt), so
 nothing in the spec refers to this machine's files.
@@ -41,6 +43,10 @@ IMAGE_SCHEMA_FILE = posixpath.join(IMAGE_PROJECT_DIR, "schema",
                                    "schema.pbtxt")
 # The node of create_pipeline(...) that gets the resource request.
 TRAINER_ID = "Trainer"
+# Where the Trainer trains: in its own pipeline task, or in a Vertex AI
+# custom job that task launches (machine types, TPU VMs).
+TRAINER_BACKENDS = ("pipeline", "vertex")
+DEFAULT_VERTEX_MACHINE_TYPE = "n1-standard-8"
 JSON_SUFFIXES = (".json",)
 YAML_SUFFIXES = (".yaml", ".yml")
 PLACEHOLDER_BUCKET = "YOUR_BUCKET"
@@ -102,12 +108,37 @@ def build_parser() -> argparse.ArgumentParser:
                       "Pipelines and Vertex AI) (env FLOWERS_OUTPUT)")
   trainer = parser.add_argument_group(
       "Trainer resources",
-      "requested for the Trainer's container only; the Trainer picks the "
-      "distribution strategy (TPU, 2+ GPUs, default) from what it sees")
+      "requested for the Trainer only; the Trainer picks the distribution "
+      "strategy (TPU, 2+ GPUs, default) from what it sees. An accelerator "
+      "needs an image built for it: --trainer-image")
+  trainer.add_argument("--trainer-image",
+                       default=_env("FLOWERS_TRAINER_IMAGE"),
+                       help="image the Trainer trains in (default: --image); "
+                       "for GPUs or TPUs the Dockerfile built with "
+                       "--build-arg ACCELERATOR=gpu or tpu "
+                       "(env FLOWERS_TRAINER_IMAGE)")
+  trainer.add_argument("--trainer-backend", choices=TRAINER_BACKENDS,
+                       default=_env("FLOWERS_TRAINER_BACKEND", "pipeline"),
+                       help="pipeline: train in the Trainer's pipeline task, "
+                       "with the resources below; vertex: that task launches "
+                       "a Vertex AI custom job (needs --gcp-project and "
+                       "--gcp-region; machine types and TPU VMs) "
+                       "(env FLOWERS_TRAINER_BACKEND)")
+  trainer.add_argument("--trainer-machine-type", metavar="TYPE",
+                       default=_env("FLOWERS_TRAINER_MACHINE_TYPE"),
+                       help="vertex: the job's machine type, e.g. "
+                       "n1-standard-8, a2-highgpu-1g, cloud-tpu, "
+                       f"ct5lp-hightpu-4t (default {DEFAULT_VERTEX_MACHINE_TYPE}; "
+                       "env FLOWERS_TRAINER_MACHINE_TYPE)")
+  trainer.add_argument("--trainer-tpu-topology", metavar="TOPOLOGY",
+                       default=_env("FLOWERS_TRAINER_TPU_TOPOLOGY"),
+                       help="vertex: TPU slice topology, e.g. 2x2 "
+                       "(env FLOWERS_TRAINER_TPU_TOPOLOGY)")
   trainer.add_argument("--trainer-accelerator-type", metavar="TYPE",
                        default=_env("FLOWERS_TRAINER_ACCELERATOR_TYPE"),
                        help="Vertex AI: NVIDIA_TESLA_T4, NVIDIA_L4, "
-                       "NVIDIA_TESLA_A100, TPU_V3...; Kubeflow Pipelines: "
+                       "NVIDIA_TESLA_A100, TPU_V3 (vertex: TPU_V5_LITEPOD, "
+                       "...); Kubeflow Pipelines: "
                        "the Kubernetes resource, e.g. nvidia.com/gpu "
                        "(env FLOWERS_TRAINER_ACCELERATOR_TYPE)")
   trainer.add_argument("--trainer-accelerator-count", type=int, metavar="COUNT",
@@ -116,12 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "env FLOWERS_TRAINER_ACCELERATOR_COUNT)")
   trainer.add_argument("--trainer-cpu", metavar="CPU",
                        default=_env("FLOWERS_TRAINER_CPU"),
-                       help="CPU limit: cores, or millicores as 500m "
-                       "(env FLOWERS_TRAINER_CPU)")
+                       help="pipeline: CPU limit, cores or millicores as "
+                       "500m (env FLOWERS_TRAINER_CPU)")
   trainer.add_argument("--trainer-memory", metavar="MEMORY",
                        default=_env("FLOWERS_TRAINER_MEMORY"),
-                       help="memory limit, a Kubernetes quantity such as 32G "
-                       "or 30Gi (env FLOWERS_TRAINER_MEMORY)")
+                       help="pipeline: memory limit, a Kubernetes quantity "
+                       "such as 32G or 30Gi (env FLOWERS_TRAINER_MEMORY)")
   beam.add_beam_arguments(parser)
   logical = parser.add_argument_group(
       "logical settings (override pipeline/config.py)")
@@ -191,6 +222,71 @@ def trainer_resources(args: argparse.Namespace):
   return resources
 
 
+def _check_trainer_backend(args: argparse.Namespace) -> None:
+  """Flags that only one backend reads are an error with the other."""
+  if args.trainer_backend not in TRAINER_BACKENDS:
+    raise DeploymentSettingError(
+        f"--trainer-backend (env FLOWERS_TRAINER_BACKEND) must be one of "
+        f"{', '.join(TRAINER_BACKENDS)}, not {args.trainer_backend!r}")
+  if args.trainer_backend == "vertex":
+    wrong = [("--trainer-cpu", args.trainer_cpu),
+             ("--trainer-memory", args.trainer_memory)]
+    hint = "with --trainer-backend vertex, --trainer-machine-type sets them"
+  else:
+    wrong = [("--trainer-machine-type", args.trainer_machine_type),
+             ("--trainer-tpu-topology", args.trainer_tpu_topology)]
+    hint = "they apply to --trainer-backend vertex"
+  given = [flag for flag, value in wrong if value]
+  if given:
+    raise DeploymentSettingError(
+        f"{' and '.join(given)} cannot be used with --trainer-backend "
+        f"{args.trainer_backend}: {hint}")
+
+
+def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
+  """The Vertex AI Trainer's custom_config entries: a one-replica custom job
+  on the chosen machine, running `trainer_image`. TFX's Vertex Trainer sets
+  the job's command (its run_executor, which calls our run_fn)."""
+  from tfx.v1.extensions import google_cloud_ai_platform as vertex  # pylint: disable=g-import-not-at-top
+  missing = [flag for flag, value in (("--gcp-project (env FLOWERS_GCP_PROJECT)",
+                                       settings.project),
+                                      ("--gcp-region (env FLOWERS_GCP_REGION)",
+                                       settings.region)) if not value]
+  if missing:
+    raise DeploymentSettingError(
+        f"--trainer-backend vertex needs {' and '.join(missing)}")
+  if args.trainer_accelerator_count is not None and not (
+      args.trainer_accelerator_type):
+    raise DeploymentSettingError(
+        "--trainer-accelerator-count needs --trainer-accelerator-type (env "
+        "FLOWERS_TRAINER_ACCELERATOR_TYPE)")
+  machine = {"machine_type": (args.trainer_machine_type or
+                              DEFAULT_VERTEX_MACHINE_TYPE)}
+  if args.trainer_accelerator_type:
+    count = (1 if args.trainer_accelerator_count is None
+             else args.trainer_accelerator_count)
+    if count < 1:
+      raise DeploymentSettingError(
+          "--trainer-accelerator-count (env "
+          "FLOWERS_TRAINER_ACCELERATOR_COUNT) must be at least 1")
+    machine["accelerator_type"] = args.trainer_accelerator_type
+    machine["accelerator_count"] = count
+  if args.trainer_tpu_topology:
+    machine["tpu_topology"] = args.trainer_tpu_topology
+  return {
+      vertex.ENABLE_VERTEX_KEY: True,
+      vertex.VERTEX_REGION_KEY: settings.region,
+      vertex.TRAINING_ARGS_KEY: {
+          "project": settings.project,
+          "job_spec": {"worker_pool_specs": [{
+              "machine_spec": machine,
+              "replica_count": 1,
+              "container_spec": {"image_uri": trainer_image},
+          }]},
+      },
+  }
+
+
 def apply_trainer_resources(pipeline, resources) -> None:
   """Attaches `resources` to the pipeline's Trainer node (by id), so the
   shared create_pipeline(...) stays free of deployment details."""
@@ -215,6 +311,16 @@ def _warn_about_paths(args: argparse.Namespace) -> None:
             "cluster's containers must be able to read it", file=sys.stderr)
 
 
+def _warn_about_images(args: argparse.Namespace) -> None:
+  """An accelerator is only used by an image built for it."""
+  if args.trainer_accelerator_type and not args.trainer_image:
+    print(f"warning: the Trainer asks for {args.trainer_accelerator_type} "
+          f"and trains in --image {args.image}; TensorFlow uses it only if "
+          "that image was built with --build-arg ACCELERATOR=gpu (or tpu). "
+          "--trainer-image gives the Trainer its own image.",
+          file=sys.stderr)
+
+
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
@@ -226,7 +332,14 @@ def build_pipeline(args: argparse.Namespace):
     # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.
     settings = dataclasses.replace(settings, image=args.image)
   beam_args = beam.beam_pipeline_args(args.beam_profile, settings)
-  resources = trainer_resources(args)
+  _check_trainer_backend(args)
+  vertex_args = None
+  resources = None
+  if args.trainer_backend == "vertex":
+    vertex_args = vertex_training(args, settings,
+                                  args.trainer_image or args.image)
+  else:
+    resources = trainer_resources(args)
 
   changes = {}
   if args.image_size:
@@ -242,10 +355,22 @@ def build_pipeline(args: argparse.Namespace):
       serving_model_dir=args.serving_dir,
       config=config,
       schema_file=IMAGE_SCHEMA_FILE,
-      beam_pipeline_args=beam_args)
+      beam_pipeline_args=beam_args,
+      vertex_training=vertex_args)
   if resources is not None:
     apply_trainer_resources(pipeline, resources)
   return pipeline
+
+
+def task_images(args: argparse.Namespace):
+  """The image of every task: --image, and --trainer-image for the Trainer's
+  task when it trains there (with --trainer-backend vertex the task only
+  launches the job, which runs --trainer-image)."""
+  if not args.trainer_image or args.trainer_backend == "vertex":
+    return args.image
+  from tfx.orchestration.kubeflow.v2 import pipeline_builder  # pylint: disable=g-import-not-at-top
+  return {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: args.image,
+          TRAINER_ID: args.trainer_image}
 
 
 def compile_pipeline(args: argparse.Namespace) -> str:
@@ -259,10 +384,11 @@ def compile_pipeline(args: argparse.Namespace) -> str:
         f"--output (env FLOWERS_OUTPUT) must end with .json, .yaml or "
         f".yml, not {args.output!r}")
   _warn_about_paths(args)
+  _warn_about_images(args)
   pipeline = build_pipeline(args)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-          default_image=args.image))
+          default_image=task_images(args)))
   job = runner.run(pipeline, write_out=False)
   # TFX puts the root only in the PipelineJob's runtimeConfig, which a YAML
   # PipelineSpec does not have; defaultPipelineRoot is where Kubeflow

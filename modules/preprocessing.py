@@ -55,7 +55,7 @@ def preprocessing_fn(inputs: Dict[str, Any],
     with S the model's input size; `features.TRANSFORMED_LABEL_KEY`: int64
     [batch] (absent at serving time, when there is no label).
   """
-  config = config_lib.PipelineConfig.from_dict(custom_config)
+  config = config_lib.PipelineConfig.from_custom_config(custom_config)
   outputs = {
       features.TRANSFORMED_IMAGE_KEY:
           decode_and_resize(inputs[features.IMAGE_KEY],

@@ -410,7 +410,8 @@ def make_callbacks(config: config_lib.PipelineConfig, replicas: int,
 
 def run_fn(fn_args) -> None:
   """Trains the model and exports it to `fn_args.serving_model_dir`."""
-  config = config_lib.PipelineConfig.from_dict(fn_args.custom_config)
+  config = config_lib.PipelineConfig.from_custom_config(
+      fn_args.custom_config)
   keras.utils.set_random_seed(config.train.seed)
   strategy = resolve_strategy(config.train.tpu_address)
   replicas = strategy.num_replicas_in_sync

@@ -101,9 +101,11 @@ SETTINGS = (
             "local: DirectRunner worker processes (default: one per core of "
             "the machine that runs the component)", int),
     Setting("project", "--gcp-project", "FLOWERS_GCP_PROJECT",
-            "dataflow: GCP project"),
+            "dataflow, and kubeflow_runner.py's --trainer-backend vertex: "
+            "GCP project"),
     Setting("region", "--gcp-region", "FLOWERS_GCP_REGION",
-            "dataflow: region, e.g. us-central1"),
+            "dataflow, and kubeflow_runner.py's --trainer-backend vertex: "
+            "region, e.g. us-central1"),
     Setting("temp_location", "--beam-temp-location",
             "FLOWERS_BEAM_TEMP_LOCATION",
             "dataflow: gs:// folder for temporary files"),

@@ -28,6 +28,10 @@ BACKBONES = (
 ) + tuple(f"efficientnet_b{i}" for i in range(8))
 
 LR_SCHEDULES = ("constant", "cosine", "ramp_sustain_decay")
+# The Vertex AI Trainer (tfx.extensions.google_cloud_ai_platform) reads its
+# job settings from the Trainer's custom_config, next to this config, under
+# keys with this prefix; `from_custom_config` leaves them out.
+PLATFORM_KEY_PREFIX = "ai_platform_"
 PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -237,6 +241,15 @@ class PipelineConfig:
       if key in values:
         values[key] = section_cls(**values[key])
     return cls(**values)
+
+  @classmethod
+  def from_custom_config(cls, custom_config: Dict[str, Any]
+                         ) -> "PipelineConfig":
+    """The config in a component's `custom_config`, which may also hold the
+    Vertex AI Trainer's job settings (keys starting PLATFORM_KEY_PREFIX)."""
+    return cls.from_dict({
+        key: value for key, value in custom_config.items()
+        if not key.startswith(PLATFORM_KEY_PREFIX)})
 
   def replace(self, **changes) -> "PipelineConfig":
     """A copy with top-level fields or `section__field` values changed.

@@ -11,7 +11,7 @@ physical ones (paths, Beam arguments, metadata store).
 
 import json
 import os
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -89,6 +89,7 @@ def create_pipeline(
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
+    vertex_training: Optional[Dict[str, Any]] = None,
 ) -> tfx.dsl.Pipeline:
   """Builds the TFX pipeline.
 
@@ -103,6 +104,10 @@ def create_pipeline(
     metadata_connection_config: MLMD connection (None: the orchestrator's).
     beam_pipeline_args: arguments of the Beam-based components.
     enable_cache: reuse outputs of unchanged components.
+    vertex_training: None to train inside the Trainer's own container; else
+      the Vertex AI Trainer's custom_config entries (keys starting
+      `config_lib.PLATFORM_KEY_PREFIX`, see kubeflow_runner.py), and the
+      Trainer node, same id and inputs, launches a Vertex AI custom job.
 
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
@@ -137,14 +142,27 @@ def create_pipeline(
       disable_statistics=True)
   # Hard data problems stop the run before any preprocessing or training.
   transform.add_upstream_node(example_validator)
-  trainer = tfx.components.Trainer(
+  trainer_class = tfx.components.Trainer
+  trainer_config = custom_config
+  if vertex_training:
+    foreign = [key for key in vertex_training
+               if not key.startswith(config_lib.PLATFORM_KEY_PREFIX)]
+    if foreign:
+      raise ValueError(
+          f"vertex_training keys must start with "
+          f"{config_lib.PLATFORM_KEY_PREFIX!r} (the Trainer's run_fn reads "
+          f"the rest as its config), not {foreign}")
+    from tfx.v1.extensions import google_cloud_ai_platform  # pylint: disable=g-import-not-at-top
+    trainer_class = google_cloud_ai_platform.Trainer
+    trainer_config = {**custom_config, **vertex_training}
+  trainer = trainer_class(
       run_fn=RUN_FN,
       examples=example_gen.outputs["examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
       train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
       eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
-      custom_config=custom_config)
+      custom_config=trainer_config)
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),

@@ -51,6 +51,20 @@ def test_unknown_keys_are_an_error():
     config_lib.PipelineConfig.from_dict(values)
 
 
+def test_custom_config_may_carry_the_vertex_trainer_settings():
+  config = config_lib.PipelineConfig().replace(train__epochs=3)
+  custom_config = {**config.to_dict(),
+                   config_lib.PLATFORM_KEY_PREFIX + "training_args": {
+                       "project": "p"},
+                   config_lib.PLATFORM_KEY_PREFIX + "enable_vertex": True}
+  assert config_lib.PipelineConfig.from_custom_config(custom_config) == (
+      config)
+  # Anything else is still an unknown key.
+  with pytest.raises(TypeError, match="vertex_region"):
+    config_lib.PipelineConfig.from_custom_config(
+        {**config.to_dict(), "vertex_region": "us-central1"})
+
+
 def test_class_names_file(tmp_path):
   path = tmp_path / "classes.txt"
   path.write_text("rose\ntulip\ndaisy\n")

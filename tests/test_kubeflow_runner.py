@@ -8,6 +8,7 @@ output and settings from environment variables go through `main`; the
 Dockerfile, which cannot be built here, is checked as text.
 """
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -23,9 +24,11 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
 from pipeline import beam
+from tools import check_image
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "registry.example/flowers:1"
+TRAINER_IMAGE = "registry.example/flowers-gpu:1"
 ROOT = "gs://bucket/flowers-root"
 COMMON = ["--image", IMAGE, "--pipeline-root", ROOT, "--data-root",
           "gs://bucket/data", "--serving-dir", "gs://bucket/serving"]
@@ -37,6 +40,7 @@ PROFILE_FLAGS = {
                  "europe-west4", "--beam-temp-location", "gs://bucket/tmp",
                  "--dataflow-max-workers", "5",
                  # The Trainer's request rides along with one profile.
+                 "--trainer-image", TRAINER_IMAGE,
                  "--trainer-accelerator-type", "NVIDIA_TESLA_T4",
                  "--trainer-accelerator-count", "2", "--trainer-cpu", "8",
                  "--trainer-memory", "30Gi"],
@@ -146,8 +150,12 @@ def test_image_root_and_beam_arguments(compiled, profile):
   assert parsed["runtimeConfig"]["gcsOutputDirectory"] == ROOT
   assert parsed["pipelineSpec"]["defaultPipelineRoot"] == ROOT
   containers = _container_executors(parsed)
-  assert {container["image"] for container in containers.values()} == {
-      IMAGE}
+  trainer_image = TRAINER_IMAGE if "--trainer-image" in PROFILE_FLAGS[
+      profile] else IMAGE
+  images = {name: container["image"]
+            for name, container in containers.items()}
+  assert images.pop("Trainer_executor") == trainer_image
+  assert set(images.values()) == {IMAGE}
   expected = EXPECTED_BEAM_ARGS[profile]
   for name, container in containers.items():
     # Beam arguments come last in every executor's (and driver's) args.
@@ -194,6 +202,70 @@ def test_trainer_resources_only_where_asked(compiled):
   _, parsed, _ = compiled["local"]
   assert all("resources" not in container
              for container in _container_executors(parsed).values())
+
+
+VERTEX_FLAGS = ["--trainer-backend", "vertex", "--gcp-project", "test-project",
+                "--gcp-region", "europe-west4", "--trainer-image",
+                "registry.example/flowers-tpu:1", "--trainer-machine-type",
+                "ct5lp-hightpu-4t", "--trainer-accelerator-type",
+                "TPU_V5_LITEPOD", "--trainer-accelerator-count", "4",
+                "--trainer-tpu-topology", "2x2"]
+
+
+def test_vertex_trainer_job(tmp_path):
+  """--trainer-backend vertex: the same DAG; the Trainer task launches a
+  Vertex AI custom job on the TPU machine, in the TPU image, and its run_fn
+  still reads the pipeline's config from the same custom_config."""
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  args = kubeflow_runner.parse_args(
+      COMMON + VERTEX_FLAGS + ["--output", str(tmp_path / "spec.json")])
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    parsed = json.load(f)
+  pipeline = kubeflow_runner.build_pipeline(args)
+  _check_same_dag(parsed, pipeline)
+  containers = _container_executors(parsed)
+  # The task only launches the job: the pipeline image, no resources.
+  trainer = containers["Trainer_executor"]
+  assert trainer["image"] == IMAGE and "resources" not in trainer
+  assert ("tfx.extensions.google_cloud_ai_platform.trainer.executor."
+          "GenericExecutor") in trainer["args"]
+  custom_config = json.loads(
+      parsed["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]
+      ["parameters"]["custom_config"]["runtimeValue"]["constantValue"]
+      ["stringValue"])
+  assert custom_config["ai_platform_enable_vertex"] is True
+  assert custom_config["ai_platform_vertex_region"] == "europe-west4"
+  job = custom_config["ai_platform_training_args"]
+  assert job["project"] == "test-project"
+  assert job["job_spec"]["worker_pool_specs"] == [{
+      "machine_spec": {"machine_type": "ct5lp-hightpu-4t",
+                       "accelerator_type": "TPU_V5_LITEPOD",
+                       "accelerator_count": 4, "tpu_topology": "2x2"},
+      "replica_count": 1,
+      "container_spec": {"image_uri": "registry.example/flowers-tpu:1"}}]
+  assert config_lib.PipelineConfig.from_custom_config(custom_config) == (
+      config_lib.PipelineConfig())
+
+
+def test_vertex_keys_are_the_ones_the_config_leaves_out():
+  """from_custom_config drops keys by prefix: TFX's Vertex keys have it."""
+  from tfx.v1.extensions import google_cloud_ai_platform as vertex  # pylint: disable=g-import-not-at-top
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  for key in (vertex.ENABLE_VERTEX_KEY, vertex.VERTEX_REGION_KEY,
+              vertex.TRAINING_ARGS_KEY, vertex.JOB_ID_KEY):
+    assert key.startswith(config_lib.PLATFORM_KEY_PREFIX), key
+  assert not any(field.name.startswith(config_lib.PLATFORM_KEY_PREFIX)
+                 for field in dataclasses.fields(config_lib.PipelineConfig))
+
+
+def test_vertex_settings_cannot_shadow_the_config():
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="'train'"):
+    pipeline_lib.create_pipeline(
+        "flowers", ROOT, "gs://bucket/data", "gs://bucket/serving",
+        config_lib.PipelineConfig(),
+        vertex_training={"ai_platform_enable_vertex": True, "train": {}})
 
 
 def test_env_settings_and_yaml_output(tmp_path, monkeypatch, capsys):
@@ -255,12 +327,30 @@ def test_missing_profile_settings_fail_clearly(profile, missing, tmp_path):
     (["--trainer-memory", "lots"], "--trainer-memory"),
     (["--trainer-cpu", "eight"], "--trainer-cpu"),
     (["--output", "spec.txt"], "--output"),
+    (["--trainer-machine-type", "n1-standard-8"], "--trainer-backend vertex"),
+    (["--trainer-tpu-topology", "2x2"], "--trainer-tpu-topology"),
+    (["--trainer-backend", "vertex", "--gcp-region", "us-central1"],
+     "--gcp-project"),
+    (["--trainer-backend", "vertex", "--gcp-project", "p", "--gcp-region",
+      "r", "--trainer-cpu", "8"], "--trainer-machine-type sets them"),
+    (["--trainer-backend", "vertex", "--gcp-project", "p", "--gcp-region",
+      "r", "--trainer-accelerator-count", "2"], "--trainer-accelerator-type"),
 ])
 def test_bad_deployment_settings_fail_clearly(flags, named, tmp_path):
   with pytest.raises(SystemExit) as exit_info:
     kubeflow_runner.main(COMMON + ["--output", str(tmp_path / "spec.json"),
                                    *flags])
   assert named in str(exit_info.value.code)
+
+
+def test_bad_backend_from_the_environment_fails_clearly(tmp_path,
+                                                       monkeypatch):
+  """argparse checks the flag's choices; the variable is checked too."""
+  monkeypatch.setenv("FLOWERS_TRAINER_BACKEND", "slurm")
+  with pytest.raises(SystemExit) as exit_info:
+    kubeflow_runner.main(COMMON + ["--output", str(tmp_path / "spec.json")])
+  assert "FLOWERS_TRAINER_BACKEND" in str(exit_info.value.code)
+  assert "'slurm'" in str(exit_info.value.code)
 
 
 def test_every_physical_flag_has_its_env_variable():
@@ -275,7 +365,7 @@ def test_every_physical_flag_has_its_env_variable():
     env = "FLOWERS_" + long_flags[0][2:].upper().replace("-", "_")
     assert f"env {env}" in " ".join(action.help.split()), long_flags[0]
     flags += 1
-  assert flags == 9 + 1 + len(beam.SETTINGS)
+  assert flags == 13 + 1 + len(beam.SETTINGS)
 
 
 def test_help_runs_from_anywhere(tmp_path):
@@ -296,16 +386,7 @@ def test_help_runs_from_anywhere(tmp_path):
 # The container image (it cannot be built here).
 
 def _dockerfile_instructions():
-  """(INSTRUCTION, arguments) of the Dockerfile, continuations joined."""
-  with open(os.path.join(REPO_ROOT, "Dockerfile"), encoding="utf-8") as f:
-    text = re.sub(r"\\\n", " ", f.read())
-  instructions = []
-  for line in text.splitlines():
-    line = line.strip()
-    if line and not line.startswith("#"):
-      keyword, _, rest = line.partition(" ")
-      instructions.append((keyword.upper(), rest.strip()))
-  return instructions
+  return check_image.dockerfile_instructions()
 
 
 def _pinned_version(package):
@@ -318,31 +399,78 @@ def _pinned_version(package):
   raise AssertionError(f"{package} is not pinned in requirements.txt")
 
 
+def _pip_installs(run):
+  return [command[1:] for command in run.commands
+          if command[0] == "pip" and "--upgrade" not in command]
+
+
+def _requirement_files(words):
+  return [words[index + 1].rsplit("/", 1)[-1]
+          for index, word in enumerate(words) if word == "-r"]
+
+
 def test_dockerfile_installs_exactly_the_pinned_requirements():
+  """The install step, run as written with pip recording (not installing):
+  requirements.txt under constraints.txt, plus the accelerator's file."""
   instructions = _dockerfile_instructions()
   assert ("FROM", "python:3.11-slim") in instructions
-  copied = " ".join(rest for keyword, rest in instructions
-                    if keyword == "COPY")
-  assert "requirements.txt" in copied and "constraints.txt" in copied
-  installs = []
-  for keyword, rest in instructions:
-    if keyword != "RUN":
-      continue
-    for command in re.split(r"&&|;", rest):
-      words = shlex.split(command)
-      if words[:2] == ["pip", "install"] or words[1:3] == ["-m", "pip"]:
-        installs.append(words)
-  requirement_installs = [words for words in installs if "-r" in words]
-  assert len(requirement_installs) == 1
-  words = requirement_installs[0]
-  assert words[words.index("-r") + 1].endswith("/requirements.txt")
-  assert words[words.index("-c") + 1].endswith("/constraints.txt")
-  assert "--ignore-requires-python" in words
-  # Nothing but requirements.txt (and pip itself) is installed.
-  for words in installs:
-    packages = [word for word in words[2:] if not word.startswith("-")
-                and not word.endswith((".txt",))]
-    assert all(package.startswith("pip==") for package in packages), words
+  expected = {"cpu": [["requirements.txt"]],
+              "gpu": [["requirements.txt", "requirements-gpu.txt"]],
+              "tpu": [["requirements.txt"], ["requirements-tpu.txt"]]}
+  assert set(expected) == set(check_image.ACCELERATORS)
+  for accelerator, files in expected.items():
+    run = check_image.run_install(accelerator)
+    assert run.returncode == 0, run.stderr
+    installs = _pip_installs(run)
+    assert [_requirement_files(words) for words in installs] == files
+    main = installs[0]
+    assert main[main.index("-c") + 1] == (
+        check_image.IMAGE_REQUIREMENTS_DIR + "/constraints.txt")
+    assert "--ignore-requires-python" in main
+    if accelerator == "tpu":
+      # Over the cpu install, without touching its dependencies.
+      assert "--no-deps" in installs[1]
+    # Nothing but requirement files (and pip itself) is installed.
+    for command in run.commands:
+      if command[0] == "pip":
+        packages = [word for word in command[2:] if not word.startswith("-")
+                    and not word.endswith(".txt")]
+        assert all(package.startswith("pip==") for package in packages)
+    # The compiler needed for two sdists leaves with the layer.
+    assert ["apt-get", "purge", "-y", "build-essential"] in run.commands
+  for name in check_image.copied_requirement_files(instructions):
+    assert os.path.exists(os.path.join(REPO_ROOT, name)), name
+
+
+def test_dockerfile_rejects_an_unknown_accelerator():
+  run = check_image.run_install("arm64")
+  assert run.returncode != 0
+  assert "ACCELERATOR must be cpu, gpu or tpu, not 'arm64'" in run.stderr
+  assert not _pip_installs(run)
+
+
+def _requirement_lines(name):
+  with open(os.path.join(REPO_ROOT, name), encoding="utf-8") as f:
+    return [line.strip() for line in f
+            if line.strip() and not line.startswith("#")]
+
+
+def test_accelerator_builds_pin_the_same_tensorflow():
+  version = _pinned_version("tensorflow")
+  assert _requirement_lines("requirements-gpu.txt") == [
+      f"tensorflow[and-cuda]=={version}"]
+  tpu = _requirement_lines("requirements-tpu.txt")
+  assert f"tensorflow-tpu=={version}" in tpu
+  assert [line for line in tpu if line.startswith("libtpu==")]
+
+
+@pytest.mark.slow
+def test_gpu_image_packages_resolve():
+  """pip resolves the GPU build's exact package set (dry run, registry)."""
+  run = check_image.run_install("gpu", resolve=True)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert run.packages["tensorflow"] == _pinned_version("tensorflow")
+  assert run.packages["nvidia-cudnn-cu12"].startswith("8.9")
 
 
 def test_dockerfile_puts_the_project_where_the_spec_expects_it():
@@ -374,6 +502,7 @@ def test_dockerignore_keeps_the_modules_and_drops_local_state():
   for needed in ("modules/trainer.py", "modules/preprocessing.py",
                  "pipeline/pipeline.py", "pipeline/kaggle_classes.txt",
                  "schema/schema.pbtxt", "requirements.txt",
+                 "requirements-gpu.txt", "requirements-tpu.txt",
                  "constraints.txt"):
     assert os.path.exists(os.path.join(REPO_ROOT, needed)), needed
     assert not ignored(needed), needed
