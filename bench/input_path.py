@@ -8,9 +8,9 @@ pipelines, each at two model input sizes (the pipeline's default, 64, and
 the data's own size, as the notebooks train):
 
 - `augmented`: the Trainer's training input, `modules.trainer.make_dataset(
-  ..., training=True)` with the config's augmentation (KerasCV flip): GZIP
+  ..., training=True)` with the config's augmentation (the flip): GZIP
   TFRecords from ExampleGen, shuffle, batch, parse, the Transform graph
-  (decode + antialiased resize), augmentation.
+  (decode, and resize unless the size matches), augmentation.
 - `decode_only`: the same with every augmentation layer off.
 - `notebook`: the Kaggle notebooks' pipeline: `TFRecordDataset` over the raw
   `.tfrec` files (no GZIP), `parse_single_example`, `decode_jpeg`,

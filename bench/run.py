@@ -499,10 +499,9 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
           100 * overhead > MAX_AUGMENTATION_OVERHEAD_PERCENT):
         notes.append(
             f"the augmentation ({layers}) runs on float32 batches at the "
-            "model's input size: a KerasCV flip builds a full-size random "
-            "mask and runs tf.where over every pixel of every batch, which "
-            "at full resolution costs more than decoding the JPEG; it is "
-            "cheap only next to a large JPEG decoded to a small input.")
+            "model's input size: the flip is one gather that copies every "
+            "batch, about as costly as decoding a JPEG that needs no "
+            "resize; it is cheap next to a decode that shrinks the image.")
       figures.append(Figure(
           section, f"augmentation time over decode-only, CPU time per "
           f"image ({size}px data, {input_size}px input)",
@@ -513,11 +512,10 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
       gap = notebook / decode if decode and notebook else None
       figures.append(Figure(
           section, "notebook / Trainer decode-only throughput", gap, "x",
-          note=("the Transform graph resizes with antialias=True, several "
-                "times the cost of the notebooks' bilinear resize (which is "
-                "nearly free at the same size), decodes the images of a "
-                "batch one after another (tf.map_fn) and reads GZIP "
-                "records" if gap and gap > 1.5 else "")))
+          note=("the Transform graph shrinks with antialias=True, several "
+                "times the cost of the notebooks' bilinear resize, decodes "
+                "the images of a batch in tf.map_fn and reads GZIP records"
+                if gap and gap > 1.5 else "")))
 
 
 def main(argv=None) -> int:

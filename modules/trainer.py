@@ -147,20 +147,38 @@ def learning_rate_for_epoch(config: config_lib.PipelineConfig, epoch: int,
 # ---------------------------------------------------------------------------
 # Input pipeline.
 
-def make_augmenter(config: config_lib.PipelineConfig
-                   ) -> Optional[Callable[[tf.Tensor], tf.Tensor]]:
-  """KerasCV augmentation from the config, or None if every layer is off.
+def random_flip_left_right(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """Mirrors each image of a [batch, H, W, C] batch with probability 1/2.
 
-  KerasCV follows `tf.keras` (Keras 2 here, since TFT needs
-  TF_USE_LEGACY_KERAS=1), so its layers are applied one after the other as
-  plain callables inside tf.data rather than stacked in a Keras 3 model.
+  Stateless: the same `seed` (shape [2]) flips the same images, whatever
+  order tf.data's parallel map runs batches in. One gather of the width
+  axis, with a per-image column order, instead of KerasCV's RandomFlip,
+  which blends the flipped and the original batch over every pixel: the
+  flip was more than the decoding itself at the data's own size.
   """
-  import keras_cv  # pylint: disable=g-import-not-at-top
+  flips = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seed) < 0.5
+  columns = tf.range(tf.shape(images)[2])
+  order = tf.where(flips[:, None], columns[None, ::-1], columns[None, :])
+  return tf.gather(images, order, axis=2, batch_dims=1)
+
+
+def make_augmenter(config: config_lib.PipelineConfig
+                   ) -> Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]]:
+  """Augmentation from the config, or None if every layer is off.
+
+  Returns a function of (images, batch_number): the flip is seeded by
+  (train.seed, batch_number), so it is the same on every re-run; the other
+  layers are KerasCV's. KerasCV follows `tf.keras` (Keras 2 here, since TFT
+  needs TF_USE_LEGACY_KERAS=1), so its layers are applied one after the
+  other as plain callables inside tf.data rather than stacked in a Keras 3
+  model.
+  """
   augment = config.augment
   seed = config.train.seed
   layers = []
-  if augment.flip:
-    layers.append(keras_cv.layers.RandomFlip("horizontal", seed=seed))
+  if (augment.rotation or augment.zoom or augment.shift or
+      augment.saturation or augment.rand_augment):
+    import keras_cv  # pylint: disable=g-import-not-at-top
   if augment.rotation:
     layers.append(keras_cv.layers.RandomRotation(augment.rotation, seed=seed))
   if augment.zoom:
@@ -176,10 +194,14 @@ def make_augmenter(config: config_lib.PipelineConfig
     layers.append(keras_cv.layers.RandAugment(
         value_range=(0, 255), augmentations_per_image=2, magnitude=0.3,
         seed=seed))
-  if not layers:
+  if not (layers or augment.flip):
     return None
 
-  def augment_batch(images: tf.Tensor) -> tf.Tensor:
+  def augment_batch(images: tf.Tensor, batch_number: tf.Tensor) -> tf.Tensor:
+    if augment.flip:
+      images = random_flip_left_right(
+          images, tf.stack([tf.constant(seed, tf.int64),
+                            tf.cast(batch_number, tf.int64)]))
     for layer in layers:
       images = layer(images, training=True)
     return images
@@ -232,8 +254,9 @@ def make_dataset(file_patterns: Sequence[str],
                         num_parallel_calls=tf.data.AUTOTUNE)
   augmenter = make_augmenter(config) if training else None
   if augmenter is not None:
-    dataset = dataset.map(lambda x, y: (augmenter(x), y),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.enumerate().map(
+        lambda number, batch: (augmenter(batch[0], number), batch[1]),
+        num_parallel_calls=tf.data.AUTOTUNE)
   if uses_one_hot_labels(config):
     dataset = dataset.map(
         lambda x, y: (x, tf.one_hot(y, config.num_classes)),

@@ -59,9 +59,29 @@ def test_augmentation_changes_training_images_only_when_on():
   assert trainer.make_augmenter(off) is None
   on = config_lib.PipelineConfig().replace(augment__rotation=0.2,
                                            augment__saturation=0.5)
-  augmented = trainer.make_augmenter(on)(images)
+  augmented = trainer.make_augmenter(on)(images, tf.constant(0, tf.int64))
   assert augmented.shape == images.shape
   assert not np.allclose(augmented.numpy(), images.numpy())
+
+
+def test_flip_mirrors_whole_images_the_same_way_every_time():
+  images = tf.random.uniform((64, 8, 5, 3), 0, 255, seed=2)
+  flip_only = trainer.make_augmenter(config_lib.PipelineConfig())
+  first = flip_only(images, tf.constant(3, tf.int64)).numpy()
+  # Stateless: the same batch number flips the same images.
+  np.testing.assert_array_equal(
+      first, flip_only(images, tf.constant(3, tf.int64)).numpy())
+  mirrored = images.numpy()[:, :, ::-1, :]
+  flipped = []
+  for index, image in enumerate(first):
+    if np.array_equal(image, mirrored[index]):
+      flipped.append(index)
+    else:
+      np.testing.assert_array_equal(image, images.numpy()[index])
+  assert 16 <= len(flipped) <= 48  # About half of 64.
+  # Another batch number, other images.
+  other = flip_only(images, tf.constant(4, tf.int64)).numpy()
+  assert not np.array_equal(first, other)
 
 
 class _FakeTPUStrategy(tf.distribute.TPUStrategy):

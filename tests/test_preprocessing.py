@@ -1,0 +1,49 @@
+"""The Transform graph's decoding: what each image size goes through."""
+
+import io
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from modules import preprocessing
+
+
+def _jpeg(width, height, seed=0):
+  pixels = np.random.default_rng(seed).integers(
+      0, 256, (height, width, 3), dtype=np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+  return buffer.getvalue()
+
+
+def _decoded(encoded):
+  return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+
+def test_image_of_the_target_size_is_only_decoded():
+  encoded = _jpeg(24, 24)
+  out = preprocessing.decode_and_resize(tf.constant([[encoded]]), 24)
+  assert out.shape == (1, 24, 24, 3) and out.dtype == tf.float32
+  np.testing.assert_array_equal(out[0].numpy(),
+                                _decoded(encoded).numpy().astype(np.float32))
+
+
+@pytest.mark.parametrize("width,height,antialias", [
+    (40, 40, True),    # shrunk: antialiased
+    (40, 12, True),    # one side larger: antialiased
+    (10, 10, False),   # enlarged: bilinear
+])
+def test_other_sizes_are_resized(width, height, antialias):
+  encoded = _jpeg(width, height, seed=width + height)
+  out = preprocessing.decode_and_resize(tf.constant([encoded]), 24)
+  expected = tf.image.resize(_decoded(encoded), [24, 24], antialias=antialias)
+  np.testing.assert_allclose(out[0].numpy(), expected.numpy(), atol=1e-4)
+
+
+def test_a_batch_of_mixed_sizes():
+  encoded = [_jpeg(24, 24), _jpeg(50, 30, seed=1), _jpeg(8, 8, seed=2)]
+  out = preprocessing.decode_and_resize(tf.constant(encoded), 24)
+  assert out.shape == (3, 24, 24, 3)
+  assert float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 255
