@@ -3,7 +3,7 @@
 A custom component (spec, executor, component) in place of TFX's Pusher,
 with the same output (a `PushedModel` artifact whose custom properties
 `pushed`, `pushed_destination` and `pushed_version` the run summary reads)
-and three differences:
+and four differences:
 
 * **Atomic.** The model is copied into a hidden temporary sibling of the
   version directory (`<base>/.incoming-<version>-<random>`), then renamed to
@@ -19,6 +19,9 @@ and three differences:
   training data (Trainer's class counts, ExampleGen's span and input
   fingerprint when given the examples) and the code (git commit when the
   code runs from a checkout, and a hash of the project's Python sources).
+* **No duplicates.** A blessed model that already is the newest version
+  (an unchanged re-run blesses it again) is not copied again: the
+  PushedModel points at that version and carries `already_serving`.
 * **Strict.** A model without a blessing, or whose blessing is not BLESSED,
   is never pushed; the artifact then carries `not_pushed_reason` (the
   Evaluator's failed thresholds, in words). A blessing of another model is
@@ -36,7 +39,7 @@ import os
 import subprocess
 import time
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 from tfx import types
@@ -62,6 +65,9 @@ RECORD_FILE = "push_record.json"
 STAGING_PREFIX = ".incoming-"
 SAVED_MODEL_FILE = "saved_model.pb"
 NOT_PUSHED_REASON_KEY = "not_pushed_reason"
+# Set (to 1) on the PushedModel when the model already was the newest
+# version, so nothing was copied.
+ALREADY_SERVING_KEY = "already_serving"
 # Inputs beyond TFX's Pusher: what the record describes.
 EVALUATION_KEY = "evaluation"
 MODEL_RUN_KEY = "model_run"
@@ -77,14 +83,33 @@ SOURCE_DIRS = ("modules", "pipeline")
 # ---------------------------------------------------------------------------
 # Pure helpers (unit-tested on their own).
 
+def pushed_versions(base_directory: str) -> List[int]:
+  """The version numbers under `base_directory`, newest first."""
+  return sorted((int(name.rstrip("/")) for name in
+                 (fileio.listdir(base_directory)
+                  if fileio.exists(base_directory) else [])
+                 if name.rstrip("/").isdigit()), reverse=True)
+
+
 def next_version(base_directory: str, now: Optional[float] = None) -> int:
   """The UNIX time, or one more than the newest version already pushed."""
   now_version = int(time.time() if now is None else now)
-  existing = [int(name.rstrip("/")) for name in
-              (fileio.listdir(base_directory)
-               if fileio.exists(base_directory) else [])
-              if name.rstrip("/").isdigit()]
-  return max([now_version] + [v + 1 for v in existing])
+  return max([now_version] + [v + 1 for v in pushed_versions(base_directory)])
+
+
+def newest_push_record(base_directory: str
+                       ) -> Optional[Tuple[str, Dict[str, Any]]]:
+  """(version directory, its push record) of the newest version under
+  `base_directory`; None if there is none, or it has no record."""
+  versions = pushed_versions(base_directory)
+  if not versions:
+    return None
+  directory = os.path.join(base_directory, str(versions[0]))
+  path = os.path.join(directory, RECORD_FILE)
+  if not fileio.exists(path):
+    return None  # Pushed by something else: not ours to compare.
+  with fileio.open(path, "r") as record_file:
+    return directory, json.loads(record_file.read())
 
 
 def has_atomic_rename(path: str) -> bool:
@@ -271,6 +296,20 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
       raise ValueError("AtomicPusher pushes to a filesystem destination only")
     base = destination.filesystem.base_directory
     fileio.makedirs(base)
+    newest_dir, newest = newest_push_record(base) or (None, {})
+    if newest.get("model", {}).get("uri") == model.uri:
+      # An unchanged re-run re-evaluates the same model against itself
+      # (the baseline is now that model) and blesses it again; copying it
+      # once more would only add a duplicate version for servers to load.
+      logging.info("Model %s is already the newest version, %s: not pushed "
+                   "again.", model.uri, newest_dir)
+      fileio.makedirs(pushed_model.uri)
+      io_utils.write_string_file(os.path.join(pushed_model.uri, RECORD_FILE),
+                                 json.dumps(newest, indent=2, sort_keys=True))
+      self._MarkPushed(pushed_model, pushed_destination=newest_dir,
+                       pushed_version=os.path.basename(newest_dir))
+      pushed_model.set_int_custom_property(ALREADY_SERVING_KEY, 1)
+      return
     version = str(next_version(base))
     final = os.path.join(base, version)
     staging = os.path.join(base,

@@ -13,6 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from modules import metrics as metrics_lib
+from pipeline import pusher as pusher_lib
 from pipeline import validation as validation_lib
 
 
@@ -29,6 +30,8 @@ class RunSummary:
   # Why the Pusher refused (its PushedModel's `not_pushed_reason`).
   not_pushed_reason: Optional[str] = None
   model_id: Optional[int] = None
+  # The model already was the newest pushed version (an unchanged re-run).
+  already_serving: bool = False
   # The Trainer's training_history.json of this model (class counts).
   training_history: Optional[str] = None
   # Set by the runner once it has written the evaluation report.
@@ -61,7 +64,9 @@ class RunSummary:
     lines.append(f"  model              {self.model_dir}")
     lines.append(f"  verdict            {verdict[self.blessed]} ({gate})")
     if self.pushed:
-      lines.append(f"  pushed model       {self.pushed_model_dir}")
+      lines.append(f"  pushed model       {self.pushed_model_dir}" +
+                   (" (already the newest version: not copied again)"
+                    if self.already_serving else ""))
     else:
       reason = self.not_pushed_reason or "nothing pushed"
       lines.append(f"  pushed model       none (not blessed: {reason})")
@@ -134,6 +139,8 @@ def read_summary(metadata_path: str) -> RunSummary:
                   if anomalies is not None else None),
       not_pushed_reason=None if pushed_flag else reason,
       model_id=model.id if model else None,
+      already_serving=bool(
+          _custom_int(pushed, pusher_lib.ALREADY_SERVING_KEY)),
       training_history=_training_history(store, model))
 
 

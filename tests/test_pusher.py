@@ -28,6 +28,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
+from conftest import E2E_EPOCHS
 from conftest import run_local_pipeline
 from modules import metrics
 from pipeline import pusher
@@ -247,13 +248,34 @@ def test_failed_copy_leaves_no_version_and_no_staging(tmp_path):
 
 
 def test_second_push_gets_a_higher_version(tmp_path):
-  blessing = _blessing(tmp_path, blessed=True)
-  base, first = _push(tmp_path, _model(tmp_path), blessing)
-  _, second = _push(tmp_path, _model(tmp_path), blessing)
+  base, first = _push(tmp_path, _model(tmp_path),
+                      _blessing(tmp_path, blessed=True))
+  _, second = _push(tmp_path, _model(tmp_path, artifact_id=8),
+                    _blessing(tmp_path, blessed=True, model_id=8))
   versions = [int(p.get_string_custom_property("pushed_version"))
               for p in (first, second)]
   assert versions[1] > versions[0]
   assert sorted(os.listdir(base)) == sorted(str(v) for v in versions)
+
+
+def test_the_newest_version_is_not_pushed_again(tmp_path):
+  """An unchanged re-run blesses the same model again: no duplicate."""
+  model, blessing = _model(tmp_path), _blessing(tmp_path, blessed=True)
+  base, first = _push(tmp_path, model, blessing)
+  before = _tree(base)
+  _, again = _push(tmp_path, model, blessing)
+  assert _tree(base) == before
+  assert again.get_int_custom_property("pushed") == 1
+  assert again.get_int_custom_property(pusher.ALREADY_SERVING_KEY) == 1
+  for key in ("pushed_version", "pushed_destination"):
+    assert again.get_string_custom_property(key) == (
+        first.get_string_custom_property(key))
+  # Another model in between: the first one is pushed again, as newest.
+  _push(tmp_path, _model(tmp_path, artifact_id=8),
+        _blessing(tmp_path, blessed=True, model_id=8))
+  _, third = _push(tmp_path, model, blessing)
+  assert third.get_int_custom_property(pusher.ALREADY_SERVING_KEY) == 0
+  assert len(os.listdir(base)) == 3
 
 
 # ---------------------------------------------------------------------------
@@ -413,3 +435,25 @@ def test_session_push_record_matches_its_run(pipeline_run):
                                                       "pipeline_root"))
   assert not [name for name in os.listdir(os.path.dirname(pushed))
               if name.startswith(pusher.STAGING_PREFIX)]
+
+
+@pytest.mark.slow
+def test_unchanged_rerun_does_not_push_a_duplicate(pipeline_run, tmp_path):
+  """The session's command again, nothing changed: the Trainer is cached,
+  the Evaluator blesses the same model against itself, and the Pusher
+  leaves the serving folder as it was."""
+  output_dir = str(tmp_path / "out")
+  shutil.copytree(pipeline_run["output_dir"], output_dir)
+  before = _serving_versions(output_dir)
+  process = run_local_pipeline(pipeline_run["data_root"], output_dir,
+                               "--epochs", str(E2E_EPOCHS),
+                               "--min-macro-f1", "0.0")
+  assert process.returncode == 0, process.stderr[-5000:]
+  assert "verdict            BLESSED" in process.stdout
+  # The copied metadata store still points at the session's artifacts.
+  assert _summary_value(process.stdout, "model") == _summary_value(
+      pipeline_run["stdout"], "model")
+  pushed = _summary_value(process.stdout, "pushed model")
+  assert pushed == (os.path.join(output_dir, "serving", before[-1]) +
+                    " (already the newest version: not copied again)")
+  assert _serving_versions(output_dir) == before
