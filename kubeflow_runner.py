@@ -185,6 +185,24 @@ def _memory_limit_gb(text: str) -> float:
   return float(match.group(1)) * _MEMORY_UNITS[match.group(2) or ""] / 10**9
 
 
+def _accelerator(args: argparse.Namespace):
+  """(type, count) of the Trainer's accelerator request, or None."""
+  accelerator = args.trainer_accelerator_type
+  count = args.trainer_accelerator_count
+  if count is not None and not accelerator:
+    raise DeploymentSettingError(
+        "--trainer-accelerator-count needs --trainer-accelerator-type (env "
+        "FLOWERS_TRAINER_ACCELERATOR_TYPE)")
+  if not accelerator:
+    return None
+  count = 1 if count is None else count
+  if count < 1:
+    raise DeploymentSettingError(
+        "--trainer-accelerator-count (env "
+        "FLOWERS_TRAINER_ACCELERATOR_COUNT) must be at least 1")
+  return accelerator, count
+
+
 def trainer_resources(args: argparse.Namespace):
   """The Trainer's ResourceSpec from the flags, or None if none was given.
 
@@ -193,12 +211,7 @@ def trainer_resources(args: argparse.Namespace):
   string field newer ones prefer, as KFP's own compiler writes them.
   """
   from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
-  accelerator = args.trainer_accelerator_type
-  count = args.trainer_accelerator_count
-  if count is not None and not accelerator:
-    raise DeploymentSettingError(
-        "--trainer-accelerator-count needs --trainer-accelerator-type (env "
-        "FLOWERS_TRAINER_ACCELERATOR_TYPE)")
+  accelerator = _accelerator(args)
   if not (accelerator or args.trainer_cpu or args.trainer_memory):
     return None
   resources = (pipeline_spec_pb2.PipelineDeploymentConfig
@@ -210,14 +223,10 @@ def trainer_resources(args: argparse.Namespace):
     resources.memory_limit = _memory_limit_gb(args.trainer_memory)
     resources.resource_memory_limit = args.trainer_memory
   if accelerator:
-    count = 1 if count is None else count
-    if count < 1:
-      raise DeploymentSettingError(
-          "--trainer-accelerator-count (env "
-          "FLOWERS_TRAINER_ACCELERATOR_COUNT) must be at least 1")
-    resources.accelerator.type = accelerator
+    accelerator_type, count = accelerator
+    resources.accelerator.type = accelerator_type
     resources.accelerator.count = count
-    resources.accelerator.resource_type = accelerator
+    resources.accelerator.resource_type = accelerator_type
     resources.accelerator.resource_count = str(count)
   return resources
 
@@ -248,29 +257,17 @@ def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
   on the chosen machine, running `trainer_image`. TFX's Vertex Trainer sets
   the job's command (its run_executor, which calls our run_fn)."""
   from tfx.v1.extensions import google_cloud_ai_platform as vertex  # pylint: disable=g-import-not-at-top
-  missing = [flag for flag, value in (("--gcp-project (env FLOWERS_GCP_PROJECT)",
-                                       settings.project),
-                                      ("--gcp-region (env FLOWERS_GCP_REGION)",
-                                       settings.region)) if not value]
+  required = (("--gcp-project (env FLOWERS_GCP_PROJECT)", settings.project),
+              ("--gcp-region (env FLOWERS_GCP_REGION)", settings.region))
+  missing = [flag for flag, value in required if not value]
   if missing:
     raise DeploymentSettingError(
         f"--trainer-backend vertex needs {' and '.join(missing)}")
-  if args.trainer_accelerator_count is not None and not (
-      args.trainer_accelerator_type):
-    raise DeploymentSettingError(
-        "--trainer-accelerator-count needs --trainer-accelerator-type (env "
-        "FLOWERS_TRAINER_ACCELERATOR_TYPE)")
   machine = {"machine_type": (args.trainer_machine_type or
                               DEFAULT_VERTEX_MACHINE_TYPE)}
-  if args.trainer_accelerator_type:
-    count = (1 if args.trainer_accelerator_count is None
-             else args.trainer_accelerator_count)
-    if count < 1:
-      raise DeploymentSettingError(
-          "--trainer-accelerator-count (env "
-          "FLOWERS_TRAINER_ACCELERATOR_COUNT) must be at least 1")
-    machine["accelerator_type"] = args.trainer_accelerator_type
-    machine["accelerator_count"] = count
+  accelerator = _accelerator(args)
+  if accelerator:
+    machine["accelerator_type"], machine["accelerator_count"] = accelerator
   if args.trainer_tpu_topology:
     machine["tpu_topology"] = args.trainer_tpu_topology
   return {
