@@ -64,8 +64,21 @@ class DeploymentSettingError(ValueError):
   """A flag or environment variable of this runner has an unusable value."""
 
 
-def _env(name: str, default: Optional[str] = None) -> Optional[str]:
-  return os.environ.get(name) or default
+ENV_PREFIX = "FLOWERS_"
+
+
+def env_name(flag: str) -> str:
+  """`--some-name` -> FLOWERS_SOME_NAME, the variable the flag defaults to."""
+  return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+def _add_env_flag(group, flag: str, help_text: str,
+                  default: Optional[str] = None, **kwargs) -> None:
+  """A physical flag that defaults to its FLOWERS_* variable (read now) and
+  names it in its help."""
+  env = env_name(flag)
+  group.add_argument(flag, default=os.environ.get(env) or default,
+                     help=f"{help_text} (env {env})", **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,81 +91,56 @@ def build_parser() -> argparse.ArgumentParser:
       "(Kubeflow Pipelines, Vertex AI Pipelines).",
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   deploy = parser.add_argument_group("deployment")
-  deploy.add_argument("--image",
-                      default=_env("FLOWERS_IMAGE", "flowers-pipeline:latest"),
-                      help="container image with the project at "
-                      f"{IMAGE_PROJECT_DIR} and its requirements, built from "
-                      "the Dockerfile (env FLOWERS_IMAGE)")
-  deploy.add_argument("--pipeline-root",
-                      default=_env("FLOWERS_PIPELINE_ROOT",
-                                   f"gs://{PLACEHOLDER_BUCKET}/flowers/"
-                                   "pipeline_root"),
-                      help="where component outputs go "
-                      "(env FLOWERS_PIPELINE_ROOT)")
-  deploy.add_argument("--data-root",
-                      default=_env("FLOWERS_DATA_ROOT",
-                                   f"gs://{PLACEHOLDER_BUCKET}/flowers/data"),
-                      help="folder holding tfrecords-jpeg-<S>x<S>/ "
-                      "(env FLOWERS_DATA_ROOT)")
-  deploy.add_argument("--serving-dir",
-                      default=_env("FLOWERS_SERVING_DIR",
-                                   f"gs://{PLACEHOLDER_BUCKET}/flowers/"
-                                   "serving"),
-                      help="where blessed models are pushed "
-                      "(env FLOWERS_SERVING_DIR)")
-  deploy.add_argument("--output",
-                      default=_env("FLOWERS_OUTPUT",
-                                   "flowers_pipeline.json"),
-                      help="spec file to write: .json (PipelineJob, for "
-                      "Vertex AI) or .yaml (PipelineSpec, for Kubeflow "
-                      "Pipelines and Vertex AI) (env FLOWERS_OUTPUT)")
+  _add_env_flag(deploy, "--image",
+                f"container image with the project at {IMAGE_PROJECT_DIR} "
+                "and its requirements, built from the Dockerfile",
+                default="flowers-pipeline:latest")
+  _add_env_flag(deploy, "--pipeline-root", "where component outputs go",
+                default=f"gs://{PLACEHOLDER_BUCKET}/flowers/pipeline_root")
+  _add_env_flag(deploy, "--data-root",
+                "folder holding tfrecords-jpeg-<S>x<S>/",
+                default=f"gs://{PLACEHOLDER_BUCKET}/flowers/data")
+  _add_env_flag(deploy, "--serving-dir", "where blessed models are pushed",
+                default=f"gs://{PLACEHOLDER_BUCKET}/flowers/serving")
+  _add_env_flag(deploy, "--output",
+                "spec file to write: .json (PipelineJob, for Vertex AI) or "
+                ".yaml (PipelineSpec, for Kubeflow Pipelines and Vertex AI)",
+                default="flowers_pipeline.json")
   trainer = parser.add_argument_group(
       "Trainer resources",
       "requested for the Trainer only; the Trainer picks the distribution "
       "strategy (TPU, 2+ GPUs, default) from what it sees. An accelerator "
       "needs an image built for it: --trainer-image")
-  trainer.add_argument("--trainer-image",
-                       default=_env("FLOWERS_TRAINER_IMAGE"),
-                       help="image the Trainer trains in (default: --image); "
-                       "for GPUs or TPUs the Dockerfile built with "
-                       "--build-arg ACCELERATOR=gpu or tpu "
-                       "(env FLOWERS_TRAINER_IMAGE)")
-  trainer.add_argument("--trainer-backend", choices=TRAINER_BACKENDS,
-                       default=_env("FLOWERS_TRAINER_BACKEND", "pipeline"),
-                       help="pipeline: train in the Trainer's pipeline task, "
-                       "with the resources below; vertex: that task launches "
-                       "a Vertex AI custom job (needs --gcp-project and "
-                       "--gcp-region; machine types and TPU VMs) "
-                       "(env FLOWERS_TRAINER_BACKEND)")
-  trainer.add_argument("--trainer-machine-type", metavar="TYPE",
-                       default=_env("FLOWERS_TRAINER_MACHINE_TYPE"),
-                       help="vertex: the job's machine type, e.g. "
-                       "n1-standard-8, a2-highgpu-1g, cloud-tpu, "
-                       f"ct5lp-hightpu-4t (default {DEFAULT_VERTEX_MACHINE_TYPE}; "
-                       "env FLOWERS_TRAINER_MACHINE_TYPE)")
-  trainer.add_argument("--trainer-tpu-topology", metavar="TOPOLOGY",
-                       default=_env("FLOWERS_TRAINER_TPU_TOPOLOGY"),
-                       help="vertex: TPU slice topology, e.g. 2x2 "
-                       "(env FLOWERS_TRAINER_TPU_TOPOLOGY)")
-  trainer.add_argument("--trainer-accelerator-type", metavar="TYPE",
-                       default=_env("FLOWERS_TRAINER_ACCELERATOR_TYPE"),
-                       help="Vertex AI: NVIDIA_TESLA_T4, NVIDIA_L4, "
-                       "NVIDIA_TESLA_A100, TPU_V3 (vertex: TPU_V5_LITEPOD, "
-                       "...); Kubeflow Pipelines: "
-                       "the Kubernetes resource, e.g. nvidia.com/gpu "
-                       "(env FLOWERS_TRAINER_ACCELERATOR_TYPE)")
-  trainer.add_argument("--trainer-accelerator-count", type=int, metavar="COUNT",
-                       default=_env("FLOWERS_TRAINER_ACCELERATOR_COUNT"),
-                       help="accelerators (default 1 when a type is given; "
-                       "env FLOWERS_TRAINER_ACCELERATOR_COUNT)")
-  trainer.add_argument("--trainer-cpu", metavar="CPU",
-                       default=_env("FLOWERS_TRAINER_CPU"),
-                       help="pipeline: CPU limit, cores or millicores as "
-                       "500m (env FLOWERS_TRAINER_CPU)")
-  trainer.add_argument("--trainer-memory", metavar="MEMORY",
-                       default=_env("FLOWERS_TRAINER_MEMORY"),
-                       help="pipeline: memory limit, a Kubernetes quantity "
-                       "such as 32G or 30Gi (env FLOWERS_TRAINER_MEMORY)")
+  _add_env_flag(trainer, "--trainer-image",
+                "image the Trainer trains in (default: --image); for GPUs or "
+                "TPUs the Dockerfile built with --build-arg "
+                "ACCELERATOR=gpu or tpu")
+  _add_env_flag(trainer, "--trainer-backend",
+                "pipeline: train in the Trainer's pipeline task, with the "
+                "resources below; vertex: that task launches a Vertex AI "
+                "custom job (needs --gcp-project and --gcp-region; machine "
+                "types and TPU VMs)",
+                default="pipeline", choices=TRAINER_BACKENDS)
+  _add_env_flag(trainer, "--trainer-machine-type",
+                "vertex: the job's machine type, e.g. n1-standard-8, "
+                "a2-highgpu-1g, cloud-tpu, ct5lp-hightpu-4t (default "
+                f"{DEFAULT_VERTEX_MACHINE_TYPE})", metavar="TYPE")
+  _add_env_flag(trainer, "--trainer-tpu-topology",
+                "vertex: TPU slice topology, e.g. 2x2", metavar="TOPOLOGY")
+  _add_env_flag(trainer, "--trainer-accelerator-type",
+                "Vertex AI: NVIDIA_TESLA_T4, NVIDIA_L4, NVIDIA_TESLA_A100, "
+                "TPU_V3 (vertex: TPU_V5_LITEPOD, ...); Kubeflow Pipelines: "
+                "the Kubernetes resource, e.g. nvidia.com/gpu",
+                metavar="TYPE")
+  _add_env_flag(trainer, "--trainer-accelerator-count",
+                "accelerators (default 1 when a type is given)", type=int,
+                metavar="COUNT")
+  _add_env_flag(trainer, "--trainer-cpu",
+                "pipeline: CPU limit, cores or millicores as 500m",
+                metavar="CPU")
+  _add_env_flag(trainer, "--trainer-memory",
+                "pipeline: memory limit, a Kubernetes quantity such as 32G "
+                "or 30Gi", metavar="MEMORY")
   beam.add_beam_arguments(parser)
   logical = parser.add_argument_group(
       "logical settings (override pipeline/config.py)")

@@ -173,12 +173,10 @@ def make_augmenter(config: config_lib.PipelineConfig
   other as plain callables inside tf.data rather than stacked in a Keras 3
   model.
   """
+  import keras_cv  # pylint: disable=g-import-not-at-top
   augment = config.augment
   seed = config.train.seed
   layers = []
-  if (augment.rotation or augment.zoom or augment.shift or
-      augment.saturation or augment.rand_augment):
-    import keras_cv  # pylint: disable=g-import-not-at-top
   if augment.rotation:
     layers.append(keras_cv.layers.RandomRotation(augment.rotation, seed=seed))
   if augment.zoom:
