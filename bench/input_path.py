@@ -124,7 +124,7 @@ def build_transform_graph(examples_files: Sequence[str], config,
     })
   metadata = dataset_metadata.DatasetMetadata(schema)
   preprocessing_fn = functools.partial(preprocessing.preprocessing_fn,
-                                       custom_config=config.to_dict())
+                                       custom_config=config.transform_settings())
   with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=output_dir)):
     transform_fn = ((instances, metadata)
                     | tft_beam.AnalyzeDataset(preprocessing_fn))

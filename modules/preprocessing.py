@@ -60,18 +60,18 @@ def preprocessing_fn(inputs: Dict[str, Any],
 
   Args:
     inputs: raw features, batched, as the schema describes them.
-    custom_config: `PipelineConfig.to_dict()`.
+    custom_config: `PipelineConfig.transform_settings()`, only the settings
+      Transform reads (config_lib.TransformSettings).
 
   Returns:
     `features.TRANSFORMED_IMAGE_KEY`: float32 [batch, S, S, 3] in [0, 255]
     with S the model's input size; `features.TRANSFORMED_LABEL_KEY`: int64
     [batch] (absent at serving time, when there is no label).
   """
-  config = config_lib.PipelineConfig.from_custom_config(custom_config)
+  settings = config_lib.TransformSettings.from_custom_config(custom_config)
   outputs = {
       features.TRANSFORMED_IMAGE_KEY:
-          decode_and_resize(inputs[features.IMAGE_KEY],
-                            config.model_input_size),
+          decode_and_resize(inputs[features.IMAGE_KEY], settings.input_size),
   }
   label = tf.reshape(inputs[features.LABEL_KEY], [-1])
   # Full pass over the training split: examples per class, written as

@@ -1,6 +1,7 @@
 """Trainer module: `run_fn`, as TFX's GenericExecutor calls it.
 
-Reads every setting from `fn_args.custom_config` (a `PipelineConfig` dict),
+Reads every setting from `fn_args.custom_config` (the Trainer's view of the
+config, `PipelineConfig.trainer_settings()`, read as `TrainerSettings`),
 builds the input pipeline over the ExampleGen TFRecords with the Transform
 graph applied on the fly, trains under the resolved distribution strategy
 and exports a SavedModel whose signatures apply the Transform graph
@@ -431,7 +432,9 @@ def make_callbacks(config: config_lib.PipelineConfig, replicas: int,
 
 def run_fn(fn_args) -> None:
   """Trains the model and exports it to `fn_args.serving_model_dir`."""
-  config = config_lib.PipelineConfig.from_custom_config(
+  # Only the Trainer's settings (model, train, augment, classes): the
+  # functions below take them as they take a whole PipelineConfig.
+  config = config_lib.TrainerSettings.from_custom_config(
       fn_args.custom_config)
   keras.utils.set_random_seed(config.train.seed)
   strategy = resolve_strategy(config.train.tpu_address)

@@ -2,9 +2,12 @@
 
 Logical settings (image size, classes, backbone, epochs, thresholds...) live
 here; physical settings (paths, runner arguments, container image) live in the
-runners. The config reaches the module files (Transform, Trainer) as a plain
-dict through `custom_config` (`to_dict` / `from_dict`), so the module files
-never read globals or flags.
+runners. Each component receives only the settings it reads, so TFX's cache
+re-runs only what a change touches: Transform gets `transform_settings()`,
+the Trainer `trainer_settings()` (plain dicts through `custom_config`, read
+back as the typed `TransformSettings` / `TrainerSettings`), the Evaluator its
+gate through the TFMA EvalConfig, the DataValidator its thresholds. The
+module files never read globals or flags.
 
 The defaults are the ones `make run` uses on the bundled sample data on a
 2-core CPU; README.md, "Configuration", lists every field and the settings
@@ -149,8 +152,83 @@ class EvalConfig:
   max_macro_f1_drop: float = 0.02
 
 
+class _DictConvertible:
+  """to_dict / from_dict of the config and of the components' views."""
+
+  def to_dict(self) -> Dict[str, Any]:
+    """A JSON-serialisable dict (what `custom_config` carries)."""
+    result = dataclasses.asdict(self)
+    if "class_names" in result:
+      result["class_names"] = list(result["class_names"])
+    return result
+
+  @classmethod
+  def from_dict(cls, values: Dict[str, Any]):
+    """Inverse of `to_dict`; unknown keys are an error, not ignored."""
+    values = dict(values)
+    for key, section_cls in _SECTIONS.items():
+      if key in values:
+        values[key] = section_cls(**values[key])
+    return cls(**values)
+
+  @classmethod
+  def from_custom_config(cls, custom_config: Dict[str, Any]):
+    """The settings in a component's `custom_config`, which may also hold the
+    Vertex AI Trainer's job settings (keys starting PLATFORM_KEY_PREFIX)."""
+    return cls.from_dict({
+        key: value for key, value in custom_config.items()
+        if not key.startswith(PLATFORM_KEY_PREFIX)})
+
+
+class _ClassesAndSize(_DictConvertible):
+  """What PipelineConfig and TrainerSettings derive from their class names,
+  image size and model section."""
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.class_names)
+
+  @property
+  def model_input_size(self) -> int:
+    return self.model.input_size or self.image_size
+
+
 @dataclasses.dataclass(frozen=True)
-class PipelineConfig:
+class TransformSettings(_DictConvertible):
+  """What Transform's preprocessing_fn reads (`transform_settings()`).
+
+  Attributes:
+    input_size: side in pixels the images are resized to (the model's input
+      size, resolved).
+  """
+  input_size: int
+
+  def __post_init__(self):
+    if self.input_size <= 0:
+      raise ValueError(f"input_size must be positive, got {self.input_size}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerSettings(_ClassesAndSize):
+  """What the Trainer's run_fn reads (`trainer_settings()`): the fields of
+  PipelineConfig it needs, under the same names, so model code takes either.
+  """
+  image_size: int
+  class_names: Tuple[str, ...]
+  model: ModelConfig
+  train: TrainConfig
+  augment: AugmentConfig
+
+  def __post_init__(self):
+    object.__setattr__(self, "class_names", tuple(self.class_names))
+    # The same checks as the whole config's: the other sections' defaults
+    # are valid, so only these fields can fail.
+    PipelineConfig(**{field.name: getattr(self, field.name)
+                      for field in dataclasses.fields(self)})
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig(_ClassesAndSize):
   """All logical settings of the pipeline.
 
   Attributes:
@@ -172,14 +250,6 @@ class PipelineConfig:
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
     self.validate()
-
-  @property
-  def num_classes(self) -> int:
-    return len(self.class_names)
-
-  @property
-  def model_input_size(self) -> int:
-    return self.model.input_size or self.image_size
 
   def validate(self) -> None:
     """Raises ValueError naming the first setting that is out of range."""
@@ -227,29 +297,18 @@ class PipelineConfig:
     if self.eval.max_macro_f1_drop < 0:
       raise ValueError("eval.max_macro_f1_drop must be >= 0")
 
-  def to_dict(self) -> Dict[str, Any]:
-    """A JSON-serialisable dict (what `custom_config` carries)."""
-    result = dataclasses.asdict(self)
-    result["class_names"] = list(self.class_names)
-    return result
+  def transform_settings(self) -> Dict[str, Any]:
+    """Transform's custom_config: only what preprocessing_fn reads, so that
+    TFX's cache re-runs Transform only when one of these changes."""
+    return TransformSettings(input_size=self.model_input_size).to_dict()
 
-  @classmethod
-  def from_dict(cls, values: Dict[str, Any]) -> "PipelineConfig":
-    """Inverse of `to_dict`; unknown keys are an error, not ignored."""
-    values = dict(values)
-    for key, section_cls in _SECTIONS.items():
-      if key in values:
-        values[key] = section_cls(**values[key])
-    return cls(**values)
-
-  @classmethod
-  def from_custom_config(cls, custom_config: Dict[str, Any]
-                         ) -> "PipelineConfig":
-    """The config in a component's `custom_config`, which may also hold the
-    Vertex AI Trainer's job settings (keys starting PLATFORM_KEY_PREFIX)."""
-    return cls.from_dict({
-        key: value for key, value in custom_config.items()
-        if not key.startswith(PLATFORM_KEY_PREFIX)})
+  def trainer_settings(self) -> Dict[str, Any]:
+    """The Trainer's custom_config: the model, training and augmentation
+    settings and the classes (not the gate, not the validator's thresholds:
+    changing those must not retrain)."""
+    return TrainerSettings(
+        image_size=self.image_size, class_names=self.class_names,
+        model=self.model, train=self.train, augment=self.augment).to_dict()
 
   def replace(self, **changes) -> "PipelineConfig":
     """A copy with top-level fields or `section__field` values changed.
@@ -269,10 +328,13 @@ class PipelineConfig:
     return dataclasses.replace(self, **top)
 
   def with_overrides(self, overrides: Sequence[str]) -> "PipelineConfig":
-    """A copy with `section.field=value` strings applied (for --set flags).
+    """A copy with `section.field=value` or `field=value` strings applied
+    (for --set flags).
 
     Values are parsed by the type of the field's current value: booleans
-    take true/false/1/0/yes/no, "none" clears an optional string.
+    take true/false/1/0/yes/no, "none" clears an optional string. The
+    top-level fields are `image_size` and, read from a file of one name a
+    line, `classes_file` (it sets `class_names`).
 
     Raises:
       ValueError: naming the override that is malformed or unknown.
@@ -281,8 +343,13 @@ class PipelineConfig:
     for override in overrides:
       key, sep, text = override.partition("=")
       section, dot, field = key.strip().partition(".")
-      if not sep or not dot:
-        raise ValueError(f"--set {override!r}: expected section.field=value")
+      text = text.strip()
+      if not sep:
+        raise ValueError(f"--set {override!r}: expected section.field=value "
+                         f"or field=value")
+      if not dot:
+        changes.update(_top_level_override(override, section, text, self))
+        continue
       if section not in _SECTIONS:
         raise ValueError(f"--set {override!r}: unknown section {section!r}; "
                          f"choose from {sorted(_SECTIONS)}")
@@ -291,8 +358,7 @@ class PipelineConfig:
         raise ValueError(f"--set {override!r}: {section} has no field "
                          f"{field!r}; fields: {sorted(names)}")
       current = getattr(getattr(self, section), field)
-      changes[f"{section}__{field}"] = _parse_value(override, text.strip(),
-                                                    current)
+      changes[f"{section}__{field}"] = _parse_value(override, text, current)
     return self.replace(**changes)
 
   def to_json(self) -> str:
@@ -306,6 +372,28 @@ _SECTIONS = {
     "eval": EvalConfig,
     "validation": ValidationConfig,
 }
+
+
+# `--set NAME=VALUE` without a section: the top-level fields, and the class
+# names through the file that holds them.
+CLASSES_FILE_OVERRIDE = "classes_file"
+_TOP_LEVEL_OVERRIDES = ("image_size", CLASSES_FILE_OVERRIDE)
+
+
+def _top_level_override(override: str, name: str, text: str,
+                        config: "PipelineConfig") -> Dict[str, Any]:
+  """The `replace` changes of a `--set name=value` without a section."""
+  if name == CLASSES_FILE_OVERRIDE:
+    try:
+      return {"class_names": tuple(features.load_class_names(text))}
+    except OSError as error:
+      raise ValueError(f"--set {override!r}: {error}") from None
+  if name not in _TOP_LEVEL_OVERRIDES:
+    raise ValueError(
+        f"--set {override!r}: unknown setting {name!r}; top-level settings: "
+        f"{', '.join(_TOP_LEVEL_OVERRIDES)}; or section.field=value with a "
+        f"section from {sorted(_SECTIONS)}")
+  return {name: _parse_value(override, text, getattr(config, name))}
 
 
 def _parse_value(override: str, text: str, current: Any) -> Any:
@@ -329,15 +417,3 @@ def _parse_value(override: str, text: str, current: Any) -> Any:
                      f"{type(current).__name__}") from None
   return text
 
-
-def add_override_argument(parser) -> None:
-  """Adds the runners' repeatable `--set SECTION.FIELD=VALUE` flag.
-
-  Its values go to `PipelineConfig.with_overrides`.
-  """
-  parser.add_argument("--set", action="append", default=[],
-                      metavar="SECTION.FIELD=VALUE",
-                      help="override any PipelineConfig field, parsed by its "
-                      "type, e.g. --set augment.rotation=0.1 --set "
-                      "model.backbone=efficientnet_b7 (repeatable; README, "
-                      "Configuration, lists the fields)")

@@ -53,16 +53,57 @@ def test_unknown_keys_are_an_error():
 
 def test_custom_config_may_carry_the_vertex_trainer_settings():
   config = config_lib.PipelineConfig().replace(train__epochs=3)
-  custom_config = {**config.to_dict(),
+  custom_config = {**config.trainer_settings(),
                    config_lib.PLATFORM_KEY_PREFIX + "training_args": {
                        "project": "p"},
                    config_lib.PLATFORM_KEY_PREFIX + "enable_vertex": True}
-  assert config_lib.PipelineConfig.from_custom_config(custom_config) == (
-      config)
+  settings = config_lib.TrainerSettings.from_custom_config(custom_config)
+  assert settings.train.epochs == 3
+  assert settings.to_dict() == config.trainer_settings()
   # Anything else is still an unknown key.
   with pytest.raises(TypeError, match="vertex_region"):
-    config_lib.PipelineConfig.from_custom_config(
-        {**config.to_dict(), "vertex_region": "us-central1"})
+    config_lib.TrainerSettings.from_custom_config(
+        {**config.trainer_settings(), "vertex_region": "us-central1"})
+
+
+def test_each_component_gets_only_the_settings_it_reads():
+  """The gate and the validator's thresholds are not in Transform's or the
+  Trainer's custom_config (so changing them cannot re-run those), and an
+  augmentation setting is not in Transform's."""
+  base = config_lib.PipelineConfig()
+  for changed in (base.replace(eval__min_macro_f1=0.1,
+                               eval__max_macro_f1_drop=0.5),
+                  base.replace(validation__max_imbalance_ratio=10.0,
+                               validation__scan_images=False)):
+    assert changed.transform_settings() == base.transform_settings()
+    assert changed.trainer_settings() == base.trainer_settings()
+  augmented = base.replace(augment__rotation=0.2)
+  assert augmented.transform_settings() == base.transform_settings()
+  assert augmented.trainer_settings() != base.trainer_settings()
+  assert set(base.trainer_settings()) == {
+      "image_size", "class_names", "model", "train", "augment"}
+  assert base.transform_settings() == {"input_size": base.model_input_size}
+
+
+def test_settings_views_are_typed_and_checked():
+  config = config_lib.PipelineConfig().replace(
+      image_size=331, model__input_size=0, class_names=("a", "b", "c"))
+  settings = config_lib.TrainerSettings.from_custom_config(
+      json.loads(json.dumps(config.trainer_settings())))
+  assert settings.model_input_size == 331 and settings.num_classes == 3
+  assert settings.model == config.model and settings.train == config.train
+  assert config_lib.TransformSettings.from_custom_config(
+      config.transform_settings()).input_size == 331
+  values = config.trainer_settings()
+  values["train"]["epochs"] = 0
+  with pytest.raises(ValueError, match="epochs"):
+    config_lib.TrainerSettings.from_dict(values)
+  with pytest.raises(TypeError, match="eval"):
+    config_lib.TrainerSettings.from_dict({**config.trainer_settings(),
+                                          "eval": {}})
+  with pytest.raises(TypeError, match="image_size"):
+    config_lib.TransformSettings.from_dict({"input_size": 64,
+                                            "image_size": 64})
 
 
 def test_class_names_file(tmp_path):
@@ -90,6 +131,19 @@ def test_set_overrides_parse_by_field_type():
                        ("nothing.x=1", "unknown section"),
                        ("train.epochs=three", "expected a int"),
                        ("train.class_weighting=maybe", "true or false"),
-                       ("epochs=3", "section.field=value")]:
+                       ("epochs=3", "unknown setting 'epochs'"),
+                       ("train.epochs", "section.field=value"),
+                       ("image_size=big", "expected a int"),
+                       ("classes_file=/nonexistent.txt", "nonexistent")]:
     with pytest.raises(ValueError, match=message):
       config_lib.PipelineConfig().with_overrides([bad])
+
+
+def test_set_reaches_the_top_level_fields(tmp_path):
+  path = tmp_path / "classes.txt"
+  path.write_text("".join(f"class {i}\n" for i in range(10)))
+  config = config_lib.PipelineConfig().with_overrides(
+      ["image_size=64", f"classes_file={path}", "train.epochs=2"])
+  assert config.image_size == 64
+  assert config.class_names == tuple(f"class {i}" for i in range(10))
+  assert config.train.epochs == 2
