@@ -85,11 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
   """The flags; each physical one `--some-name` defaults to the environment
   variable FLOWERS_SOME_NAME, read when this is called."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description="Compile the flower pipeline to a KFP v2 pipeline spec "
       "(Kubeflow Pipelines, Vertex AI Pipelines).",
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      formatter_class=flags.HelpFormatter)
   deploy = parser.add_argument_group("deployment")
   _add_env_flag(deploy, "--image",
                 f"container image with the project at {IMAGE_PROJECT_DIR} "
@@ -142,13 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "pipeline: memory limit, a Kubernetes quantity such as 32G "
                 "or 30Gi", metavar="MEMORY")
   beam.add_beam_arguments(parser)
-  logical = parser.add_argument_group(
-      "logical settings (override pipeline/config.py)")
-  logical.add_argument("--image-size", type=int, default=None,
-                       help="override the config's image size")
-  logical.add_argument("--epochs", type=int, default=None,
-                       help="override the config's epochs")
-  config_lib.add_override_argument(logical)
+  # The same logical flags as local_runner.py, read by the same function.
+  flags.add_logical_flags(parser)
   return parser
 
 
@@ -306,12 +301,36 @@ def _warn_about_images(args: argparse.Namespace) -> None:
           file=sys.stderr)
 
 
+def logical_config(args: argparse.Namespace):
+  """The PipelineConfig of the logical flags (pipeline/flags.py).
+
+  Without --image-size (or --set image_size), a local --data-root gives the
+  size as it does for local_runner.py; a URI one (gs://...) is not listed
+  from here (the compiling machine need not reach the bucket), so the
+  config's default size is used and a warning says so.
+  """
+  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  local_root = "://" not in args.data_root
+  try:
+    config = flags.config_from_args(
+        args, data_root=args.data_root if local_root else None)
+  except flags.FlagError as error:
+    raise DeploymentSettingError(str(error)) from None
+  if not local_root and not flags.image_size_given(args):
+    print(f"warning: --image-size not given: the cluster reads "
+          f"{args.data_root}/{features.image_dir_name(config.image_size)} "
+          "(the config's default size; a gs:// data root is not listed from "
+          "here)", file=sys.stderr)
+  return config
+
+
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
+  config = logical_config(args)
   settings = beam.settings_from_args(args)
   if not settings.image:
     # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.
@@ -326,13 +345,6 @@ def build_pipeline(args: argparse.Namespace):
   else:
     resources = trainer_resources(args)
 
-  changes = {}
-  if args.image_size:
-    changes["image_size"] = args.image_size
-  if args.epochs:
-    changes["train__epochs"] = args.epochs
-  config = config_lib.PipelineConfig().replace(**changes).with_overrides(
-      args.set)
   pipeline = pipeline_lib.create_pipeline(
       pipeline_name=PIPELINE_NAME,
       pipeline_root=args.pipeline_root,

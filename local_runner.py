@@ -29,12 +29,10 @@ METADATA_FILE = "metadata.sqlite"
 
 def parse_args(argv=None) -> argparse.Namespace:
   from pipeline import beam  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
-  defaults = config_lib.PipelineConfig()
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description="Run the flower-classification TFX pipeline locally.",
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      formatter_class=flags.HelpFormatter)
   paths = parser.add_argument_group("physical settings")
   paths.add_argument("--data-root", default=os.path.join("data", "sample"),
                      help="folder holding tfrecords-jpeg-<S>x<S>/"
@@ -43,70 +41,25 @@ def parse_args(argv=None) -> argparse.Namespace:
   paths.add_argument("--output-dir", default="output",
                      help="pipeline root, metadata store and serving models "
                      "go here")
-  paths.add_argument("--schema", default=None,
+  paths.add_argument("--schema",
                      help="curated schema file (default: schema/schema.pbtxt)")
   # --beam-profile and the settings each profile needs (flags defaulting
   # to FLOWERS_* environment variables), shared with kubeflow_runner.py.
   beam.add_beam_arguments(parser)
-  paths.add_argument("--no-cache", action="store_true",
-                     help="re-run every component even if its inputs are "
-                     "unchanged")
-  logical = parser.add_argument_group(
-      "logical settings (override pipeline/config.py)")
-  logical.add_argument("--image-size", type=int, default=defaults.image_size,
-                       choices=features.KAGGLE_IMAGE_SIZES,
-                       help="which tfrecords-jpeg-<S>x<S> folder to read")
-  logical.add_argument("--classes", default=features.DEFAULT_CLASSES_FILE,
-                       help="class names file, one per line, line index = "
-                       "label (default: the 104 Kaggle names)")
-  logical.add_argument("--epochs", type=int, default=defaults.train.epochs)
-  logical.add_argument("--batch-size", type=int,
-                       default=defaults.train.per_replica_batch_size,
-                       help="per-replica batch size")
-  logical.add_argument("--learning-rate", type=float,
-                       default=defaults.train.learning_rate,
-                       help="per-replica learning rate")
-  logical.add_argument("--lr-schedule", default=defaults.train.lr_schedule,
-                       choices=config_lib.LR_SCHEDULES)
-  logical.add_argument("--backbone", default=defaults.model.backbone,
-                       choices=config_lib.BACKBONES)
-  logical.add_argument("--weights", default=defaults.model.weights,
-                       help='"imagenet", a local weights file, or omit for '
-                       "random initialisation")
-  logical.add_argument("--input-size", type=int,
-                       default=defaults.model.input_size,
-                       help="side the images are resized to for the network "
-                       "(0: the data's image size)")
-  logical.add_argument("--min-macro-f1", type=float,
-                       default=defaults.eval.min_macro_f1,
-                       help="Evaluator gate: absolute macro F1 threshold")
-  logical.add_argument("--max-macro-f1-drop", type=float,
-                       default=defaults.eval.max_macro_f1_drop,
-                       help="Evaluator gate: allowed drop against the latest "
-                       "blessed model")
-  logical.add_argument("--class-weighting", action="store_true",
-                       help="weight the loss by inverse class frequency")
-  config_lib.add_override_argument(logical)
+  paths.add_argument("--cache", action=argparse.BooleanOptionalAction,
+                     default=True,
+                     help="reuse the outputs of components whose inputs and "
+                     "settings are unchanged (default: on; --no-cache re-runs "
+                     "every component)")
+  flags.add_logical_flags(parser)
   return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace):
-  """The PipelineConfig the flags describe."""
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
-  return config_lib.PipelineConfig().replace(
-      image_size=args.image_size,
-      class_names=tuple(features.load_class_names(args.classes)),
-      train__epochs=args.epochs,
-      train__per_replica_batch_size=args.batch_size,
-      train__learning_rate=args.learning_rate,
-      train__lr_schedule=args.lr_schedule,
-      model__backbone=args.backbone,
-      model__weights=args.weights,
-      model__input_size=args.input_size,
-      eval__min_macro_f1=args.min_macro_f1,
-      eval__max_macro_f1_drop=args.max_macro_f1_drop,
-      train__class_weighting=args.class_weighting).with_overrides(args.set)
+  """The PipelineConfig the flags describe (pipeline/flags.py), the image
+  size found in --data-root unless a flag gives it."""
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  return flags.config_from_args(args, data_root=args.data_root)
 
 
 class _ProgressFilter(logging.Filter):
@@ -234,7 +187,7 @@ def main(argv=None) -> int:
   metadata_path = os.path.join(output_dir, METADATA_FILE)
   pipeline = local_pipeline(output_dir, args.data_root, config, beam_args,
                             schema_file=schema_file,
-                            enable_cache=not args.no_cache)
+                            enable_cache=args.cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   configure_logging(log_file)
   print(f"Running the pipeline; progress below, full log in {log_file}")

@@ -243,8 +243,9 @@ def test_vertex_trainer_job(tmp_path):
                        "accelerator_count": 4, "tpu_topology": "2x2"},
       "replica_count": 1,
       "container_spec": {"image_uri": "registry.example/flowers-tpu:1"}}]
-  assert config_lib.PipelineConfig.from_custom_config(custom_config) == (
-      config_lib.PipelineConfig())
+  assert config_lib.TrainerSettings.from_custom_config(custom_config) == (
+      config_lib.TrainerSettings.from_dict(
+          config_lib.PipelineConfig().trainer_settings()))
 
 
 def test_vertex_keys_are_the_ones_the_config_leaves_out():
@@ -355,7 +356,8 @@ def test_bad_backend_from_the_environment_fails_clearly(tmp_path,
 
 def test_every_physical_flag_has_its_env_variable():
   """--some-name defaults to FLOWERS_SOME_NAME, and its help says so."""
-  logical = {"--image-size", "--epochs", "--set"}
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  logical = set(flags.logical_flag_names())
   flags = 0
   for action in kubeflow_runner.build_parser()._actions:  # pylint: disable=protected-access
     long_flags = [flag for flag in action.option_strings

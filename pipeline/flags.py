@@ -1,0 +1,205 @@
+"""The runners' logical flags, defined once, and the PipelineConfig they give.
+
+`local_runner.py` and `kubeflow_runner.py` both call `add_logical_flags` and
+`config_from_args`, so the same flags give the same config (and the same
+`custom_config` of every component) whichever runner compiles the DAG.
+A flag that is not given keeps the config's default (pipeline/config.py);
+a flag that is given is applied or rejected with a message naming it, never
+ignored. docs/configuration.md lists the flags and `--set`.
+"""
+
+import argparse
+import os
+import re
+from typing import Callable, List, Optional, Sequence
+
+from pipeline import config as config_lib
+from pipeline import features
+
+# The folders a data root may hold: one per image size.
+_IMAGE_DIR = re.compile(r"tfrecords-jpeg-(\d+)x\1")
+
+
+class FlagError(ValueError):
+  """A logical flag has an unusable value, or the data root cannot tell the
+  image size."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+  """Shows "(default: X)" only where it tells something: not for flags
+  without a default (None, False, []), and not where the help text already
+  says what the default is."""
+
+  def _get_help_string(self, action):
+    text = action.help or ""
+    if (action.default in (None, False, [], argparse.SUPPRESS) or
+        "default" in text.lower()):
+      return text
+    return super()._get_help_string(action)
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"expected a positive integer, not {text!r}") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(
+        f"must be a positive integer, not {value}")
+  return value
+
+
+# flag, PipelineConfig.replace() key, type, choices, help (without default).
+_VALUE_FLAGS = (
+    ("--epochs", "train__epochs", _positive_int, None,
+     "passes over the training split"),
+    ("--batch-size", "train__per_replica_batch_size", _positive_int, None,
+     "per-replica batch size"),
+    ("--learning-rate", "train__learning_rate", float, None,
+     "per-replica learning rate"),
+    ("--lr-schedule", "train__lr_schedule", str, config_lib.LR_SCHEDULES,
+     "learning-rate schedule"),
+    ("--backbone", "model__backbone", str, config_lib.BACKBONES,
+     "the network"),
+    ("--weights", "model__weights", str, None,
+     '"imagenet" or a local weights file (default: none, random '
+     "initialisation)"),
+    ("--input-size", "model__input_size", int, None,
+     "side the images are resized to for the network (0: the data's image "
+     "size)"),
+    ("--min-macro-f1", "eval__min_macro_f1", float, None,
+     "Evaluator gate: absolute macro F1 threshold"),
+    ("--max-macro-f1-drop", "eval__max_macro_f1_drop", float, None,
+     "Evaluator gate: allowed drop against the latest blessed model"),
+)
+# --x / --no-x flags: absent keeps the config's value.
+_BOOLEAN_FLAGS = (
+    ("--class-weighting", "train__class_weighting",
+     "weight the loss by inverse class frequency"),
+)
+
+
+def _dest(flag: str) -> str:
+  return flag.lstrip("-").replace("-", "_")
+
+
+def _config_value(config: config_lib.PipelineConfig, key: str):
+  section, field = key.split("__")
+  return getattr(getattr(config, section), field)
+
+
+def logical_flag_names() -> List[str]:
+  """Every logical flag, as a user types it (both runners have them all)."""
+  return (["--image-size", "--classes"] +
+          [flag for flag, *_ in _VALUE_FLAGS] +
+          [flag for flag, *_ in _BOOLEAN_FLAGS] + ["--set"])
+
+
+def add_logical_flags(parser: argparse.ArgumentParser) -> None:
+  """Adds the logical flags, each defaulting to None ("keep the config's
+  value"); the help shows the config's default."""
+  defaults = config_lib.PipelineConfig()
+  group = parser.add_argument_group(
+      "logical settings (override pipeline/config.py)")
+  group.add_argument(
+      "--image-size", type=_positive_int, metavar="S",
+      help="read tfrecords-jpeg-<S>x<S> under the data root (any positive "
+      "size; default: the one such folder there)")
+  group.add_argument(
+      "--classes", metavar="FILE",
+      help="class names file, one per line, line index = label (default: "
+      "the 104 Kaggle names)")
+  for flag, key, parse, choices, help_text in _VALUE_FLAGS:
+    if "(default" not in help_text:
+      help_text += f" (default: {_config_value(defaults, key)})"
+    group.add_argument(flag, type=parse, choices=choices, help=help_text)
+  for flag, key, help_text in _BOOLEAN_FLAGS:
+    value = "on" if _config_value(defaults, key) else "off"
+    group.add_argument(flag, action=argparse.BooleanOptionalAction,
+                       help=f"{help_text} (default: {value})")
+  group.add_argument(
+      "--set", action="append", default=[], metavar="NAME=VALUE",
+      help="override any PipelineConfig setting, parsed by its type: "
+      "section.field=value (e.g. augment.rotation=0.1, "
+      "model.backbone=efficientnet_b7), image_size=S or classes_file=FILE; "
+      "repeatable, applied after the flags; docs/configuration.md lists "
+      "them")
+
+
+def image_sizes_in(data_root: str,
+                   list_dir: Callable[[str], Sequence[str]] = None
+                   ) -> List[int]:
+  """The sizes S of the `tfrecords-jpeg-<S>x<S>` folders in `data_root`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  list_dir = list_dir or tf.io.gfile.listdir
+  return sorted(int(match.group(1)) for match in (
+      _IMAGE_DIR.fullmatch(name.rstrip("/")) for name in list_dir(data_root))
+                if match)
+
+
+def image_size_of(data_root: str) -> int:
+  """The image size of the one `tfrecords-jpeg-<S>x<S>` folder in
+  `data_root`.
+
+  Raises:
+    FlagError: the data root is missing, or holds none or several such
+      folders (naming them, and asking for --image-size).
+  """
+  if not os.path.isdir(data_root):
+    raise FlagError(f"data root {data_root} does not exist or is not a "
+                    "folder (--data-root)")
+  sizes = image_sizes_in(data_root, os.listdir)
+  if not sizes:
+    raise FlagError(
+        f"no tfrecords-jpeg-<S>x<S> folder in the data root {data_root}: "
+        "is --data-root the folder that holds them?")
+  if len(sizes) > 1:
+    raise FlagError(
+        f"the data root {data_root} holds several image sizes: " +
+        ", ".join(features.image_dir_name(size) for size in sizes) +
+        "; choose one with --image-size " +
+        " or ".join(str(size) for size in sizes))
+  return sizes[0]
+
+
+def image_size_given(args: argparse.Namespace) -> bool:
+  """Whether --image-size or --set image_size=... gives the image size."""
+  return args.image_size is not None or any(
+      override.partition("=")[0].strip() == "image_size"
+      for override in args.set)
+
+
+def config_from_args(args: argparse.Namespace,
+                     data_root: Optional[str] = None
+                     ) -> config_lib.PipelineConfig:
+  """The PipelineConfig the logical flags describe.
+
+  Args:
+    args: parsed flags of a parser that `add_logical_flags` built.
+    data_root: a local folder to take the image size from when neither
+      --image-size nor --set image_size gives it (`image_size_of`); None
+      keeps the config's default size.
+
+  Raises:
+    FlagError: naming the flag whose value is unusable.
+  """
+  changes = {}
+  if args.image_size is not None:
+    changes["image_size"] = args.image_size
+  elif data_root is not None and not image_size_given(args):
+    changes["image_size"] = image_size_of(data_root)
+  if args.classes is not None:
+    try:
+      changes["class_names"] = tuple(features.load_class_names(args.classes))
+    except (OSError, ValueError) as error:
+      raise FlagError(f"--classes: {error}") from None
+  for flag, key, *_ in _VALUE_FLAGS + _BOOLEAN_FLAGS:
+    value = getattr(args, _dest(flag))
+    if value is not None:
+      changes[key] = value
+  try:
+    return config_lib.PipelineConfig().replace(**changes).with_overrides(
+        args.set)
+  except ValueError as error:
+    raise FlagError(str(error)) from None
