@@ -1,8 +1,16 @@
 """The end-of-run summary: headline metrics, blessing and pushed model.
 
-Reads the metadata store of a finished run (the latest artifact of each
-kind, which is this run's when it was cached or executed) and the
-Evaluator's output.
+Reads one pipeline run from the ML Metadata store: the executions attributed
+to that run's `pipeline_run` context, executed or cached (a cached execution
+is recorded in the new run too, with output events to the artifacts it
+reuses), and the artifacts they output; then the Evaluator's output.
+
+The run id is the TFX pipeline run id: the name of the run's
+`pipeline_run` context in ML Metadata, which executors see as
+`self._context.pipeline_run_id` (LocalDagRunner: the run's start time in ISO
+format, e.g. 2026-11-29T06:33:06.214256). One id thus names a run's model
+(the Trainer execution of that run, executed or cached), its report and its
+push record.
 """
 
 import dataclasses
@@ -11,6 +19,7 @@ from typing import Dict, Optional
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.compiler import constants as tfx_constants
 
 from modules import metrics as metrics_lib
 from pipeline import pusher as pusher_lib
@@ -36,9 +45,18 @@ class RunSummary:
   training_history: Optional[str] = None
   # Set by the runner once it has written the evaluation report.
   report_path: Optional[str] = None
+  # The pipeline run id (the module docstring says which id).
+  run_id: Optional[str] = None
+  # Node id -> "COMPLETE" (ran in this run), "CACHED" (reused), "FAILED"...
+  executions: Dict[str, str] = dataclasses.field(default_factory=dict)
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
+    if self.run_id:
+      cached = sorted(node for node, state in self.executions.items()
+                      if state == "CACHED")
+      lines.append(f"  run                {self.run_id}" + (
+          f" (cached: {', '.join(cached)})" if cached else ""))
     if self.validation:
       splits = self.validation.get("splits", {})
       lines.append("  data               " + ", ".join(
@@ -76,10 +94,53 @@ class RunSummary:
     return "\n".join(lines)
 
 
-def _latest(store, type_name: str):
-  artifacts = store.get_artifacts_by_type(type_name)
-  live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE]
-  return max(live or artifacts, key=lambda a: a.id, default=None)
+_RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
+
+
+def _run_context(store, run_id: Optional[str]):
+  """The `pipeline_run` context of `run_id`, or the newest run's."""
+  if run_id is not None:
+    context = store.get_context_by_type_and_name(
+        tfx_constants.PIPELINE_RUN_CONTEXT_TYPE_NAME, run_id)
+    if context is None:
+      raise ValueError(f"no pipeline run {run_id!r} in the metadata store")
+    return context
+  runs = store.get_contexts_by_type(
+      tfx_constants.PIPELINE_RUN_CONTEXT_TYPE_NAME)
+  if not runs:
+    raise ValueError("the metadata store records no pipeline run")
+  return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def _run_outputs(store, context):
+  """(node id -> execution state name, artifact type name -> the newest
+  artifact that this run's executions output)."""
+  executions = store.get_executions_by_context(context.id)
+  execution_types = {t.id: t.name for t in store.get_execution_types()}
+  artifact_types = {t.id: t.name for t in store.get_artifact_types()}
+  # Node contexts are named "<pipeline>.<node id>".
+  node_type = store.get_context_type(
+      tfx_constants.NODE_CONTEXT_TYPE_NAME).id
+  states = {}
+  producers = []
+  for execution in executions:
+    nodes = [c.name.rsplit(".", 1)[-1]
+             for c in store.get_contexts_by_execution(execution.id)
+             if c.type_id == node_type]
+    node = nodes[0] if nodes else str(execution.id)
+    states[node] = metadata_store_pb2.Execution.State.Name(
+        execution.last_known_state)
+    # A Resolver's outputs are an earlier run's (the baseline model).
+    if execution_types.get(execution.type_id) != _RESOLVER_TYPE:
+      producers.append(execution.id)
+  output_ids = [event.artifact_id for event in
+                store.get_events_by_execution_ids(producers)
+                if event.type == metadata_store_pb2.Event.OUTPUT]
+  by_type = {}
+  for artifact in sorted(store.get_artifacts_by_id(output_ids),
+                         key=lambda a: a.id):
+    by_type[artifact_types[artifact.type_id]] = artifact
+  return states, by_type
 
 
 def _custom_int(artifact, name: str) -> Optional[int]:
@@ -106,17 +167,26 @@ def overall_metrics(evaluation_dir: str) -> Dict[str, float]:
   return values
 
 
-def read_summary(metadata_path: str) -> RunSummary:
-  """Summarises the latest run recorded in the SQLite store at the path."""
+def read_summary(metadata_path: str,
+                 run_id: Optional[str] = None) -> RunSummary:
+  """Summarises one run recorded in the SQLite store at the path.
+
+  Args:
+    metadata_path: the run's metadata.sqlite.
+    run_id: the pipeline run id; None: the newest run in the store (the one
+      that just finished, as runs into one output directory do not overlap).
+  """
   connection = metadata_store_pb2.ConnectionConfig()
   connection.sqlite.filename_uri = metadata_path
   connection.sqlite.connection_mode = 1  # READONLY
   store = metadata_store.MetadataStore(connection)
-  model = _latest(store, "Model")
-  evaluation = _latest(store, "ModelEvaluation")
-  anomalies = _latest(store, "ExampleAnomalies")
-  blessing = _latest(store, "ModelBlessing")
-  pushed = _latest(store, "PushedModel")
+  context = _run_context(store, run_id)
+  states, outputs = _run_outputs(store, context)
+  model = outputs.get("Model")
+  evaluation = outputs.get("ModelEvaluation")
+  anomalies = outputs.get("ExampleAnomalies")
+  blessing = outputs.get("ModelBlessing")
+  pushed = outputs.get("PushedModel")
   blessed_flag = _custom_int(blessing, "blessed")
   pushed_flag = _custom_int(pushed, "pushed")
   destination = None
@@ -141,7 +211,9 @@ def read_summary(metadata_path: str) -> RunSummary:
       model_id=model.id if model else None,
       already_serving=bool(
           _custom_int(pushed, pusher_lib.ALREADY_SERVING_KEY)),
-      training_history=_training_history(store, model))
+      training_history=_training_history(store, model),
+      run_id=context.name,
+      executions=states)
 
 
 def _training_history(store, model) -> Optional[str]:
