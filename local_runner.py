@@ -27,7 +27,8 @@ PIPELINE_NAME = "flowers"
 METADATA_FILE = "metadata.sqlite"
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+  """The flags: physical ones here, the logical ones of pipeline/flags.py."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
@@ -52,7 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "settings are unchanged (default: on; --no-cache re-runs "
                      "every component)")
   flags.add_logical_flags(parser)
-  return parser.parse_args(argv)
+  return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  return build_parser().parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace):
