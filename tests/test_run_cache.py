@@ -1,0 +1,146 @@
+"""TFX's cache re-runs only what a settings change touches, and the summary
+reports the run that just finished.
+
+Four real `local_runner.py` runs into one output directory, on tiny 64x64
+data, one epoch each, and the execution states that ML Metadata records for
+each run (its `pipeline_run` context):
+  1. a first run;
+  2. only the gate changed: Transform and the Trainer are CACHED, the
+     Evaluator and the Pusher run again;
+  3. only an augmentation setting changed: Transform is CACHED, the Trainer
+     runs again;
+  4. other data: the summary names this run's model and metrics, not those
+     of the runs before.
+"""
+
+import os
+import re
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from conftest import run_local_pipeline
+from tools import make_sample_data
+
+pytestmark = pytest.mark.slow
+
+SMALL = dict(image_size=64, num_classes=104, head_classes=4, head_count=12,
+             tail_count=3, test_count=5)
+# One epoch; every model blessed, so each run ends the same way.
+COMMON = ("--epochs", "1", "--max-macro-f1-drop", "1.0")
+
+
+def _store(output_dir):
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = os.path.join(output_dir,
+                                                "metadata.sqlite")
+  connection.sqlite.connection_mode = 1  # READONLY
+  return metadata_store.MetadataStore(connection)
+
+
+def _runs(output_dir):
+  """Run id -> {node id: execution state}, straight from ML Metadata."""
+  store = _store(output_dir)
+  node_type = store.get_context_type("node").id
+  runs = {}
+  for run in sorted(store.get_contexts_by_type("pipeline_run"),
+                    key=lambda context: context.id):
+    states = {}
+    for execution in store.get_executions_by_context(run.id):
+      node = [context.name.split(".", 1)[1] for context in
+              store.get_contexts_by_execution(execution.id)
+              if context.type_id == node_type][0]
+      states[node] = metadata_store_pb2.Execution.State.Name(
+          execution.last_known_state)
+    runs[run.name] = states
+  return runs
+
+
+def _summary_value(stdout, name):
+  match = re.search(rf"^  {name} +(\S+)", stdout, re.MULTILINE)
+  assert match, f"no {name} line in the summary:\n{stdout}"
+  return match.group(1)
+
+
+def _run(data_root, output_dir, *flags):
+  process = run_local_pipeline(data_root, output_dir, *COMMON, *flags)
+  assert process.returncode == 0, (process.stdout[-5000:] +
+                                   process.stderr[-5000:])
+  return process.stdout
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  first = str(tmp_path_factory.mktemp("data-a"))
+  second = str(tmp_path_factory.mktemp("data-b"))
+  counts = {
+      "a": make_sample_data.make_sample_data(first, val_fraction=0.67,
+                                             seed=11, **SMALL),
+      "b": make_sample_data.make_sample_data(second, val_fraction=0.34,
+                                             seed=12, **SMALL)}
+  assert counts["a"]["val"] != counts["b"]["val"]
+  output_dir = str(tmp_path_factory.mktemp("runs"))
+  stdouts = [
+      _run(first, output_dir, "--min-macro-f1", "0.0"),
+      _run(first, output_dir, "--min-macro-f1", "0.001"),
+      _run(first, output_dir, "--min-macro-f1", "0.001",
+           "--set", "augment.rotation=0.05"),
+      _run(second, output_dir, "--min-macro-f1", "0.001",
+           "--set", "augment.rotation=0.05"),
+  ]
+  return dict(output_dir=output_dir, stdouts=stdouts, counts=counts,
+              states=_runs(output_dir))
+
+
+def test_each_run_is_a_pipeline_run_and_the_summary_names_it(runs):
+  assert len(runs["states"]) == 4
+  run_ids = [_summary_value(stdout, "run") for stdout in runs["stdouts"]]
+  assert run_ids == list(runs["states"])
+
+
+def test_changing_the_gate_caches_transform_and_the_trainer(runs):
+  first, second = list(runs["states"].values())[:2]
+  assert all(first[node] == "COMPLETE" for node in
+             ("Transform", "Trainer", "Evaluator", "Pusher"))
+  assert second["Transform"] == "CACHED"
+  assert second["Trainer"] == "CACHED"
+  assert second["Evaluator"] == "COMPLETE"
+  assert second["Pusher"] == "COMPLETE"
+  # The cached run's summary names the model it reused, and its own
+  # evaluation.
+  first_out, second_out = runs["stdouts"][:2]
+  assert (_summary_value(second_out, "model") ==
+          _summary_value(first_out, "model"))
+  assert (_summary_value(second_out, "evaluation") !=
+          _summary_value(first_out, "evaluation"))
+
+
+def test_changing_augmentation_retrains_without_transform(runs):
+  third = list(runs["states"].values())[2]
+  assert third["Transform"] == "CACHED"
+  assert third["Trainer"] == "COMPLETE"
+  assert third["Evaluator"] == "COMPLETE"
+
+
+def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
+  """The fourth run (other data) names its own model and metrics."""
+  third_out, fourth_out = runs["stdouts"][2:]
+  fourth = list(runs["states"].values())[3]
+  assert fourth["ImportExampleGen"] == "COMPLETE"
+  assert fourth["Trainer"] == "COMPLETE"
+  model = _summary_value(fourth_out, "model")
+  assert model != _summary_value(third_out, "model")
+  assert os.path.isdir(model)
+  assert int(_summary_value(fourth_out, "example_count")) == (
+      runs["counts"]["b"]["val"])
+  assert int(_summary_value(third_out, "example_count")) == (
+      runs["counts"]["a"]["val"])
+  # And reading the store again gives each run's own model.
+  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  metadata = os.path.join(runs["output_dir"], "metadata.sqlite")
+  run_ids = list(runs["states"])
+  assert summary.read_summary(metadata, run_ids[2]).model_dir == (
+      _summary_value(third_out, "model"))
+  assert summary.read_summary(metadata, run_ids[3]).model_dir == model
+  assert summary.read_summary(metadata).run_id == run_ids[3]
