@@ -18,10 +18,10 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from modules import class_weights as class_weights_lib
 from modules import model as model_lib
 from pipeline import config as config_lib
 from pipeline import features
-from pipeline import validation
 
 HISTORY_FILE = "training_history.json"
 
@@ -449,9 +449,9 @@ def run_fn(fn_args) -> None:
                num_train, global_batch, steps_per_epoch)
   class_weights = None
   if config.train.class_weighting:
-    weights = validation.class_weights_from_counts(class_counts)
+    weights = class_weights_lib.balanced_class_weights(class_counts)
     class_weights = dict(enumerate(weights))
-    logging.info("Class weights (inverse frequency, mean 1): min %.3f, "
+    logging.info("Class weights (balanced: n / (classes x n_c)): min %.3f, "
                  "max %.3f.", min(w for w in weights if w),
                  max(weights))
 

@@ -70,8 +70,8 @@ class TrainConfig:
     learning_rate: base (per replica) learning rate; scaled by replicas.
     lr_schedule: one of LR_SCHEDULES.
     label_smoothing: label smoothing of the cross-entropy loss.
-    class_weighting: weight the loss by inverse class frequency (the rule of
-      `pipeline.validation.class_weights_from_counts`).
+    class_weighting: weight the loss by class, scikit-learn's "balanced"
+      rule n / (classes x n_c) (`modules.class_weights`).
     early_stopping_patience: stop after this many epochs without a better
       val_loss, restoring the best weights (0: off).
     reduce_lr_patience: halve the learning rate after this many epochs
