@@ -7,6 +7,7 @@ and exports a SavedModel whose signatures apply the Transform graph
 themselves (see `export_serving_model`).
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -29,9 +30,20 @@ HISTORY_FILE = "training_history.json"
 # ---------------------------------------------------------------------------
 # Distribution strategy.
 
+def _has_tpu_runtime() -> bool:
+  """Whether libtpu (the TPU VM runtime) is installed."""
+  return importlib.util.find_spec("libtpu") is not None
+
+
 def _on_tpu_vm() -> bool:
-  """True on a TPU VM, where the TPU chips are local devices."""
-  return os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
+  """True on a TPU VM, where the TPU chips are local devices.
+
+  `/dev/accel*` are TPU chips. `/dev/vfio/0` is one on some TPU VMs, but
+  any host with a device passed through VFIO (GPU passthrough) has it too,
+  so it counts only beside the TPU runtime.
+  """
+  return os.path.exists("/dev/accel0") or (
+      os.path.exists("/dev/vfio/0") and _has_tpu_runtime())
 
 
 def _tpu_requested(tpu_address: Optional[str]) -> bool:
@@ -64,13 +76,21 @@ def resolve_strategy(tpu_address: Optional[str] = None,
       tf.config.experimental_connect_to_cluster(resolver)
       tf.tpu.experimental.initialize_tpu_system(resolver)
       strategy = tf.distribute.TPUStrategy(resolver)
-    except (ValueError, tf.errors.NotFoundError) as error:
-      logging.warning("No TPU reachable (%s); trying GPUs.", error)
+    except Exception as error:  # pylint: disable=broad-except
+      # Whatever stops the TPU (no such TPU, a busy or broken driver, a
+      # metadata server that does not answer) must not stop training.
+      logging.warning("TPU start-up failed (%s: %s); falling back to GPUs, "
+                      "then CPU.", type(error).__name__, error)
   if strategy is None:
     gpus = list_gpus()
     if len(gpus) > 1:
-      strategy = tf.distribute.MirroredStrategy()
-    else:
+      try:
+        strategy = tf.distribute.MirroredStrategy()
+      except Exception as error:  # pylint: disable=broad-except
+        logging.warning("MirroredStrategy over %d GPUs failed (%s: %s); "
+                        "training on one device.", len(gpus),
+                        type(error).__name__, error)
+    if strategy is None:
       strategy = tf.distribute.get_strategy()
   logging.info("Distribution strategy: %s with %d replica(s).",
                type(strategy).__name__, strategy.num_replicas_in_sync)

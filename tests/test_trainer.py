@@ -1,5 +1,7 @@
 """Trainer building blocks: strategy, schedules, augmentation, model."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -164,3 +166,64 @@ def test_model_builds_and_outputs_probabilities(backbone):
   out = model(np.random.uniform(0, 255, (2, 64, 64, 3)).astype("float32"))
   assert out.shape == (2, 7)
   np.testing.assert_allclose(out.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _no_tpu_hints(monkeypatch):
+  for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
+    monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("TPU driver is busy"),
+    tf.errors.UnavailableError(None, None, "connection refused"),
+    OSError("metadata server did not answer"),
+])
+def test_any_tpu_start_up_error_falls_back_with_a_reason(monkeypatch, caplog,
+                                                         error):
+  _no_tpu_hints(monkeypatch)
+
+  def broken_resolver(tpu=None):
+    raise error
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                      broken_resolver)
+  with caplog.at_level("WARNING"):
+    strategy = trainer.resolve_strategy("grpc://10.0.0.2:8470",
+                                        list_gpus=lambda: [])
+  assert strategy.num_replicas_in_sync == 1
+  assert not isinstance(strategy, tf.distribute.TPUStrategy)
+  assert any("TPU start-up failed" in r.getMessage() and str(error) in
+             r.getMessage() for r in caplog.records)
+
+
+def test_tpu_failure_falls_back_to_the_gpus(monkeypatch):
+  _no_tpu_hints(monkeypatch)
+
+  def broken_resolver(tpu=None):
+    raise RuntimeError("no TPU")
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                      broken_resolver)
+  monkeypatch.setattr(tf.distribute, "MirroredStrategy", _FakeMirrored)
+  result = trainer.resolve_strategy("my-tpu",
+                                    list_gpus=lambda: ["gpu:0", "gpu:1"])
+  assert isinstance(result, _FakeMirrored)
+
+
+def test_vfio_alone_is_not_a_tpu(monkeypatch):
+  """GPU passthrough hosts have /dev/vfio/0 too."""
+  _no_tpu_hints(monkeypatch)
+  real_exists = os.path.exists
+  monkeypatch.setattr(trainer.os.path, "exists",
+                      lambda p: p == "/dev/vfio/0" or (
+                          p != "/dev/accel0" and real_exists(p)))
+  monkeypatch.setattr(trainer, "_has_tpu_runtime", lambda: False,
+                      raising=False)
+  monkeypatch.setattr(
+      tf.distribute.cluster_resolver, "TPUClusterResolver",
+      lambda tpu=None: pytest.fail("looked for a TPU on a VFIO host"))
+  assert not trainer._tpu_requested(None)  # pylint: disable=protected-access
+  assert trainer.resolve_strategy(list_gpus=lambda: []).num_replicas_in_sync
+  # With the TPU runtime installed, the same host is a TPU VM.
+  monkeypatch.setattr(trainer, "_has_tpu_runtime", lambda: True)
+  assert trainer._tpu_requested(None)  # pylint: disable=protected-access
