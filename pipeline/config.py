@@ -83,6 +83,10 @@ class TrainConfig:
     tpu_address: TPU name or grpc:// address; None detects one.
     seed: seed of weights initialisation, shuffling and augmentation.
     shuffle_buffer: examples in the training shuffle buffer.
+    deterministic: reproducible training: the same seed, data and hardware
+      give the same model (TF op determinism on, every generator seeded;
+      slower, see `modules.trainer.make_deterministic`). Off, two runs
+      differ by the order of floating-point sums across threads.
   """
   epochs: int = 25
   per_replica_batch_size: int = 16
@@ -96,6 +100,7 @@ class TrainConfig:
   tpu_address: Optional[str] = None
   seed: int = 42
   shuffle_buffer: int = 2048
+  deterministic: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +213,9 @@ class PipelineConfig:
       raise ValueError(f"unknown mixed_precision "
                        f"{self.train.mixed_precision!r}; choose from "
                        f"{PRECISION_POLICIES}")
+    if not isinstance(self.train.deterministic, bool):
+      raise ValueError("train.deterministic must be true or false, got "
+                       f"{self.train.deterministic!r}")
     if self.train.reduce_lr_patience and self.train.lr_schedule != "constant":
       raise ValueError("train.reduce_lr_patience needs lr_schedule "
                        "'constant' (a schedule resets the rate every epoch)")
