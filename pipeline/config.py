@@ -85,8 +85,8 @@ class TrainConfig:
     shuffle_buffer: examples in the training shuffle buffer.
     deterministic: reproducible training: the same seed, data and hardware
       give the same model (TF op determinism on, every generator seeded;
-      slower, see `modules.trainer.make_deterministic`). Off, two runs
-      differ by the order of floating-point sums across threads.
+      slower, see `modules.trainer.make_deterministic`). Off, two runs may
+      differ: threads may add floating-point numbers in another order.
   """
   epochs: int = 25
   per_replica_batch_size: int = 16
