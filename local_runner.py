@@ -165,6 +165,13 @@ def local_pipeline(output_dir: str, data_root: str, config,
 
 def main(argv=None) -> int:
   args = parse_args(argv)
+  from pipeline import run_lock  # pylint: disable=g-import-not-at-top
+  # Before the slow imports and before anything is written to the output
+  # directory: a second run into it fails at once.
+  try:
+    run_lock.hold(args.output_dir)
+  except run_lock.RunLockedError as error:
+    raise SystemExit(f"error: {error}") from None
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline import schema_check  # pylint: disable=g-import-not-at-top

@@ -8,6 +8,8 @@ and exports a SavedModel whose signatures apply the Transform graph
 themselves (see `export_serving_model`).
 """
 
+import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -19,10 +21,10 @@ import keras
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from modules import class_weights as class_weights_lib
 from modules import model as model_lib
 from pipeline import config as config_lib
 from pipeline import features
-from pipeline import validation
 
 HISTORY_FILE = "training_history.json"
 
@@ -30,9 +32,20 @@ HISTORY_FILE = "training_history.json"
 # ---------------------------------------------------------------------------
 # Distribution strategy.
 
+def _has_tpu_runtime() -> bool:
+  """Whether libtpu (the TPU VM runtime) is installed."""
+  return importlib.util.find_spec("libtpu") is not None
+
+
 def _on_tpu_vm() -> bool:
-  """True on a TPU VM, where the TPU chips are local devices."""
-  return os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
+  """True on a TPU VM, where the TPU chips are local devices.
+
+  `/dev/accel*` are TPU chips. `/dev/vfio/0` is one on some TPU VMs, but
+  any host with a device passed through VFIO (GPU passthrough) has it too,
+  so it counts only beside the TPU runtime.
+  """
+  return os.path.exists("/dev/accel0") or (
+      os.path.exists("/dev/vfio/0") and _has_tpu_runtime())
 
 
 def _tpu_requested(tpu_address: Optional[str]) -> bool:
@@ -65,17 +78,38 @@ def resolve_strategy(tpu_address: Optional[str] = None,
       tf.config.experimental_connect_to_cluster(resolver)
       tf.tpu.experimental.initialize_tpu_system(resolver)
       strategy = tf.distribute.TPUStrategy(resolver)
-    except (ValueError, tf.errors.NotFoundError) as error:
-      logging.warning("No TPU reachable (%s); trying GPUs.", error)
+    except Exception as error:  # pylint: disable=broad-except
+      # Whatever stops the TPU (no such TPU, a busy or broken driver, a
+      # metadata server that does not answer) must not stop training.
+      logging.warning("TPU start-up failed (%s: %s); falling back to GPUs, "
+                      "then CPU.", type(error).__name__, error)
   if strategy is None:
     gpus = list_gpus()
     if len(gpus) > 1:
-      strategy = tf.distribute.MirroredStrategy()
-    else:
+      try:
+        strategy = tf.distribute.MirroredStrategy()
+      except Exception as error:  # pylint: disable=broad-except
+        logging.warning("MirroredStrategy over %d GPUs failed (%s: %s); "
+                        "training on one device.", len(gpus),
+                        type(error).__name__, error)
+    if strategy is None:
       strategy = tf.distribute.get_strategy()
   logging.info("Distribution strategy: %s with %d replica(s).",
                type(strategy).__name__, strategy.num_replicas_in_sync)
   return strategy
+
+
+def make_deterministic(seed: int) -> None:
+  """Same seed, data and hardware: the same model, to the bit (slower).
+
+  Seeds Python's, NumPy's, TensorFlow's and Keras's generators and turns
+  on TF op determinism, which also makes tf.data run map functions with
+  stateful ops (KerasCV's random layers) one batch at a time. It stays on
+  for the rest of the process: TF has no public way to turn it off.
+  """
+  keras.utils.set_random_seed(seed)
+  tf.config.experimental.enable_op_determinism()
+  logging.info("Deterministic training: op determinism on, seed %d.", seed)
 
 
 def precision_policy(strategy: tf.distribute.Strategy, requested: str,
@@ -163,36 +197,62 @@ def random_flip_left_right(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
   return tf.gather(images, order, axis=2, batch_dims=1)
 
 
-def make_augmenter(config: config_lib.PipelineConfig
+def layer_seed(seed: int, layer_name: str, start_batch: int = 0) -> int:
+  """The seed of one random layer: its own stream for each layer.
+
+  KerasCV layers draw from `tf.random.Generator.from_seed(seed)`; with one
+  seed for all, rotation, zoom and shift would draw the same numbers. A
+  new dataset restarts that generator, so a stream continued at
+  `start_batch` (a later training phase) seeds it afresh rather than
+  replaying the earlier phase's draws.
+  """
+  digest = hashlib.sha256(
+      f"{seed}/{layer_name}/{start_batch}".encode()).digest()
+  return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def augmentation_layers(config: config_lib.PipelineConfig,
+                        start_batch: int = 0) -> List:
+  """KerasCV's image layers the config switches on, each with its own seed
+  (`layer_seed`; the flip is `random_flip_left_right`, and MixUp / CutMix
+  are `make_label_mixer`'s)."""
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  augment = config.augment
+  seed = lambda name: layer_seed(config.train.seed, name, start_batch)
+  layers = []
+  if augment.rotation:
+    layers.append(keras_cv.layers.RandomRotation(augment.rotation,
+                                                 seed=seed("rotation")))
+  if augment.zoom:
+    layers.append(keras_cv.layers.RandomZoom(augment.zoom, seed=seed("zoom")))
+  if augment.shift:
+    layers.append(keras_cv.layers.RandomTranslation(
+        augment.shift, augment.shift, seed=seed("shift")))
+  if augment.saturation:
+    layers.append(keras_cv.layers.RandomSaturation(
+        (0.5 - augment.saturation / 2, 0.5 + augment.saturation / 2),
+        seed=seed("saturation")))
+  if augment.rand_augment:
+    layers.append(keras_cv.layers.RandAugment(
+        value_range=(0, 255), augmentations_per_image=2, magnitude=0.3,
+        seed=seed("rand_augment")))
+  return layers
+
+
+def make_augmenter(config: config_lib.PipelineConfig, start_batch: int = 0
                    ) -> Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]]:
   """Augmentation from the config, or None if every layer is off.
 
   Returns a function of (images, batch_number): the flip is seeded by
   (train.seed, batch_number), so it is the same on every re-run; the other
-  layers are KerasCV's. KerasCV follows `tf.keras` (Keras 2 here, since TFT
-  needs TF_USE_LEGACY_KERAS=1), so its layers are applied one after the
-  other as plain callables inside tf.data rather than stacked in a Keras 3
-  model.
+  layers are KerasCV's (`augmentation_layers`). KerasCV follows `tf.keras`
+  (Keras 2 here, since TFT needs TF_USE_LEGACY_KERAS=1), so its layers are
+  applied one after the other as plain callables inside tf.data rather than
+  stacked in a Keras 3 model.
   """
-  import keras_cv  # pylint: disable=g-import-not-at-top
   augment = config.augment
   seed = config.train.seed
-  layers = []
-  if augment.rotation:
-    layers.append(keras_cv.layers.RandomRotation(augment.rotation, seed=seed))
-  if augment.zoom:
-    layers.append(keras_cv.layers.RandomZoom(augment.zoom, seed=seed))
-  if augment.shift:
-    layers.append(keras_cv.layers.RandomTranslation(
-        augment.shift, augment.shift, seed=seed))
-  if augment.saturation:
-    layers.append(keras_cv.layers.RandomSaturation(
-        (0.5 - augment.saturation / 2, 0.5 + augment.saturation / 2),
-        seed=seed))
-  if augment.rand_augment:
-    layers.append(keras_cv.layers.RandAugment(
-        value_range=(0, 255), augmentations_per_image=2, magnitude=0.3,
-        seed=seed))
+  layers = augmentation_layers(config, start_batch)
   if not (layers or augment.flip):
     return None
 
@@ -208,23 +268,17 @@ def make_augmenter(config: config_lib.PipelineConfig
   return augment_batch
 
 
-def make_dataset(file_patterns: Sequence[str],
-                 tft_output: tft.TFTransformOutput,
-                 batch_size: int,
-                 config: config_lib.PipelineConfig,
-                 training: bool) -> tf.data.Dataset:
-  """(images, labels) batches with the Transform graph applied.
+def read_records(file_patterns: Sequence[str],
+                 config: config_lib.PipelineConfig, batch_size: int,
+                 training: bool, start_batch: int = 0) -> tf.data.Dataset:
+  """Batches of serialized tf.Examples from ExampleGen's GZIP TFRecords.
 
-  Args:
-    file_patterns: ExampleGen output files (GZIP TFRecords of tf.Examples).
-    tft_output: the Transform output.
-    batch_size: global batch size.
-    config: the pipeline config.
-    training: shuffle, repeat and augment (training split only).
-
-  Every stage keeps tf.data's deterministic order, so a re-run with the same
-  seed sees the same batches (the Evaluator compares runs against each
-  other).
+  Training: files and records shuffled (seeded by train.seed), repeated
+  forever, whole batches only; `start_batch` > 0 continues that stream
+  after its first `start_batch` batches (skipping serialized records, which
+  costs reading them but not decoding their images). Every stage keeps
+  tf.data's deterministic order, so a re-run with the same seed sees the
+  same batches (the Evaluator compares runs against each other).
   """
   files = sorted(f for pattern in file_patterns
                  for f in tf.io.gfile.glob(pattern))
@@ -240,7 +294,33 @@ def make_dataset(file_patterns: Sequence[str],
   if training:
     dataset = dataset.shuffle(config.train.shuffle_buffer, seed=seed)
     dataset = dataset.repeat()
-  dataset = dataset.batch(batch_size, drop_remainder=training)
+    if start_batch:
+      dataset = dataset.skip(start_batch * batch_size)
+  options = tf.data.Options()
+  options.deterministic = True  # The default, said here as it is relied on.
+  return dataset.batch(batch_size, drop_remainder=training).with_options(
+      options)
+
+
+def make_dataset(file_patterns: Sequence[str],
+                 tft_output: tft.TFTransformOutput,
+                 batch_size: int,
+                 config: config_lib.PipelineConfig,
+                 training: bool,
+                 start_batch: int = 0) -> tf.data.Dataset:
+  """(images, labels) batches with the Transform graph applied.
+
+  Args:
+    file_patterns: ExampleGen output files (GZIP TFRecords of tf.Examples).
+    tft_output: the Transform output.
+    batch_size: global batch size.
+    config: the pipeline config.
+    training: shuffle, repeat and augment (training split only).
+    start_batch: training only: continue the stream (its order and its
+      flips) after this many batches, as a later training phase does.
+  """
+  dataset = read_records(file_patterns, config, batch_size, training,
+                         start_batch)
   raw_spec = tft_output.raw_feature_spec()
   tft_layer = tft_output.transform_features_layer()
 
@@ -251,16 +331,18 @@ def make_dataset(file_patterns: Sequence[str],
 
   dataset = dataset.map(parse_and_transform,
                         num_parallel_calls=tf.data.AUTOTUNE)
-  augmenter = make_augmenter(config) if training else None
+  augmenter = make_augmenter(config, start_batch) if training else None
   if augmenter is not None:
-    dataset = dataset.enumerate().map(
+    # Batch numbers count from the stream's start: a continued stream
+    # flips differently from its first batches.
+    dataset = dataset.enumerate(start=start_batch).map(
         lambda number, batch: (augmenter(batch[0], number), batch[1]),
         num_parallel_calls=tf.data.AUTOTUNE)
   if uses_one_hot_labels(config):
     dataset = dataset.map(
         lambda x, y: (x, tf.one_hot(y, config.num_classes)),
         num_parallel_calls=tf.data.AUTOTUNE)
-  mixer = make_label_mixer(config) if training else None
+  mixer = make_label_mixer(config, start_batch) if training else None
   if mixer is not None:
     dataset = dataset.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)
@@ -271,7 +353,7 @@ def uses_one_hot_labels(config: config_lib.PipelineConfig) -> bool:
   return config.train.label_smoothing > 0 or config.augment.mixes_labels
 
 
-def make_label_mixer(config: config_lib.PipelineConfig):
+def make_label_mixer(config: config_lib.PipelineConfig, start_batch: int = 0):
   """KerasCV MixUp / CutMix over (images, one-hot labels) batches, or None."""
   augment = config.augment
   if not augment.mixes_labels:
@@ -279,11 +361,13 @@ def make_label_mixer(config: config_lib.PipelineConfig):
   import keras_cv  # pylint: disable=g-import-not-at-top
   layers = []
   if augment.mixup_alpha:
-    layers.append(keras_cv.layers.MixUp(alpha=augment.mixup_alpha,
-                                        seed=config.train.seed))
+    layers.append(keras_cv.layers.MixUp(
+        alpha=augment.mixup_alpha,
+        seed=layer_seed(config.train.seed, "mixup", start_batch)))
   if augment.cutmix_alpha:
-    layers.append(keras_cv.layers.CutMix(alpha=augment.cutmix_alpha,
-                                         seed=config.train.seed))
+    layers.append(keras_cv.layers.CutMix(
+        alpha=augment.cutmix_alpha,
+        seed=layer_seed(config.train.seed, "cutmix", start_batch)))
 
   def mix(images, labels):
     batch = {"images": images, "labels": tf.cast(labels, tf.float32)}
@@ -442,6 +526,8 @@ def run_fn(fn_args) -> None:
   policy = precision_policy(strategy, config.train.mixed_precision)
   keras.mixed_precision.set_global_policy(policy)
   logging.info("Precision policy: %s.", policy)
+  if config.train.deterministic:
+    make_deterministic(config.train.seed)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
 
   class_counts = read_class_counts(tft_output, config.num_classes)
@@ -452,9 +538,9 @@ def run_fn(fn_args) -> None:
                num_train, global_batch, steps_per_epoch)
   class_weights = None
   if config.train.class_weighting:
-    weights = validation.class_weights_from_counts(class_counts)
+    weights = class_weights_lib.balanced_class_weights(class_counts)
     class_weights = dict(enumerate(weights))
-    logging.info("Class weights (inverse frequency, mean 1): min %.3f, "
+    logging.info("Class weights (balanced: n / (classes x n_c)): min %.3f, "
                  "max %.3f.", min(w for w in weights if w),
                  max(weights))
 
@@ -478,12 +564,19 @@ def run_fn(fn_args) -> None:
   start = time.perf_counter()
   if warmup:
     logging.info("Phase 1: %d epoch(s) with the backbone frozen.", warmup)
-    model.fit(train_ds, epochs=warmup, callbacks=callbacks, **fit_args)
+    phase_1 = model.fit(train_ds, epochs=warmup, callbacks=callbacks,
+                        **fit_args)
     with strategy.scope():
       model_lib.set_backbone_trainable(model, True)
       compile_model(model, config,
                     learning_rate_for_epoch(config, warmup, replicas))
     logging.info("Phase 2: backbone unfrozen.")
+    # A second fit starts a new iterator, which would replay phase 1's
+    # batches and flips: continue the stream after the batches phase 1
+    # drew instead.
+    train_ds = make_dataset(
+        fn_args.train_files, tft_output, global_batch, config, training=True,
+        start_batch=steps_per_epoch * len(phase_1.epoch))
   model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
             callbacks=callbacks, **fit_args)
   wall_seconds = time.perf_counter() - start

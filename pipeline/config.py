@@ -73,8 +73,8 @@ class TrainConfig:
     learning_rate: base (per replica) learning rate; scaled by replicas.
     lr_schedule: one of LR_SCHEDULES.
     label_smoothing: label smoothing of the cross-entropy loss.
-    class_weighting: weight the loss by inverse class frequency (the rule of
-      `pipeline.validation.class_weights_from_counts`).
+    class_weighting: weight the loss by class, scikit-learn's "balanced"
+      rule n / (classes x n_c) (`modules.class_weights`).
     early_stopping_patience: stop after this many epochs without a better
       val_loss, restoring the best weights (0: off).
     reduce_lr_patience: halve the learning rate after this many epochs
@@ -86,6 +86,10 @@ class TrainConfig:
     tpu_address: TPU name or grpc:// address; None detects one.
     seed: seed of weights initialisation, shuffling and augmentation.
     shuffle_buffer: examples in the training shuffle buffer.
+    deterministic: reproducible training: the same seed, data and hardware
+      give the same model (TF op determinism on, every generator seeded;
+      slower, see `modules.trainer.make_deterministic`). Off, two runs may
+      differ: threads may add floating-point numbers in another order.
   """
   epochs: int = 25
   per_replica_batch_size: int = 16
@@ -99,6 +103,7 @@ class TrainConfig:
   tpu_address: Optional[str] = None
   seed: int = 42
   shuffle_buffer: int = 2048
+  deterministic: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +283,9 @@ class PipelineConfig(_ClassesAndSize):
       raise ValueError(f"unknown mixed_precision "
                        f"{self.train.mixed_precision!r}; choose from "
                        f"{PRECISION_POLICIES}")
+    if not isinstance(self.train.deterministic, bool):
+      raise ValueError("train.deterministic must be true or false, got "
+                       f"{self.train.deterministic!r}")
     if self.train.reduce_lr_patience and self.train.lr_schedule != "constant":
       raise ValueError("train.reduce_lr_patience needs lr_schedule "
                        "'constant' (a schedule resets the rate every epoch)")

@@ -3,16 +3,18 @@
 A custom component (spec, executor, component) in place of TFX's Pusher,
 with the same output (a `PushedModel` artifact whose custom properties
 `pushed`, `pushed_destination` and `pushed_version` the run summary reads)
-and four differences:
+and five differences:
 
-* **Atomic.** The model is copied into a hidden temporary sibling of the
-  version directory (`<base>/.incoming-<version>-<random>`), then renamed to
-  `<base>/<version>` in one `rename(2)`: a model server polling `<base>`
-  (TF Serving loads numeric sub-directories) never sees half a model, and a
-  push that fails half-way leaves nothing under a version name. On object
-  stores (`gs://`, `s3://`) a directory rename is object by object, so there
-  the files move one at a time with `saved_model.pb` last, the file TF
-  Serving waits for (what TFX's Pusher relies on too).
+* **Atomic.** A model server polling `<base>` (TF Serving loads numeric
+  sub-directories once they hold `saved_model.pb`) never sees half a model,
+  and a push that fails half-way leaves nothing it would load. On local
+  disks the model is copied into a hidden sibling
+  (`<base>/.incoming-<version>-<random>`) and renamed to `<base>/<version>`
+  in one `rename(2)`. On object stores (`gs://`, `s3://`), where a rename
+  is a copy and delete of each object, the files are written straight to
+  `<base>/<version>` with `saved_model.pb` last (`publish_model`).
+* **One version per push.** The version number is claimed first
+  (`claim_version`), so two pushers at once never write the same one.
 * **A record.** `push_record.json` in the version directory (and in the
   PushedModel artifact) says what was pushed: version, model and blessing,
   the Evaluator's metrics (and the change against the baseline model), the
@@ -28,7 +30,7 @@ and four differences:
   a wiring bug: the execution fails and nothing is pushed.
 
 Versions are UNIX timestamps like TFX's Pusher, but never lower than the
-newest version already there, so the newest push is what a server serves
+highest version already taken, so the newest push is what a server serves
 even if clocks disagree.
 """
 
@@ -36,6 +38,9 @@ import datetime
 import hashlib
 import json
 import os
+import random
+import re
+import socket
 import subprocess
 import time
 import uuid
@@ -63,6 +68,7 @@ from modules import metrics as metrics_lib
 
 RECORD_FILE = "push_record.json"
 STAGING_PREFIX = ".incoming-"
+CLAIM_PREFIX = ".claim-"
 SAVED_MODEL_FILE = "saved_model.pb"
 NOT_PUSHED_REASON_KEY = "not_pushed_reason"
 # Set (to 1) on the PushedModel when the model already was the newest
@@ -83,25 +89,92 @@ SOURCE_DIRS = ("modules", "pipeline")
 # ---------------------------------------------------------------------------
 # Pure helpers (unit-tested on their own).
 
-def pushed_versions(base_directory: str) -> List[int]:
-  """The version numbers under `base_directory`, newest first."""
-  return sorted((int(name.rstrip("/")) for name in
-                 (fileio.listdir(base_directory)
-                  if fileio.exists(base_directory) else [])
-                 if name.rstrip("/").isdigit()), reverse=True)
+def _numbered(base_directory: str, prefix: str = "") -> List[int]:
+  """Version numbers named `<prefix><number>[-...]` under `base_directory`."""
+  pattern = re.compile(re.escape(prefix) + r"(\d+)(-.*)?$")
+  names = (fileio.listdir(base_directory)
+           if fileio.exists(base_directory) else [])
+  numbers = []
+  for name in names:
+    match = pattern.match(name.rstrip("/"))
+    if match and (prefix or not match.group(2)):
+      numbers.append(int(match.group(1)))
+  return numbers
+
+
+def servable_versions(base_directory: str) -> List[int]:
+  """The versions a model server loads, newest first: numeric directories
+  holding `saved_model.pb` (TF Serving waits for that file)."""
+  return sorted((v for v in _numbered(base_directory) if fileio.exists(
+      os.path.join(base_directory, str(v), SAVED_MODEL_FILE))), reverse=True)
 
 
 def next_version(base_directory: str, now: Optional[float] = None) -> int:
-  """The UNIX time, or one more than the newest version already pushed."""
+  """The UNIX time, or one more than the highest version taken so far.
+
+  Taken: a version directory (even an incomplete one a crashed push left
+  behind), a staging directory or a claim.
+  """
   now_version = int(time.time() if now is None else now)
-  return max([now_version] + [v + 1 for v in pushed_versions(base_directory)])
+  taken = (_numbered(base_directory) +
+           _numbered(base_directory, STAGING_PREFIX) +
+           _numbered(base_directory, CLAIM_PREFIX))
+  return max([now_version] + [v + 1 for v in taken])
+
+
+def claim_version(base_directory: str, now: Optional[float] = None,
+                  attempts: int = 50, pause_seconds: float = 0.2
+                  ) -> Tuple[int, str]:
+  """Takes a version number that no other pusher can take.
+
+  Object stores (through `tf.io.gfile`) offer no create-if-absent, so a
+  pusher writes a claim `<base>/.claim-<version>-<random>` and keeps the
+  version only if, listed after its own claim was written, no other claim
+  for that version and no version directory exists. Two pushers that both
+  kept it would each have listed before the other's claim was written,
+  which is impossible when each lists after writing its own (listings are
+  strongly consistent on local disks, GCS and S3). Rivals both step aside,
+  wait a random moment and try the next free number. A claim a crashed
+  pusher left behind only uses up its number (`next_version` skips it).
+
+  Args:
+    base_directory: the serving base directory (must exist).
+    now: the clock, for tests.
+    attempts: claims to try before giving up.
+    pause_seconds: the longest random wait after a clash.
+
+  Returns:
+    (version, path of the claim to remove once the version is published
+    or given up).
+
+  Raises:
+    RuntimeError: if every attempt clashed with another pusher.
+  """
+  token = uuid.uuid4().hex
+  owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                      "claimed_at": time.time()})
+  for _ in range(attempts):
+    version = next_version(base_directory, now)
+    claim = os.path.join(base_directory, f"{CLAIM_PREFIX}{version}-{token}")
+    io_utils.write_string_file(claim, owner)
+    prefix = f"{CLAIM_PREFIX}{version}-"
+    rivals = [name for name in fileio.listdir(base_directory)
+              if name.startswith(prefix) and name.rstrip("/") !=
+              os.path.basename(claim)]
+    if not rivals and not fileio.exists(
+        os.path.join(base_directory, str(version))):
+      return version, claim
+    fileio.remove(claim)
+    time.sleep(random.uniform(0, pause_seconds))
+  raise RuntimeError(f"could not claim a version under {base_directory}: "
+                     f"{attempts} attempts clashed with other pushers")
 
 
 def newest_push_record(base_directory: str
                        ) -> Optional[Tuple[str, Dict[str, Any]]]:
-  """(version directory, its push record) of the newest version under
-  `base_directory`; None if there is none, or it has no record."""
-  versions = pushed_versions(base_directory)
+  """(version directory, its push record) of the newest servable version
+  under `base_directory`; None if there is none, or it has no record."""
+  versions = servable_versions(base_directory)
   if not versions:
     return None
   directory = os.path.join(base_directory, str(versions[0]))
@@ -117,36 +190,77 @@ def has_atomic_rename(path: str) -> bool:
   return "://" not in path or path.startswith("file://")
 
 
-def publish_directory(staging: str, final: str,
-                      atomic_rename: Optional[bool] = None) -> None:
-  """Moves the finished `staging` directory to `final`.
+def _files_under(directory: str) -> List[str]:
+  """Paths relative to `directory` of every file under it."""
+  files = []
+  for folder, _, names in fileio.walk(directory):
+    files.extend(os.path.relpath(os.path.join(folder, name), directory)
+                 for name in names)
+  return files
+
+
+def publish_model(model_dir: str, final: str, record_text: str,
+                  atomic_rename: Optional[bool] = None) -> None:
+  """Copies the SavedModel at `model_dir`, plus the push record, to `final`.
+
+  A model server never sees part of it, and a failure leaves nothing
+  servable behind (the error is raised after the clean-up):
+
+  * With an atomic rename (local disks), it is copied to a hidden sibling
+    `.incoming-<version>-<random>` and renamed to `final` in one go.
+  * On object stores, where a directory rename is a copy and delete of each
+    object, it is written straight to `final`, every file first and
+    `saved_model.pb` last: a server loads a version only once that file is
+    there, and an object appears only once it is written whole.
 
   Args:
-    staging: a complete model directory (with the record).
-    final: the version directory; must not exist.
-    atomic_rename: whether one rename moves it atomically (default: decided
-      from the path's scheme).
+    model_dir: the exported SavedModel.
+    final: the version directory, a number claimed with `claim_version`.
+    record_text: the push record, written as RECORD_FILE.
+    atomic_rename: whether one rename moves a directory atomically
+      (default: decided from the path's scheme).
 
   Raises:
-    FileExistsError: if `final` already exists (nothing is moved).
+    FileExistsError: if `final` already exists (nothing is written).
   """
   if fileio.exists(final):
     raise FileExistsError(f"{final} already exists")
   if atomic_rename is None:
     atomic_rename = has_atomic_rename(final)
   if atomic_rename:
-    fileio.rename(staging, final)
+    base, version = os.path.split(final.rstrip("/"))
+    staging = os.path.join(
+        base, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    try:
+      io_utils.copy_dir(model_dir, staging)
+      io_utils.write_string_file(os.path.join(staging, RECORD_FILE),
+                                 record_text)
+      fileio.rename(staging, final)
+    finally:
+      # A failed copy leaves no half model behind, not even hidden.
+      if fileio.exists(staging):
+        fileio.rmtree(staging)
     return
-  # Object stores: one object at a time, the SavedModel's marker file last.
-  files = []
-  for directory, _, names in fileio.walk(staging):
-    files.extend(os.path.join(directory, name) for name in names)
-  marker = os.path.join(staging, SAVED_MODEL_FILE)
-  for path in sorted(files, key=lambda p: p == marker):
-    target = os.path.join(final, os.path.relpath(path, staging))
-    fileio.makedirs(os.path.dirname(target))
-    fileio.rename(path, target)
-  fileio.rmtree(staging)
+  files = _files_under(model_dir)
+  if SAVED_MODEL_FILE not in files:
+    raise FileNotFoundError(f"no {SAVED_MODEL_FILE} in {model_dir}")
+  marker = os.path.join(final, SAVED_MODEL_FILE)
+  try:
+    for name in sorted(files, key=lambda f: f == SAVED_MODEL_FILE):
+      if name == SAVED_MODEL_FILE:
+        io_utils.write_string_file(os.path.join(final, RECORD_FILE),
+                                   record_text)
+      target = os.path.join(final, name)
+      fileio.makedirs(os.path.dirname(target))
+      fileio.copy(os.path.join(model_dir, name), target)
+  except BaseException:
+    # The marker goes first, so a clean-up cut short leaves nothing a
+    # server would load (a rest without it only uses up its number).
+    if fileio.exists(marker):
+      fileio.remove(marker)
+    if fileio.exists(final):
+      fileio.rmtree(final)
+    raise
 
 
 def source_fingerprint(root: str = PROJECT_ROOT,
@@ -310,10 +424,9 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
                        pushed_version=os.path.basename(newest_dir))
       pushed_model.set_int_custom_property(ALREADY_SERVING_KEY, 1)
       return
-    version = str(next_version(base))
+    version_number, claim = claim_version(base)
+    version = str(version_number)
     final = os.path.join(base, version)
-    staging = os.path.join(base,
-                           f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
     record = {
         "model_version": version,
         "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -332,14 +445,15 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     }
     record_text = json.dumps(record, indent=2, sort_keys=True)
     try:
-      io_utils.copy_dir(self.GetModelPath(input_dict), staging)
-      io_utils.write_string_file(os.path.join(staging, RECORD_FILE),
-                                 record_text)
-      publish_directory(staging, final)
+      publish_model(self.GetModelPath(input_dict), final, record_text)
     finally:
-      # A failed copy leaves no half model behind, not even hidden.
-      if fileio.exists(staging):
-        fileio.rmtree(staging)
+      # Published or cleaned up: either way the claim has done its job (a
+      # published version directory keeps the number taken; a left-over
+      # claim would only use up a number).
+      try:
+        fileio.remove(claim)
+      except Exception as error:  # pylint: disable=broad-except
+        logging.warning("Could not remove the claim %s: %s", claim, error)
     logging.info("Model pushed to %s (version %s).", final, version)
 
     # The artifact keeps the record, not a second copy of the model: the

@@ -88,22 +88,6 @@ def class_counts_from_statistics(
   return {}
 
 
-def class_weights_from_counts(counts: Sequence[int]) -> List[float]:
-  """Per-class loss weights: inverse frequency, normalized to mean 1.
-
-  w_c = (1 / n_c) / mean over classes present of (1 / n_j); a class with no
-  examples gets weight 0 (it never appears in the loss). So the mean weight
-  over the classes present is exactly 1, and a class with half as many
-  examples weighs twice as much.
-  """
-  inverse = [1.0 / n if n > 0 else 0.0 for n in counts]
-  present = [w for w, n in zip(inverse, counts) if n > 0]
-  if not present:
-    raise ValueError("no class has any example")
-  mean = sum(present) / len(present)
-  return [w / mean for w in inverse]
-
-
 def imbalance_warnings(counts: Sequence[int], class_names: Sequence[str],
                        max_ratio: float, min_examples: int) -> List[str]:
   """Warnings about the balance of one split's classes (may be empty)."""

@@ -124,7 +124,7 @@ def test_eval_and_serving_paths_never_augment(pipeline_run):
 def test_non_default_backbone_with_augmentation_and_class_weights(
     tiny_data_root, tmp_path):
   """MobileNetV3Small, every augmentation, two-phase, class weights."""
-  from pipeline import validation  # pylint: disable=g-import-not-at-top
+  from modules import class_weights  # pylint: disable=g-import-not-at-top
   from conftest import run_local_pipeline  # pylint: disable=g-import-not-at-top
   data_root, counts = tiny_data_root
   output_dir = str(tmp_path / "run")
@@ -146,7 +146,7 @@ def test_non_default_backbone_with_augmentation_and_class_weights(
   assert history["config"]["model"]["backbone"] == "mobilenet_v3_small"
   assert len(history["epochs"]) == 2
   assert history["class_weights"] == pytest.approx(
-      validation.class_weights_from_counts(history["class_counts"]))
+      class_weights.balanced_class_weights(history["class_counts"]))
   assert max(history["class_weights"]) > min(history["class_weights"])
   assert sum(history["class_counts"]) == counts["train"]
   # The data warning reached the summary: the tiny data is imbalanced.

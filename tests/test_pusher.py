@@ -13,6 +13,9 @@ import json
 import os
 import re
 import shutil
+import threading
+import time
+import types
 
 import numpy as np
 import pytest
@@ -30,6 +33,7 @@ from tfx.utils import proto_utils
 
 from conftest import E2E_EPOCHS
 from conftest import run_local_pipeline
+import object_store
 from modules import metrics
 from pipeline import pusher
 
@@ -127,11 +131,11 @@ def _model_run(tmp_path):
 
 
 def _push(tmp_path, model, blessing=None, evaluation=None, examples=None,
-          model_run=None):
+          model_run=None, base=None, pushed_id=9):
   """Runs the executor; returns (serving base directory, PushedModel)."""
-  base = str(tmp_path / "serving")
+  base = base or str(tmp_path / "serving")
   pushed = standard_artifacts.PushedModel()
-  pushed.uri = str(tmp_path / "Pusher" / "pushed_model" / "9")
+  pushed.uri = str(tmp_path / "Pusher" / "pushed_model" / str(pushed_id))
   inputs = {"model": [model]}
   for key, artifact in (("model_blessing", blessing),
                         (pusher.EVALUATION_KEY, evaluation),
@@ -284,27 +288,190 @@ def test_the_newest_version_is_not_pushed_again(tmp_path):
 def test_next_version_never_goes_back(tmp_path):
   base = tmp_path / "serving"
   assert pusher.next_version(str(base), now=1000.7) == 1000  # No base yet.
-  for name in ("2000", ".incoming-3000-abcd", "notes", "150"):
+  for name in ("2000", ".incoming-3000-abcd", "notes", "150", "4000-x"):
     (base / name).mkdir(parents=True)
-  assert pusher.next_version(str(base), now=1000) == 2001
+  assert pusher.next_version(str(base), now=1000) == 3001
+  (base / ".claim-3500-ffff").write_text("{}")
+  assert pusher.next_version(str(base), now=1000) == 3501
   assert pusher.next_version(str(base), now=5000) == 5000
+  # Only complete versions are served.
+  assert pusher.servable_versions(str(base)) == []
+  (base / "150" / "saved_model.pb").write_bytes(b"graph")
+  assert pusher.servable_versions(str(base)) == [150]
+
+
+def test_claims_skip_taken_numbers_and_clean_up(tmp_path):
+  base = tmp_path / "serving"
+  base.mkdir()
+  version, claim = pusher.claim_version(str(base), now=1000)
+  assert version == 1000 and os.path.exists(claim)
+  # A claim blocks its number for the next pusher, a crashed one's too.
+  assert pusher.claim_version(str(base), now=1000)[0] == 1001
+  # A claim for a number someone else claimed (between its listing and
+  # its write) is withdrawn: the number stays the first claimer's.
+  (base / ".claim-1002-aaaa").write_text("{}")
+  version, _ = pusher.claim_version(str(base), now=1002)
+  assert version == 1003
+  assert sorted(os.listdir(base)) == [".claim-1000-" + claim.split("-")[-1],
+                                      ".claim-1001-" + _only_claim(base, 1001),
+                                      ".claim-1002-aaaa",
+                                      ".claim-1003-" + _only_claim(base, 1003)]
+
+
+def _only_claim(base, version):
+  names = [n for n in os.listdir(base) if n.startswith(f".claim-{version}-")]
+  assert len(names) == 1, names
+  return names[0].split("-")[-1]
 
 
 @pytest.mark.parametrize("atomic_rename", [True, False])
-def test_publish_directory_moves_everything(tmp_path, atomic_rename):
-  staging, final = tmp_path / ".incoming-1-x", tmp_path / "1"
-  (staging / "variables").mkdir(parents=True)
-  (staging / "saved_model.pb").write_bytes(b"graph")
-  (staging / "variables" / "variables.index").write_bytes(b"index")
-  (staging / pusher.RECORD_FILE).write_text("{}")
-  expected = _tree(staging)
-  pusher.publish_directory(str(staging), str(final), atomic_rename)
-  assert _tree(final) == expected
-  assert not staging.exists()
-  (tmp_path / "2").mkdir()
+def test_publish_model_copies_everything(tmp_path, atomic_rename):
+  model, final = tmp_path / "model", tmp_path / "serving" / "1"
+  (model / "variables").mkdir(parents=True)
+  (model / "saved_model.pb").write_bytes(b"graph")
+  (model / "variables" / "variables.index").write_bytes(b"index")
+  pusher.publish_model(str(model), str(final), "{}", atomic_rename)
+  assert _tree(final) == dict(_tree(model), **{pusher.RECORD_FILE: b"{}"})
+  assert os.listdir(tmp_path / "serving") == ["1"]
   with pytest.raises(FileExistsError):
-    pusher.publish_directory(str(final), str(tmp_path / "2"), atomic_rename)
-  assert _tree(final) == expected
+    pusher.publish_model(str(model), str(final), "[]", atomic_rename)
+  assert _tree(final)[pusher.RECORD_FILE] == b"{}"
+
+
+# ---------------------------------------------------------------------------
+# Object stores: a rename is a copy and a delete of each object.
+
+OBJECT_BASE = object_store.SCHEME + "bucket/serving"
+
+
+@pytest.fixture(name="store")
+def _store():
+  object_store.ObjectStore.reset()
+  yield object_store.ObjectStore
+  object_store.ObjectStore.reset()
+
+
+def _server_check(expected_models):
+  """An observer that fails if a model server could load a version that is
+  not one of `expected_models` ({model uri: files}) whole, with its
+  record; returns the list of violations it saw."""
+  seen = []
+
+  def observe(objects):
+    for version, files in object_store.servable(objects,
+                                                OBJECT_BASE).items():
+      files = dict(files)
+      record = files.pop(pusher.RECORD_FILE, None)
+      if record is None:
+        seen.append(f"version {version} has no record: {sorted(files)}")
+        continue
+      uri = json.loads(record)["model"]["uri"]
+      if files != expected_models.get(uri):
+        seen.append(f"version {version} is partial: {sorted(files)}")
+  return observe, seen
+
+
+def _first_object_store_push(tmp_path, store):
+  """Pushes model 7 to OBJECT_BASE under a server's eye; returns (model,
+  blessing, its files, the server's complaints so far)."""
+  model, blessing = _model(tmp_path), _blessing(tmp_path, blessed=True)
+  files = _tree(os.path.join(model.uri, "Format-Serving"))
+  store.observe, seen = _server_check({model.uri: files})
+  _push(tmp_path, model, blessing, base=OBJECT_BASE)
+  return model, blessing, files, seen
+
+
+def test_object_store_push_never_shows_a_partial_version(tmp_path, store):
+  model, blessing, files, seen = _first_object_store_push(tmp_path, store)
+  changes = store.changes
+  assert changes >= len(files) + 2  # Files, record, claim.
+  assert len(object_store.servable(store.objects, OBJECT_BASE)) == 1
+
+  # A failure at each change in turn, then the store works again. The
+  # last change removes the claim: the model is served by then.
+  for fail_at in range(changes - 1):
+    store.reset()
+    store.observe, seen = _server_check({model.uri: files})
+    store.fail_from = fail_at
+    with pytest.raises(object_store.InjectedFailure):
+      _push(tmp_path, model, blessing, base=OBJECT_BASE)
+    assert not seen, (fail_at, seen)
+    # Cleaned up: no version, no claim, nothing hidden.
+    assert object_store.keys_under(OBJECT_BASE) == [], fail_at
+    _push(tmp_path, model, blessing, base=OBJECT_BASE)
+    served = object_store.servable(store.objects, OBJECT_BASE)
+    assert len(served) == 1 and not seen, (fail_at, served, seen)
+  store.reset()
+  store.fail_from = changes - 1
+  _, pushed = _push(tmp_path, model, blessing, base=OBJECT_BASE)
+  version = pushed.get_string_custom_property("pushed_version")
+  assert list(object_store.servable(store.objects, OBJECT_BASE)) == [version]
+  # The claim that could not be removed only uses up its number.
+  assert pusher.next_version(OBJECT_BASE, now=0) == int(version) + 1
+
+
+def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
+  model, blessing, files, seen = _first_object_store_push(tmp_path, store)
+  first = store.changes
+  other = _model(tmp_path, artifact_id=8)
+  other_blessing = _blessing(tmp_path, blessed=True, model_id=8)
+  files_8 = _tree(os.path.join(other.uri, "Format-Serving"))
+  for fail_at in range(first + 1, first + len(files_8) + 2):
+    store.observe, seen = _server_check({model.uri: files,
+                                         other.uri: files_8})
+    store.fail_from, store.fail_count = store.changes + (fail_at - first), None
+    with pytest.raises(object_store.InjectedFailure):
+      _push(tmp_path, other, other_blessing, base=OBJECT_BASE)
+    store.fail_from = None
+    assert not seen, (fail_at, seen)
+    # Clean-up failed too: what is left is not servable, the first model
+    # still is the newest, and the next push goes past the leftovers.
+    served = object_store.servable(store.objects, OBJECT_BASE)
+    assert [json.loads(v[pusher.RECORD_FILE])["model"]["uri"]
+            for v in served.values()] == [model.uri] * len(served)
+  _, pushed = _push(tmp_path, other, other_blessing, base=OBJECT_BASE)
+  version = pushed.get_string_custom_property("pushed_version")
+  leftovers = {name.split("/")[0] for name in
+               object_store.keys_under(OBJECT_BASE)}
+  assert int(version) == max(int(n.split("-")[1] if n.startswith(".") else n)
+                             for n in leftovers)
+  assert pusher.newest_push_record(OBJECT_BASE)[1]["model"]["uri"] == (
+      other.uri)
+  assert not seen
+
+
+def test_simultaneous_pushes_take_different_versions(tmp_path, store,
+                                                     monkeypatch):
+  """Six pushers at the same second: six whole versions, one model each."""
+  monkeypatch.setattr(pusher, "time", types.SimpleNamespace(
+      time=lambda: 1000.0, sleep=time.sleep))
+  store.latency = 0.002  # Lets the threads interleave between changes.
+  models = [(_model(tmp_path, artifact_id=i),
+             _blessing(tmp_path, blessed=True, model_id=i))
+            for i in range(10, 16)]
+  expected = {m.uri: _tree(os.path.join(m.uri, "Format-Serving"))
+              for m, _ in models}
+  store.observe, seen = _server_check(expected)
+  errors = []
+
+  def push(model, blessing):
+    try:
+      _push(tmp_path, model, blessing, base=OBJECT_BASE, pushed_id=model.id)
+    except Exception as error:  # pylint: disable=broad-except
+      errors.append(error)
+
+  threads = [threading.Thread(target=push, args=pair) for pair in models]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  assert not errors and not seen, (errors, seen)
+  served = object_store.servable(store.objects, OBJECT_BASE)
+  assert sorted(json.loads(files[pusher.RECORD_FILE])["model"]["uri"]
+                for files in served.values()) == sorted(expected)
+  assert [int(v) for v in sorted(served)] == list(range(1000, 1006))
+  assert object_store.keys_under(OBJECT_BASE) == sorted(
+      f"{v}/{name}" for v, files in served.items() for name in files)
 
 
 def test_object_stores_are_not_renamed_in_one_go():
@@ -434,7 +601,8 @@ def test_session_push_record_matches_its_run(pipeline_run):
   assert data["examples_uri"].startswith(os.path.join(output_dir,
                                                       "pipeline_root"))
   assert not [name for name in os.listdir(os.path.dirname(pushed))
-              if name.startswith(pusher.STAGING_PREFIX)]
+              if name.startswith((pusher.STAGING_PREFIX,
+                                  pusher.CLAIM_PREFIX))]
 
 
 @pytest.mark.slow

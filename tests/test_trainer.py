@@ -1,5 +1,7 @@
 """Trainer building blocks: strategy, schedules, augmentation, model."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -164,3 +166,117 @@ def test_model_builds_and_outputs_probabilities(backbone):
   out = model(np.random.uniform(0, 255, (2, 64, 64, 3)).astype("float32"))
   assert out.shape == (2, 7)
   np.testing.assert_allclose(out.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _no_tpu_hints(monkeypatch):
+  for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
+    monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("TPU driver is busy"),
+    tf.errors.UnavailableError(None, None, "connection refused"),
+    OSError("metadata server did not answer"),
+])
+def test_any_tpu_start_up_error_falls_back_with_a_reason(monkeypatch, caplog,
+                                                         error):
+  _no_tpu_hints(monkeypatch)
+
+  def broken_resolver(tpu=None):
+    raise error
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                      broken_resolver)
+  with caplog.at_level("WARNING"):
+    strategy = trainer.resolve_strategy("grpc://10.0.0.2:8470",
+                                        list_gpus=lambda: [])
+  assert strategy.num_replicas_in_sync == 1
+  assert not isinstance(strategy, tf.distribute.TPUStrategy)
+  assert any("TPU start-up failed" in r.getMessage() and str(error) in
+             r.getMessage() for r in caplog.records)
+
+
+def test_tpu_failure_falls_back_to_the_gpus(monkeypatch):
+  _no_tpu_hints(monkeypatch)
+
+  def broken_resolver(tpu=None):
+    raise RuntimeError("no TPU")
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                      broken_resolver)
+  monkeypatch.setattr(tf.distribute, "MirroredStrategy", _FakeMirrored)
+  result = trainer.resolve_strategy("my-tpu",
+                                    list_gpus=lambda: ["gpu:0", "gpu:1"])
+  assert isinstance(result, _FakeMirrored)
+
+
+def test_vfio_alone_is_not_a_tpu(monkeypatch):
+  """GPU passthrough hosts have /dev/vfio/0 too."""
+  _no_tpu_hints(monkeypatch)
+  real_exists = os.path.exists
+  monkeypatch.setattr(trainer.os.path, "exists",
+                      lambda p: p == "/dev/vfio/0" or (
+                          p != "/dev/accel0" and real_exists(p)))
+  monkeypatch.setattr(trainer, "_has_tpu_runtime", lambda: False,
+                      raising=False)
+  monkeypatch.setattr(
+      tf.distribute.cluster_resolver, "TPUClusterResolver",
+      lambda tpu=None: pytest.fail("looked for a TPU on a VFIO host"))
+  assert not trainer._tpu_requested(None)  # pylint: disable=protected-access
+  assert trainer.resolve_strategy(list_gpus=lambda: []).num_replicas_in_sync
+  # With the TPU runtime installed, the same host is a TPU VM.
+  monkeypatch.setattr(trainer, "_has_tpu_runtime", lambda: True)
+  assert trainer._tpu_requested(None)  # pylint: disable=protected-access
+
+
+def test_each_augmentation_layer_draws_its_own_numbers():
+  config = config_lib.PipelineConfig().replace(
+      augment__rotation=0.2, augment__zoom=0.2, augment__shift=0.2,
+      augment__saturation=0.5, augment__rand_augment=True)
+  layers = trainer.augmentation_layers(config)
+  assert len(layers) == 5
+  # pylint: disable-next=protected-access
+  draws = [layer._random_generator.uniform([16]).numpy() for layer in layers]
+  for i, first in enumerate(draws):
+    for second in draws[i + 1:]:
+      assert not np.allclose(first, second)
+  # Still a function of train.seed: a re-run draws the same numbers.
+  again = trainer.augmentation_layers(config)[0]
+  # pylint: disable-next=protected-access
+  np.testing.assert_array_equal(again._random_generator.uniform([16]),
+                                draws[0])
+  # A later phase's new dataset does not replay the first phase's draws.
+  later = trainer.augmentation_layers(config, start_batch=40)[0]
+  # pylint: disable-next=protected-access
+  assert not np.allclose(later._random_generator.uniform([16]), draws[0])
+
+
+def _write_gzip_records(directory, shards=3, per_shard=10):
+  paths = []
+  for shard in range(shards):
+    path = os.path.join(directory, f"part-{shard}.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+      for record in range(per_shard):
+        writer.write(f"{shard}-{record}".encode())
+    paths.append(path)
+  return paths
+
+
+def test_a_later_phase_continues_the_training_stream(tmp_path):
+  """Phase 2 (a new fit, a new iterator) must not replay phase 1's
+  batches: the stream started at batch s is the whole stream from s."""
+  files = _write_gzip_records(str(tmp_path))
+  config = config_lib.PipelineConfig().replace(train__shuffle_buffer=8)
+  whole = [b.numpy().tolist() for b in trainer.read_records(
+      files, config, 4, training=True).take(20)]
+  continued = [b.numpy().tolist() for b in trainer.read_records(
+      files, config, 4, training=True, start_batch=7).take(13)]
+  assert continued == whole[7:]
+  assert continued[:7] != whole[:7]  # Not a replay.
+  # Every record once per pass (30 records: batches 0-6 and 2 of batch 7).
+  first_pass = [r for batch in whole for r in batch][:30]
+  assert len(set(first_pass)) == 30
+  # The eval split is read once, in order, every batch.
+  assert [len(b) for b in trainer.read_records(files, config, 4,
+                                               training=False)] == (
+      [4] * 7 + [2])

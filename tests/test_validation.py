@@ -110,20 +110,6 @@ EVAL = [1] * 104
 # ---------------------------------------------------------------------------
 # Pure rules.
 
-def test_class_weights_follow_the_documented_rule():
-  weights = validation.class_weights_from_counts([10, 20, 40, 0])
-  inverse_mean = (1 / 10 + 1 / 20 + 1 / 40) / 3
-  assert weights == pytest.approx(
-      [0.1 / inverse_mean, 0.05 / inverse_mean, 0.025 / inverse_mean, 0.0],
-      abs=1e-12)
-  assert np.mean(weights[:3]) == pytest.approx(1.0, abs=1e-12)
-  assert weights[0] == pytest.approx(2 * weights[1])
-  assert validation.class_weights_from_counts([5, 5, 5]) == pytest.approx(
-      [1.0, 1.0, 1.0], abs=1e-12)
-  with pytest.raises(ValueError):
-    validation.class_weights_from_counts([0, 0])
-
-
 def test_imbalance_rules():
   names = ["a", "b", "c", "d"]
   assert validation.imbalance_warnings([10, 10, 10, 10], names, 3.0, 2) == []
