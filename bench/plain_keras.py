@@ -61,8 +61,10 @@ class TeardownWatchdog:
     self.returned = threading.Event()
     self.dumped = False
 
-  def arm(self) -> None:
-    threading.Thread(target=self._watch, daemon=True).start()
+  def arm(self) -> threading.Thread:
+    thread = threading.Thread(target=self._watch, daemon=True)
+    thread.start()
+    return thread
 
   def _watch(self) -> None:
     if self.returned.wait(STALL_SECONDS):

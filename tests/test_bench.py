@@ -404,3 +404,21 @@ def test_plain_keras_figures_without_the_end_of_fit_stall():
   bench_run.plain_keras_stall_figures(
       figures, dict(details, pipeline_192={"returncode": 1}))
   assert figures[1].value is None
+
+
+def test_teardown_watchdog_records_stacks_only_when_fit_stalls(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(plain_keras, "STALL_SECONDS", 0.2)
+  monkeypatch.setattr(plain_keras.shutil, "which", lambda name: None)
+  stalled = plain_keras.TeardownWatchdog(str(tmp_path / "stalled.txt"))
+  stalled.arm().join(timeout=30)
+  assert stalled.dumped
+  stacks = (tmp_path / "stalled.txt").read_text()
+  assert "Python threads" in stacks
+  # The main thread was here, waiting: its stack names this test.
+  assert "test_teardown_watchdog_records_stacks_only_when" in stacks
+  returned = plain_keras.TeardownWatchdog(str(tmp_path / "returned.txt"))
+  thread = returned.arm()
+  returned.returned.set()
+  thread.join(timeout=30)
+  assert not returned.dumped and not (tmp_path / "returned.txt").exists()
