@@ -67,7 +67,8 @@ MAX_CHECK_SECONDS = 480.0  # issue 15: under 8 minutes on one GPU
 FEEDS = ("tfrecord", "synthetic")
 RECORD_PREFIX = "gpu-check-"
 # What every run in the record carries (tests/test_bench.py checks them).
-RUN_FIELDS = ("backbone", "feed", "jit_compile", "status", "global_batch_size",
+RUN_FIELDS = ("backbone", "feed", "jit_compile", "dtype_policy", "status",
+              "global_batch_size",
               "steps_per_epoch", "warmup_epoch_seconds", "epoch_seconds",
               "images_per_second", "train_tflops_per_second",
               "fraction_of_peak", "peak_device_memory_gib")
@@ -255,6 +256,8 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
   from modules import trainer  # pylint: disable=g-import-not-at-top
 
   keras.backend.clear_session()
+  # clear_session resets Keras's global state, the dtype policy included.
+  keras.mixed_precision.set_global_policy(config.train.mixed_precision)
   replicas = strategy.num_replicas_in_sync
   global_batch = config.train.per_replica_batch_size * replicas
   with strategy.scope():
@@ -293,6 +296,7 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
       "backbone": backbone,
       "feed": feed,
       "jit_compile": bool(model.jit_compile),
+      "dtype_policy": model.dtype_policy.name,
       "status": "measured",
       "global_batch_size": global_batch,
       "steps_per_epoch": steps,
@@ -330,7 +334,7 @@ def input_bound_share(tfrecord_ips: Optional[float],
 
 
 def check_figures(runs: Sequence[Dict[str, Any]],
-                  input_ips: Dict[str, Optional[float]],
+                  input_ips: Optional[float],
                   flops: Dict[str, Optional[float]],
                   wall_seconds: float, on_gpu: bool) -> List[Figure]:
   """The record's figures, one section per backbone."""
@@ -343,8 +347,6 @@ def check_figures(runs: Sequence[Dict[str, Any]],
         section, "forward pass per image (TF profiler)",
         None if flops.get(backbone) is None else flops[backbone] / 1e9,
         "GFLOP", note="x3 for a training step"))
-    figures.append(Figure(section, f"input pipeline alone{where}",
-                          input_ips.get(backbone), "images/s"))
     for jit in (False, True):
       xla = "XLA" if jit else "no XLA"
       for feed in FEEDS:
@@ -368,6 +370,9 @@ def check_figures(runs: Sequence[Dict[str, Any]],
       figures.append(Figure(
           section, f"fraction of peak FLOP/s, synthetic feed, {xla}",
           None if fraction is None else 100 * fraction, "%"))
+  figures.insert(0, Figure(
+      "gpu", f"input pipeline alone (make_dataset, no model){where}",
+      input_ips, "images/s"))
   figures.append(Figure("gpu", "gpu check wall time", wall_seconds, "s",
                         Target("<", MAX_CHECK_SECONDS)))
   return figures
@@ -460,8 +465,17 @@ def main(argv=None) -> int:
   tft_output = tft.TFTransformOutput(transform_graph(files, base,
                                                      args.work_dir))
 
+  # The input does not depend on the backbone: timed once, alone.
+  def real_input():
+    return trainer.make_dataset(files, tft_output, global_batch, base,
+                                training=True)
+
+  input_ips = round(input_path.measure_throughput(
+      real_input, global_batch, seconds=args.input_seconds,
+      warmup_seconds=min(3.0, args.input_seconds))["images_per_second"], 1)
+  log(f"input pipeline alone: {input_ips:.0f} images/s")
+
   runs: List[Dict[str, Any]] = []
-  input_ips: Dict[str, Optional[float]] = {}
   flops: Dict[str, Optional[float]] = {}
   auto_jit: Dict[str, bool] = {}
   for backbone in backbones:
@@ -481,17 +495,6 @@ def main(argv=None) -> int:
     log(f"{backbone}: {flops[backbone] / 1e9:.2f} GFLOP per image forward; "
         f"Keras's jit_compile='auto' gives XLA "
         f"{'on' if auto_jit[backbone] else 'off'} here")
-
-    def real_input(config=config):
-      return trainer.make_dataset(files, tft_output, global_batch, config,
-                                  training=True)
-
-    input_ips[backbone] = round(input_path.measure_throughput(
-        real_input, global_batch, seconds=args.input_seconds,
-        warmup_seconds=min(3.0, args.input_seconds))
-                                ["images_per_second"], 1)
-    log(f"{backbone}: input pipeline alone {input_ips[backbone]:.0f} "
-        "images/s")
     makers = {"tfrecord": real_input,
               "synthetic": lambda config=config: synthetic_dataset(
                   global_batch, args.image_size, config.num_classes)}

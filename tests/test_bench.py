@@ -276,7 +276,8 @@ _SIMPLE_CNN_64_FLOPS = (2 * 9 * (64 * 64 * 3 * 32 + 32 * 32 * 32 * 64 +
 
 # Every run in a gpu-check record carries these (bench/gpu_check.py).
 _GPU_CHECK_RUN_FIELDS = {
-    "backbone", "feed", "jit_compile", "status", "global_batch_size",
+    "backbone", "feed", "jit_compile", "dtype_policy", "status",
+    "global_batch_size",
     "steps_per_epoch", "warmup_epoch_seconds", "epoch_seconds",
     "images_per_second", "train_tflops_per_second", "fraction_of_peak",
     "peak_device_memory_gib"}
@@ -300,7 +301,10 @@ def _run_gpu_check(root, *extra):
 @pytest.fixture(scope="module")
 def gpu_check_cpu_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("gpu-check")
-  process = _run_gpu_check(root, "--allow-cpu")
+  # mixed_float16, as a GPU gets it: each model must train under it (Keras's
+  # clear_session between runs resets the policy).
+  process = _run_gpu_check(root, "--allow-cpu", "--precision",
+                           "mixed_float16")
   assert process.returncode == 0, process.stdout[-3000:] + process.stderr[
       -5000:]
   records = list((root / "results").glob("gpu-check-*.json"))
@@ -314,16 +318,17 @@ def test_gpu_check_on_cpu_records_every_field(gpu_check_cpu_run):
   details = record["details"]
   assert "NOT A GPU RUN" in gpu_check_cpu_run["stdout"]
   assert details["device"]["on_gpu"] is False
-  # The Trainer's own choice on this machine.
+  # The Trainer's own choice of strategy on this machine.
   assert details["strategy"] == "_DefaultDistributionStrategy"
   assert details["replicas"] == 1
-  assert details["precision_policy"] == "float32"
+  assert details["precision_policy"] == "mixed_float16"
+  assert details["peak"]["precision"] == "float16"
   assert details["keras_auto_jit_compile"] == {"simple_cnn": False}
   assert details["peak"]["tflops"] is None and details["peak"]["source"]
   flops = details["forward_flops_per_image"]["simple_cnn"]
   assert 1.0 <= flops / _SIMPLE_CNN_64_FLOPS < 1.05
   assert details["train_flops_per_image"]["simple_cnn"] == 3 * flops
-  assert details["input_pipeline_images_per_second"]["simple_cnn"] > 0
+  assert details["input_pipeline_images_per_second"] > 0
   runs = details["runs"]
   assert {(r["feed"], r["jit_compile"]) for r in runs} == {
       ("tfrecord", False), ("tfrecord", True), ("synthetic", False),
@@ -331,6 +336,8 @@ def test_gpu_check_on_cpu_records_every_field(gpu_check_cpu_run):
   for run in runs:
     assert set(run) == _GPU_CHECK_RUN_FIELDS
     assert run["status"] == "measured"
+    # The policy the check chose is the one each model trained under.
+    assert run["dtype_policy"] == details["precision_policy"]
     assert run["images_per_second"] > 0 and len(run["epoch_seconds"]) == 1
     assert run["global_batch_size"] == 4 and run["steps_per_epoch"] == 2
     assert run["fraction_of_peak"] is None  # no peak known for a CPU
@@ -340,7 +347,9 @@ def test_gpu_check_on_cpu_records_every_field(gpu_check_cpu_run):
                "training, synthetic, no XLA [CPU, not a GPU figure]",
                "input-bound share of the TFRecord run, XLA",
                "fraction of peak FLOP/s, synthetic feed, no XLA",
-               "forward pass per image (TF profiler)"):
+               "forward pass per image (TF profiler)",
+               "input pipeline alone (make_dataset, no model) [CPU, not a "
+               "GPU figure]"):
     assert name in names, sorted(names)
   assert names["gpu check wall time"]["target"] == "< 480"
   assert record["settings"]["image_size"] == 64
