@@ -303,9 +303,10 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
       "warmup_epoch_seconds": round(epoch_seconds[0], 3),
       "epoch_seconds": [round(s, 4) for s in measured],
       "images_per_second": round(ips, 1),
+      # Four significant digits: a CPU run's TFLOP/s are thousandths.
       "train_tflops_per_second": (None if train_tflops is None
-                                  else round(train_tflops, 3)),
-      "fraction_of_peak": (round(train_tflops / peak["tflops"], 4)
+                                  else float(f"{train_tflops:.4g}")),
+      "fraction_of_peak": (float(f"{train_tflops / peak['tflops']:.4g}")
                            if train_tflops and peak["tflops"] else None),
       "peak_device_memory_gib": (None if peak_memory is None
                                  else round(peak_memory, 3)),
