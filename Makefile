@@ -11,7 +11,7 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install data run test test-fast kubeflow image-check lock clean help bench submission
+.PHONY: install data run test test-fast kubeflow image-check lock clean help bench gpu-check submission
 
 help:
 	@echo "make run      - run the pipeline on the sample data (installs first)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lock     - rewrite constraints.txt from the installed venv"
 	@echo "make submission - Kaggle submission.csv from the newest pushed model (MODEL=... to choose)"
 	@echo "make bench    - benchmark the pipeline against plain Keras (~15 min; BENCH_ARGS=--quick)"
+	@echo "make gpu-check - training images/s, input-bound share and share of peak FLOP/s on one GPU (< 8 min)"
 
 install: $(STAMP)
 
@@ -55,10 +56,23 @@ test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 # Figures with targets, printed and recorded in bench/results/<timestamp>.json
-# (README.md, "Benchmarks"). Generates its own data under the temp folder.
+# (docs/benchmarks.md). Generates its own data under the temp folder.
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Training throughput on one GPU (docs/benchmarks.md, "GPU check"): record
+# in bench/results/gpu-check-<timestamp>.json. Adds the CUDA wheels of
+# requirements-gpu.txt to the venv first, as the Dockerfile's gpu build does.
+GPU_STAMP := $(VENV)/.installed-gpu
+GPU_CHECK_ARGS ?=
+$(GPU_STAMP): requirements-gpu.txt $(STAMP)
+	$(PY) -m pip install --quiet --ignore-requires-python \
+	    -r requirements.txt -r requirements-gpu.txt -c constraints.txt
+	touch $(GPU_STAMP)
+
+gpu-check: $(GPU_STAMP)
+	$(PY) bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 # Kaggle submission (README.md, "Inference") from the newest pushed model
 # under $(OUTPUT_DIR)/serving, or MODEL=<SavedModel folder>.

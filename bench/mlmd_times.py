@@ -96,3 +96,41 @@ def component_seconds(runs: Sequence[ComponentRun]) -> Dict[str, float]:
 def read_latest_times(metadata_path: str) -> List[ComponentRun]:
   """The component executions of the latest run in the store at the path."""
   return latest_pipeline_run(read_component_runs(open_store(metadata_path)))
+
+
+@dataclasses.dataclass(frozen=True)
+class StartupSplit:
+  """A component's time split into a fixed start-up cost and its work.
+
+  Attributes:
+    startup_seconds: the time at zero examples (process and Beam worker
+      start-up, imports, pipeline construction, publishing): the intercept
+      of the line through the two runs' (examples, seconds).
+    work_seconds: the rest of the larger run's time, proportional to the
+      examples it read.
+    seconds_per_example: the slope.
+  """
+  startup_seconds: float
+  work_seconds: float
+  seconds_per_example: float
+
+
+def split_startup(seconds: float, examples: int, small_seconds: float,
+                  small_examples: int) -> StartupSplit:
+  """Start-up and work of a component, from a run and a smaller one.
+
+  The component takes `startup + examples x seconds_per_example`; two runs
+  of the same pipeline on different numbers of examples give both. The
+  start-up is not clamped: a negative one means the two times are within
+  the machine's noise of each other, and is better seen than hidden.
+
+  Raises:
+    ValueError: unless `examples` > `small_examples`.
+  """
+  if examples <= small_examples:
+    raise ValueError(f"need more examples in the larger run ({examples}) "
+                     f"than in the smaller ({small_examples})")
+  per_example = (seconds - small_seconds) / (examples - small_examples)
+  work = per_example * examples
+  return StartupSplit(startup_seconds=seconds - work, work_seconds=work,
+                      seconds_per_example=per_example)

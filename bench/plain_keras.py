@@ -16,12 +16,16 @@ and `<output-dir>/plain_keras.json` (times and macro F1).
 """
 
 import argparse
+import faulthandler
 import glob
 import json
 import math
 import os
 import re
+import shutil
+import subprocess
 import sys
+import threading
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +37,51 @@ def count_data_items(filenames):
   notebooks count them: from the file names, without reading the data."""
   return sum(int(re.compile(r"-([0-9]*)\.").search(os.path.basename(f))
                  .group(1)) for f in filenames)
+
+
+STALL_STACKS_FILE = "fit_teardown_stacks.txt"
+# How long after the last callback fit may take to return before the
+# watchdog records where the process is.
+STALL_SECONDS = 5.0
+
+
+class TeardownWatchdog:
+  """Records where the process waits if `fit` stalls after its last callback.
+
+  Armed in `on_train_end`; if fit has not returned `STALL_SECONDS` later,
+  writes every Python thread's stack (faulthandler) and, where gdb is
+  installed, every native thread's stack to `path`. Between Keras's last
+  callback and fit's return nothing runs but the freeing of fit's locals,
+  the training tf.data iterator among them, so the native stacks say what
+  that waits for (docs/benchmarks.md, "The end-of-fit stall").
+  """
+
+  def __init__(self, path: str):
+    self.path = path
+    self.returned = threading.Event()
+    self.dumped = False
+
+  def arm(self) -> threading.Thread:
+    thread = threading.Thread(target=self._watch, daemon=True)
+    thread.start()
+    return thread
+
+  def _watch(self) -> None:
+    if self.returned.wait(STALL_SECONDS):
+      return
+    self.dumped = True
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    with open(self.path, "w", encoding="utf-8") as f:
+      f.write(f"fit has not returned {STALL_SECONDS:g} s after "
+              "on_train_end\n\n== Python threads ==\n")
+      f.flush()
+      faulthandler.dump_traceback(file=f, all_threads=True)
+      if shutil.which("gdb"):
+        f.write("\n== native threads (gdb) ==\n")
+        f.flush()
+        subprocess.run(["gdb", "-p", str(os.getpid()), "-batch", "-ex",
+                        "thread apply all bt 30"], stdout=f,
+                       stderr=subprocess.STDOUT, timeout=120, check=False)
 
 
 def main(argv=None) -> int:
@@ -110,6 +159,8 @@ def main(argv=None) -> int:
 
   epoch_seconds = []
   train_end = []
+  watchdog = TeardownWatchdog(os.path.join(args.output_dir,
+                                           STALL_STACKS_FILE))
 
   class EpochTimer(keras.callbacks.Callback):
 
@@ -121,6 +172,7 @@ def main(argv=None) -> int:
 
     def on_train_end(self, logs=None):
       train_end.append(time.perf_counter())
+      watchdog.arm()
 
   fit_start = time.perf_counter()
   history = model.fit(
@@ -128,10 +180,12 @@ def main(argv=None) -> int:
       epochs=args.epochs, validation_data=val, verbose=2,
       callbacks=[keras.callbacks.LearningRateScheduler(lrfn), EpochTimer()])
   fit_seconds = time.perf_counter() - fit_start
-  # Between the last callback and fit returning, Keras tears down its data
-  # iterators; on this stack that sometimes stalls for seconds to a minute
-  # (not in the pipeline's Trainer). Recorded so a slow run can be told
-  # apart from slow training.
+  watchdog.returned.set()
+  # Between the last callback and fit returning, fit's locals are freed,
+  # the training tf.data iterator among them; that has stalled for 30-35 s
+  # in some bench runs, each time until 83.05 s after fit started
+  # (docs/benchmarks.md, "The end-of-fit stall"). Recorded so a slow run
+  # can be told apart from slow training.
   teardown_seconds = time.perf_counter() - train_end[0] if train_end else None
 
   os.makedirs(args.output_dir, exist_ok=True)
@@ -155,6 +209,11 @@ def main(argv=None) -> int:
       "epoch_seconds": epoch_seconds,
       "fit_teardown_seconds": (None if teardown_seconds is None else
                                round(teardown_seconds, 3)),
+      # Seconds from fit's start to its last callback: a stall that ends
+      # at the same time after the start in every run points at a timer.
+      "fit_seconds_to_train_end": (None if not train_end else
+                                   round(train_end[0] - fit_start, 3)),
+      "fit_teardown_stacks": watchdog.path if watchdog.dumped else None,
       "save_seconds": round(save_seconds, 3),
       "val_accuracy": float(history.history["val_accuracy"][-1]),
       "macro_f1": round(float(macro_f1), 4),

@@ -14,7 +14,7 @@ import os
 import subprocess
 import threading
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import psutil
 
@@ -31,6 +31,10 @@ class MonitoredRun:
     peak_process_rss_bytes: largest RSS of any single process in the tree.
     samples: how many samples were taken.
     log_path: where stdout and stderr went.
+    beam_workers_started: Beam SDK worker processes seen in the tree
+      (`sdk_worker_main`), each of which starts Python and imports what
+      the pipeline's functions need, TensorFlow included; one that lived
+      less than a sampling interval can be missed.
   """
   returncode: int
   wall_seconds: float
@@ -38,19 +42,36 @@ class MonitoredRun:
   peak_process_rss_bytes: int
   samples: int
   log_path: str
+  beam_workers_started: int = 0
 
   @property
   def ok(self) -> bool:
     return self.returncode == 0
 
 
-def tree_rss(pid: int) -> Tuple[int, int]:
-  """(summed RSS, largest single RSS) of `pid` and its descendants, bytes."""
+BEAM_WORKER_MODULE = "apache_beam.runners.worker.sdk_worker_main"
+
+
+def is_beam_worker(cmdline: Sequence[str]) -> bool:
+  """True for the command line of a Beam SDK worker (`python -m <module>`)."""
+  return any(flag == "-m" and module == BEAM_WORKER_MODULE
+             for flag, module in zip(cmdline, cmdline[1:]))
+
+
+def _tree(pid: int) -> List[psutil.Process]:
+  """`pid` and its descendants ([] once it has exited)."""
   try:
     root = psutil.Process(pid)
-    processes = [root] + root.children(recursive=True)
+    return [root] + root.children(recursive=True)
   except psutil.Error:
-    return 0, 0
+    return []
+
+
+def tree_rss(pid: int, processes: Optional[List[psutil.Process]] = None
+             ) -> Tuple[int, int]:
+  """(summed RSS, largest single RSS) of `pid` and its descendants, bytes."""
+  if processes is None:
+    processes = _tree(pid)
   total = largest = 0
   for process in processes:
     try:
@@ -86,11 +107,27 @@ class _Sampler(threading.Thread):
     self.peak_total = 0
     self.peak_single = 0
     self.samples = 0
+    self.beam_workers = set()  # (pid, create_time) of Beam SDK workers
+    self._seen = set()
     self._stop_event = threading.Event()
+
+  def _note_new(self, processes: List[psutil.Process]) -> None:
+    for process in processes:
+      try:
+        key = (process.pid, process.create_time())
+        if key in self._seen:
+          continue
+        self._seen.add(key)
+        if is_beam_worker(process.cmdline()):
+          self.beam_workers.add(key)
+      except psutil.Error:
+        continue  # exited meanwhile
 
   def run(self):
     while not self._stop_event.is_set():
-      total, largest = tree_rss(self.pid)
+      processes = _tree(self.pid)
+      self._note_new(processes)
+      total, largest = tree_rss(self.pid, processes)
       self.peak_total = max(self.peak_total, total)
       self.peak_single = max(self.peak_single, largest)
       self.samples += 1
@@ -134,4 +171,5 @@ def run_monitored(command: Sequence[str], log_path: str,
   return MonitoredRun(returncode=returncode, wall_seconds=wall,
                       peak_tree_rss_bytes=sampler.peak_total,
                       peak_process_rss_bytes=sampler.peak_single,
-                      samples=sampler.samples, log_path=log_path)
+                      samples=sampler.samples, log_path=log_path,
+                      beam_workers_started=len(sampler.beam_workers))

@@ -258,11 +258,11 @@ def make_record(figures: Sequence[Figure], settings: Dict[str, Any],
 
 
 def write_record(record: Dict[str, Any], results_dir: str,
-                 started: datetime.datetime) -> str:
-  """Writes `record` to `<results_dir>/<timestamp>.json`; returns the path."""
+                 started: datetime.datetime, prefix: str = "") -> str:
+  """Writes `record` to `<results_dir>/<prefix><timestamp>.json`; its path."""
   os.makedirs(results_dir, exist_ok=True)
   path = os.path.join(results_dir,
-                      started.strftime("%Y%m%d-%H%M%S") + ".json")
+                      prefix + started.strftime("%Y%m%d-%H%M%S") + ".json")
   with open(path, "w", encoding="utf-8") as f:
     json.dump(record, f, indent=2, sort_keys=False)
     f.write("\n")

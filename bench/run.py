@@ -21,10 +21,15 @@ the record (commit, machine, settings, every figure, the raw details) to
 3. memory: peak RSS of the process tree (`bench/procmon.py`) of the e2e run
    (target < 8 GiB) and of a run on a generated 512x512 set (the same 2,224
    images at 512x512, 2 epochs; target < 16 GiB).
-4. beam: StatisticsGen and Transform throughput (examples/s from the
+   memory 512 input: peak RSS of a run on the 512x512 set that trains at
+   512x512 input (MobileNetV3-Small, random weights, 1 epoch; < 16 GiB).
+4. startup: each Beam component's start-up apart from its work, from a run
+   of the same pipeline on a small set (one image per class and split) and
+   the e2e run (`mlmd_times.split_startup`; docs/benchmarks.md).
+5. beam: StatisticsGen and Transform throughput (examples/s from the
    component times) with 2 DirectRunner workers (the e2e run) and with 1 (a
    partial run of the same pipeline up to them, `bench/beam_components.py`).
-5. input: images/s of the Trainer's training input (`make_dataset`,
+6. input: images/s of the Trainer's training input (`make_dataset`,
    augmented), the same without augmentation, and the notebooks' tf.data,
    on the ExampleGen output of the 192 and 512 runs, at the pipeline's model
    input size (64) and at the data's own size (`bench/input_path.py`).
@@ -62,7 +67,7 @@ from bench import report  # pylint: disable=g-import-not-at-top,wrong-import-pos
 from bench.report import Figure, Target  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 GIB = 2**30
-# Targets (README.md, "Benchmarks").
+# Targets (docs/benchmarks.md).
 MAX_AUGMENTATION_OVERHEAD_PERCENT = 25.0
 MAX_PIPELINE_TO_PLAIN = 1.5
 MAX_CACHED_RERUN_PERCENT = 10.0
@@ -166,6 +171,7 @@ def run_step(name: str, command: List[str], log_path: str,
       "peak_tree_rss_gib": round(run.peak_tree_rss_bytes / GIB, 3),
       "peak_process_rss_gib": round(run.peak_process_rss_bytes / GIB, 3),
       "rss_samples": run.samples,
+      "beam_workers_started": run.beam_workers_started,
       "log": log_path,
       "load_average_before": load_before,
       "load_average_after": load_average(),
@@ -402,6 +408,142 @@ def bench_e2e_cache_memory(sizes: Sizes, data_192: str, data_512: str,
   return {"192": out_192, "512": out_512}
 
 
+def plain_keras_stall_figures(figures: List[Figure],
+                              details: Dict[str, Any]) -> None:
+  """The plain Keras baseline with and without its end-of-fit stall.
+
+  Some plain runs wait 30-35 s between Keras's last callback and `fit`
+  returning (`fit_teardown_seconds`; docs/benchmarks.md, "The end-of-fit
+  stall"), in TensorFlow's tf.data rather than in the training. Both
+  figures are given, so the pipeline / plain ratio can be read either way.
+  """
+  runs = [details[name] for name in ("plain_keras_1", "plain_keras_2")
+          if "result" in details.get(name, {})]
+  without = [run["wall_seconds"] - (run["result"].get(
+      "fit_teardown_seconds") or 0) for run in runs]
+  best_without = min(without, default=None)
+  pipeline = details.get("pipeline_192", {})
+  wall_p = pipeline.get("wall_seconds") if pipeline.get(
+      "returncode") == 0 else None
+  figures.append(Figure(
+      "e2e", "plain Keras wall time without the end-of-fit stall (faster "
+      "of 2)", best_without, "s",
+      note="each run's wall time minus the time between Keras's last "
+      "callback and fit returning: " + ", ".join(
+          f"{run['result'].get('fit_teardown_seconds') or 0:.1f} s"
+          for run in runs)))
+  figures.append(Figure(
+      "e2e", "pipeline / plain wall time, plain without the stall",
+      wall_p / best_without if wall_p and best_without else None, "x"))
+
+
+# Section "memory 512 input": the model trained at the data's 512 px, the
+# size the Kaggle notebooks train at, where the 512 run above trains at the
+# default 64 px input. A small backbone with random weights keeps one epoch
+# within minutes on 2 CPU cores (simple_cnn convolves the full 512x512
+# image with 32 filters, about 8x MobileNetV3-Small's FLOPs there).
+BACKBONE_512_INPUT = "mobilenet_v3_small"
+EPOCHS_512_INPUT = 1
+
+
+def bench_memory_512_input(data_512: str, work_dir: str,
+                           figures: List[Figure],
+                           details: Dict[str, Any]) -> None:
+  """Peak RSS of a whole pipeline run that trains at 512 px input."""
+  output_dir = os.path.join(work_dir, "runs", "pipeline-512-input")
+  shutil.rmtree(output_dir, ignore_errors=True)
+  command = local_runner_command(data_512, output_dir, 512, EPOCHS_512_INPUT)
+  command += ["--input-size", "512", "--backbone", BACKBONE_512_INPUT]
+  run = run_step("pipeline_512_input", command,
+                 os.path.join(work_dir, "logs", "pipeline_512_input.log"),
+                 details)
+  if run:
+    details["pipeline_512_input"]["components"] = component_times(output_dir)
+  what = (f"{BACKBONE_512_INPUT}, random weights, {EPOCHS_512_INPUT} epoch")
+  figures.append(Figure(
+      "memory 512 input", f"peak RSS, pipeline trained at 512x512 input "
+      f"({what})", run.peak_tree_rss_bytes / GIB if run else None, "GiB",
+      Target("<", MAX_RSS_512_GIB),
+      note="the whole process tree (runner, Beam workers), as above"))
+  figures.append(Figure(
+      "memory 512 input", "largest single process RSS, same run",
+      run.peak_process_rss_bytes / GIB if run else None, "GiB"))
+  trainer_seconds = (details["pipeline_512_input"].get("components", {})
+                     .get("seconds", {}).get("Trainer") if run else None)
+  figures.append(Figure("memory 512 input", "Trainer component time, same "
+                        "run", trainer_seconds, "s"))
+  figures.append(Figure("memory 512 input", "pipeline wall time, same run",
+                        run.wall_seconds if run else None, "s"))
+
+
+# Section "startup": each Beam component's fixed start-up cost apart from
+# its work. The same pipeline runs on a small set (every class once in each
+# split); a component's time is modelled as start-up + examples x time per
+# example, and the two runs give both (`mlmd_times.split_startup`). Which
+# examples each component reads: ExampleGen and StatisticsGen both splits,
+# Transform's analysis the training split, the Evaluator the val split.
+STARTUP_SIZES = Sizes(head_count=1, tail_count=1, epochs=1, epochs_512=1,
+                      input_rounds=1, input_seconds=1.0)
+BEAM_COMPONENT_SPLITS = {
+    "ImportExampleGen": ("train", "val"),
+    "StatisticsGen": ("train", "val"),
+    "Transform": ("train",),
+    "Evaluator": ("val",),
+}
+
+
+def bench_startup(sizes: Sizes, e2e_seconds: Dict[str, float],
+                  work_dir: str, figures: List[Figure],
+                  details: Dict[str, Any]) -> None:
+  """Section startup: Beam components' start-up and work, from two sizes."""
+  data_root = make_data(work_dir, 192, STARTUP_SIZES)
+  output_dir = os.path.join(work_dir, "runs", "pipeline-small")
+  shutil.rmtree(output_dir, ignore_errors=True)
+  run = run_step(
+      "pipeline_small",
+      local_runner_command(data_root, output_dir, 192, STARTUP_SIZES.epochs),
+      os.path.join(work_dir, "logs", "pipeline_small.log"), details)
+  small_seconds = component_times(output_dir)["seconds"] if run else {}
+  if run:
+    details["pipeline_small"]["component_seconds"] = small_seconds
+  counts = sizes.split_counts()
+  small_counts = STARTUP_SIZES.split_counts()
+  splits = {}
+  for node, split_names in BEAM_COMPONENT_SPLITS.items():
+    examples = sum(counts[name] for name in split_names)
+    small_examples = sum(small_counts[name] for name in split_names)
+    seconds, small = e2e_seconds.get(node), small_seconds.get(node)
+    split = (mlmd_times.split_startup(seconds, examples, small,
+                                      small_examples)
+             if seconds is not None and small is not None else None)
+    if split:
+      splits[node] = dataclasses.asdict(split)
+    how = (f"line through {small_examples} examples in {small:.1f} s (small "
+           f"run) and {examples} in {seconds:.1f} s (e2e run)"
+           if split else "")
+    figures.append(Figure(
+        "startup", f"{node} start-up (time at 0 examples)",
+        split.startup_seconds if split else None, "s", note=how))
+    figures.append(Figure(
+        "startup", f"{node} work ({examples} examples)",
+        split.work_seconds if split else None, "s"))
+  details["startup_split"] = splits
+  for step, what in (("pipeline_192", "e2e run"),
+                     ("pipeline_small", "small run")):
+    figures.append(Figure(
+        "startup", f"Beam worker processes started ({what})",
+        details.get(step, {}).get("beam_workers_started"), "processes",
+        note="each starts Python and imports TensorFlow" if step ==
+        "pipeline_192" else ""))
+  if len(splits) == len(BEAM_COMPONENT_SPLITS):
+    figures.append(Figure(
+        "startup", "Beam components' start-up, summed",
+        sum(s["startup_seconds"] for s in splits.values()), "s",
+        note="what the pipeline pays before and after the data work of "
+        "ExampleGen, StatisticsGen, Transform and the Evaluator, whatever "
+        "the data size"))
+
+
 def bench_beam(sizes: Sizes, data_192: str, e2e_seconds: Dict[str, float],
                work_dir: str, figures: List[Figure],
                details: Dict[str, Any]) -> None:
@@ -548,9 +690,14 @@ def main(argv=None) -> int:
   outputs = bench_e2e_cache_memory(sizes, data_roots["192"],
                                    data_roots["512"], work_dir, figures,
                                    details)
+  plain_keras_stall_figures(figures, details)
+  bench_memory_512_input(data_roots["512"], work_dir, figures, details)
   bench_beam(sizes, data_roots["192"],
              details["pipeline_192"].get("components", {}).get("seconds", {}),
              work_dir, figures, details)
+  bench_startup(sizes,
+                details["pipeline_192"].get("components", {}).get(
+                    "seconds", {}), work_dir, figures, details)
   bench_input(sizes, data_roots, outputs, work_dir, figures, details)
   details["load_average_end"] = load_average()
   details["bench_wall_seconds"] = round(time.perf_counter() - wall_start, 1)

@@ -242,3 +242,192 @@ def test_timeout_kills_the_whole_tree(tmp_path):
     pass  # already gone
   assert not psutil.pid_exists(grandchild) or (
       psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE)
+
+
+# ---------------------------------------------------------------------------
+# GPU check (bench/gpu_check.py), run here on CPU with a tiny model.
+
+def test_peak_table_matches_nvidia_smi_names():
+  from bench import gpu_check
+  h200 = gpu_check.peak_tflops("NVIDIA H200", "mixed_float16")
+  assert h200["tflops"] == 989.5 and "H200" in h200["source"]
+  assert gpu_check.peak_tflops("NVIDIA H100 PCIe", "mixed_float16")[
+      "tflops"] == 756.5
+  assert gpu_check.peak_tflops("NVIDIA H100 80GB HBM3", "float32")[
+      "tflops"] == 494.5
+  assert gpu_check.peak_tflops("Tesla T4", "float32")["tflops"] == 8.1
+  # L40S is not an L4; an unknown chip has no peak, and says why.
+  unknown = gpu_check.peak_tflops("NVIDIA L40S", "mixed_float16")
+  assert unknown["tflops"] is None and "L40S" in unknown["source"]
+  assert gpu_check.peak_tflops(None, "float32")["tflops"] is None
+
+
+def test_input_bound_share():
+  from bench import gpu_check
+  assert gpu_check.input_bound_share(600.0, 1000.0) == pytest.approx(0.4)
+  assert gpu_check.input_bound_share(1100.0, 1000.0) == 0.0  # keeps up
+  assert gpu_check.input_bound_share(None, 1000.0) is None
+
+
+# Convolutions and the dense layer of modules/model.py's simple_cnn at 64 px
+# (2 FLOPs a multiply-add): what the profiler's count must be close to.
+_SIMPLE_CNN_64_FLOPS = (2 * 9 * (64 * 64 * 3 * 32 + 32 * 32 * 32 * 64 +
+                                 16 * 16 * 64 * 128) + 2 * 128 * 104)
+
+# Every run in a gpu-check record carries these (bench/gpu_check.py).
+_GPU_CHECK_RUN_FIELDS = {
+    "backbone", "feed", "jit_compile", "dtype_policy", "status",
+    "global_batch_size",
+    "steps_per_epoch", "warmup_epoch_seconds", "epoch_seconds",
+    "images_per_second", "train_tflops_per_second", "fraction_of_peak",
+    "peak_device_memory_gib"}
+
+
+def _run_gpu_check(root, *extra):
+  """bench/gpu_check.py with tiny sizes; the finished process."""
+  import subprocess
+  command = [sys.executable, os.path.join(bench_run.REPO_ROOT, "bench",
+                                          "gpu_check.py"),
+             "--backbones", "simple_cnn", "--image-size", "64", "--steps",
+             "2", "--epochs", "1", "--examples", "16", "--shards", "2",
+             "--batch-size", "4", "--input-seconds", "0.5",
+             "--work-dir", str(root / "work"),
+             "--results-dir", str(root / "results"), *extra]
+  return subprocess.run(command, capture_output=True, text=True,
+                        timeout=900, check=False,
+                        env=dict(os.environ, PYTHONPATH=bench_run.REPO_ROOT))
+
+
+@pytest.fixture(scope="module")
+def gpu_check_cpu_run(tmp_path_factory):
+  root = tmp_path_factory.mktemp("gpu-check")
+  # mixed_float16, as a GPU gets it: each model must train under it (Keras's
+  # clear_session between runs resets the policy).
+  process = _run_gpu_check(root, "--allow-cpu", "--precision",
+                           "mixed_float16")
+  assert process.returncode == 0, process.stdout[-3000:] + process.stderr[
+      -5000:]
+  records = list((root / "results").glob("gpu-check-*.json"))
+  assert len(records) == 1
+  return dict(stdout=process.stdout,
+              record=json.loads(records[0].read_text()))
+
+
+def test_gpu_check_on_cpu_records_every_field(gpu_check_cpu_run):
+  record = gpu_check_cpu_run["record"]
+  details = record["details"]
+  assert "NOT A GPU RUN" in gpu_check_cpu_run["stdout"]
+  assert details["device"]["on_gpu"] is False
+  # The Trainer's own choice of strategy on this machine.
+  assert details["strategy"] == "_DefaultDistributionStrategy"
+  assert details["replicas"] == 1
+  assert details["precision_policy"] == "mixed_float16"
+  assert details["peak"]["precision"] == "float16"
+  assert details["keras_auto_jit_compile"] == {"simple_cnn": False}
+  assert details["peak"]["tflops"] is None and details["peak"]["source"]
+  flops = details["forward_flops_per_image"]["simple_cnn"]
+  assert 1.0 <= flops / _SIMPLE_CNN_64_FLOPS < 1.05
+  assert details["train_flops_per_image"]["simple_cnn"] == 3 * flops
+  assert details["input_pipeline_images_per_second"] > 0
+  runs = details["runs"]
+  assert {(r["feed"], r["jit_compile"]) for r in runs} == {
+      ("tfrecord", False), ("tfrecord", True), ("synthetic", False),
+      ("synthetic", True)}
+  for run in runs:
+    assert set(run) == _GPU_CHECK_RUN_FIELDS
+    assert run["status"] == "measured"
+    # The policy the check chose is the one each model trained under.
+    assert run["dtype_policy"] == details["precision_policy"]
+    assert run["images_per_second"] > 0 and len(run["epoch_seconds"]) == 1
+    assert run["global_batch_size"] == 4 and run["steps_per_epoch"] == 2
+    assert run["fraction_of_peak"] is None  # no peak known for a CPU
+    assert run["train_tflops_per_second"] > 0
+  names = {f["name"]: f for f in record["figures"]}
+  for name in ("training, tfrecord, XLA [CPU, not a GPU figure]",
+               "training, synthetic, no XLA [CPU, not a GPU figure]",
+               "input-bound share of the TFRecord run, XLA",
+               "fraction of peak FLOP/s, synthetic feed, no XLA",
+               "forward pass per image (TF profiler)",
+               "input pipeline alone (make_dataset, no model) [CPU, not a "
+               "GPU figure]"):
+    assert name in names, sorted(names)
+  assert names["gpu check wall time"]["target"] == "< 480"
+  assert record["settings"]["image_size"] == 64
+  assert record["git"]["commit"]
+
+
+def test_gpu_check_refuses_a_cpu_unless_asked(tmp_path):
+  process = _run_gpu_check(tmp_path)
+  assert process.returncode == 2
+  assert "TensorFlow sees no GPU" in process.stderr
+  assert not (tmp_path / "results").exists()
+
+
+def test_split_startup_from_two_sizes():
+  # 10 s start-up + 0.01 s per example, measured at 2,000 and 200 examples.
+  split = mlmd_times.split_startup(30.0, 2000, 12.0, 200)
+  assert split.startup_seconds == pytest.approx(10.0)
+  assert split.work_seconds == pytest.approx(20.0)
+  assert split.seconds_per_example == pytest.approx(0.01)
+  # Noise can make the start-up negative; it is reported, not hidden.
+  assert mlmd_times.split_startup(10.0, 2000, 0.5, 200).startup_seconds < 0
+  with pytest.raises(ValueError, match="more examples"):
+    mlmd_times.split_startup(10.0, 100, 5.0, 100)
+
+
+def test_beam_worker_processes_are_counted(tmp_path):
+  # A grandchild whose command line names Beam's worker module, as the
+  # DirectRunner starts its workers, and one that does not.
+  script = (
+      "import subprocess, sys\n"
+      "sleep = ['-c', 'import time; time.sleep(1.5)']\n"
+      "workers = [subprocess.Popen([sys.executable, *sleep, '-m', "
+      f"{procmon.BEAM_WORKER_MODULE!r}]) for _ in range(2)]\n"
+      "other = subprocess.Popen([sys.executable, *sleep])\n"
+      "[p.wait() for p in workers + [other]]\n")
+  result = procmon.run_monitored([sys.executable, "-c", script],
+                                 str(tmp_path / "log"), interval=0.1)
+  assert result.ok
+  assert result.beam_workers_started == 2
+
+
+def test_plain_keras_figures_without_the_end_of_fit_stall():
+  details = {
+      "pipeline_192": {"returncode": 0, "wall_seconds": 120.0},
+      "plain_keras_1": {"wall_seconds": 88.0,
+                        "result": {"fit_teardown_seconds": 35.0}},
+      "plain_keras_2": {"wall_seconds": 60.0,
+                        "result": {"fit_teardown_seconds": 0.01}},
+  }
+  figures = []
+  bench_run.plain_keras_stall_figures(figures, details)
+  by_name = {f.name: f for f in figures}
+  without = by_name["plain Keras wall time without the end-of-fit stall "
+                    "(faster of 2)"]
+  assert without.value == pytest.approx(53.0)
+  assert "35.0 s, 0.0 s" in without.note
+  assert by_name["pipeline / plain wall time, plain without the "
+                 "stall"].value == pytest.approx(120.0 / 53.0)
+  # A failed pipeline run leaves the ratio unmeasured.
+  figures = []
+  bench_run.plain_keras_stall_figures(
+      figures, dict(details, pipeline_192={"returncode": 1}))
+  assert figures[1].value is None
+
+
+def test_teardown_watchdog_records_stacks_only_when_fit_stalls(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(plain_keras, "STALL_SECONDS", 0.2)
+  monkeypatch.setattr(plain_keras.shutil, "which", lambda name: None)
+  stalled = plain_keras.TeardownWatchdog(str(tmp_path / "stalled.txt"))
+  stalled.arm().join(timeout=30)
+  assert stalled.dumped
+  stacks = (tmp_path / "stalled.txt").read_text()
+  assert "Python threads" in stacks
+  # The main thread was here, waiting: its stack names this test.
+  assert "test_teardown_watchdog_records_stacks_only_when" in stacks
+  returned = plain_keras.TeardownWatchdog(str(tmp_path / "returned.txt"))
+  thread = returned.arm()
+  returned.returned.set()
+  thread.join(timeout=30)
+  assert not returned.dumped and not (tmp_path / "returned.txt").exists()
