@@ -11,7 +11,7 @@ RUN_ARGS ?=
 PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install data run test test-fast kubeflow image-check lock clean help bench gpu-check submission
+.PHONY: install data run test test-fast kubeflow image-check lock clean help bench gpu-check submission beam-jobs
 
 help:
 	@echo "make run      - run the pipeline on the sample data (installs first)"
@@ -24,6 +24,7 @@ help:
 	@echo "make submission - Kaggle submission.csv from the newest pushed model (MODEL=... to choose)"
 	@echo "make bench    - benchmark the pipeline against plain Keras (~15 min; BENCH_ARGS=--quick)"
 	@echo "make gpu-check - training images/s, input-bound share and share of peak FLOP/s on one GPU (< 8 min)"
+	@echo "make beam-jobs - fetch Beam's Flink and Spark job servers with Maven into $(BEAM_JOBS_DIR)"
 
 install: $(STAMP)
 
@@ -73,6 +74,13 @@ $(GPU_STAMP): requirements-gpu.txt $(STAMP)
 
 gpu-check: $(GPU_STAMP)
 	$(PY) bench/gpu_check.py $(GPU_CHECK_ARGS)
+# Beam's Flink and Spark job servers (docs/beam-engines.md), fetched by Maven
+# into a git-ignored cache; the flink/spark profiles' local engines and
+# tests/test_beam_engines.py use them. Does nothing once they are there.
+BEAM_JOBS_DIR ?= .cache/beam-jobs
+beam-jobs:
+	@command -v mvn >/dev/null || { echo "error: Maven (mvn) and a JDK are needed (docs/beam-engines.md)"; exit 1; }
+	$(PYTHON) tools/beam_jobs.py --cache-dir $(BEAM_JOBS_DIR)
 
 # Kaggle submission (README.md, "Inference") from the newest pushed model
 # under $(OUTPUT_DIR)/serving, or MODEL=<SavedModel folder>.

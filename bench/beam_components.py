@@ -1,6 +1,9 @@
 """Runs only the pipeline's Beam data components, for the Beam scaling figures.
 
     python -m bench.beam_components --data-root D --output-dir O --beam-workers 1
+    python -m bench.beam_components --data-root D --output-dir O \
+        --job-endpoint localhost:8099 --parallelism 2
+    python -m bench.beam_components --job-endpoint localhost:8099 --empty-job
 
 Runs StatisticsGen and Transform, and whatever they depend on (ExampleGen,
 the schema, the data validation), exactly as `create_pipeline` builds them:
@@ -9,6 +12,12 @@ LocalDagRunner with a SQLite metadata store in `--output-dir`, cache off;
 the bench reads each component's time from that store. The Trainer,
 Evaluator and Pusher are left out: the figures are about the data
 components, and training would add minutes that do not depend on Beam.
+
+With `--job-endpoint` the components run on a running Beam job server (the
+bench's engine section starts Flink's), the SDK harness in LOOPBACK;
+`--empty-job` instead times a one-element job on it, printed as JSON: the
+fixed cost of each job (Flink starts a mini-cluster for every job, the
+harness its workers) that the engine section separates from the work.
 """
 
 import argparse
@@ -31,15 +40,57 @@ def direct_runner_args(workers: int):
           f"--direct_num_workers={workers}"]
 
 
+def job_server_args(job_endpoint: str, parallelism: int):
+  """The `flink` profile's arguments for a running job server."""
+  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  return beam.beam_pipeline_args("flink", beam.BeamSettings(
+      job_endpoint=job_endpoint, environment_type="LOOPBACK",
+      parallelism=parallelism))
+
+
+def empty_job_seconds(beam_args) -> float:
+  """Wall time of a one-element job: the per-job cost without the work."""
+  import time  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
+  started = time.perf_counter()
+  with beam.Pipeline(options=pipeline_options.PipelineOptions(
+      beam_args)) as pipeline:
+    _ = pipeline | beam.Create([1]) | beam.Map(lambda x: x + 1)
+  return time.perf_counter() - started
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data-root", required=True)
-  parser.add_argument("--output-dir", required=True)
+  parser.add_argument("--data-root")
+  parser.add_argument("--output-dir")
   parser.add_argument("--image-size", type=int, default=192)
-  parser.add_argument("--beam-workers", type=int, required=True)
+  runner = parser.add_mutually_exclusive_group(required=True)
+  runner.add_argument("--beam-workers", type=int,
+                      help="DirectRunner worker processes")
+  runner.add_argument("--job-endpoint",
+                      help="a running Beam job server, host:port")
+  parser.add_argument("--parallelism", type=int, default=1,
+                      help="with --job-endpoint: the job's parallelism")
+  parser.add_argument("--empty-job", action="store_true",
+                      help="with --job-endpoint: time a one-element job "
+                      "and print {\"seconds\": ...}")
   args = parser.parse_args(argv)
   from pipeline import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # Before TensorFlow is imported, as the runners do.
+  if args.job_endpoint:
+    beam_args = job_server_args(args.job_endpoint, args.parallelism)
+    where = (f"on the job server at {args.job_endpoint}, parallelism "
+             f"{args.parallelism}")
+  else:
+    beam_args = direct_runner_args(args.beam_workers)
+    where = f"with {args.beam_workers} DirectRunner worker(s)"
+  if args.empty_job:
+    import json  # pylint: disable=g-import-not-at-top
+    print(json.dumps({"seconds": empty_job_seconds(beam_args)}), flush=True)
+    return 0
+  if not (args.data_root and args.output_dir):
+    parser.error("--data-root and --output-dir are needed")
 
   from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
@@ -49,10 +100,9 @@ def main(argv=None) -> int:
   config = config_lib.PipelineConfig().replace(image_size=args.image_size)
   # The runner's own layout (pipeline_root, metadata.sqlite, serving).
   pipeline = local_runner.local_pipeline(
-      args.output_dir, args.data_root, config,
-      direct_runner_args(args.beam_workers), enable_cache=False)
+      args.output_dir, args.data_root, config, beam_args, enable_cache=False)
   print(f"running {', '.join(MEASURED_NODES)} and their upstream components "
-        f"with {args.beam_workers} DirectRunner worker(s)", flush=True)
+        f"{where}", flush=True)
   # A partial run of the real pipeline rather than a smaller pipeline: the
   # components stay exactly create_pipeline's (a pipeline of a subset of them
   # does not compile, they reference their downstream nodes).

@@ -38,6 +38,17 @@ the record (commit, machine, settings, every figure, the raw details) to
    one round varied up to 2x, CPU time per image by a few percent (both
    are recorded).
 
+Optional (`--engines`, or `--engines-only` for this section alone):
+
+6. engines: StatisticsGen and Transform throughput on Flink's embedded
+   mini-cluster, parallelism 1 and 2, against the DirectRunner with 2
+   workers: the same partial run as section 4, on one Flink job server
+   (`make beam-jobs` fetches it; docs/beam-engines.md) with the SDK harness
+   in LOOPBACK. The job server's start-up and the fixed cost of a job (a
+   one-element job: Flink's mini-cluster and the harness starting) are
+   figures of their own, and "work only" throughput takes that fixed cost
+   out of each component's time.
+
 Ratios come from runs made one after the other in the same bench run. The
 machine may be shared: the record keeps the load average before and after
 each section, and the input figures use the median of interleaved rounds.
@@ -76,6 +87,8 @@ MAX_RSS_512_GIB = 16.0
 # DirectRunner workers of the pipeline runs; the Beam section compares them
 # with a 1-worker run.
 BEAM_WORKERS = 2
+# Flink parallelisms of the optional engine section.
+ENGINE_PARALLELISMS = (1, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -544,6 +557,16 @@ def bench_startup(sizes: Sizes, e2e_seconds: Dict[str, float],
         "the data size"))
 
 
+def beam_examples(sizes: Sizes) -> Dict[str, int]:
+  """Examples each Beam component reads on the generated set."""
+  counts = sizes.split_counts()
+  # StatisticsGen both splits, Transform's analysis the training split only
+  # (it does not materialize).
+  return {"ImportExampleGen": counts["train"] + counts["val"],
+          "StatisticsGen": counts["train"] + counts["val"],
+          "Transform": counts["train"]}
+
+
 def bench_beam(sizes: Sizes, data_192: str, e2e_seconds: Dict[str, float],
                work_dir: str, figures: List[Figure],
                details: Dict[str, Any]) -> None:
@@ -554,12 +577,7 @@ def bench_beam(sizes: Sizes, data_192: str, e2e_seconds: Dict[str, float],
   to StatisticsGen and Transform, which saves running the Trainer and the
   Evaluator a third time.
   """
-  counts = sizes.split_counts()
-  # Examples each component reads: StatisticsGen both splits, Transform's
-  # analysis the training split only (it does not materialize).
-  examples = {"ImportExampleGen": counts["train"] + counts["val"],
-              "StatisticsGen": counts["train"] + counts["val"],
-              "Transform": counts["train"]}
+  examples = beam_examples(sizes)
   output_dir = os.path.join(work_dir, "runs", "beam-1")
   shutil.rmtree(output_dir, ignore_errors=True)
   run = run_step(
@@ -588,6 +606,121 @@ def bench_beam(sizes: Sizes, data_192: str, e2e_seconds: Dict[str, float],
               "importing TensorFlow, and the 2 cores are shared with the "
               "runner: on this little data the start-up outweighs the "
               "parallel work" if one and many and many < one else "")))
+
+
+def start_flink_job_server(jar: str, log_path: str):
+  """Beam's Flink job server on [local]; (process, port, start-up seconds).
+
+  The seconds run from `java -jar` to the job service accepting
+  connections; None for the process if it did not come up in 3 minutes.
+  """
+  import socket  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  with socket.socket() as probe:
+    probe.bind(("localhost", 0))
+    port = probe.getsockname()[1]
+  started = time.perf_counter()
+  with open(log_path, "w", encoding="utf-8") as log_file:
+    process = subprocess.Popen(
+        ["java", "-jar", jar, "--flink-master", "[local]", "--job-port",
+         str(port), "--artifact-port", "0", "--expansion-port", "0"],
+        stdout=log_file, stderr=subprocess.STDOUT)
+  while time.perf_counter() - started < 180 and process.poll() is None:
+    try:
+      socket.create_connection(("localhost", port), timeout=1).close()
+      return process, port, time.perf_counter() - started
+    except OSError:
+      time.sleep(0.2)
+  process.kill()
+  process.wait()
+  return None, port, None
+
+
+def bench_engines(sizes: Sizes, data_192: str, work_dir: str,
+                  figures: List[Figure], details: Dict[str, Any]) -> None:
+  """Section engines: the Beam data components on Flink against Direct."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  from tools import beam_jobs  # pylint: disable=g-import-not-at-top
+  examples = beam_examples(sizes)
+  logs = os.path.join(work_dir, "logs")
+  fetch = subprocess.run(["make", "--no-print-directory", "beam-jobs"],
+                         cwd=REPO_ROOT, capture_output=True, text=True,
+                         check=False)
+  details["engines_fetch"] = {"returncode": fetch.returncode,
+                              "output": (fetch.stdout + fetch.stderr)[-2000:]}
+  runs = {"DirectRunner, 2 workers": ["--beam-workers", str(BEAM_WORKERS)]}
+  seconds: Dict[str, Dict[str, float]] = {}
+  empty_job: Dict[int, Optional[float]] = {}
+  server, port, startup = None, None, None
+  if fetch.returncode == 0:
+    server, port, startup = start_flink_job_server(
+        beam_jobs.jar_path("flink"), os.path.join(logs, "flink_job_server.log"))
+  else:
+    log(f"engines: make beam-jobs failed:\n{fetch.stdout}{fetch.stderr}")
+  figures.append(Figure("engines", "Flink job server start-up (JVM to job "
+                        "service up)", startup, "s"))
+  try:
+    if server:
+      endpoint = f"localhost:{port}"
+      for parallelism in ENGINE_PARALLELISMS:
+        name = f"engines_empty_job_p{parallelism}"
+        run = run_step(
+            name, [sys.executable, "-m", "bench.beam_components",
+                   "--job-endpoint", endpoint, "--parallelism",
+                   str(parallelism), "--empty-job"],
+            os.path.join(logs, name + ".log"), details)
+        found = re.findall(r'^\{"seconds": ([0-9.]+)\}$',
+                           tail(os.path.join(logs, name + ".log"), 200),
+                           re.MULTILINE)
+        empty_job[parallelism] = float(found[-1]) if run and found else None
+        runs[f"Flink [local], parallelism {parallelism}"] = [
+            "--job-endpoint", endpoint, "--parallelism", str(parallelism)]
+    for label, runner_args in runs.items():
+      name = "engines_" + re.sub(r"\W+", "_", label).strip("_").lower()
+      output_dir = os.path.join(work_dir, "runs", name)
+      shutil.rmtree(output_dir, ignore_errors=True)
+      run = run_step(name, [sys.executable, "-m", "bench.beam_components",
+                            "--data-root", data_192, "--output-dir",
+                            output_dir, *runner_args],
+                     os.path.join(logs, name + ".log"), details)
+      seconds[label] = component_times(output_dir)["seconds"] if run else {}
+      details[name]["component_seconds"] = seconds[label]
+  finally:
+    if server:
+      server.terminate()
+      server.wait()
+  for parallelism in ENGINE_PARALLELISMS:
+    figures.append(Figure(
+        "engines", f"Flink one-element job (mini-cluster and harness "
+        f"start-up), parallelism {parallelism}", empty_job.get(parallelism),
+        "s"))
+  direct_label = next(iter(runs))
+  flink_parallelism = {f"Flink [local], parallelism {p}": p
+                       for p in ENGINE_PARALLELISMS}
+  for node in ("StatisticsGen", "Transform"):
+    throughput = {}
+    for label in [direct_label, *flink_parallelism]:
+      node_seconds = seconds.get(label, {}).get(node)
+      throughput[label] = (examples[node] / node_seconds if node_seconds
+                           else None)
+      figures.append(Figure("engines", f"{node}, {label} "
+                            f"({examples[node]} examples)",
+                            throughput[label], "examples/s"))
+      parallelism = flink_parallelism.get(label)
+      fixed = empty_job.get(parallelism)
+      if parallelism and node_seconds and fixed is not None:
+        work = node_seconds - fixed
+        figures.append(Figure(
+            "engines", f"{node}, {label}, work only (less the "
+            "one-element job)", examples[node] / work if work > 0 else None,
+            "examples/s"))
+    direct = throughput[direct_label]
+    for label, parallelism in flink_parallelism.items():
+      flink = throughput[label]
+      figures.append(Figure(
+          "engines", f"{node}, Flink parallelism {parallelism} / "
+          f"{direct_label}", flink / direct if flink and direct else None,
+          "x"))
 
 
 def bench_input(sizes: Sizes, data_roots: Dict[str, str],
@@ -672,6 +805,12 @@ def main(argv=None) -> int:
                                            "flowers-bench"),
                       help="generated data (kept and reused), pipeline "
                       "outputs and logs (replaced every run)")
+  parser.add_argument("--engines", action="store_true",
+                      help="add the engine section: StatisticsGen and "
+                      "Transform on Flink (fetches the job server with "
+                      "`make beam-jobs`: needs Maven and a JDK)")
+  parser.add_argument("--engines-only", action="store_true",
+                      help="run the engine section alone")
   parser.add_argument("--results-dir",
                       default=os.path.join(REPO_ROOT, "bench", "results"))
   args = parser.parse_args(argv)
@@ -685,20 +824,24 @@ def main(argv=None) -> int:
   details: Dict[str, Any] = {"load_average_start": load_average()}
   log(f"{'quick' if args.quick else 'full'} bench; work dir {work_dir}")
 
-  data_roots = {"192": make_data(work_dir, 192, sizes),
-                "512": make_data(work_dir, 512, sizes)}
-  outputs = bench_e2e_cache_memory(sizes, data_roots["192"],
-                                   data_roots["512"], work_dir, figures,
-                                   details)
-  plain_keras_stall_figures(figures, details)
-  bench_memory_512_input(data_roots["512"], work_dir, figures, details)
-  bench_beam(sizes, data_roots["192"],
-             details["pipeline_192"].get("components", {}).get("seconds", {}),
-             work_dir, figures, details)
-  bench_startup(sizes,
-                details["pipeline_192"].get("components", {}).get(
-                    "seconds", {}), work_dir, figures, details)
-  bench_input(sizes, data_roots, outputs, work_dir, figures, details)
+  data_roots = {"192": make_data(work_dir, 192, sizes)}
+  if not args.engines_only:
+    data_roots["512"] = make_data(work_dir, 512, sizes)
+    outputs = bench_e2e_cache_memory(sizes, data_roots["192"],
+                                     data_roots["512"], work_dir, figures,
+                                     details)
+    plain_keras_stall_figures(figures, details)
+    bench_memory_512_input(data_roots["512"], work_dir, figures, details)
+    bench_beam(sizes, data_roots["192"],
+               details["pipeline_192"].get("components", {}).get("seconds",
+                                                                 {}),
+               work_dir, figures, details)
+    bench_startup(sizes,
+                  details["pipeline_192"].get("components", {}).get(
+                      "seconds", {}), work_dir, figures, details)
+    bench_input(sizes, data_roots, outputs, work_dir, figures, details)
+  if args.engines or args.engines_only:
+    bench_engines(sizes, data_roots["192"], work_dir, figures, details)
   details["load_average_end"] = load_average()
   details["bench_wall_seconds"] = round(time.perf_counter() - wall_start, 1)
 

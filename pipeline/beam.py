@@ -4,14 +4,17 @@ Evaluator, and the other executors that take them), by named profile.
 - `local` (default): DirectRunner, one worker process per core.
 - `in_memory`: DirectRunner in one process.
 - `dataflow`: Google Cloud Dataflow; the workers run the project's image.
-- `flink`: a Flink cluster through Beam's portable runner.
-- `spark`: a Spark cluster through Beam's portable runner.
+- `flink`: Flink through Beam's portable runner: a cluster, or Flink's
+  embedded mini-cluster (`--flink-master [local]`).
+- `spark`: Spark through Beam's portable runner: a cluster, or a `local[N]`
+  master.
 
 What a profile needs (project, cluster addresses, image...) is never written
 in source: each setting is a runner flag whose default is an environment
 variable (`SETTINGS`, added to a runner's parser by `add_beam_arguments`). A
 profile that lacks a required setting raises `MissingBeamSettingError`,
-naming the flag and the variable. README.md, "Beam profiles", has the table.
+naming the flag and the variable. README.md, "Beam profiles", has the table;
+docs/beam-engines.md how the portable profiles run, here and on a cluster.
 """
 
 import argparse
@@ -27,8 +30,13 @@ PROFILE_ENV = "FLOWERS_BEAM_PROFILE"
 # How the portable runners (Flink, Spark) start the Python SDK harness:
 # DOCKER runs our image next to each task manager / executor, EXTERNAL
 # connects to a running worker pool (e.g. a sidecar running the image with
-# --worker_pool), LOOPBACK runs it inside the process that submitted the job.
+# --worker_pool, or `python -m apache_beam.runners.worker.worker_pool_main`
+# on this machine), LOOPBACK runs it inside the process that submitted the
+# job. Not given: DOCKER on a cluster, LOOPBACK on a local engine.
 ENVIRONMENT_TYPES = ("DOCKER", "EXTERNAL", "LOOPBACK")
+# Engines inside the job server's own process, not a cluster address.
+FLINK_LOCAL_MASTER = "[local]"
+SPARK_LOCAL_MASTER_PREFIX = "local"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,15 +56,22 @@ class BeamSettings:
     machine_type: Dataflow worker machine type.
     max_workers: Dataflow autoscaling limit.
     service_account: service account the Dataflow workers run as.
-    flink_master: Flink JobManager REST address (`flink`).
-    spark_master_url: Spark master, e.g. spark://host:7077 (`spark`).
+    flink_master: Flink JobManager REST address, or `[local]` for Flink's
+      embedded mini-cluster (`flink`).
+    flink_job_server_jar: Beam's Flink job server jar on this machine
+      (`make beam-jobs`); Beam runs it with `java -jar`, nothing is
+      downloaded.
+    spark_master_url: Spark master, e.g. spark://host:7077, or `local[N]`
+      (`spark`).
+    spark_job_server_jar: Beam's Spark job server jar on this machine.
     spark_rest_url: Spark REST submission URL, e.g. http://host:6066.
     job_endpoint: a running Beam job server (`flink`, `spark`); when set,
       the job goes to it through the PortableRunner.
-    environment_type: one of ENVIRONMENT_TYPES (`flink`, `spark`).
+    environment_type: one of ENVIRONMENT_TYPES (`flink`, `spark`); None:
+      LOOPBACK on a local engine, DOCKER on a cluster.
     environment_config: the worker pool address for EXTERNAL; for DOCKER
       the image (default: `image`).
-    parallelism: Flink parallelism.
+    parallelism: Flink parallelism (also of the `[local]` mini-cluster).
     extra_args: more Beam arguments, appended as given.
   """
   workers: Optional[int] = None
@@ -69,10 +84,12 @@ class BeamSettings:
   max_workers: Optional[int] = None
   service_account: Optional[str] = None
   flink_master: Optional[str] = None
+  flink_job_server_jar: Optional[str] = None
   spark_master_url: Optional[str] = None
+  spark_job_server_jar: Optional[str] = None
   spark_rest_url: Optional[str] = None
   job_endpoint: Optional[str] = None
-  environment_type: str = "DOCKER"
+  environment_type: Optional[str] = None
   environment_config: Optional[str] = None
   parallelism: Optional[int] = None
   extra_args: Sequence[str] = ()
@@ -127,12 +144,20 @@ SETTINGS = (
             "FLOWERS_DATAFLOW_SERVICE_ACCOUNT",
             "dataflow: worker service account e-mail (optional)"),
     Setting("flink_master", "--flink-master", "FLOWERS_FLINK_MASTER",
-            "flink: JobManager REST address, host:8081 (or give "
-            "--beam-job-endpoint)"),
+            "flink: JobManager REST address, host:8081, or [local] for "
+            "Flink's embedded mini-cluster (or give --beam-job-endpoint)"),
+    Setting("flink_job_server_jar", "--flink-job-server-jar",
+            "FLOWERS_FLINK_JOB_SERVER_JAR",
+            "flink: Beam's Flink job server jar on this machine (make "
+            "beam-jobs); needed for [local]"),
     Setting("spark_master_url", "--spark-master-url",
             "FLOWERS_SPARK_MASTER_URL",
-            "spark: master URL, spark://host:7077 (or give "
+            "spark: master URL, spark://host:7077, or local[N] (or give "
             "--beam-job-endpoint)"),
+    Setting("spark_job_server_jar", "--spark-job-server-jar",
+            "FLOWERS_SPARK_JOB_SERVER_JAR",
+            "spark: Beam's Spark job server jar on this machine (make "
+            "beam-jobs); needed for local[N]"),
     Setting("spark_rest_url", "--spark-rest-url", "FLOWERS_SPARK_REST_URL",
             "spark: REST submission URL, http://host:6066; submits one jar, "
             "so no Java is needed where the component runs (optional)"),
@@ -142,13 +167,15 @@ SETTINGS = (
     Setting("environment_type", "--beam-environment-type",
             "FLOWERS_BEAM_ENVIRONMENT_TYPE",
             "flink/spark: how the Python workers start: "
-            + ", ".join(ENVIRONMENT_TYPES)),
+            + ", ".join(ENVIRONMENT_TYPES)
+            + " (default: LOOPBACK on a local engine, else DOCKER)"),
     Setting("environment_config", "--beam-environment-config",
             "FLOWERS_BEAM_ENVIRONMENT_CONFIG",
             "flink/spark: worker pool host:port for EXTERNAL; the image for "
             "DOCKER (default: the Beam image)"),
     Setting("parallelism", "--beam-parallelism", "FLOWERS_BEAM_PARALLELISM",
-            "flink: parallelism (optional)", int),
+            "flink: parallelism, of a cluster or of [local] (optional)",
+            int),
     Setting("extra_args", "--beam-extra-args", "FLOWERS_BEAM_EXTRA_ARGS",
             "more Beam arguments for any profile, appended as given "
             "(one shell-quoted string)", shlex.split),
@@ -187,11 +214,7 @@ def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS (no attribute) rather than None keeps "(default: None)" out
     # of --help; `settings_from_args` reads an absent attribute as None.
     default = os.environ.get(setting.env) or argparse.SUPPRESS
-    choices = None
-    if setting.field == "environment_type":
-      choices = ENVIRONMENT_TYPES
-      if default is argparse.SUPPRESS:
-        default = BeamSettings.environment_type
+    choices = ENVIRONMENT_TYPES if setting.field == "environment_type" else None
     group.add_argument(setting.flag, dest=setting.field, type=setting.parse,
                        choices=choices, default=default,
                        help=f"{setting.help} (env {setting.env})")
@@ -201,8 +224,6 @@ def settings_from_args(args: argparse.Namespace) -> BeamSettings:
   """The BeamSettings of arguments parsed with `add_beam_arguments`."""
   values = {setting.field: getattr(args, setting.field, None)
             for setting in SETTINGS}
-  values["environment_type"] = (values["environment_type"] or
-                                BeamSettings.environment_type)
   values["extra_args"] = tuple(values["extra_args"] or ())
   return BeamSettings(**values)
 
@@ -249,9 +270,11 @@ def _dataflow_args(settings: BeamSettings) -> List[str]:
   return args
 
 
-def _environment_args(profile: str, settings: BeamSettings) -> List[str]:
+def _environment_args(profile: str, settings: BeamSettings,
+                      local_engine: bool) -> List[str]:
   """Where the portable runners' Python workers come from."""
-  kind = settings.environment_type
+  kind = settings.environment_type or ("LOOPBACK" if local_engine
+                                       else "DOCKER")
   if kind not in ENVIRONMENT_TYPES:
     raise BeamSettingError(
         f"unknown Beam environment type {kind!r}; choose from "
@@ -271,33 +294,69 @@ def _environment_args(profile: str, settings: BeamSettings) -> List[str]:
   return ["--environment_type=DOCKER", f"--environment_config={image}"]
 
 
+def _job_server_jar(profile: str, field: str, settings: BeamSettings,
+                    master: str) -> str:
+  """The job server jar a local engine needs; Beam would download one."""
+  jar = getattr(settings, field)
+  if not jar:
+    raise MissingBeamSettingError(
+        f"Beam profile {profile!r} with master {master!r} needs "
+        f"{describe(field)} (`make beam-jobs` fetches it)")
+  if "://" not in jar and not os.path.isfile(jar):
+    # Beam would take a missing path for a URL and fail with less to go on.
+    raise BeamSettingError(
+        f"{describe(field)}: no job server jar at {jar!r} (`make "
+        f"beam-jobs` fetches it)")
+  return jar
+
+
 def _flink_args(settings: BeamSettings) -> List[str]:
+  master = settings.flink_master
+  local_engine = False
   if settings.job_endpoint:
     args = ["--runner=PortableRunner",
             f"--job_endpoint={settings.job_endpoint}"]
-  elif settings.flink_master:
+  elif master == FLINK_LOCAL_MASTER or (master and
+                                        settings.flink_job_server_jar):
+    # Beam starts the job server jar here (`java -jar`), which runs the job
+    # in Flink's mini-cluster ([local]) or submits it to the JobManager.
+    local_engine = master == FLINK_LOCAL_MASTER
+    jar = _job_server_jar("flink", "flink_job_server_jar", settings, master)
+    args = ["--runner=FlinkRunner", f"--flink_master={master}",
+            f"--flink_job_server_jar={jar}"]
+  elif master:
     # Submitting one jar through the JobManager's REST API needs no Java
     # where the component runs (our image has none); Beam fetches the
     # matching job server jar on first use.
-    args = ["--runner=FlinkRunner", f"--flink_master={settings.flink_master}",
+    args = ["--runner=FlinkRunner", f"--flink_master={master}",
             "--flink_submit_uber_jar"]
   else:
     raise MissingBeamSettingError(
         f"Beam profile 'flink' needs {describe('flink_master')} or "
         f"{describe('job_endpoint')}")
-  args += _environment_args("flink", settings)
+  args += _environment_args("flink", settings, local_engine)
   if settings.parallelism:
     args.append(f"--parallelism={settings.parallelism}")
   return args
 
 
 def _spark_args(settings: BeamSettings) -> List[str]:
+  master = settings.spark_master_url
+  local_engine = False
   if settings.job_endpoint:
     args = ["--runner=PortableRunner",
             f"--job_endpoint={settings.job_endpoint}"]
-  elif settings.spark_master_url:
-    args = ["--runner=SparkRunner",
-            f"--spark_master_url={settings.spark_master_url}"]
+  elif master and (master.startswith(SPARK_LOCAL_MASTER_PREFIX) or
+                   (settings.spark_job_server_jar and
+                    not settings.spark_rest_url)):
+    # Beam starts the job server jar here, which runs Spark in its own
+    # process (local[N]) or as the driver of a spark:// cluster.
+    local_engine = master.startswith(SPARK_LOCAL_MASTER_PREFIX)
+    jar = _job_server_jar("spark", "spark_job_server_jar", settings, master)
+    args = ["--runner=SparkRunner", f"--spark_master_url={master}",
+            f"--spark_job_server_jar={jar}"]
+  elif master:
+    args = ["--runner=SparkRunner", f"--spark_master_url={master}"]
     if settings.spark_rest_url:
       # Without it SparkRunner starts Beam's Java job server in-process.
       args += ["--spark_submit_uber_jar",
@@ -306,7 +365,7 @@ def _spark_args(settings: BeamSettings) -> List[str]:
     raise MissingBeamSettingError(
         f"Beam profile 'spark' needs {describe('spark_master_url')} or "
         f"{describe('job_endpoint')}")
-  return args + _environment_args("spark", settings)
+  return args + _environment_args("spark", settings, local_engine)
 
 
 def beam_pipeline_args(profile: str = DEFAULT_PROFILE,

@@ -167,6 +167,12 @@ def test_spark_master_loopback_and_rest_submission(caplog):
     ("spark", beam.BeamSettings(spark_master_url="spark://m:7077",
                                 environment_type="EXTERNAL"),
      ("--beam-environment-config", "FLOWERS_BEAM_ENVIRONMENT_CONFIG")),
+    # A local engine without a jar: Beam would download one at run time.
+    ("flink", beam.BeamSettings(flink_master="[local]"),
+     ("--flink-job-server-jar", "FLOWERS_FLINK_JOB_SERVER_JAR",
+      "make beam-jobs")),
+    ("spark", beam.BeamSettings(spark_master_url="local[4]"),
+     ("--spark-job-server-jar", "FLOWERS_SPARK_JOB_SERVER_JAR")),
 ])
 def test_portable_profiles_name_what_is_missing(profile, settings, named):
   with pytest.raises(beam.MissingBeamSettingError) as error:
@@ -216,3 +222,75 @@ def test_every_setting_has_a_flag_and_an_env_variable():
   for setting in beam.SETTINGS:
     assert setting.flag.startswith("--")
     assert setting.env.startswith("FLOWERS_")
+
+
+@pytest.fixture
+def job_server_jar(tmp_path):
+  """A file where a job server jar would be (its contents are not read)."""
+  path = tmp_path / "job-server.jar"
+  path.write_bytes(b"")
+  return str(path)
+
+
+def test_flink_local_mini_cluster_runs_the_given_jar_in_loopback(
+    job_server_jar, caplog):
+  settings = beam.BeamSettings(flink_master="[local]", parallelism=2,
+                               flink_job_server_jar=job_server_jar)
+  options = beam_options(beam.beam_pipeline_args("flink", settings), caplog)
+  assert options["runner"] == "FlinkRunner"
+  assert options["flink_master"] == "[local]"
+  assert options["flink_job_server_jar"] == job_server_jar
+  # A jar started here, not one uploaded (which would need a shaded jar).
+  assert options["flink_submit_uber_jar"] is False
+  assert options["environment_type"] == "LOOPBACK"
+  assert options["parallelism"] == 2
+
+
+def test_spark_local_master_with_an_external_worker_pool(job_server_jar,
+                                                         caplog):
+  settings = beam.BeamSettings(spark_master_url="local[2]",
+                               spark_job_server_jar=job_server_jar,
+                               environment_type="EXTERNAL",
+                               environment_config="localhost:50000")
+  options = beam_options(beam.beam_pipeline_args("spark", settings), caplog)
+  assert options["runner"] == "SparkRunner"
+  assert options["spark_master_url"] == "local[2]"
+  assert options["spark_job_server_jar"] == job_server_jar
+  assert options["spark_submit_uber_jar"] is False
+  assert options["environment_type"] == "EXTERNAL"
+  assert options["environment_config"] == "localhost:50000"
+
+
+def test_a_cluster_with_a_local_jar_starts_the_job_server_here(
+    job_server_jar, caplog):
+  settings = beam.BeamSettings(flink_master="jm:8081", image=IMAGE,
+                               flink_job_server_jar=job_server_jar)
+  options = beam_options(beam.beam_pipeline_args("flink", settings), caplog)
+  assert options["flink_job_server_jar"] == job_server_jar
+  assert options["flink_submit_uber_jar"] is False
+  assert options["environment_type"] == "DOCKER"  # A cluster's default.
+  settings = beam.BeamSettings(spark_master_url="spark://m:7077", image=IMAGE,
+                               spark_job_server_jar=job_server_jar)
+  options = beam_options(beam.beam_pipeline_args("spark", settings), caplog)
+  assert options["spark_job_server_jar"] == job_server_jar
+  assert options["environment_type"] == "DOCKER"
+
+
+def test_a_missing_job_server_jar_is_named(tmp_path):
+  missing = str(tmp_path / "nowhere.jar")
+  settings = beam.BeamSettings(flink_master="[local]",
+                               flink_job_server_jar=missing)
+  with pytest.raises(beam.BeamSettingError, match="nowhere.jar"):
+    beam.beam_pipeline_args("flink", settings)
+
+
+def test_local_engine_flags_from_environment(monkeypatch, job_server_jar):
+  monkeypatch.setenv("FLOWERS_BEAM_PROFILE", "flink")
+  monkeypatch.setenv("FLOWERS_FLINK_MASTER", "[local]")
+  monkeypatch.setenv("FLOWERS_FLINK_JOB_SERVER_JAR", job_server_jar)
+  monkeypatch.setenv("FLOWERS_BEAM_PARALLELISM", "2")
+  profile, settings = parse([])
+  assert beam.beam_pipeline_args(profile, settings) == [
+      "--runner=FlinkRunner", "--flink_master=[local]",
+      f"--flink_job_server_jar={job_server_jar}",
+      "--environment_type=LOOPBACK", "--parallelism=2"]
