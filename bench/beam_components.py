@@ -33,10 +33,16 @@ def direct_runner_args(workers: int):
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data-root", required=True)
-  parser.add_argument("--output-dir", required=True)
-  parser.add_argument("--image-size", type=int, default=192)
-  parser.add_argument("--beam-workers", type=int, required=True)
+  parser.add_argument("--data-root", required=True,
+                      help="folder holding tfrecords-jpeg-<S>x<S>/")
+  parser.add_argument("--output-dir", required=True,
+                      help="the runner's layout goes here (pipeline_root, "
+                      "metadata.sqlite)")
+  parser.add_argument("--image-size", type=int, default=192,
+                      help="which tfrecords-jpeg-<S>x<S> folder to read "
+                      "(default: %(default)s)")
+  parser.add_argument("--beam-workers", type=int, required=True,
+                      help="DirectRunner worker processes")
   args = parser.parse_args(argv)
   from pipeline import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # Before TensorFlow is imported, as the runners do.
