@@ -42,6 +42,8 @@ import traceback
 import warnings
 from typing import Callable, List, Optional, Pattern, Sequence
 
+from absl import logging as absl_logging
+
 VERBOSE_ENV = "FLOWERS_VERBOSE"
 
 # Exit codes of the runners (docs/console.md).
@@ -323,6 +325,12 @@ def configure_logging(log_file: str, verbose: bool = False) -> None:
   tf_logger = logging.getLogger("tensorflow")
   tf_logger.handlers = []
   tf_logger.propagate = True
+  # TFX, TFMA and our modules log through absl. Its verbosity flag
+  # defaults to WARNING; TF's SavedModel export "restores" that default
+  # onto the absl logger (autotrackable.py), after which the progress
+  # lines from the Trainer on (Evaluator, Pusher) were lost. INFO, as the
+  # TFX templates set it.
+  absl_logging.set_verbosity(absl_logging.INFO)
   _log_file = log_file
 
 
