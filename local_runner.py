@@ -8,19 +8,26 @@ id>/report.html` (the evaluation report). At the end it prints the headline
 metrics, the Evaluator's verdict, the pushed model and the report.
 Logical settings default to `pipeline/config.py`; the flags below override
 them. Physical settings (paths, Beam arguments) live here only.
+
+The terminal shows progress, warnings and errors (`pipeline/console.py`;
+--verbose shows every library line). Exit status: 0 the run finished
+(blessed or not); 1 a usage, configuration or data error, or a failed run;
+2 data validation stopped the run before Transform. An error is the last
+line printed, starting with `error:`.
 """
 
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 from typing import Optional
 
+from pipeline import console
 from pipeline import runtime
 
-runtime.configure()  # Before TensorFlow is imported.
+# Before TensorFlow is imported, hence before the flags are parsed.
+runtime.configure(verbose="--verbose" in sys.argv[1:])
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
 PIPELINE_NAME = "flowers"
@@ -31,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
   """The flags: physical ones here, the logical ones of pipeline/flags.py."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser(
+  parser = console.ArgumentParser(
       description="Run the flower-classification TFX pipeline locally.",
       formatter_class=flags.HelpFormatter)
   paths = parser.add_argument_group("physical settings")
@@ -52,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reuse the outputs of components whose inputs and "
                      "settings are unchanged (default: on; --no-cache re-runs "
                      "every component)")
+  paths.add_argument("--verbose", action="store_true",
+                     help="print every library line too (by default they "
+                     "go to the log file only)")
   flags.add_logical_flags(parser)
   return parser
 
@@ -65,54 +75,6 @@ def config_from_args(args: argparse.Namespace):
   size found in --data-root unless a flag gives it."""
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   return flags.config_from_args(args, data_root=args.data_root)
-
-
-class _ProgressFilter(logging.Filter):
-  """Lets through warnings, component progress and per-epoch lines."""
-
-  _PROGRESS = re.compile(
-      r"^(Component \S+ is (running|finished)|epoch \d+:|\d+ training "
-      r"examples|Distribution strategy|Precision policy|Class weights|"
-      r"Phase \d|Exported the serving model)")
-
-  # Warnings the libraries give on every run, whatever the input.
-  _KNOWN_HARMLESS = (
-      "ArtifactQuery.property_predicate is not supported",
-      "Not using the in-place Transform",
-      "SavedModel saved prior to TF 2.5",
-      "From ",
-  )
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    if record.getMessage().startswith(self._KNOWN_HARMLESS):
-      return False
-    if record.name.startswith("apache_beam"):
-      # Beam relays its workers' own warnings; only errors matter here.
-      return record.levelno >= logging.ERROR
-    return (record.levelno >= logging.WARNING or
-            bool(self._PROGRESS.match(record.getMessage())))
-
-
-def configure_logging(log_file: str) -> None:
-  """Everything at INFO to `log_file`; progress and warnings to stdout."""
-  root = logging.getLogger()
-  for handler in list(root.handlers):
-    root.removeHandler(handler)
-  root.setLevel(logging.INFO)
-  to_file = logging.FileHandler(log_file, mode="w")
-  to_file.setFormatter(logging.Formatter(
-      "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-  to_console = logging.StreamHandler(sys.stdout)
-  to_console.setFormatter(logging.Formatter("%(asctime)s %(message)s",
-                                            datefmt="%H:%M:%S"))
-  to_console.addFilter(_ProgressFilter())
-  root.addHandler(to_file)
-  root.addHandler(to_console)
-  logging.getLogger("apache_beam").setLevel(logging.WARNING)
-  # TensorFlow's logger prints through its own handler; route it through ours.
-  tf_logger = logging.getLogger("tensorflow")
-  tf_logger.handlers = []
-  tf_logger.propagate = True
 
 
 def write_run_report(result, output_dir: str):
@@ -171,7 +133,8 @@ def main(argv=None) -> int:
   try:
     run_lock.hold(args.output_dir)
   except run_lock.RunLockedError as error:
-    raise SystemExit(f"error: {error}") from None
+    console.print_error(str(error))
+    return console.EXIT_ERROR
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline import schema_check  # pylint: disable=g-import-not-at-top
@@ -184,14 +147,17 @@ def main(argv=None) -> int:
     config = config_from_args(args)
     beam_args = beam.beam_pipeline_args(args.beam_profile,
                                         beam.settings_from_args(args))
+    beam_args += console.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
     schema_check.check_schema_matches_classes(schema_file, config.num_classes)
   except ValueError as error:
-    raise SystemExit(f"error: {error}") from error
+    console.print_error(str(error))
+    return console.EXIT_ERROR
   try:
     report = data_check.check_data_root(args.data_root, config.image_size)
   except data_check.DataCheckError as error:
-    raise SystemExit(f"error: {error}\n(sample data: `make data`)") from None
+    console.print_error(f"{error} (sample data: `make data`)")
+    return console.EXIT_ERROR
   for line in report.lines():
     print(line)
 
@@ -201,14 +167,14 @@ def main(argv=None) -> int:
                             schema_file=schema_file,
                             enable_cache=args.cache)
   log_file = os.path.join(output_dir, "pipeline.log")
-  configure_logging(log_file)
+  console.configure_logging(log_file, verbose=args.verbose)
   print(f"Running the pipeline; progress below, full log in {log_file}")
   start = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
   except validation.DataValidationError as error:
-    print(f"\nerror: {error}", file=sys.stderr)
-    return 2
+    console.print_error(str(error))
+    return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)
   report_error = write_run_report(result, output_dir)
   print(result.format(config))
@@ -218,9 +184,13 @@ def main(argv=None) -> int:
   print(f"  wall time          {time.time() - start:.0f} s")
   # A missing report is a bug to notice (CI), even though the run's model
   # was evaluated and, if blessed, pushed.
-  return 1 if report_error else 0
+  if report_error:
+    console.print_error(f"writing the evaluation report failed: "
+                        f"{report_error}")
+    return console.EXIT_ERROR
+  return console.EXIT_OK
 
 
 if __name__ == "__main__":
   sys.path.insert(0, REPO_ROOT)
-  sys.exit(main())
+  sys.exit(console.run_main(main))

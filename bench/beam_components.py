@@ -62,16 +62,22 @@ def empty_job_seconds(beam_args) -> float:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data-root")
-  parser.add_argument("--output-dir")
-  parser.add_argument("--image-size", type=int, default=192)
+  parser.add_argument("--data-root", required=True,
+                      help="folder holding tfrecords-jpeg-<S>x<S>/")
+  parser.add_argument("--output-dir", required=True,
+                      help="the runner's layout goes here (pipeline_root, "
+                      "metadata.sqlite)")
+  parser.add_argument("--image-size", type=int, default=192,
+                      help="which tfrecords-jpeg-<S>x<S> folder to read "
+                      "(default: %(default)s)")
   runner = parser.add_mutually_exclusive_group(required=True)
   runner.add_argument("--beam-workers", type=int,
                       help="DirectRunner worker processes")
   runner.add_argument("--job-endpoint",
                       help="a running Beam job server, host:port")
   parser.add_argument("--parallelism", type=int, default=1,
-                      help="with --job-endpoint: the job's parallelism")
+                      help="with --job-endpoint: the job's parallelism "
+                      "(default: %(default)s)")
   parser.add_argument("--empty-job", action="store_true",
                       help="with --job-endpoint: time a one-element job "
                       "and print {\"seconds\": ...}")

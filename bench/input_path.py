@@ -236,19 +236,30 @@ def main(argv=None) -> int:
                       help="an ExampleGen `examples` artifact (Split-train/)")
   parser.add_argument("--raw-dir", required=True,
                       help="the Kaggle tfrecords-jpeg-<S>x<S> folder")
-  parser.add_argument("--image-size", type=int, required=True)
+  parser.add_argument("--image-size", type=int, required=True,
+                      help="the data's image side (S of tfrecords-jpeg-SxS)")
   parser.add_argument("--transform-dir", default="",
-                      help="the pipeline's Transform graph (default input "
-                      "size); built here when not given")
+                      help="the pipeline's Transform graph, for the "
+                      "config's input size (built here when not given)")
   parser.add_argument("--input-sizes", default="64,0",
                       help="model input sizes, comma-separated (0: the data's "
-                      "size)")
-  parser.add_argument("--rounds", type=int, default=3)
-  parser.add_argument("--seconds", type=float, default=3.0)
-  parser.add_argument("--warmup-seconds", type=float, default=1.5)
-  parser.add_argument("--work-dir", default=tempfile.gettempdir())
+                      "size) (default: %(default)s)")
+  parser.add_argument("--rounds", type=int, default=3,
+                      help="rounds through the variants; the median round "
+                      "is kept (default: %(default)s)")
+  parser.add_argument("--seconds", type=float, default=3.0,
+                      help="counting time of one measurement "
+                      "(default: %(default)s)")
+  parser.add_argument("--warmup-seconds", type=float, default=1.5,
+                      help="uncounted warm-up before each measurement "
+                      "(default: %(default)s)")
+  parser.add_argument("--work-dir", default=tempfile.gettempdir(),
+                      help="where the Transform graphs of the other input "
+                      "sizes are built (default: %(default)s)")
   parser.add_argument("--schema", default=os.path.join(REPO_ROOT, "schema",
-                                                       "schema.pbtxt"))
+                                                       "schema.pbtxt"),
+                      help="schema of the Transform graph built here "
+                      "(default: schema/schema.pbtxt)")
   parser.add_argument("--output", required=True, help="JSON file to write")
   args = parser.parse_args(argv)
   from pipeline import runtime  # pylint: disable=g-import-not-at-top

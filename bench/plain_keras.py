@@ -86,10 +86,15 @@ class TeardownWatchdog:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data-root", required=True)
-  parser.add_argument("--output-dir", required=True)
-  parser.add_argument("--image-size", type=int, default=192)
-  parser.add_argument("--epochs", type=int, required=True)
+  parser.add_argument("--data-root", required=True,
+                      help="folder holding tfrecords-jpeg-<S>x<S>/")
+  parser.add_argument("--output-dir", required=True,
+                      help="where the figures (JSON) are written")
+  parser.add_argument("--image-size", type=int, default=192,
+                      help="which tfrecords-jpeg-<S>x<S> folder to read "
+                      "(default: %(default)s)")
+  parser.add_argument("--epochs", type=int, required=True,
+                      help="training epochs")
   args = parser.parse_args(argv)
 
   import keras  # pylint: disable=g-import-not-at-top

@@ -9,6 +9,7 @@ Pure helpers (no TensorFlow): `bench/run.py` collects `Figure`s, prints
 prints a record's figures as the Markdown table README.md shows.
 """
 
+import argparse
 import dataclasses
 import datetime
 import json
@@ -271,12 +272,14 @@ def write_record(record: Dict[str, Any], results_dir: str,
 
 def main(argv=None) -> int:
   """Prints the figures of a bench record as a Markdown table."""
-  paths = sys.argv[1:] if argv is None else argv
-  if len(paths) != 1:
-    print("usage: python -m bench.report bench/results/<timestamp>.json",
-          file=sys.stderr)
-    return 2
-  with open(paths[0], encoding="utf-8") as f:
+  parser = argparse.ArgumentParser(
+      description="Print a bench record's figures as the Markdown table "
+      "README.md shows, and whether each met its target.")
+  parser.add_argument("record",
+                      help="a record of bench/run.py, "
+                      "bench/results/<timestamp>.json")
+  args = parser.parse_args(argv)
+  with open(args.record, encoding="utf-8") as f:
     record = json.load(f)
   figures = [Figure.from_dict(values) for values in record["figures"]]
   print(format_markdown(figures))

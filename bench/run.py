@@ -795,8 +795,7 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
-      description=__doc__.split("\n\n")[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true",
                       help="small data and few epochs: checks that the "
                       "bench works, figures are not representative")
@@ -804,7 +803,8 @@ def main(argv=None) -> int:
                       default=os.path.join(tempfile.gettempdir(),
                                            "flowers-bench"),
                       help="generated data (kept and reused), pipeline "
-                      "outputs and logs (replaced every run)")
+                      "outputs and logs (replaced every run) "
+                      "(default: %(default)s)")
   parser.add_argument("--engines", action="store_true",
                       help="add the engine section: StatisticsGen and "
                       "Transform on Flink (fetches the job server with "
@@ -812,7 +812,9 @@ def main(argv=None) -> int:
   parser.add_argument("--engines-only", action="store_true",
                       help="run the engine section alone")
   parser.add_argument("--results-dir",
-                      default=os.path.join(REPO_ROOT, "bench", "results"))
+                      default=os.path.join(REPO_ROOT, "bench", "results"),
+                      help="where the JSON record is written "
+                      "(default: bench/results)")
   args = parser.parse_args(argv)
 
   started = datetime.datetime.now()

@@ -6,22 +6,28 @@ Call `configure()` before TensorFlow is imported:
   and KerasCV follow `tf.keras`, which must be Keras 2 here; our model code
   uses Keras 3 through `import keras`. TFT would set it on import anyway;
   setting it first makes the behaviour independent of import order.
-* TensorFlow's C++ start-up messages and the libraries' deprecation
-  warnings are silenced here and, through the environment, in Beam's worker
-  processes (set TF_CPP_MIN_LOG_LEVEL or PYTHONWARNINGS to see them).
+* TF_CPP_MIN_LOG_LEVEL=2: TensorFlow's C++ INFO and WARNING lines (the CPU
+  feature guard, "Could not find TensorRT", "Local rendezvous is aborting
+  with status: OUT_OF_RANGE" at the end of each finite dataset) stay off
+  the terminal; its C++ errors still show. TensorFlow reads the variable
+  once, on import, and Beam's worker processes inherit it.
+* The libraries' other known noise is silenced by `console`.
+
+A verbose run (`verbose=True`, or FLOWERS_VERBOSE=1) sets none of this but
+TF_USE_LEGACY_KERAS, and marks the environment verbose for Beam's workers.
+A variable the caller set is never replaced.
 """
 
 import os
-import warnings
+
+from pipeline import console
 
 
-def configure() -> None:
-  """Sets the environment defaults and warning filters described above."""
+def configure(verbose: bool = False) -> None:
+  """Sets the environment defaults and noise filters described above."""
   os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  os.environ.setdefault("PYTHONWARNINGS",
-                        "ignore::FutureWarning,ignore::DeprecationWarning")
-  warnings.filterwarnings("ignore", category=FutureWarning)
-  warnings.filterwarnings("ignore", category=DeprecationWarning)
-  # Keras 3 says this at the end of every finite validation pass.
-  warnings.filterwarnings("ignore", message="Your input ran out of data")
+  if verbose or console.is_verbose():
+    os.environ[console.VERBOSE_ENV] = "1"
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  console.silence_known_noise()

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pipeline import features  # pylint: disable=g-import-not-at-top
+from pipeline import runtime  # pylint: disable=g-import-not-at-top
 
 # Colours far apart in hue and lightness, so that every (petal, centre) pair
 # is distinct after JPEG compression and the background noise.
@@ -171,8 +172,12 @@ def main(argv=None):
                       "(default: %(default)s)")
   parser.add_argument("--test-count", type=int, default=150,
                       help="unlabelled test images (default: %(default)s)")
-  parser.add_argument("--seed", type=int, default=7)
+  parser.add_argument("--seed", type=int, default=7,
+                      help="random seed; the same arguments always give the "
+                      "same bytes (default: %(default)s)")
   args = parser.parse_args(argv)
+  # TensorFlow, imported below for tf.train.Example, quietly.
+  runtime.configure()
   num_classes = len(features.load_class_names(args.classes))
   counts = make_sample_data(args.output, args.image_size, num_classes,
                             args.head_classes, args.head_count,
