@@ -15,6 +15,8 @@ from ml_metadata.proto import metadata_store_pb2
 from modules import metrics as metrics_lib
 from pipeline import pusher as pusher_lib
 from pipeline import validation as validation_lib
+from pipeline.components.report import component as report_component
+from pipeline.components.report import render as report_render
 
 
 @dataclasses.dataclass
@@ -34,7 +36,7 @@ class RunSummary:
   already_serving: bool = False
   # The Trainer's training_history.json of this model (class counts).
   training_history: Optional[str] = None
-  # Set by the runner once it has written the evaluation report.
+  # report.html of the Report component's artifact.
   report_path: Optional[str] = None
 
   def format(self, config) -> str:
@@ -117,6 +119,7 @@ def read_summary(metadata_path: str) -> RunSummary:
   anomalies = _latest(store, "ExampleAnomalies")
   blessing = _latest(store, "ModelBlessing")
   pushed = _latest(store, "PushedModel")
+  report = _latest(store, report_component.EvaluationReport.TYPE_NAME)
   blessed_flag = _custom_int(blessing, "blessed")
   pushed_flag = _custom_int(pushed, "pushed")
   destination = None
@@ -141,7 +144,9 @@ def read_summary(metadata_path: str) -> RunSummary:
       model_id=model.id if model else None,
       already_serving=bool(
           _custom_int(pushed, pusher_lib.ALREADY_SERVING_KEY)),
-      training_history=_training_history(store, model))
+      training_history=_training_history(store, model),
+      report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
+                   if report is not None else None))
 
 
 def _training_history(store, model) -> Optional[str]:
