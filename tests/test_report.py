@@ -429,13 +429,38 @@ def test_command_line_with_a_baseline_evaluation(pipeline_run, tmp_path):
 
 @pytest.mark.slow
 def test_run_writes_and_announces_its_report(pipeline_run):
+  """The summary's report is the Report component's artifact, recorded in
+  ML Metadata as the output of the run's Report execution."""
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   lines = [line for line in pipeline_run["stdout"].splitlines()
            if line.startswith("  report ")]
   assert len(lines) == 1, pipeline_run["stdout"][-3000:]
   path = lines[0].split()[-1]
-  reports = os.path.join(pipeline_run["output_dir"], "reports")
-  assert re.fullmatch(re.escape(reports) + r"/\d+/report\.html", path)
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = os.path.join(pipeline_run["output_dir"],
+                                                "metadata.sqlite")
+  store = metadata_store.MetadataStore(connection)
+  [artifact] = store.get_artifacts_by_type(
+      report_component.EvaluationReport.TYPE_NAME)
+  assert path == os.path.join(artifact.uri, render.REPORT_FILE)
+  [event] = [e for e in store.get_events_by_artifact_ids([artifact.id])
+             if e.type == metadata_store_pb2.Event.OUTPUT]
+  # The execution's node context is `<pipeline>.<node id>`.
+  contexts = [context.name for context in
+              store.get_contexts_by_execution(event.execution_id)]
+  assert f"flowers.{report_component.COMPONENT_ID}" in contexts
+  assert artifact.custom_properties["verdict"].string_value == "BLESSED"
   page, images = _check_figures(path)
   assert sorted(images) == sorted([render.PER_CLASS_F1_PNG,
                                    render.CONFUSION_PNG])
   assert "BLESSED" in page
+  with open(os.path.join(artifact.uri, render.METRICS_FILE)) as f:
+    record = json.load(f)
+  summary_f1 = [line.split()[-1] for line in
+                pipeline_run["stdout"].splitlines()
+                if line.startswith("  macro_f1 ")][0]
+  assert f"{record['metrics']['macro_f1']['value']:.4f}" == summary_f1
+  assert record["data"]["examples_per_split"] == {
+      "eval": pipeline_run["counts"]["val"],
+      "train": pipeline_run["counts"]["train"]}
