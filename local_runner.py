@@ -3,9 +3,10 @@
     python local_runner.py --data-root data/sample
 
 Outputs go under --output-dir: `pipeline_root/` (component outputs),
-`metadata.sqlite` (ML Metadata), `serving/` (pushed models), `reports/<model
-id>/report.html` (the evaluation report). At the end it prints the headline
-metrics, the Evaluator's verdict, the pushed model and the report.
+`metadata.sqlite` (ML Metadata), `serving/` (pushed models); the evaluation
+report is the Report component's artifact (`pipeline_root/Report/report/<id>/
+report.html`). At the end it prints the headline metrics, the Evaluator's
+verdict, the pushed model and where the report is.
 Logical settings default to `pipeline/config.py`; the flags below override
 them. Physical settings (paths, Beam arguments) live here only.
 
@@ -75,26 +76,6 @@ def config_from_args(args: argparse.Namespace):
   size found in --data-root unless a flag gives it."""
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   return flags.config_from_args(args, data_root=args.data_root)
-
-
-def write_run_report(result, output_dir: str):
-  """Writes the evaluation report to `<output_dir>/reports/<model id>/`.
-
-  Sets `result.report_path`; returns None, or what went wrong.
-  """
-  from tools import report  # pylint: disable=g-import-not-at-top
-  if result.evaluation_dir is None:
-    return None  # The run stopped before the Evaluator.
-  try:
-    result.report_path = report.write_report(
-        result.evaluation_dir,
-        os.path.join(output_dir, "reports", str(result.model_id)),
-        training_history=result.training_history)
-  except Exception as error:  # pylint: disable=broad-except
-    # The summary still prints: the run itself finished.
-    logging.exception("Writing the evaluation report failed")
-    return f"{type(error).__name__}: {error}"
-  return None
 
 
 def local_pipeline(output_dir: str, data_root: str, config,
@@ -176,18 +157,8 @@ def main(argv=None) -> int:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)
-  report_error = write_run_report(result, output_dir)
   print(result.format(config))
-  if report_error:
-    print(f"  report             FAILED: {report_error} (traceback in "
-          f"{log_file})")
   print(f"  wall time          {time.time() - start:.0f} s")
-  # A missing report is a bug to notice (CI), even though the run's model
-  # was evaluated and, if blessed, pushed.
-  if report_error:
-    console.print_error(f"writing the evaluation report failed: "
-                        f"{report_error}")
-    return console.EXIT_ERROR
   return console.EXIT_OK
 
 

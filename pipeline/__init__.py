@@ -1,0 +1,11 @@
+"""The pipeline: its settings, DAG and custom components."""
+
+
+def __getattr__(name):
+  # Kubeflow's TFX launcher imports a custom artifact type as
+  # `pipeline.<TypeName>` (pipeline/components/report/component.py); resolved
+  # lazily so that importing any `pipeline.*` module stays free of TFX.
+  if name == "EvaluationReport":
+    from pipeline.components.report import component  # pylint: disable=g-import-not-at-top
+    return component.EvaluationReport
+  raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -3,7 +3,8 @@
 ImportExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
 Transform -> Trainer -> Evaluator (latest blessed model as baseline) ->
-Pusher (AtomicPusher: versioned, atomic, with a push record).
+Pusher (AtomicPusher: versioned, atomic, with a push record); beside the
+Pusher, Report (the evaluation report as an artifact).
 
 Only logical settings come from `PipelineConfig`, and each component gets
 only the ones it reads (`transform_settings()`, `trainer_settings()`, the
@@ -24,6 +25,7 @@ from pipeline import config as config_lib
 from pipeline import features
 from pipeline import pusher as pusher_lib
 from pipeline import validation
+from pipeline.components.report import component as report_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
@@ -190,12 +192,19 @@ def create_pipeline(
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id("Pusher")
+  # After the Evaluator, independent of the Pusher: why in its module.
+  report = report_lib.Report(
+      evaluation=evaluator.outputs["evaluation"],
+      blessing=evaluator.outputs["blessing"],
+      model_run=trainer.outputs["model_run"],
+      anomalies=example_validator.outputs["anomalies"],
+  ).with_id(report_lib.COMPONENT_ID)
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[
           example_gen, statistics_gen, schema_gen, example_validator,
-          transform, trainer, model_resolver, evaluator, pusher
+          transform, trainer, model_resolver, evaluator, pusher, report
       ],
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,

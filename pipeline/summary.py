@@ -24,6 +24,8 @@ from tfx.dsl.compiler import constants as tfx_constants
 from modules import metrics as metrics_lib
 from pipeline import pusher as pusher_lib
 from pipeline import validation as validation_lib
+from pipeline.components.report import component as report_component
+from pipeline.components.report import render as report_render
 
 
 @dataclasses.dataclass
@@ -43,7 +45,7 @@ class RunSummary:
   already_serving: bool = False
   # The Trainer's training_history.json of this model (class counts).
   training_history: Optional[str] = None
-  # Set by the runner once it has written the evaluation report.
+  # report.html of the Report component's artifact.
   report_path: Optional[str] = None
   # The pipeline run id (the module docstring says which id).
   run_id: Optional[str] = None
@@ -187,6 +189,7 @@ def read_summary(metadata_path: str,
   anomalies = outputs.get("ExampleAnomalies")
   blessing = outputs.get("ModelBlessing")
   pushed = outputs.get("PushedModel")
+  report = outputs.get(report_component.EvaluationReport.TYPE_NAME)
   blessed_flag = _custom_int(blessing, "blessed")
   pushed_flag = _custom_int(pushed, "pushed")
   destination = None
@@ -213,7 +216,9 @@ def read_summary(metadata_path: str,
           _custom_int(pushed, pusher_lib.ALREADY_SERVING_KEY)),
       training_history=_training_history(store, model),
       run_id=context.name,
-      executions=states)
+      executions=states,
+      report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
+                   if report is not None else None))
 
 
 def _training_history(store, model) -> Optional[str]:

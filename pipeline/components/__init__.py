@@ -1,0 +1,1 @@
+"""The pipeline's custom components, each a package of component + executor."""

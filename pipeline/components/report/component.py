@@ -1,0 +1,94 @@
+"""Report: the component that writes the evaluation report, and its artifact.
+
+In the DAG (pipeline/pipeline.py) it runs after the Evaluator, beside the
+Pusher and independent of it:
+
+    Evaluator --+--> Pusher
+                +--> Report   (also reads the Trainer's model_run and the
+                               DataValidator's anomalies)
+
+The report is what a user reads when something went wrong (a model not
+blessed, a push that failed), so it must not wait on the Pusher; and the
+Pusher, which serves the product, must not wait on a page. A report failure
+fails the Report task, hence the run, but a blessed model may already be
+pushed. Locally, LocalDagRunner runs the two one after the other, in node id
+order ("Pusher" before "Report"), so there too the push comes first.
+"""
+
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+
+from pipeline.components.report import executor
+
+# The node id in the DAG; the run summary and tests find the report by it.
+COMPONENT_ID = "Report"
+
+
+class EvaluationReport(types.Artifact):
+  """A folder with report.html, its PNG figures and metrics.json.
+
+  On Kubeflow/Vertex, TFX rebuilds an artifact's class from its type name,
+  imported as `<module>.<class>` (one dot: KFP's schema title), hence this
+  name and the lazy attribute in pipeline/__init__.py that resolves it.
+  """
+  TYPE_NAME = "pipeline.EvaluationReport"
+
+
+class ReportSpec(types.ComponentSpec):
+  """Inputs and output of Report (no parameters: it only reads artifacts)."""
+  PARAMETERS = {}
+  INPUTS = {
+      executor.EVALUATION_KEY:
+          ChannelParameter(type=standard_artifacts.ModelEvaluation),
+      executor.BLESSING_KEY:
+          ChannelParameter(type=standard_artifacts.ModelBlessing,
+                           optional=True),
+      executor.MODEL_RUN_KEY:
+          ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
+      executor.ANOMALIES_KEY:
+          ChannelParameter(type=standard_artifacts.ExampleAnomalies,
+                           optional=True),
+  }
+  OUTPUTS = {
+      executor.REPORT_KEY: ChannelParameter(type=EvaluationReport),
+  }
+
+
+class Report(base_component.BaseComponent):
+  """Writes the evaluation report of the Evaluator's model as an artifact.
+
+  Example (as in pipeline/pipeline.py):
+
+      Report(evaluation=evaluator.outputs["evaluation"],
+             blessing=evaluator.outputs["blessing"],
+             model_run=trainer.outputs["model_run"],
+             anomalies=example_validator.outputs["anomalies"])
+  """
+
+  SPEC_CLASS = ReportSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self,
+               evaluation: types.BaseChannel,
+               blessing: Optional[types.BaseChannel] = None,
+               model_run: Optional[types.BaseChannel] = None,
+               anomalies: Optional[types.BaseChannel] = None):
+    """Builds the component.
+
+    Args:
+      evaluation: the Evaluator's output (metrics, per-class scores,
+        confusion matrix, baseline comparison, validation result).
+      blessing: the Evaluator's blessing: the verdict the Pusher acts on.
+      model_run: the Trainer's run folder (training_history.json: class
+        names and training counts per class).
+      anomalies: the DataValidator's output (examples per split, warnings).
+    """
+    super().__init__(spec=ReportSpec(
+        evaluation=evaluation, blessing=blessing, model_run=model_run,
+        anomalies=anomalies,
+        report=types.Channel(type=EvaluationReport)))

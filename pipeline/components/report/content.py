@@ -1,0 +1,292 @@
+"""What the evaluation report says: its data, read from the run's artifacts.
+
+`load_report_data` gathers, from an Evaluator output (through
+`modules.metrics.load_evaluation`, the overall slice), the Trainer's
+`training_history.json` and the DataValidator's summary, everything the page
+shows; `metrics_record` is the same content as plain JSON (`metrics.json`),
+for CI and dashboards. Nothing here draws or writes files (render.py does).
+"""
+
+import dataclasses
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from modules import metrics as metrics_lib
+
+# The scalar metrics shown first, in this order (the rest follow by name).
+HEADLINE_METRICS = ("example_count", metrics_lib.ACCURACY,
+                    metrics_lib.MACRO_PRECISION, metrics_lib.MACRO_RECALL,
+                    metrics_lib.MACRO_F1)
+TOP_CONFUSIONS = 20
+BLESSED = "BLESSED"
+NOT_BLESSED = "NOT BLESSED"
+NO_GATE = "NO GATE"
+# Bumped when a key of metrics.json changes meaning.
+METRICS_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class ClassRow:
+  """One class's line in the report."""
+  class_id: int
+  name: str
+  train_count: Optional[int]
+  eval_count: int
+  precision: Optional[float]
+  recall: Optional[float]
+  f1: Optional[float]  # None: no eval example and never predicted.
+  baseline_f1: Optional[float] = None
+
+  @property
+  def f1_change(self) -> Optional[float]:
+    if self.f1 is None or self.baseline_f1 is None:
+      return None
+    return self.f1 - self.baseline_f1
+
+
+@dataclasses.dataclass
+class ReportData:
+  """Everything the page shows, independent of where it came from.
+
+  `validation_ok` is the verdict: the Evaluator's blessing when the report
+  was given one (what the Pusher acts on), else the validation result stored
+  in the evaluation; None when no gate was configured.
+  """
+  title: str
+  evaluation_dir: str
+  model_location: Optional[str]
+  metrics: Dict[str, float]
+  validation_ok: Optional[bool]
+  failures: List[str]
+  rows: List[ClassRow]
+  confusion: np.ndarray
+  class_names: List[str]
+  baseline_metrics: Optional[Dict[str, float]] = None
+  baseline_source: Optional[str] = None
+  # From the DataValidator: examples per split and its warnings.
+  data_splits: Optional[Dict[str, int]] = None
+  data_warnings: List[str] = dataclasses.field(default_factory=list)
+  # Why training counts or class names are missing, if they are.
+  notes: List[str] = dataclasses.field(default_factory=list)
+  pipeline_run_id: Optional[str] = None
+
+  @property
+  def verdict(self) -> str:
+    return {True: BLESSED, False: NOT_BLESSED, None: NO_GATE}[
+        self.validation_ok]
+
+
+def class_names_and_counts(history: Optional[dict], num_classes: int
+                           ) -> Tuple[List[str], Optional[List[int]]]:
+  """Class names and training counts from a training history (if any)."""
+  names = list((history or {}).get("config", {}).get("class_names") or [])
+  counts = (history or {}).get("class_counts")
+  if len(names) != num_classes:
+    names = [f"class {i}" for i in range(num_classes)]
+  if counts is not None and len(counts) != num_classes:
+    counts = None
+  return names, counts
+
+
+def build_rows(per_class: Dict[str, Dict[int, float]], confusion: np.ndarray,
+               class_names: Sequence[str],
+               train_counts: Optional[Sequence[int]],
+               baseline_f1: Optional[Dict[int, float]] = None
+               ) -> List[ClassRow]:
+  """One row per class, in class order."""
+  support = confusion.sum(axis=1)
+  rows = []
+  for class_id, name in enumerate(class_names):
+    def score(metric):
+      return per_class.get(metric, {}).get(class_id)
+    rows.append(ClassRow(
+        class_id=class_id, name=name,
+        train_count=(int(train_counts[class_id])
+                     if train_counts is not None else None),
+        eval_count=int(support[class_id]),
+        precision=score(metrics_lib.CLASS_PRECISION),
+        recall=score(metrics_lib.CLASS_RECALL),
+        f1=score(metrics_lib.CLASS_F1),
+        baseline_f1=(baseline_f1 or {}).get(class_id)))
+  return rows
+
+
+def top_confused_pairs(confusion: np.ndarray, class_names: Sequence[str],
+                       limit: int = TOP_CONFUSIONS
+                       ) -> List[Tuple[str, str, int, float]]:
+  """(true name, predicted name, count, share of the true class) by count."""
+  off_diagonal = np.array(confusion, dtype=np.float64)
+  np.fill_diagonal(off_diagonal, 0)
+  support = np.asarray(confusion, dtype=np.float64).sum(axis=1)
+  order = np.argsort(-off_diagonal, axis=None, kind="stable")
+  pairs = []
+  for flat in order[:limit]:
+    true_id, predicted_id = np.unravel_index(flat, off_diagonal.shape)
+    count = off_diagonal[true_id, predicted_id]
+    if count <= 0:
+      break
+    pairs.append((class_names[true_id], class_names[predicted_id],
+                  int(round(count)), float(count / support[true_id])))
+  return pairs
+
+
+def read_json(path: str) -> Any:
+  """A JSON file on any filesystem tf.io.gfile reads (local, gs://, ...)."""
+  with tf.io.gfile.GFile(path, "r") as f:
+    return json.load(f)
+
+
+def load_report_data(evaluation_dir: str,
+                     baseline_evaluation_dir: Optional[str] = None,
+                     training_history: Optional[str] = None,
+                     blessed: Optional[bool] = None,
+                     validation_summary: Optional[dict] = None,
+                     pipeline_run_id: Optional[str] = None) -> ReportData:
+  """Reads an Evaluator output and what describes its model and data.
+
+  Args:
+    evaluation_dir: the Evaluator's output (ModelEvaluation artifact).
+    baseline_evaluation_dir: another Evaluator output to compare with
+      (default: the baseline the Evaluator itself evaluated, if any).
+    training_history: path of the Trainer's training_history.json (class
+      names and training counts).
+    blessed: the Evaluator's blessing of the model, if known; it must agree
+      with the validation result stored in the evaluation.
+    validation_summary: the DataValidator's summary (examples per split,
+      class counts, warnings).
+    pipeline_run_id: the run that made the report, if the orchestrator says.
+
+  Returns:
+    The report's content.
+
+  Raises:
+    FileNotFoundError: if `evaluation_dir` holds no TFMA metrics.
+    ValueError: if the evaluation has no confusion matrix (not evaluated
+      with modules.metrics.MacroF1), or the blessing contradicts it.
+  """
+  evaluation = metrics_lib.load_evaluation(evaluation_dir)
+  candidate = metrics_lib.CANDIDATE
+  if candidate not in evaluation.confusion:
+    raise ValueError(
+        f"{evaluation_dir} has no {metrics_lib.CONFUSION_MATRIX} metric: "
+        "was it evaluated with modules.metrics.MacroF1?")
+  confusion = evaluation.confusion[candidate]
+  num_classes = confusion.shape[0]
+  notes = []
+  history = None
+  if training_history:
+    if tf.io.gfile.exists(training_history):
+      history = read_json(training_history)
+    else:
+      notes.append(f"No training history at {training_history}.")
+  class_names, train_counts = class_names_and_counts(history, num_classes)
+  if train_counts is None and validation_summary:
+    # The validator counted the same training split (StatisticsGen).
+    train = validation_summary.get("splits", {}).get("train", {})
+    if len(train.get("class_counts") or []) == num_classes:
+      train_counts = train["class_counts"]
+  if train_counts is None:
+    notes.append("No training history given: training counts are unknown.")
+
+  validation_ok = evaluation.validation_ok
+  if blessed is not None:
+    if validation_ok is not None and validation_ok != blessed:
+      raise ValueError(
+          f"the blessing says {'blessed' if blessed else 'not blessed'}, "
+          f"but the validation result in {evaluation_dir} says the opposite:"
+          " are they from the same Evaluator run?")
+    validation_ok = blessed
+
+  baseline_metrics, baseline_f1, baseline_source = None, None, None
+  if baseline_evaluation_dir:
+    other = metrics_lib.load_evaluation(baseline_evaluation_dir)
+    baseline_metrics = other.metrics.get(candidate, {})
+    baseline_f1 = other.per_class.get(candidate, {}).get(
+        metrics_lib.CLASS_F1, {})
+    baseline_source = baseline_evaluation_dir
+  elif evaluation.has_baseline:
+    baseline_metrics = evaluation.metrics[metrics_lib.BASELINE]
+    baseline_f1 = evaluation.per_class.get(metrics_lib.BASELINE, {}).get(
+        metrics_lib.CLASS_F1, {})
+    baseline_source = (evaluation.model_locations.get(metrics_lib.BASELINE)
+                       or "the latest blessed model")
+  model_location = evaluation.model_locations.get(candidate)
+  data_splits, data_warnings = None, []
+  if validation_summary:
+    data_splits = {name: int(split.get("num_examples", 0)) for name, split in
+                   sorted(validation_summary.get("splits", {}).items())}
+    data_warnings = list(validation_summary.get("warnings", []))
+  return ReportData(
+      title=f"Evaluation report: {model_location or evaluation_dir}",
+      evaluation_dir=evaluation_dir,
+      model_location=model_location,
+      metrics=evaluation.metrics.get(candidate, {}),
+      validation_ok=validation_ok,
+      failures=evaluation.failures,
+      rows=build_rows(evaluation.per_class.get(candidate, {}), confusion,
+                      class_names, train_counts, baseline_f1),
+      confusion=confusion,
+      class_names=class_names,
+      baseline_metrics=baseline_metrics,
+      baseline_source=baseline_source,
+      data_splits=data_splits,
+      data_warnings=data_warnings,
+      notes=notes,
+      pipeline_run_id=pipeline_run_id)
+
+
+def _plain(value: Any) -> Any:
+  """numpy scalars -> Python numbers, for json.dumps."""
+  if isinstance(value, np.integer):
+    return int(value)
+  if isinstance(value, np.floating):
+    return float(value)
+  return value
+
+
+def metric_names(data: ReportData) -> List[str]:
+  """The metrics in the order the page lists them."""
+  return [n for n in HEADLINE_METRICS if n in data.metrics] + sorted(
+      n for n in data.metrics if n not in HEADLINE_METRICS)
+
+
+def metrics_record(data: ReportData, figures: Sequence[str] = ()
+                   ) -> Dict[str, Any]:
+  """The report's numbers as JSON-ready data (`metrics.json`)."""
+  baseline = data.baseline_metrics
+  headline = {}
+  for name in metric_names(data):
+    base = None if baseline is None else baseline.get(name)
+    value = data.metrics[name]
+    headline[name] = {
+        "value": _plain(value), "baseline": _plain(base),
+        "change": None if base is None else _plain(value - base)}
+  return {
+      "format_version": METRICS_FORMAT_VERSION,
+      "model": data.model_location,
+      "evaluation": data.evaluation_dir,
+      "pipeline_run_id": data.pipeline_run_id,
+      "verdict": data.verdict,
+      "blessed": data.validation_ok,
+      "failed_gates": list(data.failures),
+      "metrics": headline,
+      "baseline": data.baseline_source,
+      "per_class": [
+          {"class_id": row.class_id, "name": row.name,
+           "train_count": row.train_count, "eval_count": row.eval_count,
+           "precision": row.precision, "recall": row.recall, "f1": row.f1,
+           "baseline_f1": row.baseline_f1, "f1_change": row.f1_change}
+          for row in data.rows],
+      "most_confused": [
+          {"true": true_name, "predicted": predicted_name, "count": count,
+           "share_of_true_class": share}
+          for true_name, predicted_name, count, share in
+          top_confused_pairs(data.confusion, data.class_names)],
+      "data": {"examples_per_split": data.data_splits,
+               "warnings": list(data.data_warnings)},
+      "notes": list(data.notes),
+      "figures": list(figures),
+  }
