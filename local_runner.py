@@ -241,7 +241,8 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except validation.DataValidationError as error:
+  except (data_check.DataCheckError,
+          validation.DataValidationError) as error:
     print(f"\nerror: {error}", file=sys.stderr)
     return 2
   result = summary.read_summary(metadata_path)
