@@ -12,14 +12,22 @@ adding what the flower data needs:
   (severity WARNING): the pipeline goes on, and the run summary shows them;
 * labels outside [0, num_classes), an empty split, and a scan of every record:
   an image that does not decode, or whose size differs from the directory's
-  `<S>x<S>`.
+  `<S>x<S>`;
+* data integrity, in the same pass (docs/data-validation.md): empty or
+  repeated ids within a split (errors in the test split, whose ids key
+  submission.csv; its ids come from CheckedImportExampleGen's file check,
+  `data_check.json`), the same image bytes in train and another split, the
+  same id in two splits, and training classes missing from eval (recorded
+  as `eval_class_coverage`: the classes the gate's macro F1 covers). These
+  are counted warnings, with examples by id;
+* the file check's own warnings (skipped files, 0-record shards).
 
 Hard problems (severity ERROR: any TFDV error, a label out of range, an
-empty split, a bad image) stop the pipeline here, before Transform and
-Trainer, with a message naming the split, the feature or record, and the
-problem. Nothing is skipped silently: every problem is written to
-`validation_summary.json` and the per-class counts to `class_counts.txt` and
-`class_counts.png` in the artifact's folder.
+empty split, a bad image, an empty or repeated test id) stop the pipeline
+here, before Transform and Trainer, with a message naming the split, the
+feature or record, and the problem. Nothing is skipped silently: every
+problem is written to `validation_summary.json` and the per-class counts to
+`class_counts.txt` and `class_counts.png` in the artifact's folder.
 """
 
 import io

@@ -154,3 +154,23 @@ def test_truncated_tfrecord_stops_the_dag_run(data_root, tmp_path):
   assert named in str(raised.value)
   assert "unreadable at record" in str(raised.value)
   assert not (output / "pipeline_root" / "StatisticsGen").exists()
+
+
+def test_kubeflow_spec_runs_the_check_in_import_example_gen(tmp_path):
+  """The compiled KFP v2 spec runs the checking executor, driver intact."""
+  import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  args = kubeflow_runner.parse_args([
+      "--image", "registry.example/flowers:1", "--pipeline-root",
+      "gs://bucket/root", "--data-root", "gs://bucket/data", "--serving-dir",
+      "gs://bucket/serving", "--output", str(tmp_path / "spec.json")])
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    spec = json.load(f)["pipelineSpec"]
+  container = spec["deploymentSpec"]["executors"]["ImportExampleGen_executor"][
+      "container"]
+  executor_class = container["args"][container["args"].index(
+      "--executor_class_path") + 1]
+  assert executor_class == "pipeline.example_gen.executor.Executor"
+  # ExampleGen's driver still fingerprints the input files before the cache
+  # lookup, so the check re-runs whenever they change.
+  assert "preCacheCheck" in container["lifecycle"]
+  assert "ImportExampleGen" in spec["root"]["dag"]["tasks"]

@@ -4,8 +4,8 @@ Runs `pipeline.data_check.check_input_base` on the folders the input_config
 names, so a missing split folder, a split without `.tfrec` files or with 0
 records, and a truncated or non-TFRecord `.tfrec` stop the run with the
 same message as local_runner.py's pre-flight, naming the folder or file.
-Without it a truncated file fails inside Beam with a DataLossError that
-names neither. Then TFX's own ImportExampleGen executor reads the data.
+Without it a truncated file fails deep inside Beam, with a DataLossError.
+Then TFX's own ImportExampleGen executor reads the data.
 
 The check's report (records per split and file, skipped and empty files,
 and the test folder's ids and image hashes) is written as
@@ -22,6 +22,7 @@ from tfx.utils import proto_utils
 
 from pipeline import data_check
 
+
 class Executor(import_executor.Executor):
   """ImportExampleGen's executor, after a check of every input file."""
 
@@ -35,10 +36,9 @@ class Executor(import_executor.Executor):
     report = data_check.check_input_base(
         input_base, {split.name: split.pattern for split in
                      input_config.splits})
+    # Info only: DataValidator repeats the warnings, and so does the summary.
     for line in report.lines():
       logging.info("Data files: %s", line)
-    for warning in report.warnings():
-      logging.warning("Data files: %s", warning)
     super().Do(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
