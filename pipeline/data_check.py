@@ -30,6 +30,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
@@ -114,8 +115,15 @@ def count_records(path: str) -> int:
   except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
     raise DataCheckError(
         f"{path}: unreadable at record {count} (truncated or not a TFRecord "
-        f"file): {error.message.splitlines()[0]}") from None
+        f"file): {_reader_reason(error)}") from None
   return count
+
+
+def _reader_reason(error: tf.errors.OpError) -> str:
+  """The reader's own words, without TensorFlow's op and function names."""
+  reason = error.message.splitlines()[0]
+  reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", reason)
+  return re.sub(r"\s*\[Op:.*$", "", reason)
 
 
 def image_digest(encoded: bytes) -> str:

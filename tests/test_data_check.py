@@ -174,3 +174,29 @@ def test_kubeflow_spec_runs_the_check_in_import_example_gen(tmp_path):
   # lookup, so the check re-runs whenever they change.
   assert "preCacheCheck" in container["lifecycle"]
   assert "ImportExampleGen" in spec["root"]["dag"]["tasks"]
+
+
+@pytest.mark.slow
+def test_check_reruns_when_a_file_changes_after_a_cached_good_run(data_root,
+                                                                 tmp_path):
+  """With the cache on, a file truncated after a good run is still caught.
+
+  A check with only constant inputs would be served from TFX's cache here;
+  inside ImportExampleGen it re-runs because the file fingerprint changed.
+  """
+  def run():
+    example_gen = example_gen_component.CheckedImportExampleGen(
+        input_base=str(_base(data_root)),
+        input_config=pipeline_lib.input_config())
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="check", pipeline_root=str(tmp_path / "root"),
+        components=[example_gen], enable_cache=True,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                str(tmp_path / "metadata.sqlite"))),
+        beam_pipeline_args=["--direct_num_workers=1"]))
+
+  run()
+  named, _ = _truncate(data_root)
+  with pytest.raises(data_check.DataCheckError, match=named):
+    run()
