@@ -153,7 +153,8 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except validation.DataValidationError as error:
+  except (data_check.DataCheckError,
+          validation.DataValidationError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)

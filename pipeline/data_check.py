@@ -1,47 +1,105 @@
-"""Pre-flight check of a data root's files, before the pipeline starts.
+"""File-level check of the data folder that ImportExampleGen reads.
 
-ImportExampleGen reads `<split>/*.tfrec`; this check looks at the same files
-first so that file-level problems get a message naming the file:
+ImportExampleGen reads `<split>/*.tfrec`; this check reads the same files
+first so that file-level problems get a message naming the file. It runs in
+the DAG, inside ImportExampleGen's own executor, before Beam reads a byte
+(pipeline/example_gen/), and `local_runner.py` calls it once more as a fast
+pre-flight; both give the same messages:
 
-* a split folder that is missing, or holds no `.tfrec` file: error;
+* a split folder that is missing, or holds no `.tfrec` file, or whose files
+  hold 0 records in all: error naming the folder;
 * a `.tfrec` file that is truncated or is not a TFRecord file at all: error,
   naming the file and the index of the first unreadable record;
+* a `.tfrec` file with zero records (a 0-byte file left by a failed upload):
+  a counted warning naming the file;
 * a file that does not match `*.tfrec` (a README, a `.DS_Store`): skipped
-  by ImportExampleGen's pattern, so it is counted and reported here, never
+  by ImportExampleGen's pattern, so it is counted and listed here, never
   dropped in silence.
 
-Record-level problems (bad images, labels, missing features) are the
-DataValidator component's (pipeline/validation.py), inside the pipeline.
+The test folder (`test/`, no labels; ImportExampleGen does not read it) is
+read too when it exists: each record's `id` and a sha256 of its image go to
+the summary, for DataValidator's id and leakage checks
+(pipeline/validation.py). An unreadable test file is a counted warning (the
+pipeline does not train or evaluate on it; tools/submission.py reports its
+records again). Record-level problems of train and eval (bad images, labels,
+missing features) are DataValidator's.
 """
 
 import dataclasses
 import fnmatch
+import hashlib
+import json
 import os
-from typing import Dict, List
+import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
 from pipeline import features
 
 
+# Written by the DAG's check into the Examples artifact's folder (beside the
+# `Split-*` folders); DataValidator reads it.
+REPORT_FILE = "data_check.json"
+
+
 class DataCheckError(ValueError):
-  """The data root cannot be read as the Kaggle layout."""
+  """The data folder cannot be read as the Kaggle layout."""
 
 
 @dataclasses.dataclass
 class DataCheckReport:
-  """What the check found in a readable data root."""
+  """What the check found in a readable data folder.
+
+  Attributes:
+    records: split folder -> number of records.
+    skipped_files: files in a split folder that do not match the pattern.
+    empty_files: `.tfrec` files with zero records.
+    file_records: path of each `.tfrec` file read -> its number of records.
+    test_records: (id, sha256 of the image) of each test record, in file
+      order; None when there is no test folder.
+    test_warnings: unreadable test files and records, one line each.
+  """
   records: Dict[str, int]
   skipped_files: List[str]
+  empty_files: List[str] = dataclasses.field(default_factory=list)
+  file_records: Dict[str, int] = dataclasses.field(default_factory=dict)
+  test_records: Optional[List[Tuple[str, str]]] = None
+  test_warnings: List[str] = dataclasses.field(default_factory=list)
 
-  def lines(self) -> List[str]:
-    result = [f"data: {split} {count} records" for split, count in
-              sorted(self.records.items())]
+  def warnings(self) -> List[str]:
+    """The counted notes of this report (the run goes on)."""
+    result = []
     if self.skipped_files:
       result.append(
           f"skipped {len(self.skipped_files)} file(s) that do not match "
           f"{features.TFRECORD_PATTERN}: " + ", ".join(self.skipped_files))
-    return result
+    if self.empty_files:
+      result.append(
+          f"{len(self.empty_files)} {features.TFRECORD_PATTERN} file(s) with "
+          "0 records (a failed upload?): " + ", ".join(self.empty_files))
+    return result + self.test_warnings
+
+  def lines(self) -> List[str]:
+    """What a runner prints: records per split, then the warnings."""
+    result = [f"data: {split} {count} records" for split, count in
+              sorted(self.records.items())]
+    if self.test_records is not None:
+      result.append(f"data: {features.TEST_SPLIT_DIR} "
+                    f"{len(self.test_records)} records")
+    return result + self.warnings()
+
+  def to_json(self) -> Dict:
+    """A JSON-ready dict (written next to ImportExampleGen's output)."""
+    return {
+        "records": self.records,
+        "skipped_files": self.skipped_files,
+        "empty_files": self.empty_files,
+        "file_records": self.file_records,
+        "test_records": ([list(r) for r in self.test_records]
+                         if self.test_records is not None else None),
+        "warnings": self.warnings(),
+    }
 
 
 def count_records(path: str) -> int:
@@ -57,12 +115,118 @@ def count_records(path: str) -> int:
   except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
     raise DataCheckError(
         f"{path}: unreadable at record {count} (truncated or not a TFRecord "
-        f"file): {error.message.splitlines()[0]}") from None
+        f"file): {_reader_reason(error)}") from None
   return count
 
 
-def check_data_root(data_root: str, image_size: int) -> DataCheckReport:
+def _reader_reason(error: tf.errors.OpError) -> str:
+  """The reader's own words, without TensorFlow's op and function names."""
+  reason = error.message.splitlines()[0]
+  reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", reason)
+  return re.sub(r"\s*\[Op:.*$", "", reason)
+
+
+def image_digest(encoded: bytes) -> str:
+  """The hash by which two records hold the same image (identical bytes)."""
+  return hashlib.sha256(encoded).hexdigest()
+
+
+def record_key(serialized: bytes) -> Tuple[str, Optional[str]]:
+  """(id, image digest) of a serialized tf.Example; "" / None if absent."""
+  feature_map = tf.train.Example.FromString(serialized).features.feature
+  ids = (feature_map[features.ID_KEY].bytes_list.value
+         if features.ID_KEY in feature_map else [])
+  images = (feature_map[features.IMAGE_KEY].bytes_list.value
+            if features.IMAGE_KEY in feature_map else [])
+  record_id = ids[0].decode("utf-8", "replace") if ids else ""
+  return record_id, (image_digest(images[0]) if len(images) == 1 else None)
+
+
+def _read_test_folder(path: str, report: DataCheckReport) -> None:
+  """Fills the report's test records; unreadable data becomes warnings."""
+  report.test_records = []
+  for name in sorted(tf.io.gfile.listdir(path)):
+    file_path = os.path.join(path, name)
+    if not fnmatch.fnmatch(name, features.TFRECORD_PATTERN):
+      report.skipped_files.append(file_path)
+      continue
+    index = 0
+    try:
+      for raw in tf.data.TFRecordDataset(file_path):
+        try:
+          report.test_records.append(record_key(raw.numpy()))
+        except Exception:  # pylint: disable=broad-except
+          report.test_warnings.append(
+              f"{file_path}: record {index} is not a tf.Example (left out of "
+              "the test id and leakage checks)")
+        index += 1
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+      report.test_warnings.append(
+          f"{file_path}: unreadable from record {index} on (truncated or not "
+          "a TFRecord file; left out of the test id and leakage checks)")
+    report.file_records[file_path] = index
+    if index == 0:
+      report.empty_files.append(file_path)
+
+
+def check_input_base(input_base: str, split_patterns: Mapping[str, str],
+                     read_test: bool = True) -> DataCheckReport:
+  """Checks the split folders ImportExampleGen will read under `input_base`.
+
+  Args:
+    input_base: ImportExampleGen's input_base (`.../tfrecords-jpeg-<S>x<S>`).
+    split_patterns: split name -> its pattern relative to input_base, as in
+      ImportExampleGen's input_config (e.g. `val/*.tfrec`).
+    read_test: also read `input_base/test/` when it exists.
+
+  Returns:
+    The report, keyed by split folder.
+
+  Raises:
+    DataCheckError: with a message naming the folder or file at fault.
+  """
+  if not tf.io.gfile.isdir(input_base):
+    raise DataCheckError(f"{input_base} does not exist")
+  report = DataCheckReport(records={}, skipped_files=[])
+  for pattern in split_patterns.values():
+    split_dir, file_pattern = os.path.split(pattern)
+    path = os.path.join(input_base, split_dir)
+    if not tf.io.gfile.isdir(path):
+      raise DataCheckError(f"{path} does not exist")
+    names = sorted(tf.io.gfile.listdir(path))
+    data = [n for n in names if fnmatch.fnmatch(n, file_pattern)]
+    report.skipped_files += [os.path.join(path, n) for n in names
+                             if n not in data]
+    if not data:
+      raise DataCheckError(f"{path}: no {file_pattern} files")
+    total = 0
+    for name in data:
+      file_path = os.path.join(path, name)
+      count = count_records(file_path)
+      report.file_records[file_path] = count
+      if count == 0:
+        report.empty_files.append(file_path)
+      total += count
+    if total == 0:
+      raise DataCheckError(f"{path}: the split is empty (0 records)")
+    report.records[split_dir] = total
+  test_path = os.path.join(input_base, features.TEST_SPLIT_DIR)
+  if read_test and tf.io.gfile.isdir(test_path):
+    _read_test_folder(test_path, report)
+  return report
+
+
+def kaggle_split_patterns() -> Dict[str, str]:
+  """The split patterns of the Kaggle layout (pipeline.input_config's)."""
+  return {split: f"{directory}/{features.TFRECORD_PATTERN}"
+          for split, directory in features.KAGGLE_SPLIT_DIRS.items()}
+
+
+def check_data_root(data_root: str, image_size: int,
+                    read_test: bool = False) -> DataCheckReport:
   """Checks the split folders of `data_root` for `image_size` images.
+
+  The local pre-flight: the DAG runs `check_input_base` itself.
 
   Raises:
     DataCheckError: with a message naming the folder or file at fault.
@@ -72,18 +236,20 @@ def check_data_root(data_root: str, image_size: int) -> DataCheckReport:
     raise DataCheckError(
         f"{directory} does not exist: --data-root must hold "
         f"{features.image_dir_name(image_size)}/{{train,val}}/*.tfrec")
-  records, skipped = {}, []
-  for split_dir in features.KAGGLE_SPLIT_DIRS.values():
-    path = os.path.join(directory, split_dir)
-    if not tf.io.gfile.isdir(path):
-      raise DataCheckError(f"{path} does not exist")
-    names = sorted(tf.io.gfile.listdir(path))
-    data = [n for n in names if fnmatch.fnmatch(n, features.TFRECORD_PATTERN)]
-    skipped += [os.path.join(path, n) for n in names if n not in data]
-    if not data:
-      raise DataCheckError(f"{path}: no {features.TFRECORD_PATTERN} files")
-    records[split_dir] = sum(count_records(os.path.join(path, n))
-                             for n in data)
-    if records[split_dir] == 0:
-      raise DataCheckError(f"{path}: the split is empty (0 records)")
-  return DataCheckReport(records=records, skipped_files=skipped)
+  return check_input_base(directory, kaggle_split_patterns(),
+                          read_test=read_test)
+
+
+def write_report(report: DataCheckReport, examples_uri: str) -> None:
+  """Writes the report into an Examples artifact's folder."""
+  with tf.io.gfile.GFile(os.path.join(examples_uri, REPORT_FILE), "w") as f:
+    json.dump(report.to_json(), f)
+
+
+def read_report(examples_uri: str) -> Optional[Dict[str, Any]]:
+  """The report written with an Examples artifact (`to_json`'s), or None."""
+  path = os.path.join(examples_uri, REPORT_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)

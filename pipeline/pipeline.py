@@ -26,6 +26,7 @@ from pipeline import features
 from pipeline import pusher as pusher_lib
 from pipeline import validation
 from pipeline.components.report import component as report_lib
+from pipeline.example_gen import component as example_gen_component
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
@@ -118,10 +119,12 @@ def create_pipeline(
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
   """
-  example_gen = tfx.components.ImportExampleGen(
+  # ImportExampleGen that first checks every input file, naming a missing
+  # folder or a truncated file (pipeline/example_gen/).
+  example_gen = example_gen_component.CheckedImportExampleGen(
       input_base=os.path.join(data_root,
                               features.image_dir_name(config.image_size)),
-      input_config=input_config())
+      input_config=input_config()).with_id("ImportExampleGen")
   schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
   # With the schema, the label's statistics are categorical: a histogram of
   # every class, which DataValidator reads for class balance.

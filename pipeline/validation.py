@@ -12,14 +12,22 @@ adding what the flower data needs:
   (severity WARNING): the pipeline goes on, and the run summary shows them;
 * labels outside [0, num_classes), an empty split, and a scan of every record:
   an image that does not decode, or whose size differs from the directory's
-  `<S>x<S>`.
+  `<S>x<S>`;
+* data integrity, in the same pass (docs/data-validation.md): empty or
+  repeated ids within a split (errors in the test split, whose ids key
+  submission.csv; its ids come from CheckedImportExampleGen's file check,
+  `data_check.json`), the same image bytes in train and another split, the
+  same id in two splits, and training classes missing from eval (recorded
+  as `eval_class_coverage`: the classes the gate's macro F1 covers). These
+  are counted warnings, with examples by id;
+* the file check's own warnings (skipped files, 0-record shards).
 
 Hard problems (severity ERROR: any TFDV error, a label out of range, an
-empty split, a bad image) stop the pipeline here, before Transform and
-Trainer, with a message naming the split, the feature or record, and the
-problem. Nothing is skipped silently: every problem is written to
-`validation_summary.json` and the per-class counts to `class_counts.txt` and
-`class_counts.png` in the artifact's folder.
+empty split, a bad image, an empty or repeated test id) stop the pipeline
+here, before Transform and Trainer, with a message naming the split, the
+feature or record, and the problem. Nothing is skipped silently: every
+problem is written to `validation_summary.json` and the per-class counts to
+`class_counts.txt` and `class_counts.png` in the artifact's folder.
 """
 
 import io
@@ -43,6 +51,7 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils
 
+from pipeline import data_check
 from pipeline import features
 
 SUMMARY_FILE = "validation_summary.json"
@@ -52,6 +61,9 @@ ANOMALIES_FILE = "SchemaDiff.pb"
 # At most this many bad records are named in the error message (all of them
 # are in validation_summary.json).
 MAX_RECORDS_IN_MESSAGE = 10
+# At most this many examples of each integrity finding are listed in
+# validation_summary.json (the counts are always complete).
+MAX_EXAMPLES_IN_SUMMARY = 100
 
 
 class DataValidationError(RuntimeError):
@@ -133,10 +145,15 @@ def check_image(encoded: bytes, image_size: int) -> Optional[str]:
 
 
 def scan_records(file_patterns: Sequence[str], image_size: int,
-                 compression_type: str = "GZIP") -> Tuple[int, List[Dict]]:
+                 compression_type: str = "GZIP",
+                 keys: Optional[List[Tuple[str, Optional[str]]]] = None
+                 ) -> Tuple[int, List[Dict]]:
   """Checks every record's image; returns (records, problems).
 
   Each problem names the record by its `id` and its position in the split.
+  When `keys` is a list, (id, image digest) of each record is appended to
+  it in the same pass ("" for a missing id, None for no single image), for
+  the id and leakage checks of `integrity_findings`.
   """
   files = sorted(f for p in file_patterns for f in tf.io.gfile.glob(p))
   problems = []
@@ -146,17 +163,136 @@ def scan_records(file_patterns: Sequence[str], image_size: int,
     feature_map = example.features.feature
     record_id = (feature_map[features.ID_KEY].bytes_list.value[0].decode(
         "utf-8", "replace") if features.ID_KEY in feature_map and
-                 feature_map[features.ID_KEY].bytes_list.value else "?")
+                 feature_map[features.ID_KEY].bytes_list.value else "")
     images = (feature_map[features.IMAGE_KEY].bytes_list.value
               if features.IMAGE_KEY in feature_map else [])
     if len(images) != 1:
       problem = f"has {len(images)} values of {features.IMAGE_KEY!r}"
     else:
       problem = check_image(images[0], image_size)
+    if keys is not None:
+      keys.append((record_id, data_check.image_digest(images[0])
+                   if len(images) == 1 else None))
     if problem:
-      problems.append({"record": total, "id": record_id, "problem": problem})
+      problems.append({"record": total, "id": record_id or "?",
+                       "problem": problem})
     total += 1
   return total, problems
+
+
+def _examples_text(examples: Sequence[str]) -> str:
+  shown = ", ".join(examples[:MAX_RECORDS_IN_MESSAGE])
+  more = len(examples) - MAX_RECORDS_IN_MESSAGE
+  return shown + (f", and {more} more (see {SUMMARY_FILE})" if more > 0 else
+                  "")
+
+
+def id_findings(split: str, keys: Sequence[Tuple[str, Optional[str]]]
+                ) -> Tuple[List[str], Dict[str, Any]]:
+  """Empty and repeated ids within one split: (messages, details).
+
+  Records are named by their position in the split (scan order).
+  """
+  empty = [index for index, (record_id, _) in enumerate(keys)
+           if not record_id.strip()]
+  positions: Dict[str, List[int]] = {}
+  for index, (record_id, _) in enumerate(keys):
+    if record_id.strip():
+      positions.setdefault(record_id, []).append(index)
+  repeated = {i: p for i, p in positions.items() if len(p) > 1}
+  messages = []
+  if empty:
+    messages.append(
+        f"split {split!r}: {len(empty)} record(s) with an empty "
+        f"{features.ID_KEY!r}: records " +
+        _examples_text([str(i) for i in empty]))
+  if repeated:
+    messages.append(
+        f"split {split!r}: {len(repeated)} {features.ID_KEY!r} value(s) "
+        f"repeated ({sum(len(p) for p in repeated.values())} records): " +
+        _examples_text([f"{i!r} (records {', '.join(map(str, p))})"
+                        for i, p in repeated.items()]))
+  details = {
+      "empty_id_records": len(empty),
+      "empty_id_examples": empty[:MAX_EXAMPLES_IN_SUMMARY],
+      "repeated_ids": len(repeated),
+      "repeated_id_examples": {
+          i: p for i, p in list(repeated.items())[:MAX_EXAMPLES_IN_SUMMARY]},
+  }
+  return messages, details
+
+
+def cross_split_findings(keys_by_split: Dict[str, Sequence[Tuple[str,
+                                                                 Optional[str]]]],
+                         train_split: str = features.TRAIN_SPLIT
+                         ) -> Tuple[List[str], Dict[str, Any]]:
+  """Images of the training split in other splits, and ids in two splits.
+
+  Returns:
+    (messages, details): one message per pair of splits with a finding,
+    naming examples by id; details hold the full counts.
+  """
+  messages, details = [], {"same_image": {}, "same_id": {}}
+  train_images: Dict[str, str] = {}
+  for record_id, digest in keys_by_split.get(train_split, []):
+    if digest is not None:
+      train_images.setdefault(digest, record_id)
+  for other, keys in keys_by_split.items():
+    if other == train_split:
+      continue
+    leaked = [(record_id, train_images[digest]) for record_id, digest in keys
+              if digest is not None and digest in train_images]
+    if leaked:
+      details["same_image"][f"{train_split}/{other}"] = {
+          "records": len(leaked),
+          "examples": [list(p) for p in leaked[:MAX_EXAMPLES_IN_SUMMARY]]}
+      messages.append(
+          f"{len(leaked)} record(s) of split {other!r} have the same image "
+          f"as a record of split {train_split!r} (leakage): " +
+          _examples_text([f"{other} id {a!r} = {train_split} id {b!r}"
+                          for a, b in leaked]))
+  names = sorted(keys_by_split)
+  ids = {split: {i for i, _ in keys_by_split[split] if i.strip()}
+         for split in names}
+  for position, first in enumerate(names):
+    for second in names[position + 1:]:
+      shared = sorted(ids[first] & ids[second])
+      if shared:
+        details["same_id"][f"{first}/{second}"] = {
+            "ids": len(shared), "examples": shared[:MAX_EXAMPLES_IN_SUMMARY]}
+        messages.append(
+            f"{len(shared)} {features.ID_KEY!r} value(s) in both split "
+            f"{first!r} and split {second!r}: " +
+            _examples_text([repr(i) for i in shared]))
+  return messages, details
+
+
+def eval_class_coverage(train_counts: Sequence[int],
+                        eval_counts: Sequence[int],
+                        class_names: Sequence[str]
+                        ) -> Tuple[Optional[str], Dict[str, Any]]:
+  """Training classes that the eval split lacks: (warning or None, record).
+
+  The gate's macro F1 (modules/metrics.py, scikit-learn's "macro") averages
+  over the classes present in the eval labels or the predictions, so a
+  class missing from eval counts only if the model predicts it there. The
+  record names the classes the eval labels cover.
+  """
+  missing = [label for label, n in enumerate(train_counts)
+             if n > 0 and eval_counts[label] == 0]
+  record = {
+      "eval_classes": [label for label, n in enumerate(eval_counts) if n > 0],
+      "train_classes_missing_from_eval": missing,
+      "note": ("macro F1 averages over the classes present in the eval "
+               "labels or in the model's eval predictions"),
+  }
+  if not missing:
+    return None, record
+  return (f"{len(missing)} class(es) of the training split have no example "
+          f"in split {features.EVAL_SPLIT!r}, so the gate's macro F1 covers "
+          f"{len(record['eval_classes'])} of {len(class_names)} classes: " +
+          _examples_text([f"{class_names[i]!r} ({i})" for i in missing]),
+          record)
 
 
 def write_class_count_report(output_dir: str,
@@ -299,6 +435,15 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
     anomalies_artifact.span = stats_artifact.span
 
     summary: Dict[str, Any] = {"splits": {}, "errors": [], "warnings": []}
+    # The file check's report, written by CheckedImportExampleGen (None for
+    # Examples from another ExampleGen).
+    file_check = data_check.read_report(examples.uri)
+    if file_check is not None:
+      summary["warnings"] += [f"data files: {w}" for w in
+                              file_check.get("warnings", [])]
+      summary["data_files"] = {k: v for k, v in file_check.items()
+                               if k != "test_records"}
+    keys_by_split: Dict[str, List[Tuple[str, Optional[str]]]] = {}
     blessed = {}
     for split in splits:
       stats_list = stats_artifact_utils.load_statistics(stats_artifact,
@@ -312,7 +457,8 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
         logging.info("Checking every image of split %s.", split)
         pattern = os.path.join(
             artifact_utils.get_split_uri([examples], split), "*")
-        scanned, problems = scan_records([pattern], image_size)
+        keys = keys_by_split.setdefault(split, [])
+        scanned, problems = scan_records([pattern], image_size, keys=keys)
         split_summary["records_scanned"] = scanned
         split_summary["bad_records"] = problems
         if problems:
@@ -327,6 +473,13 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
               f"split {split!r}, feature {features.IMAGE_KEY!r}: "
               f"{len(problems)} bad record(s): {shown}" +
               (f"; and {more} more (see {SUMMARY_FILE})" if more > 0 else ""))
+        # Ids of train and eval only name records (messages, reports):
+        # counted warnings. The test split's are errors, below.
+        messages, split_summary["ids"] = id_findings(split, keys)
+        for message in messages:
+          _add_reason(anomalies, features.ID_KEY,
+                      anomalies_pb2.AnomalyInfo.WARNING, "Bad ids", message)
+        split_summary["warnings"] += messages
       out_dir = artifact_utils.get_split_uri([anomalies_artifact], split)
       tf.io.gfile.makedirs(out_dir)
       io_utils.write_bytes_file(os.path.join(out_dir, ANOMALIES_FILE),
@@ -335,6 +488,25 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       summary["splits"][split] = split_summary
       summary["errors"] += split_summary["errors"]
       summary["warnings"] += split_summary["warnings"]
+
+    if file_check is not None and file_check.get("test_records") is not None:
+      # Its ids key submission.csv: an empty or repeated one corrupts it.
+      test_keys = [tuple(key) for key in file_check["test_records"]]
+      keys_by_split[features.TEST_SPLIT_DIR] = test_keys
+      messages, test_ids = id_findings(features.TEST_SPLIT_DIR, test_keys)
+      summary["test"] = {"num_examples": len(test_keys), "ids": test_ids}
+      summary["errors"] += messages
+    if keys_by_split:
+      messages, summary["integrity"] = cross_split_findings(keys_by_split)
+      summary["warnings"] += messages
+    if (features.TRAIN_SPLIT in summary["splits"] and
+        features.EVAL_SPLIT in summary["splits"]):
+      warning, summary["eval_class_coverage"] = eval_class_coverage(
+          summary["splits"][features.TRAIN_SPLIT]["class_counts"],
+          summary["splits"][features.EVAL_SPLIT]["class_counts"],
+          class_names)
+      if warning:
+        summary["warnings"].append(warning)
 
     summary["reports"] = write_class_count_report(
         anomalies_artifact.uri,

@@ -1,11 +1,10 @@
-"""Data validation: class balance, class weights, bad records and files.
+"""Data validation: class balance, class weights, bad records, integrity.
 
 The executor tests build real ExampleGen-style artifacts (GZIP TFRecords per
 split) and real TFDV statistics computed with the curated schema, then run
 DataValidator's executor on them, one bad case at a time.
 """
 
-import gzip
 import json
 import os
 
@@ -42,19 +41,26 @@ def _jpeg(label, size=SIZE):
   return _JPEG_CACHE[key]
 
 
-def _examples(counts, prefix):
-  """tf.Examples with `counts[label]` images of each label."""
+def _examples(counts, prefix, unique=False):
+  """tf.Examples with `counts[label]` images of each label.
+
+  With `unique`, no two records share image bytes: bytes after the JPEG's
+  end marker make each one distinct (decoders ignore them).
+  """
   result = []
   for label, count in enumerate(counts):
     for i in range(count):
-      result.append(make_sample_data.make_example(
-          f"{prefix}{label:03d}-{i}", _jpeg(label), label))
+      record_id = f"{prefix}{label:03d}-{i}"
+      jpeg = _jpeg(label) + (record_id.encode() if unique else b"")
+      result.append(make_sample_data.make_example(record_id, jpeg, label))
   return result
 
 
-def _run_validator(tmp_path, splits, config_changes=None):
+def _run_validator(tmp_path, splits, config_changes=None, test=None):
   """Writes artifacts for `splits` ({name: [tf.Example]}), runs the executor.
 
+  `test`: tf.Examples of the test folder, given to the validator as
+  CheckedImportExampleGen's file check does (data_check.json).
   Returns the ExampleAnomalies artifact and the summary the executor wrote.
   """
   schema = schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE)
@@ -80,6 +86,11 @@ def _run_validator(tmp_path, splits, config_changes=None):
     os.makedirs(stats_dir)
     io_utils.write_bytes_file(os.path.join(stats_dir, "FeatureStats.pb"),
                               split_stats.SerializeToString())
+  if test is not None:
+    report = data_check.DataCheckReport(
+        records={}, skipped_files=[], test_records=[
+            data_check.record_key(e.SerializeToString()) for e in test])
+    data_check.write_report(report, examples.uri)
   schema_artifact = standard_artifacts.Schema()
   schema_artifact.uri = str(tmp_path / "schema")
   os.makedirs(schema_artifact.uri)
@@ -216,49 +227,112 @@ def test_hard_problem_stops_with_a_clear_message(tmp_path, case, expected):
 
 
 # ---------------------------------------------------------------------------
-# File-level checks before the run.
+# Data integrity: ids, leakage between splits, classes missing from eval.
 
-@pytest.fixture
-def small_root(tmp_path):
-  make_sample_data.make_sample_data(
-      str(tmp_path), num_classes=104, head_classes=0, head_count=1,
-      tail_count=1, val_fraction=1.0, test_count=2, seed=5)
-  return tmp_path, tmp_path / features.image_dir_name(SIZE)
+def _test_examples(count, prefix="x"):
+  return [make_sample_data.make_example(
+      f"{prefix}{i}", _jpeg(i) + f"test{i}".encode()) for i in range(count)]
 
 
-def test_good_root_counts_records_and_reports_skipped_files(small_root):
-  root, base = small_root
-  (base / "train" / "README.txt").write_text("notes")
-  report = data_check.check_data_root(str(root), SIZE)
-  assert report.records == {"train": 104, "val": 104}
-  assert report.skipped_files == [str(base / "train" / "README.txt")]
-  assert "skipped 1 file(s)" in "\n".join(report.lines())
+def _rename(example, new_id):
+  example.features.feature[features.ID_KEY].bytes_list.value[0] = (
+      new_id.encode())
+  return example
 
 
-def test_truncated_tfrecord_names_file_and_record(small_root):
-  root, base = small_root
-  path = sorted((base / "train").glob("*.tfrec"))[0]
-  data = path.read_bytes()
-  path.write_bytes(data[:len(data) // 2])
-  with pytest.raises(data_check.DataCheckError) as raised:
-    data_check.check_data_root(str(root), SIZE)
-  assert str(path) in str(raised.value)
-  assert "unreadable at record" in str(raised.value)
+def test_clean_splits_have_no_integrity_finding(tmp_path):
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(BALANCED, "t", unique=True),
+                 "eval": _examples(EVAL, "e", unique=True)},
+      test=_test_examples(5))
+  assert error is None
+  assert summary["warnings"] == []
+  assert summary["integrity"] == {"same_image": {}, "same_id": {}}
+  assert summary["test"]["ids"]["empty_id_records"] == 0
+  assert summary["eval_class_coverage"]["train_classes_missing_from_eval"] \
+      == []
+  assert summary["eval_class_coverage"]["eval_classes"] == list(range(104))
 
 
-def test_non_tfrecord_file_and_missing_or_empty_split(small_root):
-  root, base = small_root
-  bad = base / "val" / "99-192x192-1.tfrec"
-  bad.write_bytes(gzip.compress(b"this is not a tfrecord file" * 10))
-  with pytest.raises(data_check.DataCheckError, match=str(bad)):
-    data_check.check_data_root(str(root), SIZE)
-  bad.unlink()
-  for path in (base / "val").glob("*.tfrec"):
-    path.write_bytes(b"")
-  with pytest.raises(data_check.DataCheckError, match="empty"):
-    data_check.check_data_root(str(root), SIZE)
-  with pytest.raises(data_check.DataCheckError, match="does not exist"):
-    data_check.check_data_root(str(root), 512)
+def test_empty_and_repeated_ids_in_train_and_eval_are_counted_warnings(
+    tmp_path):
+  train = _examples(BALANCED, "t", unique=True)
+  _rename(train[3], "")
+  _rename(train[5], "t-twice")
+  _rename(train[9], "t-twice")
+  artifact, summary, error = _run_validator(
+      tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)})
+  assert error is None
+  text = "\n".join(summary["warnings"])
+  assert "split 'train': 1 record(s) with an empty 'id': records 3" in text
+  assert "1 'id' value(s) repeated (2 records): 't-twice' (records 5, 9)" \
+      in text
+  ids = summary["splits"]["train"]["ids"]
+  assert ids["empty_id_records"] == 1 and ids["repeated_ids"] == 1
+  anomalies = anomalies_pb2.Anomalies.FromString(open(os.path.join(
+      artifact_utils.get_split_uri([artifact], "train"), "SchemaDiff.pb"),
+                                                     "rb").read())
+  assert "Bad ids" in str(anomalies.anomaly_info[features.ID_KEY])
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("empty", "split 'test': 1 record(s) with an empty 'id': records 2"),
+    ("repeated", "split 'test': 1 'id' value(s) repeated (2 records): "
+                 "'x1' (records 1, 4)"),
+])
+def test_bad_test_ids_stop_the_run(tmp_path, case, expected):
+  test = _test_examples(6)
+  _rename(test[2] if case == "empty" else test[4], "" if case == "empty"
+          else "x1")
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(BALANCED, "t", unique=True),
+                 "eval": _examples(EVAL, "e", unique=True)}, test=test)
+  assert error is not None and "stops before Transform" in error
+  assert expected in error
+  assert summary["test"]["num_examples"] == 6
+
+
+def test_same_image_or_id_in_two_splits_is_a_counted_warning(tmp_path):
+  train = _examples(BALANCED, "t", unique=True)
+  evaluation = _examples(EVAL, "e", unique=True)
+  test = _test_examples(4)
+  # The same bytes under another id: leakage into eval and test.
+  evaluation[7] = make_sample_data.make_example(
+      "e-copy", train[0].features.feature["image"].bytes_list.value[0], 0)
+  test[1] = make_sample_data.make_example(
+      "x-copy", train[2].features.feature["image"].bytes_list.value[0])
+  _rename(evaluation[8], "t005-0")  # An id of train, another image.
+  _, summary, error = _run_validator(
+      tmp_path, {"train": train, "eval": evaluation}, test=test)
+  assert error is None
+  text = "\n".join(summary["warnings"])
+  assert ("1 record(s) of split 'eval' have the same image as a record of "
+          "split 'train' (leakage): eval id 'e-copy' = train id 't000-0'"
+          in text)
+  assert "test id 'x-copy' = train id 't001-0'" in text
+  assert "1 'id' value(s) in both split 'eval' and split 'train': " \
+      "'t005-0'" in text
+  assert summary["integrity"]["same_image"]["train/eval"]["records"] == 1
+  assert summary["integrity"]["same_image"]["train/test"]["records"] == 1
+  assert summary["integrity"]["same_id"]["eval/train"]["ids"] == 1
+
+
+def test_training_classes_missing_from_eval_warn_and_are_recorded(tmp_path):
+  # An eval split of one class: macro F1 would average over one class.
+  evaluation = _examples([3] + [0] * 103, "e", unique=True)
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(BALANCED, "t", unique=True),
+                 "eval": evaluation})
+  assert error is None
+  warning = [w for w in summary["warnings"] if "no example in split" in w]
+  assert len(warning) == 1, summary["warnings"]
+  assert ("103 class(es) of the training split have no example in split "
+          "'eval', so the gate's macro F1 covers 1 of 104 classes: "
+          "'hard-leaved pocket orchid' (1), 'canterbury bells' (2)") \
+      in warning[0]
+  coverage = summary["eval_class_coverage"]
+  assert coverage["eval_classes"] == [0]
+  assert coverage["train_classes_missing_from_eval"] == list(range(1, 104))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""ImportExampleGen that checks its input files before reading them."""

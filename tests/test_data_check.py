@@ -1,0 +1,202 @@
+"""The file check of the data folder, in the DAG and in the local pre-flight.
+
+The same cases run through `data_check.check_data_root` (local_runner.py's
+pre-flight) and through CheckedImportExampleGen's executor (the DAG), which
+must stop with the same message before Beam reads the files.
+"""
+
+import gzip
+import json
+import os
+
+from google.protobuf import message
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from pipeline import data_check
+from pipeline import features
+from pipeline import pipeline as pipeline_lib
+from pipeline.example_gen import component as example_gen_component
+from pipeline.example_gen import executor as example_gen_executor
+from tools import make_sample_data
+
+SIZE = 192
+
+
+@pytest.fixture
+def data_root(tmp_path):
+  make_sample_data.make_sample_data(
+      str(tmp_path / "data"), num_classes=104, head_classes=0, head_count=1,
+      tail_count=1, val_fraction=1.0, test_count=3, seed=5)
+  return tmp_path / "data"
+
+
+def _base(root):
+  return root / features.image_dir_name(SIZE)
+
+
+def _run_example_gen(input_base, output_dir):
+  """Runs CheckedImportExampleGen's executor as the launcher would."""
+  component = example_gen_component.CheckedImportExampleGen(
+      input_base=str(input_base), input_config=pipeline_lib.input_config())
+  exec_properties = {
+      key: (proto_utils.proto_to_json(value)
+            if isinstance(value, message.Message) else value)
+      for key, value in component.exec_properties.items()}
+  examples = standard_artifacts.Examples()
+  examples.uri = str(output_dir)
+  example_gen_executor.Executor().Do({}, {"examples": [examples]},
+                                     exec_properties)
+  return examples
+
+
+def _truncate(root):
+  path = sorted((_base(root) / "train").glob("*.tfrec"))[0]
+  data = path.read_bytes()
+  path.write_bytes(data[:len(data) // 2])
+  return str(path), "unreadable at record"
+
+
+def _not_a_tfrecord(root):
+  path = _base(root) / "val" / "99-192x192-1.tfrec"
+  path.write_bytes(gzip.compress(b"this is not a tfrecord file" * 10))
+  return str(path), "unreadable at record 0"
+
+
+def _no_files(root):
+  for path in (_base(root) / "val").glob("*.tfrec"):
+    path.rename(str(path) + ".bak")
+  return str(_base(root) / "val"), "no *.tfrec files"
+
+
+def _zero_records(root):
+  for path in (_base(root) / "val").glob("*.tfrec"):
+    path.write_bytes(b"")
+  return str(_base(root) / "val"), "the split is empty (0 records)"
+
+
+def _missing_folder(root):
+  tf.io.gfile.rmtree(str(_base(root) / "train"))
+  return str(_base(root) / "train"), "does not exist"
+
+
+@pytest.mark.parametrize("damage", [
+    _truncate, _not_a_tfrecord, _no_files, _zero_records, _missing_folder])
+def test_dag_and_preflight_stop_with_the_same_message(data_root, tmp_path,
+                                                      damage):
+  named, words = damage(data_root)
+  with pytest.raises(data_check.DataCheckError) as preflight:
+    data_check.check_data_root(str(data_root), SIZE)
+  with pytest.raises(data_check.DataCheckError) as in_dag:
+    _run_example_gen(_base(data_root), tmp_path / "examples")
+  assert str(in_dag.value) == str(preflight.value)
+  assert named in str(in_dag.value) and words in str(in_dag.value)
+  # Stopped before Beam wrote anything.
+  assert not (tmp_path / "examples").exists()
+
+
+def test_empty_shard_and_stray_files_are_counted_and_named(data_root,
+                                                           tmp_path):
+  base = _base(data_root)
+  (base / "train" / "README.txt").write_text("notes")
+  (base / "val" / "07-192x192-0.tfrec").write_bytes(b"")  # Failed upload.
+  report = data_check.check_data_root(str(data_root), SIZE)
+  assert report.records == {"train": 104, "val": 104}
+  assert report.empty_files == [str(base / "val" / "07-192x192-0.tfrec")]
+  lines = "\n".join(report.lines())
+  assert f"skipped 1 file(s) that do not match *.tfrec: " \
+         f"{base / 'train' / 'README.txt'}" in lines
+  assert ("1 *.tfrec file(s) with 0 records (a failed upload?): "
+          f"{base / 'val' / '07-192x192-0.tfrec'}") in lines
+
+  # The DAG's check writes the same findings, and the test ids and image
+  # hashes, beside ImportExampleGen's output.
+  examples = _run_example_gen(base, tmp_path / "examples")
+  written = data_check.read_report(examples.uri)
+  assert written["warnings"] == report.warnings()
+  assert written["records"] == {"train": 104, "val": 104}
+  assert written["file_records"][str(base / "val" / "07-192x192-0.tfrec")] \
+      == 0
+  assert len(written["test_records"]) == 3
+  test_id, digest = written["test_records"][0]
+  assert test_id.startswith("test") and len(digest) == 64
+  assert tf.io.gfile.glob(os.path.join(examples.uri, "Split-train", "*"))
+
+
+def test_unreadable_test_file_is_a_counted_warning(data_root, tmp_path):
+  path = sorted((_base(data_root) / "test").glob("*.tfrec"))[0]
+  data = path.read_bytes()
+  path.write_bytes(data[:len(data) - 10])
+  report = data_check.check_input_base(
+      str(_base(data_root)), data_check.kaggle_split_patterns())
+  assert len(report.test_records) == 2
+  assert report.test_warnings == [
+      f"{path}: unreadable from record 2 on (truncated or not a TFRecord "
+      "file; left out of the test id and leakage checks)"]
+
+
+@pytest.mark.slow
+def test_truncated_tfrecord_stops_the_dag_run(data_root, tmp_path):
+  """The real LocalDagRunner, without local_runner.py's pre-flight."""
+  import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  named, _ = _truncate(data_root)
+  output = tmp_path / "out"
+  pipeline = local_runner.local_pipeline(
+      str(output), str(data_root),
+      config_lib.PipelineConfig().replace(image_size=SIZE),
+      ["--direct_num_workers=1"])
+  with pytest.raises(data_check.DataCheckError) as raised:
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  assert named in str(raised.value)
+  assert "unreadable at record" in str(raised.value)
+  assert not (output / "pipeline_root" / "StatisticsGen").exists()
+
+
+def test_kubeflow_spec_runs_the_check_in_import_example_gen(tmp_path):
+  """The compiled KFP v2 spec runs the checking executor, driver intact."""
+  import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  args = kubeflow_runner.parse_args([
+      "--image", "registry.example/flowers:1", "--pipeline-root",
+      "gs://bucket/root", "--data-root", "gs://bucket/data", "--serving-dir",
+      "gs://bucket/serving", "--output", str(tmp_path / "spec.json")])
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    spec = json.load(f)["pipelineSpec"]
+  container = spec["deploymentSpec"]["executors"]["ImportExampleGen_executor"][
+      "container"]
+  executor_class = container["args"][container["args"].index(
+      "--executor_class_path") + 1]
+  assert executor_class == "pipeline.example_gen.executor.Executor"
+  # ExampleGen's driver still fingerprints the input files before the cache
+  # lookup, so the check re-runs whenever they change.
+  assert "preCacheCheck" in container["lifecycle"]
+  assert "ImportExampleGen" in spec["root"]["dag"]["tasks"]
+
+
+@pytest.mark.slow
+def test_check_reruns_when_a_file_changes_after_a_cached_good_run(data_root,
+                                                                 tmp_path):
+  """With the cache on, a file truncated after a good run is still caught.
+
+  A check with only constant inputs would be served from TFX's cache here;
+  inside ImportExampleGen it re-runs because the file fingerprint changed.
+  """
+  def run():
+    example_gen = example_gen_component.CheckedImportExampleGen(
+        input_base=str(_base(data_root)),
+        input_config=pipeline_lib.input_config())
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name="check", pipeline_root=str(tmp_path / "root"),
+        components=[example_gen], enable_cache=True,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                str(tmp_path / "metadata.sqlite"))),
+        beam_pipeline_args=["--direct_num_workers=1"]))
+
+  run()
+  named, _ = _truncate(data_root)
+  with pytest.raises(data_check.DataCheckError, match=named):
+    run()
