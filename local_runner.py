@@ -220,15 +220,19 @@ def main(argv=None) -> int:
     beam_args = beam.beam_pipeline_args(args.beam_profile,
                                         beam.settings_from_args(args))
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
-    schema_check.check_schema_matches_classes(schema_file, config.num_classes)
   except ValueError as error:
     raise SystemExit(f"error: {error}") from error
+  val_folder = pipeline_lib.has_val_folder(args.data_root, config)
   try:
-    report = data_check.check_data_root(args.data_root, config.image_size)
+    report = data_check.check_data_root(args.data_root, config.image_size,
+                                        val_folder=val_folder)
   except data_check.DataCheckError as error:
     raise SystemExit(f"error: {error}\n(sample data: `make data`)") from None
   for line in report.lines():
     print(line)
+  if not val_folder:
+    print(f"data: no val folder: evaluating on {config.eval.holdout_percent}% "
+          "of train, chosen by a hash of each record's id (eval.split)")
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)
@@ -241,7 +245,7 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except validation.DataValidationError as error:
+  except (validation.DataValidationError, schema_check.SchemaError) as error:
     print(f"\nerror: {error}", file=sys.stderr)
     return 2
   result = summary.read_summary(metadata_path)

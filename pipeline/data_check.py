@@ -3,7 +3,9 @@
 ImportExampleGen reads `<split>/*.tfrec`; this check looks at the same files
 first so that file-level problems get a message naming the file:
 
-* a split folder that is missing, or holds no `.tfrec` file: error;
+* a split folder that is missing, or holds no `.tfrec` file: error (`val`
+  may be absent when `val_folder` is False: the pipeline then holds out
+  part of `train`, pipeline/pipeline.py `has_val_folder`);
 * a `.tfrec` file that is truncated or is not a TFRecord file at all: error,
   naming the file and the index of the first unreadable record;
 * a file that does not match `*.tfrec` (a README, a `.DS_Store`): skipped
@@ -61,8 +63,11 @@ def count_records(path: str) -> int:
   return count
 
 
-def check_data_root(data_root: str, image_size: int) -> DataCheckReport:
+def check_data_root(data_root: str, image_size: int,
+                    val_folder: bool = True) -> DataCheckReport:
   """Checks the split folders of `data_root` for `image_size` images.
+
+  `val_folder` False checks `train` only (evaluation holds out part of it).
 
   Raises:
     DataCheckError: with a message naming the folder or file at fault.
@@ -73,7 +78,9 @@ def check_data_root(data_root: str, image_size: int) -> DataCheckReport:
         f"{directory} does not exist: --data-root must hold "
         f"{features.image_dir_name(image_size)}/{{train,val}}/*.tfrec")
   records, skipped = {}, []
-  for split_dir in features.KAGGLE_SPLIT_DIRS.values():
+  split_dirs = (features.KAGGLE_SPLIT_DIRS.values() if val_folder else
+                [features.TRAIN_SPLIT_DIR])
+  for split_dir in split_dirs:
     path = os.path.join(directory, split_dir)
     if not tf.io.gfile.isdir(path):
       raise DataCheckError(f"{path} does not exist")
