@@ -130,17 +130,21 @@ def main(argv=None) -> int:
                                         beam.settings_from_args(args))
     beam_args += console.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
-    schema_check.check_schema_matches_classes(schema_file, config.num_classes)
   except ValueError as error:
     console.print_error(str(error))
     return console.EXIT_ERROR
+  val_folder = pipeline_lib.has_val_folder(args.data_root, config)
   try:
-    report = data_check.check_data_root(args.data_root, config.image_size)
+    report = data_check.check_data_root(args.data_root, config.image_size,
+                                        val_folder=val_folder)
   except data_check.DataCheckError as error:
     console.print_error(f"{error} (sample data: `make data`)")
     return console.EXIT_ERROR
   for line in report.lines():
     print(line)
+  if not val_folder:
+    print(f"data: no val folder: evaluating on {config.eval.holdout_percent}% "
+          "of train, chosen by a hash of each record's id (eval.split)")
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)
@@ -153,8 +157,8 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except (data_check.DataCheckError,
-          validation.DataValidationError) as error:
+  except (data_check.DataCheckError, validation.DataValidationError,
+          schema_check.SchemaError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)

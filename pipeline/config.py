@@ -36,6 +36,7 @@ LR_SCHEDULES = ("constant", "cosine", "ramp_sustain_decay")
 # keys with this prefix; `from_custom_config` leaves them out.
 PLATFORM_KEY_PREFIX = "ai_platform_"
 PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+EVAL_SPLIT_SOURCES = ("auto", "val", "holdout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,16 +146,23 @@ class ValidationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-  """Evaluator gate (overall slice).
+  """Evaluator gate (overall slice), and where the eval split comes from.
 
   Attributes:
     min_macro_f1: a model is blessed only if its macro F1 on the eval split
       is at least this.
     max_macro_f1_drop: and only if its macro F1 is at most this much below
       the latest blessed model's (ignored for the first model).
+    split: one of EVAL_SPLIT_SOURCES: "val" evaluates on the data root's
+      `val` folder; "holdout" on `holdout_percent` % of `train`, chosen by a
+      hash of each record's `id`; "auto" uses `val` if that folder exists
+      (looked up for a local data root; a gs:// root means "val").
+    holdout_percent: with "holdout", the percent of `train` held out.
   """
   min_macro_f1: float = 0.6
   max_macro_f1_drop: float = 0.02
+  split: str = "auto"
+  holdout_percent: int = features.HOLDOUT_EVAL_PERCENT
 
 
 class _DictConvertible:
@@ -304,6 +312,11 @@ class PipelineConfig(_ClassesAndSize):
       raise ValueError("validation.max_imbalance_ratio must be >= 1")
     if self.eval.max_macro_f1_drop < 0:
       raise ValueError("eval.max_macro_f1_drop must be >= 0")
+    if self.eval.split not in EVAL_SPLIT_SOURCES:
+      raise ValueError(f"unknown eval.split {self.eval.split!r}; choose from "
+                       f"{EVAL_SPLIT_SOURCES}")
+    if not 1 <= self.eval.holdout_percent <= 50:
+      raise ValueError("eval.holdout_percent must be in [1, 50]")
 
   def transform_settings(self) -> Dict[str, Any]:
     """Transform's custom_config: only what preprocessing_fn reads, so that

@@ -7,7 +7,9 @@ the DAG, inside ImportExampleGen's own executor, before Beam reads a byte
 pre-flight; both give the same messages:
 
 * a split folder that is missing, or holds no `.tfrec` file, or whose files
-  hold 0 records in all: error naming the folder;
+  hold 0 records in all: error naming the folder (`val` may be absent when
+  `val_folder` is False: the pipeline then holds out part of `train`,
+  pipeline/pipeline.py `has_val_folder`);
 * a `.tfrec` file that is truncated or is not a TFRecord file at all: error,
   naming the file and the index of the first unreadable record;
 * a `.tfrec` file with zero records (a 0-byte file left by a failed upload):
@@ -216,17 +218,23 @@ def check_input_base(input_base: str, split_patterns: Mapping[str, str],
   return report
 
 
-def kaggle_split_patterns() -> Dict[str, str]:
-  """The split patterns of the Kaggle layout (pipeline.input_config's)."""
+def kaggle_split_patterns(val_folder: bool = True) -> Dict[str, str]:
+  """The split patterns of the Kaggle layout (pipeline.input_config's);
+  `train` alone when there is no `val` folder."""
+  if not val_folder:
+    return {features.TRAIN_SPLIT:
+            f"{features.TRAIN_SPLIT_DIR}/{features.TFRECORD_PATTERN}"}
   return {split: f"{directory}/{features.TFRECORD_PATTERN}"
           for split, directory in features.KAGGLE_SPLIT_DIRS.items()}
 
 
 def check_data_root(data_root: str, image_size: int,
-                    read_test: bool = False) -> DataCheckReport:
+                    read_test: bool = False,
+                    val_folder: bool = True) -> DataCheckReport:
   """Checks the split folders of `data_root` for `image_size` images.
 
   The local pre-flight: the DAG runs `check_input_base` itself.
+  `val_folder` False checks `train` only (evaluation holds out part of it).
 
   Raises:
     DataCheckError: with a message naming the folder or file at fault.
@@ -236,7 +244,7 @@ def check_data_root(data_root: str, image_size: int,
     raise DataCheckError(
         f"{directory} does not exist: --data-root must hold "
         f"{features.image_dir_name(image_size)}/{{train,val}}/*.tfrec")
-  return check_input_base(directory, kaggle_split_patterns(),
+  return check_input_base(directory, kaggle_split_patterns(val_folder),
                           read_test=read_test)
 
 
@@ -253,3 +261,20 @@ def read_report(examples_uri: str) -> Optional[Dict[str, Any]]:
     return None
   with tf.io.gfile.GFile(path) as f:
     return json.load(f)
+  records, skipped = {}, []
+  split_dirs = (features.KAGGLE_SPLIT_DIRS.values() if val_folder else
+                [features.TRAIN_SPLIT_DIR])
+  for split_dir in split_dirs:
+    path = os.path.join(directory, split_dir)
+    if not tf.io.gfile.isdir(path):
+      raise DataCheckError(f"{path} does not exist")
+    names = sorted(tf.io.gfile.listdir(path))
+    data = [n for n in names if fnmatch.fnmatch(n, features.TFRECORD_PATTERN)]
+    skipped += [os.path.join(path, n) for n in names if n not in data]
+    if not data:
+      raise DataCheckError(f"{path}: no {features.TFRECORD_PATTERN} files")
+    records[split_dir] = sum(count_records(os.path.join(path, n))
+                             for n in data)
+    if records[split_dir] == 0:
+      raise DataCheckError(f"{path}: the split is empty (0 records)")
+  return DataCheckReport(records=records, skipped_files=skipped)

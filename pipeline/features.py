@@ -23,11 +23,16 @@ TRANSFORMED_LABEL_KEY = "label"
 CLASS_COUNTS_VOCAB = "class_counts"
 
 # Kaggle directory names and the TFX split names they become.
-KAGGLE_SPLIT_DIRS = {"train": "train", "eval": "val"}
+TRAIN_SPLIT_DIR = "train"
+VAL_SPLIT_DIR = "val"
+KAGGLE_SPLIT_DIRS = {"train": TRAIN_SPLIT_DIR, "eval": VAL_SPLIT_DIR}
 TEST_SPLIT_DIR = "test"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TFRECORD_PATTERN = "*.tfrec"
+# Without a `val` folder, this percent of `train` (by hash of `id`) becomes
+# the eval split (pipeline/pipeline.py output_config; docs/your-data.md).
+HOLDOUT_EVAL_PERCENT = 15
 
 # Image sizes the Kaggle data set ships.
 KAGGLE_IMAGE_SIZES = (192, 224, 331, 512)

@@ -1,6 +1,7 @@
 """The pipeline DAG: `create_pipeline(...)`, shared by every runner.
 
-ImportExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
+ImportExampleGen (val folder, or a hash holdout of train) -> StatisticsGen
+-> SchemaGen (curated schema, class domain from the class list) ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
 Transform -> Trainer -> Evaluator (latest blessed model as baseline) ->
 Pusher (AtomicPusher: versioned, atomic, with a push record); beside the
@@ -24,6 +25,7 @@ from tfx.proto import example_gen_pb2
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline import pusher as pusher_lib
+from pipeline.schema_gen import component as schema_gen_lib
 from pipeline import validation
 from pipeline.components.report import component as report_lib
 from pipeline.example_gen import component as example_gen_component
@@ -38,13 +40,58 @@ RUN_FN = "modules.trainer.run_fn"
 METRICS_MODULE = "modules.metrics"
 
 
-def input_config() -> example_gen_pb2.Input:
-  """Kaggle split directories -> TFX splits."""
+def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
+  """Whether evaluation reads the `val` folder (else a holdout of `train`).
+
+  `config.eval.split` decides: "val" or "holdout"; "auto" looks, with
+  tf.io.gfile, for `<data_root>/tfrecords-jpeg-<S>x<S>/val` when the data
+  root is a local path. A URI (gs://...) is not looked at: the machine that
+  builds a Kubeflow pipeline may not read the bucket, and a failed look
+  would be indistinguishable from a missing folder; "auto" then means the
+  `val` folder, as in the Kaggle layout.
+  """
+  if config.eval.split != "auto":
+    return config.eval.split == "val"
+  if "://" in data_root:
+    return True
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile.isdir(os.path.join(
+      data_root, features.image_dir_name(config.image_size),
+      features.VAL_SPLIT_DIR))
+
+
+def input_config(val_folder: bool = True) -> example_gen_pb2.Input:
+  """Kaggle split directories -> TFX splits (only `train` without `val`)."""
+  if not val_folder:
+    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+        name="single_split",
+        pattern=f"{features.TRAIN_SPLIT_DIR}/{features.TFRECORD_PATTERN}")])
   return example_gen_pb2.Input(splits=[
       example_gen_pb2.Input.Split(
           name=split, pattern=f"{directory}/{features.TFRECORD_PATTERN}")
       for split, directory in features.KAGGLE_SPLIT_DIRS.items()
   ])
+
+
+def output_config(val_folder: bool, holdout_percent: int
+                  ) -> example_gen_pb2.Output:
+  """The input splits as they are, or `train` cut in two by hash of `id`.
+
+  Without a `val` folder, `holdout_percent` of 100 hash buckets of each
+  record's `id` become split `eval`: the same record always lands in the
+  same split, whatever the file order, shard count or run, and adding
+  records never moves the old ones.
+  """
+  if val_folder:
+    return example_gen_pb2.Output()
+  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+      splits=[
+          example_gen_pb2.SplitConfig.Split(
+              name=features.TRAIN_SPLIT, hash_buckets=100 - holdout_percent),
+          example_gen_pb2.SplitConfig.Split(
+              name=features.EVAL_SPLIT, hash_buckets=holdout_percent),
+      ],
+      partition_feature_name=features.ID_KEY))
 
 
 def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
@@ -103,11 +150,13 @@ def create_pipeline(
   Args:
     pipeline_name: name in the metadata store.
     pipeline_root: where component outputs go.
-    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`.
+    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`;
+      without `val`, evaluation holds out part of `train` (has_val_folder).
     serving_model_dir: where Pusher writes blessed models.
     config: the logical settings.
-    schema_file: the curated schema (its class domain must match
-      `config.num_classes`).
+    schema_file: the curated schema, read when SchemaGen runs (in its
+      container on Kubeflow); SchemaGen sets its class domain to
+      [0, config.num_classes - 1] (pipeline/schema_check.py).
     metadata_connection_config: MLMD connection (None: the orchestrator's).
     beam_pipeline_args: arguments of the Beam-based components.
     enable_cache: reuse outputs of unchanged components.
@@ -119,13 +168,18 @@ def create_pipeline(
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
   """
+  val_folder = has_val_folder(data_root, config)
   # ImportExampleGen that first checks every input file, naming a missing
   # folder or a truncated file (pipeline/example_gen/).
   example_gen = example_gen_component.CheckedImportExampleGen(
       input_base=os.path.join(data_root,
                               features.image_dir_name(config.image_size)),
-      input_config=input_config()).with_id("ImportExampleGen")
-  schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+      input_config=input_config(val_folder),
+      output_config=output_config(val_folder, config.eval.holdout_percent)
+  ).with_id("ImportExampleGen")
+  schema_gen = schema_gen_lib.SchemaGen(
+      schema_file=schema_file,
+      num_classes=config.num_classes).with_id("SchemaGen")
   # With the schema, the label's statistics are categorical: a histogram of
   # every class, which DataValidator reads for class balance.
   statistics_gen = tfx.components.StatisticsGen(

@@ -139,8 +139,11 @@ def check_image(encoded: bytes, image_size: int) -> Optional[str]:
   except Exception as error:  # pylint: disable=broad-except
     return f"image does not decode ({error})"
   if size != (image_size, image_size):
+    # An error, not a note: the folder name declares the size, and
+    # tools/convert_images.py writes every image at it (docs/your-data.md).
     return (f"image is {size[0]}x{size[1]}, expected "
-            f"{image_size}x{image_size} (the directory's size)")
+            f"{image_size}x{image_size} (the directory's size; "
+            "tools/convert_images.py brings images of any size to it)")
   return None
 
 

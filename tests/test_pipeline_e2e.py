@@ -203,7 +203,7 @@ def test_vertex_custom_job_trains_with_our_run_fn(pipeline_run, tmp_path,
           standard_artifacts.TransformGraph,
           _latest(out, "Transform", "transform_graph"))],
       "schema": [artifact(standard_artifacts.Schema,
-                          _latest(out, "ImportSchemaGen", "schema"))],
+                          _latest(out, "SchemaGen", "schema"))],
   }
   output_dict = {
       "model": [artifact(standard_artifacts.Model, str(tmp_path / "model"))],

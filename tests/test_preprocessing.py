@@ -47,3 +47,30 @@ def test_a_batch_of_mixed_sizes():
   out = preprocessing.decode_and_resize(tf.constant(encoded), 24)
   assert out.shape == (3, 24, 24, 3)
   assert float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 255
+
+
+def _png(width, height, mode, seed=0):
+  channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+  pixels = np.random.default_rng(seed).integers(
+      0, 256, (height, width, channels), dtype=np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels,
+                  mode).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
+def test_one_batch_of_jpeg_and_png_of_every_size_and_mode():
+  # What a folder of user images holds (docs/your-data.md): every image is
+  # brought to the input size on its own, whatever its neighbours are.
+  encoded = [_jpeg(24, 24), _png(31, 17, "RGBA", 1), _png(9, 40, "L", 2),
+             _png(24, 24, "RGB", 3), _jpeg(100, 60, seed=4)]
+  out = preprocessing.decode_and_resize(tf.constant(encoded), 24)
+  assert out.shape == (5, 24, 24, 3)
+  for index, image in enumerate(encoded):
+    alone = preprocessing.decode_and_resize(tf.constant([image]), 24)
+    np.testing.assert_allclose(out[index].numpy(), alone[0].numpy(),
+                               atol=1e-4)
+  # Grayscale becomes three equal channels; the PNG is lossless.
+  np.testing.assert_allclose(out[2, ..., 0].numpy(), out[2, ..., 2].numpy())
+  np.testing.assert_array_equal(out[3].numpy(),
+                                _decoded(encoded[3]).numpy().astype(np.float32))

@@ -1,0 +1,1 @@
+"""SchemaGen: the curated schema, its class domain fitted to the class list."""

@@ -1,0 +1,48 @@
+"""SchemaGen: ImportSchemaGen whose label domain follows the class list.
+
+TFX's ImportSchemaGen copies a schema file as it is, so the number of
+classes would have to be written into the file by hand for every data set.
+This component takes the class count as an execution property and writes
+the same standard Schema artifact, with `class`'s int_domain [0,
+num_classes - 1] (pipeline/schema_check.py has the rule). The file is read
+when the component runs, inside its container on Kubeflow, through
+tf.io.gfile.
+"""
+
+from tfx import types
+from tfx.dsl.components.base import base_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ExecutionParameter
+
+from pipeline.schema_gen import executor
+
+
+class SchemaGenSpec(types.ComponentSpec):
+  """The schema file and the class count in; a Schema artifact out."""
+  PARAMETERS = {
+      executor.SCHEMA_FILE_KEY: ExecutionParameter(type=str),
+      executor.NUM_CLASSES_KEY: ExecutionParameter(type=int),
+  }
+  INPUTS = {}
+  OUTPUTS = {
+      executor.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+  }
+
+
+class SchemaGen(base_component.BaseComponent):
+  """The curated schema, fitted to `num_classes` classes."""
+
+  SPEC_CLASS = SchemaGenSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self, schema_file: str, num_classes: int):
+    """Args:
+      schema_file: text-format Schema; a path the executor can read (in the
+        container image on Kubeflow) or a gs:// URI.
+      num_classes: the number of class names; labels are 0..num_classes-1.
+    """
+    super().__init__(spec=SchemaGenSpec(
+        schema_file=schema_file, num_classes=num_classes,
+        schema=types.Channel(type=standard_artifacts.Schema)))
