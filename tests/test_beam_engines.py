@@ -216,7 +216,7 @@ def test_spark_statistics_equal_the_direct_runners(pipeline_run,
       executor,
       {specs.EXAMPLES_KEY: _examples(out),
        specs.SCHEMA_KEY: _artifact(standard_artifacts.Schema,
-                                   _latest(out, "ImportSchemaGen", "schema"))},
+                                   _latest(out, "SchemaGen", "schema"))},
       str(tmp_path), {specs.STATISTICS_KEY: standard_artifacts.ExampleStatistics},
       {specs.EXCLUDE_SPLITS_KEY: "[]"}, spark_args)[specs.STATISTICS_KEY]
   _assert_same_statistics(

@@ -104,7 +104,7 @@ def test_unknown_filter_clause_fails_clearly(tmp_path):
 
 def test_image_paths_map_to_this_checkout(spec, tmp_path):
   replayer = _replayer(spec, tmp_path)
-  schema = spec["root"]["dag"]["tasks"]["ImportSchemaGen"]["inputs"][
+  schema = spec["root"]["dag"]["tasks"]["SchemaGen"]["inputs"][
       "parameters"]["schema_file"]
   local = replayer.map_path(replay._constant(schema, "schema"))  # pylint: disable=protected-access
   assert local == os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
