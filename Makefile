@@ -82,7 +82,7 @@ beam-jobs:
 	@command -v mvn >/dev/null || { echo "error: Maven (mvn) and a JDK are needed (docs/beam-engines.md)"; exit 1; }
 	$(PYTHON) tools/beam_jobs.py --cache-dir $(BEAM_JOBS_DIR)
 
-# Kaggle submission (README.md, "Inference") from the newest pushed model
+# Kaggle submission (docs/inference.md) from the newest pushed model
 # under $(OUTPUT_DIR)/serving, or MODEL=<SavedModel folder>.
 MODEL ?= $(lastword $(sort $(wildcard $(OUTPUT_DIR)/serving/[0-9]*)))
 submission: $(STAMP) $(SAMPLE)

@@ -13,7 +13,7 @@ What a profile needs (project, cluster addresses, image...) is never written
 in source: each setting is a runner flag whose default is an environment
 variable (`SETTINGS`, added to a runner's parser by `add_beam_arguments`). A
 profile that lacks a required setting raises `MissingBeamSettingError`,
-naming the flag and the variable. README.md, "Beam profiles", has the table;
+naming the flag and the variable. docs/deploy.md, "Beam profiles", has the table;
 docs/beam-engines.md how the portable profiles run, here and on a cluster.
 """
 

@@ -10,7 +10,7 @@ gate through the TFMA EvalConfig, the DataValidator its thresholds. The
 module files never read globals or flags.
 
 The defaults are the ones `make run` uses on the bundled sample data on a
-2-core CPU; README.md, "Configuration", lists every field and the settings
+2-core CPU; docs/configuration.md lists every field and the settings
 for the real Kaggle data.
 """
 
