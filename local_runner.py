@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="reuse the outputs of components whose inputs and "
                      "settings are unchanged (default: on; --no-cache re-runs "
                      "every component)")
-  paths.add_argument("--verbose", action="store_true",
+  paths.add_argument("--verbose", action=argparse.BooleanOptionalAction,
+                     default=False,
                      help="print every library line too (by default they "
                      "go to the log file only)")
   flags.add_logical_flags(parser)

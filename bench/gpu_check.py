@@ -380,16 +380,17 @@ def check_figures(runs: Sequence[Dict[str, Any]],
 
 
 def main(argv=None) -> int:
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description=__doc__.split("\n\n")[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      formatter_class=flags.HelpFormatter)
   parser.add_argument("--backbones", default="efficientnet_b0,inception_v3",
                       help="comma-separated, from pipeline/config.py "
                       "BACKBONES; random weights")
   parser.add_argument("--image-size", type=int, default=512,
                       help="data and model input size, pixels")
   parser.add_argument("--batch-size", type=int, default=32,
-                      help="per replica (the pipeline's default is 16, "
+                      help="per replica (the pipeline trains with 16, "
                       "sized for CPU runs)")
   parser.add_argument("--steps", type=int, default=40,
                       help="training steps per epoch")

@@ -351,6 +351,10 @@ def print_error(message: str) -> None:
     print(line, file=sys.stderr)
   if details and first.endswith(":"):
     first = first[:-1] + " (above)"
+  if is_verbose():
+    # Library prints pass through unfiltered, some without a final newline
+    # (TFMA's import message): start the error on a line of its own.
+    sys.stderr.write("\n")
   print(f"error: {first}", file=sys.stderr, flush=True)
 
 

@@ -41,7 +41,8 @@ def compile_spec(folder, data_root, *flags):
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("spec"))
-  return replay.load_spec(compile_spec(folder, "/nonexistent/data"))
+  return replay.load_spec(compile_spec(folder, "/nonexistent/data",
+                                       "--image-size", "192"))
 
 
 def _replayer(spec, root):

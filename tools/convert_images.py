@@ -58,6 +58,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 from pipeline import features  # pylint: disable=g-import-not-at-top
+from pipeline import flags  # pylint: disable=g-import-not-at-top
 from pipeline import runtime  # pylint: disable=g-import-not-at-top
 from tools import make_sample_data  # pylint: disable=g-import-not-at-top
 
@@ -413,7 +414,7 @@ def main(argv=None) -> int:
       description="Convert <images>/<class name>/*.jpg|png into "
       "<output>/tfrecords-jpeg-<S>x<S>/{train,val,test}/*.tfrec and "
       "<output>/classes.txt.",
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+      formatter_class=flags.HelpFormatter)
   parser.add_argument("images", help="folder of class folders")
   parser.add_argument("output", help="data root to write (--data-root of "
                       "the runners)")
