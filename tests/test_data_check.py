@@ -138,21 +138,55 @@ def test_unreadable_test_file_is_a_counted_warning(data_root, tmp_path):
       "file; left out of the test id and leakage checks)"]
 
 
+# The DAG runs below go in a fresh Python process each: the real
+# LocalDagRunner, as a runner would call it, unaffected by what earlier tests
+# imported or configured in pytest's process.
+_DAG_RUN = """
+import json, sys
+sys.path.insert(0, {repo!r})
+from pipeline import runtime
+runtime.configure()
+from tfx import v1 as tfx
+from pipeline import data_check
+{build}
+try:
+  tfx.orchestration.LocalDagRunner().run(pipeline)
+except data_check.DataCheckError as error:
+  print(json.dumps({{"error": "DataCheckError", "message": str(error)}}))
+else:
+  print(json.dumps({{"error": None}}))
+"""
+
+
+def _run_dag(build: str) -> dict:
+  """Runs the pipeline that `build` assigns to `pipeline` in a new process;
+  returns {"error": None} or the DataCheckError it stopped with."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  process = subprocess.run(
+      [sys.executable, "-c", _DAG_RUN.format(repo=repo, build=build)],
+      cwd=repo, capture_output=True, text=True, timeout=900, check=False)
+  assert process.returncode == 0, process.stderr[-5000:]
+  return json.loads(process.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_truncated_tfrecord_stops_the_dag_run(data_root, tmp_path):
   """The real LocalDagRunner, without local_runner.py's pre-flight."""
-  import local_runner  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   named, _ = _truncate(data_root)
   output = tmp_path / "out"
-  pipeline = local_runner.local_pipeline(
-      str(output), str(data_root),
-      config_lib.PipelineConfig().replace(image_size=SIZE),
-      ["--direct_num_workers=1"])
-  with pytest.raises(data_check.DataCheckError) as raised:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-  assert named in str(raised.value)
-  assert "unreadable at record" in str(raised.value)
+  result = _run_dag(f"""
+import local_runner
+from pipeline import config as config_lib
+pipeline = local_runner.local_pipeline(
+    {str(output)!r}, {str(data_root)!r},
+    config_lib.PipelineConfig().replace(image_size={SIZE}),
+    ["--direct_num_workers=1"])
+""")
+  assert result["error"] == "DataCheckError"
+  assert named in result["message"]
+  assert "unreadable at record" in result["message"]
   assert not (output / "pipeline_root" / "StatisticsGen").exists()
 
 
@@ -184,19 +218,22 @@ def test_check_reruns_when_a_file_changes_after_a_cached_good_run(data_root,
   A check with only constant inputs would be served from TFX's cache here;
   inside ImportExampleGen it re-runs because the file fingerprint changed.
   """
-  def run():
-    example_gen = example_gen_component.CheckedImportExampleGen(
-        input_base=str(_base(data_root)),
-        input_config=pipeline_lib.input_config())
-    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="check", pipeline_root=str(tmp_path / "root"),
-        components=[example_gen], enable_cache=True,
-        metadata_connection_config=(
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(
-                str(tmp_path / "metadata.sqlite"))),
-        beam_pipeline_args=["--direct_num_workers=1"]))
-
-  run()
+  build = f"""
+from pipeline import pipeline as pipeline_lib
+from pipeline.example_gen import component as example_gen_component
+example_gen = example_gen_component.CheckedImportExampleGen(
+    input_base={str(_base(data_root))!r},
+    input_config=pipeline_lib.input_config())
+pipeline = tfx.dsl.Pipeline(
+    pipeline_name="check", pipeline_root={str(tmp_path / "root")!r},
+    components=[example_gen], enable_cache=True,
+    metadata_connection_config=(
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            {str(tmp_path / "metadata.sqlite")!r})),
+    beam_pipeline_args=["--direct_num_workers=1"])
+"""
+  assert _run_dag(build) == {"error": None}
   named, _ = _truncate(data_root)
-  with pytest.raises(data_check.DataCheckError, match=named):
-    run()
+  result = _run_dag(build)
+  assert result["error"] == "DataCheckError"
+  assert named in result["message"]
