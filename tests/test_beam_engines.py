@@ -21,7 +21,8 @@ import pytest
 from conftest import REPO_ROOT, run_local_pipeline
 from tools import beam_jobs
 
-pytestmark = pytest.mark.slow
+# `engines`: run by `make test-engines`, not yet by `make test` (docs/beam-engines.md).
+pytestmark = [pytest.mark.slow, pytest.mark.engines]
 
 FLINK_PARALLELISM = 2
 # Enough to train something that the Evaluator scores; the figures under

@@ -138,7 +138,10 @@ def write_launcher_jar(path: str, engine: str, jars: Sequence[str]) -> None:
 
 def fetch(engine: str, cache_dir: Optional[str] = None) -> str:
   """Fetches `engine`'s job server unless it is there; returns its jar."""
-  folder = os.path.join(cache_dir or DEFAULT_CACHE_DIR, engine)
+  # Absolute: Maven resolves a relative -DoutputDirectory against the
+  # pom's folder, not the working directory.
+  folder = os.path.abspath(os.path.join(cache_dir or DEFAULT_CACHE_DIR,
+                                        engine))
   stamp = os.path.join(folder, ".complete")
   pom = _pom(engine)
   if os.path.exists(stamp):
