@@ -5,6 +5,7 @@ real LocalDagRunner, Beam DirectRunner, SQLite MLMD) once per session; the
 slow tests share its outputs.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +25,21 @@ from tools import make_sample_data  # pylint: disable=g-import-not-at-top
 TINY = dict(image_size=192, num_classes=104, head_classes=4, head_count=12,
             tail_count=3, val_fraction=0.67, test_count=20, seed=11)
 E2E_EPOCHS = 4
+
+
+_LOGGERS_TOOLS_QUIET = ("", "absl", "tensorflow", "apache_beam")
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_levels():
+  """Command-line mains called in-process (tools/ensemble.py) quiet library
+  loggers for the rest of the process; each test starts from the levels
+  the session began with."""
+  levels = {name: logging.getLogger(name).level
+            for name in _LOGGERS_TOOLS_QUIET}
+  yield
+  for name, level in levels.items():
+    logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -187,7 +187,7 @@ def test_any_tpu_start_up_error_falls_back_with_a_reason(monkeypatch, caplog,
 
   monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                       broken_resolver)
-  with caplog.at_level("WARNING"):
+  with caplog.at_level("WARNING", logger="absl"):
     strategy = trainer.resolve_strategy("grpc://10.0.0.2:8470",
                                         list_gpus=lambda: [])
   assert strategy.num_replicas_in_sync == 1
