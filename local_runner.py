@@ -146,6 +146,10 @@ def main(argv=None) -> int:
   if not val_folder:
     print(f"data: no val folder: evaluating on {config.eval.holdout_percent}% "
           "of train, chosen by a hash of each record's id (eval.split)")
+  if not pipeline_lib.has_test_folder(args.data_root, config):
+    print("data: no test predictions and no submission.csv ("
+          + ("predict.test_split is off" if config.predict.test_split == "off"
+             else "no test folder") + ")")
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)

@@ -8,4 +8,7 @@ def __getattr__(name):
   if name == "EvaluationReport":
     from pipeline.components.report import component  # pylint: disable=g-import-not-at-top
     return component.EvaluationReport
+  if name == "Predictions":
+    from pipeline.components.batch_inference import component  # pylint: disable=g-import-not-at-top
+    return component.Predictions
   raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

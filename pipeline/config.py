@@ -37,6 +37,7 @@ LR_SCHEDULES = ("constant", "cosine", "ramp_sustain_decay")
 PLATFORM_KEY_PREFIX = "ai_platform_"
 PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 EVAL_SPLIT_SOURCES = ("auto", "val", "holdout")
+PREDICT_TEST_SOURCES = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +166,21 @@ class EvalConfig:
   holdout_percent: int = features.HOLDOUT_EVAL_PERCENT
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+  """Batch prediction of the unlabelled test split (BatchPrediction node).
+
+  Attributes:
+    test_split: "auto" predicts `<data_root>/tfrecords-jpeg-<S>x<S>/test`
+      and writes the Kaggle submission.csv when that folder exists (looked
+      up for a local data root; a gs:// root means it does); "on" always (a
+      missing folder fails the run); "off" never (no prediction nodes).
+    batch_size: records per model call of the BatchInference nodes.
+  """
+  test_split: str = "auto"
+  batch_size: int = 64
+
+
 class _DictConvertible:
   """to_dict / from_dict of the config and of the components' views."""
 
@@ -259,6 +275,7 @@ class PipelineConfig(_ClassesAndSize):
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
   validation: ValidationConfig = dataclasses.field(
       default_factory=ValidationConfig)
+  predict: PredictConfig = dataclasses.field(default_factory=PredictConfig)
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -317,6 +334,12 @@ class PipelineConfig(_ClassesAndSize):
                        f"{EVAL_SPLIT_SOURCES}")
     if not 1 <= self.eval.holdout_percent <= 50:
       raise ValueError("eval.holdout_percent must be in [1, 50]")
+    if self.predict.test_split not in PREDICT_TEST_SOURCES:
+      raise ValueError(f"unknown predict.test_split "
+                       f"{self.predict.test_split!r}; choose from "
+                       f"{PREDICT_TEST_SOURCES}")
+    if self.predict.batch_size < 1:
+      raise ValueError("predict.batch_size must be >= 1")
 
   def transform_settings(self) -> Dict[str, Any]:
     """Transform's custom_config: only what preprocessing_fn reads, so that
@@ -392,6 +415,7 @@ _SECTIONS = {
     "augment": AugmentConfig,
     "eval": EvalConfig,
     "validation": ValidationConfig,
+    "predict": PredictConfig,
 }
 
 

@@ -29,6 +29,7 @@ KAGGLE_SPLIT_DIRS = {"train": TRAIN_SPLIT_DIR, "eval": VAL_SPLIT_DIR}
 TEST_SPLIT_DIR = "test"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
+TEST_SPLIT = "test"  # TestExampleGen's one split (pipeline/pipeline.py).
 TFRECORD_PATTERN = "*.tfrec"
 # Without a `val` folder, this percent of `train` (by hash of `id`) becomes
 # the eval split (pipeline/pipeline.py output_config; docs/your-data.md).

@@ -4,8 +4,12 @@ ImportExampleGen (val folder, or a hash holdout of train) -> StatisticsGen
 -> SchemaGen (curated schema, class domain from the class list) ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
 Transform -> Trainer -> Evaluator (latest blessed model as baseline) ->
-Pusher (AtomicPusher: versioned, atomic, with a push record); beside the
-Pusher, Report (the evaluation report as an artifact).
+Pusher (AtomicPusher: versioned, atomic, with a push record and a model
+card); beside the Pusher, Report (the evaluation report as an artifact).
+EvalInference predicts the eval split (the report's gallery and the model
+card's bootstrap interval); with a `test` folder, TestExampleGen ->
+BatchPrediction predicts it with a blessed model and writes the Kaggle
+submission.csv (pipeline/components/batch_inference/).
 
 Only logical settings come from `PipelineConfig`, and each component gets
 only the ones it reads (`transform_settings()`, `trainer_settings()`, the
@@ -27,6 +31,7 @@ from pipeline import features
 from pipeline import pusher as pusher_lib
 from pipeline.schema_gen import component as schema_gen_lib
 from pipeline import validation
+from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.report import component as report_lib
 from pipeline.example_gen import component as example_gen_component
 
@@ -52,12 +57,42 @@ def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
   """
   if config.eval.split != "auto":
     return config.eval.split == "val"
+  return _has_folder(data_root, config, features.VAL_SPLIT_DIR)
+
+
+def _has_folder(data_root: str, config: config_lib.PipelineConfig,
+                directory: str) -> bool:
+  """Whether `<data_root>/tfrecords-jpeg-<S>x<S>/<directory>` exists (True
+  for a URI: see has_val_folder)."""
   if "://" in data_root:
     return True
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf.io.gfile.isdir(os.path.join(
-      data_root, features.image_dir_name(config.image_size),
-      features.VAL_SPLIT_DIR))
+      data_root, features.image_dir_name(config.image_size), directory))
+
+
+def has_test_folder(data_root: str, config: config_lib.PipelineConfig
+                    ) -> bool:
+  """Whether the DAG predicts the `test` folder (`config.predict.test_split`:
+  "on", "off", or "auto": looked up as `has_val_folder` looks up `val`)."""
+  if config.predict.test_split != "auto":
+    return config.predict.test_split == "on"
+  return _has_folder(data_root, config, features.TEST_SPLIT_DIR)
+
+
+def test_input_config() -> example_gen_pb2.Input:
+  """The `test` folder as TestExampleGen's one split."""
+  return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+      name=features.TEST_SPLIT,
+      pattern=f"{features.TEST_SPLIT_DIR}/{features.TFRECORD_PATTERN}")])
+
+
+def test_output_config() -> example_gen_pb2.Output:
+  """One output split, `test` (one input split would default to a 2:1 cut
+  into train and eval)."""
+  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+      splits=[example_gen_pb2.SplitConfig.Split(name=features.TEST_SPLIT,
+                                                hash_buckets=1)]))
 
 
 def input_config(val_folder: bool = True) -> example_gen_pb2.Input:
@@ -237,15 +272,43 @@ def create_pipeline(
       baseline_model=model_resolver.outputs["model"],
       example_splits=[features.EVAL_SPLIT],
       eval_config=eval_config(config))
-  # Atomic versioned push with a push_record.json (pipeline/pusher.py);
-  # the evaluation, the Trainer's run and the examples are what the record
-  # describes (metrics, class counts, span and input fingerprint).
+  # Every model's eval predictions, blessed or not: the report's gallery of
+  # misclassified images and the model card's bootstrap interval.
+  eval_inference = inference_lib.BatchInference(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"], splits=[features.EVAL_SPLIT],
+      batch_size=config.predict.batch_size).with_id("EvalInference")
+  prediction_nodes = [eval_inference]
+  test_predictions = None
+  if has_test_folder(data_root, config):
+    # Its own ExampleGen: the unlabelled test split must not reach the
+    # statistics, the validator's label checks or Transform, and with no
+    # `val` folder ImportExampleGen's hash holdout takes one input split.
+    test_example_gen = example_gen_component.CheckedImportExampleGen(
+        input_base=os.path.join(data_root,
+                                features.image_dir_name(config.image_size)),
+        input_config=test_input_config(),
+        output_config=test_output_config()).with_id("TestExampleGen")
+    batch_prediction = inference_lib.BatchInference(
+        examples=test_example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        splits=[features.TEST_SPLIT], submission_split=features.TEST_SPLIT,
+        batch_size=config.predict.batch_size).with_id("BatchPrediction")
+    prediction_nodes += [test_example_gen, batch_prediction]
+    test_predictions = batch_prediction.outputs["predictions"]
+  # Atomic versioned push with a push_record.json and a model card
+  # (pipeline/pusher.py); the evaluation, the Trainer's run, the examples,
+  # the validator's summary and the eval predictions are what they
+  # describe (metrics and their interval, class counts, span, warnings).
   pusher = pusher_lib.AtomicPusher(
       model=trainer.outputs["model"],
       model_blessing=evaluator.outputs["blessing"],
       evaluation=evaluator.outputs["evaluation"],
       model_run=trainer.outputs["model_run"],
       examples=example_gen.outputs["examples"],
+      anomalies=example_validator.outputs["anomalies"],
+      eval_predictions=eval_inference.outputs["predictions"],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id("Pusher")
@@ -255,6 +318,9 @@ def create_pipeline(
       blessing=evaluator.outputs["blessing"],
       model_run=trainer.outputs["model_run"],
       anomalies=example_validator.outputs["anomalies"],
+      examples=example_gen.outputs["examples"],
+      eval_predictions=eval_inference.outputs["predictions"],
+      test_predictions=test_predictions,
   ).with_id(report_lib.COMPONENT_ID)
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
@@ -262,7 +328,7 @@ def create_pipeline(
       components=[
           example_gen, statistics_gen, schema_gen, example_validator,
           transform, trainer, model_resolver, evaluator, pusher, report
-      ],
+      ] + prediction_nodes,
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])

@@ -15,8 +15,10 @@ and five differences:
   `<base>/<version>` with `saved_model.pb` last (`publish_model`).
 * **One version per push.** The version number is claimed first
   (`claim_version`), so two pushers at once never write the same one.
-* **A record.** `push_record.json` in the version directory (and in the
-  PushedModel artifact) says what was pushed: version, model and blessing,
+* **A record and a model card.** `push_record.json`, `model_card.md` and
+  `model_card.html` (pipeline/components/report/model_card.py) are written
+  into the version directory with the model, before it becomes visible
+  (and into the PushedModel artifact). The record says what was pushed: version, model and blessing,
   the Evaluator's metrics (and the change against the baseline model), the
   training data (Trainer's class counts, ExampleGen's span and input
   fingerprint when given the examples) and the code (git commit when the
@@ -65,6 +67,10 @@ from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
 from modules import metrics as metrics_lib
+from pipeline import features
+from pipeline.components.batch_inference import component as inference_component
+from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.report import model_card
 
 RECORD_FILE = "push_record.json"
 STAGING_PREFIX = ".incoming-"
@@ -78,6 +84,8 @@ ALREADY_SERVING_KEY = "already_serving"
 EVALUATION_KEY = "evaluation"
 MODEL_RUN_KEY = "model_run"
 EXAMPLES_KEY = "examples"
+ANOMALIES_KEY = "anomalies"
+EVAL_PREDICTIONS_KEY = "eval_predictions"
 HISTORY_FILE = "training_history.json"  # Written by modules/trainer.py.
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -200,8 +208,10 @@ def _files_under(directory: str) -> List[str]:
 
 
 def publish_model(model_dir: str, final: str, record_text: str,
-                  atomic_rename: Optional[bool] = None) -> None:
-  """Copies the SavedModel at `model_dir`, plus the push record, to `final`.
+                  atomic_rename: Optional[bool] = None,
+                  extra_files: Optional[Dict[str, str]] = None) -> None:
+  """Copies the SavedModel at `model_dir`, the push record and `extra_files`
+  (name -> text: the model card) to `final`.
 
   A model server never sees part of it, and a failure leaves nothing
   servable behind (the error is raised after the clean-up):
@@ -219,6 +229,7 @@ def publish_model(model_dir: str, final: str, record_text: str,
     record_text: the push record, written as RECORD_FILE.
     atomic_rename: whether one rename moves a directory atomically
       (default: decided from the path's scheme).
+    extra_files: more files written beside the record, as it is.
 
   Raises:
     FileExistsError: if `final` already exists (nothing is written).
@@ -227,14 +238,15 @@ def publish_model(model_dir: str, final: str, record_text: str,
     raise FileExistsError(f"{final} already exists")
   if atomic_rename is None:
     atomic_rename = has_atomic_rename(final)
+  texts = {RECORD_FILE: record_text, **(extra_files or {})}
   if atomic_rename:
     base, version = os.path.split(final.rstrip("/"))
     staging = os.path.join(
         base, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
     try:
       io_utils.copy_dir(model_dir, staging)
-      io_utils.write_string_file(os.path.join(staging, RECORD_FILE),
-                                 record_text)
+      for name, text in texts.items():
+        io_utils.write_string_file(os.path.join(staging, name), text)
       fileio.rename(staging, final)
     finally:
       # A failed copy leaves no half model behind, not even hidden.
@@ -248,8 +260,8 @@ def publish_model(model_dir: str, final: str, record_text: str,
   try:
     for name in sorted(files, key=lambda f: f == SAVED_MODEL_FILE):
       if name == SAVED_MODEL_FILE:
-        io_utils.write_string_file(os.path.join(final, RECORD_FILE),
-                                   record_text)
+        for text_name, text in texts.items():
+          io_utils.write_string_file(os.path.join(final, text_name), text)
       target = os.path.join(final, name)
       fileio.makedirs(os.path.dirname(target))
       fileio.copy(os.path.join(model_dir, name), target)
@@ -366,6 +378,12 @@ class AtomicPusherSpec(types.ComponentSpec):
           ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
       EXAMPLES_KEY:
           ChannelParameter(type=standard_artifacts.Examples, optional=True),
+      ANOMALIES_KEY:
+          ChannelParameter(type=standard_artifacts.ExampleAnomalies,
+                           optional=True),
+      EVAL_PREDICTIONS_KEY:
+          ChannelParameter(type=inference_component.Predictions,
+                           optional=True),
   }
   OUTPUTS = {
       standard_component_specs.PUSHED_MODEL_KEY:
@@ -444,8 +462,10 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
         "tfx_version": tfx_version.__version__,
     }
     record_text = json.dumps(record, indent=2, sort_keys=True)
+    card = _model_card(input_dict, evaluation, blessing, final)
     try:
-      publish_model(self.GetModelPath(input_dict), final, record_text)
+      publish_model(self.GetModelPath(input_dict), final, record_text,
+                    extra_files=card)
     finally:
       # Published or cleaned up: either way the claim has done its job (a
       # published version directory keeps the number taken; a left-over
@@ -459,10 +479,42 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     # The artifact keeps the record, not a second copy of the model: the
     # Trainer's Model artifact is the archive.
     fileio.makedirs(pushed_model.uri)
-    io_utils.write_string_file(os.path.join(pushed_model.uri, RECORD_FILE),
-                               record_text)
+    for name, text in {RECORD_FILE: record_text, **card}.items():
+      io_utils.write_string_file(os.path.join(pushed_model.uri, name), text)
     self._MarkPushed(pushed_model, pushed_destination=final,
                      pushed_version=version)
+
+
+def _model_card(input_dict, evaluation: Optional[metrics_lib.Evaluation],
+                blessing: types.Artifact, final: str) -> Dict[str, str]:
+  """The model card's files (model_card.md, model_card.html)."""
+  if evaluation is None:
+    return {}  # Nothing to say how good the model is.
+  from pipeline import validation  # pylint: disable=g-import-not-at-top
+  model_run = _optional_single(input_dict, MODEL_RUN_KEY)
+  history = None
+  if model_run is not None:
+    path = os.path.join(model_run.uri, HISTORY_FILE)
+    if fileio.exists(path):
+      with fileio.open(path, "r") as f:
+        history = json.load(f)
+  anomalies = _optional_single(input_dict, ANOMALIES_KEY)
+  examples = _optional_single(input_dict, EXAMPLES_KEY)
+  predictions = _optional_single(input_dict, EVAL_PREDICTIONS_KEY)
+  labels, predicted = model_card.eval_arrays(
+      predictions_lib.read_predictions(predictions.uri,
+                                       features.EVAL_SPLIT)
+      if predictions is not None else None)
+  card = model_card.build_card(
+      evaluation, history,
+      validation_summary=(validation.read_summary(anomalies.uri)
+                          if anomalies is not None else None),
+      span=(examples.get_int_custom_property("span")
+            if examples is not None and examples.has_custom_property("span")
+            else None),
+      eval_labels=labels, eval_predicted=predicted,
+      blessed=model_utils.is_model_blessed(blessing), model=final)
+  return model_card.card_files(card)
 
 
 def _optional_single(input_dict, key) -> Optional[types.Artifact]:
@@ -513,7 +565,9 @@ class AtomicPusher(base_component.BaseComponent):
                push_destination: pusher_pb2.PushDestination,
                evaluation: Optional[types.BaseChannel] = None,
                model_run: Optional[types.BaseChannel] = None,
-               examples: Optional[types.BaseChannel] = None):
+               examples: Optional[types.BaseChannel] = None,
+               anomalies: Optional[types.BaseChannel] = None,
+               eval_predictions: Optional[types.BaseChannel] = None):
     """Builds the component.
 
     Args:
@@ -528,6 +582,10 @@ class AtomicPusher(base_component.BaseComponent):
         (class counts, config).
       examples: ExampleGen's output, for the record's span and input
         fingerprint.
+      anomalies: the DataValidator's output, for the model card's data
+        warnings.
+      eval_predictions: the eval split's predictions (BatchInference), for
+        the model card's bootstrap interval of macro F1.
     """
     spec = AtomicPusherSpec(
         model=model,
@@ -535,6 +593,8 @@ class AtomicPusher(base_component.BaseComponent):
         evaluation=evaluation,
         model_run=model_run,
         examples=examples,
+        anomalies=anomalies,
+        eval_predictions=eval_predictions,
         push_destination=push_destination,
         pushed_model=types.Channel(type=standard_artifacts.PushedModel))
     super().__init__(spec=spec)

@@ -24,6 +24,8 @@ from tfx.dsl.compiler import constants as tfx_constants
 from modules import metrics as metrics_lib
 from pipeline import pusher as pusher_lib
 from pipeline import validation as validation_lib
+from pipeline.components.batch_inference import component as inference_component
+from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render as report_render
 
@@ -47,6 +49,9 @@ class RunSummary:
   training_history: Optional[str] = None
   # report.html of the Report component's artifact.
   report_path: Optional[str] = None
+  # The Kaggle submission.csv of BatchPrediction, or why there is none.
+  submission: Optional[str] = None
+  submission_note: Optional[str] = None
   # The pipeline run id (the module docstring says which id).
   run_id: Optional[str] = None
   # Node id -> "COMPLETE" (ran in this run), "CACHED" (reused), "FAILED"...
@@ -93,10 +98,15 @@ class RunSummary:
     lines.append(f"  evaluation         {self.evaluation_dir}")
     if self.report_path:
       lines.append(f"  report             {self.report_path}")
+    if self.submission:
+      lines.append(f"  submission         {self.submission}")
+    elif self.submission_note:
+      lines.append(f"  submission         none ({self.submission_note})")
     return "\n".join(lines)
 
 
 _RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
+_TEST_PREDICTIONS = "test predictions"
 
 
 def _run_context(store, run_id: Optional[str]):
@@ -142,6 +152,13 @@ def _run_outputs(store, context):
   for artifact in sorted(store.get_artifacts_by_id(output_ids),
                          key=lambda a: a.id):
     by_type[artifact_types[artifact.type_id]] = artifact
+    # Two BatchInference nodes output this type; the summary wants the one
+    # that predicts the test split (it has a submission, or says why not).
+    if (artifact_types[artifact.type_id] == inference_component.Predictions
+        .TYPE_NAME and artifact.custom_properties.keys() & {
+            inference_executor.SUBMISSION_PROPERTY,
+            inference_executor.NOT_PREDICTED_REASON}):
+      by_type[_TEST_PREDICTIONS] = artifact
   return states, by_type
 
 
@@ -190,6 +207,16 @@ def read_summary(metadata_path: str,
   blessing = outputs.get("ModelBlessing")
   pushed = outputs.get("PushedModel")
   report = outputs.get(report_component.EvaluationReport.TYPE_NAME)
+  test_predictions = outputs.get(_TEST_PREDICTIONS)
+  submission = submission_note = None
+  if test_predictions is not None:
+    properties = test_predictions.custom_properties
+    if inference_executor.SUBMISSION_PROPERTY in properties:
+      submission = properties[
+          inference_executor.SUBMISSION_PROPERTY].string_value
+    else:
+      submission_note = properties[
+          inference_executor.NOT_PREDICTED_REASON].string_value
   blessed_flag = _custom_int(blessing, "blessed")
   pushed_flag = _custom_int(pushed, "pushed")
   destination = None
@@ -218,7 +245,8 @@ def read_summary(metadata_path: str,
       run_id=context.name,
       executions=states,
       report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
-                   if report is not None else None))
+                   if report is not None else None),
+      submission=submission, submission_note=submission_note)
 
 
 def _training_history(store, model) -> Optional[str]:

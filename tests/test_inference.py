@@ -20,7 +20,7 @@ import tensorflow as tf
 from pipeline import config as config_lib
 from pipeline import features
 from tools import ensemble
-from tools import inference_lib
+from pipeline import serving_model as inference_lib
 from tools import make_sample_data
 from tools import predict
 from tools import submission

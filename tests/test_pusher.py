@@ -36,6 +36,7 @@ from conftest import run_local_pipeline
 import object_store
 from modules import metrics
 from pipeline import pusher
+from pipeline.components.report import model_card
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
                "sum_checksum:1\nsplit:eval,num_files:1,total_bytes:50,"
@@ -130,8 +131,20 @@ def _model_run(tmp_path):
   return model_run
 
 
+def _eval_predictions(tmp_path):
+  """A BatchInference output of the eval split: LABELS predicted PREDICTED."""
+  from pipeline.components.batch_inference import component  # pylint: disable=g-import-not-at-top
+  from pipeline.components.batch_inference import predictions  # pylint: disable=g-import-not-at-top
+  artifact = component.Predictions()
+  artifact.uri = str(tmp_path / "EvalInference" / "predictions" / "8")
+  predictions.write_predictions(artifact.uri, "eval", predictions.SplitPredictions(
+      ids=np.array([f"id{i}" for i in range(len(LABELS))]), labels=LABELS,
+      probabilities=np.eye(3, dtype=np.float32)[PREDICTED]))
+  return artifact
+
+
 def _push(tmp_path, model, blessing=None, evaluation=None, examples=None,
-          model_run=None, base=None, pushed_id=9):
+          model_run=None, base=None, pushed_id=9, eval_predictions=None):
   """Runs the executor; returns (serving base directory, PushedModel)."""
   base = base or str(tmp_path / "serving")
   pushed = standard_artifacts.PushedModel()
@@ -140,7 +153,8 @@ def _push(tmp_path, model, blessing=None, evaluation=None, examples=None,
   for key, artifact in (("model_blessing", blessing),
                         (pusher.EVALUATION_KEY, evaluation),
                         (pusher.EXAMPLES_KEY, examples),
-                        (pusher.MODEL_RUN_KEY, model_run)):
+                        (pusher.MODEL_RUN_KEY, model_run),
+                        (pusher.EVAL_PREDICTIONS_KEY, eval_predictions)):
     if artifact is not None:
       inputs[key] = [artifact]
   destination = pusher_pb2.PushDestination(
@@ -169,7 +183,8 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   model = _model(tmp_path)
   base, pushed = _push(tmp_path, model, _blessing(tmp_path, blessed=True),
                        _evaluation(tmp_path, min_macro_f1=0.1),
-                       _examples(tmp_path), _model_run(tmp_path))
+                       _examples(tmp_path), _model_run(tmp_path),
+                       eval_predictions=_eval_predictions(tmp_path))
   # Exactly one version folder, nothing half-written or hidden beside it.
   entries = os.listdir(base)
   assert len(entries) == 1 and entries[0].isdigit(), entries
@@ -180,7 +195,19 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
 
   copied = _tree(final)
   record_bytes = copied.pop(pusher.RECORD_FILE)
+  card_md = copied.pop(model_card.MARKDOWN_FILE).decode()
+  card_html = copied.pop(model_card.HTML_FILE).decode()
   assert copied == _tree(os.path.join(model.uri, "Format-Serving"))
+  # The model card, with every section and the interval of these examples.
+  for section in model_card.SECTIONS:
+    assert f"## {section}\n" in card_md
+    assert f"<h2>{section}</h2>" in card_html
+  interval = model_card.bootstrap_macro_f1(LABELS, PREDICTED, 3)
+  assert (f"95% bootstrap interval {interval.low:.4f} to {interval.high:.4f}"
+          in card_md)
+  assert "BLESSED: every gate passed." in card_md
+  class_f1 = sk_metrics.f1_score(LABELS, PREDICTED, average=None)
+  assert f"| c | {class_f1[2]:.4f} | 3 |" in card_md
   loaded = tf.saved_model.load(final)
   np.testing.assert_allclose(loaded(tf.constant([1.5])).numpy(), [3.0])
 
@@ -208,7 +235,10 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   # The artifact keeps the same record (not a second copy of the model).
   with open(os.path.join(pushed.uri, pusher.RECORD_FILE), "rb") as f:
     assert f.read() == record_bytes
-  assert os.listdir(pushed.uri) == [pusher.RECORD_FILE]
+  assert sorted(os.listdir(pushed.uri)) == sorted([
+      pusher.RECORD_FILE, model_card.MARKDOWN_FILE, model_card.HTML_FILE])
+  with open(os.path.join(pushed.uri, model_card.MARKDOWN_FILE)) as f:
+    assert f.read() == card_md
 
 
 def test_not_blessed_model_writes_nothing_and_says_why(tmp_path):

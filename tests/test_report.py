@@ -29,6 +29,7 @@ from modules import metrics
 from pipeline.components.report import component as report_component
 from pipeline.components.report import content
 from pipeline.components.report import executor as report_executor
+from pipeline.components.report import model_card
 from pipeline.components.report import render
 from tools import report
 
@@ -46,9 +47,13 @@ def _check_figures(report_path):
     page = f.read()
   images = _images(page)
   assert images
-  links = re.findall(r'href="([^"#][^"]*)"', page)
+  links = set(re.findall(r'href="([^"#][^"]*)"', page))
+  # The model card, when there is one, is a file beside the page.
+  cards = links & {model_card.MARKDOWN_FILE, model_card.HTML_FILE}
+  for name in cards:
+    assert os.path.getsize(os.path.join(folder, name)) > 0, name
   # Each figure opens at full size; the numbers are one click away.
-  assert set(links) == set(images) | {render.METRICS_FILE}
+  assert links - cards == set(images) | {render.METRICS_FILE}
   for name in images:
     assert "/" not in name and ":" not in name, name  # Opens from disk.
     with open(os.path.join(folder, html.unescape(name)), "rb") as f:
@@ -452,8 +457,13 @@ def test_run_writes_and_announces_its_report(pipeline_run):
   assert f"flowers.{report_component.COMPONENT_ID}" in contexts
   assert artifact.custom_properties["verdict"].string_value == "BLESSED"
   page, images = _check_figures(path)
-  assert sorted(images) == sorted([render.PER_CLASS_F1_PNG,
-                                   render.CONFUSION_PNG])
+  # The figures, and the gallery's thumbnails (tests/test_batch_prediction.py
+  # checks those).
+  assert sorted(name for name in images
+                if not name.startswith(render.GALLERY_PREFIX)) == sorted([
+                    render.PER_CLASS_F1_PNG, render.CONFUSION_PNG,
+                    render.TEST_DISTRIBUTION_PNG])
+  assert any(name.startswith(render.GALLERY_PREFIX) for name in images)
   assert "BLESSED" in page
   with open(os.path.join(artifact.uri, render.METRICS_FILE)) as f:
     record = json.load(f)

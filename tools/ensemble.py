@@ -51,7 +51,7 @@ import tensorflow as tf
 from modules import trainer
 from pipeline import config as config_lib
 from pipeline import features
-from tools import inference_lib
+from pipeline import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LEDGER_FILE = os.path.join("assets.extra", "ensemble.json")
@@ -128,7 +128,7 @@ class EnsembleModule(tf.Module):
     self.member_weights = tf.Variable(
         np.asarray(weights, dtype=np.float32), trainable=False,
         name="member_weights")
-    # A variable, not a constant, so clients (and tools/inference_lib.py)
+    # A variable, not a constant, so clients (and pipeline/serving_model.py)
     # can read the names from the loaded model as `model.class_names`.
     self.class_names = tf.Variable(list(class_names), dtype=tf.string,
                                    trainable=False, name="class_names")

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline import features
-from tools import inference_lib
+from pipeline import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FORMATS = ("table", "json")

@@ -39,10 +39,12 @@ from google.protobuf import message as protobuf_message
 import tensorflow as tf
 
 from pipeline import features
-from tools import inference_lib
+from pipeline import serving_model as inference_lib
+from pipeline.components.batch_inference import predictions
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-CSV_HEADER = ("id", "label")
+# The columns the DAG's BatchPrediction writes too.
+CSV_HEADER = predictions.SUBMISSION_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)

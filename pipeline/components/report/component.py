@@ -4,8 +4,10 @@ In the DAG (pipeline/pipeline.py) it runs after the Evaluator, beside the
 Pusher and independent of it:
 
     Evaluator --+--> Pusher
-                +--> Report   (also reads the Trainer's model_run and the
-                               DataValidator's anomalies)
+                +--> Report   (also reads the Trainer's model_run, the
+                               DataValidator's anomalies, ExampleGen's
+                               examples and the BatchInference nodes'
+                               eval and test predictions)
 
 The report is what a user reads when something went wrong (a model not
 blessed, a push that failed), so it must not wait on the Pusher; and the
@@ -23,6 +25,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
+from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.report import executor
 
 # The node id in the DAG; the run summary and tests find the report by it.
@@ -53,6 +56,14 @@ class ReportSpec(types.ComponentSpec):
       executor.ANOMALIES_KEY:
           ChannelParameter(type=standard_artifacts.ExampleAnomalies,
                            optional=True),
+      executor.EXAMPLES_KEY:
+          ChannelParameter(type=standard_artifacts.Examples, optional=True),
+      executor.EVAL_PREDICTIONS_KEY:
+          ChannelParameter(type=inference_component.Predictions,
+                           optional=True),
+      executor.TEST_PREDICTIONS_KEY:
+          ChannelParameter(type=inference_component.Predictions,
+                           optional=True),
   }
   OUTPUTS = {
       executor.REPORT_KEY: ChannelParameter(type=EvaluationReport),
@@ -77,7 +88,10 @@ class Report(base_component.BaseComponent):
                evaluation: types.BaseChannel,
                blessing: Optional[types.BaseChannel] = None,
                model_run: Optional[types.BaseChannel] = None,
-               anomalies: Optional[types.BaseChannel] = None):
+               anomalies: Optional[types.BaseChannel] = None,
+               examples: Optional[types.BaseChannel] = None,
+               eval_predictions: Optional[types.BaseChannel] = None,
+               test_predictions: Optional[types.BaseChannel] = None):
     """Builds the component.
 
     Args:
@@ -87,8 +101,14 @@ class Report(base_component.BaseComponent):
       model_run: the Trainer's run folder (training_history.json: class
         names and training counts per class).
       anomalies: the DataValidator's output (examples per split, warnings).
+      examples: ExampleGen's output: the gallery's images, the card's span.
+      eval_predictions: the eval split's predictions (BatchInference): the
+        gallery and the model card's bootstrap interval.
+      test_predictions: the test split's predictions (BatchPrediction):
+        the predicted class distribution.
     """
     super().__init__(spec=ReportSpec(
         evaluation=evaluation, blessing=blessing, model_run=model_run,
-        anomalies=anomalies,
+        anomalies=anomalies, examples=examples,
+        eval_predictions=eval_predictions, test_predictions=test_predictions,
         report=types.Channel(type=EvaluationReport)))

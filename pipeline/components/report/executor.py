@@ -1,13 +1,17 @@
 """The Report component's executor: reads the run's artifacts, writes the report.
 
 Inputs are the Evaluator's evaluation (required) and blessing, the Trainer's
-model_run (`training_history.json`: class names and training counts) and the
+model_run (`training_history.json`: class names and training counts), the
 DataValidator's anomalies (`validation_summary.json`: examples per split,
-warnings); the output artifact's folder gets `report.html`, its PNG figures
-and `metrics.json` (render.py). Any error fails the component: a run whose
+warnings), ExampleGen's examples (the gallery's images, the span) and the
+BatchInference predictions of the eval split (gallery, bootstrap interval)
+and the test split (predicted class distribution); the output artifact's
+folder gets `report.html`, its PNG figures, the model card and
+`metrics.json` (render.py). Any error fails the component: a run whose
 report cannot be written is not a finished run.
 """
 
+import json
 import os
 from typing import Any, Dict, List, Optional
 
@@ -16,16 +20,24 @@ from tfx import types
 from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
+from tfx.utils import io_utils
 
 from modules import metrics as metrics_lib
+from pipeline import features
 from pipeline import validation
+from pipeline.components.batch_inference import executor as inference_executor
+from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.report import content
+from pipeline.components.report import model_card
 from pipeline.components.report import render
 
 EVALUATION_KEY = "evaluation"
 BLESSING_KEY = "blessing"
 MODEL_RUN_KEY = "model_run"
 ANOMALIES_KEY = "anomalies"
+EXAMPLES_KEY = "examples"
+EVAL_PREDICTIONS_KEY = "eval_predictions"
+TEST_PREDICTIONS_KEY = "test_predictions"
 REPORT_KEY = "report"
 # Custom properties of the report artifact, for the run summary and for
 # queries in ML Metadata without opening the files.
@@ -38,6 +50,61 @@ def _optional_single(input_dict: Dict[str, List[types.Artifact]],
                      key: str) -> Optional[types.Artifact]:
   artifacts = input_dict.get(key)
   return artifact_utils.get_single_instance(artifacts) if artifacts else None
+
+
+def _add_predictions(data: content.ReportData,
+                     input_dict: Dict[str, List[types.Artifact]],
+                     validation_summary: Optional[dict],
+                     history_path: Optional[str]) -> None:
+  """The model card, the gallery and the test distribution, into `data`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  examples = _optional_single(input_dict, EXAMPLES_KEY)
+  eval_artifact = _optional_single(input_dict, EVAL_PREDICTIONS_KEY)
+  eval_predictions = (predictions_lib.read_predictions(
+      eval_artifact.uri, features.EVAL_SPLIT) if eval_artifact else None)
+  if eval_artifact is not None and eval_predictions is None:
+    raise FileNotFoundError(f"no eval predictions in {eval_artifact.uri}")
+  if eval_predictions is not None and examples is not None:
+    files = tf.io.gfile.glob(io_utils.all_files_pattern(
+        artifact_utils.get_split_uri([examples], features.EVAL_SPLIT)))
+    data.gallery = content.gallery(eval_predictions, data.class_names, files)
+
+  history = (content.read_json(history_path)
+             if history_path and tf.io.gfile.exists(history_path) else None)
+  labels, predicted = model_card.eval_arrays(eval_predictions)
+  data.card = model_card.build_card(
+      metrics_lib.load_evaluation(data.evaluation_dir), history,
+      validation_summary=validation_summary,
+      span=(examples.get_int_custom_property("span")
+            if examples is not None and examples.has_custom_property("span")
+            else None),
+      eval_labels=labels, eval_predicted=predicted,
+      blessed=data.validation_ok, model=data.model_location)
+
+  test_artifact = _optional_single(input_dict, TEST_PREDICTIONS_KEY)
+  if test_artifact is None:
+    data.test_note = ("No test predictions: the data has no test folder, or "
+                      "predict.test_split is off.")
+    return
+  test = predictions_lib.read_predictions(test_artifact.uri,
+                                          features.TEST_SPLIT)
+  if test is None:
+    reason = (test_artifact.get_string_custom_property(
+        inference_executor.NOT_PREDICTED_REASON)
+              if test_artifact.has_custom_property(
+                  inference_executor.NOT_PREDICTED_REASON) else "unknown")
+    data.test_note = f"No test predictions: {reason}."
+    return
+  skipped_path = os.path.join(test_artifact.uri, predictions_lib.SKIPPED_FILE)
+  skipped = (json.loads(tf.io.gfile.GFile(skipped_path).read()).get(
+      features.TEST_SPLIT, []) if tf.io.gfile.exists(skipped_path) else [])
+  submission = os.path.join(test_artifact.uri,
+                            predictions_lib.SUBMISSION_FILE)
+  data.test = content.TestDistribution(
+      predicted_counts=predictions_lib.class_counts(
+          test.predicted, len(data.class_names)),
+      records=len(test), skipped=len(skipped),
+      submission=submission if tf.io.gfile.exists(submission) else None)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -73,6 +140,9 @@ class Executor(base_executor.BaseExecutor):
         validation_summary=validation_summary,
         pipeline_run_id=(self._context.pipeline_run_id
                          if self._context else None))
+    _add_predictions(data, input_dict, validation_summary,
+                     os.path.join(model_run.uri, HISTORY_FILE)
+                     if model_run is not None else None)
     path = render.render_report(data, report.uri)
 
     report.set_string_custom_property(VERDICT_PROPERTY, data.verdict)

@@ -1,8 +1,10 @@
 """How the evaluation report looks: its figures, its page and their files.
 
-`render_report(data, output_dir)` writes `report.html`, its PNG figures (side
-by side, relative links, so the folder opens from disk, is copied or attached
-as it is) and `metrics.json` (the same numbers for machines), all through
+`render_report(data, output_dir)` writes `report.html`, its PNG figures and
+gallery thumbnails (side by side, relative links, so the folder opens from
+disk, is copied or attached as it is), the model card (`model_card.md`,
+`model_card.html`) and `metrics.json` (the same numbers for machines), all
+through
 `tf.io.gfile`, so `output_dir` may be on any filesystem TensorFlow reads
 (local, gs://): matplotlib draws into memory and the bytes are written.
 The content comes from content.py.
@@ -19,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.components.report import content
+from pipeline.components.report import model_card
 from pipeline.components.report.content import ClassRow
 from pipeline.components.report.content import ReportData
 
@@ -27,6 +30,8 @@ METRICS_FILE = "metrics.json"
 PER_CLASS_F1_PNG = "per_class_f1.png"
 CONFUSION_PNG = "confusion_matrix.png"
 F1_CHANGE_PNG = "f1_change.png"
+TEST_DISTRIBUTION_PNG = "test_distribution.png"
+GALLERY_PREFIX = "gallery_"
 
 
 # ---------------------------------------------------------------------------
@@ -128,6 +133,30 @@ def plot_f1_change(rows: Sequence[ClassRow]) -> Optional[bytes]:
   return _png(fig)
 
 
+def plot_test_distribution(train_counts: Sequence[int],
+                           test_counts: Sequence[int]) -> bytes:
+  """Each class's share of training examples against its share of the
+  test predictions: on the diagonal, the model predicts the test split in
+  the training proportions."""
+  plt = _pyplot()
+  train = np.asarray(train_counts, dtype=np.float64)
+  test = np.asarray(test_counts, dtype=np.float64)
+  train_share = train / max(train.sum(), 1)
+  test_share = test / max(test.sum(), 1)
+  fig, ax = plt.subplots(figsize=(6, 6))
+  top = max(train_share.max(initial=0), test_share.max(initial=0)) * 1.05
+  ax.plot([0, top], [0, top], color="#999", linewidth=0.8)
+  ax.scatter(train_share, test_share, s=14, alpha=0.7)
+  ax.set_xlim(0, top)
+  ax.set_ylim(0, top)
+  ax.set_xlabel("share of the training examples")
+  ax.set_ylabel("share of the test predictions")
+  ax.set_title("Class shares: training data vs test predictions (one dot a "
+               "class)", fontsize=10)
+  fig.tight_layout()
+  return _png(fig)
+
+
 # ---------------------------------------------------------------------------
 # Page.
 
@@ -144,6 +173,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .bad { color: #b3261e; font-weight: bold; }
 .muted { color: #777; font-size: 0.9em; }
 img { max-width: 100%; border: 1px solid #eee; }
+.gallery { display: flex; flex-wrap: wrap; gap: 10px; }
+.gallery figure { margin: 0; width: 140px; font-size: 0.75em; }
+.gallery img { width: 128px; }
 """
 
 
@@ -153,6 +185,10 @@ def _num(value, digits=4) -> str:
   if isinstance(value, (int, np.integer)):
     return str(value)
   return f"{value:.{digits}f}"
+
+
+def _share(value) -> str:
+  return "&ndash;" if value is None else f"{value:.1%}"
 
 
 def _signed(value, digits=4) -> str:
@@ -239,6 +275,19 @@ def render_html(data: ReportData, figures: Dict[str, str]) -> str:
                 "not count in the macro average (as in scikit-learn).</p>")
   sections.append(("metrics", "Metrics (eval split, all classes)", body))
 
+  if data.card is not None:
+    body = [f'<p>The model card: <a href="{model_card.HTML_FILE}">'
+            f'{model_card.HTML_FILE}</a> (Markdown: <a href="'
+            f'{model_card.MARKDOWN_FILE}">{model_card.MARKDOWN_FILE}</a>).'
+            "</p>"]
+    interval = data.card.interval
+    if interval is not None:
+      body.append(
+          f"<p>Macro F1 {interval.point:.4f}, 95% bootstrap interval "
+          f"{interval.low:.4f} to {interval.high:.4f} ({interval.samples} "
+          f"resamples of the {interval.examples} eval examples).</p>")
+    sections.append(("model-card", "Model card", body))
+
   if has_baseline:
     body = [f'<p class="muted">Baseline: {e(data.baseline_source)}</p>']
     if "f1_change" in figures:
@@ -262,6 +311,30 @@ def render_html(data: ReportData, figures: Dict[str, str]) -> str:
     body = ["<p>No eval example was misclassified.</p>"]
   sections.append(("confused", "Most confused classes", body))
 
+  if data.gallery is None:
+    body = ['<p class="muted">No eval predictions were given: no gallery.'
+            "</p>"]
+  elif not data.gallery:
+    body = ["<p>No eval example was misclassified.</p>"]
+  else:
+    body = ['<p class="muted">Eval images of the most-confused pairs, the '
+            "most confident mistakes first; confidence is the model's "
+            "probability of the predicted class.</p>"]
+    for pair_index, pair in enumerate(data.gallery):
+      body.append(f"<h3>{e(pair.true_name)} predicted as "
+                  f"{e(pair.predicted_name)} ({pair.count} examples)</h3>"
+                  '<div class="gallery">')
+      for image_index, image in enumerate(pair.images):
+        name = figures[f"gallery/{pair_index}/{image_index}"]
+        body.append(
+            f'<figure><a href="{e(name)}"><img src="{e(name)}" '
+            f'alt="{e(image.image_id)}"></a><figcaption>{e(image.image_id)}'
+            f"<br>true: {e(pair.true_name)}<br>predicted: "
+            f"{e(pair.predicted_name)}<br>confidence {image.confidence:.2f}"
+            "</figcaption></figure>")
+      body.append("</div>")
+  sections.append(("gallery", "Misclassified images", body))
+
   if data.data_splits is None:
     body = ['<p class="muted">No data validation output given.</p>']
   else:
@@ -275,6 +348,37 @@ def render_html(data: ReportData, figures: Dict[str, str]) -> str:
     else:
       body.append("<p>The data validation gave no warning.</p>")
   sections.append(("data", "Data", body))
+
+  if data.test is None:
+    body = [f'<p class="muted">{e(data.test_note or "No test predictions.")}'
+            "</p>"]
+  else:
+    test = data.test
+    body = [f"<p>{test.records} test records predicted"
+            f"{f', {test.skipped} skipped (named in skipped.json)' if test.skipped else ''}"
+            "; the Kaggle submission: "
+            f"<code>{e(test.submission or 'none')}</code></p>"]
+    if "test_distribution" in figures:
+      body.append(_figure(figures["test_distribution"],
+                          "class shares: training data vs test predictions"))
+    train_total = sum(r.train_count or 0 for r in data.rows)
+    test_total = max(sum(test.predicted_counts), 1)
+    body.append("<table><tr><th>class</th><th class=num>train</th>"
+                "<th class=num>train share</th><th class=num>test predicted"
+                "</th><th class=num>test share</th></tr>")
+    for row in sorted(data.rows, key=lambda r: (
+        -test.predicted_counts[r.class_id], r.class_id)):
+      count = test.predicted_counts[row.class_id]
+      train_share = (None if row.train_count is None or not train_total
+                     else row.train_count / train_total)
+      body.append(
+          f"<tr><td>{e(row.name)}</td><td class=num>{_num(row.train_count)}"
+          f"</td><td class=num>{_share(train_share)}</td>"
+          f"<td class=num>{count}</td>"
+          f"<td class=num>{_share(count / test_total)}</td></tr>")
+    body.append("</table>")
+  sections.append(("test", "Test predictions against the training data",
+                   body))
 
   body = [f'<p class="muted">{e(note)}</p>' for note in data.notes]
   body.append(_figure(figures["per_class_f1"], "per-class F1, ascending"))
@@ -334,10 +438,30 @@ def render_report(data: ReportData, output_dir: str) -> str:
     figures["f1_change"] = F1_CHANGE_PNG
   elif tf.io.gfile.exists(change_png):
     tf.io.gfile.remove(change_png)
+  # Thumbnails of an earlier report in this folder would be stale.
+  for stale in tf.io.gfile.glob(os.path.join(output_dir,
+                                             f"{GALLERY_PREFIX}*.png")):
+    tf.io.gfile.remove(stale)
+  for pair_index, pair in enumerate(data.gallery or []):
+    for image_index, image in enumerate(pair.images):
+      name = f"{GALLERY_PREFIX}{pair_index:02d}_{image_index:02d}.png"
+      _write(os.path.join(output_dir, name), image.thumbnail, "wb")
+      figures[f"gallery/{pair_index}/{image_index}"] = name
+  train_counts = [r.train_count for r in data.rows]
+  if data.test is not None and None not in train_counts:
+    _write(os.path.join(output_dir, TEST_DISTRIBUTION_PNG),
+           plot_test_distribution(train_counts, data.test.predicted_counts),
+           "wb")
+    figures["test_distribution"] = TEST_DISTRIBUTION_PNG
+  if data.card is not None:
+    for name, text in model_card.card_files(data.card).items():
+      _write(os.path.join(output_dir, name), text)
   # allow_nan=False: a NaN metric fails here rather than writing a file
   # that strict JSON readers reject.
   _write(os.path.join(output_dir, METRICS_FILE), json.dumps(
-      content.metrics_record(data, sorted(figures.values())), indent=2,
+      content.metrics_record(data, sorted(
+          name for role, name in figures.items()
+          if not role.startswith("gallery/"))), indent=2,
       allow_nan=False))
   path = os.path.join(output_dir, REPORT_FILE)
   _write(path, render_html(data, figures))

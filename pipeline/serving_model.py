@@ -1,5 +1,6 @@
-"""What the inference tools share: loading a served model and reading it.
+"""Loading a served model and reading it: what every caller of a model shares.
 
+The BatchInference component (pipeline/components/batch_inference/) and
 `tools/submission.py`, `tools/predict.py` and `tools/ensemble.py` all load
 a SavedModel written by `modules.trainer.export_serving_model` (or by
 `tools/ensemble.py`, which keeps the same contract), check that it has the
@@ -43,7 +44,7 @@ def load_serving_model(model_dir: str,
   Raises:
     ValueError: if the folder is not a SavedModel or lacks a signature.
   """
-  if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+  if not tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
     raise ValueError(f"{model_dir} is not a SavedModel folder (no "
                      "saved_model.pb); pass a pushed model such as "
                      "<output-dir>/serving/<version>")

@@ -1,0 +1,98 @@
+"""BatchInference: the component that predicts whole splits, and its artifact.
+
+In the DAG (pipeline/pipeline.py) it runs twice:
+
+    Trainer --> EvalInference   (eval split, every model: the report's
+                                 gallery and the model card's bootstrap CI)
+    Trainer + Evaluator blessing --> BatchPrediction (test split of
+                                 TestExampleGen, blessed models only:
+                                 predictions and the Kaggle submission.csv)
+
+BatchPrediction takes the Evaluator's blessing, the verdict the Pusher
+acts on, rather than waiting on the Pusher: the Report reads its
+predictions, and the report must not wait on the Pusher (see
+pipeline/components/report/component.py). A blessed model is the model
+pushed; TFX's BulkInferrer, which it stands in for, gates the same way.
+"""
+
+import json
+from typing import Optional, Sequence
+
+from tfx import types
+from tfx.dsl.components.base import base_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ExecutionParameter
+
+from pipeline.components.batch_inference import executor
+
+
+class Predictions(types.Artifact):
+  """Per split `Split-<name>/predictions.npz`, and `submission.csv`.
+
+  On Kubeflow/Vertex, TFX rebuilds an artifact's class from its type name,
+  imported as `<module>.<class>` (pipeline/__init__.py resolves it).
+  """
+  TYPE_NAME = "pipeline.Predictions"
+
+
+class BatchInferenceSpec(types.ComponentSpec):
+  """Examples and a model in; their predictions out."""
+  PARAMETERS = {
+      executor.SPLITS_KEY: ExecutionParameter(type=str),
+      executor.SUBMISSION_SPLIT_KEY: ExecutionParameter(type=str,
+                                                        optional=True),
+      executor.BATCH_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+  }
+  INPUTS = {
+      executor.EXAMPLES_KEY:
+          ChannelParameter(type=standard_artifacts.Examples),
+      executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      executor.MODEL_BLESSING_KEY:
+          ChannelParameter(type=standard_artifacts.ModelBlessing,
+                           optional=True),
+  }
+  OUTPUTS = {
+      executor.PREDICTIONS_KEY: ChannelParameter(type=Predictions),
+  }
+
+
+class BatchInference(base_component.BaseComponent):
+  """Predicts every record of the given splits with the model.
+
+  Example (as in pipeline/pipeline.py):
+
+      BatchInference(examples=test_example_gen.outputs["examples"],
+                     model=trainer.outputs["model"],
+                     model_blessing=evaluator.outputs["blessing"],
+                     splits=["test"], submission_split="test")
+  """
+
+  SPEC_CLASS = BatchInferenceSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self,
+               examples: types.BaseChannel,
+               model: types.BaseChannel,
+               splits: Sequence[str],
+               model_blessing: Optional[types.BaseChannel] = None,
+               submission_split: str = "",
+               batch_size: int = 64):
+    """Builds the component.
+
+    Args:
+      examples: ExampleGen output holding `splits`.
+      model: the Trainer's model (its `serving_default` signature is
+        called).
+      splits: the splits to predict.
+      model_blessing: if given, an unblessed model predicts nothing.
+      submission_split: the split whose predictions also go to
+        `submission.csv` (`id,label`); "" for none.
+      batch_size: records per model call.
+    """
+    super().__init__(spec=BatchInferenceSpec(
+        examples=examples, model=model, model_blessing=model_blessing,
+        splits=json.dumps(list(splits)), submission_split=submission_split,
+        batch_size=batch_size,
+        predictions=types.Channel(type=Predictions)))

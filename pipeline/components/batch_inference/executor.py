@@ -1,0 +1,105 @@
+"""The BatchInference executor: predicts whole splits with the Trainer's model.
+
+Why not TFX's BulkInferrer: it runs the model through tfx_bsl's
+RunInference, which loads a SavedModel into a TF1 session
+(`tf.compat.v1.saved_model.loader.load`). This project's model is a TF2
+`tf.Module` around a Keras 3 model (modules/trainer.py ServingModule),
+whose variables that loader does not restore: every batch fails with
+"FailedPreconditionError: Could not find variable conv2d_2/kernel"
+(tfx_bsl 1.16, checked on a pushed model). So this executor loads the
+model with `tf.saved_model.load` and calls the same `serving_default`
+signature a server calls (serialized tf.Examples in).
+
+With a blessing given, an unblessed model predicts nothing (as BulkInferrer
+and the Pusher): the artifact then carries `not_predicted_reason`.
+"""
+
+import json
+import os
+from typing import Any, Dict, List
+
+from absl import logging
+import tensorflow as tf
+from tfx import types
+from tfx.components.util import model_utils
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+from tfx.utils import path_utils
+
+from pipeline import serving_model
+from pipeline.components.batch_inference import predictions as predictions_lib
+
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+MODEL_BLESSING_KEY = "model_blessing"
+PREDICTIONS_KEY = "predictions"
+SPLITS_KEY = "splits"
+SUBMISSION_SPLIT_KEY = "submission_split"
+BATCH_SIZE_KEY = "batch_size"
+# Custom properties of the output, for the run summary.
+NOT_PREDICTED_REASON = "not_predicted_reason"
+PREDICTED_RECORDS = "predicted_records"
+SKIPPED_RECORDS = "skipped_records"
+SUBMISSION_PROPERTY = "submission"
+SPLIT_NAMES_PROPERTY = "split_names"
+
+
+class Executor(base_executor.BaseExecutor):
+  """Writes each split's predictions (and submission.csv) to the artifact."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    output = artifact_utils.get_single_instance(output_dict[PREDICTIONS_KEY])
+    blessings = input_dict.get(MODEL_BLESSING_KEY)
+    if blessings:
+      blessing = artifact_utils.get_single_instance(blessings)
+      if not model_utils.is_model_blessed(blessing):
+        logging.info("Not predicting: the model is not blessed (%s).",
+                     blessing.uri)
+        output.set_string_custom_property(NOT_PREDICTED_REASON,
+                                          "the model is not blessed")
+        return
+    model_artifact = artifact_utils.get_single_instance(
+        input_dict[MODEL_KEY])
+    model_dir = path_utils.serving_model_path(
+        model_artifact.uri, path_utils.is_old_model_artifact(model_artifact))
+    model = serving_model.load_serving_model(
+        model_dir, [serving_model.SERVING_DEFAULT])
+    examples = input_dict[EXAMPLES_KEY]
+    splits = json.loads(exec_properties[SPLITS_KEY])
+    submission_split = exec_properties.get(SUBMISSION_SPLIT_KEY) or ""
+    batch_size = int(exec_properties.get(BATCH_SIZE_KEY) or 64)
+    available = artifact_utils.decode_split_names(
+        artifact_utils.get_single_instance(examples).split_names)
+    missing = [split for split in splits if split not in available]
+    if missing:
+      raise ValueError(f"no split(s) {missing} in the examples (they have "
+                       f"{available})")
+
+    skipped_by_split, predicted, skipped_total = {}, 0, 0
+    for split in splits:
+      files = io_utils.all_files_pattern(
+          artifact_utils.get_split_uri(examples, split))
+      result, skipped = predictions_lib.predict_files(
+          model, tf.io.gfile.glob(files), batch_size)
+      predictions_lib.write_predictions(output.uri, split, result)
+      skipped_by_split[split] = skipped
+      predicted += len(result)
+      skipped_total += len(skipped)
+      for line in skipped:
+        logging.warning("Not predicted: %s", line)
+      logging.info("Split %s: %d records predicted, %d skipped.", split,
+                   len(result), len(skipped))
+      if split == submission_split:
+        path = os.path.join(output.uri, predictions_lib.SUBMISSION_FILE)
+        predictions_lib.write_submission(path, result.ids, result.predicted)
+        output.set_string_custom_property(SUBMISSION_PROPERTY, path)
+        logging.info("Submission (%d rows): %s", len(result), path)
+    predictions_lib.write_skipped(output.uri, skipped_by_split)
+    output.set_string_custom_property(
+        SPLIT_NAMES_PROPERTY, artifact_utils.encode_split_names(splits))
+    output.set_int_custom_property(PREDICTED_RECORDS, predicted)
+    output.set_int_custom_property(SKIPPED_RECORDS, skipped_total)
