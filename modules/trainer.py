@@ -8,6 +8,7 @@ and exports a SavedModel whose signatures apply the Transform graph
 themselves (see `export_serving_model`).
 """
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -27,6 +28,39 @@ from pipeline import config as config_lib
 from pipeline import features
 
 HISTORY_FILE = "training_history.json"
+
+# The Tuner's search space (modules/tuner.py): hyperparameter name -> the
+# config fields its value sets. "augment.strength" sets three.
+HP_FIELDS = {
+    "train.learning_rate": ("train__learning_rate",),
+    "model.dropout": ("model__dropout",),
+    "augment.strength": ("augment__rotation", "augment__zoom",
+                         "augment__shift"),
+    "model.backbone": ("model__backbone",),
+}
+
+
+def apply_hyperparameters(config, values: Optional[Dict[str, object]]):
+  """`config` with a Tuner trial's values (KerasTuner's `values` dict).
+
+  Raises:
+    ValueError: on a name outside HP_FIELDS (a Tuner of other code).
+  """
+  if not values:
+    return config
+  unknown = sorted(set(values) - set(HP_FIELDS))
+  if unknown:
+    raise ValueError(f"unknown hyperparameters {unknown}; this trainer "
+                     f"takes {sorted(HP_FIELDS)}")
+  sections: Dict[str, Dict[str, object]] = {}
+  for name, value in values.items():
+    for field in HP_FIELDS[name]:
+      section, attribute = field.split("__")
+      sections.setdefault(section, {})[attribute] = value
+  # dataclasses.replace re-validates: a value out of range fails here.
+  return dataclasses.replace(config, **{
+      section: dataclasses.replace(getattr(config, section), **fields)
+      for section, fields in sections.items()})
 
 
 # ---------------------------------------------------------------------------
@@ -549,6 +583,11 @@ def run_fn(fn_args) -> None:
   # functions below take them as they take a whole PipelineConfig.
   config = config_lib.TrainerSettings.from_custom_config(
       fn_args.custom_config)
+  # With a Tuner upstream: its best trial's values win over the config's.
+  best = (fn_args.hyperparameters or {}).get("values")
+  config = apply_hyperparameters(config, best)
+  if best:
+    logging.info("Training with the Tuner's best hyperparameters: %s", best)
   keras.utils.set_random_seed(config.train.seed)
   strategy = resolve_strategy(config.train.tpu_address)
   replicas = strategy.num_replicas_in_sync
@@ -617,6 +656,7 @@ def run_fn(fn_args) -> None:
                        fn_args.serving_model_dir)
   history = {
       "config": config.to_dict(),
+      "hyperparameters": best or None,
       "strategy": type(strategy).__name__,
       "replicas": replicas,
       "precision_policy": policy,

@@ -181,6 +181,41 @@ class PredictConfig:
   batch_size: int = 64
 
 
+@dataclasses.dataclass(frozen=True)
+class TuneConfig:
+  """Hyperparameter search before training (TFX Tuner with KerasTuner).
+
+  Off by default. On, the Tuner runs `trials` random trials of
+  `epochs_per_trial` epochs each over the choices below, scored by
+  val_accuracy on the eval split; the Trainer then trains
+  `train.epochs` epochs with the best trial's values
+  (modules/tuner.py; docs/batch-prediction-and-model-card.md).
+
+  Attributes:
+    enabled: add the Tuner node (`--tune`).
+    trials: the budget: how many trials.
+    epochs_per_trial: the budget: epochs of each trial.
+    learning_rates: choices of train.learning_rate.
+    dropouts: choices of model.dropout.
+    augment_strengths: choices of augmentation strength: augment.rotation,
+      .zoom and .shift all take the value.
+    backbones: choices of model.backbone (those this machine can train:
+      on a CPU the small ones).
+  """
+  enabled: bool = False
+  trials: int = 4
+  epochs_per_trial: int = 2
+  learning_rates: Tuple[float, ...] = (1e-3, 3e-3)
+  dropouts: Tuple[float, ...] = (0.1, 0.3)
+  augment_strengths: Tuple[float, ...] = (0.0, 0.1)
+  backbones: Tuple[str, ...] = ("simple_cnn", "mobilenet_v3_small")
+
+  def __post_init__(self):
+    for name in ("learning_rates", "dropouts", "augment_strengths",
+                 "backbones"):
+      object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
 class _DictConvertible:
   """to_dict / from_dict of the config and of the components' views."""
 
@@ -257,6 +292,17 @@ class TrainerSettings(_ClassesAndSize):
 
 
 @dataclasses.dataclass(frozen=True)
+class TunerSettings(TrainerSettings):
+  """What the Tuner's tuner_fn reads (`tuner_settings()`): the Trainer's
+  settings and the search space and budget."""
+  tune: "TuneConfig" = None
+
+  def __post_init__(self):
+    object.__setattr__(self, "tune", self.tune or TuneConfig())
+    super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig(_ClassesAndSize):
   """All logical settings of the pipeline.
 
@@ -276,6 +322,7 @@ class PipelineConfig(_ClassesAndSize):
   validation: ValidationConfig = dataclasses.field(
       default_factory=ValidationConfig)
   predict: PredictConfig = dataclasses.field(default_factory=PredictConfig)
+  tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -340,6 +387,23 @@ class PipelineConfig(_ClassesAndSize):
                        f"{PREDICT_TEST_SOURCES}")
     if self.predict.batch_size < 1:
       raise ValueError("predict.batch_size must be >= 1")
+    tune = self.tune
+    if tune.trials < 1 or tune.epochs_per_trial < 1:
+      raise ValueError("tune.trials and tune.epochs_per_trial must be >= 1")
+    for name in ("learning_rates", "dropouts", "augment_strengths",
+                 "backbones"):
+      if not getattr(tune, name):
+        raise ValueError(f"tune.{name} needs at least one choice")
+    unknown = [b for b in tune.backbones if b not in BACKBONES]
+    if unknown:
+      raise ValueError(f"unknown tune.backbones {unknown}; choose from "
+                       f"{BACKBONES}")
+    if any(rate <= 0 for rate in tune.learning_rates):
+      raise ValueError("tune.learning_rates must be positive")
+    if any(not 0.0 <= rate < 1.0 for rate in tune.dropouts):
+      raise ValueError("tune.dropouts must be in [0, 1)")
+    if any(strength < 0 for strength in tune.augment_strengths):
+      raise ValueError("tune.augment_strengths must be >= 0")
 
   def transform_settings(self) -> Dict[str, Any]:
     """Transform's custom_config: only what preprocessing_fn reads, so that
@@ -353,6 +417,13 @@ class PipelineConfig(_ClassesAndSize):
     return TrainerSettings(
         image_size=self.image_size, class_names=self.class_names,
         model=self.model, train=self.train, augment=self.augment).to_dict()
+
+  def tuner_settings(self) -> Dict[str, Any]:
+    """The Tuner's custom_config: the Trainer's settings and the search."""
+    return TunerSettings(
+        image_size=self.image_size, class_names=self.class_names,
+        model=self.model, train=self.train, augment=self.augment,
+        tune=self.tune).to_dict()
 
   def replace(self, **changes) -> "PipelineConfig":
     """A copy with top-level fields or `section__field` values changed.
@@ -416,6 +487,7 @@ _SECTIONS = {
     "eval": EvalConfig,
     "validation": ValidationConfig,
     "predict": PredictConfig,
+    "tune": TuneConfig,
 }
 
 
@@ -442,7 +514,11 @@ def _top_level_override(override: str, name: str, text: str,
 
 
 def _parse_value(override: str, text: str, current: Any) -> Any:
-  """Parses `text` as the type of `current` (see with_overrides)."""
+  """Parses `text` as the type of `current` (see with_overrides); a tuple
+  takes comma-separated values of its first element's type."""
+  if isinstance(current, tuple):
+    return tuple(_parse_value(override, part.strip(), current[0])
+                 for part in text.split(",") if part.strip())
   if isinstance(current, bool):
     lowered = text.lower()
     if lowered in ("true", "1", "yes"):

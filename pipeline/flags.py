@@ -77,6 +77,9 @@ _VALUE_FLAGS = (
 _BOOLEAN_FLAGS = (
     ("--class-weighting", "train__class_weighting",
      "weight the loss by inverse class frequency"),
+    ("--tune", "tune__enabled",
+     "search hyperparameters with the Tuner first (budget and search "
+     "space: --set tune.*)"),
 )
 
 

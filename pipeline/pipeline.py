@@ -3,7 +3,8 @@
 ImportExampleGen (val folder, or a hash holdout of train) -> StatisticsGen
 -> SchemaGen (curated schema, class domain from the class list) ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
-Transform -> Trainer -> Evaluator (latest blessed model as baseline) ->
+Transform -> [Tuner, with tune.enabled] -> Trainer -> Evaluator (latest
+blessed model as baseline) ->
 Pusher (AtomicPusher: versioned, atomic, with a push record and a model
 card); beside the Pusher, Report (the evaluation report as an artifact).
 EvalInference predicts the eval split (the report's gallery and the model
@@ -42,6 +43,7 @@ DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
 # from the repository root, in a cluster from the container image).
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
+TUNER_FN = "modules.tuner.tuner_fn"
 METRICS_MODULE = "modules.metrics"
 
 
@@ -252,13 +254,25 @@ def create_pipeline(
     from tfx.v1.extensions import google_cloud_ai_platform  # pylint: disable=g-import-not-at-top
     trainer_class = google_cloud_ai_platform.Trainer
     trainer_config = {**trainer_config, **vertex_training}
-  trainer = trainer_class(
-      run_fn=RUN_FN,
+  # What the Tuner's trials and the Trainer both train on.
+  training_inputs = dict(
       examples=example_gen.outputs["examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
       train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-      eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+      eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]))
+  # With tune.enabled: a KerasTuner search first (modules/tuner.py); the
+  # Trainer then trains with its best trial's values.
+  tuner, hyperparameters = None, None
+  if config.tune.enabled:
+    tuner = tfx.components.Tuner(
+        tuner_fn=TUNER_FN, custom_config=config.tuner_settings(),
+        **training_inputs)
+    hyperparameters = tuner.outputs["best_hyperparameters"]
+  trainer = trainer_class(
+      run_fn=RUN_FN,
+      hyperparameters=hyperparameters,
+      **training_inputs,
       custom_config=trainer_config)
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -321,6 +335,7 @@ def create_pipeline(
       examples=example_gen.outputs["examples"],
       eval_predictions=eval_inference.outputs["predictions"],
       test_predictions=test_predictions,
+      tuner_results=tuner.outputs["tuner_results"] if tuner else None,
   ).with_id(report_lib.COMPONENT_ID)
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
@@ -328,7 +343,7 @@ def create_pipeline(
       components=[
           example_gen, statistics_gen, schema_gen, example_validator,
           transform, trainer, model_resolver, evaluator, pusher, report
-      ] + prediction_nodes,
+      ] + prediction_nodes + ([tuner] if tuner else []),
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])

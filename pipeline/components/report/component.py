@@ -64,6 +64,9 @@ class ReportSpec(types.ComponentSpec):
       executor.TEST_PREDICTIONS_KEY:
           ChannelParameter(type=inference_component.Predictions,
                            optional=True),
+      executor.TUNER_RESULTS_KEY:
+          ChannelParameter(type=standard_artifacts.TunerResults,
+                           optional=True),
   }
   OUTPUTS = {
       executor.REPORT_KEY: ChannelParameter(type=EvaluationReport),
@@ -91,7 +94,8 @@ class Report(base_component.BaseComponent):
                anomalies: Optional[types.BaseChannel] = None,
                examples: Optional[types.BaseChannel] = None,
                eval_predictions: Optional[types.BaseChannel] = None,
-               test_predictions: Optional[types.BaseChannel] = None):
+               test_predictions: Optional[types.BaseChannel] = None,
+               tuner_results: Optional[types.BaseChannel] = None):
     """Builds the component.
 
     Args:
@@ -106,9 +110,11 @@ class Report(base_component.BaseComponent):
         gallery and the model card's bootstrap interval.
       test_predictions: the test split's predictions (BatchPrediction):
         the predicted class distribution.
+      tuner_results: the Tuner's trials (with tune.enabled): their table.
     """
     super().__init__(spec=ReportSpec(
         evaluation=evaluation, blessing=blessing, model_run=model_run,
         anomalies=anomalies, examples=examples,
         eval_predictions=eval_predictions, test_predictions=test_predictions,
+        tuner_results=tuner_results,
         report=types.Channel(type=EvaluationReport)))

@@ -114,6 +114,9 @@ class ReportData:
   test_note: Optional[str] = None
   # pipeline/components/report/model_card.py's card, and its interval.
   card: Any = None
+  # The Tuner's completed trials, best first: trial_id, score and each
+  # hyperparameter's value (None: no Tuner in the DAG).
+  trials: Optional[List[Dict[str, Any]]] = None
 
   @property
   def verdict(self) -> str:
@@ -418,4 +421,5 @@ def metrics_record(data: ReportData, figures: Sequence[str] = ()
           "submission": data.test.submission,
           "predicted_counts": data.test.predicted_counts}),
       "test_note": data.test_note,
+      "tuner_trials": data.trials,
   }

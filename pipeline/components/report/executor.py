@@ -38,6 +38,9 @@ ANOMALIES_KEY = "anomalies"
 EXAMPLES_KEY = "examples"
 EVAL_PREDICTIONS_KEY = "eval_predictions"
 TEST_PREDICTIONS_KEY = "test_predictions"
+TUNER_RESULTS_KEY = "tuner_results"
+# What TFX's Tuner writes into its TunerResults artifact.
+TUNER_RESULTS_FILE = "tuner_results.json"
 REPORT_KEY = "report"
 # Custom properties of the report artifact, for the run summary and for
 # queries in ML Metadata without opening the files.
@@ -56,8 +59,13 @@ def _add_predictions(data: content.ReportData,
                      input_dict: Dict[str, List[types.Artifact]],
                      validation_summary: Optional[dict],
                      history_path: Optional[str]) -> None:
-  """The model card, the gallery and the test distribution, into `data`."""
+  """The model card, the gallery, the Tuner's trials and the test
+  distribution, into `data`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tuner_results = _optional_single(input_dict, TUNER_RESULTS_KEY)
+  if tuner_results is not None:
+    data.trials = content.read_json(os.path.join(tuner_results.uri,
+                                                 TUNER_RESULTS_FILE))
   examples = _optional_single(input_dict, EXAMPLES_KEY)
   eval_artifact = _optional_single(input_dict, EVAL_PREDICTIONS_KEY)
   eval_predictions = (predictions_lib.read_predictions(

@@ -213,7 +213,12 @@ def build_card(evaluation: metrics_lib.Evaluation,
             f"{history.get('precision_policy')}",
             f"Global batch: {history.get('global_batch_size')}, "
             f"{history.get('steps_per_epoch')} steps per epoch",
-            f"Wall time: {history.get('wall_seconds')} s"]),
+            f"Wall time: {history.get('wall_seconds')} s",
+            "Hyperparameters from the Tuner's best trial: " + (
+                ", ".join(f"{name} = {value}" for name, value in sorted(
+                    history["hyperparameters"].items()))
+                if history.get("hyperparameters") else
+                "none (no tuning; the configured values)")]),
         ("table", ["hyperparameter", "value"],
          [[f"{section}.{key}", str(value)]
           for section, values in (("model", model_config), ("train", train),

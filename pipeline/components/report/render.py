@@ -311,6 +311,22 @@ def render_html(data: ReportData, figures: Dict[str, str]) -> str:
     body = ["<p>No eval example was misclassified.</p>"]
   sections.append(("confused", "Most confused classes", body))
 
+  if data.trials is not None:
+    names = sorted({key for trial in data.trials for key in trial} -
+                   {"trial_id", "score"})
+    body = ['<p class="muted">The Tuner\'s completed trials, best first '
+            "(score: val_accuracy after the trial's epochs); the model "
+            "was trained with the first row's values.</p>",
+            "<table><tr><th>trial</th><th class=num>score</th>" + "".join(
+                f"<th>{e(name)}</th>" for name in names) + "</tr>"]
+    for trial in data.trials:
+      body.append(f"<tr><td>{e(str(trial.get('trial_id')))}</td>"
+                  f"<td class=num>{_num(trial.get('score'))}</td>" + "".join(
+                      f"<td>{e(str(trial.get(name)))}</td>" for name in names)
+                  + "</tr>")
+    body.append("</table>")
+    sections.append(("tuning", "Tuning trials", body))
+
   if data.gallery is None:
     body = ['<p class="muted">No eval predictions were given: no gallery.'
             "</p>"]
