@@ -26,7 +26,6 @@ from modules import model as model_lib
 from pipeline import config as config_lib
 from pipeline import features
 
-HISTORY_FILE = "training_history.json"
 
 
 # ---------------------------------------------------------------------------
@@ -598,7 +597,8 @@ def run_fn(fn_args) -> None:
       "epochs": timer.epochs,
   }
   tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE),
+  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir,
+                                      features.TRAINING_HISTORY_FILE),
                          "w") as f:
     json.dump(history, f, indent=2)
   logging.info("Exported the serving model to %s", fn_args.serving_model_dir)

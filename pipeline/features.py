@@ -37,6 +37,11 @@ HOLDOUT_EVAL_PERCENT = 15
 # Image sizes the Kaggle data set ships.
 KAGGLE_IMAGE_SIZES = (192, 224, 331, 512)
 
+# The Trainer's record next to the model it trains (in its `model_run`
+# artifact): class names, per-class training counts, the Keras history. The
+# Pusher and the report read it.
+TRAINING_HISTORY_FILE = "training_history.json"
+
 # Serving outputs.
 PROBABILITIES_KEY = "probabilities"
 CLASS_INDEX_KEY = "class_index"

@@ -64,7 +64,8 @@ from tfx.types.system_executions import Deploy
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
-from modules import metrics as metrics_lib
+from pipeline import evaluation as evaluation_lib
+from pipeline import features
 
 RECORD_FILE = "push_record.json"
 STAGING_PREFIX = ".incoming-"
@@ -78,7 +79,6 @@ ALREADY_SERVING_KEY = "already_serving"
 EVALUATION_KEY = "evaluation"
 MODEL_RUN_KEY = "model_run"
 EXAMPLES_KEY = "examples"
-HISTORY_FILE = "training_history.json"  # Written by modules/trainer.py.
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The code whose hash identifies a build even without a git checkout (in
@@ -317,8 +317,9 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "input_fingerprint_sha256": _sha256(fingerprint) if fingerprint
                                     else None,
     })
-  history_path = (os.path.join(model_run_uri, HISTORY_FILE)
-                  if model_run_uri else None)
+  history_path = (
+      os.path.join(model_run_uri, features.TRAINING_HISTORY_FILE)
+      if model_run_uri else None)
   if history_path and fileio.exists(history_path):
     with fileio.open(history_path, "r") as f:
       history = json.load(f)
@@ -336,7 +337,7 @@ def data_fingerprint(examples: Optional[types.Artifact],
 
 
 def not_blessed_reason(blessing: Optional[types.Artifact],
-                       evaluation: Optional[metrics_lib.Evaluation]) -> str:
+                       evaluation: Optional[evaluation_lib.Evaluation]) -> str:
   """Why a model is not pushed, in words (the Evaluator's failed gates)."""
   if blessing is None:
     return "no model blessing"
@@ -389,7 +390,7 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     blessing = (artifact_utils.get_single_instance(blessings)
                 if blessings else None)
     evaluation_artifact = _optional_single(input_dict, EVALUATION_KEY)
-    evaluation = (metrics_lib.load_evaluation(evaluation_artifact.uri)
+    evaluation = (evaluation_lib.load_evaluation(evaluation_artifact.uri)
                   if evaluation_artifact is not None else None)
 
     # TFX's CheckBlessing would push an unvalidated model (with a warning)

@@ -35,6 +35,7 @@ from conftest import E2E_EPOCHS
 from conftest import run_local_pipeline
 import object_store
 from modules import metrics
+from pipeline import evaluation as evaluation_lib
 from pipeline import pusher
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
@@ -189,7 +190,7 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   assert record["serving_dir"] == final
   assert record["model"] == {"uri": model.uri, "artifact_id": 7}
   assert record["blessing"]["artifact_id"] == 107
-  candidate = record["metrics"][metrics.CANDIDATE]
+  candidate = record["metrics"][evaluation_lib.CANDIDATE]
   assert candidate[metrics.MACRO_F1] == pytest.approx(
       sk_metrics.f1_score(LABELS, PREDICTED, average="macro"))
   assert candidate[metrics.ACCURACY] == pytest.approx(4 / 6)
@@ -535,8 +536,8 @@ def test_good_run_is_blessed_against_the_session_model(good_then_worse):
     record = json.load(f)
   # The Evaluator compared it with the session run's (blessed) model.
   assert record["blessing"]["baseline_model"] != record["model"]["uri"]
-  assert record["metrics"][metrics.BASELINE][metrics.MACRO_F1] < record[
-      "metrics"][metrics.CANDIDATE][metrics.MACRO_F1]
+  assert record["metrics"][evaluation_lib.BASELINE][metrics.MACRO_F1] < record[
+      "metrics"][evaluation_lib.CANDIDATE][metrics.MACRO_F1]
 
 
 @pytest.mark.slow
@@ -589,7 +590,7 @@ def test_session_push_record_matches_its_run(pipeline_run):
     record = json.load(f)
   assert record["serving_dir"] == pushed
   assert record["model_version"] == os.path.basename(pushed)
-  assert record["metrics"][metrics.CANDIDATE][metrics.MACRO_F1] == (
+  assert record["metrics"][evaluation_lib.CANDIDATE][metrics.MACRO_F1] == (
       pytest.approx(float(_summary_value(pipeline_run["stdout"],
                                          "macro_f1")), abs=1e-4))
   assert record["model"]["uri"] == _summary_value(pipeline_run["stdout"],

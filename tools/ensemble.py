@@ -55,19 +55,6 @@ from tools import inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LEDGER_FILE = os.path.join("assets.extra", "ensemble.json")
-EXAMPLE_COUNT = "example_count"  # TFMA's ExampleCount metric.
-
-
-def headline_metrics():
-  """What an evaluation reports, in order.
-
-  The overall slice also carries per-class entries; they belong to the
-  Evaluator's report, not to this summary. (modules.metrics imports TFMA,
-  which takes seconds, hence a function.)
-  """
-  from modules import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
-  return (EXAMPLE_COUNT, metrics_lib.ACCURACY, metrics_lib.MACRO_PRECISION,
-          metrics_lib.MACRO_RECALL, metrics_lib.MACRO_F1)
 
 
 # ---------------------------------------------------------------------------
@@ -246,13 +233,16 @@ class Evaluation:
   min_macro_f1: float
 
   def format(self) -> str:
+    # Imported here: it imports TFMA, which takes seconds.
+    from pipeline import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
-    for name in headline_metrics():
+    for name in evaluation_lib.HEADLINE_METRICS:
       if name in self.metrics:
         value = self.metrics[name]
-        lines.append(f"  {name:<18} " + (f"{int(value)}" if name ==
-                                           EXAMPLE_COUNT else f"{value:.4f}"))
+        lines.append(f"  {name:<18} " + (
+            f"{int(value)}" if name == evaluation_lib.EXAMPLE_COUNT
+            else f"{value:.4f}"))
     verdict = "PASS" if self.passed else "FAIL"
     lines.append(f"  thresholds         {verdict} (macro_f1 >= "
                  f"{self.min_macro_f1}; no baseline, so the change threshold "
@@ -281,7 +271,7 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   # them.
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
 
   if config is None:
     model = inference_lib.load_serving_model(model_dir)
@@ -307,11 +297,11 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
                             eval_config=eval_config,
                             data_location=data_location,
                             file_format="tfrecords", output_path=path)
-    metrics = {name: value for name, value in
-               summary.overall_metrics(path).items()
-               if name in headline_metrics()}
-    validation = tfma.load_validation_result(path)
-  return Evaluation(metrics=metrics, passed=bool(validation.validation_ok),
+    result = evaluation_lib.load_evaluation(path)
+  metrics = {name: value for name, value in
+             result.metrics.get(evaluation_lib.CANDIDATE, {}).items()
+             if name in evaluation_lib.HEADLINE_METRICS}
+  return Evaluation(metrics=metrics, passed=bool(result.validation_ok),
                     data_location=data_location,
                     min_macro_f1=config.eval.min_macro_f1)
 

@@ -18,6 +18,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from modules import metrics as metrics_lib
+from pipeline import features
 from pipeline import validation
 from pipeline.components.report import content
 from pipeline.components.report import render
@@ -46,9 +47,6 @@ class Executor(base_executor.BaseExecutor):
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
-    # The name of the file the Trainer writes; imported here, not at the
-    # top, so that building the DAG does not load the training code.
-    from modules.trainer import HISTORY_FILE  # pylint: disable=g-import-not-at-top
     self._log_startup(input_dict, output_dict, exec_properties)
     evaluation = artifact_utils.get_single_instance(
         input_dict[EVALUATION_KEY])
@@ -66,8 +64,9 @@ class Executor(base_executor.BaseExecutor):
             "must come from DataValidator (pipeline/validation.py)")
     data = content.load_report_data(
         evaluation.uri,
-        training_history=(os.path.join(model_run.uri, HISTORY_FILE)
-                          if model_run is not None else None),
+        training_history=(
+            os.path.join(model_run.uri, features.TRAINING_HISTORY_FILE)
+            if model_run is not None else None),
         blessed=(model_utils.is_model_blessed(blessing)
                  if blessing is not None else None),
         validation_summary=validation_summary,
