@@ -3,7 +3,7 @@
 ImportExampleGen reads `<split>/*.tfrec`; this check reads the same files
 first so that file-level problems get a message naming the file. It runs in
 the DAG, inside ImportExampleGen's own executor, before Beam reads a byte
-(pipeline/example_gen/), and `local_runner.py` calls it once more as a fast
+(pipeline/components/example_gen/), and `local_runner.py` calls it once more as a fast
 pre-flight; both give the same messages:
 
 * a split folder that is missing, or holds no `.tfrec` file, or whose files

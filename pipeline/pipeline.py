@@ -25,10 +25,10 @@ from tfx.proto import example_gen_pb2
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline import pusher as pusher_lib
-from pipeline.schema_gen import component as schema_gen_lib
+from pipeline.components.schema_gen import component as schema_gen_lib
 from pipeline import validation
 from pipeline.components.report import component as report_lib
-from pipeline.example_gen import component as example_gen_component
+from pipeline.components.example_gen import component as example_gen_component
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
@@ -170,7 +170,7 @@ def create_pipeline(
   """
   val_folder = has_val_folder(data_root, config)
   # ImportExampleGen that first checks every input file, naming a missing
-  # folder or a truncated file (pipeline/example_gen/).
+  # folder or a truncated file (pipeline/components/example_gen/).
   example_gen = example_gen_component.CheckedImportExampleGen(
       input_base=os.path.join(data_root,
                               features.image_dir_name(config.image_size)),

@@ -44,8 +44,6 @@ LAYER_OF_PATH = (
     ("pipeline/data_check.py", 2),
     ("pipeline/pusher.py", 2),
     ("pipeline/validation.py", 2),
-    ("pipeline/example_gen/", 2),
-    ("pipeline/schema_gen/", 2),
     ("pipeline/schema_check.py", 2),
     ("pipeline/evaluation.py", 2),
     ("pipeline/pipeline.py", 3),

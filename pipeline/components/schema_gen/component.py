@@ -16,7 +16,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 
-from pipeline.schema_gen import executor
+from pipeline.components.schema_gen import executor
 
 
 class SchemaGenSpec(types.ComponentSpec):
