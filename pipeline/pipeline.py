@@ -24,7 +24,7 @@ from tfx.proto import example_gen_pb2
 
 from pipeline import config as config_lib
 from pipeline import features
-from pipeline import pusher as pusher_lib
+from pipeline.components.pusher import component as pusher_lib
 from pipeline.components.schema_gen import component as schema_gen_lib
 from pipeline import validation
 from pipeline.components.report import component as report_lib
@@ -237,7 +237,7 @@ def create_pipeline(
       baseline_model=model_resolver.outputs["model"],
       example_splits=[features.EVAL_SPLIT],
       eval_config=eval_config(config))
-  # Atomic versioned push with a push_record.json (pipeline/pusher.py);
+  # Atomic versioned push with a push_record.json (pipeline/components/pusher/);
   # the evaluation, the Trainer's run and the examples are what the record
   # describes (metrics, class counts, span and input fingerprint).
   pusher = pusher_lib.AtomicPusher(

@@ -22,8 +22,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
 from pipeline import evaluation as evaluation_lib
-from pipeline import pusher as pusher_lib
 from pipeline import validation as validation_lib
+from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render as report_render
 
@@ -190,7 +190,7 @@ def read_summary(metadata_path: str,
                   if anomalies is not None else None),
       not_pushed_reason=None if pushed_flag else reason,
       already_serving=bool(
-          _custom_int(pushed, pusher_lib.ALREADY_SERVING_KEY)),
+          _custom_int(pushed, pusher_executor.ALREADY_SERVING_KEY)),
       run_id=context.name,
       executions=states,
       report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
