@@ -122,7 +122,7 @@ def main(argv=None) -> int:
   from pipeline import schema_check  # pylint: disable=g-import-not-at-top
   from pipeline import data_check  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
-  from pipeline import validation  # pylint: disable=g-import-not-at-top
+  from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   try:
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     tfx.orchestration.LocalDagRunner().run(pipeline)
-  except (data_check.DataCheckError, validation.DataValidationError,
+  except (data_check.DataCheckError, data_validator.DataValidationError,
           schema_check.SchemaError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP

@@ -130,7 +130,7 @@ class AugmentConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
-  """DataValidator (pipeline/validation.py) settings.
+  """DataValidator (pipeline/components/data_validator/) settings.
 
   Attributes:
     max_imbalance_ratio: warn when the largest/smallest class count ratio of

@@ -1,4 +1,4 @@
-"""Reads an Evaluator (TFMA) output back: metrics by role, and the gate's verdict.
+"""Reads an Evaluator (TFMA) output back: metrics by role, the gate's verdict.
 
 `load_evaluation(dir)` returns the candidate's, the baseline's and the
 change's metrics (overall and per class), the confusion matrix, and the
@@ -127,7 +127,8 @@ def load_evaluation(evaluation_dir: str) -> Evaluation:
       key, value = entry.key, entry.value
       role = role_of(key)
       if value.HasField("array_value"):
-        if key.name == metrics_lib.CONFUSION_MATRIX and not key.HasField("sub_key"):
+        if (key.name == metrics_lib.CONFUSION_MATRIX and
+            not key.HasField("sub_key")):
           confusion[role] = _array_from_proto(value.array_value)
       elif not value.HasField("double_value"):
         continue

@@ -24,9 +24,9 @@ from tfx.proto import example_gen_pb2
 
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.pusher import component as pusher_lib
 from pipeline.components.schema_gen import component as schema_gen_lib
-from pipeline import validation
 from pipeline.components.report import component as report_lib
 from pipeline.components.example_gen import component as example_gen_component
 
@@ -185,7 +185,7 @@ def create_pipeline(
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
-  example_validator = validation.DataValidator(
+  example_validator = data_validator_lib.DataValidator(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],

@@ -22,7 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
 from pipeline import evaluation as evaluation_lib
-from pipeline import validation as validation_lib
+from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render as report_render
@@ -186,7 +186,7 @@ def read_summary(metadata_path: str,
       pushed_model_dir=destination if pushed_flag else None,
       evaluation_dir=evaluation.uri if evaluation else None,
       model_dir=model.uri if model else None,
-      validation=(validation_lib.read_summary(anomalies.uri)
+      validation=(data_validator.read_summary(anomalies.uri)
                   if anomalies is not None else None),
       not_pushed_reason=None if pushed_flag else reason,
       already_serving=bool(

@@ -42,7 +42,6 @@ LAYER_OF_PATH = (
     # Kubeflow's launcher, lazily: `from pipeline import config` never runs it.
     ("pipeline/__init__.py", 2),
     ("pipeline/data_check.py", 2),
-    ("pipeline/validation.py", 2),
     ("pipeline/schema_check.py", 2),
     ("pipeline/evaluation.py", 2),
     ("pipeline/pipeline.py", 3),

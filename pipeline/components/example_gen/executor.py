@@ -10,7 +10,8 @@ Then TFX's own ImportExampleGen executor reads the data.
 The check's report (records per split and file, skipped and empty files,
 and the test folder's ids and image hashes) is written as
 `data_check.json` into the Examples artifact's folder, beside the
-`Split-*` folders, where DataValidator (pipeline/validation.py) reads it.
+`Split-*` folders, where DataValidator (pipeline/components/data_validator/)
+reads it.
 """
 
 from absl import logging

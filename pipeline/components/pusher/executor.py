@@ -1,4 +1,4 @@
-"""The AtomicPusher's executor: push a blessed model with its record, or say why not."""
+"""The AtomicPusher's executor: pushes a blessed model, or says why not."""
 
 import datetime
 import json
@@ -76,8 +76,9 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
       logging.info("Model %s is already the newest version, %s: not pushed "
                    "again.", model.uri, newest_dir)
       fileio.makedirs(pushed_model.uri)
-      io_utils.write_string_file(os.path.join(pushed_model.uri, publishing.RECORD_FILE),
-                                 json.dumps(newest, indent=2, sort_keys=True))
+      io_utils.write_string_file(
+          os.path.join(pushed_model.uri, publishing.RECORD_FILE),
+          json.dumps(newest, indent=2, sort_keys=True))
       self._MarkPushed(pushed_model, pushed_destination=newest_dir,
                        pushed_version=os.path.basename(newest_dir))
       pushed_model.set_int_custom_property(ALREADY_SERVING_KEY, 1)
@@ -98,12 +99,14 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
             _optional_single(input_dict, EXAMPLES_KEY),
             getattr(_optional_single(input_dict, MODEL_RUN_KEY), "uri",
                     None)),
-        "code": dict(provenance.git_state(), source_sha256=provenance.source_fingerprint()),
+        "code": dict(provenance.git_state(),
+                     source_sha256=provenance.source_fingerprint()),
         "tfx_version": tfx_version.__version__,
     }
     record_text = json.dumps(record, indent=2, sort_keys=True)
     try:
-      publishing.publish_model(self.GetModelPath(input_dict), final, record_text)
+      publishing.publish_model(self.GetModelPath(input_dict), final,
+                               record_text)
     finally:
       # Published or cleaned up: either way the claim has done its job (a
       # published version directory keeps the number taken; a left-over
@@ -117,8 +120,8 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
     # The artifact keeps the record, not a second copy of the model: the
     # Trainer's Model artifact is the archive.
     fileio.makedirs(pushed_model.uri)
-    io_utils.write_string_file(os.path.join(pushed_model.uri, publishing.RECORD_FILE),
-                               record_text)
+    io_utils.write_string_file(
+        os.path.join(pushed_model.uri, publishing.RECORD_FILE), record_text)
     self._MarkPushed(pushed_model, pushed_destination=final,
                      pushed_version=version)
 

@@ -19,7 +19,8 @@ from tfx.types import artifact_utils
 
 from modules import metrics as metrics_lib
 from pipeline import features
-from pipeline import validation
+from pipeline.components.data_validator import checks as validation_checks
+from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import content
 from pipeline.components.report import render
 
@@ -57,11 +58,12 @@ class Executor(base_executor.BaseExecutor):
 
     validation_summary = None
     if anomalies is not None:
-      validation_summary = validation.read_summary(anomalies.uri)
+      validation_summary = data_validator.read_summary(anomalies.uri)
       if validation_summary is None:
         raise FileNotFoundError(
-            f"no {validation.SUMMARY_FILE} in {anomalies.uri}: the anomalies "
-            "must come from DataValidator (pipeline/validation.py)")
+            f"no {validation_checks.SUMMARY_FILE} in {anomalies.uri}: the "
+            "anomalies must come from DataValidator "
+            "(pipeline/components/data_validator/)")
     data = content.load_report_data(
         evaluation.uri,
         training_history=(
