@@ -149,15 +149,14 @@ def main(argv=None) -> int:
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)
-  pipeline = local_pipeline(output_dir, args.data_root, config, beam_args,
-                            schema_file=schema_file,
-                            enable_cache=args.cache)
+  dag = local_pipeline(output_dir, args.data_root, config, beam_args,
+                       schema_file=schema_file, enable_cache=args.cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   console.configure_logging(log_file, verbose=args.verbose)
   print(f"Running the pipeline; progress below, full log in {log_file}")
   start = time.time()
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    tfx.orchestration.LocalDagRunner().run(dag)
   except (data_check.DataCheckError, data_validator.DataValidationError,
           schema_check.SchemaError) as error:
     console.print_error(str(error))

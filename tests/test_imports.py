@@ -14,8 +14,10 @@ job):
    pipeline/evaluation.py.
 3. the DAG and what every runner shares about it: pipeline/pipeline.py,
    pipeline/beam.py (Beam profiles), pipeline/quiet_worker.py (the Beam
-   workers' plugin), pipeline/flags.py, pipeline/summary.py,
-   pipeline/run_lock.py.
+   workers' plugin), pipeline/flags.py and pipeline/env_flags.py (the
+   runners' flags), pipeline/trainer_placement.py and
+   pipeline/kubernetes_quantity.py (the Trainer's cluster resources),
+   pipeline/summary.py, pipeline/run_lock.py.
 4. runners and tools: local_runner.py, kubeflow_runner.py, tools/, bench/.
 
 Imports within a layer are allowed; tests/ may import anything. A new file
@@ -50,6 +52,9 @@ LAYER_OF_PATH = (
     ("pipeline/flags.py", 3),
     ("pipeline/summary.py", 3),
     ("pipeline/run_lock.py", 3),
+    ("pipeline/env_flags.py", 3),
+    ("pipeline/kubernetes_quantity.py", 3),
+    ("pipeline/trainer_placement.py", 3),
     ("local_runner.py", 4),
     ("kubeflow_runner.py", 4),
     ("tools/", 4),

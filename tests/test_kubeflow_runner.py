@@ -24,6 +24,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
 from pipeline import beam
+from pipeline import trainer_placement
 from tools import check_image
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,7 +140,7 @@ def _check_same_dag(parsed, pipeline):
 def test_every_component_with_its_edges(compiled, profile):
   _, parsed, pipeline = compiled[profile]
   # Whatever the DAG is today; these two the runner relies on.
-  assert {"ImportExampleGen", kubeflow_runner.TRAINER_ID} <= {
+  assert {"ImportExampleGen", trainer_placement.TRAINER_ID} <= {
       node.id for node in pipeline.components}
   _check_same_dag(parsed, pipeline)
 

@@ -170,6 +170,7 @@ def test_vertex_custom_job_trains_with_our_run_fn(pipeline_run, tmp_path,
   from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  from pipeline import trainer_placement  # pylint: disable=g-import-not-at-top
   from conftest import REPO_ROOT  # pylint: disable=g-import-not-at-top
 
   args = kubeflow_runner.parse_args([
@@ -180,7 +181,7 @@ def test_vertex_custom_job_trains_with_our_run_fn(pipeline_run, tmp_path,
       "--trainer-image", "registry.example/flowers-gpu:1",
       "--trainer-accelerator-type", "NVIDIA_TESLA_T4"])
   trainer_node = next(node for node in kubeflow_runner.build_pipeline(
-      args).components if node.id == kubeflow_runner.TRAINER_ID)
+      args).components if node.id == trainer_placement.TRAINER_ID)
   # As the component spec serializes them: JSON strings.
   exec_properties = {
       name: trainer_node.exec_properties[name]
@@ -221,7 +222,7 @@ def test_vertex_custom_job_trains_with_our_run_fn(pipeline_run, tmp_path,
   assert submitted["vertex_region"] == "europe-west4"
   [pool] = submitted["training_job"]["job_spec"]["worker_pool_specs"]
   assert pool["machine_spec"] == {
-      "machine_type": kubeflow_runner.DEFAULT_VERTEX_MACHINE_TYPE,
+      "machine_type": trainer_placement.DEFAULT_VERTEX_MACHINE_TYPE,
       "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 1}
   container = pool["container_spec"]
   assert container["image_uri"] == "registry.example/flowers-gpu:1"
