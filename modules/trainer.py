@@ -406,7 +406,6 @@ class ServingModule(tf.Module):
     spec = tft_output.raw_feature_spec()
     spec.pop(features.LABEL_KEY)
     self._serving_spec = spec
-    self._full_spec = tft_output.raw_feature_spec()
 
   def _predict(self, raw_features: Dict[str, tf.Tensor]):
     transformed = self.tft_layer(raw_features)
@@ -429,22 +428,19 @@ class ServingModule(tf.Module):
            features.ID_KEY: tf.fill([batch, 1], "")}
     return self._predict(raw)
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="examples")])
-  def transform_features(self, serialized):
-    """Serialized labelled tf.Examples -> transformed features (for TFMA)."""
-    return self.tft_layer(tf.io.parse_example(serialized, self._full_spec))
-
 
 def export_serving_model(model: keras.Model,
                          tft_output: tft.TFTransformOutput,
                          class_names: Sequence[str], export_dir: str) -> None:
-  """Writes the SavedModel with its three signatures to `export_dir`."""
+  """Writes the SavedModel with its two signatures to `export_dir`.
+
+  TFMA evaluates `serving_default` (pipeline.eval_config) and reads the
+  label from the raw examples, so no signature exposes the Transform outputs.
+  """
   module = ServingModule(model, tft_output, class_names)
   signatures = {
       "serving_default": module.serve_examples.get_concrete_function(),
       "serving_image_bytes": module.serve_image_bytes.get_concrete_function(),
-      "transform_features": module.transform_features.get_concrete_function(),
   }
   tf.saved_model.save(module, export_dir, signatures=signatures)
 

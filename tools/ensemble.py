@@ -7,13 +7,12 @@
 
 The ensemble is a SavedModel with the same contract as a pushed model
 (`modules.trainer.export_serving_model`): signatures `serving_default`
-(serialized tf.Examples), `serving_image_bytes` (JPEG/PNG bytes) and
-`transform_features`, and outputs `probabilities`, `class_index`,
-`class_name`. Its probabilities are the weighted average of its members'
+(serialized tf.Examples) and `serving_image_bytes` (JPEG/PNG bytes), and
+outputs `probabilities`, `class_index`, `class_name`. Its probabilities are the weighted average of its members'
 probabilities; `class_index` and `class_name` are taken from that average.
 Each member runs its own signature, hence its own Transform graph, so
 members trained at different input sizes or with different backbones mix
-freely. `transform_features` is the first member's (TFMA needs one).
+freely.
 
 The members must have the same class names in the same order. Weights
 default to equal and are normalised to sum to 1. The members, normalised
@@ -144,13 +143,6 @@ class EnsembleModule(tf.Module):
             image_bytes=image_bytes)
         for member in self.members])
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="examples")])
-  def transform_features(self, serialized):
-    """The first member's Transform outputs (for TFMA and debugging)."""
-    return self.members[0].signatures[inference_lib.TRANSFORM_FEATURES](
-        examples=serialized)
-
 
 def _check_same_classes(model_dirs: Sequence[str],
                         names_per_member: Sequence[List[str]]) -> None:
@@ -199,8 +191,6 @@ def build_ensemble(model_dirs: Sequence[str], output_dir: str,
           module.serve_examples.get_concrete_function(),
       inference_lib.SERVING_IMAGE_BYTES:
           module.serve_image_bytes.get_concrete_function(),
-      inference_lib.TRANSFORM_FEATURES:
-          module.transform_features.get_concrete_function(),
   }
   tf.saved_model.save(module, output_dir, signatures=signatures)
   ledger = {

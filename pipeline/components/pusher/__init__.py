@@ -5,7 +5,7 @@ with the same output (a `PushedModel` artifact whose custom properties
 `pushed`, `pushed_destination` and `pushed_version` the run summary reads)
 and five differences:
 
-* **Atomic.** A model server polling `<base>` (TF Serving loads numeric
+* **Never half a model.** A model server polling `<base>` (TF Serving loads numeric
   sub-directories once they hold `saved_model.pb`) never sees half a model,
   and a push that fails half-way leaves nothing it would load. On local
   disks the model is copied into a hidden sibling

@@ -45,7 +45,7 @@ class AtomicPusherSpec(types.ComponentSpec):
 
 
 class AtomicPusher(base_component.BaseComponent):
-  """Pushes a blessed model atomically to `<base>/<version>` with a record.
+  """Pushes a blessed model, whole, to `<base>/<version>` with a record.
 
   Example (as in pipeline/pipeline.py):
 
