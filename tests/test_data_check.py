@@ -23,7 +23,7 @@ from pipeline.components.example_gen import component as example_gen_component
 from pipeline.components.example_gen import executor as example_gen_executor
 from tools import make_sample_data
 
-SIZE = 192
+SIZE = features.DEFAULT_IMAGE_SIZE
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tools import make_sample_data
 from tools import predict
 from tools import submission
 
-IMAGE_SIZE = 192
+IMAGE_SIZE = features.DEFAULT_IMAGE_SIZE
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import E2E_EPOCHS
+from conftest import TINY
 from pipeline import features
 
 pytestmark = pytest.mark.slow
@@ -21,7 +22,8 @@ def _pushed_model_dir(output_dir):
 
 
 def _val_examples(data_root, n=3):
-  pattern = os.path.join(data_root, features.image_dir_name(192), "val",
+  pattern = os.path.join(data_root,
+                         features.image_dir_name(TINY["image_size"]), "val",
                          "*.tfrec")
   return [raw.numpy() for raw in
           tf.data.TFRecordDataset(sorted(glob.glob(pattern))).take(n)]

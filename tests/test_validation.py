@@ -30,7 +30,7 @@ from pipeline.components.data_validator import image_scan
 from tools import make_sample_data
 
 CLASS_NAMES = features.load_class_names()
-SIZE = 192
+SIZE = features.DEFAULT_IMAGE_SIZE
 _JPEG_CACHE = {}
 
 

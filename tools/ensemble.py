@@ -3,7 +3,7 @@
     python tools/ensemble.py --model runs/a/serving/1 --model runs/b/serving/7 \\
         --weights 0.6,0.4 --output runs/ensemble/1
     python tools/ensemble.py --model A --model B --output DIR \\
-        --evaluate --data-root data/sample --image-size 192
+        --evaluate --data-root data/sample
 
 The ensemble is a SavedModel with the same contract as a pushed model
 (`modules.trainer.export_serving_model`): signatures `serving_default`
@@ -50,6 +50,7 @@ import tensorflow as tf
 from modules import trainer
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import flags
 from tools import inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -324,9 +325,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   evaluation.add_argument("--data-root", default=None,
                           help="folder holding tfrecords-jpeg-<S>x<S>/val/"
                           "*.tfrec")
-  evaluation.add_argument("--image-size", type=int, default=192,
+  evaluation.add_argument("--image-size", type=int, default=None,
                           help="which tfrecords-jpeg-<S>x<S> folder to read "
-                          "(default: %(default)s)")
+                          "(default: the data root's only one)")
   evaluation.add_argument("--min-macro-f1", type=float,
                           default=defaults.min_macro_f1,
                           help="threshold: macro F1 must be at least this "
@@ -360,12 +361,13 @@ def main(argv=None) -> int:
       print(f"  weight {member['weight']:.4f}  {member['model']}")
     if not args.evaluate:
       return 0
+    image_size = args.image_size or flags.image_size_of(args.data_root)
     model = inference_lib.load_serving_model(args.output)
     config = config_lib.PipelineConfig(
-        image_size=args.image_size,
+        image_size=image_size,
         class_names=inference_lib.read_class_names(model)).replace(
             eval__min_macro_f1=args.min_macro_f1)
-    result = evaluate(args.output, args.data_root, args.image_size, config,
+    result = evaluate(args.output, args.data_root, image_size, config,
                       args.eval_output)
   except (ValueError, OSError) as error:
     print(f"error: {error}", file=sys.stderr)
