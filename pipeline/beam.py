@@ -209,13 +209,19 @@ def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
     # of --help; `settings_from_args` reads an absent attribute as None.
     choices = ENVIRONMENT_TYPES if setting.field == "environment_type" else None
     env_flags.add_env_flag(group, setting.flag, setting.help,
-                           default=argparse.SUPPRESS, dest=setting.field,
+                           default=argparse.SUPPRESS, dest=_dest(setting),
                            type=setting.parse, choices=choices)
+
+
+def _dest(setting: Setting) -> str:
+  # Prefixed: a runner's own flag may share a field's name (kubeflow_runner's
+  # --image and --beam-image's `image`), and one would overwrite the other.
+  return f"beam_setting_{setting.field}"
 
 
 def settings_from_args(args: argparse.Namespace) -> BeamSettings:
   """The BeamSettings of arguments parsed with `add_beam_arguments`."""
-  values = {setting.field: getattr(args, setting.field, None)
+  values = {setting.field: getattr(args, _dest(setting), None)
             for setting in SETTINGS}
   values["extra_args"] = tuple(values["extra_args"] or ())
   return BeamSettings(**values)

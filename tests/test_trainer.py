@@ -2,6 +2,7 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +10,7 @@ import tensorflow as tf
 from modules import model as model_lib
 from modules import trainer
 from pipeline import config as config_lib
+from pipeline import features
 
 
 def test_cpu_resolves_to_the_default_strategy(monkeypatch):
@@ -123,27 +125,87 @@ def test_mixup_and_cutmix_make_soft_labels():
   assert not trainer.uses_one_hot_labels(plain)
 
 
-def test_plateau_callbacks_from_config(tmp_path):
+class _LearningRates(keras.callbacks.Callback):
+  """The optimizer's learning rate as each epoch trains with it."""
+
+  def __init__(self):
+    super().__init__()
+    self.rates = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.rates.append(float(keras.ops.convert_to_numpy(
+        self.model.optimizer.learning_rate)))
+
+
+def _fit_with_callbacks(tmp_path, config, epochs, replicas=1):
+  """Fits a one-layer model on data it cannot learn from (val_loss stays
+  flat) with `make_callbacks`; returns the learning rate of each epoch."""
+  model = keras.Sequential([keras.Input((2,)),
+                            keras.layers.Dense(2, activation="softmax")])
+  model.compile(optimizer=keras.optimizers.Adam(
+      trainer.learning_rate_for_epoch(config, 0, replicas)),
+                loss="sparse_categorical_crossentropy")
+  inputs = np.zeros((8, 2), np.float32)
+  labels = np.array([0, 1] * 4)
+  recorder = _LearningRates()
+  callbacks = trainer.make_callbacks(config, replicas, str(tmp_path),
+                                     keras.callbacks.Callback())
+  model.fit(inputs, labels, validation_data=(inputs, labels),
+            epochs=epochs, verbose=0, callbacks=callbacks + [recorder])
+  return recorder.rates
+
+
+def test_schedule_sets_each_epochs_learning_rate(tmp_path):
   config = config_lib.PipelineConfig().replace(
-      train__lr_schedule="constant", train__early_stopping_patience=3,
-      train__reduce_lr_patience=2)
-  callbacks = trainer.make_callbacks(config, 1, str(tmp_path), None)
-  kinds = {type(c).__name__ for c in callbacks}
-  assert {"EarlyStopping", "ReduceLROnPlateau"} <= kinds
+      train__learning_rate=1e-3, train__epochs=6,
+      train__lr_schedule="ramp_sustain_decay")
+  rates = _fit_with_callbacks(tmp_path, config, epochs=6, replicas=2)
+  assert rates == pytest.approx([
+      trainer.learning_rate_for_epoch(config, epoch, 2)
+      for epoch in range(6)], rel=1e-5)
+  assert rates[5] > rates[0]  # The ramp, not a constant.
+
+
+def test_plateau_halves_the_rate_and_the_schedule_keeps_it(tmp_path):
+  """With a constant schedule and reduce_lr_patience, ReduceLROnPlateau's
+  cut survives the next epoch's scheduler call (it must not reset it)."""
+  config = config_lib.PipelineConfig().replace(
+      train__learning_rate=1e-9, train__lr_schedule="constant",
+      train__reduce_lr_patience=1)
+  rates = _fit_with_callbacks(tmp_path, config, epochs=4)
+  # val_loss cannot improve: from the second epoch's end on (the first
+  # sets the best so far), each epoch without improvement halves the rate.
+  assert rates == pytest.approx([1e-9, 1e-9, 5e-10, 2.5e-10], rel=1e-5)
   with pytest.raises(ValueError, match="reduce_lr_patience"):
     config.replace(train__lr_schedule="cosine")
 
 
 def test_two_phase_freezes_then_unfreezes_the_backbone():
+  """Frozen, a training step moves the head only; unfrozen, the backbone
+  too."""
   config = config_lib.PipelineConfig().replace(
-      model__backbone="simple_cnn", class_names=("a", "b", "c"))
+      model__backbone="simple_cnn", model__input_size=16,
+      class_names=("a", "b", "c"))
   model = model_lib.build_model(config)
-  everything = len(model.trainable_weights)
+  images = np.random.default_rng(0).uniform(0, 255, (6, 16, 16, 3))
+  labels = np.array([0, 1, 2] * 2)
+  backbone = model.get_layer(model_lib.BACKBONE_LAYER_NAME)
+  head = model.get_layer(features.PROBABILITIES_KEY)
+
+  def one_step_moves():
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss="sparse_categorical_crossentropy")
+    before = (backbone.get_weights(), head.get_weights())
+    model.train_on_batch(images, labels)
+    after = (backbone.get_weights(), head.get_weights())
+    return [any(not np.array_equal(a, b) for a, b in zip(old, new)
+                if a.dtype.kind == "f")
+            for old, new in zip(before, after)]
+
   model_lib.set_backbone_trainable(model, False)
-  head_only = len(model.trainable_weights)
-  assert head_only == 2  # The softmax layer's kernel and bias.
+  assert one_step_moves() == [False, True]
   model_lib.set_backbone_trainable(model, True)
-  assert len(model.trainable_weights) == everything > head_only
+  assert one_step_moves() == [True, True]
 
 
 @pytest.mark.parametrize("backbone", config_lib.BACKBONES)
