@@ -1,11 +1,11 @@
 """The pipeline DAG: `create_pipeline(...)`, shared by every runner.
 
-ImportExampleGen (val folder, or a hash holdout of train) -> StatisticsGen
--> SchemaGen (curated schema, class domain from the class list) ->
+ImportExampleGen (val folder, or a hash holdout of train) and SchemaGen
+(curated schema, class domain from the class list) -> StatisticsGen ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
 Transform -> Trainer -> Evaluator (latest blessed model as baseline) ->
-Pusher (AtomicPusher: versioned, atomic, with a push record); beside the
-Pusher, Report (the evaluation report as an artifact).
+Pusher (AtomicPusher: versioned, never half a model, with a push record);
+beside the Pusher, Report (the evaluation report as an artifact).
 
 Only logical settings come from `PipelineConfig`, and each component gets
 only the ones it reads (`transform_settings()`, `trainer_settings()`, the
