@@ -90,7 +90,8 @@ def build_model(config: config_lib.PipelineConfig) -> keras.Model:
                                         config.model.weights)
   backbone.name = BACKBONE_LAYER_NAME
   backbone.trainable = config.model.fine_tune
-  inputs = keras.Input(shape=(size, size, 3), name=features.TRANSFORMED_IMAGE_KEY)
+  inputs = keras.Input(shape=(size, size, 3),
+                       name=features.TRANSFORMED_IMAGE_KEY)
   x = keras.layers.Lambda(preprocess, name="preprocess_input")(inputs)
   # training=False keeps BatchNorm in inference mode when the backbone is
   # frozen (transfer learning), as Keras recommends for fine-tuning.
