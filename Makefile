@@ -17,6 +17,7 @@ help:
 	@echo "make run      - run the pipeline on the sample data (installs first)"
 	@echo "make test     - run every test, slow ones included (installs first)"
 	@echo "make test-fast- unit tests only"
+	@echo "make test-engines - the Flink/Spark end-to-end tests alone (Maven and a JDK)"
 	@echo "make kubeflow - compile the KFP v2 pipeline spec"
 	@echo "make image-check - resolve the Dockerfile's cpu/gpu/tpu package sets with pip, no Docker (~3 min)"
 	@echo "make data     - generate the sample data in $(DATA_ROOT)"
@@ -50,10 +51,11 @@ $(SAMPLE): tools/make_sample_data.py | $(STAMP)
 run: $(STAMP) $(SAMPLE)
 	$(PY) local_runner.py --data-root $(DATA_ROOT) --output-dir $(OUTPUT_DIR) $(RUN_ARGS)
 
-# The Flink/Spark end-to-end tests (marker `engines`) have their own target
-# until their clean-clone run is timed (docs/beam-engines.md).
+# Every test, the Flink/Spark end-to-end ones (marker `engines`, about 4
+# minutes; they run `make beam-jobs`, which needs Maven and a JDK) included.
+# `make test-engines` runs those alone.
 test: $(STAMP)
-	$(PY) -m pytest tests -m "not engines" $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-engines: $(STAMP)
 	$(PY) -m pytest tests -m engines $(PYTEST_ARGS)

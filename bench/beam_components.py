@@ -62,9 +62,10 @@ def empty_job_seconds(beam_args) -> float:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--data-root", required=True,
+  # Not required by argparse: --empty-job reads no data.
+  parser.add_argument("--data-root",
                       help="folder holding tfrecords-jpeg-<S>x<S>/")
-  parser.add_argument("--output-dir", required=True,
+  parser.add_argument("--output-dir",
                       help="the runner's layout goes here (pipeline_root, "
                       "metadata.sqlite)")
   parser.add_argument("--image-size", type=int, default=192,

@@ -38,7 +38,7 @@ the record (commit, machine, settings, every figure, the raw details) to
    one round varied up to 2x, CPU time per image by a few percent (both
    are recorded).
 
-Optional (`--engines`, or `--engines-only` for this section alone):
+On by default (`--no-engines` leaves it out; `--engines-only` runs it alone):
 
 6. engines: StatisticsGen and Transform throughput on Flink's embedded
    mini-cluster, parallelism 1 and 2, against the DirectRunner with 2
@@ -805,10 +805,12 @@ def main(argv=None) -> int:
                       help="generated data (kept and reused), pipeline "
                       "outputs and logs (replaced every run) "
                       "(default: %(default)s)")
-  parser.add_argument("--engines", action="store_true",
-                      help="add the engine section: StatisticsGen and "
+  parser.add_argument("--engines", action=argparse.BooleanOptionalAction,
+                      default=True,
+                      help="the engine section: StatisticsGen and "
                       "Transform on Flink (fetches the job server with "
-                      "`make beam-jobs`: needs Maven and a JDK)")
+                      "`make beam-jobs`: needs Maven and a JDK) "
+                      "(default: on)")
   parser.add_argument("--engines-only", action="store_true",
                       help="run the engine section alone")
   parser.add_argument("--results-dir",

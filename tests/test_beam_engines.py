@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO_ROOT, run_local_pipeline
 from tools import beam_jobs
 
-# `engines`: run by `make test-engines`, not yet by `make test` (docs/beam-engines.md).
+# `engines`: in `make test`, and alone in `make test-engines` (docs/beam-engines.md).
 pytestmark = [pytest.mark.slow, pytest.mark.engines]
 
 FLINK_PARALLELISM = 2

@@ -431,3 +431,20 @@ def test_teardown_watchdog_records_stacks_only_when_fit_stalls(
   returned.returned.set()
   thread.join(timeout=30)
   assert not returned.dumped and not (tmp_path / "returned.txt").exists()
+
+
+def test_beam_components_empty_job_needs_no_data(capsys):
+  """The engine section times a one-element job without any data folder;
+  the DirectRunner stands in for the job server here."""
+  from bench import beam_components  # pylint: disable=g-import-not-at-top
+  assert beam_components.main(["--beam-workers", "1", "--empty-job"]) == 0
+  printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert printed["seconds"] > 0
+
+
+def test_beam_components_needs_data_for_the_components(capsys):
+  from bench import beam_components  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit) as exit_info:
+    beam_components.main(["--beam-workers", "1"])
+  assert exit_info.value.code == 2
+  assert "--data-root and --output-dir are needed" in capsys.readouterr().err
