@@ -1,7 +1,7 @@
 """What the evaluation report says: its data, read from the run's artifacts.
 
 `load_report_data` gathers, from an Evaluator output (through
-`modules.metrics.load_evaluation`, the overall slice), the Trainer's
+`pipeline.evaluation.load_evaluation`, the overall slice), the Trainer's
 `training_history.json` and the DataValidator's summary, everything the page
 shows; `metrics_record` is the same content as plain JSON (`metrics.json`),
 for CI and dashboards. Nothing here draws or writes files (render.py does).
