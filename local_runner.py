@@ -119,8 +119,8 @@ def main(argv=None) -> int:
     return console.EXIT_ERROR
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import schema_check  # pylint: disable=g-import-not-at-top
-  from pipeline import data_check  # pylint: disable=g-import-not-at-top
+  from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
+  from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top

@@ -16,7 +16,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.example_gen import component as example_gen_component
@@ -147,7 +147,7 @@ sys.path.insert(0, {repo!r})
 from pipeline import runtime
 runtime.configure()
 from tfx import v1 as tfx
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 {build}
 try:
   tfx.orchestration.LocalDagRunner().run(pipeline)

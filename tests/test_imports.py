@@ -9,9 +9,9 @@ job):
 1. model and Transform code: modules/ (model, strategy, dataset and
    augmentation, serving export, `run_fn`, `preprocessing_fn`, the TFMA
    metric). The Trainer's and Transform's processes load only layers 0-1.
-2. custom components and what only they use: pipeline/components/,
-   pipeline/data_check.py, pipeline/schema_check.py,
-   pipeline/evaluation.py.
+2. custom components and what they share: pipeline/components/ (each
+   component a package: component.py, executor.py and its helpers),
+   pipeline/evaluation.py (reads the Evaluator's output back).
 3. the DAG and what every runner shares about it: pipeline/pipeline.py,
    pipeline/beam.py (Beam profiles), pipeline/quiet_worker.py (the Beam
    workers' plugin), pipeline/flags.py and pipeline/env_flags.py (the
@@ -43,8 +43,6 @@ LAYER_OF_PATH = (
     # Resolves `pipeline.EvaluationReport` (a component's artifact type) for
     # Kubeflow's launcher, lazily: `from pipeline import config` never runs it.
     ("pipeline/__init__.py", 2),
-    ("pipeline/data_check.py", 2),
-    ("pipeline/schema_check.py", 2),
     ("pipeline/evaluation.py", 2),
     ("pipeline/pipeline.py", 3),
     ("pipeline/beam.py", 3),

@@ -9,7 +9,7 @@ from tfx.utils import io_utils
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
-from pipeline import schema_check
+from pipeline.components.schema_gen import schema_check
 from pipeline.components.schema_gen import component as schema_gen_component
 from pipeline.components.schema_gen import executor as schema_gen_executor
 

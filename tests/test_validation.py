@@ -20,10 +20,10 @@ from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
 from conftest import run_local_pipeline
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
-from pipeline import schema_check
+from pipeline.components.schema_gen import schema_check
 from pipeline.components.data_validator import checks as validation_checks
 from pipeline.components.data_validator import executor as validation_executor
 from pipeline.components.data_validator import image_scan
@@ -125,8 +125,10 @@ EVAL = [1] * 104
 
 def test_imbalance_rules():
   names = ["a", "b", "c", "d"]
-  assert validation_checks.imbalance_warnings([10, 10, 10, 10], names, 3.0, 2) == []
-  warnings = validation_checks.imbalance_warnings([40, 10, 1, 0], names, 3.0, 2)
+  assert validation_checks.imbalance_warnings([10, 10, 10, 10], names, 3.0,
+                                             2) == []
+  warnings = validation_checks.imbalance_warnings([40, 10, 1, 0], names, 3.0,
+                                                  2)
   text = "\n".join(warnings)
   assert "no examples: 'd' (3)" in text
   assert "ratio is 40.0" in text and "largest 'a' (0): 40" in text

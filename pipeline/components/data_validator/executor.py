@@ -12,7 +12,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 from pipeline import features
 
 

@@ -3,7 +3,7 @@
 ImportExampleGen reads `<split>/*.tfrec`; this check reads the same files
 first so that file-level problems get a message naming the file. It runs in
 the DAG, inside ImportExampleGen's own executor, before Beam reads a byte
-(pipeline/components/example_gen/), and `local_runner.py` calls it once
+(executor.py), and `local_runner.py` calls it once
 more as a fast pre-flight; both give the same messages:
 
 * a split folder that is missing, or holds no `.tfrec` file, or whose files
@@ -23,8 +23,8 @@ read too when it exists: each record's `id` and a sha256 of its image go to
 the summary, for DataValidator's id and leakage checks
 (pipeline/components/data_validator/). An unreadable test file is a counted
 warning (the pipeline does not train or evaluate on it; tools/submission.py
-reports its records again). Record-level problems of train and eval (bad images, labels,
-missing features) are DataValidator's.
+reports its records again). Record-level problems of train and eval (bad
+images, labels, missing features) are DataValidator's.
 """
 
 import dataclasses
