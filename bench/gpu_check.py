@@ -16,7 +16,8 @@ Prints, and writes to `bench/results/gpu-check-<timestamp>.json`:
   * `tfrecord`: the Trainer's real input path, `modules.trainer.make_dataset`
     over GZIP TFRecords of tf.Examples laid out as ImportExampleGen writes
     them, with a Transform graph of the pipeline's own `preprocessing_fn`
-    (decode, resize if needed) and the training augmentation;
+    (decode, resize if needed) and the training augmentation (the flip in
+    the model, `modules.trainer.training_model`, as the Trainer trains);
   * `synthetic`: one random batch held in memory, repeated, so the step
     time is the model's alone (plus the same host-to-device copy);
   the input-bound share is 1 - tfrecord / synthetic images/s;
@@ -261,7 +262,8 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
   replicas = strategy.num_replicas_in_sync
   global_batch = config.train.per_replica_batch_size * replicas
   with strategy.scope():
-    model = model_lib.build_model(config)
+    # As the Trainer trains it: the training flip is in the model.
+    model = trainer.training_model(model_lib.build_model(config), config)
     trainer.compile_model(
         model, config, trainer.learning_rate_for_epoch(config, 0, replicas))
   # Set after compile_model, which leaves Keras's "auto"; the train

@@ -181,21 +181,6 @@ def learning_rate_for_epoch(config: config_lib.PipelineConfig, epoch: int,
 # ---------------------------------------------------------------------------
 # Input pipeline.
 
-def random_flip_left_right(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """Mirrors each image of a [batch, H, W, C] batch with probability 1/2.
-
-  Stateless: the same `seed` (shape [2]) flips the same images, whatever
-  order tf.data's parallel map runs batches in. One gather of the width
-  axis, with a per-image column order, instead of KerasCV's RandomFlip,
-  which blends the flipped and the original batch over every pixel: the
-  flip was more than the decoding itself at the data's own size.
-  """
-  flips = tf.random.stateless_uniform([tf.shape(images)[0]], seed=seed) < 0.5
-  columns = tf.range(tf.shape(images)[2])
-  order = tf.where(flips[:, None], columns[None, ::-1], columns[None, :])
-  return tf.gather(images, order, axis=2, batch_dims=1)
-
-
 def layer_seed(seed: int, layer_name: str, start_batch: int = 0) -> int:
   """The seed of one random layer: its own stream for each layer.
 
@@ -210,11 +195,62 @@ def layer_seed(seed: int, layer_name: str, start_batch: int = 0) -> int:
   return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+class RandomFlipLeftRight(keras.layers.Layer):
+  """Mirrors each training image with probability 1/2, inside the model.
+
+  The training flip runs where the model runs (on the accelerator, in the
+  training step), not in the host's input pipeline: flipping means copying
+  each float32 batch once more, which on the host cost as much as decoding
+  it at the data's own size (bench/input_path.py), and the Transform graph
+  cannot hand uint8 over instead (TFT's outputs are float32, int64 or
+  strings). One gather of the width axis with a per-image column order: on
+  a CPU-only host, where it still runs on the CPU, about half the cost of
+  `keras.layers.RandomFlip`, which blends the flipped and the original
+  batch over every pixel. Its seed stream (`SeedGenerator`) is model
+  state, so a re-run with the same seed flips the same way and a second
+  `fit` (phase 2) continues the stream. Inference passes images through.
+  """
+
+  def __init__(self, seed: int, **kwargs):
+    # float32 whatever the precision policy: pixels in [0, 255].
+    kwargs.setdefault("dtype", "float32")
+    super().__init__(**kwargs)
+    self.seed = seed
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, images, training=None):
+    if not training:
+      return images
+    flips = keras.random.uniform([tf.shape(images)[0]],
+                                 seed=self.seed_generator) < 0.5
+    columns = tf.range(tf.shape(images)[2])
+    order = tf.where(flips[:, None], columns[None, ::-1], columns[None, :])
+    return tf.gather(images, order, axis=2, batch_dims=1)
+
+  def get_config(self):
+    return dict(super().get_config(), seed=self.seed)
+
+
+def training_model(model: keras.Model, config: config_lib.PipelineConfig
+                   ) -> keras.Model:
+  """The model `fit` trains: `model` behind the in-model flip, if on.
+
+  Shares `model`'s weights; `model` itself, without the flip, is exported.
+  """
+  if not config.augment.flip:
+    return model
+  inputs = keras.Input(shape=model.input_shape[1:],
+                       name=features.TRANSFORMED_IMAGE_KEY)
+  flipped = RandomFlipLeftRight(layer_seed(config.train.seed, "flip"),
+                                name="random_flip")(inputs)
+  return keras.Model(inputs, model(flipped), name=f"{model.name}_training")
+
+
 def augmentation_layers(config: config_lib.PipelineConfig,
                         start_batch: int = 0) -> List:
   """KerasCV's image layers the config switches on, each with its own seed
-  (`layer_seed`; the flip is `random_flip_left_right`, and MixUp / CutMix
-  are `make_label_mixer`'s)."""
+  (`layer_seed`; the flip is in the model, `RandomFlipLeftRight`, and
+  MixUp / CutMix are `make_label_mixer`'s)."""
   import keras_cv  # pylint: disable=g-import-not-at-top
   augment = config.augment
   seed = lambda name: layer_seed(config.train.seed, name, start_batch)
@@ -239,27 +275,21 @@ def augmentation_layers(config: config_lib.PipelineConfig,
 
 
 def make_augmenter(config: config_lib.PipelineConfig, start_batch: int = 0
-                   ) -> Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]]:
-  """Augmentation from the config, or None if every layer is off.
+                   ) -> Optional[Callable[[tf.Tensor], tf.Tensor]]:
+  """The input pipeline's augmentation from the config, or None if off.
 
-  Returns a function of (images, batch_number): the flip is seeded by
-  (train.seed, batch_number), so it is the same on every re-run; the other
-  layers are KerasCV's (`augmentation_layers`). KerasCV follows `tf.keras`
-  (Keras 2 here, since TFT needs TF_USE_LEGACY_KERAS=1), so its layers are
-  applied one after the other as plain callables inside tf.data rather than
-  stacked in a Keras 3 model.
+  Returns a function of a batch of images applying KerasCV's layers
+  (`augmentation_layers`); the flip is not here but in the model
+  (`training_model`). KerasCV follows `tf.keras` (Keras 2 here, since TFT
+  needs TF_USE_LEGACY_KERAS=1), so its layers are applied one after the
+  other as plain callables inside tf.data rather than stacked in a Keras 3
+  model.
   """
-  augment = config.augment
-  seed = config.train.seed
   layers = augmentation_layers(config, start_batch)
-  if not (layers or augment.flip):
+  if not layers:
     return None
 
-  def augment_batch(images: tf.Tensor, batch_number: tf.Tensor) -> tf.Tensor:
-    if augment.flip:
-      images = random_flip_left_right(
-          images, tf.stack([tf.constant(seed, tf.int64),
-                            tf.cast(batch_number, tf.int64)]))
+  def augment_batch(images: tf.Tensor) -> tf.Tensor:
     for layer in layers:
       images = layer(images, training=True)
     return images
@@ -314,9 +344,11 @@ def make_dataset(file_patterns: Sequence[str],
     tft_output: the Transform output.
     batch_size: global batch size.
     config: the pipeline config.
-    training: shuffle, repeat and augment (training split only).
+    training: shuffle, repeat and augment (training split only; the flip
+      is the model's, `training_model`).
     start_batch: training only: continue the stream (its order and its
-      flips) after this many batches, as a later training phase does.
+      augmentation seeds) after this many batches, as a later training
+      phase does.
   """
   dataset = read_records(file_patterns, config, batch_size, training,
                          start_batch)
@@ -332,11 +364,8 @@ def make_dataset(file_patterns: Sequence[str],
                         num_parallel_calls=tf.data.AUTOTUNE)
   augmenter = make_augmenter(config, start_batch) if training else None
   if augmenter is not None:
-    # Batch numbers count from the stream's start: a continued stream
-    # flips differently from its first batches.
-    dataset = dataset.enumerate(start=start_batch).map(
-        lambda number, batch: (augmenter(batch[0], number), batch[1]),
-        num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda x, y: (augmenter(x), y),
+                          num_parallel_calls=tf.data.AUTOTUNE)
   if uses_one_hot_labels(config):
     dataset = dataset.map(
         lambda x, y: (x, tf.one_hot(y, config.num_classes)),
@@ -549,7 +578,10 @@ def run_fn(fn_args) -> None:
     model = model_lib.build_model(config)
     if warmup:
       model_lib.set_backbone_trainable(model, False)
-    compile_model(model, config, learning_rate_for_epoch(config, 0, replicas))
+    # Trained with the in-model flip; `model` (same weights) is exported.
+    fit_model = training_model(model, config)
+    compile_model(fit_model, config,
+                  learning_rate_for_epoch(config, 0, replicas))
 
   timer = _EpochTimer(steps_per_epoch * global_batch)
   callbacks = make_callbacks(config, replicas, fn_args.model_run_dir, timer)
@@ -559,21 +591,21 @@ def run_fn(fn_args) -> None:
   start = time.perf_counter()
   if warmup:
     logging.info("Phase 1: %d epoch(s) with the backbone frozen.", warmup)
-    phase_1 = model.fit(train_ds, epochs=warmup, callbacks=callbacks,
-                        **fit_args)
+    phase_1 = fit_model.fit(train_ds, epochs=warmup, callbacks=callbacks,
+                            **fit_args)
     with strategy.scope():
       model_lib.set_backbone_trainable(model, True)
-      compile_model(model, config,
+      compile_model(fit_model, config,
                     learning_rate_for_epoch(config, warmup, replicas))
     logging.info("Phase 2: backbone unfrozen.")
     # A second fit starts a new iterator, which would replay phase 1's
-    # batches and flips: continue the stream after the batches phase 1
-    # drew instead.
+    # batches: continue the stream after the batches phase 1 drew instead
+    # (the flip's seed stream is model state and continues by itself).
     train_ds = make_dataset(
         fn_args.train_files, tft_output, global_batch, config, training=True,
         start_batch=steps_per_epoch * len(phase_1.epoch))
-  model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
-            callbacks=callbacks, **fit_args)
+  fit_model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
+                callbacks=callbacks, **fit_args)
   wall_seconds = time.perf_counter() - start
 
   export_serving_model(model, tft_output, config.class_names,

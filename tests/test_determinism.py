@@ -69,7 +69,9 @@ def test_phase_two_continues_the_order_and_the_flips(pipeline_run):
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   inputs = _inputs(pipeline_run)
   tft_output = tft.TFTransformOutput(inputs["transform_output"])
-  config = config_lib.PipelineConfig()  # The flip on, as `make run`.
+  # As `make run`: its flip is in the model (RandomFlipLeftRight), so the
+  # stream holds the order alone.
+  config = config_lib.PipelineConfig()
   dataset = lambda start: trainer.make_dataset(
       inputs["train_files"], tft_output, 8, config, training=True,
       start_batch=start)

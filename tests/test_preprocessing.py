@@ -22,6 +22,16 @@ def _decoded(encoded):
   return tf.io.decode_image(encoded, channels=3, expand_animations=False)
 
 
+def _smooth_jpeg(width, height):
+  """A photo-like JPEG: smooth gradients, where downsampling methods agree."""
+  y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+  pixels = np.stack([255 * x / width, 255 * y / height,
+                     127 + 120 * np.sin((x + y) / 17)], -1).astype(np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+  return buffer.getvalue()
+
+
 def test_image_of_the_target_size_is_only_decoded():
   encoded = _jpeg(24, 24)
   out = preprocessing.decode_and_resize(tf.constant([[encoded]]), 24)
@@ -36,16 +46,35 @@ def test_image_of_the_target_size_is_only_decoded():
     (10, 10, False),   # enlarged: bilinear
 ])
 def test_other_sizes_are_resized(width, height, antialias):
+  # Under twice the size on a side: decoded at full scale, then resized,
+  # rounded to whole levels as decoded pixels are.
   encoded = _jpeg(width, height, seed=width + height)
   out = preprocessing.decode_and_resize(tf.constant([encoded]), 24)
   expected = tf.image.resize(_decoded(encoded), [24, 24], antialias=antialias)
-  np.testing.assert_allclose(out[0].numpy(), expected.numpy(), atol=1e-4)
+  np.testing.assert_allclose(out[0].numpy(), expected.numpy(), atol=0.5001)
+  np.testing.assert_array_equal(out.numpy(), np.round(out.numpy()))
+
+
+@pytest.mark.parametrize("side,ratio", [(192, 8), (100, 4), (60, 2)])
+def test_large_jpeg_is_decoded_at_a_reduced_scale(side, ratio):
+  # The largest DCT scale that keeps both sides >= 24 px is used ...
+  encoded = _smooth_jpeg(side, side)
+  out = preprocessing.decode_and_resize(tf.constant([encoded]), 24)
+  scaled = tf.image.decode_jpeg(encoded, channels=3, ratio=ratio)
+  if scaled.shape[0] != 24:
+    scaled = tf.image.resize(scaled, [24, 24], antialias=True)
+  np.testing.assert_allclose(out[0].numpy(), scaled.numpy(), atol=0.5001)
+  # ... and on a photo-like image it is close to a full-scale decode and an
+  # antialiased resize (mean error under 2 of 255 levels).
+  full = tf.image.resize(_decoded(encoded), [24, 24], antialias=True)
+  error = np.abs(out[0].numpy() - full.numpy())
+  assert error.mean() < 2.0, error.mean()
 
 
 def test_a_batch_of_mixed_sizes():
   encoded = [_jpeg(24, 24), _jpeg(50, 30, seed=1), _jpeg(8, 8, seed=2)]
   out = preprocessing.decode_and_resize(tf.constant(encoded), 24)
-  assert out.shape == (3, 24, 24, 3)
+  assert out.shape == (3, 24, 24, 3) and out.dtype == tf.float32
   assert float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 255
 
 
@@ -68,9 +97,8 @@ def test_one_batch_of_jpeg_and_png_of_every_size_and_mode():
   assert out.shape == (5, 24, 24, 3)
   for index, image in enumerate(encoded):
     alone = preprocessing.decode_and_resize(tf.constant([image]), 24)
-    np.testing.assert_allclose(out[index].numpy(), alone[0].numpy(),
-                               atol=1e-4)
+    np.testing.assert_array_equal(out[index].numpy(), alone[0].numpy())
   # Grayscale becomes three equal channels; the PNG is lossless.
-  np.testing.assert_allclose(out[2, ..., 0].numpy(), out[2, ..., 2].numpy())
+  np.testing.assert_array_equal(out[2, ..., 0].numpy(), out[2, ..., 2].numpy())
   np.testing.assert_array_equal(out[3].numpy(),
                                 _decoded(encoded[3]).numpy().astype(np.float32))

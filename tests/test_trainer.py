@@ -59,33 +59,56 @@ def test_learning_rate_schedules():
 
 def test_augmentation_changes_training_images_only_when_on():
   images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=1)
-  off = config_lib.PipelineConfig().replace(augment__flip=False)
-  assert trainer.make_augmenter(off) is None
+  # The flip alone is the model's: nothing left for the input pipeline.
+  assert trainer.make_augmenter(config_lib.PipelineConfig()) is None
   on = config_lib.PipelineConfig().replace(augment__rotation=0.2,
                                            augment__saturation=0.5)
-  augmented = trainer.make_augmenter(on)(images, tf.constant(0, tf.int64))
+  augmented = trainer.make_augmenter(on)(images)
   assert augmented.shape == images.shape
   assert not np.allclose(augmented.numpy(), images.numpy())
 
 
-def test_flip_mirrors_whole_images_the_same_way_every_time():
-  images = tf.random.uniform((64, 8, 5, 3), 0, 255, seed=2)
-  flip_only = trainer.make_augmenter(config_lib.PipelineConfig())
-  first = flip_only(images, tf.constant(3, tf.int64)).numpy()
-  # Stateless: the same batch number flips the same images.
-  np.testing.assert_array_equal(
-      first, flip_only(images, tf.constant(3, tf.int64)).numpy())
-  mirrored = images.numpy()[:, :, ::-1, :]
+def _flipped_indices(images, out):
+  mirrored = images[:, :, ::-1, :]
   flipped = []
-  for index, image in enumerate(first):
+  for index, image in enumerate(out):
     if np.array_equal(image, mirrored[index]):
       flipped.append(index)
     else:
-      np.testing.assert_array_equal(image, images.numpy()[index])
+      np.testing.assert_array_equal(image, images[index])
+  return flipped
+
+
+def test_flip_mirrors_whole_images_in_training_only():
+  images = tf.random.uniform((64, 8, 5, 3), 0, 255, seed=2)
+  layer = trainer.RandomFlipLeftRight(seed=7)
+  np.testing.assert_array_equal(layer(images).numpy(), images.numpy())
+  first = layer(images, training=True).numpy()
+  flipped = _flipped_indices(images.numpy(), first)
   assert 16 <= len(flipped) <= 48  # About half of 64.
-  # Another batch number, other images.
-  other = flip_only(images, tf.constant(4, tf.int64)).numpy()
-  assert not np.array_equal(first, other)
+  # The stream goes on (phase 2 continues it): other images next batch.
+  second = layer(images, training=True).numpy()
+  assert _flipped_indices(images.numpy(), second) != flipped
+  # The same seed gives the same flips again (a re-run).
+  again = trainer.RandomFlipLeftRight(seed=7)(images, training=True).numpy()
+  np.testing.assert_array_equal(first, again)
+
+
+def test_training_model_flips_and_shares_the_exported_model_weights():
+  config = config_lib.PipelineConfig().replace(model__backbone="simple_cnn",
+                                               model__weights=None)
+  model = model_lib.build_model(config)
+  fit_model = trainer.training_model(model, config)
+  assert isinstance(fit_model.get_layer("random_flip"),
+                    trainer.RandomFlipLeftRight)
+  assert {id(w) for w in model.weights} <= {id(w) for w in fit_model.weights}
+  images = np.random.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+  np.testing.assert_allclose(fit_model(images).numpy(), model(images).numpy(),
+                             atol=1e-6)
+  assert all(not isinstance(layer, trainer.RandomFlipLeftRight)
+             for layer in model.layers)
+  off = config.replace(augment__flip=False)
+  assert trainer.training_model(model, off) is model
 
 
 class _FakeTPUStrategy(tf.distribute.TPUStrategy):
