@@ -335,7 +335,7 @@ def _export_untrained_member(pipeline_run, export_dir, class_names=None):
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from modules import model as model_lib  # pylint: disable=g-import-not-at-top
-  from modules import trainer  # pylint: disable=g-import-not-at-top
+  from modules import serving  # pylint: disable=g-import-not-at-top
   transform_dirs = glob.glob(os.path.join(
       pipeline_run["output_dir"], "pipeline_root", "Transform",
       "transform_graph", "*"))
@@ -344,7 +344,7 @@ def _export_untrained_member(pipeline_run, export_dir, class_names=None):
   config = config_lib.PipelineConfig()
   keras.utils.set_random_seed(1)
   model = model_lib.build_model(config)
-  trainer.export_serving_model(
+  serving.export_serving_model(
       model, tft.TFTransformOutput(transform_dirs[0]),
       class_names or config.class_names, export_dir)
   return export_dir

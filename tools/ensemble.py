@@ -6,7 +6,7 @@
         --evaluate --data-root data/sample
 
 The ensemble is a SavedModel with the same contract as a pushed model
-(`modules.trainer.export_serving_model`): signatures `serving_default`
+(`modules.serving.export_serving_model`): signatures `serving_default`
 (serialized tf.Examples) and `serving_image_bytes` (JPEG/PNG bytes), and
 outputs `probabilities`, `class_index`, `class_name`. Its probabilities are the weighted average of its members'
 probabilities; `class_index` and `class_name` are taken from that average.
@@ -47,7 +47,7 @@ runtime.configure()  # Before TensorFlow is imported.
 import numpy as np
 import tensorflow as tf
 
-from modules import trainer
+from modules import serving
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline import flags
@@ -125,7 +125,7 @@ class EnsembleModule(tf.Module):
         [outputs[features.PROBABILITIES_KEY] for outputs in member_outputs])
     # [members] . [members, batch, classes] -> [batch, classes]
     probabilities = tf.tensordot(self.member_weights, stacked, axes=1)
-    return trainer.prediction_outputs(probabilities, self.class_names)
+    return serving.prediction_outputs(probabilities, self.class_names)
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="examples")])

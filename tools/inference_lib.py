@@ -1,7 +1,7 @@
 """What the inference tools share: loading a served model and reading it.
 
 `tools/submission.py`, `tools/predict.py` and `tools/ensemble.py` all load
-a SavedModel written by `modules.trainer.export_serving_model` (or by
+a SavedModel written by `modules.serving.export_serving_model` (or by
 `tools/ensemble.py`, which keeps the same contract), check that it has the
 two signatures, and need its class names in label order.
 """
@@ -65,7 +65,7 @@ def num_classes(model) -> int:
 def read_class_names(model) -> List[str]:
   """The class names a served model maps indices to, in label order.
 
-  Models exported by `modules.trainer.export_serving_model` and ensembles
+  Models exported by `modules.serving.export_serving_model` and ensembles
   written by tools/ensemble.py store them as the variable `class_names`.
 
   Raises:
