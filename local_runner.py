@@ -119,10 +119,10 @@ def main(argv=None) -> int:
     return console.EXIT_ERROR
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import schema_check  # pylint: disable=g-import-not-at-top
-  from pipeline import data_check  # pylint: disable=g-import-not-at-top
+  from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
+  from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
-  from pipeline import validation  # pylint: disable=g-import-not-at-top
+  from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   try:
@@ -153,16 +153,15 @@ def main(argv=None) -> int:
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)
-  pipeline = local_pipeline(output_dir, args.data_root, config, beam_args,
-                            schema_file=schema_file,
-                            enable_cache=args.cache)
+  dag = local_pipeline(output_dir, args.data_root, config, beam_args,
+                       schema_file=schema_file, enable_cache=args.cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   console.configure_logging(log_file, verbose=args.verbose)
   print(f"Running the pipeline; progress below, full log in {log_file}")
   start = time.time()
   try:
-    tfx.orchestration.LocalDagRunner().run(pipeline)
-  except (data_check.DataCheckError, validation.DataValidationError,
+    tfx.orchestration.LocalDagRunner().run(dag)
+  except (data_check.DataCheckError, data_validator.DataValidationError,
           schema_check.SchemaError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP

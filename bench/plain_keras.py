@@ -107,7 +107,7 @@ def main(argv=None) -> int:
 
   config = config_lib.PipelineConfig().replace(image_size=args.image_size,
                                                train__epochs=args.epochs)
-  size = config.model_input_size
+  size = config.input_size
   batch_size = config.train.per_replica_batch_size
   auto = tf.data.AUTOTUNE
   directory = os.path.join(args.data_root,

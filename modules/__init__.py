@@ -1,0 +1,5 @@
+"""Model and Transform code: what runs inside the Trainer and Transform.
+
+Imports only settings and names (pipeline/config.py, pipeline/features.py);
+docs/layout.md has the layer map.
+"""

@@ -12,6 +12,7 @@ from typing import Callable, Dict, Optional, Tuple
 import keras
 
 from pipeline import config as config_lib
+from pipeline import features
 
 BackboneFactory = Callable[..., keras.Model]
 
@@ -54,7 +55,7 @@ def build_backbone(name: str, input_size: int,
 
   Args:
     name: one of `config.BACKBONES`.
-    input_size: image side in pixels.
+    input_size: the network's input side in pixels (`config.input_size`).
     weights: "imagenet", a local weights file, or None.
   """
   input_shape = (input_size, input_size, 3)
@@ -84,12 +85,13 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
 
 def build_model(config: config_lib.PipelineConfig) -> keras.Model:
   """Builds the (uncompiled) classifier described by `config`."""
-  size = config.model_input_size
+  size = config.input_size
   backbone, preprocess = build_backbone(config.model.backbone, size,
                                         config.model.weights)
   backbone.name = BACKBONE_LAYER_NAME
   backbone.trainable = config.model.fine_tune
-  inputs = keras.Input(shape=(size, size, 3), name="image_pixels")
+  inputs = keras.Input(shape=(size, size, 3),
+                       name=features.TRANSFORMED_IMAGE_KEY)
   x = keras.layers.Lambda(preprocess, name="preprocess_input")(inputs)
   # training=False keeps BatchNorm in inference mode when the backbone is
   # frozen (transfer learning), as Keras recommends for fine-tuning.
@@ -98,5 +100,6 @@ def build_model(config: config_lib.PipelineConfig) -> keras.Model:
   if config.model.dropout:
     x = keras.layers.Dropout(config.model.dropout)(x)
   outputs = keras.layers.Dense(config.num_classes, activation="softmax",
-                               dtype="float32", name="probabilities")(x)
+                               dtype="float32",
+                               name=features.PROBABILITIES_KEY)(x)
   return keras.Model(inputs, outputs, name=f"flowers_{config.model.backbone}")

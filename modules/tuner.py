@@ -3,10 +3,11 @@
 Reads the Trainer's settings and the search (`TunerSettings`: the `tune`
 section) from `fn_args.custom_config` and returns a KerasTuner RandomSearch
 over the learning rate, the dropout, the augmentation strength and the
-backbone (the names of `modules.trainer.HP_FIELDS`), each trial trained for
+backbone (the names of `hyperparameters.HP_FIELDS`), each trial trained for
 `tune.epochs_per_trial` epochs with the Trainer's own input pipeline,
 model and loss, and scored by val_accuracy on the eval split. The Trainer
-then trains with the best trial's values (`trainer.apply_hyperparameters`).
+then trains with the best trial's values
+(`hyperparameters.apply_hyperparameters`).
 """
 
 from typing import Any
@@ -17,7 +18,10 @@ import keras_tuner
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
+from modules import dataset as dataset_lib
+from modules import hyperparameters
 from modules import model as model_lib
+from modules import strategy as strategy_lib
 from modules import trainer as trainer_lib
 from pipeline import config as config_lib
 
@@ -44,13 +48,13 @@ class FlowersHyperModel(keras_tuner.HyperModel):
     self.fn_args = fn_args
     self.replicas = replicas
     self.tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    counts = trainer_lib.read_class_counts(self.tft_output,
+    counts = dataset_lib.read_class_counts(self.tft_output,
                                            settings.num_classes)
     self.global_batch = settings.train.per_replica_batch_size * replicas
     self.steps_per_epoch = max(1, sum(counts) // self.global_batch)
 
   def config(self, hp) -> config_lib.TunerSettings:
-    return trainer_lib.apply_hyperparameters(self.settings, hp.values)
+    return hyperparameters.apply_hyperparameters(self.settings, hp.values)
 
   def build(self, hp) -> keras.Model:
     config = self.config(hp)
@@ -61,10 +65,10 @@ class FlowersHyperModel(keras_tuner.HyperModel):
 
   def fit(self, hp, model, *args, **kwargs) -> Any:
     config = self.config(hp)
-    train_ds = trainer_lib.make_dataset(self.fn_args.train_files,
+    train_ds = dataset_lib.make_dataset(self.fn_args.train_files,
                                         self.tft_output, self.global_batch,
                                         config, training=True)
-    eval_ds = trainer_lib.make_dataset(self.fn_args.eval_files,
+    eval_ds = dataset_lib.make_dataset(self.fn_args.eval_files,
                                        self.tft_output, self.global_batch,
                                        config, training=False)
     return model.fit(train_ds, validation_data=eval_ds,
@@ -78,8 +82,8 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
   settings = config_lib.TunerSettings.from_custom_config(
       fn_args.custom_config)
   keras.utils.set_random_seed(settings.train.seed)
-  strategy = trainer_lib.resolve_strategy(settings.train.tpu_address)
-  keras.mixed_precision.set_global_policy(trainer_lib.precision_policy(
+  strategy = strategy_lib.resolve_strategy(settings.train.tpu_address)
+  keras.mixed_precision.set_global_policy(strategy_lib.precision_policy(
       strategy, settings.train.mixed_precision))
   tune = settings.tune
   logging.info("Tuning: %d trials of %d epoch(s).", tune.trials,

@@ -1,4 +1,7 @@
-"""The pipeline: its settings, DAG and custom components."""
+"""The pipeline package (settings, components, the DAG: docs/layout.md).
+
+This file only resolves `pipeline.<ArtifactType>` for Kubeflow's launcher.
+"""
 
 
 def __getattr__(name):

@@ -23,10 +23,12 @@ import os
 import shlex
 from typing import Any, Callable, List, Optional, Sequence
 
+from pipeline import env_flags
+
 BEAM_PROFILES = ("local", "in_memory", "dataflow", "flink", "spark")
 DEFAULT_PROFILE = "local"
 PROFILE_FLAG = "--beam-profile"
-PROFILE_ENV = "FLOWERS_BEAM_PROFILE"
+PROFILE_ENV = env_flags.env_name(PROFILE_FLAG)
 # How the portable runners (Flink, Spark) start the Python SDK harness:
 # DOCKER runs our image next to each task manager / executor, EXTERNAL
 # connects to a running worker pool (e.g. a sidecar running the image with
@@ -101,82 +103,75 @@ class Setting:
 
   Attributes:
     field: the `BeamSettings` field.
-    flag: the runners' flag.
-    env: the environment variable the flag defaults to.
+    flag: the runners' flag; it defaults to the environment variable
+      `env` (pipeline/env_flags.py).
     help: the flag's help.
     parse: turns the flag's (or variable's) text into the value.
   """
   field: str
   flag: str
-  env: str
   help: str
   parse: Callable[[str], Any] = str
 
+  @property
+  def env(self) -> str:
+    return env_flags.env_name(self.flag)
+
 
 SETTINGS = (
-    Setting("workers", "--beam-workers", "FLOWERS_BEAM_WORKERS",
+    Setting("workers", "--beam-workers",
             "local: DirectRunner worker processes (default: one per core of "
             "the machine that runs the component)", int),
-    Setting("project", "--gcp-project", "FLOWERS_GCP_PROJECT",
+    Setting("project", "--gcp-project",
             "dataflow, and kubeflow_runner.py's --trainer-backend vertex: "
             "GCP project"),
-    Setting("region", "--gcp-region", "FLOWERS_GCP_REGION",
+    Setting("region", "--gcp-region",
             "dataflow, and kubeflow_runner.py's --trainer-backend vertex: "
             "region, e.g. us-central1"),
     Setting("temp_location", "--beam-temp-location",
-            "FLOWERS_BEAM_TEMP_LOCATION",
             "dataflow: gs:// folder for temporary files"),
     Setting("staging_location", "--beam-staging-location",
-            "FLOWERS_BEAM_STAGING_LOCATION",
             "dataflow: gs:// folder for staged files (default: "
             "<temp location>/staging)"),
-    Setting("image", "--beam-image", "FLOWERS_BEAM_IMAGE",
+    Setting("image", "--beam-image",
             "dataflow, and flink/spark with DOCKER: the project's image, run "
             "by the Beam workers so they have the module code "
             "(kubeflow_runner.py: default --image)"),
     Setting("machine_type", "--dataflow-machine-type",
-            "FLOWERS_DATAFLOW_MACHINE_TYPE",
             "dataflow: worker machine type, e.g. n1-highmem-4 (optional)"),
     Setting("max_workers", "--dataflow-max-workers",
-            "FLOWERS_DATAFLOW_MAX_WORKERS",
             "dataflow: autoscaling limit (optional)", int),
     Setting("service_account", "--dataflow-service-account",
-            "FLOWERS_DATAFLOW_SERVICE_ACCOUNT",
             "dataflow: worker service account e-mail (optional)"),
-    Setting("flink_master", "--flink-master", "FLOWERS_FLINK_MASTER",
+    Setting("flink_master", "--flink-master",
             "flink: JobManager REST address, host:8081, or [local] for "
             "Flink's embedded mini-cluster (or give --beam-job-endpoint)"),
     Setting("flink_job_server_jar", "--flink-job-server-jar",
-            "FLOWERS_FLINK_JOB_SERVER_JAR",
             "flink: Beam's Flink job server jar on this machine (make "
             "beam-jobs); needed for [local]"),
     Setting("spark_master_url", "--spark-master-url",
-            "FLOWERS_SPARK_MASTER_URL",
             "spark: master URL, spark://host:7077, or local[N] (or give "
             "--beam-job-endpoint)"),
     Setting("spark_job_server_jar", "--spark-job-server-jar",
-            "FLOWERS_SPARK_JOB_SERVER_JAR",
             "spark: Beam's Spark job server jar on this machine (make "
             "beam-jobs); needed for local[N]"),
-    Setting("spark_rest_url", "--spark-rest-url", "FLOWERS_SPARK_REST_URL",
+    Setting("spark_rest_url", "--spark-rest-url",
             "spark: REST submission URL, http://host:6066; submits one jar, "
             "so no Java is needed where the component runs (optional)"),
-    Setting("job_endpoint", "--beam-job-endpoint", "FLOWERS_BEAM_JOB_ENDPOINT",
+    Setting("job_endpoint", "--beam-job-endpoint",
             "flink/spark: a running Beam job server, host:8099 "
             "(PortableRunner)"),
     Setting("environment_type", "--beam-environment-type",
-            "FLOWERS_BEAM_ENVIRONMENT_TYPE",
             "flink/spark: how the Python workers start: "
             + ", ".join(ENVIRONMENT_TYPES)
             + " (default: LOOPBACK on a local engine, else DOCKER)"),
     Setting("environment_config", "--beam-environment-config",
-            "FLOWERS_BEAM_ENVIRONMENT_CONFIG",
             "flink/spark: worker pool host:port for EXTERNAL; the image for "
             "DOCKER (default: the Beam image)"),
-    Setting("parallelism", "--beam-parallelism", "FLOWERS_BEAM_PARALLELISM",
+    Setting("parallelism", "--beam-parallelism",
             "flink: parallelism, of a cluster or of [local] (optional)",
             int),
-    Setting("extra_args", "--beam-extra-args", "FLOWERS_BEAM_EXTRA_ARGS",
+    Setting("extra_args", "--beam-extra-args",
             "more Beam arguments for any profile, appended as given "
             "(one shell-quoted string)", shlex.split),
 )
@@ -207,22 +202,26 @@ def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
       "Beam (StatisticsGen, Transform, Evaluator...)",
       "a profile and the settings it needs; each flag defaults to the "
       "environment variable named in its help")
-  group.add_argument(PROFILE_FLAG, choices=BEAM_PROFILES,
-                     default=os.environ.get(PROFILE_ENV, DEFAULT_PROFILE),
-                     help=f"Beam runner preset (env {PROFILE_ENV})")
+  env_flags.add_env_flag(group, PROFILE_FLAG, "Beam runner preset",
+                         default=DEFAULT_PROFILE, choices=BEAM_PROFILES)
   for setting in SETTINGS:
     # SUPPRESS (no attribute) rather than None keeps "(default: None)" out
     # of --help; `settings_from_args` reads an absent attribute as None.
-    default = os.environ.get(setting.env) or argparse.SUPPRESS
     choices = ENVIRONMENT_TYPES if setting.field == "environment_type" else None
-    group.add_argument(setting.flag, dest=setting.field, type=setting.parse,
-                       choices=choices, default=default,
-                       help=f"{setting.help} (env {setting.env})")
+    env_flags.add_env_flag(group, setting.flag, setting.help,
+                           default=argparse.SUPPRESS, dest=_dest(setting),
+                           type=setting.parse, choices=choices)
+
+
+def _dest(setting: Setting) -> str:
+  # Prefixed: a runner's own flag may share a field's name (kubeflow_runner's
+  # --image and --beam-image's `image`), and one would overwrite the other.
+  return f"beam_setting_{setting.field}"
 
 
 def settings_from_args(args: argparse.Namespace) -> BeamSettings:
   """The BeamSettings of arguments parsed with `add_beam_arguments`."""
-  values = {setting.field: getattr(args, setting.field, None)
+  values = {setting.field: getattr(args, _dest(setting), None)
             for setting in SETTINGS}
   values["extra_args"] = tuple(values["extra_args"] or ())
   return BeamSettings(**values)

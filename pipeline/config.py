@@ -131,7 +131,7 @@ class AugmentConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
-  """DataValidator (pipeline/validation.py) settings.
+  """DataValidator (pipeline/components/data_validator/) settings.
 
   Attributes:
     max_imbalance_ratio: warn when the largest/smallest class count ratio of
@@ -253,7 +253,9 @@ class _ClassesAndSize(_DictConvertible):
     return len(self.class_names)
 
   @property
-  def model_input_size(self) -> int:
+  def input_size(self) -> int:
+    """The network's input side: `model.input_size`, or with 0 the data's
+    `image_size`. (`image_size` is always the data's.)"""
     return self.model.input_size or self.image_size
 
 
@@ -312,7 +314,7 @@ class PipelineConfig(_ClassesAndSize):
     class_names: class names in label order; their number is the number of
       classes.
   """
-  image_size: int = 192
+  image_size: int = features.DEFAULT_IMAGE_SIZE
   class_names: Tuple[str, ...] = dataclasses.field(
       default_factory=lambda: tuple(features.load_class_names()))
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -408,7 +410,7 @@ class PipelineConfig(_ClassesAndSize):
   def transform_settings(self) -> Dict[str, Any]:
     """Transform's custom_config: only what preprocessing_fn reads, so that
     TFX's cache re-runs Transform only when one of these changes."""
-    return TransformSettings(input_size=self.model_input_size).to_dict()
+    return TransformSettings(input_size=self.input_size).to_dict()
 
   def trainer_settings(self) -> Dict[str, Any]:
     """The Trainer's custom_config: the model, training and augmentation

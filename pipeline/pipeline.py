@@ -1,14 +1,14 @@
 """The pipeline DAG: `create_pipeline(...)`, shared by every runner.
 
-ImportExampleGen (val folder, or a hash holdout of train) -> StatisticsGen
--> SchemaGen (curated schema, class domain from the class list) ->
+ImportExampleGen (val folder, or a hash holdout of train) and SchemaGen
+(curated schema, class domain from the class list) -> StatisticsGen ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
 Transform -> [Tuner, with tune.enabled] -> Trainer -> Evaluator (latest
 blessed model as baseline) ->
-Pusher (AtomicPusher: versioned, atomic, with a push record and a model
-card); beside the Pusher, Report (the evaluation report as an artifact).
-EvalInference predicts the eval split (the report's gallery and the model
-card's bootstrap interval); with a `test` folder, TestExampleGen ->
+Pusher (AtomicPusher: versioned, never half a model, with a push record and
+a model card); beside the Pusher, Report (the evaluation report as an
+artifact). EvalInference predicts the eval split (the report's gallery and
+the model card's bootstrap interval); with a `test` folder, TestExampleGen ->
 BatchPrediction predicts it with a blessed model and writes the Kaggle
 submission.csv (pipeline/components/batch_inference/).
 
@@ -29,12 +29,12 @@ from tfx.proto import example_gen_pb2
 
 from pipeline import config as config_lib
 from pipeline import features
-from pipeline import pusher as pusher_lib
-from pipeline.schema_gen import component as schema_gen_lib
-from pipeline import validation
 from pipeline.components.batch_inference import component as inference_lib
+from pipeline.components.data_validator import component as data_validator_lib
+from pipeline.components.pusher import component as pusher_lib
+from pipeline.components.schema_gen import component as schema_gen_lib
 from pipeline.components.report import component as report_lib
-from pipeline.example_gen import component as example_gen_component
+from pipeline.components.example_gen import component as example_gen_component
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SCHEMA_FILE = os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
@@ -193,7 +193,8 @@ def create_pipeline(
     config: the logical settings.
     schema_file: the curated schema, read when SchemaGen runs (in its
       container on Kubeflow); SchemaGen sets its class domain to
-      [0, config.num_classes - 1] (pipeline/schema_check.py).
+      [0, config.num_classes - 1]
+      (pipeline/components/schema_gen/schema_check.py).
     metadata_connection_config: MLMD connection (None: the orchestrator's).
     beam_pipeline_args: arguments of the Beam-based components.
     enable_cache: reuse outputs of unchanged components.
@@ -207,7 +208,7 @@ def create_pipeline(
   """
   val_folder = has_val_folder(data_root, config)
   # ImportExampleGen that first checks every input file, naming a missing
-  # folder or a truncated file (pipeline/example_gen/).
+  # folder or a truncated file (pipeline/components/example_gen/).
   example_gen = example_gen_component.CheckedImportExampleGen(
       input_base=os.path.join(data_root,
                               features.image_dir_name(config.image_size)),
@@ -222,7 +223,7 @@ def create_pipeline(
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
-  example_validator = validation.DataValidator(
+  example_validator = data_validator_lib.DataValidator(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],
@@ -312,9 +313,10 @@ def create_pipeline(
     prediction_nodes += [test_example_gen, batch_prediction]
     test_predictions = batch_prediction.outputs["predictions"]
   # Atomic versioned push with a push_record.json and a model card
-  # (pipeline/pusher.py); the evaluation, the Trainer's run, the examples,
-  # the validator's summary and the eval predictions are what they
-  # describe (metrics and their interval, class counts, span, warnings).
+  # (pipeline/components/pusher/); the evaluation, the Trainer's run, the
+  # examples, the validator's summary and the eval predictions are what
+  # they describe (metrics and their interval, class counts, span,
+  # warnings).
   pusher = pusher_lib.AtomicPusher(
       model=trainer.outputs["model"],
       model_blessing=evaluator.outputs["blessing"],

@@ -2,9 +2,9 @@
 
 The BatchInference component (pipeline/components/batch_inference/) and
 `tools/submission.py`, `tools/predict.py` and `tools/ensemble.py` all load
-a SavedModel written by `modules.trainer.export_serving_model` (or by
+a SavedModel written by `modules.serving.export_serving_model` (or by
 `tools/ensemble.py`, which keeps the same contract), check that it has the
-three signatures, and need its class names in label order.
+two signatures, and need its class names in label order.
 """
 
 import os
@@ -17,9 +17,7 @@ from pipeline import features
 
 SERVING_DEFAULT = "serving_default"
 SERVING_IMAGE_BYTES = "serving_image_bytes"
-TRANSFORM_FEATURES = "transform_features"
-REQUIRED_SIGNATURES = (SERVING_DEFAULT, SERVING_IMAGE_BYTES,
-                       TRANSFORM_FEATURES)
+REQUIRED_SIGNATURES = (SERVING_DEFAULT, SERVING_IMAGE_BYTES)
 
 # Lines of a TensorFlow OpError message that say where, not what.
 _TF_NOISE_PREFIXES = ("Graph execution error", "Detected at node",
@@ -68,31 +66,20 @@ def num_classes(model) -> int:
 def read_class_names(model) -> List[str]:
   """The class names a served model maps indices to, in label order.
 
-  Models exported by `modules.trainer.export_serving_model` and ensembles
+  Models exported by `modules.serving.export_serving_model` and ensembles
   written by tools/ensemble.py store them as the variable `class_names`.
-  Models exported before that held them only as the constant their
-  prediction signatures capture, so for those they are read from there: the
-  one string vector of length `num_classes` among the signature's captures.
 
   Raises:
-    ValueError: if the names cannot be found unambiguously.
+    ValueError: if the model has no such variable, or its length differs
+      from the probabilities' width.
   """
   width = num_classes(model)
   stored = getattr(model, "class_names", None)
-  if isinstance(stored, (tf.Variable, tf.Tensor)):
-    names = [n.decode("utf-8") for n in stored.numpy().tolist()]
-  else:
-    candidates = [
-        captured for captured in
-        model.signatures[SERVING_DEFAULT].captured_inputs
-        if captured.dtype == tf.string and captured.shape.rank == 1 and
-        captured.shape[0] == width
-    ]
-    if len(candidates) != 1:
-      raise ValueError(
-          f"cannot tell the model's class names: {len(candidates)} string "
-          f"vectors of length {width} among its serving_default captures")
-    names = [n.decode("utf-8") for n in candidates[0].numpy().tolist()]
+  if not isinstance(stored, (tf.Variable, tf.Tensor)):
+    raise ValueError(
+        "the model has no class_names variable: export it with the "
+        "pipeline's Trainer (modules/trainer.py) or tools/ensemble.py")
+  names = [n.decode("utf-8") for n in stored.numpy().tolist()]
   if len(names) != width:
     raise ValueError(f"the model has {len(names)} class names for {width} "
                      "probabilities")

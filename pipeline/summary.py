@@ -21,11 +21,11 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
-from modules import metrics as metrics_lib
-from pipeline import pusher as pusher_lib
-from pipeline import validation as validation_lib
+from pipeline import evaluation as evaluation_lib
 from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.batch_inference import executor as inference_executor
+from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render as report_render
 
@@ -42,11 +42,8 @@ class RunSummary:
   validation: Optional[Dict] = None
   # Why the Pusher refused (its PushedModel's `not_pushed_reason`).
   not_pushed_reason: Optional[str] = None
-  model_id: Optional[int] = None
   # The model already was the newest pushed version (an unchanged re-run).
   already_serving: bool = False
-  # The Trainer's training_history.json of this model (class counts).
-  training_history: Optional[str] = None
   # report.html of the Report component's artifact.
   report_path: Optional[str] = None
   # The Kaggle submission.csv of BatchPrediction, or why there is none.
@@ -76,12 +73,10 @@ class RunSummary:
         lines.append(f"  class counts       {reports.get('table')}")
         lines.append(f"                     {reports.get('chart')}")
     if self.metrics:
-      for name in ("example_count", metrics_lib.ACCURACY,
-                   metrics_lib.MACRO_PRECISION, metrics_lib.MACRO_RECALL,
-                   metrics_lib.MACRO_F1):
+      for name in evaluation_lib.HEADLINE_METRICS:
         if name in self.metrics:
           lines.append(f"  {name:<18} {self.metrics[name]:.4f}"
-                       if name != "example_count" else
+                       if name != evaluation_lib.EXAMPLE_COUNT else
                        f"  {name:<18} {int(self.metrics[name])}")
     gate = (f"macro_f1 >= {config.eval.min_macro_f1} and at most "
             f"{config.eval.max_macro_f1_drop} below the latest blessed model")
@@ -168,24 +163,6 @@ def _custom_int(artifact, name: str) -> Optional[int]:
   return artifact.custom_properties[name].int_value
 
 
-def overall_metrics(evaluation_dir: str) -> Dict[str, float]:
-  """Overall-slice metrics of the candidate model from an Evaluator output."""
-  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  result = tfma.load_eval_result(evaluation_dir)
-  values: Dict[str, float] = {}
-  for slice_key, slice_metrics in result.slicing_metrics:
-    if slice_key != ():
-      continue
-    for _, by_sub_key in slice_metrics.items():
-      for sub_key, metric_values in by_sub_key.items():
-        if sub_key:
-          continue  # Per-class scores (classId:<i>), not headline metrics.
-        for name, value in metric_values.items():
-          if "doubleValue" in value and not name.endswith("_diff"):
-            values[name] = value["doubleValue"]
-  return values
-
-
 def read_summary(metadata_path: str,
                  run_id: Optional[str] = None) -> RunSummary:
   """Summarises one run recorded in the SQLite store at the path.
@@ -227,7 +204,8 @@ def read_summary(metadata_path: str,
     reason = pushed.custom_properties["not_pushed_reason"].string_value
   metrics = {}
   if evaluation is not None and os.path.exists(evaluation.uri):
-    metrics = overall_metrics(evaluation.uri)
+    metrics = evaluation_lib.load_evaluation(evaluation.uri).metrics.get(
+        evaluation_lib.CANDIDATE, {})
   return RunSummary(
       metrics=metrics,
       blessed=None if blessed_flag is None else bool(blessed_flag),
@@ -235,30 +213,14 @@ def read_summary(metadata_path: str,
       pushed_model_dir=destination if pushed_flag else None,
       evaluation_dir=evaluation.uri if evaluation else None,
       model_dir=model.uri if model else None,
-      validation=(validation_lib.read_summary(anomalies.uri)
+      validation=(data_validator.read_summary(anomalies.uri)
                   if anomalies is not None else None),
       not_pushed_reason=None if pushed_flag else reason,
-      model_id=model.id if model else None,
       already_serving=bool(
-          _custom_int(pushed, pusher_lib.ALREADY_SERVING_KEY)),
-      training_history=_training_history(store, model),
+          _custom_int(pushed, pusher_executor.ALREADY_SERVING_KEY)),
       run_id=context.name,
       executions=states,
       report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
                    if report is not None else None),
       submission=submission, submission_note=submission_note)
 
-
-def _training_history(store, model) -> Optional[str]:
-  """The training_history.json written by the run that produced `model`."""
-  if model is None:
-    return None
-  producers = [e.execution_id for e in store.get_events_by_artifact_ids(
-      [model.id]) if e.type == metadata_store_pb2.Event.OUTPUT]
-  outputs = [e.artifact_id for e in store.get_events_by_execution_ids(
-      producers) if e.type == metadata_store_pb2.Event.OUTPUT]
-  for artifact in store.get_artifacts_by_id(outputs):
-    path = os.path.join(artifact.uri, "training_history.json")
-    if os.path.exists(path):
-      return path
-  return None

@@ -18,12 +18,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
+from pipeline import features  # pylint: disable=g-import-not-at-top
 from tools import make_sample_data  # pylint: disable=g-import-not-at-top
 
 # Small enough for a 2-core CPU, large enough to learn something in a few
 # epochs: 4 head classes x 12 + 100 tail classes x 3 training images.
-TINY = dict(image_size=192, num_classes=104, head_classes=4, head_count=12,
-            tail_count=3, val_fraction=0.67, test_count=20, seed=11)
+TINY = dict(image_size=features.DEFAULT_IMAGE_SIZE, num_classes=104,
+            head_classes=4, head_count=12, tail_count=3, val_fraction=0.67, test_count=20, seed=11)
 E2E_EPOCHS = 4
 
 

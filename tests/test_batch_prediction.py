@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from modules import metrics
+from pipeline import evaluation as evaluation_lib
 from pipeline import features
 from pipeline.components.batch_inference import predictions
 from pipeline.components.report import model_card
@@ -75,16 +76,16 @@ def test_eval_predictions_agree_with_the_evaluator(pipeline_run):
   eval_predictions = predictions.read_predictions(
       _latest(out, "EvalInference", "predictions"), features.EVAL_SPLIT)
   assert len(eval_predictions) == pipeline_run["counts"]["val"]
-  evaluation = metrics.load_evaluation(_latest(out, "Evaluator",
-                                               "evaluation"))
-  expected = evaluation.metrics[metrics.CANDIDATE][metrics.MACRO_F1]
+  evaluation = evaluation_lib.load_evaluation(_latest(out, "Evaluator",
+                                                      "evaluation"))
+  expected = evaluation.metrics[evaluation_lib.CANDIDATE][metrics.MACRO_F1]
   assert model_card.macro_f1(eval_predictions.labels,
                              eval_predictions.predicted,
                              104) == pytest.approx(expected, abs=1e-6)
   np.testing.assert_array_equal(
       model_card.confusion_matrix(eval_predictions.labels,
                                   eval_predictions.predicted, 104),
-      evaluation.confusion[metrics.CANDIDATE])
+      evaluation.confusion[evaluation_lib.CANDIDATE])
 
 
 def test_model_card_is_pushed_with_the_model_and_in_the_report(pipeline_run):

@@ -175,7 +175,7 @@ def test_flink_macro_f1_equals_the_direct_runners(flink_run, tmp_path):
   from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
   from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
   from pipeline import features  # pylint: disable=g-import-not-at-top
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline import evaluation  # pylint: disable=g-import-not-at-top
   out = flink_run["output_dir"]
   flink_evaluation = _latest(out, "Evaluator", "evaluation")
   # The config the Flink Evaluator ran with, as TFMA recorded it.
@@ -192,8 +192,10 @@ def test_flink_macro_f1_equals_the_direct_runners(flink_run, tmp_path):
       {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(eval_config),
        specs.EXAMPLE_SPLITS_KEY: json.dumps([features.EVAL_SPLIT])},
       DIRECT_ARGS)[specs.EVALUATION_KEY]
-  flink = summary.overall_metrics(flink_evaluation)
-  direct = summary.overall_metrics(direct_evaluation)
+  flink = evaluation.load_evaluation(flink_evaluation).metrics[
+      evaluation.CANDIDATE]
+  direct = evaluation.load_evaluation(direct_evaluation).metrics[
+      evaluation.CANDIDATE]
   assert direct["example_count"] == flink_run["counts"]["val"]
   assert flink["example_count"] == direct["example_count"]
   assert flink["macro_f1"] == pytest.approx(direct["macro_f1"], abs=1e-6)

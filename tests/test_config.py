@@ -28,7 +28,7 @@ def test_round_trip_through_json():
 def test_input_size_zero_means_the_data_size():
   config = config_lib.PipelineConfig().replace(image_size=331,
                                                model__input_size=0)
-  assert config.model_input_size == 331
+  assert config.input_size == 331
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -82,7 +82,7 @@ def test_each_component_gets_only_the_settings_it_reads():
   assert augmented.trainer_settings() != base.trainer_settings()
   assert set(base.trainer_settings()) == {
       "image_size", "class_names", "model", "train", "augment"}
-  assert base.transform_settings() == {"input_size": base.model_input_size}
+  assert base.transform_settings() == {"input_size": base.input_size}
 
 
 def test_settings_views_are_typed_and_checked():
@@ -90,7 +90,7 @@ def test_settings_views_are_typed_and_checked():
       image_size=331, model__input_size=0, class_names=("a", "b", "c"))
   settings = config_lib.TrainerSettings.from_custom_config(
       json.loads(json.dumps(config.trainer_settings())))
-  assert settings.model_input_size == 331 and settings.num_classes == 3
+  assert settings.input_size == 331 and settings.num_classes == 3
   assert settings.model == config.model and settings.train == config.train
   assert config_lib.TransformSettings.from_custom_config(
       config.transform_settings()).input_size == 331

@@ -39,8 +39,8 @@ _PROJECT_STDOUT = [re.compile(pattern) for pattern in (
     r"data: ",  # the data check, before the run
     r"Running the pipeline; progress below, full log in ",
     _TIME + console.PROGRESS.pattern.lstrip("^"),
-    _TIME + r"Data validation: ",  # pipeline/validation.py
-    _TIME + r"Not pushing ",  # pipeline/pusher.py
+    _TIME + r"Data validation: ",  # pipeline/components/data_validator/executor.py
+    _TIME + r"Not pushing ",  # pipeline/components/pusher/executor.py
     r"=== Run summary ===$",
     r"  \S",  # a summary row
     r" {21}\S",  # a summary row's continuation

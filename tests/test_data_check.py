@@ -16,14 +16,14 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
-from pipeline.example_gen import component as example_gen_component
-from pipeline.example_gen import executor as example_gen_executor
+from pipeline.components.example_gen import component as example_gen_component
+from pipeline.components.example_gen import executor as example_gen_executor
 from tools import make_sample_data
 
-SIZE = 192
+SIZE = features.DEFAULT_IMAGE_SIZE
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ sys.path.insert(0, {repo!r})
 from pipeline import runtime
 runtime.configure()
 from tfx import v1 as tfx
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 {build}
 try:
   tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -203,7 +203,7 @@ def test_kubeflow_spec_runs_the_check_in_import_example_gen(tmp_path):
       "container"]
   executor_class = container["args"][container["args"].index(
       "--executor_class_path") + 1]
-  assert executor_class == "pipeline.example_gen.executor.Executor"
+  assert executor_class == "pipeline.components.example_gen.executor.Executor"
   # ExampleGen's driver still fingerprints the input files before the cache
   # lookup, so the check re-runs whenever they change.
   assert "preCacheCheck" in container["lifecycle"]
@@ -220,7 +220,7 @@ def test_check_reruns_when_a_file_changes_after_a_cached_good_run(data_root,
   """
   build = f"""
 from pipeline import pipeline as pipeline_lib
-from pipeline.example_gen import component as example_gen_component
+from pipeline.components.example_gen import component as example_gen_component
 example_gen = example_gen_component.CheckedImportExampleGen(
     input_base={str(_base(data_root))!r},
     input_config=pipeline_lib.input_config())

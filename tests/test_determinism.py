@@ -65,14 +65,14 @@ def test_deterministic_training_gives_the_same_macro_f1(pipeline_run,
 def test_phase_two_continues_the_order_and_the_flips(pipeline_run):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  from modules import trainer  # pylint: disable=g-import-not-at-top
+  from modules import dataset as dataset_lib  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
   inputs = _inputs(pipeline_run)
   tft_output = tft.TFTransformOutput(inputs["transform_output"])
   # As `make run`: its flip is in the model (RandomFlipLeftRight), so the
   # stream holds the order alone.
   config = config_lib.PipelineConfig()
-  dataset = lambda start: trainer.make_dataset(
+  dataset = lambda start: dataset_lib.make_dataset(
       inputs["train_files"], tft_output, 8, config, training=True,
       start_batch=start)
   whole = list(dataset(0).take(5))

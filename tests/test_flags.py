@@ -102,7 +102,7 @@ def test_every_flag_given_is_applied(tmp_path):
   assert (config.image_size, config.train.epochs,
           config.train.per_replica_batch_size, config.train.learning_rate,
           config.train.lr_schedule, config.model.backbone,
-          config.model.weights, config.model_input_size,
+          config.model.weights, config.input_size,
           config.eval.min_macro_f1, config.eval.max_macro_f1_drop,
           config.train.class_weighting) == (
               224, 3, 8, 0.01, "constant", "mobilenet_v3_small", "w.h5",

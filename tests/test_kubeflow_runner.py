@@ -24,6 +24,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_runner
 from pipeline import beam
+from pipeline import trainer_placement
 from tools import check_image
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,55 @@ EXPECTED_BEAM_ARGS = {
               "--job_endpoint=beam-job-server:8099",
               "--environment_type=EXTERNAL",
               "--environment_config=localhost:50000"],
+}
+# The DAG, written out: (upstream node id, downstream node id) for every
+# edge, so an input wired to the wrong component (or lost) fails here.
+EXPECTED_EDGES = {
+    ("ImportExampleGen", "StatisticsGen"),
+    ("SchemaGen", "StatisticsGen"),
+    ("ImportExampleGen", "ExampleValidator"),
+    ("SchemaGen", "ExampleValidator"),
+    ("StatisticsGen", "ExampleValidator"),
+    # Transform waits for the data check: bad data stops the run first.
+    ("ExampleValidator", "Transform"),
+    ("ImportExampleGen", "Transform"),
+    ("SchemaGen", "Transform"),
+    ("ImportExampleGen", "Trainer"),
+    ("SchemaGen", "Trainer"),
+    ("Transform", "Trainer"),
+    ("ImportExampleGen", "Evaluator"),
+    ("Trainer", "Evaluator"),
+    ("latest_blessed_model_resolver", "Evaluator"),
+    ("Evaluator", "Pusher"),
+    ("ImportExampleGen", "Pusher"),
+    ("Trainer", "Pusher"),
+    ("Evaluator", "Report"),
+    ("ExampleValidator", "Report"),
+    ("Trainer", "Report"),
+    # Every model's eval predictions: the model card's interval (Pusher)
+    # and the gallery (Report, which also shows the eval images).
+    ("ImportExampleGen", "EvalInference"),
+    ("Trainer", "EvalInference"),
+    ("ExampleValidator", "Pusher"),
+    ("EvalInference", "Pusher"),
+    ("ImportExampleGen", "Report"),
+    ("EvalInference", "Report"),
+    # The test folder (a URI data root is taken to have one): its own
+    # ExampleGen, predicted by a blessed model only, shown in the report.
+    ("TestExampleGen", "BatchPrediction"),
+    ("Trainer", "BatchPrediction"),
+    ("Evaluator", "BatchPrediction"),
+    ("BatchPrediction", "Report"),
+}
+EXPECTED_NODES = {node for edge in EXPECTED_EDGES for node in edge}
+# With --tune: TFX's Tuner trains on what the Trainer trains on, hands it
+# the best hyperparameters, and its trials go to the report.
+TUNER_EDGES = {
+    ("ImportExampleGen", "Tuner"),
+    ("SchemaGen", "Tuner"),
+    ("Transform", "Tuner"),
+    ("Tuner", "Trainer"),
+    ("Tuner", "Report"),
 }
 # An absolute path that is not a URI's (gs://...) and not inside the image.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/[\w.\-]+(?:/[\w.\-]+)*")
@@ -122,26 +172,38 @@ def _container_executors(parsed):
           if "container" in executor}
 
 
-def _check_same_dag(parsed, pipeline):
-  expected = {node.id: {upstream.id for upstream in node.upstream_nodes}
-              for node in pipeline.components}
+def _spec_nodes_and_edges(parsed, node_ids=EXPECTED_NODES):
+  """(node ids, (upstream, downstream) node id pairs) of a compiled spec."""
   tasks = parsed["pipelineSpec"]["root"]["dag"]["tasks"]
-  found = {}
+  nodes, edges = set(), set()
   for name, task in tasks.items():
-    node_id = _node_of(name, expected)
-    upstream = {_node_of(dependency, expected)
-                for dependency in task.get("dependentTasks", [])}
-    found.setdefault(node_id, set()).update(upstream - {node_id})
-  assert found == expected
+    node_id = _node_of(name, node_ids)
+    nodes.add(node_id)
+    for dependency in task.get("dependentTasks", []):
+      upstream = _node_of(dependency, node_ids)
+      if upstream != node_id:
+        edges.add((upstream, node_id))
+  return nodes, edges
 
 
 @pytest.mark.parametrize("profile", list(PROFILE_FLAGS))
 def test_every_component_with_its_edges(compiled, profile):
   _, parsed, pipeline = compiled[profile]
-  # Whatever the DAG is today; these two the runner relies on.
-  assert {"ImportExampleGen", kubeflow_runner.TRAINER_ID} <= {
-      node.id for node in pipeline.components}
-  _check_same_dag(parsed, pipeline)
+  assert _spec_nodes_and_edges(parsed) == (EXPECTED_NODES, EXPECTED_EDGES)
+  # The node the runner attaches the Trainer's resources to.
+  assert trainer_placement.TRAINER_ID in EXPECTED_NODES
+  assert {(upstream.id, node.id) for node in pipeline.components
+          for upstream in node.upstream_nodes} == EXPECTED_EDGES
+
+
+def test_tune_adds_the_tuner_with_its_edges(tmp_path):
+  args = kubeflow_runner.parse_args(
+      COMMON + ["--tune", "--output", str(tmp_path / "spec.json")])
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    parsed = json.load(f)
+  edges = EXPECTED_EDGES | TUNER_EDGES
+  nodes = {node for edge in edges for node in edge}
+  assert _spec_nodes_and_edges(parsed, nodes) == (nodes, edges)
 
 
 @pytest.mark.parametrize("profile", list(PROFILE_FLAGS))
@@ -221,8 +283,7 @@ def test_vertex_trainer_job(tmp_path):
       COMMON + VERTEX_FLAGS + ["--output", str(tmp_path / "spec.json")])
   with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
     parsed = json.load(f)
-  pipeline = kubeflow_runner.build_pipeline(args)
-  _check_same_dag(parsed, pipeline)
+  assert _spec_nodes_and_edges(parsed) == (EXPECTED_NODES, EXPECTED_EDGES)
   containers = _container_executors(parsed)
   # The task only launches the job: the pipeline image, no resources.
   trainer = containers["Trainer_executor"]
@@ -354,20 +415,38 @@ def test_bad_backend_from_the_environment_fails_clearly(tmp_path,
   assert "'slurm'" in str(exit_info.value.code)
 
 
-def test_every_physical_flag_has_its_env_variable():
+def test_every_physical_flag_has_its_env_variable(monkeypatch):
   """--some-name defaults to FLOWERS_SOME_NAME, and its help says so."""
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   logical = set(flags.logical_flag_names())
-  flags = 0
+  physical = {}
   for action in kubeflow_runner.build_parser()._actions:  # pylint: disable=protected-access
     long_flags = [flag for flag in action.option_strings
                   if flag.startswith("--") and flag != "--help"]
-    if not long_flags or long_flags[0] in logical:
-      continue
-    env = "FLOWERS_" + long_flags[0][2:].upper().replace("-", "_")
-    assert f"env {env}" in " ".join(action.help.split()), long_flags[0]
-    flags += 1
-  assert flags == 13 + 1 + len(beam.SETTINGS)
+    if long_flags and long_flags[0] not in logical:
+      physical[long_flags[0]] = action
+  # What deployment scripts pass; the Beam settings are pipeline/beam.py's.
+  assert {"--image", "--pipeline-root", "--data-root", "--serving-dir",
+          "--output", "--trainer-image", "--trainer-backend",
+          "--trainer-cpu", "--trainer-memory", "--beam-profile"} | {
+              setting.flag for setting in beam.SETTINGS} <= set(physical)
+  expected = {}
+  for flag, action in physical.items():
+    env = "FLOWERS_" + flag[2:].upper().replace("-", "_")
+    assert f"env {env}" in " ".join(action.help.split()), flag
+    text = (action.choices[-1] if action.choices else
+            "7" if action.type is int else f"from-{env}")
+    monkeypatch.setenv(env, str(text))
+    expected[action.dest] = action.type(text) if action.type else text
+  args = kubeflow_runner.parse_args([])
+  assert {dest: getattr(args, dest) for dest in expected} == expected
+
+
+def test_the_beam_image_does_not_replace_the_pipeline_image():
+  args = kubeflow_runner.parse_args(["--image", IMAGE,
+                                     "--beam-image", TRAINER_IMAGE])
+  assert args.image == IMAGE
+  assert beam.settings_from_args(args).image == TRAINER_IMAGE
 
 
 def test_help_runs_from_anywhere(tmp_path):

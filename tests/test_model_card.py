@@ -10,6 +10,7 @@ import pytest
 from sklearn import metrics as sk_metrics
 
 from modules import metrics
+from pipeline import evaluation as evaluation_lib
 from pipeline.components.report import model_card
 
 
@@ -63,15 +64,15 @@ def test_perfect_predictions_have_no_spread_and_bad_input_is_refused():
 def _evaluation(labels, predicted, num_classes, blessed, failures=()):
   confusion = model_card.confusion_matrix(labels, predicted, num_classes)
   per_class = metrics.per_class_from_confusion(confusion)
-  return metrics.Evaluation(
-      metrics={metrics.CANDIDATE: {
+  return evaluation_lib.Evaluation(
+      metrics={evaluation_lib.CANDIDATE: {
           **metrics.scores_from_confusion(confusion),
           "example_count": float(len(labels))}},
-      per_class={metrics.CANDIDATE: {
+      per_class={evaluation_lib.CANDIDATE: {
           metrics.CLASS_F1: {i: float(v) for i, v in enumerate(
               per_class["f1"]) if per_class["present"][i]}}},
-      confusion={metrics.CANDIDATE: confusion},
-      model_locations={metrics.CANDIDATE: "/models/1"},
+      confusion={evaluation_lib.CANDIDATE: confusion},
+      model_locations={evaluation_lib.CANDIDATE: "/models/1"},
       validation_ok=blessed, failures=list(failures))
 
 

@@ -35,7 +35,10 @@ from conftest import E2E_EPOCHS
 from conftest import run_local_pipeline
 import object_store
 from modules import metrics
-from pipeline import pusher
+from pipeline import evaluation as evaluation_lib
+from pipeline.components.pusher import executor as pusher_executor
+from pipeline.components.pusher import provenance
+from pipeline.components.pusher import publishing
 from pipeline.components.report import model_card
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
@@ -151,15 +154,16 @@ def _push(tmp_path, model, blessing=None, evaluation=None, examples=None,
   pushed.uri = str(tmp_path / "Pusher" / "pushed_model" / str(pushed_id))
   inputs = {"model": [model]}
   for key, artifact in (("model_blessing", blessing),
-                        (pusher.EVALUATION_KEY, evaluation),
-                        (pusher.EXAMPLES_KEY, examples),
-                        (pusher.MODEL_RUN_KEY, model_run),
-                        (pusher.EVAL_PREDICTIONS_KEY, eval_predictions)):
+                        (pusher_executor.EVALUATION_KEY, evaluation),
+                        (pusher_executor.EXAMPLES_KEY, examples),
+                        (pusher_executor.MODEL_RUN_KEY, model_run),
+                        (pusher_executor.EVAL_PREDICTIONS_KEY,
+                         eval_predictions)):
     if artifact is not None:
       inputs[key] = [artifact]
   destination = pusher_pb2.PushDestination(
       filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base))
-  pusher.AtomicPusherExecutor().Do(
+  pusher_executor.AtomicPusherExecutor().Do(
       inputs, {"pushed_model": [pushed]},
       {"push_destination": proto_utils.proto_to_json(destination)})
   return base, pushed
@@ -194,7 +198,7 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   assert pushed.get_string_custom_property("pushed_version") == entries[0]
 
   copied = _tree(final)
-  record_bytes = copied.pop(pusher.RECORD_FILE)
+  record_bytes = copied.pop(publishing.RECORD_FILE)
   card_md = copied.pop(model_card.MARKDOWN_FILE).decode()
   card_html = copied.pop(model_card.HTML_FILE).decode()
   assert copied == _tree(os.path.join(model.uri, "Format-Serving"))
@@ -216,7 +220,7 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   assert record["serving_dir"] == final
   assert record["model"] == {"uri": model.uri, "artifact_id": 7}
   assert record["blessing"]["artifact_id"] == 107
-  candidate = record["metrics"][metrics.CANDIDATE]
+  candidate = record["metrics"][evaluation_lib.CANDIDATE]
   assert candidate[metrics.MACRO_F1] == pytest.approx(
       sk_metrics.f1_score(LABELS, PREDICTED, average="macro"))
   assert candidate[metrics.ACCURACY] == pytest.approx(4 / 6)
@@ -230,13 +234,13 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
       json.dumps([30, 20, 10]).encode()).hexdigest()
   code = record["code"]
   assert len(code["source_sha256"]) == 64
-  assert code["source_sha256"] == pusher.source_fingerprint()
+  assert code["source_sha256"] == provenance.source_fingerprint()
   assert "git_commit" in code and "git_dirty" in code
   # The artifact keeps the same record (not a second copy of the model).
-  with open(os.path.join(pushed.uri, pusher.RECORD_FILE), "rb") as f:
+  with open(os.path.join(pushed.uri, publishing.RECORD_FILE), "rb") as f:
     assert f.read() == record_bytes
   assert sorted(os.listdir(pushed.uri)) == sorted([
-      pusher.RECORD_FILE, model_card.MARKDOWN_FILE, model_card.HTML_FILE])
+      publishing.RECORD_FILE, model_card.MARKDOWN_FILE, model_card.HTML_FILE])
   with open(os.path.join(pushed.uri, model_card.MARKDOWN_FILE)) as f:
     assert f.read() == card_md
 
@@ -250,7 +254,7 @@ def test_not_blessed_model_writes_nothing_and_says_why(tmp_path):
   assert pushed.get_int_custom_property("pushed") == 0
   assert not pushed.has_custom_property("pushed_destination")
   macro_f1 = sk_metrics.f1_score(LABELS, PREDICTED, average="macro")
-  assert pushed.get_string_custom_property(pusher.NOT_PUSHED_REASON_KEY) == (
+  assert pushed.get_string_custom_property(pusher_executor.NOT_PUSHED_REASON_KEY) == (
       f"macro_f1 = {macro_f1:.4f}, below the minimum 1")
 
 
@@ -260,7 +264,7 @@ def test_no_blessing_is_not_a_licence_to_push(tmp_path):
   assert not os.path.exists(base) or not os.listdir(base)
   assert pushed.get_int_custom_property("pushed") == 0
   assert pushed.get_string_custom_property(
-      pusher.NOT_PUSHED_REASON_KEY) == "no model blessing"
+      pusher_executor.NOT_PUSHED_REASON_KEY) == "no model blessing"
 
 
 def test_blessing_of_another_model_is_refused(tmp_path):
@@ -300,7 +304,7 @@ def test_the_newest_version_is_not_pushed_again(tmp_path):
   _, again = _push(tmp_path, model, blessing)
   assert _tree(base) == before
   assert again.get_int_custom_property("pushed") == 1
-  assert again.get_int_custom_property(pusher.ALREADY_SERVING_KEY) == 1
+  assert again.get_int_custom_property(pusher_executor.ALREADY_SERVING_KEY) == 1
   for key in ("pushed_version", "pushed_destination"):
     assert again.get_string_custom_property(key) == (
         first.get_string_custom_property(key))
@@ -308,7 +312,7 @@ def test_the_newest_version_is_not_pushed_again(tmp_path):
   _push(tmp_path, _model(tmp_path, artifact_id=8),
         _blessing(tmp_path, blessed=True, model_id=8))
   _, third = _push(tmp_path, model, blessing)
-  assert third.get_int_custom_property(pusher.ALREADY_SERVING_KEY) == 0
+  assert third.get_int_custom_property(pusher_executor.ALREADY_SERVING_KEY) == 0
   assert len(os.listdir(base)) == 3
 
 
@@ -317,30 +321,30 @@ def test_the_newest_version_is_not_pushed_again(tmp_path):
 
 def test_next_version_never_goes_back(tmp_path):
   base = tmp_path / "serving"
-  assert pusher.next_version(str(base), now=1000.7) == 1000  # No base yet.
+  assert publishing.next_version(str(base), now=1000.7) == 1000  # No base yet.
   for name in ("2000", ".incoming-3000-abcd", "notes", "150", "4000-x"):
     (base / name).mkdir(parents=True)
-  assert pusher.next_version(str(base), now=1000) == 3001
+  assert publishing.next_version(str(base), now=1000) == 3001
   (base / ".claim-3500-ffff").write_text("{}")
-  assert pusher.next_version(str(base), now=1000) == 3501
-  assert pusher.next_version(str(base), now=5000) == 5000
+  assert publishing.next_version(str(base), now=1000) == 3501
+  assert publishing.next_version(str(base), now=5000) == 5000
   # Only complete versions are served.
-  assert pusher.servable_versions(str(base)) == []
+  assert publishing.servable_versions(str(base)) == []
   (base / "150" / "saved_model.pb").write_bytes(b"graph")
-  assert pusher.servable_versions(str(base)) == [150]
+  assert publishing.servable_versions(str(base)) == [150]
 
 
 def test_claims_skip_taken_numbers_and_clean_up(tmp_path):
   base = tmp_path / "serving"
   base.mkdir()
-  version, claim = pusher.claim_version(str(base), now=1000)
+  version, claim = publishing.claim_version(str(base), now=1000)
   assert version == 1000 and os.path.exists(claim)
   # A claim blocks its number for the next pusher, a crashed one's too.
-  assert pusher.claim_version(str(base), now=1000)[0] == 1001
+  assert publishing.claim_version(str(base), now=1000)[0] == 1001
   # A claim for a number someone else claimed (between its listing and
   # its write) is withdrawn: the number stays the first claimer's.
   (base / ".claim-1002-aaaa").write_text("{}")
-  version, _ = pusher.claim_version(str(base), now=1002)
+  version, _ = publishing.claim_version(str(base), now=1002)
   assert version == 1003
   assert sorted(os.listdir(base)) == [".claim-1000-" + claim.split("-")[-1],
                                       ".claim-1001-" + _only_claim(base, 1001),
@@ -360,12 +364,12 @@ def test_publish_model_copies_everything(tmp_path, atomic_rename):
   (model / "variables").mkdir(parents=True)
   (model / "saved_model.pb").write_bytes(b"graph")
   (model / "variables" / "variables.index").write_bytes(b"index")
-  pusher.publish_model(str(model), str(final), "{}", atomic_rename)
-  assert _tree(final) == dict(_tree(model), **{pusher.RECORD_FILE: b"{}"})
+  publishing.publish_model(str(model), str(final), "{}", atomic_rename)
+  assert _tree(final) == dict(_tree(model), **{publishing.RECORD_FILE: b"{}"})
   assert os.listdir(tmp_path / "serving") == ["1"]
   with pytest.raises(FileExistsError):
-    pusher.publish_model(str(model), str(final), "[]", atomic_rename)
-  assert _tree(final)[pusher.RECORD_FILE] == b"{}"
+    publishing.publish_model(str(model), str(final), "[]", atomic_rename)
+  assert _tree(final)[publishing.RECORD_FILE] == b"{}"
 
 
 # ---------------------------------------------------------------------------
@@ -391,7 +395,7 @@ def _server_check(expected_models):
     for version, files in object_store.servable(objects,
                                                 OBJECT_BASE).items():
       files = dict(files)
-      record = files.pop(pusher.RECORD_FILE, None)
+      record = files.pop(publishing.RECORD_FILE, None)
       if record is None:
         seen.append(f"version {version} has no record: {sorted(files)}")
         continue
@@ -437,7 +441,7 @@ def test_object_store_push_never_shows_a_partial_version(tmp_path, store):
   version = pushed.get_string_custom_property("pushed_version")
   assert list(object_store.servable(store.objects, OBJECT_BASE)) == [version]
   # The claim that could not be removed only uses up its number.
-  assert pusher.next_version(OBJECT_BASE, now=0) == int(version) + 1
+  assert publishing.next_version(OBJECT_BASE, now=0) == int(version) + 1
 
 
 def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
@@ -457,7 +461,7 @@ def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
     # Clean-up failed too: what is left is not servable, the first model
     # still is the newest, and the next push goes past the leftovers.
     served = object_store.servable(store.objects, OBJECT_BASE)
-    assert [json.loads(v[pusher.RECORD_FILE])["model"]["uri"]
+    assert [json.loads(v[publishing.RECORD_FILE])["model"]["uri"]
             for v in served.values()] == [model.uri] * len(served)
   _, pushed = _push(tmp_path, other, other_blessing, base=OBJECT_BASE)
   version = pushed.get_string_custom_property("pushed_version")
@@ -465,7 +469,7 @@ def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
                object_store.keys_under(OBJECT_BASE)}
   assert int(version) == max(int(n.split("-")[1] if n.startswith(".") else n)
                              for n in leftovers)
-  assert pusher.newest_push_record(OBJECT_BASE)[1]["model"]["uri"] == (
+  assert publishing.newest_push_record(OBJECT_BASE)[1]["model"]["uri"] == (
       other.uri)
   assert not seen
 
@@ -473,7 +477,7 @@ def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
 def test_simultaneous_pushes_take_different_versions(tmp_path, store,
                                                      monkeypatch):
   """Six pushers at the same second: six whole versions, one model each."""
-  monkeypatch.setattr(pusher, "time", types.SimpleNamespace(
+  monkeypatch.setattr(publishing, "time", types.SimpleNamespace(
       time=lambda: 1000.0, sleep=time.sleep))
   store.latency = 0.002  # Lets the threads interleave between changes.
   models = [(_model(tmp_path, artifact_id=i),
@@ -497,7 +501,7 @@ def test_simultaneous_pushes_take_different_versions(tmp_path, store,
     thread.join()
   assert not errors and not seen, (errors, seen)
   served = object_store.servable(store.objects, OBJECT_BASE)
-  assert sorted(json.loads(files[pusher.RECORD_FILE])["model"]["uri"]
+  assert sorted(json.loads(files[publishing.RECORD_FILE])["model"]["uri"]
                 for files in served.values()) == sorted(expected)
   assert [int(v) for v in sorted(served)] == list(range(1000, 1006))
   assert object_store.keys_under(OBJECT_BASE) == sorted(
@@ -505,9 +509,9 @@ def test_simultaneous_pushes_take_different_versions(tmp_path, store,
 
 
 def test_object_stores_are_not_renamed_in_one_go():
-  assert pusher.has_atomic_rename("/srv/models")
-  assert pusher.has_atomic_rename("file:///srv/models")
-  assert not pusher.has_atomic_rename("gs://bucket/models")
+  assert publishing.has_atomic_rename("/srv/models")
+  assert publishing.has_atomic_rename("file:///srv/models")
+  assert not publishing.has_atomic_rename("gs://bucket/models")
 
 
 # ---------------------------------------------------------------------------
@@ -561,12 +565,12 @@ def test_good_run_is_blessed_against_the_session_model(good_then_worse):
   assert "verdict            BLESSED" in out
   pushed = _summary_value(out, "pushed model")
   assert os.path.basename(pushed) == good_then_worse["good_versions"][-1]
-  with open(os.path.join(pushed, pusher.RECORD_FILE)) as f:
+  with open(os.path.join(pushed, publishing.RECORD_FILE)) as f:
     record = json.load(f)
   # The Evaluator compared it with the session run's (blessed) model.
   assert record["blessing"]["baseline_model"] != record["model"]["uri"]
-  assert record["metrics"][metrics.BASELINE][metrics.MACRO_F1] < record[
-      "metrics"][metrics.CANDIDATE][metrics.MACRO_F1]
+  assert record["metrics"][evaluation_lib.BASELINE][metrics.MACRO_F1] < record[
+      "metrics"][evaluation_lib.CANDIDATE][metrics.MACRO_F1]
 
 
 @pytest.mark.slow
@@ -615,11 +619,11 @@ def test_worse_run_report_compares_with_the_good_model(good_then_worse):
 def test_session_push_record_matches_its_run(pipeline_run):
   output_dir = pipeline_run["output_dir"]
   pushed = _summary_value(pipeline_run["stdout"], "pushed model")
-  with open(os.path.join(pushed, pusher.RECORD_FILE)) as f:
+  with open(os.path.join(pushed, publishing.RECORD_FILE)) as f:
     record = json.load(f)
   assert record["serving_dir"] == pushed
   assert record["model_version"] == os.path.basename(pushed)
-  assert record["metrics"][metrics.CANDIDATE][metrics.MACRO_F1] == (
+  assert record["metrics"][evaluation_lib.CANDIDATE][metrics.MACRO_F1] == (
       pytest.approx(float(_summary_value(pipeline_run["stdout"],
                                          "macro_f1")), abs=1e-4))
   assert record["model"]["uri"] == _summary_value(pipeline_run["stdout"],
@@ -631,8 +635,8 @@ def test_session_push_record_matches_its_run(pipeline_run):
   assert data["examples_uri"].startswith(os.path.join(output_dir,
                                                       "pipeline_root"))
   assert not [name for name in os.listdir(os.path.dirname(pushed))
-              if name.startswith((pusher.STAGING_PREFIX,
-                                  pusher.CLAIM_PREFIX))]
+              if name.startswith((publishing.STAGING_PREFIX,
+                                  publishing.CLAIM_PREFIX))]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import pytest
 import kubeflow_runner
 from conftest import E2E_EPOCHS
 from conftest import REPO_ROOT
-from pipeline import pusher
+from pipeline.components.pusher import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
 from tools import replay_kfp_spec as replay
@@ -153,7 +153,7 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   destination = pushed["metadata"]["pushed_destination"]
   assert destination.startswith(str(tmp_path / "serving") + os.sep)
   assert os.path.exists(os.path.join(destination, "saved_model.pb"))
-  with open(os.path.join(destination, pusher.RECORD_FILE)) as f:
+  with open(os.path.join(destination, publishing.RECORD_FILE)) as f:
     record = json.load(f)
   assert record["model"]["uri"] == model["uri"]
   assert record["data"]["train_examples"] == counts["train"]

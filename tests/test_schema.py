@@ -9,9 +9,9 @@ from tfx.utils import io_utils
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
-from pipeline import schema_check
-from pipeline.schema_gen import component as schema_gen_component
-from pipeline.schema_gen import executor as schema_gen_executor
+from pipeline.components.schema_gen import schema_check
+from pipeline.components.schema_gen import component as schema_gen_component
+from pipeline.components.schema_gen import executor as schema_gen_executor
 
 
 def test_curated_schema_has_the_keys_and_no_class_count():

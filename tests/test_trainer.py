@@ -2,19 +2,25 @@
 
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from modules import augmentation
+from modules import dataset as dataset_lib
 from modules import model as model_lib
+from modules import schedules
+from modules import strategy as strategy_lib
 from modules import trainer
 from pipeline import config as config_lib
+from pipeline import features
 
 
 def test_cpu_resolves_to_the_default_strategy(monkeypatch):
   for name in ("TPU_NAME", "COLAB_TPU_ADDR"):
     monkeypatch.delenv(name, raising=False)
-  strategy = trainer.resolve_strategy()
+  strategy = strategy_lib.resolve_strategy()
   assert strategy.num_replicas_in_sync == 1
   assert not isinstance(strategy, tf.distribute.MirroredStrategy)
 
@@ -26,14 +32,14 @@ class _FakeMirrored:
 
 def test_two_gpus_select_mirrored_strategy(monkeypatch):
   monkeypatch.setattr(tf.distribute, "MirroredStrategy", _FakeMirrored)
-  result = trainer.resolve_strategy(list_gpus=lambda: ["gpu:0", "gpu:1"])
+  result = strategy_lib.resolve_strategy(list_gpus=lambda: ["gpu:0", "gpu:1"])
   assert isinstance(result, _FakeMirrored)
 
 
 def test_one_gpu_keeps_the_default_strategy(monkeypatch):
   monkeypatch.setattr(tf.distribute, "MirroredStrategy",
                       lambda: pytest.fail("one GPU needs no mirroring"))
-  strategy = trainer.resolve_strategy(list_gpus=lambda: ["gpu:0"])
+  strategy = strategy_lib.resolve_strategy(list_gpus=lambda: ["gpu:0"])
   assert strategy.num_replicas_in_sync == 1
 
 
@@ -41,7 +47,7 @@ def test_learning_rate_schedules():
   config = config_lib.PipelineConfig().replace(
       train__learning_rate=1e-5, train__epochs=20,
       train__lr_schedule="ramp_sustain_decay")
-  lr = lambda epoch, replicas=8: trainer.learning_rate_for_epoch(
+  lr = lambda epoch, replicas=8: schedules.learning_rate_for_epoch(
       config, epoch, replicas)
   # The seeds' schedule on a TPU v3-8: 1e-5 -> 5e-5 x 8 over 5 epochs.
   assert lr(0) == pytest.approx(1e-5)
@@ -49,19 +55,20 @@ def test_learning_rate_schedules():
   assert lr(6) == pytest.approx((4e-4 - 1e-5) * 0.8 + 1e-5)
   assert lr(100) == pytest.approx(1e-5, rel=1e-3)
   cosine = config.replace(train__lr_schedule="cosine")
-  assert trainer.learning_rate_for_epoch(cosine, 0, 1) == pytest.approx(1e-5)
-  assert trainer.learning_rate_for_epoch(cosine, 10, 1) == pytest.approx(5e-6)
+  assert schedules.learning_rate_for_epoch(cosine, 0, 1) == pytest.approx(1e-5)
+  assert schedules.learning_rate_for_epoch(cosine, 10, 1) == pytest.approx(5e-6)
   constant = config.replace(train__lr_schedule="constant")
-  assert trainer.learning_rate_for_epoch(constant, 7, 4) == pytest.approx(4e-5)
+  assert schedules.learning_rate_for_epoch(constant, 7, 4) == pytest.approx(
+      4e-5)
 
 
 def test_augmentation_changes_training_images_only_when_on():
   images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=1)
   # The flip alone is the model's: nothing left for the input pipeline.
-  assert trainer.make_augmenter(config_lib.PipelineConfig()) is None
+  assert augmentation.make_augmenter(config_lib.PipelineConfig()) is None
   on = config_lib.PipelineConfig().replace(augment__rotation=0.2,
                                            augment__saturation=0.5)
-  augmented = trainer.make_augmenter(on)(images)
+  augmented = augmentation.make_augmenter(on)(images)
   assert augmented.shape == images.shape
   assert not np.allclose(augmented.numpy(), images.numpy())
 
@@ -79,7 +86,7 @@ def _flipped_indices(images, out):
 
 def test_flip_mirrors_whole_images_in_training_only():
   images = tf.random.uniform((64, 8, 5, 3), 0, 255, seed=2)
-  layer = trainer.RandomFlipLeftRight(seed=7)
+  layer = augmentation.RandomFlipLeftRight(seed=7)
   np.testing.assert_array_equal(layer(images).numpy(), images.numpy())
   first = layer(images, training=True).numpy()
   flipped = _flipped_indices(images.numpy(), first)
@@ -88,7 +95,8 @@ def test_flip_mirrors_whole_images_in_training_only():
   second = layer(images, training=True).numpy()
   assert _flipped_indices(images.numpy(), second) != flipped
   # The same seed gives the same flips again (a re-run).
-  again = trainer.RandomFlipLeftRight(seed=7)(images, training=True).numpy()
+  again = augmentation.RandomFlipLeftRight(seed=7)(images,
+                                                   training=True).numpy()
   np.testing.assert_array_equal(first, again)
 
 
@@ -96,17 +104,17 @@ def test_training_model_flips_and_shares_the_exported_model_weights():
   config = config_lib.PipelineConfig().replace(model__backbone="simple_cnn",
                                                model__weights=None)
   model = model_lib.build_model(config)
-  fit_model = trainer.training_model(model, config)
+  fit_model = augmentation.training_model(model, config)
   assert isinstance(fit_model.get_layer("random_flip"),
-                    trainer.RandomFlipLeftRight)
+                    augmentation.RandomFlipLeftRight)
   assert {id(w) for w in model.weights} <= {id(w) for w in fit_model.weights}
   images = np.random.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
   np.testing.assert_allclose(fit_model(images).numpy(), model(images).numpy(),
                              atol=1e-6)
-  assert all(not isinstance(layer, trainer.RandomFlipLeftRight)
+  assert all(not isinstance(layer, augmentation.RandomFlipLeftRight)
              for layer in model.layers)
   off = config.replace(augment__flip=False)
-  assert trainer.training_model(model, off) is model
+  assert augmentation.training_model(model, off) is model
 
 
 class _FakeTPUStrategy(tf.distribute.TPUStrategy):
@@ -118,22 +126,22 @@ class _FakeTPUStrategy(tf.distribute.TPUStrategy):
 
 def test_precision_policy_per_device():
   cpu = tf.distribute.get_strategy()
-  assert trainer.precision_policy(cpu, "auto", list_gpus=lambda: []) == (
+  assert strategy_lib.precision_policy(cpu, "auto", list_gpus=lambda: []) == (
       "float32")
-  assert trainer.precision_policy(cpu, "auto", list_gpus=lambda: ["g"]) == (
-      "mixed_float16")
-  assert trainer.precision_policy(_FakeTPUStrategy(), "auto") == (
+  assert strategy_lib.precision_policy(
+      cpu, "auto", list_gpus=lambda: ["g"]) == "mixed_float16"
+  assert strategy_lib.precision_policy(_FakeTPUStrategy(), "auto") == (
       "mixed_bfloat16")
-  assert trainer.precision_policy(cpu, "float32", list_gpus=lambda: ["g"]) == (
-      "float32")
+  assert strategy_lib.precision_policy(
+      cpu, "float32", list_gpus=lambda: ["g"]) == "float32"
 
 
 def test_mixup_and_cutmix_make_soft_labels():
   config = config_lib.PipelineConfig().replace(
       augment__mixup_alpha=0.4, augment__cutmix_alpha=1.0,
       class_names=tuple(f"c{i}" for i in range(5)))
-  assert trainer.uses_one_hot_labels(config)
-  mixer = trainer.make_label_mixer(config)
+  assert augmentation.uses_one_hot_labels(config)
+  mixer = augmentation.make_label_mixer(config)
   images = tf.random.uniform((8, 32, 32, 3), 0, 255, seed=2)
   labels = tf.one_hot(tf.range(8) % 5, 5)
   mixed_images, mixed_labels = mixer(images, labels)
@@ -142,31 +150,91 @@ def test_mixup_and_cutmix_make_soft_labels():
                              rtol=1e-5)
   assert (mixed_labels.numpy().max(axis=1) < 1.0).any()
   plain = config_lib.PipelineConfig()
-  assert trainer.make_label_mixer(plain) is None
-  assert not trainer.uses_one_hot_labels(plain)
+  assert augmentation.make_label_mixer(plain) is None
+  assert not augmentation.uses_one_hot_labels(plain)
 
 
-def test_plateau_callbacks_from_config(tmp_path):
+class _LearningRates(keras.callbacks.Callback):
+  """The optimizer's learning rate as each epoch trains with it."""
+
+  def __init__(self):
+    super().__init__()
+    self.rates = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.rates.append(float(keras.ops.convert_to_numpy(
+        self.model.optimizer.learning_rate)))
+
+
+def _fit_with_callbacks(tmp_path, config, epochs, replicas=1):
+  """Fits a one-layer model on data it cannot learn from (val_loss stays
+  flat) with `make_callbacks`; returns the learning rate of each epoch."""
+  model = keras.Sequential([keras.Input((2,)),
+                            keras.layers.Dense(2, activation="softmax")])
+  model.compile(optimizer=keras.optimizers.Adam(
+      schedules.learning_rate_for_epoch(config, 0, replicas)),
+                loss="sparse_categorical_crossentropy")
+  inputs = np.zeros((8, 2), np.float32)
+  labels = np.array([0, 1] * 4)
+  recorder = _LearningRates()
+  callbacks = trainer.make_callbacks(config, replicas, str(tmp_path),
+                                     keras.callbacks.Callback())
+  model.fit(inputs, labels, validation_data=(inputs, labels),
+            epochs=epochs, verbose=0, callbacks=callbacks + [recorder])
+  return recorder.rates
+
+
+def test_schedule_sets_each_epochs_learning_rate(tmp_path):
   config = config_lib.PipelineConfig().replace(
-      train__lr_schedule="constant", train__early_stopping_patience=3,
-      train__reduce_lr_patience=2)
-  callbacks = trainer.make_callbacks(config, 1, str(tmp_path), None)
-  kinds = {type(c).__name__ for c in callbacks}
-  assert {"EarlyStopping", "ReduceLROnPlateau"} <= kinds
+      train__learning_rate=1e-3, train__epochs=6,
+      train__lr_schedule="ramp_sustain_decay")
+  rates = _fit_with_callbacks(tmp_path, config, epochs=6, replicas=2)
+  assert rates == pytest.approx([
+      schedules.learning_rate_for_epoch(config, epoch, 2)
+      for epoch in range(6)], rel=1e-5)
+  assert rates[5] > rates[0]  # The ramp, not a constant.
+
+
+def test_plateau_halves_the_rate_and_the_schedule_keeps_it(tmp_path):
+  """With a constant schedule and reduce_lr_patience, ReduceLROnPlateau's
+  cut survives the next epoch's scheduler call (it must not reset it)."""
+  config = config_lib.PipelineConfig().replace(
+      train__learning_rate=1e-9, train__lr_schedule="constant",
+      train__reduce_lr_patience=1)
+  rates = _fit_with_callbacks(tmp_path, config, epochs=4)
+  # val_loss cannot improve: from the second epoch's end on (the first
+  # sets the best so far), each epoch without improvement halves the rate.
+  assert rates == pytest.approx([1e-9, 1e-9, 5e-10, 2.5e-10], rel=1e-5)
   with pytest.raises(ValueError, match="reduce_lr_patience"):
     config.replace(train__lr_schedule="cosine")
 
 
 def test_two_phase_freezes_then_unfreezes_the_backbone():
+  """Frozen, a training step moves the head only; unfrozen, the backbone
+  too."""
   config = config_lib.PipelineConfig().replace(
-      model__backbone="simple_cnn", class_names=("a", "b", "c"))
+      model__backbone="simple_cnn", model__input_size=16,
+      class_names=("a", "b", "c"))
   model = model_lib.build_model(config)
-  everything = len(model.trainable_weights)
+  images = np.random.default_rng(0).uniform(0, 255, (6, 16, 16, 3))
+  labels = np.array([0, 1, 2] * 2)
+  backbone = model.get_layer(model_lib.BACKBONE_LAYER_NAME)
+  head = model.get_layer(features.PROBABILITIES_KEY)
+
+  def one_step_moves():
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss="sparse_categorical_crossentropy")
+    before = (backbone.get_weights(), head.get_weights())
+    model.train_on_batch(images, labels)
+    after = (backbone.get_weights(), head.get_weights())
+    return [any(not np.array_equal(a, b) for a, b in zip(old, new)
+                if a.dtype.kind == "f")
+            for old, new in zip(before, after)]
+
   model_lib.set_backbone_trainable(model, False)
-  head_only = len(model.trainable_weights)
-  assert head_only == 2  # The softmax layer's kernel and bias.
+  assert one_step_moves() == [False, True]
   model_lib.set_backbone_trainable(model, True)
-  assert len(model.trainable_weights) == everything > head_only
+  assert one_step_moves() == [True, True]
 
 
 @pytest.mark.parametrize("backbone", config_lib.BACKBONES)
@@ -211,7 +279,7 @@ def test_any_tpu_start_up_error_falls_back_with_a_reason(monkeypatch, caplog,
   monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                       broken_resolver)
   with caplog.at_level("WARNING", logger="absl"):
-    strategy = trainer.resolve_strategy("grpc://10.0.0.2:8470",
+    strategy = strategy_lib.resolve_strategy("grpc://10.0.0.2:8470",
                                         list_gpus=lambda: [])
   assert strategy.num_replicas_in_sync == 1
   assert not isinstance(strategy, tf.distribute.TPUStrategy)
@@ -228,7 +296,7 @@ def test_tpu_failure_falls_back_to_the_gpus(monkeypatch):
   monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                       broken_resolver)
   monkeypatch.setattr(tf.distribute, "MirroredStrategy", _FakeMirrored)
-  result = trainer.resolve_strategy("my-tpu",
+  result = strategy_lib.resolve_strategy("my-tpu",
                                     list_gpus=lambda: ["gpu:0", "gpu:1"])
   assert isinstance(result, _FakeMirrored)
 
@@ -237,26 +305,26 @@ def test_vfio_alone_is_not_a_tpu(monkeypatch):
   """GPU passthrough hosts have /dev/vfio/0 too."""
   _no_tpu_hints(monkeypatch)
   real_exists = os.path.exists
-  monkeypatch.setattr(trainer.os.path, "exists",
+  monkeypatch.setattr(strategy_lib.os.path, "exists",
                       lambda p: p == "/dev/vfio/0" or (
                           p != "/dev/accel0" and real_exists(p)))
-  monkeypatch.setattr(trainer, "_has_tpu_runtime", lambda: False,
-                      raising=False)
+  monkeypatch.setattr(strategy_lib, "_has_tpu_runtime", lambda: False)
   monkeypatch.setattr(
       tf.distribute.cluster_resolver, "TPUClusterResolver",
       lambda tpu=None: pytest.fail("looked for a TPU on a VFIO host"))
-  assert not trainer._tpu_requested(None)  # pylint: disable=protected-access
-  assert trainer.resolve_strategy(list_gpus=lambda: []).num_replicas_in_sync
+  assert not strategy_lib._tpu_requested(None)  # pylint: disable=protected-access
+  assert strategy_lib.resolve_strategy(
+      list_gpus=lambda: []).num_replicas_in_sync
   # With the TPU runtime installed, the same host is a TPU VM.
-  monkeypatch.setattr(trainer, "_has_tpu_runtime", lambda: True)
-  assert trainer._tpu_requested(None)  # pylint: disable=protected-access
+  monkeypatch.setattr(strategy_lib, "_has_tpu_runtime", lambda: True)
+  assert strategy_lib._tpu_requested(None)  # pylint: disable=protected-access
 
 
 def test_each_augmentation_layer_draws_its_own_numbers():
   config = config_lib.PipelineConfig().replace(
       augment__rotation=0.2, augment__zoom=0.2, augment__shift=0.2,
       augment__saturation=0.5, augment__rand_augment=True)
-  layers = trainer.augmentation_layers(config)
+  layers = augmentation.augmentation_layers(config)
   assert len(layers) == 5
   # pylint: disable-next=protected-access
   draws = [layer._random_generator.uniform([16]).numpy() for layer in layers]
@@ -264,12 +332,12 @@ def test_each_augmentation_layer_draws_its_own_numbers():
     for second in draws[i + 1:]:
       assert not np.allclose(first, second)
   # Still a function of train.seed: a re-run draws the same numbers.
-  again = trainer.augmentation_layers(config)[0]
+  again = augmentation.augmentation_layers(config)[0]
   # pylint: disable-next=protected-access
   np.testing.assert_array_equal(again._random_generator.uniform([16]),
                                 draws[0])
   # A later phase's new dataset does not replay the first phase's draws.
-  later = trainer.augmentation_layers(config, start_batch=40)[0]
+  later = augmentation.augmentation_layers(config, start_batch=40)[0]
   # pylint: disable-next=protected-access
   assert not np.allclose(later._random_generator.uniform([16]), draws[0])
 
@@ -290,9 +358,9 @@ def test_a_later_phase_continues_the_training_stream(tmp_path):
   batches: the stream started at batch s is the whole stream from s."""
   files = _write_gzip_records(str(tmp_path))
   config = config_lib.PipelineConfig().replace(train__shuffle_buffer=8)
-  whole = [b.numpy().tolist() for b in trainer.read_records(
+  whole = [b.numpy().tolist() for b in dataset_lib.read_records(
       files, config, 4, training=True).take(20)]
-  continued = [b.numpy().tolist() for b in trainer.read_records(
+  continued = [b.numpy().tolist() for b in dataset_lib.read_records(
       files, config, 4, training=True, start_batch=7).take(13)]
   assert continued == whole[7:]
   assert continued[:7] != whole[:7]  # Not a replay.
@@ -300,6 +368,6 @@ def test_a_later_phase_continues_the_training_stream(tmp_path):
   first_pass = [r for batch in whole for r in batch][:30]
   assert len(set(first_pass)) == 30
   # The eval split is read once, in order, every batch.
-  assert [len(b) for b in trainer.read_records(files, config, 4,
+  assert [len(b) for b in dataset_lib.read_records(files, config, 4,
                                                training=False)] == (
       [4] * 7 + [2])

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from conftest import run_local_pipeline
-from modules import trainer
+from modules import hyperparameters
 from pipeline import config as config_lib
 from pipeline.components.report import render
 
@@ -25,7 +25,7 @@ def _settings(**changes):
 
 def test_a_trials_values_set_their_fields_and_are_checked():
   settings = _settings()
-  tuned = trainer.apply_hyperparameters(settings, {
+  tuned = hyperparameters.apply_hyperparameters(settings, {
       "train.learning_rate": 0.01, "model.dropout": 0.3,
       "augment.strength": 0.2, "model.backbone": "mobilenet_v3_small"})
   assert tuned.train.learning_rate == 0.01
@@ -34,11 +34,11 @@ def test_a_trials_values_set_their_fields_and_are_checked():
           tuned.augment.shift) == (0.2, 0.2, 0.2)
   assert tuned.model.backbone == "mobilenet_v3_small"
   assert tuned.train.epochs == settings.train.epochs  # Untouched.
-  assert trainer.apply_hyperparameters(settings, None) is settings
+  assert hyperparameters.apply_hyperparameters(settings, None) is settings
   with pytest.raises(ValueError, match="unknown hyperparameters"):
-    trainer.apply_hyperparameters(settings, {"train.momentum": 0.9})
+    hyperparameters.apply_hyperparameters(settings, {"train.momentum": 0.9})
   with pytest.raises(ValueError, match="model.dropout"):
-    trainer.apply_hyperparameters(settings, {"model.dropout": 1.5})
+    hyperparameters.apply_hyperparameters(settings, {"model.dropout": 1.5})
 
 
 def test_search_space_has_the_configured_choices():
@@ -50,7 +50,7 @@ def test_search_space_has_the_configured_choices():
                    "model.dropout": [0.1, 0.3],
                    "augment.strength": [0.0, 0.1],
                    "model.backbone": ["simple_cnn"]}
-  assert set(space) == set(trainer.HP_FIELDS)
+  assert set(space) == set(hyperparameters.HP_FIELDS)
 
 
 def test_tuning_is_off_by_default_and_checked():

@@ -20,15 +20,17 @@ from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
 from conftest import run_local_pipeline
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
-from pipeline import schema_check
-from pipeline import validation
+from pipeline.components.schema_gen import schema_check
+from pipeline.components.data_validator import checks as validation_checks
+from pipeline.components.data_validator import executor as validation_executor
+from pipeline.components.data_validator import image_scan
 from tools import make_sample_data
 
 CLASS_NAMES = features.load_class_names()
-SIZE = 192
+SIZE = features.DEFAULT_IMAGE_SIZE
 _JPEG_CACHE = {}
 
 
@@ -105,12 +107,12 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None):
   settings.update(config_changes or {})
   error = None
   try:
-    validation.DataValidatorExecutor().Do(
+    validation_executor.DataValidatorExecutor().Do(
         {"examples": [examples], "statistics": [stats],
          "schema": [schema_artifact]}, {"anomalies": [anomalies]}, settings)
-  except validation.DataValidationError as raised:
+  except validation_executor.DataValidationError as raised:
     error = str(raised)
-  return anomalies, validation.read_summary(anomalies.uri), error
+  return anomalies, validation_executor.read_summary(anomalies.uri), error
 
 
 IMBALANCED = [8] * 4 + [2] * 100
@@ -123,8 +125,10 @@ EVAL = [1] * 104
 
 def test_imbalance_rules():
   names = ["a", "b", "c", "d"]
-  assert validation.imbalance_warnings([10, 10, 10, 10], names, 3.0, 2) == []
-  warnings = validation.imbalance_warnings([40, 10, 1, 0], names, 3.0, 2)
+  assert validation_checks.imbalance_warnings([10, 10, 10, 10], names, 3.0,
+                                             2) == []
+  warnings = validation_checks.imbalance_warnings([40, 10, 1, 0], names, 3.0,
+                                                  2)
   text = "\n".join(warnings)
   assert "no examples: 'd' (3)" in text
   assert "ratio is 40.0" in text and "largest 'a' (0): 40" in text
@@ -133,12 +137,12 @@ def test_imbalance_rules():
 
 def test_check_image_cases():
   good = _jpeg(3)
-  assert validation.check_image(good, SIZE) is None
-  assert "does not decode" in validation.check_image(good[:len(good) // 2],
+  assert image_scan.check_image(good, SIZE) is None
+  assert "does not decode" in image_scan.check_image(good[:len(good) // 2],
                                                      SIZE)
-  assert "does not decode" in validation.check_image(b"not an image", SIZE)
+  assert "does not decode" in image_scan.check_image(b"not an image", SIZE)
   small = _jpeg(3, size=100)
-  assert "100x100, expected 192x192" in validation.check_image(small, SIZE)
+  assert "100x100, expected 192x192" in image_scan.check_image(small, SIZE)
 
 
 # ---------------------------------------------------------------------------

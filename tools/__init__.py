@@ -1,0 +1,1 @@
+"""Command-line tools on top of the pipeline (docs/layout.md, layer 4)."""

@@ -268,7 +268,8 @@ def _write_shards(out_dir: str, records: Sequence[bytes], image_size: int,
 # ---------------------------------------------------------------------------
 # The conversion.
 
-def convert(image_root: str, output_root: str, image_size: int = 192,
+def convert(image_root: str, output_root: str,
+            image_size: int = features.DEFAULT_IMAGE_SIZE,
             val_fraction: float = 0.15, test_fraction: float = 0.0,
             seed: int = 42, shard_size: int = DEFAULT_SHARD_SIZE,
             quality: int = 95, class_names: Optional[Sequence[str]] = None,
@@ -418,7 +419,8 @@ def main(argv=None) -> int:
   parser.add_argument("images", help="folder of class folders")
   parser.add_argument("output", help="data root to write (--data-root of "
                       "the runners)")
-  parser.add_argument("--image-size", type=int, default=192,
+  parser.add_argument("--image-size", type=int,
+                      default=features.DEFAULT_IMAGE_SIZE,
                       help="side S of the square images written")
   parser.add_argument("--val-fraction", type=float, default=0.15,
                       help="fraction of each class for val (0: no val "

@@ -3,17 +3,16 @@
     python tools/ensemble.py --model runs/a/serving/1 --model runs/b/serving/7 \\
         --weights 0.6,0.4 --output runs/ensemble/1
     python tools/ensemble.py --model A --model B --output DIR \\
-        --evaluate --data-root data/sample --image-size 192
+        --evaluate --data-root data/sample
 
 The ensemble is a SavedModel with the same contract as a pushed model
-(`modules.trainer.export_serving_model`): signatures `serving_default`
-(serialized tf.Examples), `serving_image_bytes` (JPEG/PNG bytes) and
-`transform_features`, and outputs `probabilities`, `class_index`,
-`class_name`. Its probabilities are the weighted average of its members'
+(`modules.serving.export_serving_model`): signatures `serving_default`
+(serialized tf.Examples) and `serving_image_bytes` (JPEG/PNG bytes), and
+outputs `probabilities`, `class_index`, `class_name`. Its probabilities are the weighted average of its members'
 probabilities; `class_index` and `class_name` are taken from that average.
 Each member runs its own signature, hence its own Transform graph, so
 members trained at different input sizes or with different backbones mix
-freely. `transform_features` is the first member's (TFMA needs one).
+freely.
 
 The members must have the same class names in the same order. Weights
 default to equal and are normalised to sum to 1. The members, normalised
@@ -48,26 +47,14 @@ runtime.configure()  # Before TensorFlow is imported.
 import numpy as np
 import tensorflow as tf
 
-from modules import trainer
+from modules import serving
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import flags
 from pipeline import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LEDGER_FILE = os.path.join("assets.extra", "ensemble.json")
-EXAMPLE_COUNT = "example_count"  # TFMA's ExampleCount metric.
-
-
-def headline_metrics():
-  """What an evaluation reports, in order.
-
-  The overall slice also carries per-class entries; they belong to the
-  Evaluator's report, not to this summary. (modules.metrics imports TFMA,
-  which takes seconds, hence a function.)
-  """
-  from modules import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
-  return (EXAMPLE_COUNT, metrics_lib.ACCURACY, metrics_lib.MACRO_PRECISION,
-          metrics_lib.MACRO_RECALL, metrics_lib.MACRO_F1)
 
 
 # ---------------------------------------------------------------------------
@@ -138,7 +125,7 @@ class EnsembleModule(tf.Module):
         [outputs[features.PROBABILITIES_KEY] for outputs in member_outputs])
     # [members] . [members, batch, classes] -> [batch, classes]
     probabilities = tf.tensordot(self.member_weights, stacked, axes=1)
-    return trainer.prediction_outputs(probabilities, self.class_names)
+    return serving.prediction_outputs(probabilities, self.class_names)
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name="examples")])
@@ -156,13 +143,6 @@ class EnsembleModule(tf.Module):
         member.signatures[inference_lib.SERVING_IMAGE_BYTES](
             image_bytes=image_bytes)
         for member in self.members])
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="examples")])
-  def transform_features(self, serialized):
-    """The first member's Transform outputs (for TFMA and debugging)."""
-    return self.members[0].signatures[inference_lib.TRANSFORM_FEATURES](
-        examples=serialized)
 
 
 def _check_same_classes(model_dirs: Sequence[str],
@@ -212,8 +192,6 @@ def build_ensemble(model_dirs: Sequence[str], output_dir: str,
           module.serve_examples.get_concrete_function(),
       inference_lib.SERVING_IMAGE_BYTES:
           module.serve_image_bytes.get_concrete_function(),
-      inference_lib.TRANSFORM_FEATURES:
-          module.transform_features.get_concrete_function(),
   }
   tf.saved_model.save(module, output_dir, signatures=signatures)
   ledger = {
@@ -246,13 +224,16 @@ class Evaluation:
   min_macro_f1: float
 
   def format(self) -> str:
+    # Imported here: it imports TFMA, which takes seconds.
+    from pipeline import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
-    for name in headline_metrics():
+    for name in evaluation_lib.HEADLINE_METRICS:
       if name in self.metrics:
         value = self.metrics[name]
-        lines.append(f"  {name:<18} " + (f"{int(value)}" if name ==
-                                           EXAMPLE_COUNT else f"{value:.4f}"))
+        lines.append(f"  {name:<18} " + (
+            f"{int(value)}" if name == evaluation_lib.EXAMPLE_COUNT
+            else f"{value:.4f}"))
     verdict = "PASS" if self.passed else "FAIL"
     lines.append(f"  thresholds         {verdict} (macro_f1 >= "
                  f"{self.min_macro_f1}; no baseline, so the change threshold "
@@ -281,7 +262,7 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   # them.
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
 
   if config is None:
     model = inference_lib.load_serving_model(model_dir)
@@ -307,11 +288,11 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
                             eval_config=eval_config,
                             data_location=data_location,
                             file_format="tfrecords", output_path=path)
-    metrics = {name: value for name, value in
-               summary.overall_metrics(path).items()
-               if name in headline_metrics()}
-    validation = tfma.load_validation_result(path)
-  return Evaluation(metrics=metrics, passed=bool(validation.validation_ok),
+    result = evaluation_lib.load_evaluation(path)
+  metrics = {name: value for name, value in
+             result.metrics.get(evaluation_lib.CANDIDATE, {}).items()
+             if name in evaluation_lib.HEADLINE_METRICS}
+  return Evaluation(metrics=metrics, passed=bool(result.validation_ok),
                     data_location=data_location,
                     min_macro_f1=config.eval.min_macro_f1)
 
@@ -344,9 +325,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   evaluation.add_argument("--data-root", default=None,
                           help="folder holding tfrecords-jpeg-<S>x<S>/val/"
                           "*.tfrec")
-  evaluation.add_argument("--image-size", type=int, default=192,
+  evaluation.add_argument("--image-size", type=int, default=None,
                           help="which tfrecords-jpeg-<S>x<S> folder to read "
-                          "(default: %(default)s)")
+                          "(default: the data root's only one)")
   evaluation.add_argument("--min-macro-f1", type=float,
                           default=defaults.min_macro_f1,
                           help="threshold: macro F1 must be at least this "
@@ -380,12 +361,13 @@ def main(argv=None) -> int:
       print(f"  weight {member['weight']:.4f}  {member['model']}")
     if not args.evaluate:
       return 0
+    image_size = args.image_size or flags.image_size_of(args.data_root)
     model = inference_lib.load_serving_model(args.output)
     config = config_lib.PipelineConfig(
-        image_size=args.image_size,
+        image_size=image_size,
         class_names=inference_lib.read_class_names(model)).replace(
             eval__min_macro_f1=args.min_macro_f1)
-    result = evaluate(args.output, args.data_root, args.image_size, config,
+    result = evaluate(args.output, args.data_root, image_size, config,
                       args.eval_output)
   except (ValueError, OSError) as error:
     print(f"error: {error}", file=sys.stderr)

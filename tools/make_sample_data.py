@@ -130,7 +130,8 @@ def write_split(directory: str, split_dir: str, labels: Sequence[int],
   return len(labels)
 
 
-def make_sample_data(output: str, image_size: int = 192,
+def make_sample_data(output: str,
+                     image_size: int = features.DEFAULT_IMAGE_SIZE,
                      num_classes: int = 104, head_classes: int = 4,
                      head_count: int = 40, tail_count: int = 8,
                      val_fraction: float = 0.35, test_count: int = 150,
@@ -154,7 +155,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--output", default="data/sample",
                       help="data root to write (default: %(default)s)")
-  parser.add_argument("--image-size", type=int, default=192,
+  parser.add_argument("--image-size", type=int,
+                      default=features.DEFAULT_IMAGE_SIZE,
                       help="image side in pixels (default: %(default)s)")
   parser.add_argument("--classes", default=features.DEFAULT_CLASSES_FILE,
                       help="class names file; its length is the number of "

@@ -1,7 +1,7 @@
 """Kaggle submission: a pushed model's predictions for every test record.
 
     python tools/submission.py --model output/serving/1795822896 \\
-        --data-root data/sample --image-size 192 --output submission.csv
+        --data-root data/sample --output submission.csv
 
 Reads `<data-root>/tfrecords-jpeg-<S>x<S>/test/*.tfrec` (features `id` and
 `image`, no `class`), runs the model's `serving_default` signature over the
@@ -39,6 +39,7 @@ from google.protobuf import message as protobuf_message
 import tensorflow as tf
 
 from pipeline import features
+from pipeline import flags
 from pipeline import serving_model as inference_lib
 from pipeline.components.batch_inference import predictions
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -301,9 +302,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--data-root", required=True,
                       help="folder holding tfrecords-jpeg-<S>x<S>/test/"
                       "*.tfrec")
-  parser.add_argument("--image-size", type=int, default=192,
+  parser.add_argument("--image-size", type=int, default=None,
                       help="which tfrecords-jpeg-<S>x<S> folder to read "
-                      "(default: %(default)s)")
+                      "(default: the data root's only one)")
   parser.add_argument("--output", default="submission.csv",
                       help="CSV file to write (default: %(default)s)")
   parser.add_argument("--batch-size", type=int, default=64,
@@ -322,7 +323,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
   args = parse_args(argv)
   try:
-    files = find_test_files(args.data_root, args.image_size)
+    image_size = args.image_size or flags.image_size_of(args.data_root)
+    files = find_test_files(args.data_root, image_size)
     model = inference_lib.load_serving_model(
         args.model, [inference_lib.SERVING_DEFAULT])
     report = write_submission(model, files, args.output, args.batch_size,

@@ -3,7 +3,7 @@
 Why not TFX's BulkInferrer: it runs the model through tfx_bsl's
 RunInference, which loads a SavedModel into a TF1 session
 (`tf.compat.v1.saved_model.loader.load`). This project's model is a TF2
-`tf.Module` around a Keras 3 model (modules/trainer.py ServingModule),
+`tf.Module` around a Keras 3 model (modules/serving.py ServingModule),
 whose variables that loader does not restore: every batch fails with
 "FailedPreconditionError: Could not find variable conv2d_2/kernel"
 (tfx_bsl 1.16, checked on a pushed model). So this executor loads the

@@ -1,7 +1,7 @@
 """What the evaluation report says: its data, read from the run's artifacts.
 
 `load_report_data` gathers, from an Evaluator output (through
-`modules.metrics.load_evaluation`, the overall slice), the Trainer's
+`pipeline.evaluation.load_evaluation`, the overall slice), the Trainer's
 `training_history.json` and the DataValidator's summary, everything the page
 shows; `gallery` picks the misclassified eval images of the most-confused
 class pairs from the eval predictions (BatchInference) and `test_distribution`
@@ -18,11 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from modules import metrics as metrics_lib
+from pipeline import evaluation as evaluation_lib
 
 # The scalar metrics shown first, in this order (the rest follow by name).
-HEADLINE_METRICS = ("example_count", metrics_lib.ACCURACY,
-                    metrics_lib.MACRO_PRECISION, metrics_lib.MACRO_RECALL,
-                    metrics_lib.MACRO_F1)
+HEADLINE_METRICS = evaluation_lib.HEADLINE_METRICS
 TOP_CONFUSIONS = 20
 BLESSED = "BLESSED"
 NOT_BLESSED = "NOT BLESSED"
@@ -285,8 +284,8 @@ def load_report_data(evaluation_dir: str,
     ValueError: if the evaluation has no confusion matrix (not evaluated
       with modules.metrics.MacroF1), or the blessing contradicts it.
   """
-  evaluation = metrics_lib.load_evaluation(evaluation_dir)
-  candidate = metrics_lib.CANDIDATE
+  evaluation = evaluation_lib.load_evaluation(evaluation_dir)
+  candidate = evaluation_lib.CANDIDATE
   if candidate not in evaluation.confusion:
     raise ValueError(
         f"{evaluation_dir} has no {metrics_lib.CONFUSION_MATRIX} metric: "
@@ -320,16 +319,16 @@ def load_report_data(evaluation_dir: str,
 
   baseline_metrics, baseline_f1, baseline_source = None, None, None
   if baseline_evaluation_dir:
-    other = metrics_lib.load_evaluation(baseline_evaluation_dir)
+    other = evaluation_lib.load_evaluation(baseline_evaluation_dir)
     baseline_metrics = other.metrics.get(candidate, {})
     baseline_f1 = other.per_class.get(candidate, {}).get(
         metrics_lib.CLASS_F1, {})
     baseline_source = baseline_evaluation_dir
   elif evaluation.has_baseline:
-    baseline_metrics = evaluation.metrics[metrics_lib.BASELINE]
-    baseline_f1 = evaluation.per_class.get(metrics_lib.BASELINE, {}).get(
+    baseline_metrics = evaluation.metrics[evaluation_lib.BASELINE]
+    baseline_f1 = evaluation.per_class.get(evaluation_lib.BASELINE, {}).get(
         metrics_lib.CLASS_F1, {})
-    baseline_source = (evaluation.model_locations.get(metrics_lib.BASELINE)
+    baseline_source = (evaluation.model_locations.get(evaluation_lib.BASELINE)
                        or "the latest blessed model")
   model_location = evaluation.model_locations.get(candidate)
   data_splits, data_warnings = None, []

@@ -23,12 +23,14 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import metrics as metrics_lib
+from pipeline import evaluation as evaluation_lib
 from pipeline import features
-from pipeline import validation
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.data_validator import checks as validation_checks
+from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.report import card_inputs
 from pipeline.components.report import content
-from pipeline.components.report import model_card
 from pipeline.components.report import render
 
 EVALUATION_KEY = "evaluation"
@@ -56,9 +58,7 @@ def _optional_single(input_dict: Dict[str, List[types.Artifact]],
 
 
 def _add_predictions(data: content.ReportData,
-                     input_dict: Dict[str, List[types.Artifact]],
-                     validation_summary: Optional[dict],
-                     history_path: Optional[str]) -> None:
+                     input_dict: Dict[str, List[types.Artifact]]) -> None:
   """The model card, the gallery, the Tuner's trials and the test
   distribution, into `data`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -67,26 +67,18 @@ def _add_predictions(data: content.ReportData,
     data.trials = content.read_json(os.path.join(tuner_results.uri,
                                                  TUNER_RESULTS_FILE))
   examples = _optional_single(input_dict, EXAMPLES_KEY)
-  eval_artifact = _optional_single(input_dict, EVAL_PREDICTIONS_KEY)
-  eval_predictions = (predictions_lib.read_predictions(
-      eval_artifact.uri, features.EVAL_SPLIT) if eval_artifact else None)
-  if eval_artifact is not None and eval_predictions is None:
-    raise FileNotFoundError(f"no eval predictions in {eval_artifact.uri}")
+  eval_predictions = card_inputs.read_eval_predictions(
+      _optional_single(input_dict, EVAL_PREDICTIONS_KEY))
   if eval_predictions is not None and examples is not None:
     files = tf.io.gfile.glob(io_utils.all_files_pattern(
         artifact_utils.get_split_uri([examples], features.EVAL_SPLIT)))
     data.gallery = content.gallery(eval_predictions, data.class_names, files)
 
-  history = (content.read_json(history_path)
-             if history_path and tf.io.gfile.exists(history_path) else None)
-  labels, predicted = model_card.eval_arrays(eval_predictions)
-  data.card = model_card.build_card(
-      metrics_lib.load_evaluation(data.evaluation_dir), history,
-      validation_summary=validation_summary,
-      span=(examples.get_int_custom_property("span")
-            if examples is not None and examples.has_custom_property("span")
-            else None),
-      eval_labels=labels, eval_predicted=predicted,
+  data.card = card_inputs.card_from_artifacts(
+      evaluation_lib.load_evaluation(data.evaluation_dir),
+      model_run=_optional_single(input_dict, MODEL_RUN_KEY),
+      anomalies=_optional_single(input_dict, ANOMALIES_KEY),
+      examples=examples, eval_predictions=eval_predictions,
       blessed=data.validation_ok, model=data.model_location)
 
   test_artifact = _optional_single(input_dict, TEST_PREDICTIONS_KEY)
@@ -121,9 +113,6 @@ class Executor(base_executor.BaseExecutor):
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
-    # The name of the file the Trainer writes; imported here, not at the
-    # top, so that building the DAG does not load the training code.
-    from modules.trainer import HISTORY_FILE  # pylint: disable=g-import-not-at-top
     self._log_startup(input_dict, output_dict, exec_properties)
     evaluation = artifact_utils.get_single_instance(
         input_dict[EVALUATION_KEY])
@@ -134,23 +123,23 @@ class Executor(base_executor.BaseExecutor):
 
     validation_summary = None
     if anomalies is not None:
-      validation_summary = validation.read_summary(anomalies.uri)
+      validation_summary = data_validator.read_summary(anomalies.uri)
       if validation_summary is None:
         raise FileNotFoundError(
-            f"no {validation.SUMMARY_FILE} in {anomalies.uri}: the anomalies "
-            "must come from DataValidator (pipeline/validation.py)")
+            f"no {validation_checks.SUMMARY_FILE} in {anomalies.uri}: the "
+            "anomalies must come from DataValidator "
+            "(pipeline/components/data_validator/)")
     data = content.load_report_data(
         evaluation.uri,
-        training_history=(os.path.join(model_run.uri, HISTORY_FILE)
-                          if model_run is not None else None),
+        training_history=(
+            os.path.join(model_run.uri, features.TRAINING_HISTORY_FILE)
+            if model_run is not None else None),
         blessed=(model_utils.is_model_blessed(blessing)
                  if blessing is not None else None),
         validation_summary=validation_summary,
         pipeline_run_id=(self._context.pipeline_run_id
                          if self._context else None))
-    _add_predictions(data, input_dict, validation_summary,
-                     os.path.join(model_run.uri, HISTORY_FILE)
-                     if model_run is not None else None)
+    _add_predictions(data, input_dict)
     path = render.render_report(data, report.uri)
 
     report.set_string_custom_property(VERDICT_PROPERTY, data.verdict)

@@ -8,7 +8,8 @@ examples, per-class F1, the worst classes), the gate's verdict and the
 limitations. `to_markdown` and `to_html` write the same sections; no
 model-card library (the archived model-card-toolkit does not install with
 TFX 1.16). The Pusher writes the card into the version folder with the
-model (pipeline/pusher.py), the Report into its artifact.
+model (pipeline/components/pusher/), the Report into its artifact; both
+build it from the run's artifacts with `card_inputs.py`.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from modules import metrics as metrics_lib
+from pipeline import evaluation as evaluation_lib
 
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
@@ -116,7 +118,7 @@ def _fmt(value, digits: int = 4) -> str:
   return str(value)
 
 
-def build_card(evaluation: metrics_lib.Evaluation,
+def build_card(evaluation: evaluation_lib.Evaluation,
                history: Optional[Dict[str, Any]],
                validation_summary: Optional[Dict[str, Any]] = None,
                span: Optional[int] = None,
@@ -127,7 +129,7 @@ def build_card(evaluation: metrics_lib.Evaluation,
   """The card of the model `evaluation` evaluated.
 
   Args:
-    evaluation: the Evaluator's output, read (modules.metrics).
+    evaluation: the Evaluator's output, read (pipeline.evaluation).
     history: the Trainer's training_history.json, read; None if missing.
     validation_summary: the DataValidator's summary (splits, warnings).
     span: ExampleGen's span of the examples.
@@ -136,7 +138,7 @@ def build_card(evaluation: metrics_lib.Evaluation,
     blessed: the Evaluator's blessing (default: its validation result).
     model: where the model is (a version folder or the Trainer's output).
   """
-  candidate = metrics_lib.CANDIDATE
+  candidate = evaluation_lib.CANDIDATE
   metrics = evaluation.metrics.get(candidate, {})
   confusion = evaluation.confusion.get(candidate)
   num_classes = (confusion.shape[0] if confusion is not None else
@@ -153,7 +155,7 @@ def build_card(evaluation: metrics_lib.Evaluation,
       f"Location: `{model}`",
       f"Classes: {num_classes}",
       "Serving signatures: `serving_default` (serialized tf.Examples), "
-      "`serving_image_bytes` (encoded images), `transform_features`"])]))
+      "`serving_image_bytes` (encoded images)"])]))
 
   # Data.
   data: List[Block] = []

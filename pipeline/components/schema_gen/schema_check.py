@@ -5,7 +5,7 @@ number of classes: its `class` feature has an `int_domain` without `min` and
 `max`, and `schema_for_classes` fills in [0, num_classes - 1] from the class
 list. A hand-written schema (`--schema`) may set the domain itself; then it
 must be exactly that range, or `SchemaError` names the file and both ranges.
-The SchemaGen component (pipeline/schema_gen/) calls this inside the
+The SchemaGen component (pipeline/components/schema_gen/) calls this inside the
 pipeline; reads go through `tf.io.gfile`, so the file may be in the
 container image or on gs://.
 """

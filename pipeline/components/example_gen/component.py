@@ -2,7 +2,7 @@
 
 The same component (inputs, outputs, driver, the input fingerprint that
 decides when it re-runs), with an executor that checks every input file
-before reading it (pipeline/example_gen/executor.py). Living inside
+before reading it (pipeline/components/example_gen/executor.py). Living inside
 ExampleGen, the check re-runs whenever ExampleGen does, that is whenever a
 matched file changes; a component of its own before ExampleGen would have
 constant inputs and be served from TFX's cache after a first good run.
@@ -11,7 +11,7 @@ constant inputs and be served from TFX's cache after a first good run.
 from tfx.components import ImportExampleGen
 from tfx.dsl.components.base import executor_spec
 
-from pipeline.example_gen import executor
+from pipeline.components.example_gen import executor
 
 
 class CheckedImportExampleGen(ImportExampleGen):

@@ -1,6 +1,6 @@
 """Executor of CheckedImportExampleGen: the file check, then ImportExampleGen.
 
-Runs `pipeline.data_check.check_input_base` on the folders the input_config
+Runs `data_check.check_input_base` on the folders the input_config
 names, so a missing split folder, a split without `.tfrec` files or with 0
 records, and a truncated or non-TFRecord `.tfrec` stop the run with the
 same message as local_runner.py's pre-flight, naming the folder or file.
@@ -10,7 +10,8 @@ Then TFX's own ImportExampleGen executor reads the data.
 The check's report (records per split and file, skipped and empty files,
 and the test folder's ids and image hashes) is written as
 `data_check.json` into the Examples artifact's folder, beside the
-`Split-*` folders, where DataValidator (pipeline/validation.py) reads it.
+`Split-*` folders, where DataValidator (pipeline/components/data_validator/)
+reads it.
 """
 
 from absl import logging
@@ -20,7 +21,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline import data_check
+from pipeline.components.example_gen import data_check
 
 
 class Executor(import_executor.Executor):

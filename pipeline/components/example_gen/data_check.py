@@ -3,8 +3,8 @@
 ImportExampleGen reads `<split>/*.tfrec`; this check reads the same files
 first so that file-level problems get a message naming the file. It runs in
 the DAG, inside ImportExampleGen's own executor, before Beam reads a byte
-(pipeline/example_gen/), and `local_runner.py` calls it once more as a fast
-pre-flight; both give the same messages:
+(executor.py), and `local_runner.py` calls it once
+more as a fast pre-flight; both give the same messages:
 
 * a split folder that is missing, or holds no `.tfrec` file, or whose files
   hold 0 records in all: error naming the folder (`val` may be absent when
@@ -21,10 +21,10 @@ pre-flight; both give the same messages:
 The test folder (`test/`, no labels; ImportExampleGen does not read it) is
 read too when it exists: each record's `id` and a sha256 of its image go to
 the summary, for DataValidator's id and leakage checks
-(pipeline/validation.py). An unreadable test file is a counted warning (the
-pipeline does not train or evaluate on it; tools/submission.py reports its
-records again). Record-level problems of train and eval (bad images, labels,
-missing features) are DataValidator's.
+(pipeline/components/data_validator/). An unreadable test file is a counted
+warning (the pipeline does not train or evaluate on it; tools/submission.py
+reports its records again). Record-level problems of train and eval (bad
+images, labels, missing features) are DataValidator's.
 """
 
 import dataclasses

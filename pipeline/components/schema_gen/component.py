@@ -4,8 +4,8 @@ TFX's ImportSchemaGen copies a schema file as it is, so the number of
 classes would have to be written into the file by hand for every data set.
 This component takes the class count as an execution property and writes
 the same standard Schema artifact, with `class`'s int_domain [0,
-num_classes - 1] (pipeline/schema_check.py has the rule). The file is read
-when the component runs, inside its container on Kubeflow, through
+num_classes - 1] (schema_check.py has the rule). The file is read when
+the component runs, inside its container on Kubeflow, through
 tf.io.gfile.
 """
 
@@ -16,7 +16,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 
-from pipeline.schema_gen import executor
+from pipeline.components.schema_gen import executor
 
 
 class SchemaGenSpec(types.ComponentSpec):

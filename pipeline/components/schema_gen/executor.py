@@ -10,7 +10,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from pipeline import features
-from pipeline import schema_check
+from pipeline.components.schema_gen import schema_check
 
 SCHEMA_FILE_KEY = "schema_file"
 NUM_CLASSES_KEY = "num_classes"

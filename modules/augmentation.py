@@ -1,0 +1,162 @@
+"""Training-split augmentation: the in-model flip, KerasCV layers, MixUp/CutMix.
+
+The flip runs inside the model that `fit` trains (`training_model`); the
+KerasCV image layers and the label mixers run in the training split's
+tf.data pipeline (modules/dataset.py). Evaluation and serving never
+augment. Every random layer has its own seed, derived from `train.seed`.
+"""
+
+import hashlib
+from typing import Callable, List, Optional
+
+import keras
+import tensorflow as tf
+
+from pipeline import config as config_lib
+from pipeline import features
+
+
+def layer_seed(seed: int, layer_name: str, start_batch: int = 0) -> int:
+  """The seed of one random layer: its own stream for each layer.
+
+  KerasCV layers draw from `tf.random.Generator.from_seed(seed)`; with one
+  seed for all, rotation, zoom and shift would draw the same numbers. A
+  new dataset restarts that generator, so a stream continued at
+  `start_batch` (a later training phase) seeds it afresh rather than
+  replaying the earlier phase's draws.
+  """
+  digest = hashlib.sha256(
+      f"{seed}/{layer_name}/{start_batch}".encode()).digest()
+  return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class RandomFlipLeftRight(keras.layers.Layer):
+  """Mirrors each training image with probability 1/2, inside the model.
+
+  The training flip runs where the model runs (on the accelerator, in the
+  training step), not in the host's input pipeline: flipping means copying
+  each float32 batch once more, which on the host cost as much as decoding
+  it at the data's own size (bench/input_path.py), and the Transform graph
+  cannot hand uint8 over instead (TFT's outputs are float32, int64 or
+  strings). One gather of the width axis with a per-image column order: on
+  a CPU-only host, where it still runs on the CPU, about half the cost of
+  `keras.layers.RandomFlip`, which blends the flipped and the original
+  batch over every pixel. Its seed stream (`SeedGenerator`) is model
+  state, so a re-run with the same seed flips the same way and a second
+  `fit` (phase 2) continues the stream. Inference passes images through.
+  """
+
+  def __init__(self, seed: int, **kwargs):
+    # float32 whatever the precision policy: pixels in [0, 255].
+    kwargs.setdefault("dtype", "float32")
+    super().__init__(**kwargs)
+    self.seed = seed
+    self.seed_generator = keras.random.SeedGenerator(seed)
+
+  def call(self, images, training=None):
+    if not training:
+      return images
+    flips = keras.random.uniform([tf.shape(images)[0]],
+                                 seed=self.seed_generator) < 0.5
+    columns = tf.range(tf.shape(images)[2])
+    order = tf.where(flips[:, None], columns[None, ::-1], columns[None, :])
+    return tf.gather(images, order, axis=2, batch_dims=1)
+
+  def get_config(self):
+    return dict(super().get_config(), seed=self.seed)
+
+
+def training_model(model: keras.Model, config: config_lib.PipelineConfig
+                   ) -> keras.Model:
+  """The model `fit` trains: `model` behind the in-model flip, if on.
+
+  Shares `model`'s weights; `model` itself, without the flip, is exported.
+  """
+  if not config.augment.flip:
+    return model
+  inputs = keras.Input(shape=model.input_shape[1:],
+                       name=features.TRANSFORMED_IMAGE_KEY)
+  flipped = RandomFlipLeftRight(layer_seed(config.train.seed, "flip"),
+                                name="random_flip")(inputs)
+  return keras.Model(inputs, model(flipped), name=f"{model.name}_training")
+
+
+def augmentation_layers(config: config_lib.PipelineConfig,
+                        start_batch: int = 0) -> List:
+  """KerasCV's image layers the config switches on, each with its own seed
+  (`layer_seed`; the flip is in the model, `RandomFlipLeftRight`, and
+  MixUp / CutMix are `make_label_mixer`'s)."""
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  augment = config.augment
+  seed = lambda name: layer_seed(config.train.seed, name, start_batch)
+  layers = []
+  if augment.rotation:
+    layers.append(keras_cv.layers.RandomRotation(augment.rotation,
+                                                 seed=seed("rotation")))
+  if augment.zoom:
+    layers.append(keras_cv.layers.RandomZoom(augment.zoom, seed=seed("zoom")))
+  if augment.shift:
+    layers.append(keras_cv.layers.RandomTranslation(
+        augment.shift, augment.shift, seed=seed("shift")))
+  if augment.saturation:
+    layers.append(keras_cv.layers.RandomSaturation(
+        (0.5 - augment.saturation / 2, 0.5 + augment.saturation / 2),
+        seed=seed("saturation")))
+  if augment.rand_augment:
+    layers.append(keras_cv.layers.RandAugment(
+        value_range=(0, 255), augmentations_per_image=2, magnitude=0.3,
+        seed=seed("rand_augment")))
+  return layers
+
+
+def make_augmenter(config: config_lib.PipelineConfig, start_batch: int = 0
+                   ) -> Optional[Callable[[tf.Tensor], tf.Tensor]]:
+  """The input pipeline's augmentation from the config, or None if off.
+
+  Returns a function of a batch of images applying KerasCV's layers
+  (`augmentation_layers`); the flip is not here but in the model
+  (`training_model`). KerasCV follows `tf.keras` (Keras 2 here, since TFT
+  needs TF_USE_LEGACY_KERAS=1), so its layers are applied one after the
+  other as plain callables inside tf.data rather than stacked in a Keras 3
+  model.
+  """
+  layers = augmentation_layers(config, start_batch)
+  if not layers:
+    return None
+
+  def augment_batch(images: tf.Tensor) -> tf.Tensor:
+    for layer in layers:
+      images = layer(images, training=True)
+    return images
+
+  return augment_batch
+
+
+def uses_one_hot_labels(config: config_lib.PipelineConfig) -> bool:
+  """Label smoothing, MixUp and CutMix need one-hot (soft) labels."""
+  return config.train.label_smoothing > 0 or config.augment.mixes_labels
+
+
+def make_label_mixer(config: config_lib.PipelineConfig, start_batch: int = 0):
+  """KerasCV MixUp / CutMix over (images, one-hot labels) batches, or None."""
+  augment = config.augment
+  if not augment.mixes_labels:
+    return None
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  layers = []
+  if augment.mixup_alpha:
+    layers.append(keras_cv.layers.MixUp(
+        alpha=augment.mixup_alpha,
+        seed=layer_seed(config.train.seed, "mixup", start_batch)))
+  if augment.cutmix_alpha:
+    layers.append(keras_cv.layers.CutMix(
+        alpha=augment.cutmix_alpha,
+        seed=layer_seed(config.train.seed, "cutmix", start_batch)))
+
+  def mix(images, labels):
+    batch = {"images": images, "labels": tf.cast(labels, tf.float32)}
+    for layer in layers:
+      batch = layer(batch, training=True)
+    return batch["images"], batch["labels"]
+
+  return mix

@@ -1,0 +1,118 @@
+"""The Trainer's input: tf.data over ExampleGen's records, Transform applied.
+
+Records are read as serialized tf.Examples, parsed and transformed on the
+fly by the same graph the served model carries (Transform does not
+materialize), then augmented on the training split (modules/augmentation.py).
+"""
+
+from typing import List, Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from modules import augmentation
+from pipeline import config as config_lib
+from pipeline import features
+
+
+def read_class_counts(tft_output: tft.TFTransformOutput,
+                      num_classes: int) -> List[int]:
+  """Training examples per class, as Transform's analyzer counted them.
+
+  Raises:
+    ValueError: if a label outside [0, num_classes) was counted.
+  """
+  path = tft_output.vocabulary_file_by_name(features.CLASS_COUNTS_VOCAB)
+  counts = [0] * num_classes
+  with tf.io.gfile.GFile(path) as f:
+    for line in f:
+      if not line.strip():
+        continue
+      count, label = line.split()
+      label = int(label)
+      if not 0 <= label < num_classes:
+        raise ValueError(
+            f"training split has label {label} outside [0, {num_classes})")
+      counts[label] = int(count)
+  return counts
+
+
+def read_records(file_patterns: Sequence[str],
+                 config: config_lib.PipelineConfig, batch_size: int,
+                 training: bool, start_batch: int = 0) -> tf.data.Dataset:
+  """Batches of serialized tf.Examples from ExampleGen's GZIP TFRecords.
+
+  Training: files and records shuffled (seeded by train.seed), repeated
+  forever, whole batches only; `start_batch` > 0 continues that stream
+  after its first `start_batch` batches (skipping serialized records, which
+  costs reading them but not decoding their images). Every stage keeps
+  tf.data's deterministic order, so a re-run with the same seed sees the
+  same batches (the Evaluator compares runs against each other).
+  """
+  files = sorted(f for pattern in file_patterns
+                 for f in tf.io.gfile.glob(pattern))
+  if not files:
+    raise ValueError(f"no files match {list(file_patterns)}")
+  seed = config.train.seed
+  dataset = tf.data.Dataset.from_tensor_slices(files)
+  if training:
+    dataset = dataset.shuffle(len(files), seed=seed)
+  dataset = dataset.interleave(
+      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+      cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE)
+  if training:
+    dataset = dataset.shuffle(config.train.shuffle_buffer, seed=seed)
+    dataset = dataset.repeat()
+    if start_batch:
+      dataset = dataset.skip(start_batch * batch_size)
+  options = tf.data.Options()
+  options.deterministic = True  # The default, said here as it is relied on.
+  return dataset.batch(batch_size, drop_remainder=training).with_options(
+      options)
+
+
+def make_dataset(file_patterns: Sequence[str],
+                 tft_output: tft.TFTransformOutput,
+                 batch_size: int,
+                 config: config_lib.PipelineConfig,
+                 training: bool,
+                 start_batch: int = 0) -> tf.data.Dataset:
+  """(images, labels) batches with the Transform graph applied.
+
+  Args:
+    file_patterns: ExampleGen output files (GZIP TFRecords of tf.Examples).
+    tft_output: the Transform output.
+    batch_size: global batch size.
+    config: the pipeline config.
+    training: shuffle, repeat and augment (training split only; the flip
+      is the model's, `training_model`).
+    start_batch: training only: continue the stream (its order and its
+      augmentation seeds) after this many batches, as a later training
+      phase does.
+  """
+  dataset = read_records(file_patterns, config, batch_size, training,
+                         start_batch)
+  raw_spec = tft_output.raw_feature_spec()
+  tft_layer = tft_output.transform_features_layer()
+
+  def parse_and_transform(serialized):
+    transformed = tft_layer(tf.io.parse_example(serialized, raw_spec))
+    return (transformed[features.TRANSFORMED_IMAGE_KEY],
+            transformed[features.TRANSFORMED_LABEL_KEY])
+
+  dataset = dataset.map(parse_and_transform,
+                        num_parallel_calls=tf.data.AUTOTUNE)
+  augmenter = (augmentation.make_augmenter(config, start_batch)
+               if training else None)
+  if augmenter is not None:
+    dataset = dataset.map(lambda x, y: (augmenter(x), y),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+  if augmentation.uses_one_hot_labels(config):
+    dataset = dataset.map(
+        lambda x, y: (x, tf.one_hot(y, config.num_classes)),
+        num_parallel_calls=tf.data.AUTOTUNE)
+  mixer = (augmentation.make_label_mixer(config, start_batch)
+           if training else None)
+  if mixer is not None:
+    dataset = dataset.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,146 @@
+"""The DataValidator's executor: checks every split, writes the anomalies."""
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from absl import logging
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from pipeline.components.example_gen import data_check
+from pipeline import features
+from pipeline.components.data_validator import checks
+from pipeline.components.data_validator import class_count_report
+from pipeline.components.data_validator import image_scan
+
+ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+class DataValidationError(RuntimeError):
+  """The data has problems that must be fixed before training."""
+
+
+class DataValidatorExecutor(base_executor.BaseExecutor):
+  """Validates every split; raises DataValidationError on hard problems."""
+
+  def Do(self, input_dict, output_dict, exec_properties) -> None:
+    class_names = json.loads(exec_properties["class_names"])
+    image_size = int(exec_properties["image_size"])
+    examples = artifact_utils.get_single_instance(input_dict["examples"])
+    stats_artifact = artifact_utils.get_single_instance(
+        input_dict["statistics"])
+    schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(
+        artifact_utils.get_single_uri(input_dict["schema"])))
+    anomalies_artifact = artifact_utils.get_single_instance(
+        output_dict["anomalies"])
+    splits = artifact_utils.decode_split_names(stats_artifact.split_names)
+    anomalies_artifact.split_names = artifact_utils.encode_split_names(splits)
+    anomalies_artifact.span = stats_artifact.span
+
+    summary: Dict[str, Any] = {"splits": {}, "errors": [], "warnings": []}
+    # The file check's report, written by CheckedImportExampleGen (None for
+    # Examples from another ExampleGen).
+    file_check = data_check.read_report(examples.uri)
+    if file_check is not None:
+      summary["warnings"] += [f"data files: {w}" for w in
+                              file_check.get("warnings", [])]
+      summary["data_files"] = {k: v for k, v in file_check.items()
+                               if k != "test_records"}
+    keys_by_split: Dict[str, List[Tuple[str, Optional[str]]]] = {}
+    blessed = {}
+    for split in splits:
+      stats_list = stats_artifact_utils.load_statistics(stats_artifact,
+                                                        split).proto()
+      anomalies, split_summary = checks.validate_split(
+          split, stats_list.datasets[0], stats_list, schema, class_names,
+          float(exec_properties["max_imbalance_ratio"]),
+          int(exec_properties["min_class_examples"]),
+          check_balance=(split == features.TRAIN_SPLIT))
+      if exec_properties["scan_images"] and split_summary["num_examples"]:
+        logging.info("Checking every image of split %s.", split)
+        pattern = os.path.join(
+            artifact_utils.get_split_uri([examples], split), "*")
+        keys = keys_by_split.setdefault(split, [])
+        scanned, problems = image_scan.scan_records([pattern], image_size,
+                                                    keys=keys)
+        split_summary["records_scanned"] = scanned
+        split_summary["bad_records"] = problems
+        if problems:
+          checks.add_reason(anomalies, features.IMAGE_KEY,
+                      anomalies_pb2.AnomalyInfo.ERROR, "Bad images",
+                      f"{len(problems)} record(s) with bad images")
+          shown = "; ".join(f"record {p['record']} (id {p['id']}): "
+                            f"{p['problem']}" for p in
+                            problems[:checks.MAX_RECORDS_IN_MESSAGE])
+          more = len(problems) - checks.MAX_RECORDS_IN_MESSAGE
+          split_summary["errors"].append(
+              f"split {split!r}, feature {features.IMAGE_KEY!r}: "
+              f"{len(problems)} bad record(s): {shown}" +
+              (f"; and {more} more (see {checks.SUMMARY_FILE})"
+               if more > 0 else ""))
+        # Ids of train and eval only name records (messages, reports):
+        # counted warnings. The test split's are errors, below.
+        messages, split_summary["ids"] = checks.id_findings(split, keys)
+        for message in messages:
+          checks.add_reason(anomalies, features.ID_KEY,
+                      anomalies_pb2.AnomalyInfo.WARNING, "Bad ids", message)
+        split_summary["warnings"] += messages
+      out_dir = artifact_utils.get_split_uri([anomalies_artifact], split)
+      tf.io.gfile.makedirs(out_dir)
+      io_utils.write_bytes_file(os.path.join(out_dir, ANOMALIES_FILE),
+                                anomalies.SerializeToString())
+      blessed[split] = 0 if split_summary["errors"] else 1
+      summary["splits"][split] = split_summary
+      summary["errors"] += split_summary["errors"]
+      summary["warnings"] += split_summary["warnings"]
+
+    if file_check is not None and file_check.get("test_records") is not None:
+      # Its ids key submission.csv: an empty or repeated one corrupts it.
+      test_keys = [tuple(key) for key in file_check["test_records"]]
+      keys_by_split[features.TEST_SPLIT_DIR] = test_keys
+      messages, test_ids = checks.id_findings(features.TEST_SPLIT_DIR,
+                                              test_keys)
+      summary["test"] = {"num_examples": len(test_keys), "ids": test_ids}
+      summary["errors"] += messages
+    if keys_by_split:
+      messages, summary["integrity"] = checks.cross_split_findings(
+          keys_by_split)
+      summary["warnings"] += messages
+    if (features.TRAIN_SPLIT in summary["splits"] and
+        features.EVAL_SPLIT in summary["splits"]):
+      warning, summary["eval_class_coverage"] = checks.eval_class_coverage(
+          summary["splits"][features.TRAIN_SPLIT]["class_counts"],
+          summary["splits"][features.EVAL_SPLIT]["class_counts"],
+          class_names)
+      if warning:
+        summary["warnings"].append(warning)
+
+    summary["reports"] = class_count_report.write_class_count_report(
+        anomalies_artifact.uri,
+        {s: v["class_counts"] for s, v in summary["splits"].items()},
+        class_names)
+    with tf.io.gfile.GFile(
+        os.path.join(anomalies_artifact.uri, checks.SUMMARY_FILE), "w") as f:
+      json.dump(summary, f, indent=2)
+    anomalies_artifact.set_json_value_custom_property("blessed", blessed)
+    for warning in summary["warnings"]:
+      logging.warning("Data validation: %s", warning)
+    if summary["errors"]:
+      raise DataValidationError(
+          "data validation failed, the pipeline stops before Transform:\n  " +
+          "\n  ".join(summary["errors"]) +
+          f"\n(details in {anomalies_artifact.uri})")
+
+
+def read_summary(anomalies_uri: str) -> Optional[Dict[str, Any]]:
+  """The validation summary of a DataValidator output, if it exists."""
+  path = os.path.join(anomalies_uri, checks.SUMMARY_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)

@@ -1,0 +1,97 @@
+"""Provenance for the push record: the code and the data a model came from.
+
+The code: the git commit (when the code runs from a checkout) and a hash of
+the project's Python sources (which identifies a build in the container
+image, where there is no checkout). The data: ExampleGen's span and input
+fingerprint, and the Trainer's class counts and config.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+from typing import Any, Dict, Optional
+
+from tfx import types
+from tfx.dsl.io import fileio
+
+from pipeline import features
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+# The code whose hash identifies a build even without a git checkout (in
+# the container image).
+SOURCE_DIRS = ("modules", "pipeline")
+
+
+def source_fingerprint(root: str = PROJECT_ROOT,
+                       directories=SOURCE_DIRS) -> str:
+  """sha256 over the project's Python sources (path and content)."""
+  digest = hashlib.sha256()
+  for directory in directories:
+    for folder, subfolders, names in sorted(os.walk(os.path.join(root,
+                                                                 directory))):
+      subfolders.sort()
+      for name in sorted(names):
+        if not name.endswith(".py"):
+          continue
+        path = os.path.join(folder, name)
+        digest.update(os.path.relpath(path, root).encode())
+        with open(path, "rb") as f:
+          digest.update(hashlib.sha256(f.read()).digest())
+  return digest.hexdigest()
+
+
+def git_state(root: str = PROJECT_ROOT) -> Dict[str, Any]:
+  """The commit the code runs from and whether it has local changes."""
+  try:
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+        text=True, timeout=10, check=True).stdout.strip()
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        capture_output=True, text=True, timeout=10, check=True).stdout
+  except (OSError, subprocess.SubprocessError):
+    return {"git_commit": None, "git_dirty": None}  # No git, no checkout.
+  return {"git_commit": commit, "git_dirty": bool(status.strip())}
+
+
+def _sha256(text: str) -> str:
+  return hashlib.sha256(text.encode()).hexdigest()
+
+
+def data_fingerprint(examples: Optional[types.Artifact],
+                     model_run_uri: Optional[str]) -> Dict[str, Any]:
+  """What identifies the training data, from what the executor was given."""
+  data: Dict[str, Any] = {}
+  if examples is not None:
+    fingerprint = (examples.get_string_custom_property("input_fingerprint")
+                   if examples.has_custom_property("input_fingerprint")
+                   else "")
+    data.update({
+        "examples_uri": examples.uri,
+        "span": (examples.get_int_custom_property("span")
+                 if examples.has_custom_property("span") else None),
+        "version": (examples.get_int_custom_property("version")
+                    if examples.has_custom_property("version") else None),
+        "input_fingerprint": fingerprint or None,
+        "input_fingerprint_sha256": _sha256(fingerprint) if fingerprint
+                                    else None,
+    })
+  history_path = (
+      os.path.join(model_run_uri, features.TRAINING_HISTORY_FILE)
+      if model_run_uri else None)
+  if history_path and fileio.exists(history_path):
+    with fileio.open(history_path, "r") as f:
+      history = json.load(f)
+    counts = history.get("class_counts")
+    data.update({
+        "train_examples": history.get("train_examples"),
+        # Per-class counts of the training split, as Transform counted them.
+        "class_counts_sha256": (_sha256(json.dumps(counts))
+                                if counts is not None else None),
+        "config_sha256": _sha256(json.dumps(history.get("config"),
+                                            sort_keys=True)),
+        "training_history": history_path,
+    })
+  return data

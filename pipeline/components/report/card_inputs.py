@@ -1,0 +1,75 @@
+"""The model card of a run, built from that run's artifacts.
+
+The Pusher (into the version folder) and the Report (into its artifact)
+write the same card; this reads what it is built from, so both read it the
+same way: the Trainer's `training_history.json`, the DataValidator's
+summary, ExampleGen's span and the eval split's predictions
+(BatchInference). model_card.py builds and writes it.
+"""
+
+import json
+import os
+from typing import Optional
+
+import tensorflow as tf
+from tfx import types
+
+from pipeline import evaluation as evaluation_lib
+from pipeline import features
+from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.report import model_card
+
+
+def read_eval_predictions(artifact: Optional[types.Artifact]
+                          ) -> Optional[predictions_lib.SplitPredictions]:
+  """The eval split's predictions of a BatchInference artifact, or None.
+
+  Raises:
+    FileNotFoundError: if the artifact holds no eval predictions (the eval
+      split is predicted for every model, blessed or not).
+  """
+  if artifact is None:
+    return None
+  predictions = predictions_lib.read_predictions(artifact.uri,
+                                                 features.EVAL_SPLIT)
+  if predictions is None:
+    raise FileNotFoundError(f"no eval predictions in {artifact.uri}")
+  return predictions
+
+
+def card_from_artifacts(
+    evaluation: evaluation_lib.Evaluation,
+    model_run: Optional[types.Artifact],
+    anomalies: Optional[types.Artifact],
+    examples: Optional[types.Artifact],
+    eval_predictions: Optional[predictions_lib.SplitPredictions],
+    blessed: Optional[bool],
+    model: Optional[str]) -> model_card.ModelCard:
+  """The card of the model `evaluation` evaluated.
+
+  Args:
+    evaluation: the Evaluator's output, read.
+    model_run: the Trainer's ModelRun (its training history), if given.
+    anomalies: the DataValidator's output (its summary), if given.
+    examples: ExampleGen's output (its span), if given.
+    eval_predictions: the eval split's predictions (`read_eval_predictions`).
+    blessed: the gate's verdict.
+    model: where the model is (the version folder, or the Trainer's model).
+  """
+  history = None
+  if model_run is not None:
+    path = os.path.join(model_run.uri, features.TRAINING_HISTORY_FILE)
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        history = json.load(f)
+  labels, predicted = model_card.eval_arrays(eval_predictions)
+  return model_card.build_card(
+      evaluation, history,
+      validation_summary=(data_validator.read_summary(anomalies.uri)
+                          if anomalies is not None else None),
+      span=(examples.get_int_custom_property("span")
+            if examples is not None and examples.has_custom_property("span")
+            else None),
+      eval_labels=labels, eval_predicted=predicted, blessed=blessed,
+      model=model)
