@@ -758,9 +758,11 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
       by_size = (result or {}).get("by_input_size", {}).get(input_size, {})
       ips = by_size.get("images_per_second", {})
       section = f"input {size}->{input_size}"
-      layers = ", ".join(by_size.get("augmentation", [])) or "?"
-      figures.append(Figure(section, f"Trainer input, augmented ({layers})",
-                            ips.get("augmented"), "images/s"))
+      layers = ", ".join(by_size.get("augmentation", [])) or "none"
+      in_model = ", ".join(by_size.get("model_augmentation", [])) or "none"
+      figures.append(Figure(
+          section, f"Trainer input, augmented (input pipeline: {layers}; "
+          f"in the model: {in_model})", ips.get("augmented"), "images/s"))
       figures.append(Figure(section, "Trainer input, decode only",
                             ips.get("decode_only"), "images/s"))
       figures.append(Figure(section, "notebook tf.data (raw .tfrec)",
@@ -773,24 +775,37 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
       if overhead is not None and (
           100 * overhead > MAX_AUGMENTATION_OVERHEAD_PERCENT):
         notes.append(
-            f"the augmentation ({layers}) runs on float32 batches at the "
-            "model's input size: the flip is one gather that copies every "
-            "batch, about as costly as decoding a JPEG that needs no "
-            "resize; it is cheap next to a decode that shrinks the image.")
+            f"the input pipeline's augmentation ({layers}) runs on float32 "
+            "batches at the model's input size (TFT's outputs cannot be "
+            "uint8): each layer copies every batch at least once, about as "
+            "costly as decoding a JPEG that needs no resize.")
       figures.append(Figure(
           section, f"augmentation time over decode-only, CPU time per "
           f"image ({size}px data, {input_size}px input)",
           None if overhead is None else 100 * overhead, "%",
           Target("<=", MAX_AUGMENTATION_OVERHEAD_PERCENT),
           note=" ".join(notes)))
+      on_host = by_size.get("model_flip_on_host_overhead_cpu")
+      figures.append(Figure(
+          section, "the model's flip run on this CPU, over decode-only, "
+          "CPU time per image", None if on_host is None else 100 * on_host,
+          "%", note=("what a CPU-only host pays for the flip in its "
+                     "training step; on an accelerator it runs there")))
       decode, notebook = ips.get("decode_only"), ips.get("notebook")
       gap = notebook / decode if decode and notebook else None
+      cpu = by_size.get("cpu_ms_per_image", {})
+      cpu_gap = (cpu["decode_only"] / cpu["notebook"]
+                 if cpu.get("decode_only") and cpu.get("notebook") else None)
       figures.append(Figure(
           section, "notebook / Trainer decode-only throughput", gap, "x",
-          note=("the Transform graph shrinks with antialias=True, several "
-                "times the cost of the notebooks' bilinear resize, decodes "
-                "the images of a batch in tf.map_fn and reads GZIP records"
-                if gap and gap > 1.5 else "")))
+          Target("<=", 1.0),
+          note=("" if cpu_gap is None else
+                f"from CPU time per image: {cpu_gap:.2f}x. ") + (
+                    "the Trainer reads GZIP records and decodes the images "
+                    "of a batch in tf.map_fn (TFT's graph is batched), "
+                    "which stacks every float32 image into the batch once "
+                    "more; the notebooks decode one record at a time"
+                    if gap and gap > 1.0 else "")))
 
 
 def main(argv=None) -> int:
