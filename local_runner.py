@@ -104,7 +104,8 @@ def local_pipeline(output_dir: str, data_root: str, config,
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               os.path.join(output_dir, METADATA_FILE))),
       beam_pipeline_args=beam_pipeline_args,
-      enable_cache=enable_cache)
+      enable_cache=enable_cache,
+      stable_baseline=True)
 
 
 def main(argv=None) -> int:
