@@ -841,8 +841,9 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
                 f"from CPU time per image: {cpu_gap:.2f}x. ") + (
                     "the Trainer reads GZIP records and decodes the images "
                     "of a batch in tf.map_fn (TFT's graph is batched), "
-                    "which stacks every float32 image into the batch once "
-                    "more; the notebooks decode one record at a time"
+                    "fixed costs per batch that weigh most where a JPEG "
+                    "decodes fast; the notebooks decode one record at a "
+                    "time"
                     if gap and gap > 1.0 else "")))
 
 
