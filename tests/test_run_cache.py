@@ -163,7 +163,7 @@ def test_changing_augmentation_retrains_without_transform(runs):
 
 def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
   """The fourth run (other data) names its own model and metrics."""
-  third_out, fourth_out = runs["stdouts"][2:]
+  third_out, fourth_out = runs["stdouts"][2:4]
   fourth = list(runs["states"].values())[3]
   assert fourth["ImportExampleGen"] == "COMPLETE"
   assert fourth["Trainer"] == "COMPLETE"
