@@ -181,7 +181,7 @@ def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
   assert summary.read_summary(metadata, run_ids[2]).model_dir == (
       _summary_value(third_out, "model"))
   assert summary.read_summary(metadata, run_ids[3]).model_dir == model
-  assert summary.read_summary(metadata).run_id == run_ids[3]
+  assert summary.read_summary(metadata).run_id == run_ids[-1]
 
 
 def test_an_unchanged_rerun_caches_the_evaluator_and_the_pusher(runs):
@@ -198,7 +198,8 @@ def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
   # the latest model blessed before it, other than the candidate itself.
   evaluations = runs["evaluator_inputs"]
   blessed = runs["blessed"]
-  assert len(evaluations) == 4  # The fifth run's was cached.
+  # The fifth is the fourth's, reused (CACHED) with the same inputs.
+  assert len(evaluations) == 5
   earlier_blessed = []
   for inputs in evaluations.values():
     (candidate,) = inputs["model"]
@@ -212,6 +213,8 @@ def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
   first, second = list(evaluations.values())[:2]
   assert second["model"] == first["model"]
   assert not second.get("baseline_model")
+  fourth, fifth = list(evaluations.values())[3:]
+  assert fifth == fourth
   # The third run's new model had the first (blessed) one as baseline.
   assert first["model"][0] in blessed
   assert list(evaluations.values())[2]["baseline_model"] == first["model"]
