@@ -104,7 +104,8 @@ def local_pipeline(output_dir: str, data_root: str, config,
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               os.path.join(output_dir, METADATA_FILE))),
       beam_pipeline_args=beam_pipeline_args,
-      enable_cache=enable_cache)
+      enable_cache=enable_cache,
+      stable_baseline=True)
 
 
 def main(argv=None) -> int:
@@ -121,14 +122,19 @@ def main(argv=None) -> int:
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
+  from pipeline import features  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   try:
     config = config_from_args(args)
-    beam_args = beam.beam_pipeline_args(args.beam_profile,
-                                        beam.settings_from_args(args))
+    beam_settings = beam.settings_from_args(args)
+    beam_profile, beam_reason = beam.resolve_local_profile(
+        args.beam_profile, beam_settings, beam.files_bytes(os.path.join(
+            args.data_root, features.image_dir_name(config.image_size), "*",
+            features.TFRECORD_PATTERN)))
+    beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
     beam_args += console.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
   except ValueError as error:
@@ -143,6 +149,8 @@ def main(argv=None) -> int:
     return console.EXIT_ERROR
   for line in report.lines():
     print(line)
+  if beam_reason:
+    print(f"beam: {beam_reason}")
   if not val_folder:
     print(f"data: no val folder: evaluating on {config.eval.holdout_percent}% "
           "of train, chosen by a hash of each record's id (eval.split)")
@@ -157,6 +165,8 @@ def main(argv=None) -> int:
                        schema_file=schema_file, enable_cache=args.cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   console.configure_logging(log_file, verbose=args.verbose)
+  if beam_reason:
+    logging.info("Beam: %s", beam_reason)
   print(f"Running the pipeline; progress below, full log in {log_file}")
   start = time.time()
   try:

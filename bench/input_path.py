@@ -3,15 +3,21 @@
     python -m bench.input_path --examples-dir EXAMPLES --raw-dir RAW \
         --image-size 192 --transform-dir GRAPH --output result.json
 
-For one data set (one image size), measures images/s of three input
+For one data set (one image size), measures images/s of four input
 pipelines, each at two model input sizes (the pipeline's default, 64, and
 the data's own size, as the notebooks train):
 
-- `augmented`: the Trainer's training input, `modules.trainer.make_dataset(
-  ..., training=True)` with the config's augmentation (the flip): GZIP
-  TFRecords from ExampleGen, shuffle, batch, parse, the Transform graph
-  (decode, and resize unless the size matches), augmentation.
+- `augmented`: the Trainer's training input, `modules.dataset.make_dataset(
+  ..., training=True)` with the config's augmentation: GZIP TFRecords from
+  ExampleGen, shuffle, batch, parse, the Transform graph (decode, and
+  resize unless the size matches), the input pipeline's augmentation
+  layers (none by default: the flip runs in the model).
 - `decode_only`: the same with every augmentation layer off.
+- `model_flip_on_host`: `decode_only` followed by the model's training
+  flip (`modules.augmentation.RandomFlipLeftRight`) run on this host's CPU: what
+  a CPU-only machine pays for the flip in its training step (on an
+  accelerator it runs there instead). With the flip in the input pipeline
+  on float32 batches (the choice before), this cost was the input's.
 - `notebook`: the Kaggle notebooks' pipeline: `TFRecordDataset` over the raw
   `.tfrec` files (no GZIP), `parse_single_example`, `decode_jpeg`,
   `tf.image.resize`, batch, without ordering guarantees.
@@ -38,7 +44,7 @@ import time
 from typing import Callable, Dict, List, Sequence
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VARIANTS = ("augmented", "decode_only", "notebook")
+VARIANTS = ("augmented", "decode_only", "model_flip_on_host", "notebook")
 
 
 def augmentation_overhead(augmented_ips: float, decode_only_ips: float
@@ -165,7 +171,8 @@ def run(examples_dir: str, raw_dir: str, image_size: int, transform_dir: str,
         warmup_seconds: float, work_dir: str, schema_file: str) -> Dict:
   """Measures every variant at every input size; returns the results."""
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  from modules import trainer  # pylint: disable=g-import-not-at-top
+  from modules import augmentation  # pylint: disable=g-import-not-at-top
+  from modules import dataset  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
 
   train_examples = sorted(glob.glob(os.path.join(examples_dir,
@@ -190,15 +197,23 @@ def run(examples_dir: str, raw_dir: str, image_size: int, transform_dir: str,
     no_augmentation = config.replace(
         augment__flip=False, augment__rotation=0.0, augment__zoom=0.0,
         augment__shift=0.0, augment__saturation=0.0)
-    if trainer.make_augmenter(no_augmentation) is not None:
+    if augmentation.make_augmenter(no_augmentation) is not None:
       raise SystemExit("error: could not switch every augmentation off; "
                        "bench/input_path.py needs updating")
+    def model_flip_on_host():
+      flip = augmentation.RandomFlipLeftRight(
+          augmentation.layer_seed(config.train.seed, "flip"))
+      return dataset.make_dataset(
+          train_examples, tft_output, batch_size, no_augmentation,
+          training=True).map(lambda x, y: (flip(x, training=True), y))
+
     makers = {
-        "augmented": lambda: trainer.make_dataset(
+        "augmented": lambda: dataset.make_dataset(
             train_examples, tft_output, batch_size, config, training=True),
-        "decode_only": lambda: trainer.make_dataset(
+        "decode_only": lambda: dataset.make_dataset(
             train_examples, tft_output, batch_size, no_augmentation,
             training=True),
+        "model_flip_on_host": model_flip_on_host,
         "notebook": lambda: notebook_dataset(raw_files, input_size,
                                              batch_size),
     }
@@ -221,9 +236,13 @@ def run(examples_dir: str, raw_dir: str, image_size: int, transform_dir: str,
         # The same from CPU time: 1/cpu is a CPU-bound throughput.
         "augmentation_overhead_cpu": round(augmentation_overhead(
             1 / cpu["augmented"], 1 / cpu["decode_only"]), 4),
+        # The model's flip on a CPU-only host, over decode-only.
+        "model_flip_on_host_overhead_cpu": round(augmentation_overhead(
+            1 / cpu["model_flip_on_host"], 1 / cpu["decode_only"]), 4),
         "augmentation": [name for name in ("flip", "rotation", "zoom",
                                            "shift", "saturation")
-                         if getattr(config.augment, name)],
+                         if name != "flip" and getattr(config.augment, name)],
+        "model_augmentation": ["flip"] if config.augment.flip else [],
     }
     print(json.dumps({input_size: {"images_per_second": ips,
                                    "cpu_ms_per_image": cpu}}), flush=True)

@@ -1,7 +1,10 @@
 """Beam arguments of the Beam-based components (StatisticsGen, Transform,
 Evaluator, and the other executors that take them), by named profile.
 
-- `local` (default): DirectRunner, one worker process per core.
+- `local` (default): DirectRunner, one worker process per core; run from
+  this machine (`local_runner.py`), in the runner's own process instead
+  when worker processes cannot pay for themselves (`resolve_local_profile`:
+  a small input or few cores), said with its reason.
 - `in_memory`: DirectRunner in one process.
 - `dataflow`: Google Cloud Dataflow; the workers run the project's image.
 - `flink`: Flink through Beam's portable runner: a cluster, or Flink's
@@ -19,9 +22,10 @@ docs/beam-engines.md how the portable profiles run, here and on a cluster.
 
 import argparse
 import dataclasses
+import glob
 import os
 import shlex
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from pipeline import env_flags
 
@@ -176,6 +180,18 @@ SETTINGS = (
             "(one shell-quoted string)", shlex.split),
 )
 _SETTINGS_BY_FIELD = {setting.field: setting for setting in SETTINGS}
+
+
+# When `local` runs the DirectRunner in-process (`resolve_local_profile`).
+# Each worker process is a new Python that imports TensorFlow and the
+# component's libraries, seconds before its first example; the bench
+# measured 2 workers on 2 cores at 0.72x to 0.81x the speed of 1
+# (docs/benchmarks.md, section "beam"), so on so few cores they never pay.
+# Below SMALL_INPUT_BYTES of TFRecords (about 5,000 images at 192 px, 20 s
+# of one process's work at the bench's 240 examples/s) the start-up is
+# a large share of the work, on any machine.
+FEW_CORES = 2
+SMALL_INPUT_BYTES = 64 * 2**20
 
 
 class BeamSettingError(ValueError):
@@ -365,6 +381,52 @@ def _spark_args(settings: BeamSettings) -> List[str]:
         f"Beam profile 'spark' needs {describe('spark_master_url')} or "
         f"{describe('job_endpoint')}")
   return args + _environment_args("spark", settings, local_engine)
+
+
+def files_bytes(pattern: str) -> int:
+  """Total size of the files matching `pattern` (a local glob)."""
+  return sum(os.path.getsize(path) for path in glob.glob(pattern))
+
+
+def resolve_local_profile(profile: str, settings: BeamSettings,
+                          input_bytes: int,
+                          cpu_count: Optional[int] = None
+                          ) -> Tuple[str, str]:
+  """The profile to run on this machine, and why, for a runner that runs
+  the components here (`local_runner.py`; not a Kubeflow spec, whose pods
+  count their own cores).
+
+  `local` without `--beam-workers` becomes `in_memory` (the DirectRunner
+  in the component's own process, no worker processes) when the machine
+  has at most FEW_CORES cores or the input is under SMALL_INPUT_BYTES.
+  `--beam-workers N` keeps N worker processes; `--beam-profile in_memory`
+  or any other profile is kept as given.
+
+  Args:
+    profile: the profile asked for (`--beam-profile`).
+    settings: the Beam settings (`--beam-workers` is read).
+    input_bytes: size of the TFRecords the pipeline reads.
+    cpu_count: cores of this machine; None: `os.cpu_count()`.
+
+  Returns:
+    (profile, reason): the reason is a sentence naming the measurements
+    and the flag that overrides the choice; empty when nothing was chosen.
+  """
+  if profile != "local" or settings.workers:
+    return profile, ""
+  cores = cpu_count or os.cpu_count() or 1
+  size = f"{input_bytes / 2**20:.1f} MiB of TFRecords"
+  if cores <= FEW_CORES:
+    why = f"{cores} core(s) (at most {FEW_CORES}), {size}"
+  elif input_bytes < SMALL_INPUT_BYTES:
+    why = (f"{size} (under {SMALL_INPUT_BYTES // 2**20} MiB), "
+           f"{cores} cores")
+  else:
+    return profile, (f"DirectRunner with one worker process per core: "
+                     f"{cores} cores, {size}")
+  return "in_memory", (
+      f"DirectRunner in-process, no worker processes: {why}; "
+      f"{_SETTINGS_BY_FIELD['workers'].flag} N runs N worker processes")
 
 
 def beam_pipeline_args(profile: str = DEFAULT_PROFILE,

@@ -125,8 +125,9 @@ _KNOWN_LOG_NOISE = tuple(re.compile(pattern) for pattern in (
     r"From \S+tensorflow_model_analysis\S+: tf_record_iterator \(from "
     r"tensorflow\.python\.lib\.io\.tf_record\) is deprecated",
     # Beam relays its DirectRunner workers' start-up warnings as
-    # "Worker: ... message: ...".
-    r"Worker: .*message: \"Couldn\\*'t find python-snappy so the "
+    # "Worker: ... message: ..."; in-process (pipeline/beam.py) the first
+    # comes as it is.
+    r"(Worker: .*message: \")?Couldn\\*'t find python-snappy so the "
     r"implementation of _TFRecordUtil\._masked_crc32c is not as fast",
     r"Worker: .*message: \"Discarding unparseable args: "
     r"\[\\*'--direct_runner_use_stacked_bundle\\*', "

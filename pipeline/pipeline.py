@@ -27,6 +27,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
+from pipeline import baseline as baseline_lib
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline.components.batch_inference import component as inference_lib
@@ -181,6 +182,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
     vertex_training: Optional[Dict[str, Any]] = None,
+    stable_baseline: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Builds the TFX pipeline.
 
@@ -202,6 +204,10 @@ def create_pipeline(
       the Vertex AI Trainer's custom_config entries (keys starting
       `config_lib.PLATFORM_KEY_PREFIX`, see kubeflow_runner.py), and the
       Trainer node, same id and inputs, launches a Vertex AI custom job.
+    stable_baseline: the Evaluator's baseline leaves the candidate out
+      (pipeline/baseline.py), so an unchanged re-run caches the Evaluator
+      and the Pusher; LocalDagRunner only (KubeflowV2DagRunner compiles
+      TFX's own resolver strategies only).
 
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
@@ -275,12 +281,19 @@ def create_pipeline(
       hyperparameters=hyperparameters,
       **training_inputs,
       custom_config=trainer_config)
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+  # The baseline: the latest blessed model, without the candidate itself
+  # where the orchestrator runs our strategy (pipeline/baseline.py).
+  baseline_inputs = dict(
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
       model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id("latest_blessed_model_resolver")
+          type=tfx.types.standard_artifacts.ModelBlessing))
+  if stable_baseline:
+    baseline_inputs[baseline_lib.CANDIDATE_KEY] = trainer.outputs["model"]
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=(baseline_lib.LatestBlessedOtherModelStrategy
+                      if stable_baseline else
+                      tfx.dsl.experimental.LatestBlessedModelStrategy),
+      **baseline_inputs).with_id("latest_blessed_model_resolver")
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],

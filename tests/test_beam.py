@@ -294,3 +294,32 @@ def test_local_engine_flags_from_environment(monkeypatch, job_server_jar):
       "--runner=FlinkRunner", "--flink_master=[local]",
       f"--flink_job_server_jar={job_server_jar}",
       "--environment_type=LOOPBACK", "--parallelism=2"]
+
+
+def test_local_runs_in_process_on_few_cores_or_a_small_input():
+  big = 10 * beam.SMALL_INPUT_BYTES
+  resolve = lambda settings, size, cores, profile="local": (
+      beam.resolve_local_profile(profile, settings, size, cpu_count=cores))
+  none = beam.BeamSettings()
+  # Few cores: worker processes never pay, whatever the input.
+  profile, reason = resolve(none, big, 2)
+  assert profile == "in_memory"
+  assert "2 core(s)" in reason and "--beam-workers" in reason
+  # Many cores, small input: in-process too.
+  profile, reason = resolve(none, beam.SMALL_INPUT_BYTES - 1, 16)
+  assert profile == "in_memory" and "MiB of TFRecords" in reason
+  # Many cores and a large input: worker processes, said so.
+  profile, reason = resolve(none, big, 16)
+  assert profile == "local" and "one worker process per core" in reason
+  # The flags win: --beam-workers N, or any profile asked for by name.
+  assert resolve(beam.BeamSettings(workers=2), 0, 2) == ("local", "")
+  assert resolve(none, 0, 2, "in_memory") == ("in_memory", "")
+  assert resolve(DATAFLOW, 0, 2, "dataflow") == ("dataflow", "")
+
+
+def test_files_bytes_sums_the_matching_files(tmp_path):
+  (tmp_path / "a.tfrec").write_bytes(b"x" * 10)
+  (tmp_path / "b.tfrec").write_bytes(b"x" * 5)
+  (tmp_path / "c.txt").write_bytes(b"x" * 100)
+  assert beam.files_bytes(str(tmp_path / "*.tfrec")) == 15
+  assert beam.files_bytes(str(tmp_path / "none" / "*.tfrec")) == 0

@@ -448,3 +448,33 @@ def test_beam_components_needs_data_for_the_components(capsys):
     beam_components.main(["--beam-workers", "1"])
   assert exit_info.value.code == 2
   assert "--data-root and --output-dir are needed" in capsys.readouterr().err
+
+
+def test_input_path_measures_every_variant(tiny_data_root, tmp_path):
+  # bench/input_path.py end to end on the tiny set, briefly: every variant
+  # gives a figure, the flip is counted where it runs (the model).
+  import glob  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from pipeline import features  # pylint: disable=g-import-not-at-top
+  data_root, _ = tiny_data_root
+  raw_dir = os.path.join(data_root, features.image_dir_name(192))
+  examples = tmp_path / "examples" / "Split-train"
+  examples.mkdir(parents=True)
+  # As ImportExampleGen writes them: the same records, GZIP.
+  with tf.io.TFRecordWriter(str(examples / "data_tfrecord-00000.gz"),
+                            "GZIP") as writer:
+    for record in tf.data.TFRecordDataset(
+        sorted(glob.glob(os.path.join(raw_dir, "train", "*.tfrec")))):
+      writer.write(record.numpy())
+  result = input_path.run(
+      str(tmp_path / "examples"), raw_dir, 192, "", [64, 192], rounds=1,
+      seconds=0.2, warmup_seconds=0.1, work_dir=str(tmp_path),
+      schema_file=os.path.join(bench_run.REPO_ROOT, "schema",
+                               "schema.pbtxt"))
+  for size in ("64", "192"):
+    by_size = result["by_input_size"][size]
+    assert set(by_size["images_per_second"]) == set(input_path.VARIANTS)
+    assert all(v > 0 for v in by_size["images_per_second"].values())
+    assert by_size["augmentation"] == []
+    assert by_size["model_augmentation"] == ["flip"]
+    assert by_size["model_flip_on_host_overhead_cpu"] is not None

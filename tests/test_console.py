@@ -37,6 +37,7 @@ _TIME = r"\d\d:\d\d:\d\d "
 # lines are the console's own allow-list; warnings are the project's.
 _PROJECT_STDOUT = [re.compile(pattern) for pattern in (
     r"data: ",  # the data check, before the run
+    r"beam: ",  # how Beam runs, and why (pipeline/beam.py)
     r"Running the pipeline; progress below, full log in ",
     _TIME + console.PROGRESS.pattern.lstrip("^"),
     _TIME + r"Data validation: ",  # pipeline/components/data_validator/executor.py

@@ -10,7 +10,11 @@ each run (its `pipeline_run` context):
   3. only an augmentation setting changed: Transform is CACHED, the Trainer
      runs again;
   4. other data: the summary names this run's model and metrics, not those
-     of the runs before.
+     of the runs before;
+  5. the fourth run again, unchanged: every component CACHED, the Evaluator
+     and the Pusher too, since the baseline leaves the candidate out
+     (pipeline/baseline.py), and each evaluation's baseline is the latest
+     blessed model other than its candidate.
 """
 
 import os
@@ -57,6 +61,36 @@ def _runs(output_dir):
   return runs
 
 
+def _evaluator_inputs(output_dir):
+  """Run id -> {input key: [artifact ids]} of the Evaluator's execution."""
+  store = _store(output_dir)
+  node_type = store.get_context_type("node").id
+  inputs = {}
+  for run in sorted(store.get_contexts_by_type("pipeline_run"),
+                    key=lambda context: context.id):
+    for execution in store.get_executions_by_context(run.id):
+      nodes = [context.name.split(".", 1)[1] for context in
+               store.get_contexts_by_execution(execution.id)
+               if context.type_id == node_type]
+      if nodes != ["Evaluator"]:
+        continue
+      by_key = {}
+      for event in store.get_events_by_execution_ids([execution.id]):
+        if event.type == metadata_store_pb2.Event.INPUT:
+          key = event.path.steps[0].key
+          by_key.setdefault(key, []).append(event.artifact_id)
+      inputs[run.name] = by_key
+  return inputs
+
+
+def _blessed_model_ids(output_dir):
+  """Ids of the models the Evaluator blessed, in ML Metadata."""
+  store = _store(output_dir)
+  return {blessing.custom_properties["current_model_id"].int_value
+          for blessing in store.get_artifacts_by_type("ModelBlessing")
+          if blessing.custom_properties["blessed"].int_value == 1}
+
+
 def _summary_value(stdout, name):
   match = re.search(rf"^  {name} +(\S+)", stdout, re.MULTILINE)
   assert match, f"no {name} line in the summary:\n{stdout}"
@@ -88,13 +122,17 @@ def runs(tmp_path_factory):
            "--set", "augment.rotation=0.05"),
       _run(second, output_dir, "--min-macro-f1", "0.001",
            "--set", "augment.rotation=0.05"),
+      _run(second, output_dir, "--min-macro-f1", "0.001",
+           "--set", "augment.rotation=0.05"),
   ]
   return dict(output_dir=output_dir, stdouts=stdouts, counts=counts,
-              states=_runs(output_dir))
+              states=_runs(output_dir),
+              evaluator_inputs=_evaluator_inputs(output_dir),
+              blessed=_blessed_model_ids(output_dir))
 
 
 def test_each_run_is_a_pipeline_run_and_the_summary_names_it(runs):
-  assert len(runs["states"]) == 4
+  assert len(runs["states"]) == 5
   run_ids = [_summary_value(stdout, "run") for stdout in runs["stdouts"]]
   assert run_ids == list(runs["states"])
 
@@ -125,7 +163,7 @@ def test_changing_augmentation_retrains_without_transform(runs):
 
 def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
   """The fourth run (other data) names its own model and metrics."""
-  third_out, fourth_out = runs["stdouts"][2:]
+  third_out, fourth_out = runs["stdouts"][2:4]
   fourth = list(runs["states"].values())[3]
   assert fourth["ImportExampleGen"] == "COMPLETE"
   assert fourth["Trainer"] == "COMPLETE"
@@ -143,4 +181,40 @@ def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
   assert summary.read_summary(metadata, run_ids[2]).model_dir == (
       _summary_value(third_out, "model"))
   assert summary.read_summary(metadata, run_ids[3]).model_dir == model
-  assert summary.read_summary(metadata).run_id == run_ids[3]
+  assert summary.read_summary(metadata).run_id == run_ids[-1]
+
+
+def test_an_unchanged_rerun_caches_the_evaluator_and_the_pusher(runs):
+  fourth, fifth = list(runs["states"].values())[3:]
+  assert fourth["Evaluator"] == "COMPLETE"
+  assert all(state == "CACHED" for node, state in fifth.items()
+             if node != "latest_blessed_model_resolver"), fifth
+  assert fifth["Evaluator"] == "CACHED" and fifth["Pusher"] == "CACHED"
+
+
+def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
+    runs):
+  # Keep it correct: each evaluation that ran compares its candidate with
+  # the latest model blessed before it, other than the candidate itself.
+  evaluations = runs["evaluator_inputs"]
+  blessed = runs["blessed"]
+  # The fifth is the fourth's, reused (CACHED) with the same inputs.
+  assert len(evaluations) == 5
+  earlier_blessed = []
+  for inputs in evaluations.values():
+    (candidate,) = inputs["model"]
+    baseline = inputs.get("baseline_model", [])
+    others = [m for m in earlier_blessed if m != candidate]
+    assert baseline == others[-1:], (inputs, earlier_blessed)
+    if candidate in blessed and candidate not in earlier_blessed:
+      earlier_blessed.append(candidate)
+  # The gate-only run re-evaluated the first run's model: no baseline (it
+  # was the only blessed model), not itself.
+  first, second = list(evaluations.values())[:2]
+  assert second["model"] == first["model"]
+  assert not second.get("baseline_model")
+  fourth, fifth = list(evaluations.values())[3:]
+  assert fifth == fourth
+  # The third run's new model had the first (blessed) one as baseline.
+  assert first["model"][0] in blessed
+  assert list(evaluations.values())[2]["baseline_model"] == first["model"]
