@@ -7,17 +7,17 @@
 Prints, and writes to `bench/results/gpu-check-<timestamp>.json`:
 
 - the distribution strategy and the Keras precision policy the Trainer
-  would choose here (`modules.trainer.resolve_strategy`, `precision_policy`),
+  would choose here (`modules.strategy.resolve_strategy`, `precision_policy`),
   and whether Keras's default `jit_compile="auto"` turns XLA on;
 - training images/s of each backbone (default EfficientNetB0 and
   InceptionV3 at 512 px, random weights: ImageNet weights cannot be
   downloaded where this was written, and they do not change the work),
   with and without XLA (`jit_compile`), fed two ways:
-  * `tfrecord`: the Trainer's real input path, `modules.trainer.make_dataset`
+  * `tfrecord`: the Trainer's real input path, `modules.dataset.make_dataset`
     over GZIP TFRecords of tf.Examples laid out as ImportExampleGen writes
     them, with a Transform graph of the pipeline's own `preprocessing_fn`
     (decode, resize if needed) and the training augmentation (the flip in
-    the model, `modules.trainer.training_model`, as the Trainer trains);
+    the model, `modules.augmentation.training_model`, as the Trainer trains);
   * `synthetic`: one random batch held in memory, repeated, so the step
     time is the model's alone (plus the same host-to-device copy);
   the input-bound share is 1 - tfrecord / synthetic images/s;
@@ -253,7 +253,11 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
   """Trains a fresh model for 1 warm-up + `epochs` epochs; its figures."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from modules import augmentation  # pylint: disable=g-import-not-at-top
+  from modules import dataset  # pylint: disable=g-import-not-at-top
   from modules import model as model_lib  # pylint: disable=g-import-not-at-top
+  from modules import schedules  # pylint: disable=g-import-not-at-top
+  from modules import strategy as strategy_lib  # pylint: disable=g-import-not-at-top
   from modules import trainer  # pylint: disable=g-import-not-at-top
 
   keras.backend.clear_session()
@@ -263,9 +267,9 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
   global_batch = config.train.per_replica_batch_size * replicas
   with strategy.scope():
     # As the Trainer trains it: the training flip is in the model.
-    model = trainer.training_model(model_lib.build_model(config), config)
+    model = augmentation.training_model(model_lib.build_model(config), config)
     trainer.compile_model(
-        model, config, trainer.learning_rate_for_epoch(config, 0, replicas))
+        model, config, schedules.learning_rate_for_epoch(config, 0, replicas))
   # Set after compile_model, which leaves Keras's "auto"; the train
   # function is built at the first fit and reads it then.
   model.jit_compile = jit_compile
@@ -426,7 +430,11 @@ def main(argv=None) -> int:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from bench import input_path  # pylint: disable=g-import-not-at-top
+  from modules import augmentation  # pylint: disable=g-import-not-at-top
+  from modules import dataset  # pylint: disable=g-import-not-at-top
   from modules import model as model_lib  # pylint: disable=g-import-not-at-top
+  from modules import schedules  # pylint: disable=g-import-not-at-top
+  from modules import strategy as strategy_lib  # pylint: disable=g-import-not-at-top
   from modules import trainer  # pylint: disable=g-import-not-at-top
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
 
@@ -445,8 +453,8 @@ def main(argv=None) -> int:
                     "device_name"))
   os.makedirs(args.work_dir, exist_ok=True)
 
-  strategy = trainer.resolve_strategy(None)
-  policy = trainer.precision_policy(strategy, args.precision)
+  strategy = strategy_lib.resolve_strategy(None)
+  policy = strategy_lib.precision_policy(strategy, args.precision)
   keras.mixed_precision.set_global_policy(policy)
   peak = peak_tflops(gpu_name, policy)
   backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
@@ -471,7 +479,7 @@ def main(argv=None) -> int:
 
   # The input does not depend on the backbone: timed once, alone.
   def real_input():
-    return trainer.make_dataset(files, tft_output, global_batch, base,
+    return dataset.make_dataset(files, tft_output, global_batch, base,
                                 training=True)
 
   input_ips = round(input_path.measure_throughput(

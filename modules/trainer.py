@@ -194,13 +194,3 @@ def run_fn(fn_args) -> None:
     json.dump(history, f, indent=2)
   logging.info("Exported the serving model to %s", fn_args.serving_model_dir)
 
-
-# bench/ (another owner's) still reaches these through this module. Aliases
-# until it imports modules.dataset, .augmentation, .schedules and .strategy
-# itself; then delete them.
-make_dataset = dataset_lib.make_dataset
-make_augmenter = augmentation.make_augmenter
-training_model = augmentation.training_model
-learning_rate_for_epoch = schedules.learning_rate_for_epoch
-resolve_strategy = strategy_lib.resolve_strategy
-precision_policy = strategy_lib.precision_policy

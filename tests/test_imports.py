@@ -14,6 +14,7 @@ job):
    pipeline/evaluation.py (reads the Evaluator's output back),
    pipeline/serving_model.py (loads a served model and reads it).
 3. the DAG and what every runner shares about it: pipeline/pipeline.py,
+   pipeline/baseline.py (the Evaluator's baseline resolver),
    pipeline/beam.py (Beam profiles), pipeline/quiet_worker.py (the Beam
    workers' plugin), pipeline/flags.py and pipeline/env_flags.py (the
    runners' flags), pipeline/trainer_placement.py and
@@ -48,6 +49,7 @@ LAYER_OF_PATH = (
     # Loads a served model: BatchInference runs it, tools/ predict with it.
     ("pipeline/serving_model.py", 2),
     ("pipeline/pipeline.py", 3),
+    ("pipeline/baseline.py", 3),
     ("pipeline/beam.py", 3),
     ("pipeline/quiet_worker.py", 3),
     ("pipeline/flags.py", 3),
