@@ -224,8 +224,10 @@ def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS (no attribute) rather than None keeps "(default: None)" out
     # of --help; `settings_from_args` reads an absent attribute as None.
     choices = ENVIRONMENT_TYPES if setting.field == "environment_type" else None
+    # metavar: --help names the value by the field, not the prefixed dest.
     env_flags.add_env_flag(group, setting.flag, setting.help,
                            default=argparse.SUPPRESS, dest=_dest(setting),
+                           metavar=None if choices else setting.field.upper(),
                            type=setting.parse, choices=choices)
 
 

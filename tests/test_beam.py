@@ -323,3 +323,13 @@ def test_files_bytes_sums_the_matching_files(tmp_path):
   (tmp_path / "c.txt").write_bytes(b"x" * 100)
   assert beam.files_bytes(str(tmp_path / "*.tfrec")) == 15
   assert beam.files_bytes(str(tmp_path / "none" / "*.tfrec")) == 0
+
+
+def test_help_names_each_value_by_its_setting():
+  """The flags store under prefixed names; --help must not show them."""
+  parser = argparse.ArgumentParser()
+  beam.add_beam_arguments(parser)
+  text = parser.format_help()
+  assert "BEAM_SETTING" not in text
+  assert "--beam-workers WORKERS" in text
+  assert "--beam-environment-type {DOCKER,EXTERNAL,LOOPBACK}" in text
