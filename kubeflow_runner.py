@@ -145,6 +145,7 @@ def logical_config(args: argparse.Namespace):
   """
   from pipeline import features  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline import spans  # pylint: disable=g-import-not-at-top
   local_root = "://" not in args.data_root
   try:
     config = flags.config_from_args(
@@ -152,8 +153,11 @@ def logical_config(args: argparse.Namespace):
   except flags.FlagError as error:
     raise env_flags.DeploymentSettingError(str(error)) from None
   if not local_root and not flags.image_size_given(args):
+    where = features.image_dir_name(config.image_size)
+    if spans.parse_setting(config.data.spans) is not None:
+      where = f"span-<N>/{where}"
     print(f"warning: --image-size not given: the cluster reads "
-          f"{args.data_root}/{features.image_dir_name(config.image_size)} "
+          f"{args.data_root}/{where} "
           "(the config's default size; a gs:// data root is not listed from "
           "here)", file=sys.stderr)
   return config

@@ -130,10 +130,12 @@ def main(argv=None) -> int:
   try:
     config = config_from_args(args)
     beam_settings = beam.settings_from_args(args)
+    folders = pipeline_lib.data_folders(args.data_root, config)
     beam_profile, beam_reason = beam.resolve_local_profile(
-        args.beam_profile, beam_settings, beam.files_bytes(os.path.join(
-            args.data_root, features.image_dir_name(config.image_size), "*",
-            features.TFRECORD_PATTERN)))
+        args.beam_profile, beam_settings, sum(
+            beam.files_bytes(os.path.join(folder, "*",
+                                          features.TFRECORD_PATTERN))
+            for folder in folders))
     beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
     beam_args += console.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
@@ -141,14 +143,21 @@ def main(argv=None) -> int:
     console.print_error(str(error))
     return console.EXIT_ERROR
   val_folder = pipeline_lib.has_val_folder(args.data_root, config)
+  selection = pipeline_lib.span_selection(args.data_root, config)
+  if selection is not None:
+    print(f"data: reading {selection.describe()} of {args.data_root} "
+          f"(data.spans={config.data.spans})")
   try:
-    report = data_check.check_data_root(args.data_root, config.image_size,
-                                        val_folder=val_folder)
+    for folder in folders:
+      report = data_check.check_data_root(
+          os.path.dirname(folder), config.image_size, val_folder=val_folder)
+      prefix = (f"{os.path.basename(os.path.dirname(folder))}: "
+                if selection is not None else "")
+      for line in report.lines():
+        print(line.replace("data: ", f"data: {prefix}", 1))
   except data_check.DataCheckError as error:
     console.print_error(f"{error} (sample data: `make data`)")
     return console.EXIT_ERROR
-  for line in report.lines():
-    print(line)
   if beam_reason:
     print(f"beam: {beam_reason}")
   if not val_folder:

@@ -19,6 +19,7 @@ import json
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from pipeline import features
+from pipeline import spans
 
 # Backbones the Trainer can build (see modules/model.py).
 BACKBONES = (
@@ -38,6 +39,20 @@ PLATFORM_KEY_PREFIX = "ai_platform_"
 PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 EVAL_SPLIT_SOURCES = ("auto", "val", "holdout")
 PREDICT_TEST_SOURCES = ("auto", "on", "off")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Which data a run reads (pipeline/spans.py).
+
+  Attributes:
+    spans: with `span-<N>/tfrecords-jpeg-<S>x<S>/...` folders in the data
+      root, which spans to train on: "latest" (the highest N, found when
+      ImportExampleGen runs), "N" (that span), "A-B" (spans A to B
+      together); "auto" is "latest" when the data root holds span folders
+      (looked up for a local data root) and the plain layout otherwise.
+  """
+  spans: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,6 +332,7 @@ class PipelineConfig(_ClassesAndSize):
   image_size: int = features.DEFAULT_IMAGE_SIZE
   class_names: Tuple[str, ...] = dataclasses.field(
       default_factory=lambda: tuple(features.load_class_names()))
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
   augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
@@ -335,6 +351,7 @@ class PipelineConfig(_ClassesAndSize):
     features.check_class_names(self.class_names)
     if self.image_size <= 0:
       raise ValueError(f"image_size must be positive, got {self.image_size}")
+    spans.parse_setting(self.data.spans)
     if self.model.backbone not in BACKBONES:
       raise ValueError(
           f"unknown backbone {self.model.backbone!r}; choose from {BACKBONES}")
@@ -483,6 +500,7 @@ class PipelineConfig(_ClassesAndSize):
 
 
 _SECTIONS = {
+    "data": DataConfig,
     "model": ModelConfig,
     "train": TrainConfig,
     "augment": AugmentConfig,

@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Sequence
 
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import spans
 
 # The folders a data root may hold: one per image size.
 _IMAGE_DIR = re.compile(r"tfrecords-jpeg-(\d+)x\1")
@@ -68,6 +69,9 @@ _VALUE_FLAGS = (
     ("--input-size", "model__input_size", int, None,
      "side the images are resized to for the network (0: the data's image "
      "size)"),
+    ("--spans", "data__spans", str, None,
+     "with span-<N> folders in the data root: latest, N, or A-B (spans A "
+     "to B together); auto: latest when span folders exist"),
     ("--min-macro-f1", "eval__min_macro_f1", float, None,
      "Evaluator gate: absolute macro F1 threshold"),
     ("--max-macro-f1-drop", "eval__max_macro_f1_drop", float, None,
@@ -152,6 +156,10 @@ def image_size_of(data_root: str) -> int:
   if not os.path.isdir(data_root):
     raise FlagError(f"data root {data_root} does not exist or is not a "
                     "folder (--data-root)")
+  found_spans = spans.spans_in(data_root)
+  if found_spans:
+    # Spans: the newest one's folders name the size (pipeline/spans.py).
+    data_root = os.path.join(data_root, spans.span_dir(found_spans[-1]))
   sizes = image_sizes_in(data_root, os.listdir)
   if not sizes:
     raise FlagError(

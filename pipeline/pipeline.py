@@ -30,6 +30,7 @@ from tfx.proto import example_gen_pb2
 from pipeline import baseline as baseline_lib
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import spans
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.pusher import component as pusher_lib
@@ -48,15 +49,22 @@ TUNER_FN = "modules.tuner.tuner_fn"
 METRICS_MODULE = "modules.metrics"
 
 
+def span_selection(data_root: str, config: config_lib.PipelineConfig
+                   ) -> Optional[spans.SpanSelection]:
+  """The spans a run reads (`config.data.spans`); None: the plain layout."""
+  return spans.resolve(data_root, config.data.spans)
+
+
 def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
   """Whether evaluation reads the `val` folder (else a holdout of `train`).
 
   `config.eval.split` decides: "val" or "holdout"; "auto" looks, with
-  tf.io.gfile, for `<data_root>/tfrecords-jpeg-<S>x<S>/val` when the data
-  root is a local path. A URI (gs://...) is not looked at: the machine that
-  builds a Kubeflow pipeline may not read the bucket, and a failed look
-  would be indistinguishable from a missing folder; "auto" then means the
-  `val` folder, as in the Kaggle layout.
+  tf.io.gfile, for `<data_root>/tfrecords-jpeg-<S>x<S>/val` (with spans, in
+  the newest span's folder) when the data root is a local path. A URI
+  (gs://...) is not looked at: the machine that builds a Kubeflow pipeline
+  may not read the bucket, and a failed look would be indistinguishable
+  from a missing folder; "auto" then means the `val` folder, as in the
+  Kaggle layout.
   """
   if config.eval.split != "auto":
     return config.eval.split == "val"
@@ -65,13 +73,14 @@ def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
 
 def _has_folder(data_root: str, config: config_lib.PipelineConfig,
                 directory: str) -> bool:
-  """Whether `<data_root>/tfrecords-jpeg-<S>x<S>/<directory>` exists (True
-  for a URI: see has_val_folder)."""
+  """Whether `<data_root>[/span-<N>]/tfrecords-jpeg-<S>x<S>/<directory>`
+  exists (True for a URI: see has_val_folder)."""
   if "://" in data_root:
     return True
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  root = spans.newest_span_root(data_root, span_selection(data_root, config))
   return tf.io.gfile.isdir(os.path.join(
-      data_root, features.image_dir_name(config.image_size), directory))
+      root, features.image_dir_name(config.image_size), directory))
 
 
 def has_test_folder(data_root: str, config: config_lib.PipelineConfig
@@ -83,11 +92,28 @@ def has_test_folder(data_root: str, config: config_lib.PipelineConfig
   return _has_folder(data_root, config, features.TEST_SPLIT_DIR)
 
 
-def test_input_config() -> example_gen_pb2.Input:
-  """The `test` folder as TestExampleGen's one split."""
+def data_folders(data_root: str, config: config_lib.PipelineConfig
+                 ) -> List[str]:
+  """The local `tfrecords-jpeg-<S>x<S>` folders a run reads, oldest span
+  first (one in the plain layout; the newest span's for "latest")."""
+  selection = span_selection(data_root, config)
+  image_dir = features.image_dir_name(config.image_size)
+  if selection is None or selection.latest:
+    return [os.path.join(spans.newest_span_root(data_root, selection),
+                         image_dir)]
+  return [os.path.join(data_root, spans.span_dir(span), image_dir)
+          for span in range(selection.first, selection.last + 1)]
+
+
+def test_input_config(image_size: int = features.DEFAULT_IMAGE_SIZE,
+                      selection: Optional[spans.SpanSelection] = None
+                      ) -> example_gen_pb2.Input:
+  """The `test` folder (of the newest span read) as TestExampleGen's one
+  split."""
   return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
       name=features.TEST_SPLIT,
-      pattern=f"{features.TEST_SPLIT_DIR}/{features.TFRECORD_PATTERN}")])
+      pattern=spans.split_pattern(features.TEST_SPLIT_DIR, image_size,
+                                  selection))])
 
 
 def test_output_config() -> example_gen_pb2.Output:
@@ -98,15 +124,21 @@ def test_output_config() -> example_gen_pb2.Output:
                                                 hash_buckets=1)]))
 
 
-def input_config(val_folder: bool = True) -> example_gen_pb2.Input:
-  """Kaggle split directories -> TFX splits (only `train` without `val`)."""
+def input_config(val_folder: bool = True,
+                 image_size: int = features.DEFAULT_IMAGE_SIZE,
+                 selection: Optional[spans.SpanSelection] = None
+                 ) -> example_gen_pb2.Input:
+  """Kaggle split directories -> TFX splits (only `train` without `val`);
+  with spans, each pattern names `span-{SPAN}` (pipeline/spans.py)."""
   if not val_folder:
     return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
         name="single_split",
-        pattern=f"{features.TRAIN_SPLIT_DIR}/{features.TFRECORD_PATTERN}")])
+        pattern=spans.split_pattern(features.TRAIN_SPLIT_DIR, image_size,
+                                    selection))])
   return example_gen_pb2.Input(splits=[
       example_gen_pb2.Input.Split(
-          name=split, pattern=f"{directory}/{features.TFRECORD_PATTERN}")
+          name=split,
+          pattern=spans.split_pattern(directory, image_size, selection))
       for split, directory in features.KAGGLE_SPLIT_DIRS.items()
   ])
 
@@ -189,8 +221,9 @@ def create_pipeline(
   Args:
     pipeline_name: name in the metadata store.
     pipeline_root: where component outputs go.
-    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`;
-      without `val`, evaluation holds out part of `train` (has_val_folder).
+    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`,
+      or `span-<N>/tfrecords-jpeg-<S>x<S>/...` (pipeline/spans.py); without
+      `val`, evaluation holds out part of `train` (has_val_folder).
     serving_model_dir: where Pusher writes blessed models.
     config: the logical settings.
     schema_file: the curated schema, read when SchemaGen runs (in its
@@ -213,13 +246,16 @@ def create_pipeline(
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
   """
   val_folder = has_val_folder(data_root, config)
+  selection = span_selection(data_root, config)
+  input_base = spans.input_base(data_root, config.image_size, selection)
   # ImportExampleGen that first checks every input file, naming a missing
-  # folder or a truncated file (pipeline/components/example_gen/).
+  # folder or a truncated file (pipeline/components/example_gen/); with
+  # spans, it reads the latest span, or those `config.data.spans` names.
   example_gen = example_gen_component.CheckedImportExampleGen(
-      input_base=os.path.join(data_root,
-                              features.image_dir_name(config.image_size)),
-      input_config=input_config(val_folder),
-      output_config=output_config(val_folder, config.eval.holdout_percent)
+      input_base=input_base,
+      input_config=input_config(val_folder, config.image_size, selection),
+      output_config=output_config(val_folder, config.eval.holdout_percent),
+      range_config=spans.range_config(selection), selection=selection,
   ).with_id("ImportExampleGen")
   schema_gen = schema_gen_lib.SchemaGen(
       schema_file=schema_file,
@@ -312,11 +348,12 @@ def create_pipeline(
     # Its own ExampleGen: the unlabelled test split must not reach the
     # statistics, the validator's label checks or Transform, and with no
     # `val` folder ImportExampleGen's hash holdout takes one input split.
+    # With spans: the newest span's test folder (the range's last).
     test_example_gen = example_gen_component.CheckedImportExampleGen(
-        input_base=os.path.join(data_root,
-                                features.image_dir_name(config.image_size)),
-        input_config=test_input_config(),
-        output_config=test_output_config()).with_id("TestExampleGen")
+        input_base=input_base,
+        input_config=test_input_config(config.image_size, selection),
+        output_config=test_output_config(),
+        range_config=spans.range_config(selection)).with_id("TestExampleGen")
     batch_prediction = inference_lib.BatchInference(
         examples=test_example_gen.outputs["examples"],
         model=trainer.outputs["model"],

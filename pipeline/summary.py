@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
 from pipeline import evaluation as evaluation_lib
+from pipeline import spans
 from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.data_validator import executor as data_validator
@@ -66,6 +67,10 @@ class RunSummary:
       lines.append("  data               " + ", ".join(
           f"{name}: {info['num_examples']} examples"
           for name, info in sorted(splits.items())))
+      read_spans = (self.validation.get("data_files") or {}).get("spans")
+      if read_spans:
+        lines.append("  data spans         " + spans.describe_spans(
+            min(read_spans), max(read_spans)))
       for warning in self.validation.get("warnings", []):
         lines.append(f"  data warning       {warning}")
       reports = self.validation.get("reports", {})

@@ -4,7 +4,8 @@ The layers, bottom to top (docs/layout.md has the same map with each file's
 job):
 
 0. settings, names and process set-up: pipeline/config.py,
-   pipeline/features.py, pipeline/console.py, pipeline/runtime.py. No
+   pipeline/features.py, pipeline/console.py, pipeline/runtime.py,
+   pipeline/spans.py (which spans a run reads). No
    project imports but each other's.
 1. model and Transform code: modules/ (model, strategy, dataset and
    augmentation, serving export, `run_fn`, `tuner_fn` and its
@@ -40,6 +41,7 @@ LAYER_OF_PATH = (
     ("pipeline/features.py", 0),
     ("pipeline/console.py", 0),
     ("pipeline/runtime.py", 0),
+    ("pipeline/spans.py", 0),
     ("modules/", 1),
     ("pipeline/components/", 2),
     # Resolves `pipeline.EvaluationReport` (a component's artifact type) for

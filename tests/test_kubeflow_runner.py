@@ -21,9 +21,11 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.proto import example_gen_pb2
 
 import kubeflow_runner
 from pipeline import beam
+from pipeline import spans
 from pipeline import trainer_placement
 from tools import check_image
 
@@ -204,6 +206,29 @@ def test_tune_adds_the_tuner_with_its_edges(tmp_path):
   edges = EXPECTED_EDGES | TUNER_EDGES
   nodes = {node for edge in edges for node in edge}
   assert _spec_nodes_and_edges(parsed, nodes) == (nodes, edges)
+
+
+def test_spans_reach_both_example_gens(tmp_path):
+  """A range of spans compiles: ImportExampleGen gets the `span-{SPAN}`
+  patterns, the RangeConfig of the last span and the first span in its
+  custom_config; TestExampleGen the same last span (pipeline/spans.py)."""
+  args = kubeflow_runner.parse_args(
+      COMMON + ["--spans", "2-4", "--output", str(tmp_path / "spec.json")])
+  dag = kubeflow_runner.build_pipeline(args)
+  nodes = {node.id: node for node in dag.components}
+  for node_id in ("ImportExampleGen", "TestExampleGen"):
+    properties = nodes[node_id].exec_properties
+    assert "span-{SPAN}/" in str(properties["input_config"])
+    assert json.loads(properties["range_config"])["static_range"] == {
+        "start_span_number": 4, "end_span_number": 4}
+  custom_config = example_gen_pb2.CustomConfig()
+  json_format.Parse(nodes["ImportExampleGen"].exec_properties[
+      "custom_config"], custom_config)
+  assert spans.first_span_of(custom_config) == 2
+  assert nodes["TestExampleGen"].exec_properties.get("custom_config") is None
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    text = f.read()
+  assert "span-{SPAN}" in text and "Int64Value" in text
 
 
 @pytest.mark.parametrize("profile", list(PROFILE_FLAGS))

@@ -9,9 +9,18 @@ around a centre of another, at a random place, size, rotation and petal
 count, on a noisy background. The (petal, centre) colour pair identifies the
 class, so a small CNN learns it on a CPU in a few epochs.
 
-Classes are imbalanced like the real data: the first `--head-classes` classes
-get `--head-count` training images, the others `--tail-count`. The same
-arguments always give the same bytes.
+Classes are imbalanced like the real data: `--head-classes` classes (from
+`--head-first` on) get `--head-count` training images, the others
+`--tail-count`. The same arguments always give the same bytes.
+
+`--span N` writes the data set as span N of a continuously trained pipeline,
+`<output>/span-N/tfrecords-jpeg-<S>x<S>/...` (pipeline/spans.py): for
+example a span 2 whose head classes differ from span 1's, to see the drift
+check (README, "New data arrives"):
+
+    python tools/make_sample_data.py --output data/spans --span 1
+    python tools/make_sample_data.py --output data/spans --span 2 \
+        --head-first 50 --seed 8
 """
 
 import argparse
@@ -20,7 +29,7 @@ import io
 import math
 import os
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -28,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFilter
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pipeline import features  # pylint: disable=g-import-not-at-top
 from pipeline import runtime  # pylint: disable=g-import-not-at-top
+from pipeline import spans  # pylint: disable=g-import-not-at-top
 
 # Colours far apart in hue and lightness, so that every (petal, centre) pair
 # is distinct after JPEG compression and the background noise.
@@ -99,11 +109,14 @@ def make_example(image_id: str, jpeg: bytes, label=None):
 
 
 def split_labels(num_classes: int, head_classes: int, head_count: int,
-                 tail_count: int, fraction: float) -> List[int]:
-  """Labels of one split: `head_count` or `tail_count` x fraction a class."""
+                 tail_count: int, fraction: float, head_first: int = 0
+                 ) -> List[int]:
+  """Labels of one split: `head_count` (classes head_first to
+  head_first + head_classes - 1) or `tail_count` x fraction a class."""
   labels = []
   for label in range(num_classes):
-    count = head_count if label < head_classes else tail_count
+    count = (head_count if head_first <= label < head_first + head_classes
+             else tail_count)
     labels += [label] * max(1, int(round(count * fraction)))
   return labels
 
@@ -135,12 +148,17 @@ def make_sample_data(output: str,
                      num_classes: int = 104, head_classes: int = 4,
                      head_count: int = 40, tail_count: int = 8,
                      val_fraction: float = 0.35, test_count: int = 150,
-                     seed: int = 7) -> Dict[str, int]:
-  """Writes the data set; returns the number of examples per split."""
+                     seed: int = 7, head_first: int = 0,
+                     span: Optional[int] = None) -> Dict[str, int]:
+  """Writes the data set (as span `span`, if given); returns the number of
+  examples per split."""
+  if span is not None:
+    output = os.path.join(output, spans.span_dir(span))
   directory = os.path.join(output, features.image_dir_name(image_size))
-  train = split_labels(num_classes, head_classes, head_count, tail_count, 1.0)
+  train = split_labels(num_classes, head_classes, head_count, tail_count, 1.0,
+                       head_first)
   val = split_labels(num_classes, head_classes, head_count, tail_count,
-                     val_fraction)
+                     val_fraction, head_first)
   test = list(np.random.default_rng(seed + 2).integers(0, num_classes,
                                                        test_count))
   return {
@@ -163,6 +181,11 @@ def main(argv=None):
                       "classes (default: the 104 Kaggle names)")
   parser.add_argument("--head-classes", type=int, default=4,
                       help="classes with many images (default: %(default)s)")
+  parser.add_argument("--head-first", type=int, default=0,
+                      help="the first head class (default: %(default)s)")
+  parser.add_argument("--span", type=int, default=None,
+                      help="write span N: <output>/span-N/tfrecords-jpeg-"
+                      "<S>x<S> (default: the plain layout)")
   parser.add_argument("--head-count", type=int, default=40,
                       help="training images per head class "
                       "(default: %(default)s)")
@@ -184,8 +207,11 @@ def main(argv=None):
   counts = make_sample_data(args.output, args.image_size, num_classes,
                             args.head_classes, args.head_count,
                             args.tail_count, args.val_fraction,
-                            args.test_count, args.seed)
-  print(f"wrote {os.path.join(args.output, features.image_dir_name(args.image_size))}:"
+                            args.test_count, args.seed, args.head_first,
+                            args.span)
+  output = (os.path.join(args.output, spans.span_dir(args.span))
+            if args.span is not None else args.output)
+  print(f"wrote {os.path.join(output, features.image_dir_name(args.image_size))}:"
         f" {counts['train']} train, {counts['val']} val, {counts['test']} test"
         f" images, {num_classes} classes")
 

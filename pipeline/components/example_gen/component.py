@@ -1,20 +1,84 @@
 """CheckedImportExampleGen: TFX's ImportExampleGen with a file check first.
 
-The same component (inputs, outputs, driver, the input fingerprint that
-decides when it re-runs), with an executor that checks every input file
-before reading it (pipeline/components/example_gen/executor.py). Living inside
-ExampleGen, the check re-runs whenever ExampleGen does, that is whenever a
-matched file changes; a component of its own before ExampleGen would have
-constant inputs and be served from TFX's cache after a first good run.
+The same component (inputs, outputs, the input fingerprint that decides
+when it re-runs), with an executor that checks every input file before
+reading it, and reads a range of spans (pipeline/components/example_gen/
+executor.py). Living inside ExampleGen, the check re-runs whenever
+ExampleGen does, that is whenever a matched file changes; a component of
+its own before ExampleGen would have constant inputs and be served from
+TFX's cache after a first good run.
+
+Spans (pipeline/spans.py): ImportExampleGen's driver resolves one span, the
+latest or the RangeConfig's. For a range A-B (its first span in
+ExampleGen's `custom_config`) the driver here resolves B as TFX's does and
+adds the files of spans A to B-1 to the input fingerprint, so a change to
+any span of the range re-runs ExampleGen. On Kubeflow, TFX's own driver
+container runs instead (tfx/orchestration/kubeflow/v2/file_based_example_gen/
+driver.py) and fingerprints span B only: spans are treated as written once
+(docs/continuous-training.md).
 """
 
-from tfx.components import ImportExampleGen
-from tfx.dsl.components.base import executor_spec
+import os
+from typing import Optional
 
+from tfx.components import ImportExampleGen
+from tfx.components.example_gen import component
+from tfx.components.example_gen import driver as example_gen_driver
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.proto import range_config_pb2
+from tfx.types import standard_component_specs
+from tfx.utils import io_utils
+from tfx.utils import proto_utils
+
+from pipeline import spans
 from pipeline.components.example_gen import executor
+
+
+class SpanRangeDriver(example_gen_driver.FileBasedDriver):
+  """TFX's file-based driver; with a range, every span's files fingerprinted."""
+
+  def resolve_exec_properties(self, exec_properties, pipeline_info,
+                              component_info):
+    exec_properties = super().resolve_exec_properties(
+        exec_properties, pipeline_info, component_info)
+    first = executor.first_span(exec_properties)
+    last = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
+    if first is None or first >= last:
+      return exec_properties
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
+        input_config)
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    fingerprints = [exec_properties[
+        example_gen_utils.FINGERPRINT_PROPERTY_NAME]]
+    for split in input_config.splits:
+      # The last span's files are in TFX's fingerprint already.
+      for pattern in spans.patterns_of_range(split.pattern, first, last)[:-1]:
+        fingerprints.append(io_utils.generate_fingerprint(
+            split.name, os.path.join(input_base, pattern)))
+    exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = (
+        "\n".join(fingerprints))
+    return exec_properties
 
 
 class CheckedImportExampleGen(ImportExampleGen):
   """ImportExampleGen whose executor checks the input files first."""
 
+  DRIVER_CLASS = SpanRangeDriver
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+  def __init__(self, input_base: str, input_config: example_gen_pb2.Input,
+               output_config: Optional[example_gen_pb2.Output] = None,
+               range_config: Optional[range_config_pb2.RangeConfig] = None,
+               selection: Optional[spans.SpanSelection] = None):
+    """ImportExampleGen's arguments; `selection` a range of several spans,
+    whose first span goes in ExampleGen's custom_config (ImportExampleGen's
+    own constructor has no custom_config, FileBasedExampleGen's has)."""
+    component.FileBasedExampleGen.__init__(  # pylint: disable=non-parent-init-called
+        self, input_base=input_base, input_config=input_config,
+        output_config=output_config, range_config=range_config,
+        custom_config=spans.first_span_config(selection),
+        output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE)

@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -61,6 +61,8 @@ class DataCheckReport:
     test_records: (id, sha256 of the image) of each test record, in file
       order; None when there is no test folder.
     test_warnings: unreadable test files and records, one line each.
+    spans: the span numbers read (pipeline/spans.py); None in the plain
+      layout.
   """
   records: Dict[str, int]
   skipped_files: List[str]
@@ -68,6 +70,7 @@ class DataCheckReport:
   file_records: Dict[str, int] = dataclasses.field(default_factory=dict)
   test_records: Optional[List[Tuple[str, str]]] = None
   test_warnings: List[str] = dataclasses.field(default_factory=list)
+  spans: Optional[List[int]] = None
 
   def warnings(self) -> List[str]:
     """The counted notes of this report (the run goes on)."""
@@ -101,6 +104,7 @@ class DataCheckReport:
         "test_records": ([list(r) for r in self.test_records]
                          if self.test_records is not None else None),
         "warnings": self.warnings(),
+        "spans": self.spans,
     }
 
 
@@ -171,18 +175,22 @@ def _read_test_folder(path: str, report: DataCheckReport) -> None:
       report.empty_files.append(file_path)
 
 
-def check_input_base(input_base: str, split_patterns: Mapping[str, str],
+def check_input_base(input_base: str,
+                     split_patterns: Mapping[str, Union[str, Sequence[str]]],
                      read_test: bool = True) -> DataCheckReport:
   """Checks the split folders ImportExampleGen will read under `input_base`.
 
   Args:
-    input_base: ImportExampleGen's input_base (`.../tfrecords-jpeg-<S>x<S>`).
+    input_base: ImportExampleGen's input_base (`.../tfrecords-jpeg-<S>x<S>`,
+      or the data root with spans).
     split_patterns: split name -> its pattern relative to input_base, as in
-      ImportExampleGen's input_config (e.g. `val/*.tfrec`).
-    read_test: also read `input_base/test/` when it exists.
+      ImportExampleGen's input_config (e.g. `val/*.tfrec`), or the patterns
+      of each span a range reads (pipeline/spans.py), oldest first.
+    read_test: also read the `test` folder beside the last pattern's split
+      folder (`input_base/test/` in the plain layout) when it exists.
 
   Returns:
-    The report, keyed by split folder.
+    The report, keyed by split folder relative to input_base.
 
   Raises:
     DataCheckError: with a message naming the folder or file at fault.
@@ -190,32 +198,41 @@ def check_input_base(input_base: str, split_patterns: Mapping[str, str],
   if not tf.io.gfile.isdir(input_base):
     raise DataCheckError(f"{input_base} does not exist")
   report = DataCheckReport(records={}, skipped_files=[])
-  for pattern in split_patterns.values():
-    split_dir, file_pattern = os.path.split(pattern)
-    path = os.path.join(input_base, split_dir)
-    if not tf.io.gfile.isdir(path):
-      raise DataCheckError(f"{path} does not exist")
-    names = sorted(tf.io.gfile.listdir(path))
-    data = [n for n in names if fnmatch.fnmatch(n, file_pattern)]
-    report.skipped_files += [os.path.join(path, n) for n in names
-                             if n not in data]
-    if not data:
-      raise DataCheckError(f"{path}: no {file_pattern} files")
-    total = 0
-    for name in data:
-      file_path = os.path.join(path, name)
-      count = count_records(file_path)
-      report.file_records[file_path] = count
-      if count == 0:
-        report.empty_files.append(file_path)
-      total += count
-    if total == 0:
-      raise DataCheckError(f"{path}: the split is empty (0 records)")
-    report.records[split_dir] = total
-  test_path = os.path.join(input_base, features.TEST_SPLIT_DIR)
+  split_dir = ""
+  for patterns in split_patterns.values():
+    for pattern in ([patterns] if isinstance(patterns, str) else patterns):
+      split_dir, file_pattern = os.path.split(pattern)
+      report.records[split_dir] = _check_split_folder(
+          os.path.join(input_base, split_dir), file_pattern, report)
+  test_path = os.path.join(input_base, os.path.dirname(split_dir),
+                           features.TEST_SPLIT_DIR)
   if read_test and tf.io.gfile.isdir(test_path):
     _read_test_folder(test_path, report)
   return report
+
+
+def _check_split_folder(path: str, file_pattern: str,
+                        report: DataCheckReport) -> int:
+  """Counts one split folder's records into `report`; returns the total."""
+  if not tf.io.gfile.isdir(path):
+    raise DataCheckError(f"{path} does not exist")
+  names = sorted(tf.io.gfile.listdir(path))
+  data = [n for n in names if fnmatch.fnmatch(n, file_pattern)]
+  report.skipped_files += [os.path.join(path, n) for n in names
+                           if n not in data]
+  if not data:
+    raise DataCheckError(f"{path}: no {file_pattern} files")
+  total = 0
+  for name in data:
+    file_path = os.path.join(path, name)
+    count = count_records(file_path)
+    report.file_records[file_path] = count
+    if count == 0:
+      report.empty_files.append(file_path)
+    total += count
+  if total == 0:
+    raise DataCheckError(f"{path}: the split is empty (0 records)")
+  return total
 
 
 def kaggle_split_patterns(val_folder: bool = True) -> Dict[str, str]:
@@ -261,20 +278,3 @@ def read_report(examples_uri: str) -> Optional[Dict[str, Any]]:
     return None
   with tf.io.gfile.GFile(path) as f:
     return json.load(f)
-  records, skipped = {}, []
-  split_dirs = (features.KAGGLE_SPLIT_DIRS.values() if val_folder else
-                [features.TRAIN_SPLIT_DIR])
-  for split_dir in split_dirs:
-    path = os.path.join(directory, split_dir)
-    if not tf.io.gfile.isdir(path):
-      raise DataCheckError(f"{path} does not exist")
-    names = sorted(tf.io.gfile.listdir(path))
-    data = [n for n in names if fnmatch.fnmatch(n, features.TFRECORD_PATTERN)]
-    skipped += [os.path.join(path, n) for n in names if n not in data]
-    if not data:
-      raise DataCheckError(f"{path}: no {features.TFRECORD_PATTERN} files")
-    records[split_dir] = sum(count_records(os.path.join(path, n))
-                             for n in data)
-    if records[split_dir] == 0:
-      raise DataCheckError(f"{path}: the split is empty (0 records)")
-  return DataCheckReport(records=records, skipped_files=skipped)

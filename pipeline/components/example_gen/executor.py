@@ -5,27 +5,75 @@ names, so a missing split folder, a split without `.tfrec` files or with 0
 records, and a truncated or non-TFRecord `.tfrec` stop the run with the
 same message as local_runner.py's pre-flight, naming the folder or file.
 Without it a truncated file fails deep inside Beam, with a DataLossError.
-Then TFX's own ImportExampleGen executor reads the data.
+Then TFX's own ImportExampleGen executor reads the data; for a range of
+spans A-B (pipeline/spans.py) each split reads the same folder of every
+span, A to B, as one split.
 
 The check's report (records per split and file, skipped and empty files,
-and the test folder's ids and image hashes) is written as
+the spans read, and the test folder's ids and image hashes) is written as
 `data_check.json` into the Examples artifact's folder, beside the
 `Split-*` folders, where DataValidator (pipeline/components/data_validator/)
-reads it.
+reads it. The spans read are also the Examples artifact's custom property
+`spans` ("2", "1-2"; absent in the plain layout), which the run summary,
+the push record and the report name.
 """
 
+from typing import Any, Dict, Optional
+
 from absl import logging
+import apache_beam as beam
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.import_example_gen import executor as import_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from pipeline import spans
 from pipeline.components.example_gen import data_check
+
+def first_span(exec_properties: Dict[str, Any]) -> Optional[int]:
+  """The first span of a range from ExampleGen's custom_config, or None."""
+  text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+  if not text:
+    return None
+  custom_config = example_gen_pb2.CustomConfig()
+  proto_utils.json_to_proto(text, custom_config)
+  return spans.first_span_of(custom_config)
+
+
+def _span_range(exec_properties: Dict[str, Any], input_config
+                ) -> "tuple[Optional[int], Optional[int]]":
+  """(first, last) span read; (None, None) in the plain layout."""
+  if not any(spans.SPAN_DIR_PREFIX in split.pattern
+             for split in input_config.splits):
+    return None, None
+  last = int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
+  first = first_span(exec_properties)
+  return (first if first is not None and first < last else last), last
 
 
 class Executor(import_executor.Executor):
   """ImportExampleGen's executor, after a check of every input file."""
+
+  def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+    """TFX's record import, once per span of a range, flattened."""
+    read_one = super().GetInputSourceToExamplePTransform()
+
+    @beam.ptransform_fn
+    def ReadSpans(pipeline, exec_properties, split_pattern):  # pylint: disable=invalid-name
+      first = first_span(exec_properties)
+      last = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
+      patterns = (spans.patterns_of_range(split_pattern, first, int(last))
+                  if first is not None and last is not None else
+                  [split_pattern])
+      if len(patterns) == 1:
+        return pipeline | "Read" >> read_one(exec_properties, split_pattern)
+      return ([pipeline | f"Read[{pattern.split('/')[0]}]" >>
+               read_one(exec_properties, pattern) for pattern in patterns]
+              | "FlattenSpans" >> beam.Flatten())
+
+    return ReadSpans
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     input_config = example_gen_pb2.Input()
@@ -33,14 +81,24 @@ class Executor(import_executor.Executor):
         exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
         input_config)
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    first, last = _span_range(exec_properties, input_config)
     # Raises DataCheckError, naming the folder or file, before Beam starts.
     report = data_check.check_input_base(
-        input_base, {split.name: split.pattern for split in
-                     input_config.splits})
+        input_base,
+        {split.name: spans.patterns_of_range(split.pattern, first, last)
+         if last is not None else split.pattern
+         for split in input_config.splits})
+    if last is not None:
+      logging.info("Data files: reading %s",
+                   spans.describe_spans(first, last))
     # Info only: DataValidator repeats the warnings, and so does the summary.
     for line in report.lines():
       logging.info("Data files: %s", line)
     super().Do(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
+    if last is not None:
+      report.spans = list(range(first, last + 1))
+      examples.set_string_custom_property(
+          spans.SPANS_PROPERTY, str(last) if first == last else f"{first}-{last}")
     data_check.write_report(report, examples.uri)

@@ -16,6 +16,7 @@ from tfx import types
 from tfx.dsl.io import fileio
 
 from pipeline import features
+from pipeline import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -72,6 +73,9 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "examples_uri": examples.uri,
         "span": (examples.get_int_custom_property("span")
                  if examples.has_custom_property("span") else None),
+        # "span 2", "spans 1-2": what the model was trained on; None in the
+        # plain layout (pipeline/spans.py).
+        "spans": spans.label_of_examples(examples),
         "version": (examples.get_int_custom_property("version")
                     if examples.has_custom_property("version") else None),
         "input_fingerprint": fingerprint or None,

@@ -16,6 +16,7 @@ from tfx import types
 
 from pipeline import evaluation as evaluation_lib
 from pipeline import features
+from pipeline import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import model_card
@@ -68,8 +69,9 @@ def card_from_artifacts(
       evaluation, history,
       validation_summary=(data_validator.read_summary(anomalies.uri)
                           if anomalies is not None else None),
-      span=(examples.get_int_custom_property("span")
-            if examples is not None and examples.has_custom_property("span")
-            else None),
+      span=(spans.label_of_examples(examples) or
+            (examples.get_int_custom_property("span")
+             if examples is not None and examples.has_custom_property("span")
+             else None)),
       eval_labels=labels, eval_predicted=predicted, blessed=blessed,
       model=model)

@@ -14,7 +14,7 @@ build it from the run's artifacts with `card_inputs.py`.
 
 import dataclasses
 import html
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -121,7 +121,7 @@ def _fmt(value, digits: int = 4) -> str:
 def build_card(evaluation: evaluation_lib.Evaluation,
                history: Optional[Dict[str, Any]],
                validation_summary: Optional[Dict[str, Any]] = None,
-               span: Optional[int] = None,
+               span: Optional[Union[int, str]] = None,
                eval_labels: Optional[np.ndarray] = None,
                eval_predicted: Optional[np.ndarray] = None,
                blessed: Optional[bool] = None,
@@ -132,7 +132,8 @@ def build_card(evaluation: evaluation_lib.Evaluation,
     evaluation: the Evaluator's output, read (pipeline.evaluation).
     history: the Trainer's training_history.json, read; None if missing.
     validation_summary: the DataValidator's summary (splits, warnings).
-    span: ExampleGen's span of the examples.
+    span: ExampleGen's span of the examples, or the spans it read
+      ("spans 1-2", pipeline/spans.py).
     eval_labels: true classes of the eval examples (BatchInference).
     eval_predicted: the model's classes for the same examples.
     blessed: the Evaluator's blessing (default: its validation result).
@@ -160,7 +161,8 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   # Data.
   data: List[Block] = []
   counts = (history or {}).get("class_counts")
-  items = [f"Span: {_fmt(span)}"]
+  items = [f"Data: {span}" if isinstance(span, str) else
+           f"Span: {_fmt(span)}"]
   splits = (validation_summary or {}).get("splits", {})
   if splits:
     items.append("Examples per split: " + ", ".join(

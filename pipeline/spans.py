@@ -1,0 +1,206 @@
+"""Which spans of the data a run reads: the `data.spans` setting and layout.
+
+New labelled data arrives as spans: `<data_root>/span-<N>/tfrecords-jpeg-<S>x<S>/
+{train,val,test}` (N = 1, 2, ...). A data root without `span-<N>` folders
+is the plain layout, one span, read as before. The setting (config
+`data.spans`, flag `--spans`) says which spans a run trains on:
+
+* "auto": the latest span when the data root holds span folders (looked
+  up for a local data root), else the plain layout. A URI (gs://...) is not
+  looked at (pipeline.has_val_folder says why): it means the plain layout,
+  and a bucket of spans takes "latest" or a number.
+* "latest": the span with the highest number, found by ImportExampleGen's
+  own `{SPAN}` pattern when it runs (a new span needs no new pipeline).
+* "N": span N only (ImportExampleGen's RangeConfig static range).
+* "A-B": spans A to B together, as one training set. ImportExampleGen
+  resolves one span per run (tfx/components/example_gen/input_processor.py
+  refuses a static range of several), so ImportExampleGen resolves B and
+  our executor also reads A to B-1, whose number it gets through
+  ExampleGen's own `custom_config` (pipeline/components/example_gen/).
+
+Layer 0: the names and the parsing; the DAG and the runners build on it.
+"""
+
+import dataclasses
+import os
+import re
+from typing import List, Optional
+
+from google.protobuf import wrappers_pb2
+
+from pipeline import features
+
+SPAN_DIR_PREFIX = "span-"
+# ImportExampleGen's placeholder (tfx.components.example_gen.utils.SPAN_SPEC).
+SPAN_SPEC = "{SPAN}"
+SPAN_SETTINGS = ("auto", "latest", "N", "A-B")
+# The custom property of ImportExampleGen's Examples naming the spans read
+# ("2", "1-2"; absent in the plain layout).
+SPANS_PROPERTY = "spans"
+_SPAN_DIR = re.compile(re.escape(SPAN_DIR_PREFIX) + r"(\d+)")
+_RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanSelection:
+  """Spans to read: all of [first, last], or the latest (both None)."""
+  first: Optional[int] = None
+  last: Optional[int] = None
+
+  @property
+  def latest(self) -> bool:
+    return self.last is None
+
+  def describe(self) -> str:
+    """"the latest span", "span 3", "spans 1-3"."""
+    if self.latest:
+      return "the latest span"
+    return describe_spans(self.first, self.last)
+
+
+def parse_setting(text: str) -> Optional[SpanSelection]:
+  """`data.spans` as a selection; None for "auto" (decided by the layout).
+
+  Raises:
+    ValueError: naming the setting and the values it takes.
+  """
+  text = str(text).strip().lower()
+  if text == "auto":
+    return None
+  if text == "latest":
+    return SpanSelection()
+  if text.isdigit():
+    return SpanSelection(int(text), int(text))
+  match = _RANGE.fullmatch(text)
+  if match:
+    first, last = int(match.group(1)), int(match.group(2))
+    if first > last:
+      raise ValueError(f"data.spans {text!r}: the first span is after the "
+                       "last")
+    return SpanSelection(first, last)
+  raise ValueError(f"data.spans {text!r}: expected auto, latest, a span "
+                   "number N or a range A-B")
+
+
+def span_dir(span: int) -> str:
+  return f"{SPAN_DIR_PREFIX}{span}"
+
+
+def spans_in(data_root: str) -> List[int]:
+  """The numbers of the `span-<N>` folders of a local data root, sorted."""
+  if "://" in data_root or not os.path.isdir(data_root):
+    return []
+  return sorted(int(match.group(1)) for match in (
+      _SPAN_DIR.fullmatch(name) for name in os.listdir(data_root))
+                if match and os.path.isdir(os.path.join(data_root,
+                                                        match.group(0))))
+
+
+def resolve(data_root: str, setting: str) -> Optional[SpanSelection]:
+  """The selection a run uses: None for the plain layout."""
+  selection = parse_setting(setting)
+  if selection is None and spans_in(data_root):
+    return SpanSelection()
+  return selection
+
+
+def newest_span_root(data_root: str,
+                     selection: Optional[SpanSelection]) -> str:
+  """The folder that holds `tfrecords-jpeg-<S>x<S>` for the newest span read
+  (the data root itself in the plain layout), for looking up folders such as
+  `val` and `test` on a local data root; a URI is returned as it is joined."""
+  if selection is None:
+    return data_root
+  last = selection.last
+  if last is None:
+    found = spans_in(data_root)
+    if not found:
+      # Not looked at (a URI) or no span yet: ExampleGen names the problem.
+      return os.path.join(data_root, span_dir(0))
+    last = found[-1]
+  return os.path.join(data_root, span_dir(last))
+
+
+def input_base(data_root: str, image_size: int,
+               selection: Optional[SpanSelection]) -> str:
+  """ImportExampleGen's input_base: the image folder, or the data root with
+  spans (the span is then part of each split's pattern)."""
+  if selection is None:
+    return os.path.join(data_root, features.image_dir_name(image_size))
+  return data_root
+
+
+def split_pattern(split_dir: str, image_size: int,
+                  selection: Optional[SpanSelection]) -> str:
+  """A split folder's pattern relative to `input_base`."""
+  pattern = f"{split_dir}/{features.TFRECORD_PATTERN}"
+  if selection is None:
+    return pattern
+  return (f"{SPAN_DIR_PREFIX}{SPAN_SPEC}/"
+          f"{features.image_dir_name(image_size)}/{pattern}")
+
+
+def range_config(selection: Optional[SpanSelection]):
+  """ImportExampleGen's RangeConfig: the last span of a fixed selection
+  (None: the latest span, or the plain layout)."""
+  # Here, not at the top: pipeline/config.py imports this module, and the
+  # Trainer's process should not pay for TFX's protos to read its config.
+  from tfx.proto import range_config_pb2  # pylint: disable=g-import-not-at-top
+  if selection is None or selection.latest:
+    return None
+  return range_config_pb2.RangeConfig(
+      static_range=range_config_pb2.StaticRange(
+          start_span_number=selection.last, end_span_number=selection.last))
+
+
+def first_span_config(selection: Optional[SpanSelection]):
+  """ExampleGen's custom_config (a CustomConfig) for a range of several
+  spans: the first span, as an Int64Value."""
+  from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
+  if selection is None or selection.latest or selection.first == selection.last:
+    return None
+  config = example_gen_pb2.CustomConfig()
+  config.custom_config.Pack(wrappers_pb2.Int64Value(value=selection.first))
+  return config
+
+
+def first_span_of(custom_config) -> Optional[int]:
+  """The inverse of `first_span_config` (None when there is no range)."""
+  if custom_config is None or not custom_config.HasField("custom_config"):
+    return None
+  value = wrappers_pb2.Int64Value()
+  if not custom_config.custom_config.Unpack(value):
+    return None
+  return value.value
+
+
+def patterns_of_range(pattern: str, first: Optional[int], last: int
+                      ) -> List[str]:
+  """A split pattern resolved to span `last` (`span-<last>/...`) as the
+  patterns of spans first..last (just itself without a range)."""
+  if first is None or first >= last:
+    return [pattern]
+  prefix = f"{SPAN_DIR_PREFIX}{last}/"
+  if not pattern.startswith(prefix):
+    raise ValueError(f"pattern {pattern!r} does not start with {prefix!r}")
+  rest = pattern[len(prefix):]
+  return [f"{span_dir(span)}/{rest}" for span in range(first, last + 1)]
+
+
+def describe_spans(first: Optional[int], last: Optional[int]) -> str:
+  """"span 2", "spans 1-2"; "" for the plain layout (no span)."""
+  if last is None:
+    return ""
+  if first is None or first == last:
+    return f"span {last}"
+  return f"spans {first}-{last}"
+
+
+def label_of_examples(examples) -> Optional[str]:
+  """"span 2", "spans 1-2" for an Examples artifact read from span folders
+  (its SPANS_PROPERTY); None in the plain layout or for None."""
+  if examples is None or not examples.has_custom_property(SPANS_PROPERTY):
+    return None
+  first, _, last = examples.get_string_custom_property(
+      SPANS_PROPERTY).partition("-")
+  return describe_spans(int(first), int(last or first))

@@ -1,0 +1,162 @@
+"""Spans: the `data.spans` setting, and ImportExampleGen reading span folders.
+
+The fast tests check the setting and the patterns; the DAG tests run the
+real CheckedImportExampleGen under LocalDagRunner on generated span folders:
+the latest span by default, a range A-B as one split, and a re-run after a
+file of an older span of the range changed (its fingerprint must change).
+"""
+
+import os
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from pipeline import config as config_lib
+from pipeline import features
+from pipeline import pipeline as pipeline_lib
+from pipeline import spans
+from pipeline.components.example_gen import component as example_gen_component
+from tools import make_sample_data
+
+SIZE = 32
+CLASSES = 4
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("auto", None),
+    ("latest", spans.SpanSelection()),
+    ("3", spans.SpanSelection(3, 3)),
+    ("1-3", spans.SpanSelection(1, 3)),
+    (" 2 - 5 ", spans.SpanSelection(2, 5)),
+])
+def test_parse_setting(text, expected):
+  assert spans.parse_setting(text) == expected
+
+
+@pytest.mark.parametrize("text", ["3-1", "last", "1-", "-2", "1,2"])
+def test_bad_setting_names_the_setting(text):
+  with pytest.raises(ValueError, match="data.spans"):
+    config_lib.PipelineConfig().with_overrides([f"data.spans={text}"])
+
+
+def test_auto_is_the_plain_layout_without_span_folders(tmp_path):
+  (tmp_path / features.image_dir_name(SIZE)).mkdir()
+  assert spans.resolve(str(tmp_path), "auto") is None
+  (tmp_path / "span-2").mkdir()
+  (tmp_path / "span-10").mkdir()
+  (tmp_path / "span-x").mkdir()
+  assert spans.spans_in(str(tmp_path)) == [2, 10]
+  assert spans.resolve(str(tmp_path), "auto") == spans.SpanSelection()
+  assert spans.newest_span_root(str(tmp_path), spans.SpanSelection()) == (
+      os.path.join(str(tmp_path), "span-10"))
+  # A URI is not looked at.
+  assert spans.resolve("gs://bucket/data", "auto") is None
+
+
+def test_range_patterns_and_first_span_round_trip():
+  pattern = spans.split_pattern("train", SIZE, spans.SpanSelection(1, 3))
+  assert pattern == f"span-{{SPAN}}/{features.image_dir_name(SIZE)}/train/*.tfrec"
+  resolved = pattern.replace("{SPAN}", "3")
+  assert spans.patterns_of_range(resolved, 1, 3) == [
+      resolved.replace("span-3", f"span-{n}") for n in (1, 2, 3)]
+  assert spans.patterns_of_range(resolved, None, 3) == [resolved]
+  custom = spans.first_span_config(spans.SpanSelection(1, 3))
+  assert spans.first_span_of(custom) == 1
+  assert spans.first_span_config(spans.SpanSelection(3, 3)) is None
+  assert spans.range_config(spans.SpanSelection()) is None
+  assert spans.range_config(
+      spans.SpanSelection(1, 3)).static_range.start_span_number == 3
+
+
+def _write_span(root, span, head_first):
+  return make_sample_data.make_sample_data(
+      str(root), image_size=SIZE, num_classes=CLASSES, head_classes=1,
+      head_count=6, tail_count=2, val_fraction=0.5, test_count=2,
+      seed=20 + span, head_first=head_first, span=span)
+
+
+@pytest.fixture
+def span_root(tmp_path):
+  root = tmp_path / "data"
+  counts = {span: _write_span(root, span, span - 1) for span in (1, 2, 3)}
+  return root, counts
+
+
+def _run_example_gen(data_root, setting, output):
+  """Runs the DAG's ImportExampleGen alone; returns its Examples artifact."""
+  config = config_lib.PipelineConfig(
+      image_size=SIZE,
+      class_names=tuple(f"c{i}" for i in range(CLASSES))).with_overrides(
+          [f"data.spans={setting}"])
+  selection = pipeline_lib.span_selection(str(data_root), config)
+  example_gen = example_gen_component.CheckedImportExampleGen(
+      input_base=spans.input_base(str(data_root), SIZE, selection),
+      input_config=pipeline_lib.input_config(True, SIZE, selection),
+      output_config=pipeline_lib.output_config(True, 15),
+      range_config=spans.range_config(selection),
+      selection=selection).with_id("ImportExampleGen")
+  metadata_path = os.path.join(output, "metadata.sqlite")
+  tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+      pipeline_name="spans", pipeline_root=os.path.join(output, "root"),
+      components=[example_gen], enable_cache=True,
+      metadata_connection_config=(
+          tfx.orchestration.metadata.sqlite_metadata_connection_config(
+              metadata_path)),
+      beam_pipeline_args=["--direct_num_workers=1"]))
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = metadata_path
+  store = metadata_store.MetadataStore(connection)
+  return max(store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+
+
+def _records(examples, split):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  pattern = os.path.join(examples.uri, f"Split-{split}", "*")
+  return sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern),
+                                                compression_type="GZIP"))
+
+
+@pytest.mark.slow
+def test_latest_span_by_default_and_a_range_as_one_split(span_root,
+                                                         tmp_path):
+  data_root, counts = span_root
+  latest = _run_example_gen(data_root, "auto", str(tmp_path / "a"))
+  assert latest.custom_properties["span"].int_value == 3
+  assert latest.custom_properties[spans.SPANS_PROPERTY].string_value == "3"
+  assert _records(latest, "train") == counts[3]["train"]
+
+  ranged = _run_example_gen(data_root, "1-2", str(tmp_path / "b"))
+  assert ranged.custom_properties[spans.SPANS_PROPERTY].string_value == "1-2"
+  assert _records(ranged, "train") == counts[1]["train"] + counts[2]["train"]
+  assert _records(ranged, "eval") == counts[1]["val"] + counts[2]["val"]
+
+  # A new file in span 1 (the range's older span) re-runs ExampleGen: the
+  # driver fingerprints every span of the range, not only the last.
+  again = _run_example_gen(data_root, "1-2", str(tmp_path / "b"))
+  assert again.id == ranged.id  # unchanged: cached
+  _write_span(data_root / "extra", 1, 0)
+  extra = data_root / "extra" / "span-1" / features.image_dir_name(SIZE)
+  target = data_root / "span-1" / features.image_dir_name(SIZE) / "train"
+  for path in (extra / "train").glob("*.tfrec"):
+    os.rename(path, target / f"more-{path.name}")
+  changed = _run_example_gen(data_root, "1-2", str(tmp_path / "b"))
+  assert changed.id != ranged.id
+  assert _records(changed, "train") == (
+      2 * counts[1]["train"] + counts[2]["train"])
+
+
+def test_flag_and_image_size_from_the_newest_span(span_root):
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  import argparse  # pylint: disable=g-import-not-at-top
+  data_root, _ = span_root
+  parser = argparse.ArgumentParser()
+  flags.add_logical_flags(parser)
+  args = parser.parse_args(["--spans", "1-2"])
+  config = flags.config_from_args(args, data_root=str(data_root))
+  assert config.image_size == SIZE
+  assert config.data.spans == "1-2"
+  assert pipeline_lib.data_folders(str(data_root), config) == [
+      os.path.join(str(data_root), f"span-{n}", features.image_dir_name(SIZE))
+      for n in (1, 2)]
