@@ -95,9 +95,17 @@ def has_test_folder(data_root: str, config: config_lib.PipelineConfig
 def data_folders(data_root: str, config: config_lib.PipelineConfig
                  ) -> List[str]:
   """The local `tfrecords-jpeg-<S>x<S>` folders a run reads, oldest span
-  first (one in the plain layout; the newest span's for "latest")."""
+  first (one in the plain layout; the newest span's for "latest").
+
+  Raises:
+    ValueError: "latest" spans of a local data root without span folders.
+  """
   selection = span_selection(data_root, config)
   image_dir = features.image_dir_name(config.image_size)
+  if (selection is not None and selection.latest and "://" not in data_root
+      and not spans.spans_in(data_root)):
+    raise ValueError(f"data.spans={config.data.spans}: no "
+                     f"{spans.SPAN_DIR_PREFIX}<N> folder in {data_root}")
   if selection is None or selection.latest:
     return [os.path.join(spans.newest_span_root(data_root, selection),
                          image_dir)]

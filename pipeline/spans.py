@@ -115,8 +115,9 @@ def newest_span_root(data_root: str,
   if last is None:
     found = spans_in(data_root)
     if not found:
-      # Not looked at (a URI) or no span yet: ExampleGen names the problem.
-      return os.path.join(data_root, span_dir(0))
+      # Not looked at (a URI) or no span yet: the folder a span would be
+      # in; ExampleGen's (or the pre-flight's) check names it missing.
+      return os.path.join(data_root, f"{SPAN_DIR_PREFIX}<N>")
     last = found[-1]
   return os.path.join(data_root, span_dir(last))
 

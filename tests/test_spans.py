@@ -160,3 +160,15 @@ def test_flag_and_image_size_from_the_newest_span(span_root):
   assert pipeline_lib.data_folders(str(data_root), config) == [
       os.path.join(str(data_root), f"span-{n}", features.image_dir_name(SIZE))
       for n in (1, 2)]
+
+
+def test_latest_without_span_folders_is_an_error_naming_the_root(tmp_path):
+  (tmp_path / features.image_dir_name(SIZE)).mkdir()
+  config = config_lib.PipelineConfig(image_size=SIZE).with_overrides(
+      ["data.spans=latest"])
+  with pytest.raises(ValueError, match=f"no span-<N> folder in {tmp_path}"):
+    pipeline_lib.data_folders(str(tmp_path), config)
+  # auto: the plain layout.
+  plain = config_lib.PipelineConfig(image_size=SIZE)
+  assert pipeline_lib.data_folders(str(tmp_path), plain) == [
+      str(tmp_path / features.image_dir_name(SIZE))]
