@@ -28,6 +28,7 @@ from modules import model as model_lib
 from modules import schedules
 from modules import serving
 from modules import strategy as strategy_lib
+from modules import warm_start as warm_start_lib
 from pipeline import config as config_lib
 from pipeline import features
 
@@ -138,6 +139,10 @@ def run_fn(fn_args) -> None:
   warmup = config.model.warmup_epochs
   with strategy.scope():
     model = model_lib.build_model(config)
+    # With train.warm_start: the latest blessed model's weights, or a cold
+    # start that says why.
+    warm_start = warm_start_lib.load_base_weights(model, config,
+                                                  fn_args.base_model)
     if warmup:
       model_lib.set_backbone_trainable(model, False)
     # Trained with the in-model flip; `model` (same weights) is exported.
@@ -172,6 +177,8 @@ def run_fn(fn_args) -> None:
 
   serving.export_serving_model(model, tft_output, config.class_names,
                                fn_args.serving_model_dir)
+  # Beside the SavedModel, for the next run's warm start.
+  warm_start_lib.save_weights(model, config, fn_args.serving_model_dir)
   history = {
       "config": config.to_dict(),
       "hyperparameters": best or None,
@@ -185,6 +192,7 @@ def run_fn(fn_args) -> None:
       "class_weights": (None if class_weights is None else
                         [class_weights[i] for i in range(config.num_classes)]),
       "wall_seconds": round(wall_seconds, 3),
+      warm_start_lib.HISTORY_KEY: warm_start,
       "epochs": timer.epochs,
   }
   tf.io.gfile.makedirs(fn_args.model_run_dir)

@@ -107,6 +107,10 @@ class TrainConfig:
       give the same model (TF op determinism on, every generator seeded;
       slower, see `modules.trainer.make_deterministic`). Off, two runs may
       differ: threads may add floating-point numbers in another order.
+    warm_start: start from the weights of the latest blessed model (the
+      Trainer's `base_model`, `modules/warm_start.py`) instead of from
+      scratch; without a blessed model, or with one whose weights do not
+      fit, training starts from scratch and says why.
   """
   epochs: int = 25
   per_replica_batch_size: int = 16
@@ -121,6 +125,7 @@ class TrainConfig:
   seed: int = 42
   shuffle_buffer: int = 2048
   deterministic: bool = False
+  warm_start: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -374,9 +379,10 @@ class PipelineConfig(_ClassesAndSize):
       raise ValueError(f"unknown mixed_precision "
                        f"{self.train.mixed_precision!r}; choose from "
                        f"{PRECISION_POLICIES}")
-    if not isinstance(self.train.deterministic, bool):
-      raise ValueError("train.deterministic must be true or false, got "
-                       f"{self.train.deterministic!r}")
+    for name in ("deterministic", "warm_start"):
+      if not isinstance(getattr(self.train, name), bool):
+        raise ValueError(f"train.{name} must be true or false, got "
+                         f"{getattr(self.train, name)!r}")
     if self.train.reduce_lr_patience and self.train.lr_schedule != "constant":
       raise ValueError("train.reduce_lr_patience needs lr_schedule "
                        "'constant' (a schedule resets the rate every epoch)")

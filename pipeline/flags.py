@@ -81,6 +81,9 @@ _VALUE_FLAGS = (
 _BOOLEAN_FLAGS = (
     ("--class-weighting", "train__class_weighting",
      "weight the loss by inverse class frequency"),
+    ("--warm-start", "train__warm_start",
+     "start training from the latest blessed model's weights "
+     "(docs/configuration.md, \"Warm start\")"),
     ("--tune", "tune__enabled",
      "search hyperparameters with the Tuner first (budget and search "
      "space: --set tune.*)"),

@@ -3,8 +3,9 @@
 ImportExampleGen (val folder, or a hash holdout of train) and SchemaGen
 (curated schema, class domain from the class list) -> StatisticsGen ->
 ExampleValidator (DataValidator: schema, class balance, images) ->
-Transform -> [Tuner, with tune.enabled] -> Trainer -> Evaluator (latest
-blessed model as baseline) ->
+Transform -> [Tuner, with tune.enabled] -> Trainer (with train.warm_start,
+from the latest blessed model's weights) -> Evaluator (latest blessed model
+as baseline) ->
 Pusher (AtomicPusher: versioned, never half a model, with a push record and
 a model card); beside the Pusher, Report (the evaluation report as an
 artifact). EvalInference predicts the eval split (the report's gallery and
@@ -320,10 +321,23 @@ def create_pipeline(
         tuner_fn=TUNER_FN, custom_config=config.tuner_settings(),
         **training_inputs)
     hyperparameters = tuner.outputs["best_hyperparameters"]
+  # With train.warm_start: the latest blessed model is the Trainer's
+  # base_model, whose weights run_fn starts from (modules/warm_start.py).
+  # Off, the DAG has no such node, so unchanged re-runs stay cached.
+  warm_start_resolver, warm_start_inputs = None, {}
+  if config.train.warm_start:
+    warm_start_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("warm_start_model_resolver")
+    warm_start_inputs = dict(base_model=warm_start_resolver.outputs["model"])
   trainer = trainer_class(
       run_fn=RUN_FN,
       hyperparameters=hyperparameters,
       **training_inputs,
+      **warm_start_inputs,
       custom_config=trainer_config)
   # The baseline: the latest blessed model, without the candidate itself
   # where the orchestrator runs our strategy (pipeline/baseline.py).
@@ -403,7 +417,8 @@ def create_pipeline(
       components=[
           example_gen, statistics_gen, schema_gen, example_validator,
           transform, trainer, model_resolver, evaluator, pusher, report
-      ] + prediction_nodes + ([tuner] if tuner else []),
+      ] + prediction_nodes + ([tuner] if tuner else []) +
+      ([warm_start_resolver] if warm_start_resolver else []),
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])

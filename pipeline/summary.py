@@ -14,6 +14,7 @@ push record.
 """
 
 import dataclasses
+import json
 import os
 from typing import Dict, Optional
 
@@ -21,7 +22,9 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
+from modules import warm_start as warm_start_lib
 from pipeline import evaluation as evaluation_lib
+from pipeline import features
 from pipeline import spans
 from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.batch_inference import executor as inference_executor
@@ -54,6 +57,9 @@ class RunSummary:
   run_id: Optional[str] = None
   # Node id -> "COMPLETE" (ran in this run), "CACHED" (reused), "FAILED"...
   executions: Dict[str, str] = dataclasses.field(default_factory=dict)
+  # With train.warm_start: "warm start: from <model> (loaded)" or "cold
+  # start: <reason>" (modules/warm_start.py `describe`).
+  warm_start: Optional[str] = None
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
@@ -87,6 +93,8 @@ class RunSummary:
             f"{config.eval.max_macro_f1_drop} below the latest blessed model")
     verdict = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}
     lines.append(f"  model              {self.model_dir}")
+    if self.warm_start:
+      lines.append(f"  training           {self.warm_start}")
     lines.append(f"  verdict            {verdict[self.blessed]} ({gate})")
     if self.pushed:
       lines.append(f"  pushed model       {self.pushed_model_dir}" +
@@ -168,6 +176,18 @@ def _custom_int(artifact, name: str) -> Optional[int]:
   return artifact.custom_properties[name].int_value
 
 
+def _warm_start_line(model_run) -> Optional[str]:
+  """The warm start line of the Trainer's training history, if any."""
+  if model_run is None:
+    return None
+  path = os.path.join(model_run.uri, features.TRAINING_HISTORY_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    history = json.load(f)
+  return warm_start_lib.describe(history.get(warm_start_lib.HISTORY_KEY))
+
+
 def read_summary(metadata_path: str,
                  run_id: Optional[str] = None) -> RunSummary:
   """Summarises one run recorded in the SQLite store at the path.
@@ -227,5 +247,6 @@ def read_summary(metadata_path: str,
       executions=states,
       report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
                    if report is not None else None),
-      submission=submission, submission_note=submission_note)
+      submission=submission, submission_note=submission_note,
+      warm_start=_warm_start_line(outputs.get("ModelRun")))
 

@@ -38,6 +38,8 @@ def test_input_size_zero_means_the_data_size():
     (dict(eval__min_macro_f1=1.5), "min_macro_f1"),
     (dict(class_names=("only one",)), "at least 2"),
     (dict(class_names=("a", "a")), "unique"),
+    # A hand-edited custom_config's "false" string is not a boolean.
+    (dict(train__warm_start="false"), "train.warm_start must be true or"),
 ])
 def test_invalid_settings_are_rejected(changes, message):
   with pytest.raises(ValueError, match=message):

@@ -97,16 +97,16 @@ def test_every_flag_given_is_applied(tmp_path):
       "--learning-rate", "0.01", "--lr-schedule", "constant",
       "--backbone", "mobilenet_v3_small", "--weights", "w.h5",
       "--input-size", "0", "--min-macro-f1", "0.3",
-      "--max-macro-f1-drop", "0.1", "--class-weighting"])
+      "--max-macro-f1-drop", "0.1", "--class-weighting", "--warm-start"])
   config = local_runner.config_from_args(args)
   assert (config.image_size, config.train.epochs,
           config.train.per_replica_batch_size, config.train.learning_rate,
           config.train.lr_schedule, config.model.backbone,
           config.model.weights, config.input_size,
           config.eval.min_macro_f1, config.eval.max_macro_f1_drop,
-          config.train.class_weighting) == (
+          config.train.class_weighting, config.train.warm_start) == (
               224, 3, 8, 0.01, "constant", "mobilenet_v3_small", "w.h5",
-              224, 0.3, 0.1, True)
+              224, 0.3, 0.1, True, True)
 
 
 def test_boolean_flags_keep_the_config_default_when_absent(tmp_path,
@@ -190,7 +190,7 @@ def test_same_flags_same_custom_config_locally_and_in_the_kubeflow_spec(
   root = _data_root(tmp_path / "data", 64)
   logical = ["--data-root", root, "--classes", _classes_file(tmp_path, 10),
              "--epochs", "3", "--backbone", "mobilenet_v3_small",
-             "--min-macro-f1", "0.2", "--class-weighting",
+             "--min-macro-f1", "0.2", "--class-weighting", "--warm-start",
              "--set", "augment.rotation=0.1", "--set", "train.seed=7"]
   local_args = local_runner.parse_args(logical)
   local = _custom_configs_of_pipeline(local_runner.local_pipeline(
@@ -204,4 +204,5 @@ def test_same_flags_same_custom_config_locally_and_in_the_kubeflow_spec(
   assert trainer.image_size == 64 and trainer.num_classes == 10
   assert trainer.train.epochs == 3 and trainer.augment.rotation == 0.1
   assert trainer.train.class_weighting is True
+  assert trainer.train.warm_start is True
   assert compiled["Transform"] == {"input_size": 64}

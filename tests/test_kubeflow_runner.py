@@ -231,6 +231,34 @@ def test_spans_reach_both_example_gens(tmp_path):
   assert "span-{SPAN}" in text and "Int64Value" in text
 
 
+# With --warm-start: the latest blessed model, resolved before training,
+# is the Trainer's base_model.
+WARM_START_RESOLVER = "warm_start_model_resolver"
+
+
+@pytest.mark.parametrize("backend", ["container", "vertex"])
+def test_warm_start_resolves_the_trainers_base_model(tmp_path, backend):
+  args = kubeflow_runner.parse_args(
+      COMMON + (VERTEX_FLAGS if backend == "vertex" else []) +
+      ["--warm-start", "--output", str(tmp_path / "spec.json")])
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    parsed = json.load(f)
+  edges = EXPECTED_EDGES | {(WARM_START_RESOLVER, "Trainer")}
+  nodes = {node for edge in edges for node in edge}
+  assert _spec_nodes_and_edges(parsed, nodes) == (nodes, edges)
+  tasks = parsed["pipelineSpec"]["root"]["dag"]["tasks"]
+  base_model = tasks["Trainer"]["inputs"]["artifacts"]["base_model"]
+  producer = base_model["taskOutputArtifact"]["producerTask"]
+  assert _node_of(producer, nodes) == WARM_START_RESOLVER
+  # TFX's own strategy, which KubeflowV2 compiles to a metadata query of
+  # blessed models.
+  assert any(name.startswith(WARM_START_RESOLVER) and "blessing" in name
+             for name in tasks), sorted(tasks)
+  # Off (the default), the DAG has no such node (an unchanged re-run stays
+  # cached): test_every_component_with_its_edges.
+  assert WARM_START_RESOLVER not in EXPECTED_NODES
+
+
 @pytest.mark.parametrize("profile", list(PROFILE_FLAGS))
 def test_image_root_and_beam_arguments(compiled, profile):
   text, parsed, _ = compiled[profile]

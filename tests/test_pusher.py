@@ -63,6 +63,12 @@ def _model(tmp_path, artifact_id=7):
   model.uri = str(tmp_path / "Trainer" / "model" / str(artifact_id))
   model.id = artifact_id
   tf.saved_model.save(_Doubler(), os.path.join(model.uri, "Format-Serving"))
+  # The Trainer's Keras weights beside it (modules/warm_start.py): for the
+  # next run's warm start, never for the model server.
+  os.makedirs(os.path.join(model.uri, "Format-Keras"))
+  with open(os.path.join(model.uri, "Format-Keras", "model.weights.h5"),
+            "wb") as f:
+    f.write(b"weights")
   return model
 
 
@@ -201,6 +207,7 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   record_bytes = copied.pop(publishing.RECORD_FILE)
   card_md = copied.pop(model_card.MARKDOWN_FILE).decode()
   card_html = copied.pop(model_card.HTML_FILE).decode()
+  # The SavedModel alone: not the Keras weights beside it (`_model`).
   assert copied == _tree(os.path.join(model.uri, "Format-Serving"))
   # The model card, with every section and the interval of these examples.
   for section in model_card.SECTIONS:

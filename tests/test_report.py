@@ -332,6 +332,35 @@ def test_executor_writes_the_report_artifact(tmp_path, blessed):
   assert _table_rows(page, "All classes")[0][1] == "daisy"
 
 
+@pytest.mark.parametrize("record, line", [
+    ({"requested": True, "from": "/root/Trainer/model/3", "loaded": True,
+      "reason": ""}, "warm start: from /root/Trainer/model/3 (loaded)"),
+    ({"requested": True, "from": "/root/Trainer/model/3", "loaded": False,
+      "reason": "the base model has 5 classes, this model has 4"},
+     "cold start: the base model has 5 classes, this model has 4"),
+    ({"requested": False, "from": None, "loaded": False,
+      "reason": "train.warm_start is off"}, None),
+])
+def test_report_says_where_training_started(tmp_path, record, line):
+  """The Trainer's warm start record (training_history.json) is one line of
+  the page and a key of metrics.json; none when it was not asked for."""
+  inputs, outputs, _ = _artifacts(tmp_path, validation_ok=True)
+  history_path = os.path.join(inputs[report_executor.MODEL_RUN_KEY][0].uri,
+                              "training_history.json")
+  with open(history_path, "w") as f:
+    json.dump({"config": {"class_names": NAMES},
+               "class_counts": [40, 12, 3, 7], "warm_start": record}, f)
+  report_executor.Executor().Do(inputs, outputs, {})
+  folder = outputs[report_executor.REPORT_KEY][0].uri
+  with open(os.path.join(folder, render.METRICS_FILE)) as f:
+    assert json.load(f)["warm_start"] == line
+  with open(os.path.join(folder, render.REPORT_FILE)) as f:
+    page = f.read()
+  assert ("Training: " in page) == (line is not None)
+  if line:
+    assert f"Training: {html.escape(line)}<br>" in page
+
+
 def test_executor_fails_on_a_blessing_of_another_evaluation(tmp_path):
   inputs, outputs, _ = _artifacts(tmp_path, validation_ok=False, blessed=True)
   with pytest.raises(ValueError, match="the blessing says blessed"):

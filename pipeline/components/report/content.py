@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from modules import metrics as metrics_lib
+from modules import warm_start as warm_start_lib
 from pipeline import evaluation as evaluation_lib
 
 # The scalar metrics shown first, in this order (the rest follow by name).
@@ -116,6 +117,9 @@ class ReportData:
   # The Tuner's completed trials, best first: trial_id, score and each
   # hyperparameter's value (None: no Tuner in the DAG).
   trials: Optional[List[Dict[str, Any]]] = None
+  # With train.warm_start: where training started from, or why it started
+  # from scratch (modules/warm_start.py `describe`).
+  warm_start: Optional[str] = None
 
   @property
   def verdict(self) -> str:
@@ -352,7 +356,9 @@ def load_report_data(evaluation_dir: str,
       data_splits=data_splits,
       data_warnings=data_warnings,
       notes=notes,
-      pipeline_run_id=pipeline_run_id)
+      pipeline_run_id=pipeline_run_id,
+      warm_start=warm_start_lib.describe(
+          (history or {}).get(warm_start_lib.HISTORY_KEY)))
 
 
 def _plain(value: Any) -> Any:
@@ -405,6 +411,7 @@ def metrics_record(data: ReportData, figures: Sequence[str] = ()
       "data": {"examples_per_split": data.data_splits,
                "warnings": list(data.data_warnings)},
       "notes": list(data.notes),
+      "warm_start": data.warm_start,
       "figures": list(figures),
       "macro_f1_interval": (None if data.card is None or
                             data.card.interval is None else
