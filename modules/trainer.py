@@ -22,6 +22,7 @@ import tensorflow_transform as tft
 
 from modules import augmentation
 from modules import class_weights as class_weights_lib
+from modules import data_profile
 from modules import dataset as dataset_lib
 from modules import hyperparameters
 from modules import model as model_lib
@@ -179,6 +180,9 @@ def run_fn(fn_args) -> None:
                                fn_args.serving_model_dir)
   # Beside the SavedModel, for the next run's warm start.
   warm_start_lib.save_weights(model, config, fn_args.serving_model_dir)
+  # Beside the SavedModel: the DataValidator's drift baseline once this
+  # model is blessed (modules/data_profile.py).
+  data_profile.write_training_profile(fn_args)
   history = {
       "config": config.to_dict(),
       "hyperparameters": best or None,
