@@ -39,6 +39,9 @@ PLATFORM_KEY_PREFIX = "ai_platform_"
 PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 EVAL_SPLIT_SOURCES = ("auto", "val", "holdout")
 PREDICT_TEST_SOURCES = ("auto", "on", "off")
+# validation.label_drift_comparator: TFDV's L-infinity distance or
+# Jensen-Shannon divergence.
+LABEL_DRIFT_COMPARATORS = ("linf", "js")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,10 +162,28 @@ class ValidationConfig:
     min_class_examples: warn about training classes with fewer examples.
     scan_images: decode every image once and stop on a corrupt one or one of
       the wrong size (costs one pass over the data).
+    drift_check: compare the training split with the data the latest
+      blessed model was trained on (its profile, stored in the Model by the
+      Trainer: label shares, image byte size, height, width, mean R, G, B;
+      docs/data-validation.md). Costs one more pass over the training
+      split when there is a blessed model to compare with.
+    label_drift_comparator: "linf" (L-infinity distance: the largest change
+      of a class's share) or "js" (Jensen-Shannon divergence), TFDV's drift
+      comparators for the label.
+    label_drift_threshold: the label's distance above which it has drifted.
+    image_drift_threshold: the Jensen-Shannon divergence of an image
+      feature's histogram above which it has drifted.
+    stop_on_drift: drift is an error that stops the run before Transform;
+      off, a warning in the summary and the report.
   """
   max_imbalance_ratio: float = 3.0
   min_class_examples: int = 5
   scan_images: bool = True
+  drift_check: bool = True
+  label_drift_comparator: str = "linf"
+  label_drift_threshold: float = 0.1
+  image_drift_threshold: float = 0.1
+  stop_on_drift: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,6 +420,14 @@ class PipelineConfig(_ClassesAndSize):
       raise ValueError("eval.min_macro_f1 must be in [0, 1]")
     if self.validation.max_imbalance_ratio < 1:
       raise ValueError("validation.max_imbalance_ratio must be >= 1")
+    if self.validation.label_drift_comparator not in LABEL_DRIFT_COMPARATORS:
+      raise ValueError(f"unknown validation.label_drift_comparator "
+                       f"{self.validation.label_drift_comparator!r}; choose "
+                       f"from {LABEL_DRIFT_COMPARATORS}")
+    # Both measures lie in [0, 1] (TFDV's JS divergence uses log base 2).
+    for name in ("label_drift_threshold", "image_drift_threshold"):
+      if not 0.0 <= getattr(self.validation, name) <= 1.0:
+        raise ValueError(f"validation.{name} must be in [0, 1]")
     if self.eval.max_macro_f1_drop < 0:
       raise ValueError("eval.max_macro_f1_drop must be >= 0")
     if self.eval.split not in EVAL_SPLIT_SOURCES:

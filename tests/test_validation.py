@@ -20,6 +20,8 @@ from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
 from conftest import run_local_pipeline
+from modules import data_profile
+from pipeline import config as config_lib
 from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
@@ -58,11 +60,13 @@ def _examples(counts, prefix, unique=False):
   return result
 
 
-def _run_validator(tmp_path, splits, config_changes=None, test=None):
+def _run_validator(tmp_path, splits, config_changes=None, test=None,
+                   baseline_model=None):
   """Writes artifacts for `splits` ({name: [tf.Example]}), runs the executor.
 
   `test`: tf.Examples of the test folder, given to the validator as
   CheckedImportExampleGen's file check does (data_check.json).
+  `baseline_model`: the drift baseline (a Model artifact), if any.
   Returns the ExampleAnomalies artifact and the summary the executor wrote.
   """
   schema = schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE)
@@ -101,15 +105,25 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None):
   anomalies = standard_artifacts.ExampleAnomalies()
   anomalies.uri = str(tmp_path / "anomalies")
   os.makedirs(anomalies.uri)
+  drift_defaults = config_lib.ValidationConfig()
   settings = dict(class_names=json.dumps(CLASS_NAMES), image_size=SIZE,
                   max_imbalance_ratio=3.0, min_class_examples=2,
-                  scan_images=1)
+                  scan_images=1,
+                  drift_check=int(drift_defaults.drift_check),
+                  label_drift_comparator=(
+                      drift_defaults.label_drift_comparator),
+                  label_drift_threshold=drift_defaults.label_drift_threshold,
+                  image_drift_threshold=drift_defaults.image_drift_threshold,
+                  stop_on_drift=int(drift_defaults.stop_on_drift))
   settings.update(config_changes or {})
   error = None
   try:
     validation_executor.DataValidatorExecutor().Do(
         {"examples": [examples], "statistics": [stats],
-         "schema": [schema_artifact]}, {"anomalies": [anomalies]}, settings)
+         "schema": [schema_artifact],
+         validation_executor.BASELINE_MODEL_KEY: (
+             [baseline_model] if baseline_model else [])},
+        {"anomalies": [anomalies]}, settings)
   except validation_executor.DataValidationError as raised:
     error = str(raised)
   return anomalies, validation_executor.read_summary(anomalies.uri), error
@@ -337,6 +351,101 @@ def test_training_classes_missing_from_eval_warn_and_are_recorded(tmp_path):
   coverage = summary["eval_class_coverage"]
   assert coverage["eval_classes"] == [0]
   assert coverage["train_classes_missing_from_eval"] == list(range(1, 104))
+
+
+# ---------------------------------------------------------------------------
+# Drift against the latest blessed model's training data.
+
+def _baseline_model(tmp_path, examples, with_profile=True):
+  """A Model artifact as the Trainer leaves it: the profile of the
+  examples it trained on in `<uri>/data_profile/` (or none)."""
+  model = standard_artifacts.Model()
+  model.uri = str(tmp_path / "baseline_model")
+  model.id = 7
+  os.makedirs(os.path.join(model.uri, "Format-Serving"))
+  if with_profile:
+    path = str(tmp_path / "baseline_train.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+      for example in examples:
+        writer.write(example.SerializeToString())
+    data_profile.write_profile(*data_profile.profile_records([path]),
+                               model.uri)
+  return model
+
+
+# Span 1: every class alike; span 2: four classes ten times as common.
+SPAN_1 = [4] * 104
+SPAN_2 = [40] * 4 + [2] * 100
+
+
+def test_a_shifted_class_balance_warns_naming_the_classes(tmp_path):
+  baseline = _baseline_model(tmp_path, _examples(SPAN_1, "b", unique=True))
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
+                 "eval": _examples(EVAL, "e", unique=True)},
+      baseline_model=baseline)
+  assert error is None
+  drift = summary["drift"]
+  assert drift["baseline"] == {"model": baseline.uri, "model_id": 7}
+  label = drift["distances"][features.LABEL_KEY]
+  # L-infinity: the largest change of a class's share, 40/360 - 4/416.
+  assert label["value"] == pytest.approx(40 / 360 - 4 / 416, abs=1e-4)
+  assert label["drifted"] and label["threshold"] == 0.1
+  assert [c["class"] for c in drift["shifted_classes"]] == [0, 1, 2, 3]
+  [warning] = [w for w in summary["warnings"]
+               if "the label 'class' drifted" in w]
+  assert warning in drift["messages"]
+  for label_id in range(4):
+    assert f"{CLASS_NAMES[label_id]!r} ({label_id}) 1.0% -> 11.1%" in warning
+  assert baseline.uri in warning
+  assert "'mean_red'" not in warning  # the image finding is its own line
+
+
+def test_the_same_data_has_no_drift(tmp_path):
+  train = _examples(SPAN_2, "t", unique=True)
+  baseline = _baseline_model(tmp_path, train)
+  _, summary, error = _run_validator(
+      tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)},
+      baseline_model=baseline)
+  assert error is None
+  drift = summary["drift"]
+  assert drift["drifted_features"] == [] and drift["messages"] == []
+  assert set(drift["distances"]) == {features.LABEL_KEY,
+                                     *data_profile.IMAGE_FEATURES}
+  assert all(d["value"] == 0 for d in drift["distances"].values())
+  assert not any("drift" in w for w in summary["warnings"])
+
+
+def test_stop_on_drift_makes_drift_an_error(tmp_path):
+  baseline = _baseline_model(tmp_path, _examples(SPAN_1, "b", unique=True))
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
+                 "eval": _examples(EVAL, "e", unique=True)},
+      config_changes={"stop_on_drift": 1}, baseline_model=baseline)
+  assert error is not None and "stops before Transform" in error
+  assert "data drift" in error and f"{CLASS_NAMES[3]!r} (3)" in error
+  assert "validation.stop_on_drift" in error
+  assert not any("drift" in w for w in summary["warnings"])
+
+
+@pytest.mark.parametrize("case", ["first run", "model without a profile",
+                                  "drift check off"])
+def test_no_baseline_is_a_note_not_a_warning(tmp_path, case):
+  baseline = None
+  changes = {}
+  if case == "model without a profile":
+    baseline = _baseline_model(tmp_path, [], with_profile=False)
+  if case == "drift check off":
+    baseline = _baseline_model(tmp_path, _examples(SPAN_1, "b", unique=True))
+    changes = {"drift_check": 0}
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
+                 "eval": _examples(EVAL, "e", unique=True)},
+      config_changes=changes, baseline_model=baseline)
+  assert error is None
+  assert summary["drift"]["baseline"] is None
+  assert summary["drift"]["note"]
+  assert not any("drift" in w for w in summary["warnings"])
 
 
 # ---------------------------------------------------------------------------

@@ -12,13 +12,18 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from modules import data_profile
 from pipeline.components.example_gen import data_check
 from pipeline import features
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
+from pipeline.components.data_validator import drift
 from pipeline.components.data_validator import image_scan
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+# The optional input: the latest blessed model, whose training data profile
+# is the drift baseline (modules/data_profile.py says why it is the Model).
+BASELINE_MODEL_KEY = "baseline_model"
 
 
 class DataValidationError(RuntimeError):
@@ -61,6 +66,11 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           float(exec_properties["max_imbalance_ratio"]),
           int(exec_properties["min_class_examples"]),
           check_balance=(split == features.TRAIN_SPLIT))
+      if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
+        summary["drift"] = _check_drift(
+            examples, input_dict.get(BASELINE_MODEL_KEY) or [],
+            exec_properties, class_names, anomalies, split_summary,
+            anomalies_artifact.uri)
       if exec_properties["scan_images"] and split_summary["num_examples"]:
         logging.info("Checking every image of split %s.", split)
         pattern = os.path.join(
@@ -135,6 +145,58 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           "data validation failed, the pipeline stops before Transform:\n  " +
           "\n  ".join(summary["errors"]) +
           f"\n(details in {anomalies_artifact.uri})")
+
+
+def _check_drift(examples, baseline_models, exec_properties,
+                 class_names, anomalies, split_summary, output_uri
+                 ) -> Dict[str, Any]:
+  """Compares the training split with the baseline model's training data.
+
+  Drift findings are added to the training split's anomalies and summary:
+  warnings, or errors with `stop_on_drift`. Returns the summary's `drift`
+  section (`baseline` None, with a note, when there is nothing to compare
+  with).
+  """
+  if not exec_properties["drift_check"]:
+    return {"baseline": None,
+            "note": "drift check off (validation.drift_check)"}
+  if not baseline_models:
+    return {"baseline": None,
+            "note": "no blessed model yet: nothing to compare with"}
+  model = baseline_models[0]
+  baseline = data_profile.read_profile(model.uri)
+  if baseline is None:
+    return {"baseline": None,
+            "note": (f"the latest blessed model ({model.uri}) has no "
+                     f"{data_profile.PROFILE_DIR}: it was trained before "
+                     "the Trainer stored one")}
+  logging.info("Profiling split %s to compare it with %s.",
+               features.TRAIN_SPLIT, model.uri)
+  current, record = data_profile.profile_records([os.path.join(
+      artifact_utils.get_split_uri([examples], features.TRAIN_SPLIT), "*")])
+  # Beside the validator's other outputs, for a look with TFDV's tools.
+  data_profile.write_profile(current, record, output_uri)
+  findings, section = drift.compare_profiles(
+      current, baseline, class_names,
+      exec_properties["label_drift_comparator"],
+      float(exec_properties["label_drift_threshold"]),
+      float(exec_properties["image_drift_threshold"]))
+  stop = bool(exec_properties["stop_on_drift"])
+  severity = (anomalies_pb2.AnomalyInfo.ERROR if stop else
+              anomalies_pb2.AnomalyInfo.WARNING)
+  messages = []
+  for feature, message in findings:
+    checks.add_reason(anomalies, feature, severity, "Data drift", message)
+    messages.append(
+        f"split {features.TRAIN_SPLIT!r}: data drift: {message} (baseline "
+        f"model {model.uri}" + ("; validation.stop_on_drift stops the run)"
+                                 if stop else ")"))
+  split_summary["errors" if stop else "warnings"].extend(messages)
+  return {"baseline": {"model": model.uri, "model_id": model.id or None},
+          **section, "stop_on_drift": stop, "messages": messages,
+          "current_profile": os.path.join(output_uri,
+                                          data_profile.PROFILE_DIR),
+          "current_records_skipped": record["skipped"]}
 
 
 def read_summary(anomalies_uri: str) -> Optional[Dict[str, Any]]:
