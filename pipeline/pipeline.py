@@ -2,7 +2,8 @@
 
 ImportExampleGen (val folder, or a hash holdout of train) and SchemaGen
 (curated schema, class domain from the class list) -> StatisticsGen ->
-ExampleValidator (DataValidator: schema, class balance, images) ->
+ExampleValidator (DataValidator: schema, class balance, images, drift
+against the latest blessed model's training data) ->
 Transform -> [Tuner, with tune.enabled] -> Trainer (with train.warm_start,
 from the latest blessed model's weights) -> Evaluator (latest blessed model
 as baseline) ->
@@ -212,6 +213,26 @@ def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
       ])
 
 
+def blessed_model_resolver(node_id: str, stable: bool, stable_strategy,
+                           passed: Dict[str, Any]) -> tfx.dsl.Resolver:
+  """A resolver of the latest blessed model (outputs `model`).
+
+  With `stable`, `stable_strategy` (pipeline/baseline.py), given `passed`
+  too, leaves out the models an unchanged re-run would pick up; else TFX's
+  `LatestBlessedModelStrategy`, the one KubeflowV2DagRunner compiles.
+  """
+  inputs = dict(
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing))
+  if stable:
+    inputs.update(passed)
+  return tfx.dsl.Resolver(
+      strategy_class=(stable_strategy if stable else
+                      tfx.dsl.experimental.LatestBlessedModelStrategy),
+      **inputs).with_id(node_id)
+
+
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
@@ -246,10 +267,11 @@ def create_pipeline(
       the Vertex AI Trainer's custom_config entries (keys starting
       `config_lib.PLATFORM_KEY_PREFIX`, see kubeflow_runner.py), and the
       Trainer node, same id and inputs, launches a Vertex AI custom job.
-    stable_baseline: the Evaluator's baseline leaves the candidate out
-      (pipeline/baseline.py), so an unchanged re-run caches the Evaluator
-      and the Pusher; LocalDagRunner only (KubeflowV2DagRunner compiles
-      TFX's own resolver strategies only).
+    stable_baseline: the Evaluator's baseline leaves the candidate out,
+      the drift baseline the models trained on this run's Examples
+      (pipeline/baseline.py), so an unchanged re-run caches the validator,
+      the Evaluator and the Pusher; LocalDagRunner only
+      (KubeflowV2DagRunner compiles TFX's own resolver strategies only).
 
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
@@ -274,15 +296,32 @@ def create_pipeline(
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
+  # The drift baseline: the latest blessed model, whose artifact holds the
+  # profile of its training data (modules/data_profile.py says why there);
+  # locally, not a model trained on these Examples (pipeline/baseline.py).
+  validation = config.validation
+  drift_resolver = None
+  if validation.drift_check:
+    drift_resolver = blessed_model_resolver(
+        "drift_baseline_resolver", stable_baseline,
+        baseline_lib.LatestBlessedModelOfOtherDataStrategy,
+        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]})
   example_validator = data_validator_lib.DataValidator(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],
       class_names=config.class_names,
       image_size=config.image_size,
-      max_imbalance_ratio=config.validation.max_imbalance_ratio,
-      min_class_examples=config.validation.min_class_examples,
-      scan_images=config.validation.scan_images,
+      max_imbalance_ratio=validation.max_imbalance_ratio,
+      min_class_examples=validation.min_class_examples,
+      scan_images=validation.scan_images,
+      drift_check=validation.drift_check,
+      label_drift_comparator=validation.label_drift_comparator,
+      label_drift_threshold=validation.label_drift_threshold,
+      image_drift_threshold=validation.image_drift_threshold,
+      stop_on_drift=validation.stop_on_drift,
+      baseline_model=(drift_resolver.outputs["model"] if drift_resolver
+                      else None),
   ).with_id("ExampleValidator")
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
@@ -341,17 +380,10 @@ def create_pipeline(
       custom_config=trainer_config)
   # The baseline: the latest blessed model, without the candidate itself
   # where the orchestrator runs our strategy (pipeline/baseline.py).
-  baseline_inputs = dict(
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing))
-  if stable_baseline:
-    baseline_inputs[baseline_lib.CANDIDATE_KEY] = trainer.outputs["model"]
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=(baseline_lib.LatestBlessedOtherModelStrategy
-                      if stable_baseline else
-                      tfx.dsl.experimental.LatestBlessedModelStrategy),
-      **baseline_inputs).with_id("latest_blessed_model_resolver")
+  model_resolver = blessed_model_resolver(
+      "latest_blessed_model_resolver", stable_baseline,
+      baseline_lib.LatestBlessedOtherModelStrategy,
+      {baseline_lib.CANDIDATE_KEY: trainer.outputs["model"]})
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],
@@ -418,7 +450,8 @@ def create_pipeline(
           example_gen, statistics_gen, schema_gen, example_validator,
           transform, trainer, model_resolver, evaluator, pusher, report
       ] + prediction_nodes + ([tuner] if tuner else []) +
-      ([warm_start_resolver] if warm_start_resolver else []),
+      ([warm_start_resolver] if warm_start_resolver else []) +
+      ([drift_resolver] if drift_resolver else []),
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])

@@ -15,7 +15,7 @@ job):
    pipeline/evaluation.py (reads the Evaluator's output back),
    pipeline/serving_model.py (loads a served model and reads it).
 3. the DAG and what every runner shares about it: pipeline/pipeline.py,
-   pipeline/baseline.py (the Evaluator's baseline resolver),
+   pipeline/baseline.py (the baselines' resolver strategies),
    pipeline/beam.py (Beam profiles), pipeline/quiet_worker.py (the Beam
    workers' plugin), pipeline/flags.py and pipeline/env_flags.py (the
    runners' flags), pipeline/trainer_placement.py and

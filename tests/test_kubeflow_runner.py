@@ -81,6 +81,9 @@ EXPECTED_EDGES = {
     ("ImportExampleGen", "ExampleValidator"),
     ("SchemaGen", "ExampleValidator"),
     ("StatisticsGen", "ExampleValidator"),
+    # Drift (validation.drift_check, on by default): the latest blessed
+    # model, whose artifact holds its training data's profile.
+    ("drift_baseline_resolver", "ExampleValidator"),
     # Transform waits for the data check: bad data stops the run first.
     ("ExampleValidator", "Transform"),
     ("ImportExampleGen", "Transform"),

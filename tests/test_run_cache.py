@@ -14,7 +14,8 @@ each run (its `pipeline_run` context):
   5. the fourth run again, unchanged: every component CACHED, the Evaluator
      and the Pusher too, since the baseline leaves the candidate out
      (pipeline/baseline.py), and each evaluation's baseline is the latest
-     blessed model other than its candidate.
+     blessed model other than its candidate; the DataValidator too, since
+     its drift baseline leaves out the models trained on these Examples.
 """
 
 import os
@@ -187,8 +188,9 @@ def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
 def test_an_unchanged_rerun_caches_the_evaluator_and_the_pusher(runs):
   fourth, fifth = list(runs["states"].values())[3:]
   assert fourth["Evaluator"] == "COMPLETE"
+  # Resolvers run every time; what they resolve is unchanged.
   assert all(state == "CACHED" for node, state in fifth.items()
-             if node != "latest_blessed_model_resolver"), fifth
+             if not node.endswith("_resolver")), fifth
   assert fifth["Evaluator"] == "CACHED" and fifth["Pusher"] == "CACHED"
 
 
@@ -218,3 +220,24 @@ def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
   # The third run's new model had the first (blessed) one as baseline.
   assert first["model"][0] in blessed
   assert list(evaluations.values())[2]["baseline_model"] == first["model"]
+
+
+def test_the_drift_baseline_is_the_latest_blessed_model_of_other_data(runs):
+  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  metadata = os.path.join(runs["output_dir"], "metadata.sqlite")
+  drifts = [summary.read_summary(metadata, run_id).validation["drift"]
+            for run_id in runs["states"]]
+  # The same Examples as the first run's model: no baseline, so the
+  # gate-only and augmentation runs reuse the validator.
+  assert [d["baseline"] for d in drifts[:3]] == [None] * 3
+  second = list(runs["states"].values())[1]
+  assert second["ExampleValidator"] == "CACHED"
+  # Other data: the latest blessed model (the third run's, or the first's
+  # if the third was not blessed), trained on the first data, whose
+  # profile it carries; the same class balance.
+  latest_blessed = [_summary_value(stdout, "model")
+                    for stdout in runs["stdouts"][:3]
+                    if _summary_value(stdout, "verdict") == "BLESSED"][-1]
+  assert drifts[3]["baseline"]["model"] == latest_blessed
+  assert drifts[3]["distances"]["class"]["value"] == 0
+  assert drifts[4] == drifts[3]

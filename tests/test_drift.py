@@ -1,0 +1,414 @@
+"""Drift: the data profile, its comparison, and the baseline that feeds it.
+
+The profile runs on small generated GZIP TFRecords (as ExampleGen writes
+them); the comparison uses TFDV's real drift comparators; the resolver
+strategies run against a real ML Metadata store (SQLite) holding the
+lineage a Trainer leaves: Examples -> Trainer execution -> Model. The
+DataValidator's end of it (warnings, errors, notes) is in
+test_validation.py.
+"""
+
+import io
+import os
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.dsl.components.common import resolver as resolver_lib
+from tfx.types import standard_artifacts
+
+from modules import data_profile
+from pipeline import baseline as baseline_lib
+from pipeline import config as config_lib
+from pipeline import features
+from pipeline import pipeline as pipeline_lib
+from pipeline import summary as summary_lib
+from pipeline.components.data_validator import drift
+from pipeline.components.report import content
+from pipeline.components.report import render
+from tools import make_sample_data
+
+CLASS_NAMES = features.load_class_names()
+SIZE = 64
+
+
+def write_records(path, labels, seed=0, extra=()):
+  """GZIP TFRecords of flower images, one a label; `extra` raw records."""
+  rng = np.random.default_rng(seed)
+  with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+    for index, label in enumerate(labels):
+      jpeg = make_sample_data.encode_jpeg(
+          make_sample_data.draw_flower(label, SIZE, rng))
+      writer.write(make_sample_data.make_example(
+          f"r{index}", jpeg, label).SerializeToString())
+    for record in extra:
+      writer.write(record)
+  return str(path)
+
+
+def _feature(statistics, name):
+  [feature] = [f for f in statistics.datasets[0].features
+               if f.path.step == [name]]
+  return feature
+
+
+# ---------------------------------------------------------------------------
+# The profile.
+
+def test_profile_measures_every_record(tmp_path):
+  labels = [0, 0, 1, 2, 2, 2, 5]
+  path = write_records(tmp_path / "a.gz", labels)
+  statistics, record = data_profile.profile_records([path])
+  assert record["records"] == record["profiled"] == len(labels)
+  assert record["skipped"] == 0
+  assert record["label_counts"] == {"0": 2, "1": 1, "2": 3, "5": 1}
+  assert statistics.datasets[0].num_examples == len(labels)
+  # The label is categorical: a histogram of every class.
+  label = _feature(statistics, features.LABEL_KEY)
+  assert {b.label: b.sample_count for b in
+          label.string_stats.rank_histogram.buckets} == {
+              "0": 2, "1": 1, "2": 3, "5": 1}
+  for name in (data_profile.IMAGE_HEIGHT, data_profile.IMAGE_WIDTH):
+    stats = _feature(statistics, name).num_stats
+    assert stats.min == stats.max == SIZE
+  encoded = [tf.train.Example.FromString(r.numpy()).features.feature[
+      features.IMAGE_KEY].bytes_list.value[0]
+             for r in tf.data.TFRecordDataset(path, compression_type="GZIP")]
+  assert _feature(statistics, data_profile.IMAGE_BYTES).num_stats.mean == (
+      pytest.approx(np.mean([len(e) for e in encoded])))
+  # The 1/8 DCT decode's mean is the full decode's, nearly.
+  full = np.mean([np.asarray(Image.open(io.BytesIO(e)).convert("RGB"),
+                             np.float64).mean(axis=(0, 1)) for e in encoded],
+                 axis=0)
+  for channel, name in enumerate((data_profile.MEAN_RED,
+                                  data_profile.MEAN_GREEN,
+                                  data_profile.MEAN_BLUE)):
+    assert _feature(statistics, name).num_stats.mean == pytest.approx(
+        full[channel], abs=1.5)
+
+
+def test_profile_counts_records_it_cannot_measure(tmp_path):
+  broken = make_sample_data.make_example("broken", b"not an image", 3)
+  path = write_records(tmp_path / "a.gz", [1, 2],
+                       extra=[broken.SerializeToString()])
+  statistics, record = data_profile.profile_records([path])
+  assert record["records"] == 3 and record["profiled"] == 2
+  assert record["skipped"] == 1 and record["skipped_records"] == [2]
+  assert statistics.datasets[0].num_examples == 2
+
+
+def test_profile_round_trip_through_the_model_folder(tmp_path):
+  statistics, record = data_profile.profile_records(
+      [write_records(tmp_path / "a.gz", [1, 2])])
+  model_uri = str(tmp_path / "model")
+  assert data_profile.read_profile(model_uri) is None
+  directory = data_profile.write_profile(statistics, record, model_uri)
+  # Outside Format-Serving: the Pusher copies only that folder.
+  assert directory == os.path.join(model_uri, data_profile.PROFILE_DIR)
+  assert data_profile.read_profile(model_uri) == statistics
+
+
+# ---------------------------------------------------------------------------
+# The comparison.
+
+def _profile(tmp_path, name, labels, seed=0):
+  return data_profile.profile_records(
+      [write_records(tmp_path / f"{name}.gz", labels, seed)])[0]
+
+
+def test_identical_data_has_no_drift(tmp_path):
+  labels = [0] * 5 + [1] * 5 + [2] * 5
+  profile = _profile(tmp_path, "a", labels)
+  findings, section = drift.compare_profiles(
+      profile, profile, CLASS_NAMES, "linf", 0.1, 0.1)
+  assert findings == [] and section["drifted_features"] == []
+  assert section["shifted_classes"] == []
+  assert all(d["value"] == 0 for d in section["distances"].values())
+
+
+@pytest.mark.parametrize("comparator, measure", [
+    ("linf", "L_INFTY"), ("js", "JENSEN_SHANNON_DIVERGENCE")])
+def test_a_shifted_balance_names_its_classes(tmp_path, comparator, measure):
+  baseline = _profile(tmp_path, "a", [0] * 10 + [1] * 10 + [2] * 10 +
+                      [3] * 10)
+  current = _profile(tmp_path, "b", [0] * 10 + [1] * 10 + [2] * 2 +
+                     [3] * 28, seed=1)
+  findings, section = drift.compare_profiles(
+      current, baseline, CLASS_NAMES, comparator, 0.1, 0.1)
+  label = section["distances"][features.LABEL_KEY]
+  assert label["measure"] == measure and label["drifted"]
+  if comparator == "linf":
+    # TFDV's L-infinity is the largest change of a class's share.
+    assert label["value"] == pytest.approx(28 / 50 - 10 / 40, abs=1e-5)
+  shifted = section["shifted_classes"]
+  # 3 moved +0.31, 2 moved -0.21 (>= half of 0.31); 0 and 1 -0.05 each.
+  assert [c["class"] for c in shifted] == [3, 2]
+  assert shifted[0]["baseline_share"] == 0.25
+  assert shifted[0]["current_share"] == 0.56
+  [(feature, message)] = [f for f in findings
+                          if f[0] == features.LABEL_KEY]
+  assert f"{CLASS_NAMES[3]!r} (3) 25.0% -> 56.0%" in message
+  assert f"{CLASS_NAMES[2]!r} (2) 25.0% -> 4.0%" in message
+  assert message.index(CLASS_NAMES[3]) < message.index(CLASS_NAMES[2])
+  assert drift.COMPARATOR_NAMES[comparator] in message
+
+
+def test_a_threshold_above_the_distance_gives_no_finding(tmp_path):
+  baseline = _profile(tmp_path, "a", [0] * 10 + [1] * 10)
+  current = _profile(tmp_path, "b", [0] * 12 + [1] * 8)
+  findings, section = drift.compare_profiles(
+      current, baseline, CLASS_NAMES, "linf", 0.5, 1.0)
+  assert findings == []
+  assert section["distances"][features.LABEL_KEY]["value"] == (
+      pytest.approx(0.1))
+  # Still recorded: the classes that moved most.
+  assert [c["class"] for c in section["shifted_classes"]] == [0, 1]
+
+
+def test_shifted_classes_rule_caps_the_message():
+  baseline = [20] * 15 + [10] * 15
+  current = [10] * 15 + [20] * 15  # every class moves as much
+  shifted = drift.shifted_classes(baseline, current, CLASS_NAMES[:30])
+  assert [c["class"] for c in shifted][:5] == [0, 1, 2, 3, 4]
+  assert len(shifted) == 30
+  text = drift._classes_text(shifted)  # pylint: disable=protected-access
+  assert text.endswith("and 20 more (see validation_summary.json)")
+  assert drift.shifted_classes([1, 1], [1, 1], CLASS_NAMES[:2]) == []
+
+
+def test_image_drift_is_its_own_finding(tmp_path):
+  baseline = _profile(tmp_path, "a", [0] * 20)
+  # The same label, other images: class 40's flower is drawn otherwise.
+  current = data_profile.profile_records([write_records(
+      tmp_path / "b.gz", [40] * 20)])[0]
+  relabelled = current.__class__.FromString(current.SerializeToString())
+  for feature in relabelled.datasets[0].features:
+    if feature.path.step == [features.LABEL_KEY]:
+      for bucket in feature.string_stats.rank_histogram.buckets:
+        bucket.label = "0"
+      for bucket in feature.string_stats.top_values:
+        bucket.value = "0"
+  findings, section = drift.compare_profiles(
+      relabelled, baseline, CLASS_NAMES, "linf", 0.1, 0.1)
+  assert not section["distances"][features.LABEL_KEY]["drifted"]
+  [(feature, message)] = findings
+  assert feature == features.IMAGE_KEY
+  assert "image statistics drifted" in message
+  assert any(name in message for name in (data_profile.MEAN_RED,
+                                          data_profile.MEAN_GREEN,
+                                          data_profile.MEAN_BLUE))
+
+
+def test_the_config_offers_the_comparators_the_validator_knows():
+  assert set(config_lib.LABEL_DRIFT_COMPARATORS) == set(
+      drift.LABEL_COMPARATORS)
+  with pytest.raises(ValueError, match="label_drift_comparator"):
+    config_lib.PipelineConfig().replace(
+        validation__label_drift_comparator="kl")
+  with pytest.raises(ValueError, match="image_drift_threshold"):
+    config_lib.PipelineConfig().replace(validation__image_drift_threshold=2)
+  config = config_lib.PipelineConfig().with_overrides(
+      ["validation.stop_on_drift=true", "validation.label_drift_comparator=js"])
+  assert config.validation.stop_on_drift
+  assert config.validation.label_drift_comparator == "js"
+
+
+# ---------------------------------------------------------------------------
+# The baseline: resolver strategies on a real ML Metadata store.
+
+class _Lineage:
+  """A SQLite ML Metadata store with Examples, Trainer runs and blessings."""
+
+  def __init__(self, path):
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(path)
+    connection.sqlite.connection_mode = 3  # READWRITE_OPENCREATE
+    self.store = metadata_store.MetadataStore(connection)
+    self.trainer_type = self.store.put_execution_type(
+        metadata_store_pb2.ExecutionType(name="Trainer"))
+    self.models, self.blessings = [], []
+
+  def put(self, artifact):
+    artifact.type_id = self.store.put_artifact_type(artifact.artifact_type)
+    [artifact.id] = self.store.put_artifacts([artifact.mlmd_artifact])
+    return artifact
+
+  def examples(self):
+    return self.put(standard_artifacts.Examples())
+
+  def train(self, examples, blessed, model=None):
+    """A Trainer execution on `examples` (re-recording `model`, as a cached
+    run does), and its blessing."""
+    new = model is None
+    model = model or self.put(standard_artifacts.Model())
+    execution = metadata_store_pb2.Execution(
+        type_id=self.trainer_type,
+        last_known_state=metadata_store_pb2.Execution.COMPLETE)
+    event = metadata_store_pb2.Event
+    self.store.put_execution(execution, [
+        (examples.mlmd_artifact, event(type=event.INPUT)),
+        (model.mlmd_artifact, event(type=event.OUTPUT))], [])
+    if new:
+      blessing = standard_artifacts.ModelBlessing()
+      blessing.set_int_custom_property("current_model_id", model.id)
+      blessing.set_int_custom_property("blessed", int(blessed))
+      self.blessings.append(self.put(blessing))
+      self.models.append(model)
+    return model
+
+  def resolve(self, strategy, passed_key, passed):
+    return strategy().resolve_artifacts(self.store, {
+        baseline_lib.MODEL_KEY: list(self.models),
+        baseline_lib.MODEL_BLESSING_KEY: list(self.blessings),
+        passed_key: passed})
+
+
+def test_drift_baseline_is_the_latest_blessed_model_of_other_data(tmp_path):
+  lineage = _Lineage(tmp_path / "metadata.sqlite")
+  span_1, span_2, span_3 = (lineage.examples() for _ in range(3))
+  strategy = baseline_lib.LatestBlessedModelOfOtherDataStrategy
+  key = baseline_lib.EXAMPLES_KEY
+
+  def baseline_of(examples):
+    result = lineage.resolve(strategy, key, [examples])
+    assert [a.id for a in result[key]] == [examples.id]  # passed through
+    return [a.id for a in result[baseline_lib.MODEL_KEY]]
+
+  # A first run: nothing blessed yet.
+  assert baseline_of(span_1) == []
+  model_1 = lineage.train(span_1, blessed=True)
+  # Its unchanged re-run (same Examples) keeps no baseline, as before.
+  assert baseline_of(span_1) == []
+  # A cached Trainer re-records the same model: still left out.
+  lineage.train(span_1, blessed=True, model=model_1)
+  assert baseline_of(span_1) == []
+  # New data: the model of span 1 is the baseline.
+  assert baseline_of(span_2) == [model_1.id]
+  model_2 = lineage.train(span_2, blessed=True)
+  lineage.train(span_2, blessed=False)  # a later model, not blessed
+  assert baseline_of(span_2) == [model_1.id]
+  assert baseline_of(span_3) == [model_2.id]
+  assert baseline_of(span_1) == [model_2.id]
+
+
+def test_evaluator_baseline_leaves_only_the_candidate_out(tmp_path):
+  lineage = _Lineage(tmp_path / "metadata.sqlite")
+  examples = lineage.examples()
+  model_1 = lineage.train(examples, blessed=True)
+  model_2 = lineage.train(examples, blessed=True)
+  strategy = baseline_lib.LatestBlessedOtherModelStrategy
+  key = baseline_lib.CANDIDATE_KEY
+  result = lineage.resolve(strategy, key, [model_2])
+  assert [a.id for a in result[baseline_lib.MODEL_KEY]] == [model_1.id]
+  assert [a.id for a in result[key]] == [model_2.id]
+  result = lineage.resolve(strategy, key, [model_1])
+  assert [a.id for a in result[baseline_lib.MODEL_KEY]] == [model_2.id]
+
+
+# ---------------------------------------------------------------------------
+# The DAG.
+
+def _validator_and_resolver(tmp_path, stable, **validation):
+  os.makedirs(tmp_path / features.image_dir_name(192) / "val",
+              exist_ok=True)
+  config = config_lib.PipelineConfig().replace(
+      predict__test_split="off", **{f"validation__{k}": v
+                                    for k, v in validation.items()})
+  pipeline = pipeline_lib.create_pipeline(
+      "p", str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"),
+      config, stable_baseline=stable)
+  nodes = {node.id: node for node in pipeline.components}
+  return nodes["ExampleValidator"], nodes.get("drift_baseline_resolver")
+
+
+@pytest.mark.parametrize("stable, strategy", [
+    (True, baseline_lib.LatestBlessedModelOfOtherDataStrategy),
+    (False, tfx.dsl.experimental.LatestBlessedModelStrategy)])
+def test_the_validator_gets_the_drift_baseline_and_its_settings(
+    tmp_path, stable, strategy):
+  validator, resolver = _validator_and_resolver(
+      tmp_path, stable, label_drift_comparator="js", stop_on_drift=True,
+      label_drift_threshold=0.2)
+  assert resolver.exec_properties[resolver_lib.RESOLVER_STRATEGY_CLASS] is (
+      strategy)
+  assert validator.inputs["baseline_model"] is not None
+  assert resolver in validator.upstream_nodes
+  assert (baseline_lib.EXAMPLES_KEY in resolver.inputs) == stable
+  properties = validator.exec_properties
+  assert properties["drift_check"] == 1 and properties["stop_on_drift"] == 1
+  assert properties["label_drift_comparator"] == "js"
+  assert properties["label_drift_threshold"] == 0.2
+  assert properties["image_drift_threshold"] == (
+      config_lib.ValidationConfig().image_drift_threshold)
+
+
+def test_drift_check_off_has_no_resolver(tmp_path):
+  validator, resolver = _validator_and_resolver(tmp_path, True,
+                                                drift_check=False)
+  assert resolver is None
+  assert validator.exec_properties["drift_check"] == 0
+  assert "baseline_model" not in validator.inputs
+
+
+# ---------------------------------------------------------------------------
+# The run summary.
+
+def test_the_summary_prints_each_drift_warning_once(tmp_path):
+  baseline = _profile(tmp_path, "a", [0] * 10 + [1] * 10)
+  current = _profile(tmp_path, "b", [0] * 18 + [1] * 2)
+  findings, section = drift.compare_profiles(
+      current, baseline, CLASS_NAMES, "linf", 0.1, 1.0)
+  messages = [f"split 'train': data drift: {m}" for _, m in findings]
+  validation = {"splits": {"train": {"num_examples": 20}},
+                "warnings": ["split 'train': class imbalance"] + messages,
+                "drift": dict(section, baseline={"model": "/m/1"},
+                              messages=messages)}
+  text = summary_lib.RunSummary(
+      metrics={}, blessed=None, pushed=False, pushed_model_dir=None,
+      evaluation_dir=None, model_dir=None,
+      validation=validation).format(config_lib.PipelineConfig())
+  [line] = [l for l in text.splitlines() if "drifted" in l]
+  assert line.startswith("  data drift         split 'train': data drift:")
+  assert f"{CLASS_NAMES[0]!r} (0) 50.0% -> 90.0%" in line
+  assert "  data warning       split 'train': class imbalance" in text
+
+
+# ---------------------------------------------------------------------------
+# The report.
+
+def _report_page(drift_section):
+  data = content.ReportData(
+      title="report", evaluation_dir="/e", model_location="/m",
+      metrics={}, validation_ok=True, failures=[], rows=[],
+      confusion=np.zeros((2, 2), np.int64), class_names=CLASS_NAMES[:2],
+      data_splits={"train": 20}, drift=drift_section)
+  return render.render_html(data, {"per_class_f1": "f1.png",
+                                   "confusion": "confusion.png"}), data
+
+
+def test_the_report_shows_the_drift_check(tmp_path):
+  baseline = _profile(tmp_path, "a", [0] * 10 + [1] * 10)
+  current = _profile(tmp_path, "b", [0] * 18 + [1] * 2)
+  _, section = drift.compare_profiles(current, baseline, CLASS_NAMES,
+                                      "linf", 0.1, 1.0)
+  section = dict(section, baseline={"model": "/runs/Trainer/model/4"},
+                 stop_on_drift=False)
+  page, data = _report_page(section)
+  assert '<h2 id="drift">Data drift</h2>' in page
+  assert "/runs/Trainer/model/4" in page
+  drift_part = page.split('<h2 id="drift">', 1)[1].split("<h2", 1)[0]
+  assert "Drift</span> in class (a warning)" in drift_part
+  # Each distance with its threshold; the shifted classes, old -> new.
+  assert "<tr><td>class</td><td>L_INFTY</td><td class=num>0.4000</td>" \
+      "<td class=num>0.1000</td><td>yes</td></tr>" in drift_part
+  assert (f"<td>{CLASS_NAMES[0]}</td><td class=num>50.0%</td>"
+          "<td class=num>90.0%</td><td class=num>+40.0%</td>") in drift_part
+  assert content.metrics_record(data)["data"]["drift"] == section
+  page, _ = _report_page({"baseline": None, "note": "no blessed model yet"})
+  assert "No comparison: no blessed model yet." in page
+  page, _ = _report_page(None)
+  assert 'id="drift"' not in page
