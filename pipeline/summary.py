@@ -77,8 +77,14 @@ class RunSummary:
       if read_spans:
         lines.append("  data spans         " + spans.describe_spans(
             min(read_spans), max(read_spans)))
+      # Drift warnings get their own line, below, not a second one here.
+      drift = self.validation.get("drift") or {}
+      drift_messages = drift.get("messages") or []
       for warning in self.validation.get("warnings", []):
-        lines.append(f"  data warning       {warning}")
+        if warning not in drift_messages:
+          lines.append(f"  data warning       {warning}")
+      for message in drift_messages:
+        lines.append(f"  data drift         {message}")
       reports = self.validation.get("reports", {})
       if reports:
         lines.append(f"  class counts       {reports.get('table')}")

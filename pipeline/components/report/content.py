@@ -103,6 +103,8 @@ class ReportData:
   # From the DataValidator: examples per split and its warnings.
   data_splits: Optional[Dict[str, int]] = None
   data_warnings: List[str] = dataclasses.field(default_factory=list)
+  # The DataValidator's drift check (its summary's `drift`), if it ran.
+  drift: Optional[Dict[str, Any]] = None
   # Why training counts or class names are missing, if they are.
   notes: List[str] = dataclasses.field(default_factory=list)
   pipeline_run_id: Optional[str] = None
@@ -355,6 +357,7 @@ def load_report_data(evaluation_dir: str,
       baseline_source=baseline_source,
       data_splits=data_splits,
       data_warnings=data_warnings,
+      drift=(validation_summary or {}).get("drift"),
       notes=notes,
       pipeline_run_id=pipeline_run_id,
       warm_start=warm_start_lib.describe(
@@ -409,7 +412,8 @@ def metrics_record(data: ReportData, figures: Sequence[str] = ()
           for true_name, predicted_name, count, share in
           top_confused_pairs(data.confusion, data.class_names)],
       "data": {"examples_per_split": data.data_splits,
-               "warnings": list(data.data_warnings)},
+               "warnings": list(data.data_warnings),
+               "drift": data.drift},
       "notes": list(data.notes),
       "warm_start": data.warm_start,
       "figures": list(figures),

@@ -15,7 +15,7 @@ import html
 import io
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -243,6 +243,47 @@ def _class_table(data: ReportData) -> List[str]:
   return parts
 
 
+def _drift_section(drift: Dict[str, Any]) -> List[str]:
+  """The DataValidator's drift check: baseline, distances, shifted classes."""
+  e = html.escape
+  if drift.get("baseline") is None:
+    return [f'<p class="muted">No comparison: '
+            f'{e(drift.get("note") or "no baseline")}.</p>']
+  drifted = drift.get("drifted_features") or []
+  body = [f"<p>This run's training data against the data the baseline "
+          f"model was trained on: <code>{e(drift['baseline']['model'])}"
+          f"</code> ({drift.get('baseline_examples')} examples, now "
+          f"{drift.get('current_examples')}). " +
+          (f'<span class="bad">Drift</span> in {e(", ".join(drifted))}'
+           + (" (validation.stop_on_drift: the run stopped)."
+              if drift.get("stop_on_drift") else " (a warning).")
+           if drifted else '<span class="ok">No drift</span>.') + "</p>",
+          "<table><tr><th>feature</th><th>measure</th>"
+          "<th class=num>distance</th><th class=num>threshold</th>"
+          "<th>drifted</th></tr>"]
+  for name, distance in sorted(drift.get("distances", {}).items()):
+    body.append(f"<tr><td>{e(name)}</td><td>{e(distance['measure'])}</td>"
+                f"<td class=num>{_num(distance['value'])}</td>"
+                f"<td class=num>{_num(distance['threshold'])}</td>"
+                f"<td>{'yes' if distance['drifted'] else 'no'}</td></tr>")
+  body.append("</table>")
+  shifted = drift.get("shifted_classes") or []
+  if shifted:
+    body.append(f'<p class="muted">Classes whose share moved most '
+                f'({e(drift.get("shifted_classes_rule", ""))}):</p>'
+                "<table><tr><th class=num>id</th><th>class</th>"
+                "<th class=num>baseline share</th><th class=num>share now"
+                "</th><th class=num>change</th></tr>")
+    for shift in shifted:
+      body.append(f"<tr><td class=num>{shift['class']}</td>"
+                  f"<td>{e(shift['name'])}</td>"
+                  f"<td class=num>{_share(shift['baseline_share'])}</td>"
+                  f"<td class=num>{_share(shift['current_share'])}</td>"
+                  f"<td class=num>{shift['change']:+.1%}</td></tr>")
+    body.append("</table>")
+  return body
+
+
 def _figure(file_name: str, alt: str) -> str:
   """An image that links to itself: the page scales large figures down."""
   name = html.escape(file_name)
@@ -364,6 +405,8 @@ def render_html(data: ReportData, figures: Dict[str, str]) -> str:
     else:
       body.append("<p>The data validation gave no warning.</p>")
   sections.append(("data", "Data", body))
+  if data.drift is not None:
+    sections.append(("drift", "Data drift", _drift_section(data.drift)))
 
   if data.test is None:
     body = [f'<p class="muted">{e(data.test_note or "No test predictions.")}'
