@@ -20,7 +20,12 @@ adding what the flower data needs:
   same id in two splits, and training classes missing from eval (recorded
   as `eval_class_coverage`: the classes the gate's macro F1 covers). These
   are counted warnings, with examples by id;
-* the file check's own warnings (skipped files, 0-record shards).
+* the file check's own warnings (skipped files, 0-record shards);
+* drift (drift.py): the training split against the data the latest blessed
+  model was trained on (the profile the Trainer stored in that Model,
+  modules/data_profile.py, given as the optional input `baseline_model`):
+  TFDV's drift comparators on the label and on image statistics; a warning
+  naming the shifted classes, or an error with `stop_on_drift`.
 
 Hard problems (severity ERROR: any TFDV error, a label out of range, an
 empty split, a bad image, an empty or repeated test id) stop the pipeline
@@ -30,5 +35,6 @@ problem is written to `validation_summary.json` and the per-class counts to
 `class_counts.txt` and `class_counts.png` in the artifact's folder.
 
 checks.py holds the checks on statistics and ids, image_scan.py the scan of
-every record, class_count_report.py the table and chart of class counts.
+every record, drift.py the drift comparison, class_count_report.py the
+table and chart of class counts.
 """
