@@ -176,6 +176,10 @@ def _check_drift(examples, baseline_models, exec_properties,
       artifact_utils.get_split_uri([examples], features.TRAIN_SPLIT), "*")])
   # Beside the validator's other outputs, for a look with TFDV's tools.
   data_profile.write_profile(current, record, output_uri)
+  if not record["profiled"]:
+    # Every record is bad: the image scan names them, as errors.
+    return {"baseline": None,
+            "note": "no record of the training split could be profiled"}
   findings, section = drift.compare_profiles(
       current, baseline, class_names,
       exec_properties["label_drift_comparator"],
