@@ -365,7 +365,7 @@ def test_the_summary_prints_each_drift_warning_once(tmp_path):
   messages = [f"split 'train': data drift: {m}" for _, m in findings]
   validation = {"splits": {"train": {"num_examples": 20}},
                 "warnings": ["split 'train': class imbalance"] + messages,
-                "drift": dict(section, baseline={"model": "/m/1"},
+                "drift": dict(section, baseline="/m/1",
                               messages=messages)}
   text = summary_lib.RunSummary(
       metrics={}, blessed=None, pushed=False, pushed_model_dir=None,
@@ -395,7 +395,7 @@ def test_the_report_shows_the_drift_check(tmp_path):
   current = _profile(tmp_path, "b", [0] * 18 + [1] * 2)
   _, section = drift.compare_profiles(current, baseline, CLASS_NAMES,
                                       "linf", 0.1, 1.0)
-  section = dict(section, baseline={"model": "/runs/Trainer/model/4"},
+  section = dict(section, baseline="/runs/Trainer/model/4",
                  stop_on_drift=False)
   page, data = _report_page(section)
   assert '<h2 id="drift">Data drift</h2>' in page

@@ -238,6 +238,6 @@ def test_the_drift_baseline_is_the_latest_blessed_model_of_other_data(runs):
   latest_blessed = [_summary_value(stdout, "model")
                     for stdout in runs["stdouts"][:3]
                     if _summary_value(stdout, "verdict") == "BLESSED"][-1]
-  assert drifts[3]["baseline"]["model"] == latest_blessed
+  assert drifts[3]["baseline"] == latest_blessed
   assert drifts[3]["distances"]["class"]["value"] == 0
   assert drifts[4] == drifts[3]

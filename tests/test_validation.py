@@ -386,7 +386,8 @@ def test_a_shifted_class_balance_warns_naming_the_classes(tmp_path):
       baseline_model=baseline)
   assert error is None
   drift = summary["drift"]
-  assert drift["baseline"] == {"model": baseline.uri, "model_id": 7}
+  assert drift["baseline"] == baseline.uri
+  assert drift["baseline_model_id"] == 7
   label = drift["distances"][features.LABEL_KEY]
   # L-infinity: the largest change of a class's share, 40/360 - 4/416.
   assert label["value"] == pytest.approx(40 / 360 - 4 / 416, abs=1e-4)
@@ -446,6 +447,20 @@ def test_no_baseline_is_a_note_not_a_warning(tmp_path, case):
   assert summary["drift"]["baseline"] is None
   assert summary["drift"]["note"]
   assert not any("drift" in w for w in summary["warnings"])
+
+
+def test_a_training_split_of_bad_images_is_not_compared(tmp_path):
+  baseline = _baseline_model(tmp_path, _examples(SPAN_1, "b", unique=True))
+  jpeg = _jpeg(1)
+  train = [make_sample_data.make_example(f"t-cut{i}", jpeg[:len(jpeg) // 3],
+                                         1) for i in range(3)]
+  _, summary, error = _run_validator(
+      tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)},
+      baseline_model=baseline)
+  assert error is not None and "id t-cut2" in error
+  assert summary["drift"] == {
+      "baseline": None,
+      "note": "no record of the training split could be profiled"}
 
 
 # ---------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def _check_drift(examples, baseline_models, exec_properties,
         f"model {model.uri}" + ("; validation.stop_on_drift stops the run)"
                                  if stop else ")"))
   split_summary["errors" if stop else "warnings"].extend(messages)
-  return {"baseline": {"model": model.uri, "model_id": model.id or None},
+  return {"baseline": model.uri, "baseline_model_id": model.id or None,
           **section, "stop_on_drift": stop, "messages": messages,
           "current_profile": os.path.join(output_uri,
                                           data_profile.PROFILE_DIR),

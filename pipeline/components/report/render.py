@@ -251,7 +251,7 @@ def _drift_section(drift: Dict[str, Any]) -> List[str]:
             f'{e(drift.get("note") or "no baseline")}.</p>']
   drifted = drift.get("drifted_features") or []
   body = [f"<p>This run's training data against the data the baseline "
-          f"model was trained on: <code>{e(drift['baseline']['model'])}"
+          f"model was trained on: <code>{e(drift['baseline'])}"
           f"</code> ({drift.get('baseline_examples')} examples, now "
           f"{drift.get('current_examples')}). " +
           (f'<span class="bad">Drift</span> in {e(", ".join(drifted))}'
