@@ -17,6 +17,7 @@ import pytest
 import kubeflow_runner
 from conftest import E2E_EPOCHS
 from conftest import REPO_ROOT
+from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.pusher import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
@@ -25,6 +26,8 @@ from tools import replay_kfp_spec as replay
 RESOLVER_PREFIX = "latest_blessed_model_resolver-"
 BLESSING_RESOLVER = RESOLVER_PREFIX + "model-blessing-resolver"
 MODEL_RESOLVER = RESOLVER_PREFIX + "model-resolver"
+# The DataValidator's drift baseline (validation.drift_check, on by default).
+DRIFT_RESOLVER_PREFIX = "drift_baseline_resolver-"
 
 
 def compile_spec(folder, data_root, *flags):
@@ -130,9 +133,16 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   kinds = {t.name: t.kind for t in result.tasks}
   assert kinds[BLESSING_RESOLVER] == kinds[MODEL_RESOLVER] == "resolver"
   assert {kind for name, kind in kinds.items()
-          if not name.startswith(RESOLVER_PREFIX)} == {"container"}
-  # A first run: no baseline model.
+          if not name.startswith((RESOLVER_PREFIX, DRIFT_RESOLVER_PREFIX))
+          } == {"container"}
+  # A first run: no baseline model, for the Evaluator nor for the drift
+  # check, which says so.
   assert result.task(MODEL_RESOLVER).outputs == {"model": []}
+  assert result.task(DRIFT_RESOLVER_PREFIX + "model-resolver").outputs == {
+      "model": []}
+  [anomalies] = result.task("ExampleValidator").outputs["anomalies"]
+  drift = data_validator.read_summary(anomalies["uri"])["drift"]
+  assert drift["baseline"] is None and drift["note"]
   for task in result.tasks:
     for artifacts in task.outputs.values():
       for artifact in artifacts:
