@@ -361,16 +361,18 @@ def create_pipeline(
         **training_inputs)
     hyperparameters = tuner.outputs["best_hyperparameters"]
   # With train.warm_start: the latest blessed model is the Trainer's
-  # base_model, whose weights run_fn starts from (modules/warm_start.py).
-  # Off, the DAG has no such node, so unchanged re-runs stay cached.
+  # base_model, whose weights run_fn starts from (modules/warm_start.py);
+  # locally, as for the drift baseline, not a model trained on these
+  # Examples: new data starts from the model of the data before, and an
+  # unchanged re-run finds the same base_model and stays cached (with TFX's
+  # strategy it would fine-tune its own last model on every re-run). Off,
+  # the DAG has no such node.
   warm_start_resolver, warm_start_inputs = None, {}
   if config.train.warm_start:
-    warm_start_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(
-            type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("warm_start_model_resolver")
+    warm_start_resolver = blessed_model_resolver(
+        "warm_start_model_resolver", stable_baseline,
+        baseline_lib.LatestBlessedModelOfOtherDataStrategy,
+        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]})
     warm_start_inputs = dict(base_model=warm_start_resolver.outputs["model"])
   trainer = trainer_class(
       run_fn=RUN_FN,

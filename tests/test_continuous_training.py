@@ -11,7 +11,8 @@ folder, as README's "New data arrives" shows. Checked:
 * its Trainer warm-starts from the first run's model, and its first-epoch
   loss is below a cold start's on the same data (a third run, warm start
   off: ExampleGen and Transform cached, the Trainer trains from scratch);
-* the Evaluator's baseline of the second run is the first run's model.
+* the Evaluator's baseline of the second run is the first run's model;
+* a fourth run, the second's flags again, reuses its Trainer (cached).
 """
 
 import json
@@ -59,7 +60,8 @@ def _history(result):
 
 @pytest.fixture(scope="module")
 def two_spans(tmp_path_factory):
-  """Run 1 on span 1, run 2 after span 2 arrives, run 3 cold on span 2."""
+  """Run 1 on span 1, run 2 after span 2 arrives, run 3 cold on span 2,
+  run 4 as run 2 again."""
   base = tmp_path_factory.mktemp("spans")
   data_root, output_dir = str(base / "data"), str(base / "out")
   classes_file = str(base / "classes.txt")
@@ -70,7 +72,8 @@ def two_spans(tmp_path_factory):
   _write_span(data_root, 2, head_first=5)
   second = _run(data_root, output_dir, classes_file, "--warm-start")
   cold = _run(data_root, output_dir, classes_file, "--no-warm-start")
-  return dict(first=first, second=second, cold=cold)
+  again = _run(data_root, output_dir, classes_file, "--warm-start")
+  return dict(first=first, second=second, cold=cold, again=again)
 
 
 @pytest.mark.slow
@@ -128,3 +131,14 @@ def test_the_evaluator_compares_with_span_1s_model(two_spans):
       first.model_dir)
   assert evaluation.model_locations[evaluation_lib.CANDIDATE].startswith(
       second.model_dir)
+
+
+@pytest.mark.slow
+def test_an_unchanged_warm_start_rerun_is_cached(two_spans):
+  """Run 4 repeats run 2: its warm start resolves the same base model (the
+  latest blessed one not trained on span 2, though runs 2 and 3 were blessed
+  since), so the Trainer is cached, not fine-tuned again."""
+  _, second = two_spans["second"]
+  _, again = two_spans["again"]
+  assert again.executions["Trainer"] == "CACHED", again.executions
+  assert again.model_dir == second.model_dir

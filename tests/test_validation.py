@@ -391,7 +391,8 @@ def test_a_shifted_class_balance_warns_naming_the_classes(tmp_path):
   label = drift["distances"][features.LABEL_KEY]
   # L-infinity: the largest change of a class's share, 40/360 - 4/416.
   assert label["value"] == pytest.approx(40 / 360 - 4 / 416, abs=1e-4)
-  assert label["drifted"] and label["threshold"] == 0.1
+  assert label["drifted"] and label["threshold"] == (
+      config_lib.ValidationConfig().label_drift_threshold)
   assert [c["class"] for c in drift["shifted_classes"]] == [0, 1, 2, 3]
   [warning] = [w for w in summary["warnings"]
                if "the label 'class' drifted" in w]
