@@ -205,3 +205,10 @@ def label_of_examples(examples) -> Optional[str]:
   first, _, last = examples.get_string_custom_property(
       SPANS_PROPERTY).partition("-")
   return describe_spans(int(first), int(last or first))
+
+
+def label_of_summary(validation_summary) -> Optional[str]:
+  """"span 2", "spans 1-2" from a DataValidator summary (its copy of
+  ExampleGen's file check, `data_files.spans`); None without spans."""
+  read = ((validation_summary or {}).get("data_files") or {}).get("spans")
+  return describe_spans(min(read), max(read)) if read else None

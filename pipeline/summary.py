@@ -73,10 +73,9 @@ class RunSummary:
       lines.append("  data               " + ", ".join(
           f"{name}: {info['num_examples']} examples"
           for name, info in sorted(splits.items())))
-      read_spans = (self.validation.get("data_files") or {}).get("spans")
+      read_spans = spans.label_of_summary(self.validation)
       if read_spans:
-        lines.append("  data spans         " + spans.describe_spans(
-            min(read_spans), max(read_spans)))
+        lines.append(f"  data spans         {read_spans}")
       # Drift warnings get their own line, below, not a second one here.
       drift = self.validation.get("drift") or {}
       drift_messages = drift.get("messages") or []

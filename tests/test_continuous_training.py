@@ -88,6 +88,10 @@ def test_second_run_reads_span_2_and_pushes_it(two_spans):
     record = json.load(f)
   assert record["data"]["spans"] == "span 2"
   assert record["data"]["span"] == 2
+  with open(second.report_path, encoding="utf-8") as f:
+    report = f.read()
+  assert "Data: span 2<br>" in report
+  assert '<h2 id="drift">Data drift</h2>' in report
 
 
 @pytest.mark.slow

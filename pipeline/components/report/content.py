@@ -20,6 +20,7 @@ import tensorflow as tf
 from modules import metrics as metrics_lib
 from modules import warm_start as warm_start_lib
 from pipeline import evaluation as evaluation_lib
+from pipeline import spans as spans_lib
 
 # The scalar metrics shown first, in this order (the rest follow by name).
 HEADLINE_METRICS = evaluation_lib.HEADLINE_METRICS
@@ -122,6 +123,9 @@ class ReportData:
   # With train.warm_start: where training started from, or why it started
   # from scratch (modules/warm_start.py `describe`).
   warm_start: Optional[str] = None
+  # The spans the model was trained on ("span 2", "spans 1-2"; None in the
+  # plain layout), from the DataValidator's copy of ExampleGen's report.
+  spans: Optional[str] = None
 
   @property
   def verdict(self) -> str:
@@ -361,7 +365,8 @@ def load_report_data(evaluation_dir: str,
       notes=notes,
       pipeline_run_id=pipeline_run_id,
       warm_start=warm_start_lib.describe(
-          (history or {}).get(warm_start_lib.HISTORY_KEY)))
+          (history or {}).get(warm_start_lib.HISTORY_KEY)),
+      spans=spans_lib.label_of_summary(validation_summary))
 
 
 def _plain(value: Any) -> Any:
@@ -411,7 +416,8 @@ def metrics_record(data: ReportData, figures: Sequence[str] = ()
            "share_of_true_class": share}
           for true_name, predicted_name, count, share in
           top_confused_pairs(data.confusion, data.class_names)],
-      "data": {"examples_per_split": data.data_splits,
+      "data": {"spans": data.spans,
+               "examples_per_split": data.data_splits,
                "warnings": list(data.data_warnings),
                "drift": data.drift},
       "notes": list(data.notes),

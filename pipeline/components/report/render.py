@@ -455,6 +455,7 @@ def render_html(data: ReportData, figures: Dict[str, str]) -> str:
       f'<p class="muted">Evaluation: {e(data.evaluation_dir)}<br>' +
       (f"Pipeline run: {e(data.pipeline_run_id)}<br>"
        if data.pipeline_run_id else "") +
+      (f"Data: {e(data.spans)}<br>" if data.spans else "") +
       (f"Training: {e(data.warm_start)}<br>" if data.warm_start else "") +
       f"Generated {e(generated)}. The numbers as JSON: "
       f'<a href="{METRICS_FILE}">{METRICS_FILE}</a></p>',
