@@ -327,7 +327,8 @@ def test_executor_writes_the_report_artifact(tmp_path, blessed):
       list(zip(NAMES, [40, 12, 3, 7])))
   assert record["data"] == {"examples_per_split": {"eval": 15, "train": 62},
                             "warnings": ["split 'train': class imbalance: "
-                                         "13.3"], "drift": None}
+                                         "13.3"], "drift": None,
+                            "spans": None}
   assert "class imbalance: 13.3" in page
   assert _table_rows(page, "All classes")[0][1] == "daisy"
 
