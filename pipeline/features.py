@@ -5,8 +5,9 @@ its names from here; `tests/test_schema.py` and `tests/test_sample_data.py`
 check that they agree with the curated schema and with the sample data.
 """
 
+import json
 import os
-from typing import List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 # Raw features, as written in the Kaggle "Flower Classification with TPUs"
 # TFRecords.
@@ -60,6 +61,22 @@ DEFAULT_CLASSES_FILE = os.path.join(
 def image_dir_name(image_size: int) -> str:
   """Returns the Kaggle directory name for square images of `image_size`."""
   return f"tfrecords-jpeg-{image_size}x{image_size}"
+
+
+def read_training_history(model_run_uri: Optional[str]
+                          ) -> Optional[Dict[str, Any]]:
+  """The Trainer's TRAINING_HISTORY_FILE in a ModelRun artifact's folder
+  (any filesystem TensorFlow reads), or None when there is none."""
+  if not model_run_uri:
+    return None
+  # Here, not at the top: pipeline/config.py imports this module, and
+  # reading a config must not import TensorFlow.
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  path = os.path.join(model_run_uri, TRAINING_HISTORY_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
 
 
 def load_class_names(path: str = DEFAULT_CLASSES_FILE) -> List[str]:

@@ -14,7 +14,6 @@ push record.
 """
 
 import dataclasses
-import json
 import os
 from typing import Dict, Optional
 
@@ -183,13 +182,10 @@ def _custom_int(artifact, name: str) -> Optional[int]:
 
 def _warm_start_line(model_run) -> Optional[str]:
   """The warm start line of the Trainer's training history, if any."""
-  if model_run is None:
+  history = features.read_training_history(
+      model_run.uri if model_run is not None else None)
+  if history is None:
     return None
-  path = os.path.join(model_run.uri, features.TRAINING_HISTORY_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path, encoding="utf-8") as f:
-    history = json.load(f)
   return warm_start_lib.describe(history.get(warm_start_lib.HISTORY_KEY))
 
 

@@ -13,7 +13,6 @@ import subprocess
 from typing import Any, Dict, Optional
 
 from tfx import types
-from tfx.dsl.io import fileio
 
 from pipeline import features
 from pipeline import spans
@@ -82,12 +81,8 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "input_fingerprint_sha256": _sha256(fingerprint) if fingerprint
                                     else None,
     })
-  history_path = (
-      os.path.join(model_run_uri, features.TRAINING_HISTORY_FILE)
-      if model_run_uri else None)
-  if history_path and fileio.exists(history_path):
-    with fileio.open(history_path, "r") as f:
-      history = json.load(f)
+  history = features.read_training_history(model_run_uri)
+  if history is not None:
     counts = history.get("class_counts")
     data.update({
         "train_examples": history.get("train_examples"),
@@ -96,6 +91,7 @@ def data_fingerprint(examples: Optional[types.Artifact],
                                 if counts is not None else None),
         "config_sha256": _sha256(json.dumps(history.get("config"),
                                             sort_keys=True)),
-        "training_history": history_path,
+        "training_history": os.path.join(model_run_uri,
+                                         features.TRAINING_HISTORY_FILE),
     })
   return data

@@ -7,11 +7,8 @@ summary, ExampleGen's span and the eval split's predictions
 (BatchInference). model_card.py builds and writes it.
 """
 
-import json
-import os
 from typing import Optional
 
-import tensorflow as tf
 from tfx import types
 
 from pipeline import evaluation as evaluation_lib
@@ -58,12 +55,8 @@ def card_from_artifacts(
     blessed: the gate's verdict.
     model: where the model is (the version folder, or the Trainer's model).
   """
-  history = None
-  if model_run is not None:
-    path = os.path.join(model_run.uri, features.TRAINING_HISTORY_FILE)
-    if tf.io.gfile.exists(path):
-      with tf.io.gfile.GFile(path) as f:
-        history = json.load(f)
+  history = features.read_training_history(
+      model_run.uri if model_run is not None else None)
   labels, predicted = model_card.eval_arrays(eval_predictions)
   return model_card.build_card(
       evaluation, history,
