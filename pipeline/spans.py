@@ -33,7 +33,6 @@ from pipeline import features
 SPAN_DIR_PREFIX = "span-"
 # ImportExampleGen's placeholder (tfx.components.example_gen.utils.SPAN_SPEC).
 SPAN_SPEC = "{SPAN}"
-SPAN_SETTINGS = ("auto", "latest", "N", "A-B")
 # The custom property of ImportExampleGen's Examples naming the spans read
 # ("2", "1-2"; absent in the plain layout).
 SPANS_PROPERTY = "spans"
@@ -175,10 +174,11 @@ def first_span_of(custom_config) -> Optional[int]:
   return value.value
 
 
-def patterns_of_range(pattern: str, first: Optional[int], last: int
-                      ) -> List[str]:
+def patterns_of_range(pattern: str, first: Optional[int],
+                      last: Optional[int]) -> List[str]:
   """A split pattern resolved to span `last` (`span-<last>/...`) as the
-  patterns of spans first..last (just itself without a range)."""
+  patterns of spans first..last (just itself without a range, `first`
+  None)."""
   if first is None or first >= last:
     return [pattern]
   prefix = f"{SPAN_DIR_PREFIX}{last}/"

@@ -62,11 +62,9 @@ class Executor(import_executor.Executor):
 
     @beam.ptransform_fn
     def ReadSpans(pipeline, exec_properties, split_pattern):  # pylint: disable=invalid-name
-      first = first_span(exec_properties)
-      last = exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME)
-      patterns = (spans.patterns_of_range(split_pattern, first, int(last))
-                  if first is not None and last is not None else
-                  [split_pattern])
+      patterns = spans.patterns_of_range(
+          split_pattern, first_span(exec_properties),
+          int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME, 0)))
       if len(patterns) == 1:
         return pipeline | "Read" >> read_one(exec_properties, split_pattern)
       return ([pipeline | f"Read[{pattern.split('/')[0]}]" >>
@@ -86,7 +84,6 @@ class Executor(import_executor.Executor):
     report = data_check.check_input_base(
         input_base,
         {split.name: spans.patterns_of_range(split.pattern, first, last)
-         if last is not None else split.pattern
          for split in input_config.splits})
     if last is not None:
       logging.info("Data files: reading %s",
