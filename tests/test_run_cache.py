@@ -44,43 +44,40 @@ def _store(output_dir):
   return metadata_store.MetadataStore(connection)
 
 
-def _runs(output_dir):
-  """Run id -> {node id: execution state}, straight from ML Metadata."""
-  store = _store(output_dir)
+def _node_executions(store):
+  """(run id, node id, execution) of every run, oldest run first."""
   node_type = store.get_context_type("node").id
-  runs = {}
   for run in sorted(store.get_contexts_by_type("pipeline_run"),
                     key=lambda context: context.id):
-    states = {}
     for execution in store.get_executions_by_context(run.id):
       node = [context.name.split(".", 1)[1] for context in
               store.get_contexts_by_execution(execution.id)
               if context.type_id == node_type][0]
-      states[node] = metadata_store_pb2.Execution.State.Name(
-          execution.last_known_state)
-    runs[run.name] = states
+      yield run.name, node, execution
+
+
+def _runs(output_dir):
+  """Run id -> {node id: execution state}, straight from ML Metadata."""
+  runs = {}
+  for run, node, execution in _node_executions(_store(output_dir)):
+    runs.setdefault(run, {})[node] = (
+        metadata_store_pb2.Execution.State.Name(execution.last_known_state))
   return runs
 
 
 def _evaluator_inputs(output_dir):
   """Run id -> {input key: [artifact ids]} of the Evaluator's execution."""
   store = _store(output_dir)
-  node_type = store.get_context_type("node").id
   inputs = {}
-  for run in sorted(store.get_contexts_by_type("pipeline_run"),
-                    key=lambda context: context.id):
-    for execution in store.get_executions_by_context(run.id):
-      nodes = [context.name.split(".", 1)[1] for context in
-               store.get_contexts_by_execution(execution.id)
-               if context.type_id == node_type]
-      if nodes != ["Evaluator"]:
-        continue
-      by_key = {}
-      for event in store.get_events_by_execution_ids([execution.id]):
-        if event.type == metadata_store_pb2.Event.INPUT:
-          key = event.path.steps[0].key
-          by_key.setdefault(key, []).append(event.artifact_id)
-      inputs[run.name] = by_key
+  for run, node, execution in _node_executions(store):
+    if node != "Evaluator":
+      continue
+    by_key = {}
+    for event in store.get_events_by_execution_ids([execution.id]):
+      if event.type == metadata_store_pb2.Event.INPUT:
+        key = event.path.steps[0].key
+        by_key.setdefault(key, []).append(event.artifact_id)
+    inputs[run] = by_key
   return inputs
 
 
