@@ -4,9 +4,14 @@ Two signatures apply the Transform graph themselves: `serving_default`
 (serialized tf.Examples) and `serving_image_bytes` (JPEG or PNG bytes); both
 output `probabilities`, `class_index` and `class_name`. The class names are
 a variable, which tools read back (pipeline/serving_model.py).
+
+Every model the project writes (the Trainer's, a warm-started one, the
+Tuner's best, tools/ensemble.py's ensembles) is saved by `save_servable`,
+so that model servers, which restore a SavedModel in a TF1 session, can run
+it (docs/inference.md).
 """
 
-from typing import Dict, Sequence
+from typing import Dict, Iterable, Mapping, Sequence
 
 import keras
 import tensorflow as tf
@@ -64,6 +69,47 @@ class ServingModule(tf.Module):
     return self._predict(raw)
 
 
+def track_captured_variables(module: tf.Module,
+                             functions: Iterable[tf.types.experimental.
+                                                 ConcreteFunction]) -> None:
+  """Tracks, on `module`, every variable that `functions` read.
+
+  Why: TF Serving, KServe, Vertex AI Prediction and `saved_model_cli run`
+  restore a SavedModel in a TF1 session, by running its saver's restore op
+  on the variables of the object graph. A Keras 3 model held by a
+  `tf.Module` reaches that graph only through Keras's own variable wrappers,
+  and the restore op then leaves the resources that the signatures read
+  uninitialized: the first request fails with "Could not find variable
+  batch_normalization/moving_mean" (keras-team/keras#20095,
+  tensorflow/serving#2226), while TF2's `tf.saved_model.load` works.
+  Tracking the captured `tf.Variable`s themselves is what Keras 3's
+  `keras.export.ExportArchive` does for its endpoints; we cannot use
+  ExportArchive as it is, because its `track` keeps a tf-keras layer (the
+  Transform layer) out of the saved object graph, so the Transform graph's
+  assets would not be copied into the SavedModel and it would read them
+  from the Transform artifact's folder.
+  """
+  captured = {}
+  for function in functions:
+    for variable in function.variables:
+      captured.setdefault(id(variable), variable)
+  # A plain list attribute: AutoTrackable saves each element as a child.
+  module.captured_variables = list(captured.values())
+
+
+def save_servable(module: tf.Module, export_dir: str,
+                  signatures: Mapping[str,
+                                      tf.types.experimental.ConcreteFunction]
+                  ) -> None:
+  """Saves `module` with `signatures` so that every SavedModel consumer runs it.
+
+  The TF2 loader, a TF1 session (model servers) and `saved_model_cli run`
+  give the same outputs (tests/test_serving_contract.py).
+  """
+  track_captured_variables(module, signatures.values())
+  tf.saved_model.save(module, export_dir, signatures=dict(signatures))
+
+
 def export_serving_model(model: keras.Model,
                          tft_output: tft.TFTransformOutput,
                          class_names: Sequence[str], export_dir: str) -> None:
@@ -77,4 +123,4 @@ def export_serving_model(model: keras.Model,
       "serving_default": module.serve_examples.get_concrete_function(),
       "serving_image_bytes": module.serve_image_bytes.get_concrete_function(),
   }
-  tf.saved_model.save(module, export_dir, signatures=signatures)
+  save_servable(module, export_dir, signatures)

@@ -193,7 +193,7 @@ def build_ensemble(model_dirs: Sequence[str], output_dir: str,
       inference_lib.SERVING_IMAGE_BYTES:
           module.serve_image_bytes.get_concrete_function(),
   }
-  tf.saved_model.save(module, output_dir, signatures=signatures)
+  serving.save_servable(module, output_dir, signatures)
   ledger = {
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
