@@ -24,6 +24,7 @@ from pipeline import serving_model as inference_lib
 from tools import make_sample_data
 from tools import predict
 from tools import submission
+import serving_consumers
 
 IMAGE_SIZE = features.DEFAULT_IMAGE_SIZE
 
@@ -403,6 +404,9 @@ def test_ensemble_is_the_weighted_average_of_its_members(
     class_names = features.load_class_names()
     assert [n.decode() for n in outputs[features.CLASS_NAME_KEY]] == [
         class_names[i] for i in index]
+  # Model servers restore it in a TF1 session: the same outputs there.
+  serving_consumers.assert_serves_in_a_tf1_session(output, examples,
+                                                   [png] * 2)
 
   with open(os.path.join(output, ensemble.LEDGER_FILE)) as f:
     ledger = json.load(f)

@@ -11,11 +11,14 @@ import json
 import os
 
 import pytest
+import tensorflow as tf
 
 from conftest import run_local_pipeline
 from modules import hyperparameters
 from pipeline import config as config_lib
+from pipeline import features
 from pipeline.components.report import render
+import serving_consumers
 
 
 def _settings(**changes):
@@ -100,6 +103,15 @@ def test_tuned_run_pushes_a_model_trained_with_the_best_trial(
   pushed = glob.glob(os.path.join(output_dir, "serving", "*",
                                   "saved_model.pb"))
   assert len(pushed) == 1
+  # The best trial's retrained model serves in a TF1 session too.
+  val_files = glob.glob(os.path.join(
+      data_root, features.image_dir_name(features.DEFAULT_IMAGE_SIZE),
+      features.VAL_SPLIT_DIR, features.TFRECORD_PATTERN))
+  examples = [r.numpy() for r in tf.data.TFRecordDataset(val_files).take(4)]
+  images = [tf.train.Example.FromString(e).features.feature[
+      features.IMAGE_KEY].bytes_list.value[0] for e in examples]
+  serving_consumers.assert_serves_in_a_tf1_session(
+      os.path.dirname(pushed[0]), examples, images)
   [report_dir] = glob.glob(os.path.join(root, "Report", "report", "*"))
   record = json.load(open(os.path.join(report_dir, render.METRICS_FILE)))
   assert record["tuner_trials"] == trials

@@ -12,11 +12,13 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from modules import model as model_lib
 from modules import warm_start
 from pipeline import config as config_lib
 from pipeline import features
+import serving_consumers
 
 CLASSES = ("a", "b", "c")
 
@@ -239,6 +241,15 @@ def test_a_warm_start_begins_with_a_lower_loss(pipeline_run, tmp_path):
       warm["epochs"][0], cold["epochs"][0])
   # Its own weights are saved for the run after it.
   assert os.path.isfile(warm_start.weights_path(str(tmp_path / "model")))
+  # The warm-started model serves in a TF1 session as a cold one does.
+  examples = [r.numpy() for r in tf.data.TFRecordDataset(glob.glob(
+      os.path.join(_newest(pipeline_run["output_dir"], "ImportExampleGen",
+                           "examples"), "Split-eval", "*")),
+      compression_type="GZIP").take(4)]
+  images = [tf.train.Example.FromString(e).features.feature[
+      features.IMAGE_KEY].bytes_list.value[0] for e in examples]
+  serving_consumers.assert_serves_in_a_tf1_session(
+      str(tmp_path / "model" / "Format-Serving"), examples, images)
 
 
 @pytest.mark.slow
