@@ -1,14 +1,20 @@
 """The BatchInference executor: predicts whole splits with the Trainer's model.
 
 Why not TFX's BulkInferrer: it runs the model through tfx_bsl's
-RunInference, which loads a SavedModel into a TF1 session
-(`tf.compat.v1.saved_model.loader.load`). This project's model is a TF2
-`tf.Module` around a Keras 3 model (modules/serving.py ServingModule),
-whose variables that loader does not restore: every batch fails with
-"FailedPreconditionError: Could not find variable conv2d_2/kernel"
-(tfx_bsl 1.16, checked on a pushed model). So this executor loads the
-model with `tf.saved_model.load` and calls the same `serving_default`
-signature a server calls (serialized tf.Examples in).
+RunInference, which loads the SavedModel into a TF1 session. Since the
+export tracks the variables its signatures read (modules/serving.py
+`save_servable`), that load works and the model runs there; but tfx_bsl
+1.16 then fails in its own post-processing, which splits each output per
+example and reads `.dtype` of the piece: a row of the rank-1 string output
+`class_name` is a Python `bytes` without one ("AttributeError: 'bytes'
+object has no attribute 'dtype'", tfx_bsl/beam/run_inference.py
+`_post_process`, checked on a pushed model; tensorflow/tfx#7782). Changing
+the served outputs for it would change what every client gets. BulkInferrer
+would also fail its whole job on one undecodable image, where this executor
+names and skips the record, and writes PredictionLogs, where the Report,
+the model card and submission.csv need ids, labels and probabilities. So
+this executor loads the model with `tf.saved_model.load` and calls the
+same `serving_default` signature a server calls (serialized tf.Examples in).
 
 With a blessing given, an unblessed model predicts nothing (as BulkInferrer
 and the Pusher): the artifact then carries `not_predicted_reason`.
