@@ -7,10 +7,12 @@ materialize), then augmented on the training split (modules/augmentation.py).
 
 from typing import List, Sequence
 
+from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from modules import augmentation
+from modules import strategy as strategy_lib
 from pipeline import config as config_lib
 from pipeline import features
 
@@ -67,6 +69,18 @@ def read_records(file_patterns: Sequence[str],
       dataset = dataset.skip(start_batch * batch_size)
   options = tf.data.Options()
   options.deterministic = True  # The default, said here as it is relied on.
+  task = strategy_lib.cluster_task()
+  if task is not None:
+    # Several workers: each reads its own files where there are enough of
+    # them, else every worker reads all and keeps its share of each batch.
+    # Said explicitly (not AUTO) so the choice is known and logged.
+    by_file = len(files) >= len(task.workers)
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.FILE if by_file else
+        tf.data.experimental.AutoShardPolicy.DATA)
+    logging.info("Input sharded across %d workers by %s (%d file(s)).",
+                 len(task.workers), "file" if by_file else "data",
+                 len(files))
   return dataset.batch(batch_size, drop_remainder=training).with_options(
       options)
 

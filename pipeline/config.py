@@ -104,6 +104,9 @@ class TrainConfig:
       CPU), or a Keras policy name: "float32", "mixed_float16",
       "mixed_bfloat16".
     tpu_address: TPU name or grpc:// address; None detects one.
+    worker_timeout_seconds: with several workers (`TF_CONFIG`), the longest
+      wait for the cluster to start and for each collective; a worker that
+      stops is noticed within about 20 s (`modules/strategy.py`).
     seed: seed of weights initialisation, shuffling and augmentation.
     shuffle_buffer: examples in the training shuffle buffer.
     deterministic: reproducible training: the same seed, data and hardware
@@ -125,6 +128,7 @@ class TrainConfig:
   reduce_lr_patience: int = 0
   mixed_precision: str = "auto"
   tpu_address: Optional[str] = None
+  worker_timeout_seconds: int = 600
   seed: int = 42
   shuffle_buffer: int = 2048
   deterministic: bool = False
@@ -395,6 +399,8 @@ class PipelineConfig(_ClassesAndSize):
       raise ValueError("train.per_replica_batch_size must be >= 1")
     if self.train.learning_rate <= 0:
       raise ValueError("train.learning_rate must be positive")
+    if self.train.worker_timeout_seconds < 1:
+      raise ValueError("train.worker_timeout_seconds must be >= 1")
     if self.train.lr_schedule not in LR_SCHEDULES:
       raise ValueError(f"unknown lr_schedule {self.train.lr_schedule!r}; "
                        f"choose from {LR_SCHEDULES}")
