@@ -12,6 +12,7 @@ schedules.py, dataset.py, augmentation.py, serving.py (docs/layout.md).
 
 import json
 import os
+import tempfile
 import time
 from typing import Dict, List
 
@@ -25,6 +26,7 @@ from modules import class_weights as class_weights_lib
 from modules import data_profile
 from modules import dataset as dataset_lib
 from modules import hyperparameters
+from modules import keras_distributed
 from modules import model as model_lib
 from modules import schedules
 from modules import serving
@@ -61,7 +63,11 @@ class _EpochTimer(keras.callbacks.Callback):
 
 def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
                   learning_rate: float) -> None:
-  """Adam, cross-entropy (one-hot when labels are soft), accuracy."""
+  """Adam, cross-entropy (one-hot when labels are soft), accuracy.
+
+  Inside a strategy's scope, each step is the global batch's mean gradient
+  whatever the number of replicas (modules/keras_distributed.py).
+  """
   if augmentation.uses_one_hot_labels(config):
     loss = keras.losses.CategoricalCrossentropy(
         label_smoothing=config.train.label_smoothing)
@@ -71,6 +77,8 @@ def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
     accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
   model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
                 metrics=[accuracy])
+  keras_distributed.average_replica_gradients(
+      model, tf.distribute.get_strategy().num_replicas_in_sync)
 
 
 def make_callbacks(config: config_lib.PipelineConfig, replicas: int,
@@ -108,7 +116,10 @@ def run_fn(fn_args) -> None:
   if best:
     logging.info("Training with the Tuner's best hyperparameters: %s", best)
   keras.utils.set_random_seed(config.train.seed)
-  strategy = strategy_lib.resolve_strategy(config.train.tpu_address)
+  task = strategy_lib.cluster_task()
+  strategy = strategy_lib.resolve_strategy(
+      config.train.tpu_address,
+      worker_timeout_seconds=config.train.worker_timeout_seconds)
   replicas = strategy.num_replicas_in_sync
   policy = strategy_lib.precision_policy(strategy,
                                          config.train.mixed_precision)
@@ -151,43 +162,72 @@ def run_fn(fn_args) -> None:
     compile_model(fit_model, config,
                   schedules.learning_rate_for_epoch(config, 0, replicas))
 
+  # With several workers only the chief's files are the Trainer's outputs.
+  # Every worker still trains and saves (saving may run collectives, as
+  # TensorFlow's multi-worker guide says), the others into a temporary
+  # folder that they remove.
+  chief = task is None or task.is_chief
+  scratch = None if chief else tempfile.mkdtemp(
+      prefix=f"trainer-{task.task_type}-{task.task_id}-")
+  serving_dir = (fn_args.serving_model_dir if chief else
+                 os.path.join(scratch, "serving"))
+  run_dir = fn_args.model_run_dir if chief else os.path.join(scratch, "run")
+  if task is not None:
+    keras_distributed.enable_multi_worker(fit_model, strategy)
   timer = _EpochTimer(steps_per_epoch * global_batch)
-  callbacks = make_callbacks(config, replicas, fn_args.model_run_dir, timer)
+  callbacks = make_callbacks(config, replicas, run_dir, timer)
   fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
                   class_weight=class_weights,
                   verbose=0)  # _EpochTimer logs each epoch.
   start = time.perf_counter()
-  if warmup:
-    logging.info("Phase 1: %d epoch(s) with the backbone frozen.", warmup)
-    phase_1 = fit_model.fit(train_ds, epochs=warmup, callbacks=callbacks,
-                            **fit_args)
-    with strategy.scope():
-      model_lib.set_backbone_trainable(model, True)
-      compile_model(fit_model, config,
-                    schedules.learning_rate_for_epoch(config, warmup, replicas))
-    logging.info("Phase 2: backbone unfrozen.")
-    # A second fit starts a new iterator, which would replay phase 1's
-    # batches: continue the stream after the batches phase 1 drew instead
-    # (the flip's seed stream is model state and continues by itself).
-    train_ds = dataset_lib.make_dataset(
-        fn_args.train_files, tft_output, global_batch, config, training=True,
-        start_batch=steps_per_epoch * len(phase_1.epoch))
-  fit_model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
-                callbacks=callbacks, **fit_args)
+  try:
+    if warmup:
+      logging.info("Phase 1: %d epoch(s) with the backbone frozen.", warmup)
+      phase_1 = fit_model.fit(train_ds, epochs=warmup, callbacks=callbacks,
+                              **fit_args)
+      with strategy.scope():
+        model_lib.set_backbone_trainable(model, True)
+        compile_model(fit_model, config, schedules.learning_rate_for_epoch(
+            config, warmup, replicas))
+      logging.info("Phase 2: backbone unfrozen.")
+      # A second fit starts a new iterator, which would replay phase 1's
+      # batches: continue the stream after the batches phase 1 drew instead
+      # (the flip's seed stream is model state and continues by itself).
+      train_ds = dataset_lib.make_dataset(
+          fn_args.train_files, tft_output, global_batch, config,
+          training=True, start_batch=steps_per_epoch * len(phase_1.epoch))
+    fit_model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
+                  callbacks=callbacks, **fit_args)
+  except tf.errors.OpError as error:
+    if task is None:
+      raise
+    raise RuntimeError(
+        f"multi-worker training stopped on {task.name}: "
+        f"{strategy_lib.name_failed_worker(error, task)}") from error
   wall_seconds = time.perf_counter() - start
 
   serving.export_serving_model(model, tft_output, config.class_names,
-                               fn_args.serving_model_dir)
+                               serving_dir)
   # Beside the SavedModel, for the next run's warm start.
-  warm_start_lib.save_weights(model, config, fn_args.serving_model_dir)
+  warm_start_lib.save_weights(model, config, serving_dir)
+  if not chief:
+    tf.io.gfile.rmtree(scratch)
+    logging.info("Multi-worker training: %s done; the chief writes the "
+                 "model.", task.name)
+    strategy_lib.wait_for_chief_export(
+        fn_args.serving_model_dir, task, config.train.worker_timeout_seconds)
+    return
   # Beside the SavedModel: the DataValidator's drift baseline once this
   # model is blessed (modules/data_profile.py).
   data_profile.write_training_profile(fn_args)
+  workers = len(task.workers) if task else 1
   history = {
       "config": config.to_dict(),
       "hyperparameters": best or None,
       "strategy": type(strategy).__name__,
       "replicas": replicas,
+      "workers": workers,
+      "replicas_per_worker": replicas // workers,
       "precision_policy": policy,
       "global_batch_size": global_batch,
       "steps_per_epoch": steps_per_epoch,

@@ -56,7 +56,8 @@ EXIT_VALIDATION_STOP = 2  # Data validation stopped the run before Transform.
 PROGRESS = re.compile(
     r"^(Component \S+ is (running|finished)|epoch \d+:|\d+ training "
     r"examples|Distribution strategy|Precision policy|Class weights|"
-    r"Phase \d|Exported the serving model)")
+    r"Phase \d|Exported the serving model|Multi-worker training|Input "
+    r"sharded)")
 
 
 @dataclasses.dataclass(frozen=True)
