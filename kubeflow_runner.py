@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
   add(trainer, "--trainer-accelerator-count",
       "accelerators (default 1 when a type is given)", type=int,
       metavar="COUNT")
+  add(trainer, "--trainer-replicas",
+      "vertex: train data-parallel on this many machines (a chief and "
+      "N-1 workers, each with the machine type and accelerators above; "
+      "docs/multi-worker.md)", type=int, default=1, metavar="N")
   add(trainer, "--trainer-cpu",
       "pipeline: CPU limit, cores or millicores as 500m", metavar="CPU")
   add(trainer, "--trainer-memory",

@@ -59,6 +59,8 @@ class RunSummary:
   # With train.warm_start: "warm start: from <model> (loaded)" or "cold
   # start: <reason>" (modules/warm_start.py `describe`).
   warm_start: Optional[str] = None
+  # Where the Trainer trained: "2 workers x 1 replica (...), global batch 32".
+  trained_on: Optional[str] = None
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
@@ -97,6 +99,8 @@ class RunSummary:
             f"{config.eval.max_macro_f1_drop} below the latest blessed model")
     verdict = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}
     lines.append(f"  model              {self.model_dir}")
+    if self.trained_on:
+      lines.append(f"  trained on         {self.trained_on}")
     if self.warm_start:
       lines.append(f"  training           {self.warm_start}")
     lines.append(f"  verdict            {verdict[self.blessed]} ({gate})")
@@ -180,13 +184,28 @@ def _custom_int(artifact, name: str) -> Optional[int]:
   return artifact.custom_properties[name].int_value
 
 
-def _warm_start_line(model_run) -> Optional[str]:
-  """The warm start line of the Trainer's training history, if any."""
-  history = features.read_training_history(
+def _training_history(model_run) -> Optional[dict]:
+  return features.read_training_history(
       model_run.uri if model_run is not None else None)
+
+
+def _warm_start_line(history: Optional[dict]) -> Optional[str]:
+  """The warm start line of the Trainer's training history, if any."""
   if history is None:
     return None
   return warm_start_lib.describe(history.get(warm_start_lib.HISTORY_KEY))
+
+
+def _trained_on_line(history: Optional[dict]) -> Optional[str]:
+  """Workers, replicas per worker, strategy and global batch of a history
+  (one worker where an older history does not say)."""
+  if history is None or "replicas" not in history:
+    return None
+  workers = history.get("workers", 1)
+  per_worker = history.get("replicas_per_worker", history["replicas"])
+  return (f"{workers} worker{'s' if workers != 1 else ''} x {per_worker} "
+          f"replica{'s' if per_worker != 1 else ''} ({history['strategy']}), "
+          f"global batch {history['global_batch_size']}")
 
 
 def read_summary(metadata_path: str,
@@ -211,6 +230,7 @@ def read_summary(metadata_path: str,
   pushed = outputs.get("PushedModel")
   report = outputs.get(report_component.EvaluationReport.TYPE_NAME)
   test_predictions = outputs.get(_TEST_PREDICTIONS)
+  history = _training_history(outputs.get("ModelRun"))
   submission = submission_note = None
   if test_predictions is not None:
     properties = test_predictions.custom_properties
@@ -249,5 +269,6 @@ def read_summary(metadata_path: str,
       report_path=(os.path.join(report.uri, report_render.REPORT_FILE)
                    if report is not None else None),
       submission=submission, submission_note=submission_note,
-      warm_start=_warm_start_line(outputs.get("ModelRun")))
+      warm_start=_warm_start_line(history),
+      trained_on=_trained_on_line(history))
 

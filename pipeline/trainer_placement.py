@@ -3,9 +3,10 @@
 kubeflow_runner.py's Trainer flags become either a KFP ResourceSpec on the
 Trainer node (`--trainer-backend pipeline`: CPU, memory, accelerators of the
 Trainer's own task) or the custom_config entries of TFX's Vertex AI Trainer
-(`--trainer-backend vertex`: a one-replica custom job on a machine type,
-with accelerators or a TPU topology). A flag the chosen backend does not
-read is an error naming it.
+(`--trainer-backend vertex`: a custom job on a machine type, with
+accelerators or a TPU topology; with `--trainer-replicas N`, a chief and
+N-1 workers that train data-parallel, docs/multi-worker.md). A flag the
+chosen backend does not read is an error naming it.
 """
 
 import argparse
@@ -93,6 +94,19 @@ def check_trainer_backend(args: argparse.Namespace) -> None:
              ("--trainer-tpu-topology", args.trainer_tpu_topology)]
     hint = "they apply to --trainer-backend vertex"
   given = [flag for flag, value in wrong if value]
+  replicas = getattr(args, "trainer_replicas", 1)
+  if replicas < 1:
+    raise DeploymentSettingError(
+        "--trainer-replicas (env FLOWERS_TRAINER_REPLICAS) must be at least 1")
+  if replicas > 1 and args.trainer_backend != "vertex":
+    raise DeploymentSettingError(
+        "--trainer-replicas needs --trainer-backend vertex (on Kubeflow "
+        "Pipelines, a TFJob runs several workers: docs/multi-worker.md)")
+  if replicas > 1 and args.trainer_tpu_topology:
+    raise DeploymentSettingError(
+        "--trainer-replicas cannot be used with --trainer-tpu-topology: a "
+        "TPU slice is one replica of the job, its hosts chosen by the "
+        "topology")
   if given:
     raise DeploymentSettingError(
         f"{' and '.join(given)} cannot be used with --trainer-backend "
@@ -100,8 +114,9 @@ def check_trainer_backend(args: argparse.Namespace) -> None:
 
 
 def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
-  """The Vertex AI Trainer's custom_config entries: a one-replica custom job
-  on the chosen machine, running `trainer_image`. TFX's Vertex Trainer sets
+  """The Vertex AI Trainer's custom_config entries: a custom job on the
+  chosen machine, running `trainer_image`: one replica, or a chief and
+  `--trainer-replicas` - 1 workers on the same machine and accelerators. TFX's Vertex Trainer sets
   the job's command (its run_executor, which calls our run_fn)."""
   from tfx.v1.extensions import google_cloud_ai_platform as vertex  # pylint: disable=g-import-not-at-top
   required = (("--gcp-project (env FLOWERS_GCP_PROJECT)", settings.project),
@@ -117,16 +132,20 @@ def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
     machine["accelerator_type"], machine["accelerator_count"] = accelerator
   if args.trainer_tpu_topology:
     machine["tpu_topology"] = args.trainer_tpu_topology
+  pool = {"machine_spec": machine,
+          "container_spec": {"image_uri": trainer_image}}
+  # Vertex AI names pool 0 "chief" and pool 1 "worker" in each replica's
+  # TF_CONFIG, which the Trainer reads (modules/strategy.py).
+  pools = [dict(pool, replica_count=1)]
+  replicas = getattr(args, "trainer_replicas", 1)
+  if replicas > 1:
+    pools.append(dict(pool, replica_count=replicas - 1))
   return {
       vertex.ENABLE_VERTEX_KEY: True,
       vertex.VERTEX_REGION_KEY: settings.region,
       vertex.TRAINING_ARGS_KEY: {
           "project": settings.project,
-          "job_spec": {"worker_pool_specs": [{
-              "machine_spec": machine,
-              "replica_count": 1,
-              "container_spec": {"image_uri": trainer_image},
-          }]},
+          "job_spec": {"worker_pool_specs": pools},
       },
   }
 

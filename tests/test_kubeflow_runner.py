@@ -438,6 +438,33 @@ def test_missing_profile_settings_fail_clearly(profile, missing, tmp_path):
   assert not (tmp_path / "spec.json").exists()
 
 
+def test_vertex_trainer_replicas_are_a_chief_and_workers(tmp_path):
+  """--trainer-replicas 3: pool 0 (Vertex AI's chief) has one replica and
+  pool 1 (its workers) two, on the same machine, accelerators and image."""
+  flags = ["--trainer-backend", "vertex", "--gcp-project", "test-project",
+           "--gcp-region", "europe-west4", "--trainer-image",
+           "registry.example/flowers-gpu:1", "--trainer-machine-type",
+           "n1-standard-8", "--trainer-accelerator-type", "NVIDIA_L4",
+           "--trainer-accelerator-count", "2", "--trainer-replicas", "3"]
+  args = kubeflow_runner.parse_args(
+      COMMON + flags + ["--output", str(tmp_path / "spec.json")])
+  with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
+    parsed = json.load(f)
+  custom_config = json.loads(
+      parsed["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]
+      ["parameters"]["custom_config"]["runtimeValue"]["constantValue"]
+      ["stringValue"])
+  machine = {"machine_type": "n1-standard-8",
+             "accelerator_type": "NVIDIA_L4", "accelerator_count": 2}
+  image = {"image_uri": "registry.example/flowers-gpu:1"}
+  assert custom_config["ai_platform_training_args"]["job_spec"][
+      "worker_pool_specs"] == [
+          {"machine_spec": machine, "replica_count": 1,
+           "container_spec": image},
+          {"machine_spec": machine, "replica_count": 2,
+           "container_spec": image}]
+
+
 @pytest.mark.parametrize("flags,named", [
     (["--trainer-accelerator-count", "2"], "--trainer-accelerator-type"),
     (["--trainer-accelerator-type", "NVIDIA_L4",
@@ -453,6 +480,12 @@ def test_missing_profile_settings_fail_clearly(profile, missing, tmp_path):
       "r", "--trainer-cpu", "8"], "--trainer-machine-type sets them"),
     (["--trainer-backend", "vertex", "--gcp-project", "p", "--gcp-region",
       "r", "--trainer-accelerator-count", "2"], "--trainer-accelerator-type"),
+    (["--trainer-replicas", "2"], "--trainer-replicas needs --trainer-backend"),
+    (["--trainer-backend", "vertex", "--gcp-project", "p", "--gcp-region",
+      "r", "--trainer-replicas", "0"], "must be at least 1"),
+    (["--trainer-backend", "vertex", "--gcp-project", "p", "--gcp-region",
+      "r", "--trainer-tpu-topology", "2x2", "--trainer-replicas", "2"],
+     "--trainer-tpu-topology"),
 ])
 def test_bad_deployment_settings_fail_clearly(flags, named, tmp_path):
   with pytest.raises(SystemExit) as exit_info:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from conftest import E2E_EPOCHS
 from conftest import TINY
+from pipeline import config as config_lib
 from pipeline import features
 
 pytestmark = pytest.mark.slow
@@ -40,6 +41,11 @@ def test_run_blesses_pushes_and_reports(pipeline_run):
     assert metric in out
   count_line = [l for l in out.splitlines() if "example_count" in l][0]
   assert int(count_line.split()[-1]) == pipeline_run["counts"]["val"]
+  # One process, one replica on this machine; the global batch is the
+  # default per-replica batch.
+  assert ("trained on         1 worker x 1 replica "
+          "(_DefaultDistributionStrategy), global batch "
+          f"{config_lib.TrainConfig().per_replica_batch_size}") in out
 
 
 def test_pushed_model_predicts_a_val_example(pipeline_run):

@@ -142,7 +142,7 @@ def test_the_summary_shows_the_trainers_record(tmp_path):
         "requested": True, "from": None, "loaded": False,
         "reason": "no blessed model yet (first run): training from "
                   "scratch"}}, f)
-  line = summary._warm_start_line(model_run)  # pylint: disable=protected-access
+  line = summary._warm_start_line(summary._training_history(model_run))  # pylint: disable=protected-access
   assert line == ("cold start: no blessed model yet (first run): training "
                   "from scratch")
   text = summary.RunSummary(
