@@ -103,7 +103,8 @@ class TrainConfig:
     mixed_precision: "auto" (bfloat16 on TPU, float16 on GPU, float32 on
       CPU), or a Keras policy name: "float32", "mixed_float16",
       "mixed_bfloat16".
-    tpu_address: TPU name or grpc:// address; None detects one.
+    tpu_address: TPU name or grpc:// address; None detects one. One given
+      here that does not start stops the run; a detected one falls back.
     seed: seed of weights initialisation, shuffling and augmentation.
     shuffle_buffer: examples in the training shuffle buffer.
     deterministic: reproducible training: the same seed, data and hardware
