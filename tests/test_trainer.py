@@ -422,6 +422,32 @@ def test_each_augmentation_layer_draws_its_own_numbers():
   assert not np.allclose(later._random_generator.uniform([16]), draws[0])
 
 
+def test_each_rand_augment_operation_draws_its_own_numbers():
+  """KerasCV's own RandAugment gives its 10 operations, its skip and its
+  choice one seed: its 12 streams are two (a layer or two turns the seed
+  into a generator differently). Ours: 12 streams."""
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  # pylint: disable=protected-access
+  streams = lambda layer: [layer._random_generator,
+                           layer._random_choice._random_generator] + [
+                               op._random_generator for op in layer.layers]
+  stock = keras_cv.layers.RandAugment(value_range=(0, 255), seed=5)
+  assert len({tuple(g.uniform([4]).numpy()) for g in streams(stock)}) <= 2
+  config = config_lib.PipelineConfig().replace(augment__rand_augment=True)
+  ours = augmentation.augmentation_layers(config)[0]
+  assert [type(op) for op in ours.layers] == [type(op) for op in stock.layers]
+  draws = [tuple(g.uniform([4]).numpy()) for g in streams(ours)]
+  assert len(set(draws)) == len(draws) == 12
+  # A function of train.seed: a re-run draws the same numbers.
+  again = augmentation.augmentation_layers(config)[0]
+  assert [tuple(g.uniform([4]).numpy()) for g in streams(again)] == draws
+  # pylint: enable=protected-access
+  images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=1)
+  out = ours(images, training=True)
+  assert out.shape == images.shape
+  assert float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 255
+
+
 def _write_gzip_records(directory, shards=3, per_shard=10):
   paths = []
   for shard in range(shards):
