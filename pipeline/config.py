@@ -180,6 +180,10 @@ class ValidationConfig:
       feature's histogram above which it has drifted.
     stop_on_drift: drift is an error that stops the run before Transform;
       off, a warning in the summary and the report.
+    allow_one_class_eval: let the run go on when the eval split holds
+      examples of one class only. Off (the default), that stops the run
+      before Transform: the gate's macro F1 over one class is that class's
+      F1 alone, which says nothing of the other classes.
   """
   max_imbalance_ratio: float = 3.0
   min_class_examples: int = 5
@@ -189,6 +193,7 @@ class ValidationConfig:
   label_drift_threshold: float = 0.02
   image_drift_threshold: float = 0.1
   stop_on_drift: bool = False
+  allow_one_class_eval: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

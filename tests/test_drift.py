@@ -332,7 +332,7 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(
     tmp_path, stable, strategy):
   validator, resolver = _validator_and_resolver(
       tmp_path, stable, label_drift_comparator="js", stop_on_drift=True,
-      label_drift_threshold=0.2)
+      label_drift_threshold=0.2, allow_one_class_eval=True)
   assert resolver.exec_properties[resolver_lib.RESOLVER_STRATEGY_CLASS] is (
       strategy)
   assert validator.inputs["baseline_model"] is not None
@@ -340,6 +340,7 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(
   assert (baseline_lib.EXAMPLES_KEY in resolver.inputs) == stable
   properties = validator.exec_properties
   assert properties["drift_check"] == 1 and properties["stop_on_drift"] == 1
+  assert properties["allow_one_class_eval"] == 1
   assert properties["label_drift_comparator"] == "js"
   assert properties["label_drift_threshold"] == 0.2
   assert properties["image_drift_threshold"] == (
