@@ -403,6 +403,9 @@ def test_a_push_waits_only_for_earlier_claims_of_its_model(tmp_path):
                                      poll_seconds=0.01)
   _, live = publishing.claim_version(str(base), now=1002,
                                      model_uri="/models/mine")
+  # This thread's own claim is one its earlier push could not remove.
+  publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+                                     poll_seconds=0.01)
   waited = threading.Event()
 
   def wait():
@@ -412,7 +415,8 @@ def test_a_push_waits_only_for_earlier_claims_of_its_model(tmp_path):
 
   thread = threading.Thread(target=wait)
   thread.start()
-  assert not waited.wait(0.3)  # Held up by the live claim of its model...
+  # Another thread's: held up by the live claim of its model...
+  assert not waited.wait(0.3)
   os.remove(live)
   assert waited.wait(5)  # ...until that push is done.
   thread.join()
@@ -492,7 +496,7 @@ def _server_check(expected_models):
   """An observer that fails if a model server could load a version that is
   not one of `expected_models` ({model uri: files}) whole, with its
   record; returns the list of violations it saw."""
-  seen = []
+  seen, loaded = [], set()
 
   def observe(objects):
     for version, files in object_store.servable(objects,
@@ -505,7 +509,28 @@ def _server_check(expected_models):
       uri = json.loads(record)["model"]["uri"]
       if files != expected_models.get(uri):
         seen.append(f"version {version} is partial: {sorted(files)}")
+      elif (version, uri) not in loaded:
+        # As a server would: load what it found and call it (the _Doubler).
+        seen.extend(_load_failures(version, files))
+        loaded.add((version, uri))
   return observe, seen
+
+
+def _load_failures(version, files):
+  """[] if the SavedModel made of `files` loads and doubles; else why not."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as directory:
+    for name, data in files.items():
+      os.makedirs(os.path.dirname(os.path.join(directory, name)),
+                  exist_ok=True)
+      with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+    try:
+      served = tf.saved_model.load(directory)
+      doubled = served(tf.constant([1.5])).numpy().tolist()
+    except (OSError, ValueError, tf.errors.OpError) as error:
+      return [f"version {version} does not load: {error}"]
+  return [] if doubled == [3.0] else [f"version {version} gave {doubled}"]
 
 
 def _first_object_store_push(tmp_path, store):

@@ -12,6 +12,7 @@ import os
 import random
 import re
 import socket
+import threading
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
@@ -92,8 +93,8 @@ def claim_version(base_directory: str, now: Optional[float] = None,
     RuntimeError: if every attempt clashed with another pusher.
   """
   token = uuid.uuid4().hex
-  owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                      "claimed_at": time.time(), "model_uri": model_uri})
+  owner = json.dumps(dict(_this_pusher(), claimed_at=time.time(),
+                          model_uri=model_uri))
   for _ in range(attempts):
     version = next_version(base_directory, now)
     claim = os.path.join(base_directory, f"{CLAIM_PREFIX}{version}-{token}")
@@ -109,6 +110,32 @@ def claim_version(base_directory: str, now: Optional[float] = None,
     time.sleep(random.uniform(0, pause_seconds))
   raise RuntimeError(f"could not claim a version under {base_directory}: "
                      f"{attempts} attempts clashed with other pushers")
+
+
+def _this_pusher() -> Dict[str, Any]:
+  """Who claims: host, process and thread (a thread pushes one at a time)."""
+  return {"host": socket.gethostname(), "pid": os.getpid(),
+          "thread": threading.get_ident()}
+
+
+def _left_behind(owner: Dict[str, Any], stale_seconds: float) -> bool:
+  """Whether a claim's pusher is gone: its process on this host has ended,
+  this very thread made it (so its push is over: one that could not remove
+  its claim, the store being down), or it is older than `stale_seconds`."""
+  if time.time() - owner.get("claimed_at", time.time()) >= stale_seconds:
+    return True
+  me = _this_pusher()
+  if owner.get("host") != me["host"] or "pid" not in owner:
+    return False
+  if owner["pid"] == me["pid"]:
+    return owner.get("thread") == me["thread"]
+  try:
+    os.kill(owner["pid"], 0)  # Signal 0: only asks whether it exists.
+  except ProcessLookupError:
+    return True
+  except PermissionError:
+    return False  # Someone else's live process.
+  return False
 
 
 def _read_claim(path: str) -> Optional[Dict[str, Any]]:
@@ -133,8 +160,9 @@ def wait_for_earlier_claims(base_directory: str, version: int, model_uri: str,
   in the order they were taken, so of two concurrent pushes of one model,
   the later waits here for the earlier to publish it (or fail), then sees
   it as the newest and pushes nothing. Claims of other models are not
-  waited for; a claim older than `stale_seconds` (a crashed pusher's) is
-  not waited for either.
+  waited for, nor claims left behind (`_left_behind`: a crashed pusher's,
+  one older than `stale_seconds`, or this thread's own from a push that
+  could not remove it).
   """
   pattern = re.compile(re.escape(CLAIM_PREFIX) + r"(\d+)-")
   while True:
@@ -146,8 +174,8 @@ def wait_for_earlier_claims(base_directory: str, version: int, model_uri: str,
       owner = _read_claim(os.path.join(base_directory, name.rstrip("/")))
       if owner is None:
         continue
-      age = time.time() - owner.get("claimed_at", time.time())
-      if owner.get("model_uri") in (model_uri, None) and age < stale_seconds:
+      if (owner.get("model_uri") in (model_uri, None) and
+          not _left_behind(owner, stale_seconds)):
         pending.append(name)
     if not pending:
       return
