@@ -203,9 +203,18 @@ def test_image_drift_is_its_own_finding(tmp_path):
                                           data_profile.MEAN_BLUE))
 
 
-def test_the_config_offers_the_comparators_the_validator_knows():
-  assert set(config_lib.LABEL_DRIFT_COMPARATORS) == set(
-      drift.LABEL_COMPARATORS)
+def test_the_config_offers_the_comparators_the_validator_knows(tmp_path):
+  # Each comparator the config accepts measures a shift with TFDV.
+  baseline = _profile(tmp_path, "a", [0] * 10 + [1] * 10)
+  current = _profile(tmp_path, "b", [0] * 16 + [1] * 4, seed=1)
+  for comparator in config_lib.LABEL_DRIFT_COMPARATORS:
+    config = config_lib.PipelineConfig().replace(
+        validation__label_drift_comparator=comparator)
+    _, section = drift.compare_profiles(
+        current, baseline, CLASS_NAMES,
+        config.validation.label_drift_comparator, 0.05, 1.0)
+    label = section["distances"][features.LABEL_KEY]
+    assert label["value"] > 0.05 and label["drifted"], (comparator, label)
   with pytest.raises(ValueError, match="label_drift_comparator"):
     config_lib.PipelineConfig().replace(
         validation__label_drift_comparator="kl")
