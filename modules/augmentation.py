@@ -103,10 +103,64 @@ def augmentation_layers(config: config_lib.PipelineConfig,
         (0.5 - augment.saturation / 2, 0.5 + augment.saturation / 2),
         seed=seed("saturation")))
   if augment.rand_augment:
-    layers.append(keras_cv.layers.RandAugment(
-        value_range=(0, 255), augmentations_per_image=2, magnitude=0.3,
-        seed=seed("rand_augment")))
+    layers.append(rand_augment(seed))
   return layers
+
+
+# RandAugment's settings here: two of its operations per image, each at
+# magnitude 0.3 (KerasCV's default spread 0.15), skipped at its rate 1/11.
+RAND_AUGMENT_OPS_PER_IMAGE = 2
+RAND_AUGMENT_MAGNITUDE = 0.3
+RAND_AUGMENT_MAGNITUDE_STDDEV = 0.15
+RAND_AUGMENT_RATE = 10 / 11
+
+
+def rand_augment(seed: Callable[[str], int]):
+  """KerasCV's RandAugment with a seed of its own for each of its layers.
+
+  `keras_cv.layers.RandAugment(seed=s)` hands the one seed to every
+  operation and to both of its own draws (skip or not, which operation), so
+  they all draw the same numbers (but RandomColorDegeneration, which drops
+  its seed and draws from the global generator). Built here from the same
+  public parts instead: the standard policy's operations, each taken from a policy
+  built with its own seed, in a RandomAugmentationPipeline whose choice of
+  operation has its own seed too.
+
+  Args:
+    seed: the seed of a layer name (`layer_seed` of train.seed).
+  """
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  policy = lambda layer_seed_: keras_cv.layers.RandAugment.get_standard_policy(
+      (0, 255), RAND_AUGMENT_MAGNITUDE, RAND_AUGMENT_MAGNITUDE_STDDEV,
+      geometric=True, seed=layer_seed_)
+  count = len(policy(0))
+  operations = [policy(seed(f"rand_augment/{index}"))[index]
+                for index in range(count)]
+  for index, operation in enumerate(operations):
+    # KerasCV's RandomColorDegeneration drops its seed and draws from TF's
+    # global generator (the one stream every unseeded layer shares).
+    # pylint: disable=protected-access
+    if operation._random_generator is tf.random.get_global_generator():
+      operation._random_generator = tf.random.Generator.from_seed(
+          seed(f"rand_augment/{index}"))
+    # pylint: enable=protected-access
+
+  class SeededRandAugment(keras_cv.layers.RandomAugmentationPipeline):
+    """The pipeline, its choice of operation seeded apart from its skip."""
+
+    def __init__(self, choice_seed: int, **kwargs):
+      super().__init__(**kwargs)
+      # The parent seeds its RandomChoice with its own seed (the same
+      # stream as its skip draw); it is the parent's attribute to replace.
+      self._random_choice = keras_cv.layers.RandomChoice(
+          layers=self.layers, auto_vectorize=self.auto_vectorize,
+          seed=choice_seed)
+
+  return SeededRandAugment(
+      choice_seed=seed("rand_augment/choice"), layers=operations,
+      augmentations_per_image=RAND_AUGMENT_OPS_PER_IMAGE,
+      rate=RAND_AUGMENT_RATE, seed=seed("rand_augment"),
+      name="rand_augment")
 
 
 def make_augmenter(config: config_lib.PipelineConfig, start_batch: int = 0

@@ -5,13 +5,14 @@ fly by the same graph the served model carries (Transform does not
 materialize), then augmented on the training split (modules/augmentation.py).
 """
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from absl import logging
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from modules import augmentation
+from modules import class_weights as class_weights_lib
 from modules import strategy as strategy_lib
 from pipeline import config as config_lib
 from pipeline import features
@@ -90,7 +91,9 @@ def make_dataset(file_patterns: Sequence[str],
                  batch_size: int,
                  config: config_lib.PipelineConfig,
                  training: bool,
-                 start_batch: int = 0) -> tf.data.Dataset:
+                 start_batch: int = 0,
+                 class_weights: Optional[Sequence[float]] = None
+                 ) -> tf.data.Dataset:
   """(images, labels) batches with the Transform graph applied.
 
   Args:
@@ -103,6 +106,10 @@ def make_dataset(file_patterns: Sequence[str],
     start_batch: training only: continue the stream (its order and its
       augmentation seeds) after this many batches, as a later training
       phase does.
+    class_weights: training only: weight by class; the batches become
+      (images, labels, per-example weights), each weight taken from the
+      label after MixUp / CutMix mixed it (`class_weights.example_weights`),
+      in place of Keras's `class_weight`, which argmaxes soft labels.
   """
   dataset = read_records(file_patterns, config, batch_size, training,
                          start_batch)
@@ -129,4 +136,8 @@ def make_dataset(file_patterns: Sequence[str],
            if training else None)
   if mixer is not None:
     dataset = dataset.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
+  if training and class_weights is not None:
+    dataset = dataset.map(
+        lambda x, y: (x, y, class_weights_lib.example_weights(
+            y, class_weights)), num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.prefetch(tf.data.AUTOTUNE)

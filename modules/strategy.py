@@ -17,6 +17,16 @@ from typing import Dict, List, Mapping, Optional
 from absl import logging
 import keras
 import tensorflow as tf
+# For `_disconnect_from_cluster`: TF has no public way to undo
+# `tf.config.experimental_connect_to_cluster`.
+from tensorflow.python.eager import context as eager_context
+
+# What a TPU that is not there, busy or broken raises on the way up: the
+# resolver (ValueError: no TPU name; OSError: no metadata server), the
+# connection and initialize_tpu_system (TF's OpErrors: NotFound,
+# Unavailable, DeadlineExceeded...; RuntimeError). Anything else is a bug
+# and is raised.
+TPU_START_UP_ERRORS = (tf.errors.OpError, ValueError, RuntimeError, OSError)
 
 
 def _has_tpu_runtime() -> bool:
@@ -206,6 +216,36 @@ def _multi_worker_strategy(task: ClusterTask, timeout_seconds: int
   return strategy
 
 
+def _disconnect_from_cluster() -> None:
+  """Undoes `experimental_connect_to_cluster` after a failed TPU start.
+
+  Connecting sets the eager context's server def and enters the TPU host's
+  device scope for good (tensorflow/python/eager/remote.py), so ops would
+  still be placed on the remote host. TF offers no call to clear a server
+  def; a new eager context (what TF's own tests use between cases) has
+  none, and no device scope. Nothing else lives in the context yet at this
+  point (the strategy is resolved before any model is built) but the
+  global seed, which is set again.
+  """
+  seed = eager_context.global_seed()
+  eager_context._reset_context()  # pylint: disable=protected-access
+  if seed is not None:
+    tf.random.set_seed(seed)
+
+
+def _start_tpu(address: Optional[str]) -> tf.distribute.Strategy:
+  """TPUStrategy on the TPU at `address`; on failure, the eager context is
+  left as it was (no remote host) and the error raised."""
+  resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+  tf.config.experimental_connect_to_cluster(resolver)
+  try:
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  except TPU_START_UP_ERRORS:
+    _disconnect_from_cluster()
+    raise
+
+
 def resolve_strategy(tpu_address: Optional[str] = None,
                      list_gpus=lambda: tf.config.list_logical_devices("GPU"),
                      worker_timeout_seconds: int = 600
@@ -213,7 +253,11 @@ def resolve_strategy(tpu_address: Optional[str] = None,
   """Multi-worker from TF_CONFIG, else TPU, else 2+ GPUs, else default.
 
   Args:
-    tpu_address: TPU name or grpc address; None to detect.
+    tpu_address: TPU name or grpc address (`train.tpu_address`, --tpu);
+      None to detect one. A TPU asked for by name or address that does not
+      start stops the run with the cause; a detected one (TPU_NAME,
+      COLAB_TPU_ADDR, a TPU VM) falls back to GPUs, then the CPU, with a
+      warning.
     list_gpus: returns the visible GPUs (a parameter so tests can check the
       selection without hardware).
     worker_timeout_seconds: with several workers, the longest wait for the
@@ -221,23 +265,26 @@ def resolve_strategy(tpu_address: Optional[str] = None,
 
   Returns:
     The strategy; it is logged with its number of replicas.
+
+  Raises:
+    RuntimeError: if the TPU at `tpu_address` did not start.
   """
   strategy = None
   task = cluster_task()
   if task is not None:
     strategy = _multi_worker_strategy(task, worker_timeout_seconds)
   elif _tpu_requested(tpu_address):
+    # On a TPU VM with no name given, the resolver needs "local".
+    address = tpu_address or ("local" if _on_tpu_vm() and not
+                              os.environ.get("TPU_NAME") else None)
     try:
-      # On a TPU VM with no name given, the resolver needs "local".
-      address = tpu_address or ("local" if _on_tpu_vm() and not
-                                os.environ.get("TPU_NAME") else None)
-      resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-          tpu=address)
-      tf.config.experimental_connect_to_cluster(resolver)
-      tf.tpu.experimental.initialize_tpu_system(resolver)
-      strategy = tf.distribute.TPUStrategy(resolver)
-    except Exception as error:  # pylint: disable=broad-except
-      # Whatever stops the TPU (no such TPU, a busy or broken driver, a
+      strategy = _start_tpu(address)
+    except TPU_START_UP_ERRORS as error:
+      if tpu_address:
+        raise RuntimeError(
+            f"the TPU {tpu_address!r} (train.tpu_address) did not start: "
+            f"{type(error).__name__}: {error}") from error
+      # A detected TPU that does not start (a busy or broken driver, a
       # metadata server that does not answer) must not stop training.
       logging.warning("TPU start-up failed (%s: %s); falling back to GPUs, "
                       "then CPU.", type(error).__name__, error)
@@ -246,7 +293,7 @@ def resolve_strategy(tpu_address: Optional[str] = None,
     if len(gpus) > 1:
       try:
         strategy = tf.distribute.MirroredStrategy()
-      except Exception as error:  # pylint: disable=broad-except
+      except (tf.errors.OpError, ValueError, RuntimeError) as error:
         logging.warning("MirroredStrategy over %d GPUs failed (%s: %s); "
                         "training on one device.", len(gpus),
                         type(error).__name__, error)

@@ -137,14 +137,17 @@ def run_fn(fn_args) -> None:
                num_train, global_batch, steps_per_epoch)
   class_weights = None
   if config.train.class_weighting:
-    weights = class_weights_lib.balanced_class_weights(class_counts)
-    class_weights = dict(enumerate(weights))
+    # Applied per example by the training dataset, after MixUp / CutMix
+    # (dataset.make_dataset), not by fit's class_weight.
+    class_weights = weights = class_weights_lib.balanced_class_weights(
+        class_counts)
     logging.info("Class weights (balanced: n / (classes x n_c)): min %.3f, "
                  "max %.3f.", min(w for w in weights if w),
                  max(weights))
 
   train_ds = dataset_lib.make_dataset(fn_args.train_files, tft_output,
-                                      global_batch, config, training=True)
+                                      global_batch, config, training=True,
+                                      class_weights=class_weights)
   eval_ds = dataset_lib.make_dataset(fn_args.eval_files, tft_output,
                                      global_batch, config, training=False)
 
@@ -177,7 +180,6 @@ def run_fn(fn_args) -> None:
   timer = _EpochTimer(steps_per_epoch * global_batch)
   callbacks = make_callbacks(config, replicas, run_dir, timer)
   fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
-                  class_weight=class_weights,
                   verbose=0)  # _EpochTimer logs each epoch.
   start = time.perf_counter()
   try:
@@ -195,7 +197,8 @@ def run_fn(fn_args) -> None:
       # (the flip's seed stream is model state and continues by itself).
       train_ds = dataset_lib.make_dataset(
           fn_args.train_files, tft_output, global_batch, config,
-          training=True, start_batch=steps_per_epoch * len(phase_1.epoch))
+          training=True, start_batch=steps_per_epoch * len(phase_1.epoch),
+          class_weights=class_weights)
     fit_model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
                   callbacks=callbacks, **fit_args)
   except tf.errors.OpError as error:
@@ -233,8 +236,7 @@ def run_fn(fn_args) -> None:
       "steps_per_epoch": steps_per_epoch,
       "train_examples": num_train,
       "class_counts": class_counts,
-      "class_weights": (None if class_weights is None else
-                        [class_weights[i] for i in range(config.num_classes)]),
+      "class_weights": class_weights,
       "wall_seconds": round(wall_seconds, 3),
       warm_start_lib.HISTORY_KEY: warm_start,
       "epochs": timer.epochs,

@@ -103,7 +103,8 @@ class TrainConfig:
     mixed_precision: "auto" (bfloat16 on TPU, float16 on GPU, float32 on
       CPU), or a Keras policy name: "float32", "mixed_float16",
       "mixed_bfloat16".
-    tpu_address: TPU name or grpc:// address; None detects one.
+    tpu_address: TPU name or grpc:// address; None detects one. One given
+      here that does not start stops the run; a detected one falls back.
     worker_timeout_seconds: with several workers (`TF_CONFIG`), the longest
       wait for the cluster to start and for each collective; a worker that
       stops is noticed within about 20 s (`modules/strategy.py`).
@@ -183,6 +184,10 @@ class ValidationConfig:
       feature's histogram above which it has drifted.
     stop_on_drift: drift is an error that stops the run before Transform;
       off, a warning in the summary and the report.
+    allow_one_class_eval: let the run go on when the eval split holds
+      examples of one class only. Off (the default), that stops the run
+      before Transform: the gate's macro F1 over one class is that class's
+      F1 alone, which says nothing of the other classes.
   """
   max_imbalance_ratio: float = 3.0
   min_class_examples: int = 5
@@ -192,6 +197,7 @@ class ValidationConfig:
   label_drift_threshold: float = 0.02
   image_drift_threshold: float = 0.1
   stop_on_drift: bool = False
+  allow_one_class_eval: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -320,6 +320,7 @@ def create_pipeline(
       label_drift_threshold=validation.label_drift_threshold,
       image_drift_threshold=validation.image_drift_threshold,
       stop_on_drift=validation.stop_on_drift,
+      allow_one_class_eval=validation.allow_one_class_eval,
       baseline_model=(drift_resolver.outputs["model"] if drift_resolver
                       else None),
   ).with_id("ExampleValidator")

@@ -189,10 +189,21 @@ class _Upload:
       self.close()  # A failed write uploads nothing.
 
 
+# The files whose presence makes TensorFlow's loader take a directory for a
+# SavedModel (`MaybeSavedModelDirectory`, tensorflow/cc/saved_model/
+# loader.h and constants.h: kSavedModelFilenamePb, Cpb, PbTxt), which TF
+# Serving's file-system source checks before it loads a version. TF's rule,
+# not the pusher's: publishing writes saved_model.pb last, and a version
+# that showed one of the other two early would be caught here.
+SAVED_MODEL_MARKERS = ("saved_model.pb", "saved_model.cpb",
+                       "saved_model.pbtxt")
+
+
 def servable(objects: Dict[str, bytes], base: str) -> Dict[str, Dict[str,
                                                                      bytes]]:
-  """What a model server polling `base` loads: {version: {file: bytes}} of
-  every numeric sub-directory holding saved_model.pb."""
+  """What a model server polling `base` would try to load: {version: {file:
+  bytes}} of every numeric sub-directory TF's loader takes for a
+  SavedModel (SAVED_MODEL_MARKERS)."""
   prefix = base.rstrip("/") + "/"
   versions: Dict[str, Dict[str, bytes]] = {}
   for key, data in objects.items():
@@ -201,7 +212,7 @@ def servable(objects: Dict[str, bytes], base: str) -> Dict[str, Dict[str,
       if version.isdigit() and rest:
         versions.setdefault(version, {})[rest] = data
   return {version: files for version, files in versions.items()
-          if "saved_model.pb" in files}
+          if any(marker in files for marker in SAVED_MODEL_MARKERS)}
 
 
 def keys_under(base: str) -> List[str]:

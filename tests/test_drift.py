@@ -203,9 +203,18 @@ def test_image_drift_is_its_own_finding(tmp_path):
                                           data_profile.MEAN_BLUE))
 
 
-def test_the_config_offers_the_comparators_the_validator_knows():
-  assert set(config_lib.LABEL_DRIFT_COMPARATORS) == set(
-      drift.LABEL_COMPARATORS)
+def test_the_config_offers_the_comparators_the_validator_knows(tmp_path):
+  # Each comparator the config accepts measures a shift with TFDV.
+  baseline = _profile(tmp_path, "a", [0] * 10 + [1] * 10)
+  current = _profile(tmp_path, "b", [0] * 16 + [1] * 4, seed=1)
+  for comparator in config_lib.LABEL_DRIFT_COMPARATORS:
+    config = config_lib.PipelineConfig().replace(
+        validation__label_drift_comparator=comparator)
+    _, section = drift.compare_profiles(
+        current, baseline, CLASS_NAMES,
+        config.validation.label_drift_comparator, 0.05, 1.0)
+    label = section["distances"][features.LABEL_KEY]
+    assert label["value"] > 0.05 and label["drifted"], (comparator, label)
   with pytest.raises(ValueError, match="label_drift_comparator"):
     config_lib.PipelineConfig().replace(
         validation__label_drift_comparator="kl")
@@ -332,7 +341,7 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(
     tmp_path, stable, strategy):
   validator, resolver = _validator_and_resolver(
       tmp_path, stable, label_drift_comparator="js", stop_on_drift=True,
-      label_drift_threshold=0.2)
+      label_drift_threshold=0.2, allow_one_class_eval=True)
   assert resolver.exec_properties[resolver_lib.RESOLVER_STRATEGY_CLASS] is (
       strategy)
   assert validator.inputs["baseline_model"] is not None
@@ -340,6 +349,7 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(
   assert (baseline_lib.EXAMPLES_KEY in resolver.inputs) == stable
   properties = validator.exec_properties
   assert properties["drift_check"] == 1 and properties["stop_on_drift"] == 1
+  assert properties["allow_one_class_eval"] == 1
   assert properties["label_drift_comparator"] == "js"
   assert properties["label_drift_threshold"] == 0.2
   assert properties["image_drift_threshold"] == (

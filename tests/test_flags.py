@@ -109,15 +109,16 @@ def test_every_flag_given_is_applied(tmp_path):
               224, 0.3, 0.1, True, True)
 
 
-def test_boolean_flags_keep_the_config_default_when_absent(tmp_path,
-                                                           monkeypatch):
-  """--x / --no-x: absent keeps the default, even a True one (a
-  store_true flag would turn it off)."""
-  real = config_lib.PipelineConfig
-  monkeypatch.setattr(config_lib, "PipelineConfig", lambda: real().replace(
-      train__class_weighting=True))
+def test_boolean_flags_keep_the_config_default_when_absent(tmp_path):
+  """--x / --no-x: absent leaves the field to the config (a store_true
+  flag would set it False whatever the config's default)."""
   root = _data_root(tmp_path, 192)
-  for given, expected in (([], True), (["--class-weighting"], True),
+  absent = local_runner.parse_args(["--data-root", root])
+  for flag in ("class_weighting", "warm_start", "tune"):
+    assert getattr(absent, flag) is None, flag
+  # So an absent flag keeps the config's value; a given one sets it.
+  default = config_lib.PipelineConfig().train.class_weighting
+  for given, expected in (([], default), (["--class-weighting"], True),
                           (["--no-class-weighting"], False)):
     args = local_runner.parse_args(["--data-root", root, *given])
     assert flags.config_from_args(

@@ -105,3 +105,28 @@ def test_card_has_every_section_and_says_what_failed():
   page = model_card.to_html(card)
   assert page.count("<h2>") == len(model_card.SECTIONS)
   assert "<code>/models/1</code>" in page
+
+
+def test_the_card_reads_headline_first_and_per_class_tables_last():
+  """What a reader sees first: what the model is and is for, macro F1 with
+  its interval and the verdict; the class tables only after all of that."""
+  labels, predicted = _predictions(300, num_classes=4)
+  history = {"config": {"class_names": ["a", "b", "c", "d"]},
+             "class_counts": [40, 10, 10, 5], "epochs": [{}]}
+  card = model_card.build_card(
+      _evaluation(labels, predicted, 4, True, []), history,
+      eval_labels=labels, eval_predicted=predicted, model="/models/1")
+  for text in (model_card.to_markdown(card), model_card.to_html(card)):
+    where = {name: text.index(marker) for name, marker in (
+        ("location", "/models/1"), ("intended", "Not for:"),
+        ("f1", "95% bootstrap interval"),
+        ("verdict", "BLESSED: every gate passed"),
+        ("data", "Training examples: 65"),
+        ("limitations", "gets a confident wrong class"),
+        ("f1_table", "Eval F1 by class"),
+        ("counts_table", "Training examples by class"))}
+    assert list(where) == sorted(where, key=where.get), where
+    # No table before the per-class section but the hyperparameters'.
+    first_table = text.find("| class |") if "|" in text else text.find(
+        "<th>class</th>")
+    assert first_table > where["limitations"], first_table

@@ -75,7 +75,14 @@ def test_a_batch_of_mixed_sizes():
   encoded = [_jpeg(24, 24), _jpeg(50, 30, seed=1), _jpeg(8, 8, seed=2)]
   out = preprocessing.decode_and_resize(tf.constant(encoded), 24)
   assert out.shape == (3, 24, 24, 3) and out.dtype == tf.float32
-  assert float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 255
+  # Each image as if alone: decoded only, shrunk with antialiasing (the
+  # short side 30 is under twice 24: full-scale decode), enlarged bilinearly.
+  expected = [_decoded(encoded[0]),
+              tf.image.resize(_decoded(encoded[1]), [24, 24], antialias=True),
+              tf.image.resize(_decoded(encoded[2]), [24, 24])]
+  np.testing.assert_array_equal(out[0].numpy(), expected[0].numpy())
+  for got, want in zip(out[1:], expected[1:]):
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=0.5001)
 
 
 def _png(width, height, mode, seed=0):

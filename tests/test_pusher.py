@@ -323,6 +323,106 @@ def test_the_newest_version_is_not_pushed_again(tmp_path):
   assert len(os.listdir(base)) == 3
 
 
+def test_two_concurrent_pushes_of_one_model_push_it_once(tmp_path,
+                                                        monkeypatch):
+  """Two runs bless the same model at once: one version, both told so.
+
+  The copy is slowed down (as a large model's is) so that the second push
+  decides while the first is still copying: deciding before claiming
+  would find no newest version and push the model twice.
+  """
+  real_publish = publishing.publish_model
+
+  def slow_publish(*args, **kwargs):
+    time.sleep(0.5)
+    return real_publish(*args, **kwargs)
+
+  monkeypatch.setattr(publishing, "publish_model", slow_publish)
+  model, blessing = _model(tmp_path), _blessing(tmp_path, blessed=True)
+  start = threading.Barrier(2)
+  results, errors = {}, []
+
+  def push(pushed_id):
+    try:
+      start.wait()
+      results[pushed_id] = _push(tmp_path, model, blessing,
+                                 pushed_id=pushed_id)[1]
+    except Exception as error:  # pylint: disable=broad-except
+      errors.append(error)
+
+  threads = [threading.Thread(target=push, args=(i,)) for i in (20, 21)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  assert not errors, errors
+  base = tmp_path / "serving"
+  assert publishing.servable_versions(str(base)) == [
+      int(n) for n in os.listdir(base)], os.listdir(base)  # No claim left.
+  assert len(os.listdir(base)) == 1
+  already = sorted(p.get_int_custom_property(
+      pusher_executor.ALREADY_SERVING_KEY) for p in results.values())
+  assert already == [0, 1]
+  assert len({p.get_string_custom_property("pushed_version")
+              for p in results.values()}) == 1
+
+
+def test_a_failure_after_the_claim_releases_it(tmp_path, monkeypatch):
+  """Building the model card fails: no claim, no version is left."""
+  def broken_card(card):
+    raise ValueError("card template broke")
+
+  monkeypatch.setattr(model_card, "card_files", broken_card)
+  model, blessing = _model(tmp_path), _blessing(tmp_path, blessed=True)
+  with pytest.raises(ValueError, match="card template broke"):
+    _push(tmp_path, model, blessing, evaluation=_evaluation(tmp_path, 0.0),
+          model_run=_model_run(tmp_path))
+  assert os.listdir(tmp_path / "serving") == []
+  # The next push of it is not held up by a claim: it is pushed.
+  monkeypatch.undo()
+  _, pushed = _push(tmp_path, model, blessing)
+  assert pushed.get_int_custom_property("pushed") == 1
+  assert pushed.get_int_custom_property(
+      pusher_executor.ALREADY_SERVING_KEY) == 0
+
+
+def test_a_push_waits_only_for_earlier_claims_of_its_model(tmp_path):
+  base = tmp_path / "serving"
+  base.mkdir()
+  _, other = publishing.claim_version(str(base), now=1000,
+                                      model_uri="/models/other")
+  _, stale = publishing.claim_version(str(base), now=1001,
+                                      model_uri="/models/mine")
+  with open(stale) as f:
+    owner = json.load(f)
+  owner["claimed_at"] -= publishing.STALE_CLAIM_SECONDS + 1
+  with open(stale, "w") as f:
+    json.dump(owner, f)
+  # Neither another model's claim nor a crashed pusher's holds it up.
+  publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+                                     poll_seconds=0.01)
+  _, live = publishing.claim_version(str(base), now=1002,
+                                     model_uri="/models/mine")
+  # This thread's own claim is one its earlier push could not remove.
+  publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+                                     poll_seconds=0.01)
+  waited = threading.Event()
+
+  def wait():
+    publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+                                       poll_seconds=0.01)
+    waited.set()
+
+  thread = threading.Thread(target=wait)
+  thread.start()
+  # Another thread's: held up by the live claim of its model...
+  assert not waited.wait(0.3)
+  os.remove(live)
+  assert waited.wait(5)  # ...until that push is done.
+  thread.join()
+  del other
+
+
 # ---------------------------------------------------------------------------
 # Helpers.
 
@@ -396,7 +496,7 @@ def _server_check(expected_models):
   """An observer that fails if a model server could load a version that is
   not one of `expected_models` ({model uri: files}) whole, with its
   record; returns the list of violations it saw."""
-  seen = []
+  seen, loaded = [], set()
 
   def observe(objects):
     for version, files in object_store.servable(objects,
@@ -409,7 +509,28 @@ def _server_check(expected_models):
       uri = json.loads(record)["model"]["uri"]
       if files != expected_models.get(uri):
         seen.append(f"version {version} is partial: {sorted(files)}")
+      elif (version, uri) not in loaded:
+        # As a server would: load what it found and call it (the _Doubler).
+        seen.extend(_load_failures(version, files))
+        loaded.add((version, uri))
   return observe, seen
+
+
+def _load_failures(version, files):
+  """[] if the SavedModel made of `files` loads and doubles; else why not."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as directory:
+    for name, data in files.items():
+      os.makedirs(os.path.dirname(os.path.join(directory, name)),
+                  exist_ok=True)
+      with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+    try:
+      served = tf.saved_model.load(directory)
+      doubled = served(tf.constant([1.5])).numpy().tolist()
+    except (OSError, ValueError, tf.errors.OpError) as error:
+      return [f"version {version} does not load: {error}"]
+  return [] if doubled == [3.0] else [f"version {version} gave {doubled}"]
 
 
 def _first_object_store_push(tmp_path, store):

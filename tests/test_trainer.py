@@ -269,9 +269,10 @@ def _no_tpu_hints(monkeypatch):
     tf.errors.UnavailableError(None, None, "connection refused"),
     OSError("metadata server did not answer"),
 ])
-def test_any_tpu_start_up_error_falls_back_with_a_reason(monkeypatch, caplog,
-                                                         error):
+def test_a_detected_tpu_that_fails_falls_back_with_a_reason(monkeypatch,
+                                                            caplog, error):
   _no_tpu_hints(monkeypatch)
+  monkeypatch.setenv("TPU_NAME", "detected-tpu")
 
   def broken_resolver(tpu=None):
     raise error
@@ -279,16 +280,92 @@ def test_any_tpu_start_up_error_falls_back_with_a_reason(monkeypatch, caplog,
   monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                       broken_resolver)
   with caplog.at_level("WARNING", logger="absl"):
-    strategy = strategy_lib.resolve_strategy("grpc://10.0.0.2:8470",
-                                        list_gpus=lambda: [])
+    strategy = strategy_lib.resolve_strategy(list_gpus=lambda: [])
   assert strategy.num_replicas_in_sync == 1
   assert not isinstance(strategy, tf.distribute.TPUStrategy)
   assert any("TPU start-up failed" in r.getMessage() and str(error) in
              r.getMessage() for r in caplog.records)
 
 
+def test_a_tpu_asked_for_by_address_that_fails_stops_the_run(monkeypatch):
+  _no_tpu_hints(monkeypatch)
+
+  def broken_resolver(tpu=None):
+    raise tf.errors.UnavailableError(None, None, "connection refused")
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                      broken_resolver)
+  with pytest.raises(RuntimeError, match=r"grpc://10\.0\.0\.2:8470.*"
+                     r"UnavailableError: connection refused"):
+    strategy_lib.resolve_strategy("grpc://10.0.0.2:8470",
+                                  list_gpus=lambda: [])
+
+
+def test_a_bug_in_tpu_start_up_is_not_swallowed(monkeypatch):
+  _no_tpu_hints(monkeypatch)
+  monkeypatch.setenv("TPU_NAME", "detected-tpu")
+
+  def buggy_resolver(tpu=None):
+    raise TypeError("unexpected keyword")
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
+                      buggy_resolver)
+  with pytest.raises(TypeError):
+    strategy_lib.resolve_strategy(list_gpus=lambda: [])
+
+
+# Run in a child process: it resets the eager context.
+_PARTIAL_TPU_FAILURE = """
+import os, sys
+import tensorflow as tf
+from tensorflow.python.eager import context
+from modules import strategy as strategy_lib
+
+# A real gRPC server that is not a TPU: connecting to it succeeds (and moves
+# the default device there), initialize_tpu_system then fails (NotFound).
+server = tf.distribute.Server.create_local_server()
+real_resolver = tf.distribute.cluster_resolver.TPUClusterResolver
+tf.distribute.cluster_resolver.TPUClusterResolver = (
+    lambda tpu=None: real_resolver(tpu=server.target))
+os.environ["TPU_NAME"] = "detected-tpu"
+tf.random.set_seed(7)
+strategy = strategy_lib.resolve_strategy(list_gpus=lambda: [])
+print("STRATEGY", type(strategy).__name__, strategy.num_replicas_in_sync)
+print("DEVICE", tf.constant(1.0).device, tf.Variable(1.0).device)
+print("SERVER_DEF", context.get_server_def() is not None)
+print("SEED", context.global_seed())
+try:
+  strategy_lib.resolve_strategy(server.target, list_gpus=lambda: [])
+except RuntimeError as error:
+  print("EXPLICIT", error)
+print("DEVICE_AFTER_EXPLICIT", tf.constant(1.0).device)
+"""
+
+
+def test_a_tpu_that_connects_then_fails_leaves_no_remote_device(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  script = tmp_path / "partial_tpu_failure.py"
+  script.write_text(_PARTIAL_TPU_FAILURE)
+  env = dict(os.environ, PYTHONPATH=os.getcwd())
+  env.pop("COLAB_TPU_ADDR", None)
+  done = subprocess.run([sys.executable, str(script)], capture_output=True,
+                        text=True, env=env, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  lines = dict(line.split(" ", 1) for line in done.stdout.splitlines()
+               if line.split(" ", 1)[0].isupper())
+  local = "/job:localhost/replica:0/task:0/device:CPU:0"
+  assert lines["DEVICE"] == f"{local} {local}", done.stdout
+  assert lines["SERVER_DEF"] == "False"
+  assert lines["STRATEGY"] == "_DefaultDistributionStrategy 1"
+  assert lines["SEED"] == "7"
+  assert "TPUs not found" in lines["EXPLICIT"], done.stdout
+  assert lines["DEVICE_AFTER_EXPLICIT"] == local
+
+
 def test_tpu_failure_falls_back_to_the_gpus(monkeypatch):
   _no_tpu_hints(monkeypatch)
+  monkeypatch.setenv("TPU_NAME", "detected-tpu")
 
   def broken_resolver(tpu=None):
     raise RuntimeError("no TPU")
@@ -296,27 +373,30 @@ def test_tpu_failure_falls_back_to_the_gpus(monkeypatch):
   monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver",
                       broken_resolver)
   monkeypatch.setattr(tf.distribute, "MirroredStrategy", _FakeMirrored)
-  result = strategy_lib.resolve_strategy("my-tpu",
-                                    list_gpus=lambda: ["gpu:0", "gpu:1"])
+  result = strategy_lib.resolve_strategy(list_gpus=lambda: ["gpu:0", "gpu:1"])
   assert isinstance(result, _FakeMirrored)
 
 
-def test_vfio_alone_is_not_a_tpu(monkeypatch):
+def test_vfio_alone_is_not_a_tpu(monkeypatch, tmp_path):
   """GPU passthrough hosts have /dev/vfio/0 too."""
   _no_tpu_hints(monkeypatch)
   real_exists = os.path.exists
   monkeypatch.setattr(strategy_lib.os.path, "exists",
                       lambda p: p == "/dev/vfio/0" or (
                           p != "/dev/accel0" and real_exists(p)))
-  monkeypatch.setattr(strategy_lib, "_has_tpu_runtime", lambda: False)
   monkeypatch.setattr(
       tf.distribute.cluster_resolver, "TPUClusterResolver",
       lambda tpu=None: pytest.fail("looked for a TPU on a VFIO host"))
+  # This environment has no TPU runtime (libtpu) installed.
+  assert not strategy_lib._has_tpu_runtime()  # pylint: disable=protected-access
   assert not strategy_lib._tpu_requested(None)  # pylint: disable=protected-access
   assert strategy_lib.resolve_strategy(
       list_gpus=lambda: []).num_replicas_in_sync
-  # With the TPU runtime installed, the same host is a TPU VM.
-  monkeypatch.setattr(strategy_lib, "_has_tpu_runtime", lambda: True)
+  # With a TPU runtime (a `libtpu` package) importable, the same host is a
+  # TPU VM.
+  (tmp_path / "libtpu").mkdir()
+  (tmp_path / "libtpu" / "__init__.py").write_text("")
+  monkeypatch.syspath_prepend(str(tmp_path))
   assert strategy_lib._tpu_requested(None)  # pylint: disable=protected-access
 
 
@@ -340,6 +420,32 @@ def test_each_augmentation_layer_draws_its_own_numbers():
   later = augmentation.augmentation_layers(config, start_batch=40)[0]
   # pylint: disable-next=protected-access
   assert not np.allclose(later._random_generator.uniform([16]), draws[0])
+
+
+def test_each_rand_augment_operation_draws_its_own_numbers():
+  """KerasCV's own RandAugment gives its 10 operations, its skip and its
+  choice one seed: its 12 streams are two (a layer or two turns the seed
+  into a generator differently). Ours: 12 streams."""
+  import keras_cv  # pylint: disable=g-import-not-at-top
+  # pylint: disable=protected-access
+  streams = lambda layer: [layer._random_generator,
+                           layer._random_choice._random_generator] + [
+                               op._random_generator for op in layer.layers]
+  stock = keras_cv.layers.RandAugment(value_range=(0, 255), seed=5)
+  assert len({tuple(g.uniform([4]).numpy()) for g in streams(stock)}) <= 2
+  config = config_lib.PipelineConfig().replace(augment__rand_augment=True)
+  ours = augmentation.augmentation_layers(config)[0]
+  assert [type(op) for op in ours.layers] == [type(op) for op in stock.layers]
+  draws = [tuple(g.uniform([4]).numpy()) for g in streams(ours)]
+  assert len(set(draws)) == len(draws) == 12
+  # A function of train.seed: a re-run draws the same numbers.
+  again = augmentation.augmentation_layers(config)[0]
+  assert [tuple(g.uniform([4]).numpy()) for g in streams(again)] == draws
+  # pylint: enable=protected-access
+  images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=1)
+  out = ours(images, training=True)
+  assert out.shape == images.shape
+  assert float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 255
 
 
 def _write_gzip_records(directory, shards=3, per_shard=10):

@@ -114,7 +114,9 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
                       drift_defaults.label_drift_comparator),
                   label_drift_threshold=drift_defaults.label_drift_threshold,
                   image_drift_threshold=drift_defaults.image_drift_threshold,
-                  stop_on_drift=int(drift_defaults.stop_on_drift))
+                  stop_on_drift=int(drift_defaults.stop_on_drift),
+                  allow_one_class_eval=int(
+                      drift_defaults.allow_one_class_eval))
   settings.update(config_changes or {})
   error = None
   try:
@@ -336,21 +338,36 @@ def test_same_image_or_id_in_two_splits_is_a_counted_warning(tmp_path):
 
 
 def test_training_classes_missing_from_eval_warn_and_are_recorded(tmp_path):
-  # An eval split of one class: macro F1 would average over one class.
-  evaluation = _examples([3] + [0] * 103, "e", unique=True)
+  # Two of 104 classes in eval: macro F1 would average over two classes.
+  evaluation = _examples([3, 2] + [0] * 102, "e", unique=True)
   _, summary, error = _run_validator(
       tmp_path, {"train": _examples(BALANCED, "t", unique=True),
                  "eval": evaluation})
   assert error is None
   warning = [w for w in summary["warnings"] if "no example in split" in w]
   assert len(warning) == 1, summary["warnings"]
-  assert ("103 class(es) of the training split have no example in split "
-          "'eval', so the gate's macro F1 covers 1 of 104 classes: "
-          "'hard-leaved pocket orchid' (1), 'canterbury bells' (2)") \
-      in warning[0]
+  assert ("102 class(es) of the training split have no example in split "
+          "'eval', so the gate's macro F1 covers 2 of 104 classes: "
+          "'canterbury bells' (2), 'sweet pea' (3)") in warning[0]
   coverage = summary["eval_class_coverage"]
-  assert coverage["eval_classes"] == [0]
-  assert coverage["train_classes_missing_from_eval"] == list(range(1, 104))
+  assert coverage["eval_classes"] == [0, 1]
+  assert coverage["train_classes_missing_from_eval"] == list(range(2, 104))
+
+
+def test_an_eval_split_of_one_class_stops_the_run_unless_allowed(tmp_path):
+  """Macro F1 over one class passes a model that predicts only that class:
+  the run stops by default, naming the split and the class."""
+  splits = {"train": _examples(BALANCED, "t", unique=True),
+            "eval": _examples([0, 3] + [0] * 102, "e", unique=True)}
+  _, summary, error = _run_validator(tmp_path / "default", splits)
+  assert error is not None
+  assert ("split 'eval' holds examples of one class only, "
+          f"{CLASS_NAMES[1]!r} (1)") in error
+  assert "validation.allow_one_class_eval=true" in error
+  _, summary, error = _run_validator(
+      tmp_path / "allowed", splits, config_changes={"allow_one_class_eval": 1})
+  assert error is None
+  assert any("one class only" in w for w in summary["warnings"])
 
 
 # ---------------------------------------------------------------------------

@@ -190,6 +190,23 @@ def eval_class_coverage(train_counts: Sequence[int],
           record)
 
 
+def one_class_eval(eval_classes: Sequence[int],
+                   class_names: Sequence[str]) -> Optional[str]:
+  """The problem with an eval split of one class, or None.
+
+  Macro F1 over one class is that class's F1: a model that calls every
+  image that class passes any gate. Whether it stops the run is
+  `validation.allow_one_class_eval`'s (the executor's) decision.
+  """
+  if len(eval_classes) != 1:
+    return None
+  label = eval_classes[0]
+  return (f"split {features.EVAL_SPLIT!r} holds examples of one class only, "
+          f"{class_names[label]!r} ({label}): the gate's macro F1 would be "
+          "that class's F1 alone, and a model that predicts it for every "
+          "image would pass")
+
+
 def add_reason(anomalies: anomalies_pb2.Anomalies, feature_name: str,
                 severity, short: str, description: str) -> None:
   """Adds a reason to the anomaly of `feature_name` (created if absent)."""

@@ -28,6 +28,7 @@ class DataValidatorSpec(types.ComponentSpec):
       "label_drift_threshold": ExecutionParameter(type=float),
       "image_drift_threshold": ExecutionParameter(type=float),
       "stop_on_drift": ExecutionParameter(type=int),
+      "allow_one_class_eval": ExecutionParameter(type=int),
   }
   INPUTS = {
       "examples": ChannelParameter(type=standard_artifacts.Examples),
@@ -57,7 +58,7 @@ class DataValidator(base_component.BaseComponent):
                scan_images: bool = True, *, drift_check: bool,
                label_drift_comparator: str, label_drift_threshold: float,
                image_drift_threshold: float, stop_on_drift: bool,
-               baseline_model=None):
+               allow_one_class_eval: bool, baseline_model=None):
     super().__init__(spec=DataValidatorSpec(
         examples=examples, statistics=statistics, schema=schema,
         baseline_model=baseline_model,
@@ -69,4 +70,5 @@ class DataValidator(base_component.BaseComponent):
         label_drift_threshold=label_drift_threshold,
         image_drift_threshold=image_drift_threshold,
         stop_on_drift=int(stop_on_drift),
+        allow_one_class_eval=int(allow_one_class_eval),
         anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies)))

@@ -129,6 +129,14 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           class_names)
       if warning:
         summary["warnings"].append(warning)
+      one_class = checks.one_class_eval(
+          summary["eval_class_coverage"]["eval_classes"], class_names)
+      if one_class:
+        allowed = bool(exec_properties["allow_one_class_eval"])
+        summary["errors" if not allowed else "warnings"].append(
+            one_class + ("" if allowed else
+                         " (validation.allow_one_class_eval=true lets the "
+                         "run go on)"))
 
     summary["reports"] = class_count_report.write_class_count_report(
         anomalies_artifact.uri,

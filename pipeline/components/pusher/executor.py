@@ -72,53 +72,44 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
       raise ValueError("AtomicPusher pushes to a filesystem destination only")
     base = destination.filesystem.base_directory
     fileio.makedirs(base)
-    newest_dir, newest = publishing.newest_push_record(base) or (None, {})
-    if newest.get("model", {}).get("uri") == model.uri:
-      # An unchanged re-run re-evaluates the same model against itself
-      # (the baseline is now that model) and blesses it again; copying it
-      # once more would only add a duplicate version for servers to load.
-      logging.info("Model %s is already the newest version, %s: not pushed "
-                   "again.", model.uri, newest_dir)
-      fileio.makedirs(pushed_model.uri)
-      io_utils.write_string_file(
-          os.path.join(pushed_model.uri, publishing.RECORD_FILE),
-          json.dumps(newest, indent=2, sort_keys=True))
-      self._MarkPushed(pushed_model, pushed_destination=newest_dir,
-                       pushed_version=os.path.basename(newest_dir))
-      pushed_model.set_int_custom_property(ALREADY_SERVING_KEY, 1)
-      return
-    version_number, claim = publishing.claim_version(base)
-    version = str(version_number)
-    final = os.path.join(base, version)
-    record = {
-        "model_version": version,
-        "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"),
-        "serving_dir": final,
-        "model": {"uri": model.uri, "artifact_id": model.id or None},
-        "blessing": blessing_lib.blessing_record(blessing),
-        "metrics": evaluation.metrics if evaluation else {},
-        "evaluation": evaluation_artifact.uri if evaluation_artifact else None,
-        "data": provenance.data_fingerprint(
-            _optional_single(input_dict, EXAMPLES_KEY),
-            getattr(_optional_single(input_dict, MODEL_RUN_KEY), "uri",
-                    None)),
-        "code": dict(provenance.git_state(),
-                     source_sha256=provenance.source_fingerprint()),
-        "tfx_version": tfx_version.__version__,
-    }
-    record_text = json.dumps(record, indent=2, sort_keys=True)
-    card = _model_card_files(input_dict, evaluation, final)
+    # Claim first, then decide: a decision taken before the claim would let
+    # two concurrent pushes of one model both find it not yet pushed.
+    version_number, claim = publishing.claim_version(base,
+                                                     model_uri=model.uri)
     try:
+      publishing.wait_for_earlier_claims(base, version_number, model.uri)
+      newest_dir, newest = publishing.newest_push_record(base) or (None, {})
+      if newest.get("model", {}).get("uri") == model.uri:
+        # An unchanged re-run re-evaluates the same model against itself
+        # (the baseline is now that model) and blesses it again; copying it
+        # once more would only add a duplicate version for servers to load.
+        logging.info("Model %s is already the newest version, %s: not "
+                     "pushed again.", model.uri, newest_dir)
+        fileio.makedirs(pushed_model.uri)
+        io_utils.write_string_file(
+            os.path.join(pushed_model.uri, publishing.RECORD_FILE),
+            json.dumps(newest, indent=2, sort_keys=True))
+        self._MarkPushed(pushed_model, pushed_destination=newest_dir,
+                         pushed_version=os.path.basename(newest_dir))
+        pushed_model.set_int_custom_property(ALREADY_SERVING_KEY, 1)
+        return
+      version = str(version_number)
+      final = os.path.join(base, version)
+      record_text = json.dumps(
+          _push_record(input_dict, model, blessing, evaluation,
+                       evaluation_artifact, version, final),
+          indent=2, sort_keys=True)
+      card = _model_card_files(input_dict, evaluation, final)
       publishing.publish_model(self.GetModelPath(input_dict), final,
                                record_text, extra_files=card)
     finally:
-      # Published or cleaned up: either way the claim has done its job (a
-      # published version directory keeps the number taken; a left-over
-      # claim would only use up a number).
+      # Published, not needed or failed: either way the claim has done its
+      # job (a published version directory keeps the number taken; a
+      # left-over claim would hold up later pushes of this model until it
+      # goes stale).
       try:
         fileio.remove(claim)
-      except Exception as error:  # pylint: disable=broad-except
+      except (OSError, fileio.NotFoundError) as error:
         logging.warning("Could not remove the claim %s: %s", claim, error)
     logging.info("Model pushed to %s (version %s).", final, version)
 
@@ -129,6 +120,28 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
       io_utils.write_string_file(os.path.join(pushed_model.uri, name), text)
     self._MarkPushed(pushed_model, pushed_destination=final,
                      pushed_version=version)
+
+
+def _push_record(input_dict, model, blessing, evaluation,
+                 evaluation_artifact, version: str, final: str
+                 ) -> Dict[str, Any]:
+  """The push record (RECORD_FILE) of `model` published to `final`."""
+  return {
+      "model_version": version,
+      "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+      "serving_dir": final,
+      "model": {"uri": model.uri, "artifact_id": model.id or None},
+      "blessing": blessing_lib.blessing_record(blessing),
+      "metrics": evaluation.metrics if evaluation else {},
+      "evaluation": evaluation_artifact.uri if evaluation_artifact else None,
+      "data": provenance.data_fingerprint(
+          _optional_single(input_dict, EXAMPLES_KEY),
+          getattr(_optional_single(input_dict, MODEL_RUN_KEY), "uri", None)),
+      "code": dict(provenance.git_state(),
+                   source_sha256=provenance.source_fingerprint()),
+      "tfx_version": tfx_version.__version__,
+  }
 
 
 def _model_card_files(input_dict,

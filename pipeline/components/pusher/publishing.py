@@ -1,7 +1,8 @@
 """Publishing a model version so that a model server never sees half of it.
 
 Version numbers (`next_version`, `claim_version`: two pushers never take the
-same one) and the copy itself (`publish_model`: an atomic rename on local
+same one; `wait_for_earlier_claims`: a push of a model decides only once
+earlier pushes of it are done) and the copy itself (`publish_model`: an atomic rename on local
 disks, `saved_model.pb` last on object stores). TFX-free apart from its file
 API, so it is unit-tested on its own.
 """
@@ -11,6 +12,7 @@ import os
 import random
 import re
 import socket
+import threading
 import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
@@ -22,6 +24,9 @@ RECORD_FILE = "push_record.json"
 STAGING_PREFIX = ".incoming-"
 CLAIM_PREFIX = ".claim-"
 SAVED_MODEL_FILE = "saved_model.pb"
+# A claim older than this is a crashed pusher's (publishing takes minutes):
+# later pushes of its model stop waiting for it.
+STALE_CLAIM_SECONDS = 3600.0
 
 
 def _numbered(base_directory: str, prefix: str = "") -> List[int]:
@@ -58,8 +63,8 @@ def next_version(base_directory: str, now: Optional[float] = None) -> int:
 
 
 def claim_version(base_directory: str, now: Optional[float] = None,
-                  attempts: int = 50, pause_seconds: float = 0.2
-                  ) -> Tuple[int, str]:
+                  attempts: int = 50, pause_seconds: float = 0.2,
+                  model_uri: Optional[str] = None) -> Tuple[int, str]:
   """Takes a version number that no other pusher can take.
 
   Object stores (through `tf.io.gfile`) offer no create-if-absent, so a
@@ -77,6 +82,8 @@ def claim_version(base_directory: str, now: Optional[float] = None,
     now: the clock, for tests.
     attempts: claims to try before giving up.
     pause_seconds: the longest random wait after a clash.
+    model_uri: the model being pushed, written in the claim so that a later
+      push of the same model waits for this one (`wait_for_earlier_claims`).
 
   Returns:
     (version, path of the claim to remove once the version is published
@@ -86,8 +93,8 @@ def claim_version(base_directory: str, now: Optional[float] = None,
     RuntimeError: if every attempt clashed with another pusher.
   """
   token = uuid.uuid4().hex
-  owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                      "claimed_at": time.time()})
+  owner = json.dumps(dict(_this_pusher(), claimed_at=time.time(),
+                          model_uri=model_uri))
   for _ in range(attempts):
     version = next_version(base_directory, now)
     claim = os.path.join(base_directory, f"{CLAIM_PREFIX}{version}-{token}")
@@ -103,6 +110,76 @@ def claim_version(base_directory: str, now: Optional[float] = None,
     time.sleep(random.uniform(0, pause_seconds))
   raise RuntimeError(f"could not claim a version under {base_directory}: "
                      f"{attempts} attempts clashed with other pushers")
+
+
+def _this_pusher() -> Dict[str, Any]:
+  """Who claims: host, process and thread (a thread pushes one at a time)."""
+  return {"host": socket.gethostname(), "pid": os.getpid(),
+          "thread": threading.get_ident()}
+
+
+def _left_behind(owner: Dict[str, Any], stale_seconds: float) -> bool:
+  """Whether a claim's pusher is gone: its process on this host has ended,
+  this very thread made it (so its push is over: one that could not remove
+  its claim, the store being down), or it is older than `stale_seconds`."""
+  if time.time() - owner.get("claimed_at", time.time()) >= stale_seconds:
+    return True
+  me = _this_pusher()
+  if owner.get("host") != me["host"] or "pid" not in owner:
+    return False
+  if owner["pid"] == me["pid"]:
+    return owner.get("thread") == me["thread"]
+  try:
+    os.kill(owner["pid"], 0)  # Signal 0: only asks whether it exists.
+  except ProcessLookupError:
+    return True
+  except PermissionError:
+    return False  # Someone else's live process.
+  return False
+
+
+def _read_claim(path: str) -> Optional[Dict[str, Any]]:
+  """A claim's owner record; None once it is gone (its push finished)."""
+  try:
+    with fileio.open(path, "r") as claim_file:
+      return json.loads(claim_file.read())
+  except fileio.NotFoundError:
+    return None
+  except json.JSONDecodeError:
+    return {}  # Being written (object stores show it whole; disks may not).
+
+
+def wait_for_earlier_claims(base_directory: str, version: int, model_uri: str,
+                            poll_seconds: float = 0.5,
+                            stale_seconds: float = STALE_CLAIM_SECONDS
+                            ) -> None:
+  """Returns once no claim below `version` is pushing `model_uri`.
+
+  A pusher claims its version first and only then decides whether its model
+  is already the newest version (`newest_push_record`). Claims are numbered
+  in the order they were taken, so of two concurrent pushes of one model,
+  the later waits here for the earlier to publish it (or fail), then sees
+  it as the newest and pushes nothing. Claims of other models are not
+  waited for, nor claims left behind (`_left_behind`: a crashed pusher's,
+  one older than `stale_seconds`, or this thread's own from a push that
+  could not remove it).
+  """
+  pattern = re.compile(re.escape(CLAIM_PREFIX) + r"(\d+)-")
+  while True:
+    pending = []
+    for name in fileio.listdir(base_directory):
+      match = pattern.match(name)
+      if not match or int(match.group(1)) >= version:
+        continue
+      owner = _read_claim(os.path.join(base_directory, name.rstrip("/")))
+      if owner is None:
+        continue
+      if (owner.get("model_uri") in (model_uri, None) and
+          not _left_behind(owner, stale_seconds)):
+        pending.append(name)
+    if not pending:
+      return
+    time.sleep(poll_seconds)
 
 
 def newest_push_record(base_directory: str

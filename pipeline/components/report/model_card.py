@@ -29,8 +29,22 @@ CONFIDENCE = 0.95
 WORST_CLASSES = 5
 # Classes with fewer eval examples than this have a noisy F1.
 FEW_EVAL_EXAMPLES = 5
-SECTIONS = ("Model", "Data", "Training", "Evaluation", "Gate verdict",
-            "Limitations")
+# The usual order of a model card (Mitchell et al., "Model Cards for Model
+# Reporting"): what the model is and is for, how good it is (with its
+# interval) and the verdict first; the per-class tables last, where they do
+# not push the headline off the first screen.
+SECTIONS = ("Model details", "Intended use", "Headline metrics",
+            "Gate verdict", "Data", "Training", "Limitations",
+            "Per-class results")
+INTENDED_USE = [
+    "Classifies a photo of a flower into one of the {num_classes} classes "
+    "of the list it was trained with (by default the 104 kinds of the "
+    "Kaggle \"Flower Classification with TPUs\" set).",
+    "Input: one image, encoded (JPEG or PNG) or as a serialized "
+    "tf.Example; the model resizes it itself.",
+    "Not for: images that show no flower or a kind not in its class list "
+    "(it always answers one of its classes), nor decisions where a wrong "
+    "class is costly without a person checking it."]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,8 +165,9 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   model = model or evaluation.model_locations.get(candidate) or "unknown"
   sections: List[Tuple[str, List[Block]]] = []
   limitations: List[str] = []
+  per_class: List[Block] = []
 
-  sections.append(("Model", [("ul", [
+  sections.append(("Model details", [("ul", [
       f"Location: `{model}`",
       f"Classes: {num_classes}",
       "Serving signatures: `serving_default` (serialized tf.Examples), "
@@ -192,9 +207,6 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   warnings = list((validation_summary or {}).get("warnings", []))
   data.append(("p", "Drift and data notes (data validation):"))
   data.append(("ul", warnings or ["No warning from the data validation."]))
-  if counts:
-    data.append(("table", ["class", "training examples"],
-                 [[names[i], str(c)] for i, c in enumerate(counts)]))
   sections.append(("Data", data))
 
   # Training.
@@ -259,10 +271,15 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   worst = scored[:WORST_CLASSES]
   evaluation_blocks.append(("p", "Worst classes (F1, eval examples): " + (
       "; ".join(f"{names[c]} {v:.3f} ({int(support[c])})" for v, c in worst)
-      or "none scored")))
-  evaluation_blocks.append(("table", ["class", "F1", "eval examples"], [
+      or "none scored") + " (every class: \"Per-class results\" below)."))
+  sections.append(("Headline metrics", evaluation_blocks))
+  per_class.append(("p", "Eval F1 by class, worst first:"))
+  per_class.append(("table", ["class", "F1", "eval examples"], [
       [names[c], f"{v:.4f}", str(int(support[c]))] for v, c in scored]))
-  sections.append(("Evaluation", evaluation_blocks))
+  if counts:
+    per_class.append(("p", "Training examples by class:"))
+    per_class.append(("table", ["class", "training examples"],
+                      [[names[i], str(c)] for i, c in enumerate(counts)]))
   few = int(((support > 0) & (support < FEW_EVAL_EXAMPLES)).sum())
   if few:
     limitations.append(f"{few} classes have fewer than {FEW_EVAL_EXAMPLES} "
@@ -296,7 +313,13 @@ def build_card(evaluation: evaluation_lib.Evaluation,
       "Numbers describe the eval split, drawn like the training data; "
       "other cameras, seasons or crops may score lower."]
   sections.append(("Limitations", [("ul", limitations)]))
-  return ModelCard(title=f"Model card: {model}", sections=sections,
+  sections.append(("Intended use", [("ul", [
+      item.format(num_classes=num_classes) for item in INTENDED_USE])]))
+  sections.append(("Per-class results", per_class or [
+      ("p", "No per-class results (no evaluation or class counts).")]))
+  by_name = dict(sections)
+  return ModelCard(title=f"Model card: {model}",
+                   sections=[(name, by_name[name]) for name in SECTIONS],
                    interval=interval)
 
 
