@@ -107,6 +107,9 @@ class Sizes:
   input_rounds: int
   input_seconds: float
   val_fraction: float = 0.35
+  # Unlabelled images of the `test` folder: the runs predict it
+  # (TestExampleGen, BatchPrediction), as a user's run with a test folder.
+  test_count: int = 150
   head_classes: int = 4
   num_classes: int = 104
 
@@ -127,7 +130,7 @@ class Sizes:
 FULL = Sizes(head_count=60, tail_count=14, epochs=10, epochs_512=2,
              input_rounds=3, input_seconds=3.0)
 QUICK = Sizes(head_count=12, tail_count=3, epochs=2, epochs_512=1,
-              input_rounds=1, input_seconds=1.5)
+              input_rounds=1, input_seconds=1.5, test_count=20)
 
 
 def python_env() -> Dict[str, str]:
@@ -144,7 +147,8 @@ def load_average() -> List[float]:
 
 def make_data(work_dir: str, image_size: int, sizes: Sizes) -> str:
   """Generates (or reuses) a sample-style data set; returns its data root."""
-  key = f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
+  key = (f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
+         f"-test{sizes.test_count}")
   data_root = os.path.join(work_dir, "data", key)
   marker = os.path.join(data_root, ".complete")
   if os.path.exists(marker):
@@ -157,7 +161,8 @@ def make_data(work_dir: str, image_size: int, sizes: Sizes) -> str:
              "--output", data_root, "--image-size", str(image_size),
              "--head-count", str(sizes.head_count),
              "--tail-count", str(sizes.tail_count),
-             "--val-fraction", str(sizes.val_fraction), "--test-count", "0"]
+             "--val-fraction", str(sizes.val_fraction),
+             "--test-count", str(sizes.test_count)]
   run = procmon.run_monitored(command, data_root + ".log", env=python_env(),
                               cwd=REPO_ROOT)
   if not run.ok:
@@ -531,7 +536,8 @@ def bench_memory_512_input(data_512: str, work_dir: str,
 # examples each component reads: ExampleGen and StatisticsGen both splits,
 # Transform's analysis the training split, the Evaluator the val split.
 STARTUP_SIZES = Sizes(head_count=1, tail_count=1, epochs=1, epochs_512=1,
-                      input_rounds=1, input_seconds=1.0)
+                      input_rounds=1, input_seconds=1.0,
+                      test_count=4)
 BEAM_COMPONENT_SPLITS = {
     "ImportExampleGen": ("train", "val"),
     "StatisticsGen": ("train", "val"),
