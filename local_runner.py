@@ -147,6 +147,10 @@ def main(argv=None) -> int:
   if selection is not None:
     print(f"data: reading {selection.describe()} of {args.data_root} "
           f"(data.spans={config.data.spans})")
+  from pipeline import spans  # pylint: disable=g-import-not-at-top
+  for name in spans.ignored_folders(args.data_root):
+    print(f"data: ignored folder {os.path.join(args.data_root, name)} (not "
+          f"{spans.SPAN_DIR_PREFIX}<N>, so never read as a span)")
   try:
     for folder in folders:
       report = data_check.check_data_root(
