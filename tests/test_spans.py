@@ -202,3 +202,18 @@ def test_a_folder_that_breaks_the_span_rule_is_ignored_by_example_gen(
   latest = _run_example_gen(data_root, "auto", str(tmp_path / "a"))
   assert latest.custom_properties["span"].int_value == 3
   assert _records(latest, "train") == counts[3]["train"]
+
+
+def test_the_runner_names_ignored_folders_before_its_checks(tmp_path):
+  from conftest import run_local_pipeline  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "data"
+  _write_span(root, 1, 0)
+  (root / "span-1-old").mkdir()
+  train = root / "span-1" / features.image_dir_name(SIZE) / "train"
+  for path in train.glob("*.tfrec"):
+    path.unlink()  # The pre-flight then stops before any pipeline work.
+  process = run_local_pipeline(str(root), str(tmp_path / "out"))
+  assert (f"data: ignored folder {root / 'span-1-old'} (not span-<N>, so "
+          "never read as a span)") in process.stdout
+  assert process.returncode != 0 and f"{train}: no *.tfrec files" in (
+      process.stdout + process.stderr)
