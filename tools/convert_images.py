@@ -28,16 +28,17 @@ split and the same bytes; adding a class moves no other class's images.
 Images: every image becomes S x S, the size the folder name declares and the
 DataValidator checks. A JPEG that is already S x S, RGB and upright is
 copied byte for byte; any other image (PNG, GIF, BMP, WebP, TIFF, AVIF,
-JPEG 2000, CMYK or grayscale JPEG, EXIF-rotated, another size) is decoded, turned upright by
-its EXIF orientation, flattened onto white if it has transparency, resized
-to S x S (aspect ratio not kept: the served model resizes raw images the
-same way, so training and serving see the same geometry) and re-encoded as
-JPEG at `--quality`.
+JPEG 2000, CMYK or grayscale JPEG, EXIF-rotated, another size) is
+decoded, turned upright by its EXIF orientation, flattened onto white if it
+has transparency, resized to S x S (aspect ratio not kept: the served model
+resizes raw images the same way, so training and serving see the same
+geometry) and re-encoded as JPEG at `--quality`.
 
-Nothing is dropped silently: files without an image extension are listed as
-ignored; files that fail to decode are listed as unreadable. With unreadable
-files the converter writes nothing and exits 1, unless `--allow-unreadable`
-(then they are left out, listed in the summary and in conversion.json).
+Nothing is dropped silently: files without the extension of a format
+Pillow reads are listed as ignored; files that fail to decode are listed as
+unreadable. With unreadable files the converter writes nothing and exits 1,
+unless `--allow-unreadable` (then they are left out, listed in the summary
+and in conversion.json).
 The output appears only when complete (written beside it, then renamed).
 """
 

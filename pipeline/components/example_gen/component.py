@@ -14,11 +14,11 @@ rule of pipeline/spans.py and hands TFX that span, so a folder such as
 `span-2-old` is ignored, as the pre-flight ignores it. For a range A-B (its
 first span in ExampleGen's `custom_config`) the driver here resolves B as
 TFX's does and adds the files of spans A to B-1 to the input fingerprint,
-so a change to any span of the range re-runs ExampleGen. On Kubeflow, TFX's own driver
-container runs instead (tfx/orchestration/kubeflow/v2/file_based_example_gen/
-driver.py): it fingerprints span B only (spans are treated as written once,
-docs/continuous-training.md), and it globs `span-*`, so a bucket must hold
-no other `span-...` folder.
+so a change to any span of the range re-runs ExampleGen. On Kubeflow,
+TFX's own driver container runs instead (tfx/orchestration/kubeflow/v2/
+file_based_example_gen/driver.py): it fingerprints span B only (spans
+are treated as written once, docs/continuous-training.md), and it globs
+`span-*`, so a bucket must hold no other `span-...` folder.
 """
 
 import os
