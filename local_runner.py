@@ -147,6 +147,10 @@ def main(argv=None) -> int:
   if selection is not None:
     print(f"data: reading {selection.describe()} of {args.data_root} "
           f"(data.spans={config.data.spans})")
+  from pipeline import spans  # pylint: disable=g-import-not-at-top
+  for name in spans.ignored_folders(args.data_root):
+    print(f"data: ignored folder {os.path.join(args.data_root, name)} (not "
+          f"{spans.SPAN_DIR_PREFIX}<N>, so never read as a span)")
   try:
     for folder in folders:
       report = data_check.check_data_root(
@@ -163,10 +167,11 @@ def main(argv=None) -> int:
   if not val_folder:
     print(f"data: no val folder: evaluating on {config.eval.holdout_percent}% "
           "of train, chosen by a hash of each record's id (eval.split)")
-  if not pipeline_lib.has_test_folder(args.data_root, config):
-    print("data: no test predictions and no submission.csv ("
-          + ("predict.test_split is off" if config.predict.test_split == "off"
-             else "no test folder") + ")")
+  no_test_reason = pipeline_lib.no_test_predictions_reason(args.data_root,
+                                                           config)
+  if no_test_reason:
+    print(f"data: no test predictions and no submission.csv "
+          f"({no_test_reason})")
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)
@@ -185,6 +190,9 @@ def main(argv=None) -> int:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)
+  if no_test_reason and not result.submission:
+    # No BatchPrediction node, so no artifact says why: the runner does.
+    result.submission_note = no_test_reason
   print(result.format(config))
   print(f"  wall time          {time.time() - start:.0f} s")
   return console.EXIT_OK

@@ -167,6 +167,34 @@ def target_summary(figures: Sequence[Figure]) -> str:
   return line
 
 
+def section_of(figure_section: str) -> str:
+  """The bench section a figure belongs to: "input 192->64" is "input"."""
+  return figure_section.split(" ")[0]
+
+
+def failures(figures: Sequence[Figure], details: Dict[str, Any],
+             sections: Sequence[str]) -> List[str]:
+  """Why a bench run failed, one line each; [] when it did not.
+
+  A bench run fails when a measured step exited non-zero, when one of
+  `sections` (the sections that ran) has no figure with a value, or when a
+  figure with a target has no value. A missed target is a result, not a
+  failure.
+  """
+  lines = [f"step {name} failed (exit {step['returncode']}; log: "
+           f"{step.get('log')})" for name, step in details.items()
+           if isinstance(step, dict) and step.get("returncode") not in
+           (None, 0)]
+  for section in sections:
+    measured = [f for f in figures if section_of(f.section) == section and
+                f.value is not None]
+    if not measured:
+      lines.append(f"section {section} measured nothing")
+  lines += [f"not measured: {f.section}: {f.name}" for f in figures
+            if f.target is not None and f.value is None]
+  return lines
+
+
 def epochs_for_ratio(target_ratio: float, wall_a: float, wall_b: float,
                      epochs: int, epoch_a: float, epoch_b: float) -> float:
   """Fewest epochs at which run A takes at most `target_ratio` x run B.

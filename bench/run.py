@@ -2,6 +2,7 @@
 
     python bench/run.py            # the full bench (13-25 minutes on 2 cores)
     python bench/run.py --quick    # smaller sizes, to check it works (8-12)
+    python bench/run.py --tiny     # the least that measures every section
 
 Most of either is fixed cost (process and Beam worker start-up, four
 pipeline runs), so the times depend more on the machine's load than on the
@@ -90,6 +91,9 @@ OPEN_GATE = "0"
 CHANGED_GATE = "0.001"
 MAX_RSS_SAMPLE_GIB = 8.0
 MAX_RSS_512_GIB = 16.0
+# The sections before the optional engines one, in the order they run
+# (report.section_of names each figure's).
+PIPELINE_SECTIONS = ("e2e", "cache", "memory", "beam", "startup", "input")
 # DirectRunner workers of the pipeline runs; the Beam section compares them
 # with a 1-worker run.
 BEAM_WORKERS = 2
@@ -107,6 +111,9 @@ class Sizes:
   input_rounds: int
   input_seconds: float
   val_fraction: float = 0.35
+  # Unlabelled images of the `test` folder: the runs predict it
+  # (TestExampleGen, BatchPrediction), as a user's run with a test folder.
+  test_count: int = 150
   head_classes: int = 4
   num_classes: int = 104
 
@@ -127,7 +134,13 @@ class Sizes:
 FULL = Sizes(head_count=60, tail_count=14, epochs=10, epochs_512=2,
              input_rounds=3, input_seconds=3.0)
 QUICK = Sizes(head_count=12, tail_count=3, epochs=2, epochs_512=1,
-              input_rounds=1, input_seconds=1.5)
+              input_rounds=1, input_seconds=1.5, test_count=20)
+# Tiny: the least that still measures every section (tests/test_bench.py
+# runs it): one epoch, and just enough head-class images that each split
+# has more examples than the startup section's small run (its line fit
+# needs two sizes).
+TINY = Sizes(head_count=6, tail_count=2, epochs=1, epochs_512=1,
+             input_rounds=1, input_seconds=0.5, test_count=4)
 
 
 def python_env() -> Dict[str, str]:
@@ -144,7 +157,8 @@ def load_average() -> List[float]:
 
 def make_data(work_dir: str, image_size: int, sizes: Sizes) -> str:
   """Generates (or reuses) a sample-style data set; returns its data root."""
-  key = f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
+  key = (f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
+         f"-test{sizes.test_count}")
   data_root = os.path.join(work_dir, "data", key)
   marker = os.path.join(data_root, ".complete")
   if os.path.exists(marker):
@@ -157,7 +171,8 @@ def make_data(work_dir: str, image_size: int, sizes: Sizes) -> str:
              "--output", data_root, "--image-size", str(image_size),
              "--head-count", str(sizes.head_count),
              "--tail-count", str(sizes.tail_count),
-             "--val-fraction", str(sizes.val_fraction), "--test-count", "0"]
+             "--val-fraction", str(sizes.val_fraction),
+             "--test-count", str(sizes.test_count)]
   run = procmon.run_monitored(command, data_root + ".log", env=python_env(),
                               cwd=REPO_ROOT)
   if not run.ok:
@@ -531,7 +546,8 @@ def bench_memory_512_input(data_512: str, work_dir: str,
 # examples each component reads: ExampleGen and StatisticsGen both splits,
 # Transform's analysis the training split, the Evaluator the val split.
 STARTUP_SIZES = Sizes(head_count=1, tail_count=1, epochs=1, epochs_512=1,
-                      input_rounds=1, input_seconds=1.0)
+                      input_rounds=1, input_seconds=1.0,
+                      test_count=4)
 BEAM_COMPONENT_SPLITS = {
     "ImportExampleGen": ("train", "val"),
     "StatisticsGen": ("train", "val"),
@@ -853,6 +869,9 @@ def main(argv=None) -> int:
   parser.add_argument("--quick", action="store_true",
                       help="small data and few epochs: checks that the "
                       "bench works, figures are not representative")
+  parser.add_argument("--tiny", action="store_true",
+                      help="the smallest data that measures every section "
+                      "(tests/test_bench.py): checks that nothing rotted")
   parser.add_argument("--work-dir",
                       default=os.path.join(tempfile.gettempdir(),
                                            "flowers-bench"),
@@ -875,15 +894,18 @@ def main(argv=None) -> int:
 
   started = datetime.datetime.now()
   wall_start = time.perf_counter()
-  sizes = QUICK if args.quick else FULL
+  mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+  sizes = {"tiny": TINY, "quick": QUICK, "full": FULL}[mode]
   work_dir = os.path.abspath(args.work_dir)
   os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
   figures: List[Figure] = []
   details: Dict[str, Any] = {"load_average_start": load_average()}
-  log(f"{'quick' if args.quick else 'full'} bench; work dir {work_dir}")
+  log(f"{mode} bench; work dir {work_dir}")
 
   data_roots = {"192": make_data(work_dir, 192, sizes)}
+  sections = []
   if not args.engines_only:
+    sections += PIPELINE_SECTIONS
     data_roots["512"] = make_data(work_dir, 512, sizes)
     outputs = bench_e2e_cache_memory(sizes, data_roots["192"],
                                      data_roots["512"], work_dir, figures,
@@ -901,12 +923,13 @@ def main(argv=None) -> int:
                       "seconds", {}), work_dir, figures, details)
     bench_input(sizes, data_roots, outputs, work_dir, figures, details)
   if args.engines or args.engines_only:
+    sections.append("engines")
     bench_engines(sizes, data_roots["192"], work_dir, figures, details)
   details["load_average_end"] = load_average()
   details["bench_wall_seconds"] = round(time.perf_counter() - wall_start, 1)
 
-  settings = dict(dataclasses.asdict(sizes), mode="quick" if args.quick
-                  else "full", split_counts=sizes.split_counts(),
+  settings = dict(dataclasses.asdict(sizes), mode=mode,
+                  split_counts=sizes.split_counts(),
                   work_dir=work_dir, data_roots=data_roots)
   record = report.make_record(
       figures, settings, details, report.git_state(REPO_ROOT),
@@ -921,8 +944,12 @@ def main(argv=None) -> int:
         f"{' (with uncommitted changes)' if git['uncommitted_changes'] else ''}"
         f"; bench took {details['bench_wall_seconds'] / 60:.1f} min; "
         f"record: {path}")
-  # Missed targets are results, not failures; a step that failed is.
-  return 1 if any(f.value is None for f in figures if f.target) else 0
+  # Missed targets are results, not failures; a step that failed, or a
+  # section that measured nothing, is.
+  failed = report.failures(figures, details, sections)
+  for line in failed:
+    print(f"FAILED: {line}")
+  return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -227,8 +227,9 @@ class PredictConfig:
 
   Attributes:
     test_split: "auto" predicts `<data_root>/tfrecords-jpeg-<S>x<S>/test`
-      and writes the Kaggle submission.csv when that folder exists (looked
-      up for a local data root; a gs:// root means it does); "on" always (a
+      and writes the Kaggle submission.csv when that folder holds *.tfrec
+      files (looked up for a local data root; a gs:// root means it does;
+      a missing or empty folder skips it, with a note); "on" always (a
       missing folder fails the run); "off" never (no prediction nodes).
     batch_size: records per model call of the BatchInference nodes.
   """

@@ -49,6 +49,21 @@ DEFAULT_IMAGE_SIZE = KAGGLE_IMAGE_SIZES[0]
 # Pusher and the report read it.
 TRAINING_HISTORY_FILE = "training_history.json"
 
+# The image formats the model's input path decodes (tf.io.decode_image in
+# modules/preprocessing.py, and the served model), each with the leading
+# bytes by which TensorFlow tells them apart. The DataValidator's image scan
+# accepts these and names any other (WebP, TIFF...) with the fix, the
+# converter's tool; tests/test_preprocessing.py checks the list against
+# tf.io.decode_image itself.
+MODEL_IMAGE_FORMATS = {
+    "JPEG": (b"\xff\xd8\xff",),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "BMP": (b"BM",),
+}
+# Turns any image Pillow reads into a JPEG the model reads.
+CONVERTER = "tools/convert_images.py"
+
 # Serving outputs.
 PROBABILITIES_KEY = "probabilities"
 CLASS_INDEX_KEY = "class_index"
@@ -61,6 +76,21 @@ DEFAULT_CLASSES_FILE = os.path.join(
 def image_dir_name(image_size: int) -> str:
   """Returns the Kaggle directory name for square images of `image_size`."""
   return f"tfrecords-jpeg-{image_size}x{image_size}"
+
+
+def model_image_format(encoded: bytes) -> Optional[str]:
+  """The MODEL_IMAGE_FORMATS name of encoded image bytes, or None when the
+  model's decoder does not read them."""
+  for name, signatures in MODEL_IMAGE_FORMATS.items():
+    if encoded.startswith(signatures):
+      return name
+  return None
+
+
+def model_formats_text() -> str:
+  """"JPEG, PNG, GIF and BMP"."""
+  names = list(MODEL_IMAGE_FORMATS)
+  return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def read_training_history(model_run_uri: Optional[str]

@@ -85,13 +85,38 @@ def _has_folder(data_root: str, config: config_lib.PipelineConfig,
       root, features.image_dir_name(config.image_size), directory))
 
 
+def no_test_predictions_reason(data_root: str,
+                               config: config_lib.PipelineConfig
+                               ) -> Optional[str]:
+  """Why the DAG does not predict the `test` folder; None when it does.
+
+  `config.predict.test_split`: "on", "off", or "auto": looked up as
+  `has_val_folder` looks up `val`. A `test` folder without `*.tfrec` files
+  counts as none (a data set converted with no test fraction, or emptied):
+  TestExampleGen would stop the run on it, and a missing folder only skips
+  batch prediction.
+  """
+  if config.predict.test_split != "auto":
+    return (None if config.predict.test_split == "on"
+            else "predict.test_split is off")
+  if not _has_folder(data_root, config, features.TEST_SPLIT_DIR):
+    return "no test folder"
+  if "://" in data_root:
+    return None
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(
+      spans.newest_span_root(data_root, span_selection(data_root, config)),
+      features.image_dir_name(config.image_size), features.TEST_SPLIT_DIR)
+  if not tf.io.gfile.glob(os.path.join(folder, features.TFRECORD_PATTERN)):
+    return f"the test folder {folder} has no {features.TFRECORD_PATTERN} files"
+  return None
+
+
 def has_test_folder(data_root: str, config: config_lib.PipelineConfig
                     ) -> bool:
-  """Whether the DAG predicts the `test` folder (`config.predict.test_split`:
-  "on", "off", or "auto": looked up as `has_val_folder` looks up `val`)."""
-  if config.predict.test_split != "auto":
-    return config.predict.test_split == "on"
-  return _has_folder(data_root, config, features.TEST_SPLIT_DIR)
+  """Whether the DAG predicts the `test` folder (no_test_predictions_reason
+  says why not)."""
+  return no_test_predictions_reason(data_root, config) is None
 
 
 def data_folders(data_root: str, config: config_lib.PipelineConfig

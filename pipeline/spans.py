@@ -18,13 +18,21 @@ is the plain layout, one span, read as before. The setting (config
   our executor also reads A to B-1, whose number it gets through
   ExampleGen's own `custom_config` (pipeline/components/example_gen/).
 
+One rule says what a span folder is, `span-<digits>` (`span_number`), for
+both the pre-flight and ImportExampleGen: TFX's own `{SPAN}` lookup globs
+`span-*` and fails on a folder such as `span-2-old` ("Cannot find span
+number"), so the local ExampleGen's driver (pipeline/components/
+example_gen/component.py) resolves "latest" by this rule and hands TFX that
+one span. Any other folder is ignored, and the runner names it
+(`ignored_folders`).
+
 Layer 0: the names and the parsing; the DAG and the runners build on it.
 """
 
 import dataclasses
 import os
 import re
-from typing import List, Optional
+from typing import Callable, Iterable, List, Optional
 
 from google.protobuf import wrappers_pb2
 
@@ -85,14 +93,50 @@ def span_dir(span: int) -> str:
   return f"{SPAN_DIR_PREFIX}{span}"
 
 
+def span_number(name: str) -> Optional[int]:
+  """N of a folder named `span-<N>` (N digits only); None for any other
+  name. The one span rule (the module docstring)."""
+  match = _SPAN_DIR.fullmatch(name)
+  return int(match.group(1)) if match else None
+
+
+def span_numbers(names: Iterable[str]) -> List[int]:
+  """The span numbers among folder names, sorted."""
+  return sorted(n for n in map(span_number, names) if n is not None)
+
+
+def _folders(data_root: str, listdir: Callable, isdir: Callable
+             ) -> List[str]:
+  return [name.rstrip("/") for name in listdir(data_root)
+          if isdir(os.path.join(data_root, name.rstrip("/")))]
+
+
 def spans_in(data_root: str) -> List[int]:
   """The numbers of the `span-<N>` folders of a local data root, sorted."""
   if "://" in data_root or not os.path.isdir(data_root):
     return []
-  return sorted(int(match.group(1)) for match in (
-      _SPAN_DIR.fullmatch(name) for name in os.listdir(data_root))
-                if match and os.path.isdir(os.path.join(data_root,
-                                                        match.group(0))))
+  return span_numbers(_folders(data_root, os.listdir, os.path.isdir))
+
+
+def latest_span(data_root: str, listdir: Callable = os.listdir,
+                isdir: Callable = os.path.isdir) -> Optional[int]:
+  """The highest `span-<N>` folder of `data_root`, None without one;
+  `listdir` and `isdir` of the data root's filesystem (TFX's fileio for
+  ExampleGen's driver)."""
+  found = span_numbers(_folders(data_root, listdir, isdir))
+  return found[-1] if found else None
+
+
+def ignored_folders(data_root: str) -> List[str]:
+  """The folders of a local data root that no run reads as a span: with
+  span folders, every other folder; without, those named `span-...` that
+  break the rule (`span-2-old`). Sorted; [] for a URI."""
+  if "://" in data_root or not os.path.isdir(data_root):
+    return []
+  names = _folders(data_root, os.listdir, os.path.isdir)
+  with_spans = bool(span_numbers(names))
+  return sorted(name for name in names if span_number(name) is None and
+                (with_spans or name.startswith(SPAN_DIR_PREFIX)))
 
 
 def resolve(data_root: str, setting: str) -> Optional[SpanSelection]:

@@ -478,3 +478,43 @@ def test_input_path_measures_every_variant(tiny_data_root, tmp_path):
     assert by_size["augmentation"] == []
     assert by_size["model_augmentation"] == ["flip"]
     assert by_size["model_flip_on_host_overhead_cpu"] is not None
+
+
+def test_a_failed_step_or_a_section_without_figures_fails_the_bench():
+  figures = [Figure("e2e", "pipeline", 3.0, "s"),
+             Figure("input 192->64", "decode only", None, "images/s"),
+             Figure("input 512->64", "decode only", 9.0, "images/s"),
+             Figure("beam", "StatisticsGen", None, "examples/s")]
+  details = {"pipeline_192": {"returncode": 0}, "load_average_start": [1.0]}
+  assert report.failures(figures, details, ["e2e", "input"]) == []
+  assert report.failures(figures, details, ["e2e", "beam", "engines"]) == [
+      "section beam measured nothing", "section engines measured nothing"]
+  details["beam_workers"] = {"returncode": 2, "log": "b.log"}
+  figures.append(Figure("cache", "re-run", None, "%", Target("<=", 10.0)))
+  assert report.failures(figures, details, ["e2e"]) == [
+      "step beam_workers failed (exit 2; log: b.log)",
+      "not measured: cache: re-run"]
+
+
+@pytest.mark.slow
+@pytest.mark.engines  # Its engines section runs Flink (`make beam-jobs`).
+def test_every_section_of_the_bench_measures_on_tiny_data(tmp_path):
+  # The bench's own run, end to end, so that it cannot rot unseen: every
+  # section runs and must measure. Its minutes are the fixed cost of seven
+  # pipeline runs and a Flink job server (docs/benchmarks.md), not the
+  # data. Figures are not judged: a missed target is a result.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  process = subprocess.run(
+      [sys.executable, os.path.join(bench_run.REPO_ROOT, "bench", "run.py"),
+       "--tiny", "--work-dir", str(tmp_path / "work"), "--results-dir",
+       str(tmp_path / "results")],
+      cwd=bench_run.REPO_ROOT, capture_output=True, text=True, timeout=1800,
+      check=False, env=dict(os.environ, PYTHONPATH=bench_run.REPO_ROOT))
+  assert process.returncode == 0, (process.stdout[-6000:] +
+                                   process.stderr[-3000:])
+  (path,) = (tmp_path / "results").glob("*.json")
+  record = json.loads(path.read_text())
+  figures = [Figure.from_dict(f) for f in record["figures"]]
+  sections = list(bench_run.PIPELINE_SECTIONS) + ["engines"]
+  assert report.failures(figures, record["details"], sections) == []
+  assert record["settings"]["mode"] == "tiny"

@@ -207,3 +207,27 @@ def test_class_list_fixes_the_order_and_refuses_unknown_folders(tmp_path):
                            class_names=["a", "c"])
   with pytest.raises(convert_images.ConversionError, match="--overwrite"):
     convert_images.convert(str(tree), str(out), image_size=SIZE)
+
+
+def test_webp_and_tiff_folders_become_jpeg_records_the_validator_passes(
+    tmp_path):
+  from pipeline.components.data_validator import image_scan  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "images"
+  for name, image_format, extension in (("daisy", "WEBP", ".webp"),
+                                        ("rose", "TIFF", ".tif"),
+                                        ("tulip", "TIFF", ".tiff")):
+    (root / name).mkdir(parents=True)
+    for i in range(3):
+      _image((200, 30 * i, 30), (40, 30)).save(
+          root / name / f"{i}{extension}", format=image_format)
+  webp = (root / "daisy" / "0.webp").read_bytes()
+  # The same file as a record unconverted: the validator names it.
+  assert image_scan.check_image(webp, SIZE).startswith("image is WebP; ")
+  result = convert_images.convert(str(root), str(tmp_path / "data"),
+                                  image_size=SIZE, val_fraction=0.0)
+  assert result.written and not result.unreadable and not result.ignored
+  assert result.reencoded == 9
+  image_dir = tmp_path / "data" / features.image_dir_name(SIZE)
+  total, problems = image_scan.scan_records(
+      [str(image_dir / "train" / "*.tfrec")], SIZE, compression_type="")
+  assert (total, problems) == (9, [])

@@ -109,3 +109,33 @@ def test_one_batch_of_jpeg_and_png_of_every_size_and_mode():
   np.testing.assert_array_equal(out[2, ..., 0].numpy(), out[2, ..., 2].numpy())
   np.testing.assert_array_equal(out[3].numpy(),
                                 _decoded(encoded[3]).numpy().astype(np.float32))
+
+
+def _in_format(image_format):
+  buffer = io.BytesIO()
+  Image.open(io.BytesIO(_jpeg(24, 24))).save(buffer, format=image_format)
+  return buffer.getvalue()
+
+
+def test_the_formats_the_validator_accepts_are_those_the_model_decodes():
+  # features.MODEL_IMAGE_FORMATS is what the DataValidator lets through; the
+  # model's own decoder is the oracle, on every format Pillow writes.
+  from PIL import features as pil_features  # pylint: disable=g-import-not-at-top
+  from pipeline import features  # pylint: disable=g-import-not-at-top
+  candidates = ["JPEG", "PNG", "GIF", "BMP", "TIFF", "PPM", "TGA", "ICO"]
+  if pil_features.check("webp"):
+    candidates.append("WEBP")
+  if pil_features.check("jpg_2000"):
+    candidates.append("JPEG2000")
+  decoded = set()
+  for image_format in candidates:
+    encoded = _in_format(image_format)
+    try:
+      out = preprocessing.decode_and_resize(tf.constant([encoded]), 24)
+    except tf.errors.InvalidArgumentError:
+      assert features.model_image_format(encoded) is None, image_format
+      continue
+    assert out.shape == (1, 24, 24, 3)
+    assert features.model_image_format(encoded) == image_format
+    decoded.add(image_format)
+  assert decoded == set(features.MODEL_IMAGE_FORMATS)

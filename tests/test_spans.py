@@ -172,3 +172,48 @@ def test_latest_without_span_folders_is_an_error_naming_the_root(tmp_path):
   plain = config_lib.PipelineConfig(image_size=SIZE)
   assert pipeline_lib.data_folders(str(tmp_path), plain) == [
       str(tmp_path / features.image_dir_name(SIZE))]
+
+
+def test_one_span_rule_names_other_folders_as_ignored(tmp_path):
+  for name in ("span-1", "span-2", "span-2-old", "span-x", "backup"):
+    (tmp_path / name).mkdir()
+  (tmp_path / "span-7.txt").write_text("a file, not a folder")
+  assert spans.spans_in(str(tmp_path)) == [1, 2]
+  assert spans.latest_span(str(tmp_path)) == 2
+  assert spans.ignored_folders(str(tmp_path)) == [
+      "backup", "span-2-old", "span-x"]
+  # Without span folders, only the `span-...` folders that break the rule.
+  plain = tmp_path / "plain"
+  for name in (features.image_dir_name(SIZE), "span-3b"):
+    (plain / name).mkdir(parents=True)
+  assert spans.ignored_folders(str(plain)) == ["span-3b"]
+
+
+@pytest.mark.slow
+def test_a_folder_that_breaks_the_span_rule_is_ignored_by_example_gen(
+    span_root, tmp_path):
+  # span-3-old holds a whole data set where TFX's `span-*` glob sees it:
+  # TFX alone stops on it ("Cannot find span number"); the pre-flight and
+  # ExampleGen both read span 3, the latest span-<N>.
+  data_root, counts = span_root
+  _write_span(tmp_path / "old", 3, 0)
+  os.rename(tmp_path / "old" / "span-3", data_root / "span-3-old")
+  assert spans.ignored_folders(str(data_root)) == ["span-3-old"]
+  latest = _run_example_gen(data_root, "auto", str(tmp_path / "a"))
+  assert latest.custom_properties["span"].int_value == 3
+  assert _records(latest, "train") == counts[3]["train"]
+
+
+def test_the_runner_names_ignored_folders_before_its_checks(tmp_path):
+  from conftest import run_local_pipeline  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "data"
+  _write_span(root, 1, 0)
+  (root / "span-1-old").mkdir()
+  train = root / "span-1" / features.image_dir_name(SIZE) / "train"
+  for path in train.glob("*.tfrec"):
+    path.unlink()  # The pre-flight then stops before any pipeline work.
+  process = run_local_pipeline(str(root), str(tmp_path / "out"))
+  assert (f"data: ignored folder {root / 'span-1-old'} (not span-<N>, so "
+          "never read as a span)") in process.stdout
+  assert process.returncode != 0 and f"{train}: no *.tfrec files" in (
+      process.stdout + process.stderr)

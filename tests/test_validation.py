@@ -5,6 +5,7 @@ split) and real TFDV statistics computed with the curated schema, then run
 DataValidator's executor on them, one bad case at a time.
 """
 
+import io
 import json
 import os
 
@@ -43,6 +44,14 @@ def _jpeg(label, size=SIZE):
     _JPEG_CACHE[key] = make_sample_data.encode_jpeg(
         make_sample_data.draw_flower(label, size, rng))
   return _JPEG_CACHE[key]
+
+
+def _encoded(label, image_format, size=SIZE):
+  """A drawn flower in `image_format` (Pillow's name: "WEBP", "TIFF"...)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  Image.open(io.BytesIO(_jpeg(label, size))).save(buffer, format=image_format)
+  return buffer.getvalue()
 
 
 def _examples(counts, prefix, unique=False):
@@ -159,6 +168,12 @@ def test_check_image_cases():
   assert "does not decode" in image_scan.check_image(b"not an image", SIZE)
   small = _jpeg(3, size=100)
   assert "100x100, expected 192x192" in image_scan.check_image(small, SIZE)
+  for image_format in ("PNG", "GIF", "BMP"):
+    assert image_scan.check_image(_encoded(3, image_format), SIZE) is None
+  for image_format, name in (("WEBP", "WebP"), ("TIFF", "TIFF")):
+    assert image_scan.check_image(_encoded(3, image_format), SIZE) == (
+        f"image is {name}; the model reads JPEG, PNG, GIF and BMP; "
+        "tools/convert_images.py converts it")
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +235,9 @@ def _bad_case(name):
   elif name == "wrong size":
     evaluation.append(make_sample_data.make_example("e-small",
                                                     _jpeg(2, 100), 2))
+  elif name == "webp":
+    train.append(make_sample_data.make_example("t-webp", _encoded(4, "WEBP"),
+                                               4))
   elif name == "empty split":
     evaluation = []
   return {"train": train, "eval": evaluation}
@@ -233,6 +251,9 @@ def _bad_case(name):
     ("corrupt jpeg", ["'train'", "'image'", "id t-corrupt",
                       "does not decode"]),
     ("wrong size", ["'eval'", "'image'", "id e-small", "100x100"]),
+    ("webp", ["'train'", "'image'", "(id t-webp): image is WebP; the model "
+              "reads JPEG, PNG, GIF and BMP; tools/convert_images.py "
+              "converts it"]),
     ("empty split", ["'eval'", "empty"]),
 ])
 def test_hard_problem_stops_with_a_clear_message(tmp_path, case, expected):

@@ -201,3 +201,47 @@ def test_image_folder_converted_and_trained_without_val(tmp_path, capsys):
   assert int(line.split()[-1]) == counts["eval"]
   photo = open(next(images.glob("rose/*.png")), "rb").read()
   _predict(model, [photo], ["daisy", "rose", "tulip"])
+
+
+def test_an_empty_test_folder_counts_as_none(tmp_path):
+  image_dir = tmp_path / features.image_dir_name(64)
+  config = _config(image_size=64)
+  assert pipeline_lib.no_test_predictions_reason(str(tmp_path), config) == (
+      "no test folder")
+  (image_dir / features.TEST_SPLIT_DIR).mkdir(parents=True)
+  (image_dir / features.TEST_SPLIT_DIR / "README").write_text("not data")
+  reason = pipeline_lib.no_test_predictions_reason(str(tmp_path), config)
+  assert reason == (f"the test folder {image_dir / features.TEST_SPLIT_DIR} "
+                    "has no *.tfrec files")
+  assert not pipeline_lib.has_test_folder(str(tmp_path), config)
+  make_sample_data.write_split(str(image_dir), features.TEST_SPLIT_DIR, [0],
+                               64, False, 0)
+  assert pipeline_lib.has_test_folder(str(tmp_path), config)
+  off = config.with_overrides(["predict.test_split=off"])
+  assert pipeline_lib.no_test_predictions_reason(str(tmp_path), off) == (
+      "predict.test_split is off")
+
+
+@pytest.mark.slow
+def test_a_run_with_an_empty_test_folder_skips_batch_prediction(tmp_path):
+  # As a missing one does, where TestExampleGen used to stop the run.
+  class_names = [f"kind {i}" for i in range(4)]
+  classes = tmp_path / "classes.txt"
+  classes.write_text("\n".join(class_names) + "\n")
+  make_sample_data.make_sample_data(
+      str(tmp_path / "data"), image_size=64, num_classes=4, head_classes=4,
+      head_count=6, tail_count=6, val_fraction=0.5, test_count=0, seed=5)
+  test_dir = (tmp_path / "data" / features.image_dir_name(64) /
+              features.TEST_SPLIT_DIR)
+  assert test_dir.is_dir() and not list(test_dir.iterdir())
+  process = run_local_pipeline(
+      str(tmp_path / "data"), str(tmp_path / "out"), "--classes",
+      str(classes), "--epochs", "1", "--min-macro-f1", "0.0")
+  assert process.returncode == 0, (process.stdout[-3000:] +
+                                   process.stderr[-3000:])
+  why = f"the test folder {test_dir} has no *.tfrec files"
+  assert f"data: no test predictions and no submission.csv ({why})" in (
+      process.stdout)
+  summary = process.stdout[process.stdout.index("verdict"):]
+  assert f"submission         none ({why})" in summary
+  assert not (tmp_path / "out" / "pipeline_root" / "TestExampleGen").exists()

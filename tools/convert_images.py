@@ -3,8 +3,9 @@
     python tools/convert_images.py ~/flower_photos data/mine --image-size 192
     python local_runner.py --data-root data/mine --classes data/mine/classes.txt
 
-reads `<images>/<class name>/*.{jpg,jpeg,png,...}` (the layout of tf_flowers
-and most image data sets) and writes, under `<output>`:
+reads `<images>/<class name>/*.{jpg,png,webp,tif,...}` (the layout of
+tf_flowers and most image data sets; any format Pillow reads) and writes,
+under `<output>`:
 
 * `tfrecords-jpeg-<S>x<S>/{train,val,test}/NN-<S>x<S>-<count>.tfrec`: the
   Kaggle features `id` (bytes: the image's path below `<images>`, so unique
@@ -26,17 +27,18 @@ split and the same bytes; adding a class moves no other class's images.
 
 Images: every image becomes S x S, the size the folder name declares and the
 DataValidator checks. A JPEG that is already S x S, RGB and upright is
-copied byte for byte; any other image (PNG, GIF, BMP, WebP, CMYK or
-grayscale JPEG, EXIF-rotated, another size) is decoded, turned upright by
-its EXIF orientation, flattened onto white if it has transparency, resized
-to S x S (aspect ratio not kept: the served model resizes raw images the
-same way, so training and serving see the same geometry) and re-encoded as
-JPEG at `--quality`.
+copied byte for byte; any other image (PNG, GIF, BMP, WebP, TIFF, AVIF,
+JPEG 2000, CMYK or grayscale JPEG, EXIF-rotated, another size) is
+decoded, turned upright by its EXIF orientation, flattened onto white if it
+has transparency, resized to S x S (aspect ratio not kept: the served model
+resizes raw images the same way, so training and serving see the same
+geometry) and re-encoded as JPEG at `--quality`.
 
-Nothing is dropped silently: files without an image extension are listed as
-ignored; files that fail to decode are listed as unreadable. With unreadable
-files the converter writes nothing and exits 1, unless `--allow-unreadable`
-(then they are left out, listed in the summary and in conversion.json).
+Nothing is dropped silently: files without the extension of a format
+Pillow reads are listed as ignored; files that fail to decode are listed as
+unreadable. With unreadable files the converter writes nothing and exits 1,
+unless `--allow-unreadable` (then they are left out, listed in the summary
+and in conversion.json).
 The output appears only when complete (written beside it, then renamed).
 """
 
@@ -62,7 +64,18 @@ from pipeline import flags  # pylint: disable=g-import-not-at-top
 from pipeline import runtime  # pylint: disable=g-import-not-at-top
 from tools import make_sample_data  # pylint: disable=g-import-not-at-top
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+
+
+def image_extensions() -> Tuple[str, ...]:
+  """The file extensions of every format Pillow reads (WebP, TIFF, AVIF,
+  JPEG 2000... besides the model's JPEG, PNG, GIF and BMP), lower case."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  Image.init()
+  return tuple(sorted(extension.lower() for extension, image_format in
+                      Image.registered_extensions().items()
+                      if image_format in Image.OPEN))
+
+
 SPLITS = (features.TRAIN_SPLIT_DIR, features.VAL_SPLIT_DIR,
           features.TEST_SPLIT_DIR)
 CLASSES_FILE = "classes.txt"
@@ -138,13 +151,14 @@ def find_images(image_root: str, class_names: Optional[Sequence[str]] = None
           f"{image_root}: folder(s) {unknown} are not in the class list; "
           "add them to it or move them away")
   images: Dict[str, List[str]] = {name: [] for name in class_names}
+  extensions = image_extensions()
   for name in folders:
     for folder, subfolders, files in os.walk(os.path.join(image_root, name)):
       subfolders.sort()
       for file_name in sorted(files):
         relative = os.path.relpath(os.path.join(folder, file_name),
                                    image_root).replace(os.sep, "/")
-        if file_name.lower().endswith(IMAGE_EXTENSIONS):
+        if file_name.lower().endswith(extensions):
           images[name].append(relative)
         else:
           ignored.append(relative)
@@ -302,9 +316,8 @@ def convert(image_root: str, output_root: str,
   splits = stratified_split(images, names, val_fraction, test_fraction, seed)
   total = sum(len(sources) for sources in splits.values())
   if not total:
-    raise ConversionError(f"{image_root}: no image files "
-                          f"({', '.join(IMAGE_EXTENSIONS)}) in the class "
-                          "folders")
+    raise ConversionError(f"{image_root}: no image files (no extension of "
+                          "a format Pillow reads) in the class folders")
 
   import tensorflow as tf  # pylint: disable=g-import-not-at-top,unused-import
   result = Conversion(image_dir=image_dir, classes_file=classes_path,
@@ -396,8 +409,8 @@ def summary_lines(result: Conversion, allow_unreadable: bool) -> List[str]:
   lines.append(f"  {len(result.class_names)} classes; {result.copied} JPEGs "
                f"copied as they were, {result.reencoded} re-encoded")
   if result.ignored:
-    lines.append(f"ignored {len(result.ignored)} file(s) without an image "
-                 f"extension ({', '.join(IMAGE_EXTENSIONS)}) or outside a "
+    lines.append(f"ignored {len(result.ignored)} file(s) without the "
+                 "extension of an image format Pillow reads, or outside a "
                  "class folder:")
     lines += [f"  {path}" for path in result.ignored]
   if result.unreadable:

@@ -1,4 +1,5 @@
-"""The image scan: every record's image decodes at the directory's size."""
+"""The image scan: every record's image decodes, in a format the model
+reads (features.MODEL_IMAGE_FORMATS), at the directory's size."""
 
 import io
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -9,11 +10,28 @@ from pipeline.components.example_gen import data_check
 from pipeline import features
 
 
+# Pillow's format names where they differ from the usual spelling.
+_FORMAT_NAMES = {"WEBP": "WebP", "JPEG2000": "JPEG 2000"}
+
+
 def check_image(encoded: bytes, image_size: int) -> Optional[str]:
-  """None if `encoded` decodes to an image_size x image_size image, else why."""
+  """None if `encoded` decodes to an image_size x image_size image, else why.
+
+  PIL decodes here (it reads at 1/8 scale, below), but it reads more
+  formats than the model: only the formats of features.MODEL_IMAGE_FORMATS
+  pass, so a WebP or TIFF record stops here, named, not in the Trainer.
+  """
   from PIL import Image  # pylint: disable=g-import-not-at-top
   try:
     image = Image.open(io.BytesIO(encoded))
+  except Exception as error:  # pylint: disable=broad-except
+    return f"image does not decode ({error})"
+  if features.model_image_format(encoded) is None:
+    name = _FORMAT_NAMES.get(image.format, image.format)
+    return (f"image is {name}; the model reads "
+            f"{features.model_formats_text()}; {features.CONVERTER} "
+            "converts it")
+  try:
     size = image.size
     # Decoding at 1/8 scale still reads every entropy-coded block, so a
     # corrupt or truncated JPEG fails here, at a fraction of the cost.

@@ -83,8 +83,8 @@ def _add_predictions(data: content.ReportData,
 
   test_artifact = _optional_single(input_dict, TEST_PREDICTIONS_KEY)
   if test_artifact is None:
-    data.test_note = ("No test predictions: the data has no test folder, or "
-                      "predict.test_split is off.")
+    data.test_note = ("No test predictions: the data has no test folder "
+                      "(or an empty one), or predict.test_split is off.")
     return
   test = predictions_lib.read_predictions(test_artifact.uri,
                                           features.TEST_SPLIT)
