@@ -36,7 +36,6 @@ from pipeline import trainer_placement
 runtime.configure()  # Before TensorFlow is imported.
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
-PIPELINE_NAME = "flowers"
 # Where the Dockerfile puts the project inside the image.
 IMAGE_PROJECT_DIR = "/flowers"
 IMAGE_SCHEMA_FILE = posixpath.join(IMAGE_PROJECT_DIR, "schema",
@@ -170,6 +169,7 @@ def logical_config(args: argparse.Namespace):
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   config = logical_config(args)
@@ -188,7 +188,7 @@ def build_pipeline(args: argparse.Namespace):
     resources = trainer_placement.trainer_resources(args)
 
   dag = pipeline_lib.create_pipeline(
-      pipeline_name=PIPELINE_NAME,
+      pipeline_name=features.pipeline_name(config.class_names),
       pipeline_root=args.pipeline_root,
       data_root=args.data_root,
       serving_model_dir=args.serving_dir,
@@ -236,7 +236,8 @@ def compile_pipeline(args: argparse.Namespace) -> str:
   os.makedirs(os.path.dirname(output), exist_ok=True)
   with open(output, "w", encoding="utf-8") as spec_file:
     if output.endswith(YAML_SUFFIXES):
-      spec_file.write(f"# PIPELINE DEFINITION\n# Name: {PIPELINE_NAME}\n")
+      spec_file.write("# PIPELINE DEFINITION\n# Name: "
+                      f"{job['pipelineSpec']['pipelineInfo']['name']}\n")
       yaml.safe_dump(job["pipelineSpec"], spec_file, sort_keys=True)
     else:
       json.dump(job, spec_file, sort_keys=True, indent=1)

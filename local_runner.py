@@ -31,7 +31,6 @@ from pipeline import runtime
 runtime.configure(verbose="--verbose" in sys.argv[1:])
 
 REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
-PIPELINE_NAME = "flowers"
 METADATA_FILE = "metadata.sqlite"
 
 
@@ -88,12 +87,13 @@ def local_pipeline(output_dir: str, data_root: str, config,
   `serving/` for pushed models (README, "Outputs"). The benchmarks build
   their runs with this too.
   """
+  from pipeline import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(output_dir)
   os.makedirs(output_dir, exist_ok=True)
   return pipeline_lib.create_pipeline(
-      pipeline_name=PIPELINE_NAME,
+      pipeline_name=features.pipeline_name(config.class_names),
       pipeline_root=os.path.join(output_dir, "pipeline_root"),
       data_root=os.path.abspath(data_root),
       serving_model_dir=os.path.join(output_dir, "serving"),

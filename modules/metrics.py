@@ -181,8 +181,10 @@ class _ConfusionCombiner(beam.CombineFn):
           len(labels), -1)
       if probabilities.shape[1] != self._num_classes:
         raise ValueError(
-            f"prediction has {probabilities.shape[1]} classes, the metric "
-            f"was configured for {self._num_classes}")
+            f"a model predicts {probabilities.shape[1]} classes, this "
+            f"run's class list has {self._num_classes}: a model of another "
+            "class list reached the Evaluator (its baseline must share the "
+            "candidate's label space, docs/continuous-training.md)")
       bad = labels[(labels < 0) | (labels >= self._num_classes)]
       if bad.size:
         raise ValueError(

@@ -223,6 +223,11 @@ def run_fn(fn_args) -> None:
   # Beside the SavedModel: the DataValidator's drift baseline once this
   # model is blessed (modules/data_profile.py).
   data_profile.write_training_profile(fn_args)
+  # Beside it too: the class list this model's outputs index, by name and
+  # fingerprint (its pipeline's name carries the same fingerprint).
+  features.write_label_space(
+      warm_start_lib.model_uri_of(fn_args.serving_model_dir),
+      config.class_names)
   workers = len(task.workers) if task else 1
   history = {
       "config": config.to_dict(),
@@ -231,6 +236,7 @@ def run_fn(fn_args) -> None:
       "replicas": replicas,
       "workers": workers,
       "replicas_per_worker": replicas // workers,
+      "label_space": features.label_space_fingerprint(config.class_names),
       "precision_policy": policy,
       "global_batch_size": global_batch,
       "steps_per_epoch": steps_per_epoch,

@@ -282,13 +282,43 @@ def beam_worker_args() -> List[str]:
 # ---------------------------------------------------------------------------
 # Logging: everything to the log file, progress and warnings to the terminal.
 
+# The longest line a record or an error puts on the terminal (a long
+# warning, such as a class list, fits; a dump on one line does not); the
+# log file keeps every record whole.
+MAX_CONSOLE_LINE = 2000
+_COMPONENT_STATE = re.compile(r"^Component (\S+) is (running|finished)")
+# The component running now, from the progress lines: an error names it.
+_running_component: Optional[str] = None
+
+
+def one_line(text: str, limit: int = MAX_CONSOLE_LINE) -> str:
+  """The first non-empty line of `text`, cut to `limit` characters: what a
+  terminal gets of a message that may hold an array, a tensor or a proto."""
+  first = next((line.strip() for line in str(text).splitlines()
+                if line.strip()), "")
+  return first if len(first) <= limit else first[:limit - 3] + "..."
+
+
+class _OneLineFormatter(logging.Formatter):
+  """One line per record on the terminal; no traceback (the file has it)."""
+
+  def format(self, record: logging.LogRecord) -> str:
+    stamp = self.formatTime(record, "%H:%M:%S")
+    return f"{stamp} {one_line(record.getMessage())}"
+
+
 class ConsoleFilter(logging.Filter):
   """Lets through progress lines, and warnings and errors not known noise."""
 
   def filter(self, record: logging.LogRecord) -> bool:
+    global _running_component
     if not getattr(record, "console", True):
       return False  # Logged for the file only (e.g. a traceback).
     message = record.getMessage()
+    state = _COMPONENT_STATE.match(message)
+    if state:
+      _running_component = (state.group(1) if state.group(2) == "running"
+                            else None)
     if record.levelno >= logging.WARNING:
       return not any(noise.match(message) for noise in _KNOWN_LOG_NOISE)
     return bool(PROGRESS.match(message))
@@ -313,9 +343,11 @@ def configure_logging(log_file: str, verbose: bool = False) -> None:
   to_file.setFormatter(logging.Formatter(
       "%(asctime)s %(levelname)s %(name)s: %(message)s"))
   to_console = logging.StreamHandler(sys.stdout)
-  to_console.setFormatter(logging.Formatter("%(asctime)s %(message)s",
-                                            datefmt="%H:%M:%S"))
-  if not verbose:
+  if verbose:
+    to_console.setFormatter(logging.Formatter("%(asctime)s %(message)s",
+                                              datefmt="%H:%M:%S"))
+  else:
+    to_console.setFormatter(_OneLineFormatter())
     to_console.addFilter(ConsoleFilter())
   root.addHandler(to_file)
   root.addHandler(to_console)
@@ -360,6 +392,28 @@ def print_error(message: str) -> None:
   print(f"error: {first}", file=sys.stderr, flush=True)
 
 
+def _root_cause(error: BaseException) -> BaseException:
+  """The innermost exception of `error`'s chain that says something: the
+  libraries wrap the cause (TFMA's "add_input failed on ... with inputs:",
+  Beam's "[while running ...]") in errors that name where, not what."""
+  seen = {id(error)}
+  cause = error
+  while True:
+    inner = cause.__cause__ or cause.__context__
+    if inner is None or id(inner) in seen or not str(inner).strip():
+      return cause
+    seen.add(id(inner))
+    cause = inner
+
+
+def describe_failure(error: BaseException) -> str:
+  """One line for a failed run: the component that was running, then the
+  cause's type and first line (no array, tensor or proto dump)."""
+  cause = _root_cause(error)
+  text = one_line(f"{type(cause).__name__}: {cause}")
+  return f"{_running_component} failed: {text}" if _running_component else text
+
+
 def run_main(main: Callable[[], int]) -> int:
   """Runs an entry point's `main`; returns its exit code.
 
@@ -378,7 +432,7 @@ def run_main(main: Callable[[], int]) -> int:
     print_error("interrupted")
     return EXIT_ERROR
   except Exception as error:  # pylint: disable=broad-except
-    summary = f"{type(error).__name__}: {error}".splitlines()[0]
+    summary = describe_failure(error)
     if _log_file and not is_verbose():
       logging.getLogger(__name__).error("The run failed", exc_info=True,
                                         extra={"console": False})

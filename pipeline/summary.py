@@ -61,6 +61,9 @@ class RunSummary:
   warm_start: Optional[str] = None
   # Where the Trainer trained: "2 workers x 1 replica (...), global batch 32".
   trained_on: Optional[str] = None
+  # The Evaluator's baseline model's folder; "" when it had none; None when
+  # the Evaluator did not run.
+  baseline_dir: Optional[str] = None
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
@@ -103,6 +106,12 @@ class RunSummary:
       lines.append(f"  trained on         {self.trained_on}")
     if self.warm_start:
       lines.append(f"  training           {self.warm_start}")
+    if self.baseline_dir is not None:
+      lines.append("  baseline           " + (
+          self.baseline_dir or
+          f"none: no blessed model with this class list "
+          f"({config.num_classes} classes) yet, so the change gate has no "
+          "baseline"))
     lines.append(f"  verdict            {verdict[self.blessed]} ({gate})")
     if self.pushed:
       lines.append(f"  pushed model       {self.pushed_model_dir}" +
@@ -176,6 +185,25 @@ def _run_outputs(store, context):
             inference_executor.NOT_PREDICTED_REASON}):
       by_type[_TEST_PREDICTIONS] = artifact
   return states, by_type
+
+
+def _evaluator_baseline(store, context) -> Optional[str]:
+  """The folder of the model the run's Evaluator compared with; "" when it
+  had no baseline; None when no Evaluator ran in the run."""
+  node_type = store.get_context_type(tfx_constants.NODE_CONTEXT_TYPE_NAME).id
+  for execution in store.get_executions_by_context(context.id):
+    nodes = [c.name.rsplit(".", 1)[-1]
+             for c in store.get_contexts_by_execution(execution.id)
+             if c.type_id == node_type]
+    if nodes != ["Evaluator"]:
+      continue
+    ids = [event.artifact_id
+           for event in store.get_events_by_execution_ids([execution.id])
+           if event.type == metadata_store_pb2.Event.INPUT and
+           event.path.steps and event.path.steps[0].key == "baseline_model"]
+    artifacts = store.get_artifacts_by_id(ids) if ids else []
+    return artifacts[0].uri if artifacts else ""
+  return None
 
 
 def _custom_int(artifact, name: str) -> Optional[int]:
@@ -270,5 +298,6 @@ def read_summary(metadata_path: str,
                    if report is not None else None),
       submission=submission, submission_note=submission_note,
       warm_start=_warm_start_line(history),
+      baseline_dir=_evaluator_baseline(store, context),
       trained_on=_trained_on_line(history))
 

@@ -1,5 +1,6 @@
 """PipelineConfig: defaults, validation, round trip through custom_config."""
 
+import re
 import json
 
 import pytest
@@ -142,3 +143,17 @@ def test_set_reaches_the_top_level_fields(tmp_path):
   assert config.image_size == 64
   assert config.class_names == tuple(f"class {i}" for i in range(10))
   assert config.train.epochs == 2
+
+
+def test_each_class_list_is_a_pipeline_of_its_own():
+  """Names and order both make the label space; the name is one Vertex AI
+  and Kubeflow Pipelines accept (lower case, digits, hyphens)."""
+  from pipeline import features  # pylint: disable=g-import-not-at-top
+  names = ["rose", "tulip", "daisy"]
+  ours = features.pipeline_name(names)
+  assert ours == features.pipeline_name(list(names))
+  assert ours != features.pipeline_name(["tulip", "rose", "daisy"])
+  assert ours != features.pipeline_name(["rose", "tulip"])
+  assert ours != features.pipeline_name(["rose", "tulip", "Daisy"])
+  assert re.fullmatch(r"[a-z][-a-z0-9]{0,127}", ours), ours
+  assert features.label_space(names)["num_classes"] == 3

@@ -286,3 +286,102 @@ def test_known_python_warnings_reach_beam_workers_through_the_environment():
   value = console._warnings_env_value()  # pylint: disable=protected-access
   assert "ignore:You are using a Python version:FutureWarning" in value
   assert value.count(":") == 2 * len(value.split(","))
+
+
+# ---------------------------------------------------------------------------
+# A failure prints one line: no array, tensor or proto dump, the component
+# named, the cause rather than the wrapper.
+
+def _running(component):
+  """Passes the runner's progress line through the console filter, as a
+  run does before a component fails."""
+  record = logging.LogRecord("absl", logging.INFO, __file__, 0,
+                             f"Component {component} is running.", (), None)
+  assert console.ConsoleFilter().filter(record)
+
+
+@pytest.fixture
+def run_log(tmp_path, monkeypatch):
+  """As in a run: a log file takes the traceback."""
+  monkeypatch.setattr(console, "_log_file", str(tmp_path / "pipeline.log"))
+  monkeypatch.setattr(console, "_running_component", None)
+
+
+def _failing_line(main, capsys):
+  assert console.run_main(main) == console.EXIT_ERROR
+  err = capsys.readouterr().err
+  return err.splitlines()
+
+
+def test_a_wrapped_evaluator_error_names_the_component_and_its_cause(
+    capsys, run_log, tmp_path):
+  """TFMA's evaluator wraps a metric's error in "add_input failed on ...
+  with inputs:" and the whole input batch (its source,
+  metrics_plots_and_validations_evaluator.py); the line is the metric's."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  _running("Evaluator")
+
+  def main():
+    try:
+      raise ValueError("a model predicts 104 classes, this run's class list "
+                       "has 10")
+    except ValueError as error:
+      raise RuntimeError(
+          'add_input failed on "<modules.metrics._ConfusionCombiner>" with '
+          f"inputs:\n{np.random.rand(40, 104)}") from error
+  lines = _failing_line(main, capsys)
+  assert lines == ["error: Evaluator failed: ValueError: a model predicts "
+                   "104 classes, this run's class list has 10 (traceback in "
+                   f"{tmp_path / 'pipeline.log'})"]
+
+
+def test_a_beam_stage_error_is_one_line(capsys, run_log):
+  """A real Beam pipeline whose step fails with a multi-line message."""
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  _running("Transform")
+
+  def fail(_):
+    raise ValueError(f"bad element:\n{np.arange(2000).reshape(100, 20)}")
+
+  def main():
+    with beam.Pipeline() as pipeline:
+      _ = pipeline | beam.Create([1]) | beam.Map(fail)
+  lines = _failing_line(main, capsys)
+  assert len(lines) == 1, lines
+  assert lines[0].startswith("error: Transform failed: ValueError: bad "
+                             "element:")
+  assert "[[" not in lines[0] and len(lines[0]) < 300
+
+
+def test_a_tensorflow_op_error_is_one_line(capsys, run_log):
+  """A real TF op error: its message spans lines of graph locations."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  _running("Trainer")
+
+  @tf.function
+  def decode(data):
+    return tf.io.decode_image(data)
+
+  lines = _failing_line(lambda: decode(tf.constant(b"not an image")), capsys)
+  assert len(lines) == 1, lines
+  assert lines[0].startswith("error: Trainer failed: InvalidArgumentError")
+
+
+def test_a_multi_line_log_record_is_one_terminal_line():
+  """A library's error record carrying a proto or an array: one line on
+  the terminal (the file handler keeps it whole)."""
+  record = logging.LogRecord(
+      "apache_beam", logging.ERROR, __file__, 0,
+      "Error processing element:\nfeatures {\n  feature {\n    key: "
+      "\"image\"\n  }\n}", (), None)
+  assert console.ConsoleFilter().filter(record)
+  text = console._OneLineFormatter().format(record)  # pylint: disable=protected-access
+  assert "\n" not in text and text.endswith("Error processing element:")
+
+
+def test_a_finished_component_is_not_named(run_log):
+  record = logging.LogRecord("absl", logging.INFO, __file__, 0,
+                             "Component Pusher is finished.", (), None)
+  console.ConsoleFilter().filter(record)
+  assert console.describe_failure(KeyError("span")) == "KeyError: 'span'"

@@ -25,6 +25,7 @@ from tfx.proto import example_gen_pb2
 
 import kubeflow_runner
 from pipeline import beam
+from pipeline import features
 from pipeline import spans
 from pipeline import trainer_placement
 from tools import check_image
@@ -406,7 +407,11 @@ def test_env_settings_and_yaml_output(tmp_path, monkeypatch, capsys):
   # What Kubeflow Pipelines' client does with an uploaded YAML file.
   proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
   assert proto.default_pipeline_root == ROOT
-  assert proto.pipeline_info.name == kubeflow_runner.PIPELINE_NAME
+  # The default class list's own pipeline (one per label space).
+  assert proto.pipeline_info.name == features.pipeline_name(
+      features.load_class_names())
+  assert text.startswith(f"# PIPELINE DEFINITION\n# Name: "
+                         f"{proto.pipeline_info.name}\n")
   trainer = spec["deploymentSpec"]["executors"]["Trainer_executor"][
       "container"]
   assert trainer["image"] == IMAGE

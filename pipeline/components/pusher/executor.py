@@ -18,6 +18,7 @@ from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
 from pipeline import evaluation as evaluation_lib
+from pipeline import features
 from pipeline.components.pusher import blessing as blessing_lib
 from pipeline.components.pusher import provenance
 from pipeline.components.pusher import publishing
@@ -132,6 +133,9 @@ def _push_record(input_dict, model, blessing, evaluation,
           timespec="seconds"),
       "serving_dir": final,
       "model": {"uri": model.uri, "artifact_id": model.id or None},
+      # The class list the model's outputs index (None: a model from before
+      # label spaces were recorded).
+      "label_space": features.read_label_space(model.uri),
       "blessing": blessing_lib.blessing_record(blessing),
       "metrics": evaluation.metrics if evaluation else {},
       "evaluation": evaluation_artifact.uri if evaluation_artifact else None,
