@@ -30,6 +30,7 @@ import posixpath
 import sys
 
 from pipeline import env_flags
+from pipeline import kfp_backend
 from pipeline import runtime
 from pipeline import trainer_placement
 
@@ -66,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
       default=f"gs://{PLACEHOLDER_BUCKET}/flowers/data")
   add(deploy, "--serving-dir", "where blessed models are pushed",
       default=f"gs://{PLACEHOLDER_BUCKET}/flowers/serving")
+  add(deploy, "--kfp-backend",
+      "vertex: Vertex AI Pipelines (baselines by TFX resolvers); kubeflow: "
+      "open-source Kubeflow Pipelines, which runs no resolver: baselines "
+      "from the push records in --serving-dir (docs/kubeflow.md)",
+      default=kfp_backend.DEFAULT_KFP_BACKEND,
+      choices=kfp_backend.KFP_BACKENDS)
   add(deploy, "--output",
       "spec file to write: .json (PipelineJob, for Vertex AI) or .yaml "
       "(PipelineSpec, for Kubeflow Pipelines and Vertex AI)",
@@ -195,7 +202,9 @@ def build_pipeline(args: argparse.Namespace):
       config=config,
       schema_file=IMAGE_SCHEMA_FILE,
       beam_pipeline_args=beam_args,
-      vertex_training=vertex_args)
+      vertex_training=vertex_args,
+      push_record_baselines=kfp_backend.push_record_baselines(
+          args.kfp_backend))
   if resources is not None:
     trainer_placement.apply_trainer_resources(dag, resources)
   return dag
@@ -233,6 +242,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
   # PipelineSpec does not have; defaultPipelineRoot is where Kubeflow
   # Pipelines and Vertex read it from a bare spec.
   job["pipelineSpec"]["defaultPipelineRoot"] = args.pipeline_root
+  kfp_backend.adapt_spec(job["pipelineSpec"], args.kfp_backend)
   os.makedirs(os.path.dirname(output), exist_ok=True)
   with open(output, "w", encoding="utf-8") as spec_file:
     if output.endswith(YAML_SUFFIXES):

@@ -31,6 +31,8 @@ from typing import Any, Dict, Optional
 from absl import logging
 import tensorflow as tf
 
+from pipeline import features
+
 # Inside the Trainer's Model artifact, beside TFX's `Format-Serving`.
 KERAS_DIR = "Format-Keras"
 # Keras 3 requires the `.weights.h5` suffix of `Model.save_weights`.
@@ -135,6 +137,13 @@ def load_base_weights(model, config,
     logging.info("Warm start: %s.", reason)
     return _record(True, None, False, reason)
   uri = model_uri_of(base_model)
+  none_reason = features.no_baseline_reason(uri)
+  if none_reason is not None:
+    # The KFP spec's baseline task found no model (pipeline/components/
+    # baseline/): as without a base model.
+    reason = f"no base model: {none_reason}: training from scratch"
+    logging.info("Warm start: %s.", reason)
+    return _record(True, None, False, reason)
 
   def cold(reason: str) -> Dict[str, Any]:
     logging.warning("Warm start from %s failed, training from scratch: %s.",

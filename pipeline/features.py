@@ -74,6 +74,9 @@ CONVERTER = "tools/convert_images.py"
 PIPELINE_NAME_PREFIX = "flowers"
 # Beside Format-Serving in each Model artifact, and in push_record.json.
 LABEL_SPACE_FILE = "label_space.json"
+# In the Model a baseline task outputs when it found no baseline (the KFP
+# spec's push-record baselines, pipeline/components/baseline/): its reason.
+NO_BASELINE_FILE = "no_baseline.json"
 
 # Serving outputs.
 PROBABILITIES_KEY = "probabilities"
@@ -140,6 +143,13 @@ def _read_json(folder: Optional[str], name: str) -> Optional[Dict[str, Any]]:
 def read_label_space(model_uri: Optional[str]) -> Optional[Dict[str, Any]]:
   """A Model artifact's LABEL_SPACE_FILE, or None (none, or no such file)."""
   return _read_json(model_uri, LABEL_SPACE_FILE)
+
+
+def no_baseline_reason(model_uri: Optional[str]) -> Optional[str]:
+  """Why a baseline Model stands for no model (its NO_BASELINE_FILE), or
+  None for a real model."""
+  marker = _read_json(model_uri, NO_BASELINE_FILE)
+  return None if marker is None else str(marker.get("reason", ""))
 
 
 def write_label_space(model_uri: str, class_names: Sequence[str]) -> None:

@@ -30,11 +30,13 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2
 
 from pipeline import baseline as baseline_lib
+from pipeline import baseline_nodes
 from pipeline import config as config_lib
 from pipeline import features
 from pipeline import spans
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
+from pipeline.components.evaluator import component as evaluator_lib
 from pipeline.components.pusher import component as pusher_lib
 from pipeline.components.schema_gen import component as schema_gen_lib
 from pipeline.components.report import component as report_lib
@@ -238,26 +240,6 @@ def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
       ])
 
 
-def blessed_model_resolver(node_id: str, stable: bool, stable_strategy,
-                           passed: Dict[str, Any]) -> tfx.dsl.Resolver:
-  """A resolver of the latest blessed model (outputs `model`).
-
-  With `stable`, `stable_strategy` (pipeline/baseline.py), given `passed`
-  too, leaves out the models an unchanged re-run would pick up; else TFX's
-  `LatestBlessedModelStrategy`, the one KubeflowV2DagRunner compiles.
-  """
-  inputs = dict(
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing))
-  if stable:
-    inputs.update(passed)
-  return tfx.dsl.Resolver(
-      strategy_class=(stable_strategy if stable else
-                      tfx.dsl.experimental.LatestBlessedModelStrategy),
-      **inputs).with_id(node_id)
-
-
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
@@ -270,6 +252,7 @@ def create_pipeline(
     enable_cache: bool = True,
     vertex_training: Optional[Dict[str, Any]] = None,
     stable_baseline: bool = False,
+    push_record_baselines: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Builds the TFX pipeline.
 
@@ -297,6 +280,9 @@ def create_pipeline(
       (pipeline/baseline.py), so an unchanged re-run caches the validator,
       the Evaluator and the Pusher; LocalDagRunner only
       (KubeflowV2DagRunner compiles TFX's own resolver strategies only).
+    push_record_baselines: the baselines are found by a container task from
+      the push records in `serving_model_dir` (pipeline/baseline_nodes.py),
+      not by resolvers: the spec open-source Kubeflow Pipelines runs.
 
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
@@ -325,12 +311,16 @@ def create_pipeline(
   # profile of its training data (modules/data_profile.py says why there);
   # locally, not a model trained on these Examples (pipeline/baseline.py).
   validation = config.validation
+  baselines = baseline_nodes.BaselineNodes(
+      stable=stable_baseline, from_push_records=push_record_baselines,
+      serving_dir=serving_model_dir, class_names=config.class_names)
   drift_resolver = None
   if validation.drift_check:
-    drift_resolver = blessed_model_resolver(
-        "drift_baseline_resolver", stable_baseline,
+    drift_resolver = baselines.node(
+        "drift_baseline_resolver",
         baseline_lib.LatestBlessedModelOfOtherDataStrategy,
-        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]})
+        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]},
+        "drift baseline")
   example_validator = data_validator_lib.DataValidator(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
@@ -395,10 +385,11 @@ def create_pipeline(
   # the DAG has no such node.
   warm_start_resolver, warm_start_inputs = None, {}
   if config.train.warm_start:
-    warm_start_resolver = blessed_model_resolver(
-        "warm_start_model_resolver", stable_baseline,
+    warm_start_resolver = baselines.node(
+        "warm_start_model_resolver",
         baseline_lib.LatestBlessedModelOfOtherDataStrategy,
-        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]})
+        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]},
+        "warm start base")
     warm_start_inputs = dict(base_model=warm_start_resolver.outputs["model"])
   trainer = trainer_class(
       run_fn=RUN_FN,
@@ -408,11 +399,14 @@ def create_pipeline(
       custom_config=trainer_config)
   # The baseline: the latest blessed model, without the candidate itself
   # where the orchestrator runs our strategy (pipeline/baseline.py).
-  model_resolver = blessed_model_resolver(
-      "latest_blessed_model_resolver", stable_baseline,
+  model_resolver = baselines.node(
+      "latest_blessed_model_resolver",
       baseline_lib.LatestBlessedOtherModelStrategy,
-      {baseline_lib.CANDIDATE_KEY: trainer.outputs["model"]})
-  evaluator = tfx.components.Evaluator(
+      {baseline_lib.CANDIDATE_KEY: trainer.outputs["model"]},
+      "Evaluator baseline")
+  # TFX's Evaluator that leaves out a baseline that is the candidate
+  # itself (pipeline/components/evaluator/).
+  evaluator = evaluator_lib.Evaluator(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],
       baseline_model=model_resolver.outputs["model"],

@@ -16,6 +16,8 @@ job):
    pipeline/serving_model.py (loads a served model and reads it).
 3. the DAG and what every runner shares about it: pipeline/pipeline.py,
    pipeline/baseline.py (the baselines' resolver strategies),
+   pipeline/baseline_nodes.py (the baseline node each orchestrator runs),
+   pipeline/kfp_backend.py (what a KFP backend changes in the spec),
    pipeline/beam.py (Beam profiles), pipeline/quiet_worker.py (the Beam
    workers' plugin), pipeline/flags.py and pipeline/env_flags.py (the
    runners' flags), pipeline/trainer_placement.py and
@@ -52,6 +54,8 @@ LAYER_OF_PATH = (
     ("pipeline/serving_model.py", 2),
     ("pipeline/pipeline.py", 3),
     ("pipeline/baseline.py", 3),
+    ("pipeline/baseline_nodes.py", 3),
+    ("pipeline/kfp_backend.py", 3),
     ("pipeline/beam.py", 3),
     ("pipeline/quiet_worker.py", 3),
     ("pipeline/flags.py", 3),

@@ -22,6 +22,10 @@ from pipeline.components.pusher import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
 from tools import replay_kfp_spec as replay
+from tools.kfp_replay import driver_tasks
+from tools.kfp_replay import ledger as ledger_lib
+from tools.kfp_replay import replayer as replayer_lib
+from tools.kfp_replay import spec as spec_lib
 
 RESOLVER_PREFIX = "latest_blessed_model_resolver-"
 BLESSING_RESOLVER = RESOLVER_PREFIX + "model-blessing-resolver"
@@ -44,7 +48,7 @@ def compile_spec(folder, data_root, *flags):
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
   folder = str(tmp_path_factory.mktemp("spec"))
-  return replay.load_spec(compile_spec(folder, "/nonexistent/data",
+  return spec_lib.load_spec(compile_spec(folder, "/nonexistent/data",
                                        "--image-size", "192"))
 
 
@@ -54,11 +58,11 @@ def _replayer(spec, root):
 
 
 def test_task_order_respects_every_dependency(spec):
-  order = replay.task_order(spec)
+  order = spec_lib.task_order(spec)
   tasks = spec["root"]["dag"]["tasks"]
   assert set(order) == set(tasks)
   for position, name in enumerate(order):
-    for needed in replay._dependencies(tasks[name]):  # pylint: disable=protected-access
+    for needed in spec_lib.dependencies(tasks[name]):
       assert order.index(needed) < position, (name, needed)
   # Both run after the Evaluator, in id order: the push comes first.
   assert order.index("Pusher") < order.index(report_component.COMPONENT_ID)
@@ -70,8 +74,9 @@ def _resolve(replayer, spec):
   executors = spec["deploymentSpec"]["executors"]
   for name in (BLESSING_RESOLVER, MODEL_RESOLVER):
     component = spec["components"][tasks[name]["componentRef"]["name"]]
-    replayer.outputs[name] = replayer._resolver(  # pylint: disable=protected-access
-        name, tasks[name], executors[component["executorLabel"]]["resolver"])
+    replayer.outputs[name] = driver_tasks.resolve(
+        replayer.ledger, replayer.input_artifacts(name, tasks[name]),
+        executors[component["executorLabel"]]["resolver"])
   return replayer.outputs[MODEL_RESOLVER]["model"]
 
 
@@ -97,11 +102,11 @@ def test_resolver_finds_the_latest_blessed_model(spec, tmp_path):
             {"blessed": blessed, "current_model_id": f"{run}/model"})
   model = _resolve(replayer, spec)
   assert [artifact["name"] for artifact in model] == ["r2/model"]
-  assert replay.schema_title(model[0]["type"]) == "tfx.Model"
+  assert spec_lib.schema_title(model[0]["type"]) == "tfx.Model"
 
 
 def test_unknown_filter_clause_fails_clearly(tmp_path):
-  ledger = replay.Ledger(str(tmp_path / "ledger.json"))
+  ledger = ledger_lib.Ledger(str(tmp_path / "ledger.json"))
   with pytest.raises(replay.ReplayError, match="create_time"):
     ledger.query('schema_title="tfx.Model" AND create_time>5')
 
@@ -110,10 +115,10 @@ def test_image_paths_map_to_this_checkout(spec, tmp_path):
   replayer = _replayer(spec, tmp_path)
   schema = spec["root"]["dag"]["tasks"]["SchemaGen"]["inputs"][
       "parameters"]["schema_file"]
-  local = replayer.map_path(replay._constant(schema, "schema"))  # pylint: disable=protected-access
+  local = replayer.map_path(spec_lib.constant(schema, "schema"))
   assert local == os.path.join(REPO_ROOT, "schema", "schema.pbtxt")
   assert os.path.exists(local)
-  env = replay.image_environment(REPO_ROOT,
+  env = replayer_lib.image_environment(REPO_ROOT,
                                  kubeflow_runner.IMAGE_PROJECT_DIR,
                                  os.path.join(REPO_ROOT, "Dockerfile"))
   assert env["PYTHONPATH"] == REPO_ROOT
@@ -128,8 +133,8 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   root = str(tmp_path / "root")
   result = replay.replay(spec_path, root, kubeflow_runner.IMAGE_PROJECT_DIR,
                          task_timeout_s=1200)
-  spec = replay.load_spec(spec_path)
-  assert [t.name for t in result.tasks] == replay.task_order(spec)
+  spec = spec_lib.load_spec(spec_path)
+  assert [t.name for t in result.tasks] == spec_lib.task_order(spec)
   kinds = {t.name: t.kind for t in result.tasks}
   assert kinds[BLESSING_RESOLVER] == kinds[MODEL_RESOLVER] == "resolver"
   assert {kind for name, kind in kinds.items()
@@ -169,7 +174,7 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   assert record["data"]["train_examples"] == counts["train"]
 
   [report] = result.task(report_component.COMPONENT_ID).outputs["report"]
-  assert replay.schema_title(report["type"]) == (
+  assert spec_lib.schema_title(report["type"]) == (
       report_component.EvaluationReport.TYPE_NAME)
   assert report["metadata"]["verdict"] == "BLESSED"
   with open(os.path.join(report["uri"], render.METRICS_FILE)) as f:

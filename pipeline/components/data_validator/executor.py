@@ -15,6 +15,7 @@ from tfx.utils import io_utils
 from modules import data_profile
 from pipeline.components.example_gen import data_check
 from pipeline import features
+from pipeline.components.baseline import usable
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
 from pipeline.components.data_validator import drift
@@ -168,9 +169,11 @@ def _check_drift(examples, baseline_models, exec_properties,
   if not exec_properties["drift_check"]:
     return {"baseline": None,
             "note": "drift check off (validation.drift_check)"}
+  baseline_models, left_out = usable.usable_baselines(baseline_models)
   if not baseline_models:
     return {"baseline": None,
-            "note": "no blessed model yet: nothing to compare with"}
+            "note": left_out or "no blessed model yet: nothing to compare "
+                                "with"}
   model = baseline_models[0]
   baseline = data_profile.read_profile(model.uri)
   if baseline is None:

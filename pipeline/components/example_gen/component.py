@@ -14,83 +14,38 @@ rule of pipeline/spans.py and hands TFX that span, so a folder such as
 `span-2-old` is ignored, as the pre-flight ignores it. For a range A-B (its
 first span in ExampleGen's `custom_config`) the driver here resolves B as
 TFX's does and adds the files of spans A to B-1 to the input fingerprint,
-so a change to any span of the range re-runs ExampleGen. On Kubeflow,
-TFX's own driver container runs instead (tfx/orchestration/kubeflow/v2/
-file_based_example_gen/driver.py): it fingerprints span B only (spans
-are treated as written once, docs/continuous-training.md), and it globs
-`span-*`, so a bucket must hold no other `span-...` folder.
+so a change to any span of the range re-runs ExampleGen (span_resolution.py).
+On Vertex AI, TFX's own driver container runs instead (tfx/orchestration/
+kubeflow/v2/file_based_example_gen/driver.py): it fingerprints span B only
+(spans are treated as written once, docs/continuous-training.md), and it
+globs `span-*`, so a bucket must hold no other `span-...` folder. On
+open-source Kubeflow Pipelines no driver runs, and the executor resolves
+the span itself, by the rule here.
 """
 
-import os
 from typing import Optional
 
 from tfx.components import ImportExampleGen
 from tfx.components.example_gen import component
 from tfx.components.example_gen import driver as example_gen_driver
-from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base import executor_spec
-from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.proto import range_config_pb2
-from tfx.types import standard_component_specs
-from tfx.utils import io_utils
-from tfx.utils import proto_utils
 
 from pipeline import spans
 from pipeline.components.example_gen import executor
-
-
-def _pin_latest_span(exec_properties):
-  """"latest" as a static range of the latest span by the span rule.
-
-  TFX's own lookup globs `span-*` and stops on any folder such as
-  `span-2-old` that matches the glob but holds no number; the pre-flight
-  reads the latest span by `spans.span_number`, so ExampleGen does too.
-  """
-  if exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY):
-    return exec_properties
-  input_config = example_gen_pb2.Input()
-  proto_utils.json_to_proto(
-      exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
-  if not any(spans.SPAN_SPEC in split.pattern for split in input_config.splits):
-    return exec_properties
-  input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-  latest = spans.latest_span(input_base, fileio.listdir, fileio.isdir)
-  if latest is None:
-    return exec_properties  # TFX's own error names the missing span.
-  pinned = dict(exec_properties)
-  pinned[standard_component_specs.RANGE_CONFIG_KEY] = proto_utils.proto_to_json(
-      spans.range_config(spans.SpanSelection(latest, latest)))
-  return pinned
+from pipeline.components.example_gen import span_resolution
 
 
 class SpanRangeDriver(example_gen_driver.FileBasedDriver):
   """TFX's file-based driver; "latest" by the span rule, and with a range,
-  every span's files fingerprinted."""
+  every span's files fingerprinted (span_resolution.py, which the executor
+  also runs where no driver does)."""
 
   def resolve_exec_properties(self, exec_properties, pipeline_info,
                               component_info):
-    exec_properties = super().resolve_exec_properties(
-        _pin_latest_span(exec_properties), pipeline_info, component_info)
-    first = executor.first_span(exec_properties)
-    last = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
-    if first is None or first >= last:
-      return exec_properties
-    input_config = example_gen_pb2.Input()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
-        input_config)
-    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    fingerprints = [exec_properties[
-        example_gen_utils.FINGERPRINT_PROPERTY_NAME]]
-    for split in input_config.splits:
-      # The last span's files are in TFX's fingerprint already.
-      for pattern in spans.patterns_of_range(split.pattern, first, last)[:-1]:
-        fingerprints.append(io_utils.generate_fingerprint(
-            split.name, os.path.join(input_base, pattern)))
-    exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = (
-        "\n".join(fingerprints))
-    return exec_properties
+    del pipeline_info, component_info
+    return span_resolution.resolve_span_properties(exec_properties)
 
 
 class CheckedImportExampleGen(ImportExampleGen):

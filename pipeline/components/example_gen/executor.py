@@ -31,15 +31,7 @@ from tfx.utils import proto_utils
 
 from pipeline import spans
 from pipeline.components.example_gen import data_check
-
-def first_span(exec_properties: Dict[str, Any]) -> Optional[int]:
-  """The first span of a range from ExampleGen's custom_config, or None."""
-  text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-  if not text:
-    return None
-  custom_config = example_gen_pb2.CustomConfig()
-  proto_utils.json_to_proto(text, custom_config)
-  return spans.first_span_of(custom_config)
+from pipeline.components.example_gen import span_resolution
 
 
 def _span_range(exec_properties: Dict[str, Any], input_config
@@ -49,7 +41,7 @@ def _span_range(exec_properties: Dict[str, Any], input_config
              for split in input_config.splits):
     return None, None
   last = int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
-  first = first_span(exec_properties)
+  first = span_resolution.first_span(exec_properties)
   return (first if first is not None and first < last else last), last
 
 
@@ -63,7 +55,7 @@ class Executor(import_executor.Executor):
     @beam.ptransform_fn
     def ReadSpans(pipeline, exec_properties, split_pattern):  # pylint: disable=invalid-name
       patterns = spans.patterns_of_range(
-          split_pattern, first_span(exec_properties),
+          split_pattern, span_resolution.first_span(exec_properties),
           int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME, 0)))
       if len(patterns) == 1:
         return pipeline | "Read" >> read_one(exec_properties, split_pattern)
@@ -74,6 +66,15 @@ class Executor(import_executor.Executor):
     return ReadSpans
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
+    resolved_here = span_resolution.needs_resolution(exec_properties)
+    if resolved_here:
+      # No driver ran (open-source Kubeflow Pipelines skips the spec's
+      # preCacheCheck hook): resolve what it would have.
+      exec_properties = span_resolution.resolve_span_properties(
+          exec_properties)
+      logging.info("Data files: span %s resolved by the executor (no "
+                   "driver ran)",
+                   exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
@@ -94,6 +95,8 @@ class Executor(import_executor.Executor):
     super().Do(input_dict, output_dict, exec_properties)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
+    if resolved_here:
+      span_resolution.record_on_artifact(exec_properties, examples)
     if last is not None:
       report.spans = list(range(first, last + 1))
       examples.set_string_custom_property(
