@@ -31,6 +31,7 @@ import sys
 
 from pipeline import env_flags
 from pipeline import kfp_backend
+from pipeline import object_store_splits
 from pipeline import runtime
 from pipeline import trainer_placement
 
@@ -180,6 +181,13 @@ def build_pipeline(args: argparse.Namespace):
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   config = logical_config(args)
+  if object_store_splits.is_object_store(args.data_root):
+    # Which optional splits the cluster will read, seen or assumed.
+    for line in object_store_splits.describe(
+        args.data_root, pipeline_lib.has_val_folder(args.data_root, config),
+        pipeline_lib.has_test_folder(args.data_root, config),
+        config.eval.split, config.predict.test_split):
+      print(line, file=sys.stderr)
   settings = beam.settings_from_args(args)
   if not settings.image:
     # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.

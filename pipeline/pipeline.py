@@ -33,6 +33,7 @@ from pipeline import baseline as baseline_lib
 from pipeline import baseline_nodes
 from pipeline import config as config_lib
 from pipeline import features
+from pipeline import object_store_splits
 from pipeline import spans
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
@@ -65,10 +66,8 @@ def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
   `config.eval.split` decides: "val" or "holdout"; "auto" looks, with
   tf.io.gfile, for `<data_root>/tfrecords-jpeg-<S>x<S>/val` (with spans, in
   the newest span's folder) when the data root is a local path. A URI
-  (gs://...) is not looked at: the machine that builds a Kubeflow pipeline
-  may not read the bucket, and a failed look would be indistinguishable
-  from a missing folder; "auto" then means the `val` folder, as in the
-  Kaggle layout.
+  (gs://...) is looked at where the compiling machine can read it, else
+  the split is off (pipeline/object_store_splits.py).
   """
   if config.eval.split != "auto":
     return config.eval.split == "val"
@@ -78,9 +77,11 @@ def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
 def _has_folder(data_root: str, config: config_lib.PipelineConfig,
                 directory: str) -> bool:
   """Whether `<data_root>[/span-<N>]/tfrecords-jpeg-<S>x<S>/<directory>`
-  exists (True for a URI: see has_val_folder)."""
-  if "://" in data_root:
-    return True
+  exists (for a URI: see has_val_folder)."""
+  if object_store_splits.is_object_store(data_root):
+    return object_store_splits.folder_found(
+        data_root, config.image_size, span_selection(data_root, config),
+        directory)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   root = spans.newest_span_root(data_root, span_selection(data_root, config))
   return tf.io.gfile.isdir(os.path.join(

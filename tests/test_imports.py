@@ -5,7 +5,8 @@ job):
 
 0. settings, names and process set-up: pipeline/config.py,
    pipeline/features.py, pipeline/console.py, pipeline/runtime.py,
-   pipeline/spans.py (which spans a run reads). No
+   pipeline/spans.py (which spans a run reads),
+   pipeline/object_store_splits.py (a URI data root's optional splits). No
    project imports but each other's.
 1. model and Transform code: modules/ (model, strategy, dataset and
    augmentation, serving export, `run_fn`, `tuner_fn` and its
@@ -44,6 +45,7 @@ LAYER_OF_PATH = (
     ("pipeline/console.py", 0),
     ("pipeline/runtime.py", 0),
     ("pipeline/spans.py", 0),
+    ("pipeline/object_store_splits.py", 0),
     ("modules/", 1),
     ("pipeline/components/", 2),
     # Resolves `pipeline.EvaluationReport` (a component's artifact type) for

@@ -34,8 +34,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "registry.example/flowers:1"
 TRAINER_IMAGE = "registry.example/flowers-gpu:1"
 ROOT = "gs://bucket/flowers-root"
+# gs://bucket is not readable from here, so the compile would leave the
+# optional splits out (pipeline/object_store_splits.py): they are asked for.
 COMMON = ["--image", IMAGE, "--pipeline-root", ROOT, "--data-root",
-          "gs://bucket/data", "--serving-dir", "gs://bucket/serving"]
+          "gs://bucket/data", "--serving-dir", "gs://bucket/serving",
+          "--set", "eval.split=val", "--set", "predict.test_split=on"]
 # The settings each profile needs, as a user gives them.
 PROFILE_FLAGS = {
     "local": ["--beam-workers", "3"],

@@ -1,0 +1,101 @@
+"""The optional splits (`val`, `test`) of a data root on an object store
+(gs://, s3://, ...), as the compile decides them.
+
+A local data root is looked at (pipeline/pipeline.py, `has_val_folder`,
+`no_test_predictions_reason`). A URI root is looked at the same way, with
+tf.io.gfile, when the compiling machine can read it. When it cannot (no
+credentials or no network there: `tf.io.gfile.isdir` then says False as
+for a missing folder, so `exists` is asked, which raises), a split is off
+unless its setting asks for it (`eval.split=val`, `predict.test_split=on`):
+the cluster never runs a reader of a folder nobody saw, such as the `test`
+folder `tools/convert_images.py` writes only when asked. `describe` gives
+the lines the compile prints: which splits it found or assumed, and why.
+
+Layer 0 beside pipeline/spans.py, TensorFlow imported only when called, so
+the one data plan the runners print can call it.
+"""
+
+import os
+from typing import List, Optional
+
+from pipeline import features
+from pipeline import spans
+
+
+def is_object_store(data_root: str) -> bool:
+  return "://" in data_root
+
+
+def readable(data_root: str) -> bool:
+  """Whether this machine can read the data root (it may not exist yet)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    tf.io.gfile.exists(data_root)
+  except tf.errors.OpError:
+    return False
+  return True
+
+
+def _newest_span_root(data_root: str,
+                      selection: Optional[spans.SpanSelection]
+                      ) -> Optional[str]:
+  """The folder of the newest span read (the root in the plain layout);
+  None when "latest" finds no span folder."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if selection is None:
+    return data_root
+  last = selection.last
+  if last is None:
+    if not tf.io.gfile.isdir(data_root):
+      return None
+    last = spans.latest_span(data_root, tf.io.gfile.listdir,
+                             tf.io.gfile.isdir)
+    if last is None:
+      return None
+  return os.path.join(data_root, spans.span_dir(last))
+
+
+def folder_found(data_root: str, image_size: int,
+                 selection: Optional[spans.SpanSelection],
+                 split_dir: str) -> bool:
+  """Whether `<root>[/span-<N>]/tfrecords-jpeg-<S>x<S>/<split_dir>` holds
+  `*.tfrec` files; False when the root cannot be read from here."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not readable(data_root):
+    return False
+  root = _newest_span_root(data_root, selection)
+  if root is None:
+    return False
+  folder = os.path.join(root, features.image_dir_name(image_size), split_dir)
+  return bool(tf.io.gfile.glob(os.path.join(folder,
+                                            features.TFRECORD_PATTERN)))
+
+
+def describe(data_root: str, val_folder: bool, test_folder: bool,
+             eval_split: str, test_split: str) -> List[str]:
+  """The compile's lines on the optional splits of a URI data root: what
+  the DAG reads, and whether it was seen or assumed (and how to change it).
+
+  Args:
+    data_root: the URI.
+    val_folder, test_folder: whether the DAG reads them.
+    eval_split, test_split: the settings (`eval.split`,
+      `predict.test_split`): "auto" decides by looking.
+  """
+  seen = readable(data_root)
+  how = ("looked up from here" if seen else
+         "not readable from here, so each split is off unless asked for")
+  lines = [f"data: {data_root}: {how}"]
+  for split, read, setting, flag in (
+      (features.VAL_SPLIT_DIR, val_folder, eval_split, "eval.split=val"),
+      (features.TEST_SPLIT_DIR, test_folder, test_split,
+       "predict.test_split=on")):
+    if setting != "auto":
+      why = f"as set ({setting})"
+    elif seen:
+      why = "found" if read else "not found"
+    else:
+      why = f"assumed absent; --set {flag} reads it"
+    lines.append(f"data: {split} folder {'read' if read else 'not read'}: "
+                 f"{why}")
+  return lines

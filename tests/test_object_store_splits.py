@@ -1,0 +1,81 @@
+"""A data root on an object store: its optional splits (`val`, `test`) are
+looked up where the compiling machine can read it, else off unless asked
+for, and the compile says which (pipeline/object_store_splits.py).
+
+TensorFlow's in-memory `ram://` filesystem is the readable object store;
+`gs://` without credentials or network (as here) the unreadable one.
+"""
+
+import os
+
+import tensorflow as tf
+
+import kubeflow_runner
+from pipeline import config as config_lib
+from pipeline import features
+from pipeline import object_store_splits
+from pipeline import pipeline as pipeline_lib
+from tools.kfp_replay import spec as spec_lib
+
+SIZE = 32
+UNREADABLE = "gs://no-such-bucket-here/data"
+
+
+def _file(root, *parts):
+  with tf.io.gfile.GFile(os.path.join(root, *parts), "w") as f:
+    f.write("x")
+
+
+def _config(*overrides):
+  return config_lib.PipelineConfig(image_size=SIZE).with_overrides(
+      list(overrides))
+
+
+def test_a_readable_store_is_looked_up(tmp_path):
+  root = f"ram://{tmp_path.name}/val-only"
+  image_dir = features.image_dir_name(SIZE)
+  _file(root, image_dir, "train", "a.tfrec")
+  _file(root, image_dir, "val", "a.tfrec")
+  assert object_store_splits.readable(root)
+  assert pipeline_lib.has_val_folder(root, _config())
+  assert not pipeline_lib.has_test_folder(root, _config())
+  _file(root, image_dir, "test", "a.tfrec")
+  assert pipeline_lib.has_test_folder(root, _config())
+  # A span named by number is looked up in its folder.
+  spans_root = f"ram://{tmp_path.name}/spans"
+  _file(spans_root, "span-3", image_dir, "test", "a.tfrec")
+  config = _config("data.spans=3")
+  assert pipeline_lib.has_test_folder(spans_root, config)
+  assert not pipeline_lib.has_val_folder(spans_root, config)
+  lines = object_store_splits.describe(root, True, True, "auto", "auto")
+  assert lines == [f"data: {root}: looked up from here",
+                   "data: val folder read: found",
+                   "data: test folder read: found"]
+
+
+def test_an_unreadable_store_reads_only_what_is_asked_for():
+  assert not object_store_splits.readable(UNREADABLE)
+  assert not pipeline_lib.has_val_folder(UNREADABLE, _config())
+  assert not pipeline_lib.has_test_folder(UNREADABLE, _config())
+  asked = _config("eval.split=val", "predict.test_split=on")
+  assert pipeline_lib.has_val_folder(UNREADABLE, asked)
+  assert pipeline_lib.has_test_folder(UNREADABLE, asked)
+
+
+def test_the_compile_says_which_splits_it_assumed(tmp_path, capsys):
+  spec_path = str(tmp_path / "spec.json")
+  assert kubeflow_runner.main([
+      "--data-root", UNREADABLE, "--image-size", str(SIZE),
+      "--output", spec_path, "--set", "predict.test_split=on"]) == 0
+  err = capsys.readouterr().err
+  assert f"data: {UNREADABLE}: not readable from here" in err
+  assert ("data: val folder not read: assumed absent; --set eval.split=val "
+          "reads it") in err
+  assert "data: test folder read: as set (on)" in err
+  tasks = spec_lib.load_spec(spec_path)["root"]["dag"]["tasks"]
+  assert "TestExampleGen" in tasks
+  # No val folder: evaluation holds out part of train.
+  input_config = spec_lib.constant(
+      tasks["ImportExampleGen"]["inputs"]["parameters"]["input_config"],
+      "input_config")
+  assert "single_split" in input_config and "/val/" not in input_config
