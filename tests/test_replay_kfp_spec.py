@@ -21,6 +21,7 @@ from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.pusher import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
+from tools import make_sample_data
 from tools import replay_kfp_spec as replay
 from tools.kfp_replay import driver_tasks
 from tools.kfp_replay import ledger as ledger_lib
@@ -184,3 +185,60 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   assert len(metrics_record["per_class"]) == 104
   assert os.path.exists(os.path.join(report["uri"], render.REPORT_FILE))
   assert os.path.exists(os.path.join(report["uri"], render.CONFUSION_PNG))
+
+
+def test_hook_output_reaches_the_executor_in_both_forms():
+  """What TFX's ExampleGen driver writes (parameterValues, numbers as
+  floats) becomes the executor's parameters, as TFX's entry point reads
+  them without an inputs spec (the legacy form)."""
+  executor_input = {
+      "inputs": {"parameters": {"input_base": {"stringValue": "/d"}},
+                 "parameterValues": {"input_base": "/d"}},
+      "outputs": {"artifacts": {"examples": {"artifacts": [
+          {"name": "e", "uri": "/u", "metadata": {}}]}}}}
+  set_here = driver_tasks.apply_hook_output({
+      "parameterValues": {"span": 2.0, "input_fingerprint": "split:train",
+                          "input_config": '{"splits": []}'},
+      "artifacts": {"examples": {"artifacts": [
+          {"metadata": {"custom:span": 2.0}}]}}}, executor_input)
+  assert set_here == ["input_config", "input_fingerprint", "span"]
+  inputs = executor_input["inputs"]
+  assert inputs["parameters"]["span"] == {"intValue": "2"}
+  assert inputs["parameterValues"]["span"] == 2
+  assert executor_input["outputs"]["artifacts"]["examples"]["artifacts"][0][
+      "metadata"] == {"custom:span": 2.0}
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils  # pylint: disable=g-import-not-at-top
+  parsed = json_format.ParseDict(
+      {"inputs": {"parameters": inputs["parameters"]}},
+      pipeline_spec_pb2.ExecutorInput())
+  assert kubeflow_v2_entrypoint_utils.parse_execution_properties(
+      parsed.inputs.parameter_values, parsed.inputs.parameters)["span"] == 2
+
+
+@pytest.mark.slow
+def test_a_latest_spans_vertex_spec_replays_example_gen(tmp_path):
+  """The `vertex` spec with `--spans latest`: TFX's driver hook resolves
+  span 2 and the executor reads it (it failed with KeyError: 'span' while
+  the replay dropped the driver's parameters)."""
+  data_root = tmp_path / "data"
+  for span in (1, 2):
+    make_sample_data.make_sample_data(
+        str(data_root), image_size=32, num_classes=4, head_classes=1,
+        head_count=6, tail_count=2, val_fraction=0.5, test_count=0,
+        seed=60 + span, span=span)
+  spec = spec_lib.load_spec(compile_spec(
+      str(tmp_path), str(data_root), "--spans", "latest"))
+  assert "lifecycle" in spec["deploymentSpec"]["executors"][
+      "ImportExampleGen_executor"]["container"]
+  replayer = _replayer(spec, tmp_path / "root")
+  replayer.image_env = replayer_lib.image_environment(
+      REPO_ROOT, kubeflow_runner.IMAGE_PROJECT_DIR,
+      os.path.join(REPO_ROOT, "Dockerfile"))
+  run = replayer.run_task("ImportExampleGen")
+  assert run.driver_parameters == ["input_config", "input_fingerprint",
+                                   "span"]
+  [examples] = run.outputs["examples"]
+  assert examples["metadata"]["custom:span"] == 2
+  assert examples["metadata"]["spans"] == "2"

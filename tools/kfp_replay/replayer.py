@@ -44,7 +44,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 EXECUTOR_INPUT_PLACEHOLDER = "{{$}}"
 OUTPUT_FILE = "executor_output.json"
-DRIVER_OUTPUT_FILE = "driver_output.json"
 LOG_FILE = "replay.log"
 
 
@@ -118,41 +117,44 @@ class Replayer:
     return value
 
   def run(self) -> ReplayResult:
-    tasks = self.spec["root"]["dag"]["tasks"]
-    executors = self.spec["deploymentSpec"]["executors"]
-    runs = []
-    for name in task_order(self.spec):
-      task = tasks[name]
-      component = self.spec["components"][task["componentRef"]["name"]]
-      executor = executors[component["executorLabel"]]
-      start = time.time()
-      log_file, driver_parameters = None, None
-      if "container" in executor:
-        outputs, log_file, driver_parameters = self._container(
-            name, task, component, executor["container"])
-        kind = "container"
-      elif "resolver" in executor:
-        outputs = driver_tasks.resolve(
-            self.ledger, self.input_artifacts(name, task),
-            executor["resolver"])
-        kind = "resolver"
-      elif "importer" in executor:
-        outputs = self._importer(name, task, component,
-                                 executor["importer"])
-        kind = "importer"
-      else:
-        raise ReplayError(f"task {name}: unknown executor {list(executor)}")
-      self.outputs[name] = outputs
-      for artifacts in outputs.values():
-        for artifact in artifacts:
-          self.ledger.add(artifact, self.run_id, name)
-      self.ledger.save()
-      runs.append(TaskRun(name, kind, outputs, time.time() - start, log_file,
-                          driver_parameters))
-      found = ", ".join(f"{key}: {len(artifacts)}"
-                        for key, artifacts in sorted(outputs.items()))
-      self.echo(f"{name} ({kind}, {runs[-1].seconds:.0f} s): {found}")
+    """Every task of the root DAG, in order."""
+    runs = [self.run_task(name) for name in task_order(self.spec)]
     return ReplayResult(self.run_id, self.root, runs)
+
+  def run_task(self, name: str) -> TaskRun:
+    """One task, after the tasks it depends on have run; its outputs go
+    into the ledger."""
+    task = self.spec["root"]["dag"]["tasks"][name]
+    component = self.spec["components"][task["componentRef"]["name"]]
+    executor = self.spec["deploymentSpec"]["executors"][
+        component["executorLabel"]]
+    start = time.time()
+    log_file, driver_parameters = None, None
+    if "container" in executor:
+      outputs, log_file, driver_parameters = self._container(
+          name, task, component, executor["container"])
+      kind = "container"
+    elif "resolver" in executor:
+      outputs = driver_tasks.resolve(
+          self.ledger, self.input_artifacts(name, task),
+          executor["resolver"])
+      kind = "resolver"
+    elif "importer" in executor:
+      outputs = self._importer(name, task, component, executor["importer"])
+      kind = "importer"
+    else:
+      raise ReplayError(f"task {name}: unknown executor {list(executor)}")
+    self.outputs[name] = outputs
+    for artifacts in outputs.values():
+      for artifact in artifacts:
+        self.ledger.add(artifact, self.run_id, name)
+    self.ledger.save()
+    run = TaskRun(name, kind, outputs, time.time() - start, log_file,
+                  driver_parameters)
+    found = ", ".join(f"{key}: {len(artifacts)}"
+                      for key, artifacts in sorted(outputs.items()))
+    self.echo(f"{name} ({kind}, {run.seconds:.0f} s): {found}")
+    return run
 
   def input_artifacts(self, name: str, task: Mapping[str, Any]
                       ) -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
@@ -204,15 +206,12 @@ class Replayer:
     hook = container.get("lifecycle", {}).get("preCacheCheck")
     driver_parameters = None
     if hook:
-      # The driver writes to its own file, so the executor's output file
-      # holds the executor's report only.
-      hook_input = dict(executor_input, outputs=dict(
-          executor_input["outputs"],
-          outputFile=os.path.join(task_dir, DRIVER_OUTPUT_FILE)))
-      self._execute(name, hook["command"], hook.get("args", []), hook_input,
-                    container.get("env", []), log_file)
+      # The driver writes the executor's output file, where TFX's executor
+      # entry point finds it too (as on Vertex AI); the executor rewrites it.
+      self._execute(name, hook["command"], hook.get("args", []),
+                    executor_input, container.get("env", []), log_file)
       driver_parameters = driver_tasks.apply_hook_output(
-          self._read_output(hook_input), executor_input)
+          self._read_output(executor_input), executor_input)
     self._execute(name, container["command"], container.get("args", []),
                   executor_input, container.get("env", []), log_file)
     written = self._read_output(executor_input).get("artifacts", {})
