@@ -169,10 +169,17 @@ def logical_config(args: argparse.Namespace):
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   config = logical_config(args)
+  try:
+    plan = data_plan.make_plan(args.data_root, config)
+  except ValueError as error:
+    raise env_flags.DeploymentSettingError(str(error)) from None
+  for line in plan.lines():
+    print(line)
   settings = beam.settings_from_args(args)
   if not settings.image:
     # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.
@@ -190,7 +197,7 @@ def build_pipeline(args: argparse.Namespace):
   dag = pipeline_lib.create_pipeline(
       pipeline_name=features.pipeline_name(config.class_names),
       pipeline_root=args.pipeline_root,
-      data_root=args.data_root,
+      data=plan,
       serving_model_dir=args.serving_dir,
       config=config,
       schema_file=IMAGE_SCHEMA_FILE,

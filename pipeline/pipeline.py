@@ -27,12 +27,11 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
 
 from pipeline import baseline as baseline_lib
 from pipeline import config as config_lib
+from pipeline import data_plan as data_plan_lib
 from pipeline import features
-from pipeline import spans
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.pusher import component as pusher_lib
@@ -49,154 +48,6 @@ PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 METRICS_MODULE = "modules.metrics"
-
-
-def span_selection(data_root: str, config: config_lib.PipelineConfig
-                   ) -> Optional[spans.SpanSelection]:
-  """The spans a run reads (`config.data.spans`); None: the plain layout."""
-  return spans.resolve(data_root, config.data.spans)
-
-
-def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
-  """Whether evaluation reads the `val` folder (else a holdout of `train`).
-
-  `config.eval.split` decides: "val" or "holdout"; "auto" looks, with
-  tf.io.gfile, for `<data_root>/tfrecords-jpeg-<S>x<S>/val` (with spans, in
-  the newest span's folder) when the data root is a local path. A URI
-  (gs://...) is not looked at: the machine that builds a Kubeflow pipeline
-  may not read the bucket, and a failed look would be indistinguishable
-  from a missing folder; "auto" then means the `val` folder, as in the
-  Kaggle layout.
-  """
-  if config.eval.split != "auto":
-    return config.eval.split == "val"
-  return _has_folder(data_root, config, features.VAL_SPLIT_DIR)
-
-
-def _has_folder(data_root: str, config: config_lib.PipelineConfig,
-                directory: str) -> bool:
-  """Whether `<data_root>[/span-<N>]/tfrecords-jpeg-<S>x<S>/<directory>`
-  exists (True for a URI: see has_val_folder)."""
-  if "://" in data_root:
-    return True
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  root = spans.newest_span_root(data_root, span_selection(data_root, config))
-  return tf.io.gfile.isdir(os.path.join(
-      root, features.image_dir_name(config.image_size), directory))
-
-
-def no_test_predictions_reason(data_root: str,
-                               config: config_lib.PipelineConfig
-                               ) -> Optional[str]:
-  """Why the DAG does not predict the `test` folder; None when it does.
-
-  `config.predict.test_split`: "on", "off", or "auto": looked up as
-  `has_val_folder` looks up `val`. A `test` folder without `*.tfrec` files
-  counts as none (a data set converted with no test fraction, or emptied):
-  TestExampleGen would stop the run on it, and a missing folder only skips
-  batch prediction.
-  """
-  if config.predict.test_split != "auto":
-    return (None if config.predict.test_split == "on"
-            else "predict.test_split is off")
-  if not _has_folder(data_root, config, features.TEST_SPLIT_DIR):
-    return "no test folder"
-  if "://" in data_root:
-    return None
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(
-      spans.newest_span_root(data_root, span_selection(data_root, config)),
-      features.image_dir_name(config.image_size), features.TEST_SPLIT_DIR)
-  if not tf.io.gfile.glob(os.path.join(folder, features.TFRECORD_PATTERN)):
-    return f"the test folder {folder} has no {features.TFRECORD_PATTERN} files"
-  return None
-
-
-def has_test_folder(data_root: str, config: config_lib.PipelineConfig
-                    ) -> bool:
-  """Whether the DAG predicts the `test` folder (no_test_predictions_reason
-  says why not)."""
-  return no_test_predictions_reason(data_root, config) is None
-
-
-def data_folders(data_root: str, config: config_lib.PipelineConfig
-                 ) -> List[str]:
-  """The local `tfrecords-jpeg-<S>x<S>` folders a run reads, oldest span
-  first (one in the plain layout; the newest span's for "latest").
-
-  Raises:
-    ValueError: "latest" spans of a local data root without span folders.
-  """
-  selection = span_selection(data_root, config)
-  image_dir = features.image_dir_name(config.image_size)
-  if (selection is not None and selection.latest and "://" not in data_root
-      and not spans.spans_in(data_root)):
-    raise ValueError(f"data.spans={config.data.spans}: no "
-                     f"{spans.SPAN_DIR_PREFIX}<N> folder in {data_root}")
-  if selection is None or selection.latest:
-    return [os.path.join(spans.newest_span_root(data_root, selection),
-                         image_dir)]
-  return [os.path.join(data_root, spans.span_dir(span), image_dir)
-          for span in range(selection.first, selection.last + 1)]
-
-
-def test_input_config(image_size: int = features.DEFAULT_IMAGE_SIZE,
-                      selection: Optional[spans.SpanSelection] = None
-                      ) -> example_gen_pb2.Input:
-  """The `test` folder (of the newest span read) as TestExampleGen's one
-  split."""
-  return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-      name=features.TEST_SPLIT,
-      pattern=spans.split_pattern(features.TEST_SPLIT_DIR, image_size,
-                                  selection))])
-
-
-def test_output_config() -> example_gen_pb2.Output:
-  """One output split, `test` (one input split would default to a 2:1 cut
-  into train and eval)."""
-  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-      splits=[example_gen_pb2.SplitConfig.Split(name=features.TEST_SPLIT,
-                                                hash_buckets=1)]))
-
-
-def input_config(val_folder: bool = True,
-                 image_size: int = features.DEFAULT_IMAGE_SIZE,
-                 selection: Optional[spans.SpanSelection] = None
-                 ) -> example_gen_pb2.Input:
-  """Kaggle split directories -> TFX splits (only `train` without `val`);
-  with spans, each pattern names `span-{SPAN}` (pipeline/spans.py)."""
-  if not val_folder:
-    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-        name="single_split",
-        pattern=spans.split_pattern(features.TRAIN_SPLIT_DIR, image_size,
-                                    selection))])
-  return example_gen_pb2.Input(splits=[
-      example_gen_pb2.Input.Split(
-          name=split,
-          pattern=spans.split_pattern(directory, image_size, selection))
-      for split, directory in features.KAGGLE_SPLIT_DIRS.items()
-  ])
-
-
-def output_config(val_folder: bool, holdout_percent: int
-                  ) -> example_gen_pb2.Output:
-  """The input splits as they are, or `train` cut in two by hash of `id`.
-
-  Without a `val` folder, `holdout_percent` of 100 hash buckets of each
-  record's `id` become split `eval`: the same record always lands in the
-  same split, whatever the file order, shard count or run, and adding
-  records never moves the old ones.
-  """
-  if val_folder:
-    return example_gen_pb2.Output()
-  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-      splits=[
-          example_gen_pb2.SplitConfig.Split(
-              name=features.TRAIN_SPLIT, hash_buckets=100 - holdout_percent),
-          example_gen_pb2.SplitConfig.Split(
-              name=features.EVAL_SPLIT, hash_buckets=holdout_percent),
-      ],
-      partition_feature_name=features.ID_KEY))
 
 
 def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
@@ -261,7 +112,7 @@ def blessed_model_resolver(node_id: str, stable: bool, stable_strategy,
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
-    data_root: str,
+    data: data_plan_lib.DataPlan,
     serving_model_dir: str,
     config: config_lib.PipelineConfig,
     schema_file: str = DEFAULT_SCHEMA_FILE,
@@ -276,9 +127,8 @@ def create_pipeline(
   Args:
     pipeline_name: name in the metadata store.
     pipeline_root: where component outputs go.
-    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`,
-      or `span-<N>/tfrecords-jpeg-<S>x<S>/...` (pipeline/spans.py); without
-      `val`, evaluation holds out part of `train` (has_val_folder).
+    data: what the run reads (pipeline/data_plan.py): the spans, where the
+      eval split comes from, whether the test folder is predicted.
     serving_model_dir: where Pusher writes blessed models.
     config: the logical settings.
     schema_file: the curated schema, read when SchemaGen runs (in its
@@ -301,18 +151,13 @@ def create_pipeline(
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
   """
-  val_folder = has_val_folder(data_root, config)
-  selection = span_selection(data_root, config)
-  input_base = spans.input_base(data_root, config.image_size, selection)
   # ImportExampleGen that first checks every input file, naming a missing
   # folder or a truncated file (pipeline/components/example_gen/); with
   # spans, it reads the latest span, or those `config.data.spans` names.
   example_gen = example_gen_component.CheckedImportExampleGen(
-      input_base=input_base,
-      input_config=input_config(val_folder, config.image_size, selection),
-      output_config=output_config(val_folder, config.eval.holdout_percent),
-      range_config=spans.range_config(selection), selection=selection,
-  ).with_id("ImportExampleGen")
+      input_base=data.input_base, input_config=data.input_config(),
+      output_config=data.output_config(), range_config=data.range_config(),
+      selection=data.selection).with_id("ImportExampleGen")
   schema_gen = schema_gen_lib.SchemaGen(
       schema_file=schema_file,
       num_classes=config.num_classes).with_id("SchemaGen")
@@ -426,16 +271,15 @@ def create_pipeline(
       batch_size=config.predict.batch_size).with_id("EvalInference")
   prediction_nodes = [eval_inference]
   test_predictions = None
-  if has_test_folder(data_root, config):
+  if data.predicts_test:
     # Its own ExampleGen: the unlabelled test split must not reach the
     # statistics, the validator's label checks or Transform, and with no
     # `val` folder ImportExampleGen's hash holdout takes one input split.
     # With spans: the newest span's test folder (the range's last).
     test_example_gen = example_gen_component.CheckedImportExampleGen(
-        input_base=input_base,
-        input_config=test_input_config(config.image_size, selection),
-        output_config=test_output_config(),
-        range_config=spans.range_config(selection)).with_id("TestExampleGen")
+        input_base=data.input_base, input_config=data.test_input_config(),
+        output_config=data_plan_lib.test_output_config(),
+        range_config=data.range_config()).with_id("TestExampleGen")
     batch_prediction = inference_lib.BatchInference(
         examples=test_example_gen.outputs["examples"],
         model=trainer.outputs["model"],

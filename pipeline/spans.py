@@ -7,7 +7,7 @@ is the plain layout, one span, read as before. The setting (config
 
 * "auto": the latest span when the data root holds span folders (looked
   up for a local data root), else the plain layout. A URI (gs://...) is not
-  looked at (pipeline.has_val_folder says why): it means the plain layout,
+  looked at (pipeline/data_plan.py says why): it means the plain layout,
   and a bucket of spans takes "latest" or a number.
 * "latest": the span with the highest number, found by ImportExampleGen's
   own `{SPAN}` pattern when it runs (a new span needs no new pipeline).

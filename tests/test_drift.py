@@ -24,6 +24,7 @@ from tfx.types import standard_artifacts
 from modules import data_profile
 from pipeline import baseline as baseline_lib
 from pipeline import config as config_lib
+from pipeline import data_plan
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
 from pipeline import summary as summary_lib
@@ -328,8 +329,8 @@ def _validator_and_resolver(tmp_path, stable, **validation):
       predict__test_split="off", **{f"validation__{k}": v
                                     for k, v in validation.items()})
   pipeline = pipeline_lib.create_pipeline(
-      "p", str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"),
-      config, stable_baseline=stable)
+      "p", str(tmp_path / "root"), data_plan.make_plan(str(tmp_path), config),
+      str(tmp_path / "serving"), config, stable_baseline=stable)
   nodes = {node.id: node for node in pipeline.components}
   return nodes["ExampleValidator"], nodes.get("drift_baseline_resolver")
 

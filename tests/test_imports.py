@@ -51,6 +51,7 @@ LAYER_OF_PATH = (
     # Loads a served model: BatchInference runs it, tools/ predict with it.
     ("pipeline/serving_model.py", 2),
     ("pipeline/pipeline.py", 3),
+    ("pipeline/data_plan.py", 3),
     ("pipeline/baseline.py", 3),
     ("pipeline/beam.py", 3),
     ("pipeline/quiet_worker.py", 3),

@@ -379,11 +379,13 @@ def test_vertex_keys_are_the_ones_the_config_leaves_out():
 
 def test_vertex_settings_cannot_shadow_the_config():
   from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.PipelineConfig()
   with pytest.raises(ValueError, match="'train'"):
     pipeline_lib.create_pipeline(
-        "flowers", ROOT, "gs://bucket/data", "gs://bucket/serving",
-        config_lib.PipelineConfig(),
+        "flowers", ROOT, data_plan.make_plan("gs://bucket/data", config),
+        "gs://bucket/serving", config,
         vertex_training={"ai_platform_enable_vertex": True, "train": {}})
 
 

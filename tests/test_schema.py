@@ -7,6 +7,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from pipeline import config as config_lib
+from pipeline import data_plan
 from pipeline import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
@@ -118,7 +119,8 @@ def test_executor_stops_on_a_disagreeing_schema(tmp_path):
 def test_pipeline_passes_the_class_count_and_the_file():
   config = config_lib.PipelineConfig(class_names=("a", "b", "c"))
   pipeline = pipeline_lib.create_pipeline(
-      pipeline_name="p", pipeline_root="/tmp/root", data_root="gs://b/data",
+      pipeline_name="p", pipeline_root="/tmp/root",
+      data=data_plan.make_plan("gs://b/data", config),
       serving_model_dir="/tmp/serving", config=config,
       schema_file="/flowers/schema/schema.pbtxt")
   (node,) = [c for c in pipeline.components if c.id == "SchemaGen"]

@@ -9,7 +9,7 @@ more as a fast pre-flight; both give the same messages:
 * a split folder that is missing, or holds no `.tfrec` file, or whose files
   hold 0 records in all: error naming the folder (`val` may be absent when
   `val_folder` is False: the pipeline then holds out part of `train`,
-  pipeline/pipeline.py `has_val_folder`);
+  pipeline/data_plan.py `make_plan`);
 * a `.tfrec` file that is truncated or is not a TFRecord file at all: error,
   naming the file and the index of the first unreadable record;
 * a `.tfrec` file with zero records (a 0-byte file left by a failed upload):
