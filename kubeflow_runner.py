@@ -146,9 +146,9 @@ def logical_config(args: argparse.Namespace):
   from here (the compiling machine need not reach the bucket), so the
   config's default size is used and a warning says so.
   """
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
-  from pipeline import spans  # pylint: disable=g-import-not-at-top
+  from settings import spans  # pylint: disable=g-import-not-at-top
   local_root = "://" not in args.data_root
   try:
     config = flags.config_from_args(
@@ -170,7 +170,7 @@ def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   config = logical_config(args)

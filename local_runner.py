@@ -7,7 +7,7 @@ Outputs go under --output-dir: `pipeline_root/` (component outputs),
 report is the Report component's artifact (`pipeline_root/Report/report/<id>/
 report.html`). At the end it prints the headline metrics, the Evaluator's
 verdict, the pushed model and where the report is.
-Logical settings default to `pipeline/config.py`; the flags below override
+Logical settings default to `settings/config.py`; the flags below override
 them. Physical settings (paths, Beam arguments) live here only.
 
 The terminal shows progress, warnings and errors (`pipeline/console.py`;
@@ -88,7 +88,7 @@ def local_pipeline(output_dir: str, data, config,
   `serving/` for pushed models (README, "Outputs"). The benchmarks build
   their runs with this too.
   """
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(output_dir)
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     parser.error("--data-root and --output-dir are needed")
 
   from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   import local_runner  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top

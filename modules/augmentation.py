@@ -12,8 +12,8 @@ from typing import Callable, List, Optional
 import keras
 import tensorflow as tf
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 def layer_seed(seed: int, layer_name: str, start_batch: int = 0) -> int:

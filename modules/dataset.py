@@ -14,8 +14,8 @@ import tensorflow_transform as tft
 from modules import augmentation
 from modules import class_weights as class_weights_lib
 from modules import strategy as strategy_lib
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 def read_class_counts(tft_output: tft.TFTransformOutput,

@@ -11,8 +11,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import keras
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 BackboneFactory = Callable[..., keras.Model]
 

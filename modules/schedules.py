@@ -8,7 +8,7 @@ rate (`train.reduce_lr_patience`, constant schedule only).
 import math
 
 
-from pipeline import config as config_lib
+from settings import config as config_lib
 
 
 def learning_rate_for_epoch(config: config_lib.PipelineConfig, epoch: int,

@@ -32,8 +32,8 @@ from modules import schedules
 from modules import serving
 from modules import strategy as strategy_lib
 from modules import warm_start as warm_start_lib
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 class _EpochTimer(keras.callbacks.Callback):

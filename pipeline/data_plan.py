@@ -5,7 +5,7 @@ A runner builds it (`make_plan`), prints it (`DataPlan.lines`) and passes it
 to `create_pipeline`, which wires it into ImportExampleGen and TestExampleGen
 and looks at no folder itself. The plan holds:
 
-* the spans read (`data.spans`, pipeline/spans.py);
+* the spans read (`data.spans`, settings/spans.py);
 * where the eval split comes from: the `val` folder, or a hash holdout of
   `train` (`eval.split`);
 * whether the `test` folder is predicted, or why not (`predict.test_split`);
@@ -24,9 +24,9 @@ from typing import List, Optional, Tuple
 
 from tfx.proto import example_gen_pb2
 
-from pipeline import config as config_lib
-from pipeline import features
-from pipeline import spans
+from settings import config as config_lib
+from settings import features
+from settings import spans
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +167,7 @@ def input_config(val_folder: bool = True,
                  selection: Optional[spans.SpanSelection] = None
                  ) -> example_gen_pb2.Input:
   """Kaggle split directories -> TFX splits (only `train` without `val`);
-  with spans, each pattern names `span-{SPAN}` (pipeline/spans.py)."""
+  with spans, each pattern names `span-{SPAN}` (settings/spans.py)."""
   if not val_folder:
     return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
         name="single_split",

@@ -29,9 +29,9 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from pipeline import baseline as baseline_lib
-from pipeline import config as config_lib
+from settings import config as config_lib
 from pipeline import data_plan as data_plan_lib
-from pipeline import features
+from settings import features
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.pusher import component as pusher_lib

@@ -22,9 +22,9 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
 from modules import warm_start as warm_start_lib
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
-from pipeline import spans
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
+from settings import spans
 from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.data_validator import executor as data_validator

@@ -19,8 +19,8 @@ import pytest
 import tensorflow as tf
 
 from modules import metrics
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
 from pipeline.components.batch_inference import predictions
 from pipeline.components.report import model_card
 from pipeline.components.report import render

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 def test_round_trip_through_json():
@@ -148,7 +148,7 @@ def test_set_reaches_the_top_level_fields(tmp_path):
 def test_each_class_list_is_a_pipeline_of_its_own():
   """Names and order both make the label space; the name is one Vertex AI
   and Kubeflow Pipelines accept (lower case, digits, hyphens)."""
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   names = ["rose", "tulip", "daisy"]
   ours = features.pipeline_name(names)
   assert ours == features.pipeline_name(list(names))

@@ -17,7 +17,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from pipeline.components.example_gen import data_check
-from pipeline import features
+from settings import features
 from pipeline import data_plan
 from pipeline.components.example_gen import component as example_gen_component
 from pipeline.components.example_gen import executor as example_gen_executor
@@ -178,7 +178,7 @@ def test_truncated_tfrecord_stops_the_dag_run(data_root, tmp_path):
   output = tmp_path / "out"
   result = _run_dag(f"""
 import local_runner
-from pipeline import config as config_lib
+from settings import config as config_lib
 from pipeline import data_plan
 config = config_lib.PipelineConfig().replace(image_size={SIZE})
 pipeline = local_runner.local_pipeline(

@@ -23,9 +23,9 @@ from tfx.types import standard_artifacts
 
 from modules import data_profile
 from pipeline import baseline as baseline_lib
-from pipeline import config as config_lib
+from settings import config as config_lib
 from pipeline import data_plan
-from pipeline import features
+from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline import summary as summary_lib
 from pipeline.components.data_validator import drift

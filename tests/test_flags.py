@@ -15,10 +15,10 @@ import pytest
 
 import kubeflow_runner
 import local_runner
-from pipeline import config as config_lib
+from settings import config as config_lib
 from pipeline import data_plan
 from pipeline import console
-from pipeline import features
+from settings import features
 from pipeline import flags
 
 

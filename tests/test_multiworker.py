@@ -26,8 +26,8 @@ from conftest import REPO_ROOT
 from modules import model as model_lib
 from modules import strategy as strategy_lib
 from modules import warm_start
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 WORKER = os.path.join(REPO_ROOT, "tools", "train_worker.py")
 # Weights of two workers against one process on the same global batch:

@@ -26,7 +26,7 @@ from tensorflow_model_analysis.writers import metrics_plots_and_validations_writ
 
 from conftest import REPO_ROOT
 from modules import metrics
-from pipeline import features
+from settings import features
 from pipeline.components.report import component as report_component
 from pipeline.components.report import content
 from pipeline.components.report import executor as report_executor

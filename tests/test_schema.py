@@ -6,9 +6,9 @@ import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
-from pipeline import config as config_lib
+from settings import config as config_lib
 from pipeline import data_plan
-from pipeline import features
+from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
 from pipeline.components.schema_gen import component as schema_gen_component

@@ -13,10 +13,10 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 from pipeline import data_plan
-from pipeline import spans
+from settings import spans
 from pipeline.components.example_gen import component as example_gen_component
 from tools import make_sample_data
 

@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from conftest import run_local_pipeline
 from modules import hyperparameters
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 from pipeline.components.report import render
 import serving_consumers
 

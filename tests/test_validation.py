@@ -22,9 +22,9 @@ from tfx_bsl.coders import example_coder
 
 from conftest import run_local_pipeline
 from modules import data_profile
-from pipeline import config as config_lib
+from settings import config as config_lib
 from pipeline.components.example_gen import data_check
-from pipeline import features
+from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
 from pipeline.components.data_validator import checks as validation_checks

@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from modules import model as model_lib
 from modules import warm_start
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 import serving_consumers
 
 CLASSES = ("a", "b", "c")

@@ -20,8 +20,8 @@ from tfx.components.example_gen.import_example_gen import executor as import_exe
 from tfx.types import standard_artifacts
 
 from conftest import run_local_pipeline
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 from pipeline import data_plan
 from pipeline import pipeline as pipeline_lib
 from tools import convert_images

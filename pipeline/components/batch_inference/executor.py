@@ -33,7 +33,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from pipeline import serving_model
+from pipeline.components import serving_model
 from pipeline.components.batch_inference import predictions as predictions_lib
 
 EXAMPLES_KEY = "examples"

@@ -11,7 +11,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline import features
+from settings import features
 
 SUMMARY_FILE = "validation_summary.json"
 # At most this many bad records are named in the error message (all of them

@@ -14,7 +14,7 @@ from tfx.utils import io_utils
 
 from modules import data_profile
 from pipeline.components.example_gen import data_check
-from pipeline import features
+from settings import features
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
 from pipeline.components.data_validator import drift

@@ -4,7 +4,7 @@ from typing import Any, Dict, Optional
 
 from tfx import types
 
-from pipeline import evaluation as evaluation_lib
+from pipeline.components import evaluation as evaluation_lib
 
 
 def not_blessed_reason(blessing: Optional[types.Artifact],

@@ -14,8 +14,8 @@ from typing import Any, Dict, Optional
 
 from tfx import types
 
-from pipeline import features
-from pipeline import spans
+from settings import features
+from settings import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -73,7 +73,7 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "span": (examples.get_int_custom_property("span")
                  if examples.has_custom_property("span") else None),
         # "span 2", "spans 1-2": what the model was trained on; None in the
-        # plain layout (pipeline/spans.py).
+        # plain layout (settings/spans.py).
         "spans": spans.label_of_examples(examples),
         "version": (examples.get_int_custom_property("version")
                     if examples.has_custom_property("version") else None),

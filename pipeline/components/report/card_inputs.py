@@ -11,9 +11,9 @@ from typing import Optional
 
 from tfx import types
 
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
-from pipeline import spans
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
+from settings import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import model_card

@@ -1,7 +1,7 @@
 """What the evaluation report says: its data, read from the run's artifacts.
 
 `load_report_data` gathers, from an Evaluator output (through
-`pipeline.evaluation.load_evaluation`, the overall slice), the Trainer's
+`pipeline.components.evaluation.load_evaluation`, the overall slice), the Trainer's
 `training_history.json` and the DataValidator's summary, everything the page
 shows; `gallery` picks the misclassified eval images of the most-confused
 class pairs from the eval predictions (BatchInference) and `test_distribution`
@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from modules import metrics as metrics_lib
 from modules import warm_start as warm_start_lib
-from pipeline import evaluation as evaluation_lib
-from pipeline import spans as spans_lib
+from pipeline.components import evaluation as evaluation_lib
+from settings import spans as spans_lib
 
 # The scalar metrics shown first, in this order (the rest follow by name).
 HEADLINE_METRICS = evaluation_lib.HEADLINE_METRICS
@@ -200,9 +200,9 @@ def thumbnail(image_bytes: bytes, pixels: int = THUMBNAIL_PIXELS) -> bytes:
 def read_images(files: Sequence[str], ids: Sequence[str]) -> Dict[str, bytes]:
   """id -> encoded image of the records of `files` (ExampleGen's GZIP
   TFRecords) whose id is in `ids`."""
-  # The names of the features, imported here: pipeline.features is light,
+  # The names of the features, imported here: settings.features is light,
   # but this module is imported by tools that never read examples.
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   wanted, found = set(ids), {}
   for path in sorted(files):
     for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):

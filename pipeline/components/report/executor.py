@@ -23,8 +23,8 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import metrics as metrics_lib
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import checks as validation_checks

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from modules import metrics as metrics_lib
-from pipeline import evaluation as evaluation_lib
+from pipeline.components import evaluation as evaluation_lib
 
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
@@ -143,11 +143,11 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   """The card of the model `evaluation` evaluated.
 
   Args:
-    evaluation: the Evaluator's output, read (pipeline.evaluation).
+    evaluation: the Evaluator's output, read (pipeline.components.evaluation).
     history: the Trainer's training_history.json, read; None if missing.
     validation_summary: the DataValidator's summary (splits, warnings).
     span: ExampleGen's span of the examples, or the spans it read
-      ("spans 1-2", pipeline/spans.py).
+      ("spans 1-2", settings/spans.py).
     eval_labels: true classes of the eval examples (BatchInference).
     eval_predicted: the model's classes for the same examples.
     blessed: the Evaluator's blessing (default: its validation result).

@@ -9,7 +9,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline import features
+from settings import features
 from pipeline.components.schema_gen import schema_check
 
 SCHEMA_FILE_KEY = "schema_file"

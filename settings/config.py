@@ -18,8 +18,8 @@ import dataclasses
 import json
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from pipeline import features
-from pipeline import spans
+from settings import features
+from settings import spans
 
 # Backbones the Trainer can build (see modules/model.py).
 BACKBONES = (
@@ -46,7 +46,7 @@ LABEL_DRIFT_COMPARATORS = ("linf", "js")
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  """Which data a run reads (pipeline/spans.py).
+  """Which data a run reads (settings/spans.py).
 
   Attributes:
     spans: with `span-<N>/tfrecords-jpeg-<S>x<S>/...` folders in the data

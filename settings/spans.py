@@ -36,7 +36,7 @@ from typing import Callable, Iterable, List, Optional
 
 from google.protobuf import wrappers_pb2
 
-from pipeline import features
+from settings import features
 
 SPAN_DIR_PREFIX = "span-"
 # ImportExampleGen's placeholder (tfx.components.example_gen.utils.SPAN_SPEC).
@@ -187,7 +187,7 @@ def split_pattern(split_dir: str, image_size: int,
 def range_config(selection: Optional[SpanSelection]):
   """ImportExampleGen's RangeConfig: the last span of a fixed selection
   (None: the latest span, or the plain layout)."""
-  # Here, not at the top: pipeline/config.py imports this module, and the
+  # Here, not at the top: settings/config.py imports this module, and the
   # Trainer's process should not pay for TFX's protos to read its config.
   from tfx.proto import range_config_pb2  # pylint: disable=g-import-not-at-top
   if selection is None or selection.latest:

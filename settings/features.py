@@ -127,7 +127,7 @@ def _read_json(folder: Optional[str], name: str) -> Optional[Dict[str, Any]]:
   when there is no folder or no such file."""
   if not folder:
     return None
-  # Here, not at the top: pipeline/config.py imports this module, and
+  # Here, not at the top: settings/config.py imports this module, and
   # reading a config must not import TensorFlow.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(folder, name)
