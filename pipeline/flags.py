@@ -13,6 +13,7 @@ import os
 import re
 from typing import Callable, List, Optional, Sequence
 
+from pipeline import overrides
 from settings import config as config_lib
 from settings import features
 from settings import spans
@@ -213,7 +214,7 @@ def config_from_args(args: argparse.Namespace,
     if value is not None:
       changes[key] = value
   try:
-    return config_lib.PipelineConfig().replace(**changes).with_overrides(
-        args.set)
+    return overrides.apply_overrides(
+        config_lib.PipelineConfig().replace(**changes), args.set)
   except ValueError as error:
     raise FlagError(str(error)) from None

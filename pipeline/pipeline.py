@@ -160,7 +160,7 @@ def create_pipeline(
       selection=data.selection).with_id("ImportExampleGen")
   schema_gen = schema_gen_lib.SchemaGen(
       schema_file=schema_file,
-      num_classes=config.num_classes).with_id("SchemaGen")
+      settings=config.schema_settings()).with_id("SchemaGen")
   # With the schema, the label's statistics are categorical: a histogram of
   # every class, which DataValidator reads for class balance.
   statistics_gen = tfx.components.StatisticsGen(
@@ -169,9 +169,8 @@ def create_pipeline(
   # The drift baseline: the latest blessed model, whose artifact holds the
   # profile of its training data (modules/data_profile.py says why there);
   # locally, not a model trained on these Examples (pipeline/baseline.py).
-  validation = config.validation
   drift_resolver = None
-  if validation.drift_check:
+  if config.validation.drift_check:
     drift_resolver = blessed_model_resolver(
         "drift_baseline_resolver", stable_baseline,
         baseline_lib.LatestBlessedModelOfOtherDataStrategy,
@@ -180,17 +179,7 @@ def create_pipeline(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],
-      class_names=config.class_names,
-      image_size=config.image_size,
-      max_imbalance_ratio=validation.max_imbalance_ratio,
-      min_class_examples=validation.min_class_examples,
-      scan_images=validation.scan_images,
-      drift_check=validation.drift_check,
-      label_drift_comparator=validation.label_drift_comparator,
-      label_drift_threshold=validation.label_drift_threshold,
-      image_drift_threshold=validation.image_drift_threshold,
-      stop_on_drift=validation.stop_on_drift,
-      allow_one_class_eval=validation.allow_one_class_eval,
+      settings=config.validator_settings(),
       baseline_model=(drift_resolver.outputs["model"] if drift_resolver
                       else None),
   ).with_id("ExampleValidator")
@@ -268,7 +257,7 @@ def create_pipeline(
   eval_inference = inference_lib.BatchInference(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"], splits=[features.EVAL_SPLIT],
-      batch_size=config.predict.batch_size).with_id("EvalInference")
+      settings=config.inference_settings()).with_id("EvalInference")
   prediction_nodes = [eval_inference]
   test_predictions = None
   if data.predicts_test:
@@ -285,7 +274,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         splits=[features.TEST_SPLIT], submission_split=features.TEST_SPLIT,
-        batch_size=config.predict.batch_size).with_id("BatchPrediction")
+        settings=config.inference_settings()).with_id("BatchPrediction")
     prediction_nodes += [test_example_gen, batch_prediction]
     test_predictions = batch_prediction.outputs["predictions"]
   # Atomic versioned push with a push_record.json and a model card

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from pipeline import overrides
 from settings import config as config_lib
 from settings import features
 
@@ -115,7 +116,7 @@ def test_class_names_file(tmp_path):
 
 
 def test_set_overrides_parse_by_field_type():
-  config = config_lib.PipelineConfig().with_overrides([
+  config = overrides.apply_overrides(config_lib.PipelineConfig(), [
       "augment.rotation=0.1", "train.class_weighting=yes",
       "train.epochs=3", "model.weights=none", "train.tpu_address=grpc://t"])
   assert config.augment.rotation == 0.1
@@ -132,13 +133,13 @@ def test_set_overrides_parse_by_field_type():
                        ("image_size=big", "expected a int"),
                        ("classes_file=/nonexistent.txt", "nonexistent")]:
     with pytest.raises(ValueError, match=message):
-      config_lib.PipelineConfig().with_overrides([bad])
+      overrides.apply_overrides(config_lib.PipelineConfig(), [bad])
 
 
 def test_set_reaches_the_top_level_fields(tmp_path):
   path = tmp_path / "classes.txt"
   path.write_text("".join(f"class {i}\n" for i in range(10)))
-  config = config_lib.PipelineConfig().with_overrides(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(),
       ["image_size=64", f"classes_file={path}", "train.epochs=2"])
   assert config.image_size == 64
   assert config.class_names == tuple(f"class {i}" for i in range(10))

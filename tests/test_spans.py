@@ -13,6 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
+from pipeline import overrides
 from settings import config as config_lib
 from settings import features
 from pipeline import data_plan
@@ -38,7 +39,7 @@ def test_parse_setting(text, expected):
 @pytest.mark.parametrize("text", ["3-1", "last", "1-", "-2", "1,2"])
 def test_bad_setting_names_the_setting(text):
   with pytest.raises(ValueError, match="data.spans"):
-    config_lib.PipelineConfig().with_overrides([f"data.spans={text}"])
+    overrides.apply_overrides(config_lib.PipelineConfig(), [f"data.spans={text}"])
 
 
 def test_auto_is_the_plain_layout_without_span_folders(tmp_path):
@@ -86,9 +87,9 @@ def span_root(tmp_path):
 
 def _run_example_gen(data_root, setting, output):
   """Runs the DAG's ImportExampleGen alone; returns its Examples artifact."""
-  config = config_lib.PipelineConfig(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(
       image_size=SIZE,
-      class_names=tuple(f"c{i}" for i in range(CLASSES))).with_overrides(
+      class_names=tuple(f"c{i}" for i in range(CLASSES))),
           [f"data.spans={setting}"])
   plan = data_plan.make_plan(str(data_root), config)
   example_gen = example_gen_component.CheckedImportExampleGen(
@@ -162,7 +163,7 @@ def test_flag_and_image_size_from_the_newest_span(span_root):
 
 def test_latest_without_span_folders_is_an_error_naming_the_root(tmp_path):
   (tmp_path / features.image_dir_name(SIZE)).mkdir()
-  config = config_lib.PipelineConfig(image_size=SIZE).with_overrides(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(image_size=SIZE),
       ["data.spans=latest"])
   with pytest.raises(ValueError, match=f"no span-<N> folder in {tmp_path}"):
     data_plan.make_plan(str(tmp_path), config)

@@ -23,6 +23,7 @@ from tfx_bsl.coders import example_coder
 from conftest import run_local_pipeline
 from modules import data_profile
 from settings import config as config_lib
+from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
 from settings import features
 from pipeline import pipeline as pipeline_lib
@@ -114,19 +115,14 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   anomalies = standard_artifacts.ExampleAnomalies()
   anomalies.uri = str(tmp_path / "anomalies")
   os.makedirs(anomalies.uri)
-  drift_defaults = config_lib.ValidationConfig()
-  settings = dict(class_names=json.dumps(CLASS_NAMES), image_size=SIZE,
-                  max_imbalance_ratio=3.0, min_class_examples=2,
-                  scan_images=1,
-                  drift_check=int(drift_defaults.drift_check),
-                  label_drift_comparator=(
-                      drift_defaults.label_drift_comparator),
-                  label_drift_threshold=drift_defaults.label_drift_threshold,
-                  image_drift_threshold=drift_defaults.image_drift_threshold,
-                  stop_on_drift=int(drift_defaults.stop_on_drift),
-                  allow_one_class_eval=int(
-                      drift_defaults.allow_one_class_eval))
-  settings.update(config_changes or {})
+  # The DataValidator's view of a config, as the DAG gives it.
+  settings = config_lib.PipelineConfig(
+      image_size=SIZE, class_names=CLASS_NAMES).replace(
+          validation__max_imbalance_ratio=3.0,
+          validation__min_class_examples=2, validation__scan_images=True,
+          **{f"validation__{key}": value
+             for key, value in (config_changes or {}).items()}
+      ).validator_settings()
   error = None
   try:
     validation_executor.DataValidatorExecutor().Do(
@@ -134,7 +130,8 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
          "schema": [schema_artifact],
          validation_executor.BASELINE_MODEL_KEY: (
              [baseline_model] if baseline_model else [])},
-        {"anomalies": [anomalies]}, settings)
+        {"anomalies": [anomalies]},
+        {custom_config.KEY: custom_config.encode(settings)})
   except validation_executor.DataValidationError as raised:
     error = str(raised)
   return anomalies, validation_executor.read_summary(anomalies.uri), error
@@ -386,7 +383,7 @@ def test_an_eval_split_of_one_class_stops_the_run_unless_allowed(tmp_path):
           f"{CLASS_NAMES[1]!r} (1)") in error
   assert "validation.allow_one_class_eval=true" in error
   _, summary, error = _run_validator(
-      tmp_path / "allowed", splits, config_changes={"allow_one_class_eval": 1})
+      tmp_path / "allowed", splits, config_changes={"allow_one_class_eval": True})
   assert error is None
   assert any("one class only" in w for w in summary["warnings"])
 
@@ -461,7 +458,7 @@ def test_stop_on_drift_makes_drift_an_error(tmp_path):
   _, summary, error = _run_validator(
       tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
                  "eval": _examples(EVAL, "e", unique=True)},
-      config_changes={"stop_on_drift": 1}, baseline_model=baseline)
+      config_changes={"stop_on_drift": True}, baseline_model=baseline)
   assert error is not None and "stops before Transform" in error
   assert "data drift" in error and f"{CLASS_NAMES[3]!r} (3)" in error
   assert "validation.stop_on_drift" in error
@@ -477,7 +474,7 @@ def test_no_baseline_is_a_note_not_a_warning(tmp_path, case):
     baseline = _baseline_model(tmp_path, [], with_profile=False)
   if case == "drift check off":
     baseline = _baseline_model(tmp_path, _examples(SPAN_1, "b", unique=True))
-    changes = {"drift_check": 0}
+    changes = {"drift_check": False}
   _, summary, error = _run_validator(
       tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
                  "eval": _examples(EVAL, "e", unique=True)},

@@ -20,6 +20,7 @@ from tfx.components.example_gen.import_example_gen import executor as import_exe
 from tfx.types import standard_artifacts
 
 from conftest import run_local_pipeline
+from pipeline import overrides
 from settings import config as config_lib
 from settings import features
 from pipeline import data_plan
@@ -220,7 +221,7 @@ def test_an_empty_test_folder_counts_as_none(tmp_path):
   make_sample_data.write_split(str(image_dir), features.TEST_SPLIT_DIR, [0],
                                64, False, 0)
   assert _plan(str(tmp_path), config).predicts_test
-  off = config.with_overrides(["predict.test_split=off"])
+  off = overrides.apply_overrides(config, ["predict.test_split=off"])
   assert _plan(str(tmp_path), off).no_test_reason == (
       "predict.test_split is off")
 

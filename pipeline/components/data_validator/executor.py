@@ -13,7 +13,9 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import data_profile
+from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
+from settings import config as config_lib
 from settings import features
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
@@ -34,8 +36,10 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
   """Validates every split; raises DataValidationError on hard problems."""
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
-    class_names = json.loads(exec_properties["class_names"])
-    image_size = int(exec_properties["image_size"])
+    settings = custom_config.decode(exec_properties,
+                                    config_lib.ValidatorSettings)
+    class_names, image_size = list(settings.class_names), settings.image_size
+    validation = settings.validation
     examples = artifact_utils.get_single_instance(input_dict["examples"])
     stats_artifact = artifact_utils.get_single_instance(
         input_dict["statistics"])
@@ -63,15 +67,14 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
                                                         split).proto()
       anomalies, split_summary = checks.validate_split(
           split, stats_list.datasets[0], stats_list, schema, class_names,
-          float(exec_properties["max_imbalance_ratio"]),
-          int(exec_properties["min_class_examples"]),
+          validation.max_imbalance_ratio, validation.min_class_examples,
           check_balance=(split == features.TRAIN_SPLIT))
       if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
         summary["drift"] = _check_drift(
             examples, input_dict.get(BASELINE_MODEL_KEY) or [],
-            exec_properties, class_names, anomalies, split_summary,
+            validation, class_names, anomalies, split_summary,
             anomalies_artifact.uri)
-      if exec_properties["scan_images"] and split_summary["num_examples"]:
+      if validation.scan_images and split_summary["num_examples"]:
         logging.info("Checking every image of split %s.", split)
         pattern = os.path.join(
             artifact_utils.get_split_uri([examples], split), "*")
@@ -132,7 +135,7 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       one_class = checks.one_class_eval(
           summary["eval_class_coverage"]["eval_classes"], class_names)
       if one_class:
-        allowed = bool(exec_properties["allow_one_class_eval"])
+        allowed = validation.allow_one_class_eval
         summary["errors" if not allowed else "warnings"].append(
             one_class + ("" if allowed else
                          " (validation.allow_one_class_eval=true lets the "
@@ -155,7 +158,8 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           f"\n(details in {anomalies_artifact.uri})")
 
 
-def _check_drift(examples, baseline_models, exec_properties,
+def _check_drift(examples, baseline_models,
+                 validation: config_lib.ValidationConfig,
                  class_names, anomalies, split_summary, output_uri
                  ) -> Dict[str, Any]:
   """Compares the training split with the baseline model's training data.
@@ -165,7 +169,7 @@ def _check_drift(examples, baseline_models, exec_properties,
   section (`baseline` None, with a note, when there is nothing to compare
   with).
   """
-  if not exec_properties["drift_check"]:
+  if not validation.drift_check:
     return {"baseline": None,
             "note": "drift check off (validation.drift_check)"}
   if not baseline_models:
@@ -190,10 +194,9 @@ def _check_drift(examples, baseline_models, exec_properties,
             "note": "no record of the training split could be profiled"}
   findings, section = drift.compare_profiles(
       current, baseline, class_names,
-      exec_properties["label_drift_comparator"],
-      float(exec_properties["label_drift_threshold"]),
-      float(exec_properties["image_drift_threshold"]))
-  stop = bool(exec_properties["stop_on_drift"])
+      validation.label_drift_comparator, validation.label_drift_threshold,
+      validation.image_drift_threshold)
+  stop = validation.stop_on_drift
   severity = (anomalies_pb2.AnomalyInfo.ERROR if stop else
               anomalies_pb2.AnomalyInfo.WARNING)
   messages = []
