@@ -151,13 +151,6 @@ def write_label_space(model_uri: str, class_names: Sequence[str]) -> None:
     json.dump(label_space(class_names), f, indent=2)
 
 
-def read_training_history(model_run_uri: Optional[str]
-                          ) -> Optional[Dict[str, Any]]:
-  """The Trainer's TRAINING_HISTORY_FILE in a ModelRun artifact's folder
-  (any filesystem TensorFlow reads), or None when there is none."""
-  return _read_json(model_run_uri, TRAINING_HISTORY_FILE)
-
-
 def load_class_names(path: str = DEFAULT_CLASSES_FILE) -> List[str]:
   """Reads class names, one a line; the line index is the label.
 

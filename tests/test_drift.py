@@ -28,6 +28,7 @@ from pipeline import overrides
 from settings import config as config_lib
 from pipeline import data_plan
 from settings import features
+from settings import records
 from pipeline import pipeline as pipeline_lib
 from pipeline import summary as summary_lib
 from pipeline.components.data_validator import drift
@@ -379,10 +380,10 @@ def test_the_summary_prints_each_drift_warning_once(tmp_path):
   findings, section = drift.compare_profiles(
       current, baseline, CLASS_NAMES, "linf", 0.1, 1.0)
   messages = [f"split 'train': data drift: {m}" for _, m in findings]
-  validation = {"splits": {"train": {"num_examples": 20}},
-                "warnings": ["split 'train': class imbalance"] + messages,
-                "drift": dict(section, baseline="/m/1",
-                              messages=messages)}
+  validation = records.ValidationSummary(
+      splits={"train": {"num_examples": 20}},
+      warnings=["split 'train': class imbalance"] + messages,
+      drift=dict(section, baseline="/m/1", messages=messages))
   text = summary_lib.RunSummary(
       metrics={}, blessed=None, pushed=False, pushed_model_dir=None,
       evaluation_dir=None, model_dir=None,

@@ -12,6 +12,7 @@ from sklearn import metrics as sk_metrics
 from modules import metrics
 from pipeline.components import evaluation as evaluation_lib
 from pipeline.components.report import model_card
+from settings import records
 
 
 def _predictions(n, num_classes=10, accuracy=0.8, seed=1):
@@ -78,17 +79,19 @@ def _evaluation(labels, predicted, num_classes, blessed, failures=()):
 
 def test_card_has_every_section_and_says_what_failed():
   labels, predicted = _predictions(300, num_classes=4)
-  history = {"config": {"class_names": ["a", "b", "c", "d"],
-                        "model": {"backbone": "simple_cnn", "weights": None},
-                        "train": {"epochs": 3, "learning_rate": 0.003},
-                        "augment": {"flip": True}},
-             "class_counts": [40, 10, 10, 0], "strategy": "_DefaultStrategy",
-             "replicas": 1, "epochs": [{}, {}, {}]}
+  history = records.TrainingHistory(
+      config={"class_names": ["a", "b", "c", "d"],
+              "model": {"backbone": "simple_cnn", "weights": None},
+              "train": {"epochs": 3, "learning_rate": 0.003},
+              "augment": {"flip": True}},
+      class_counts=[40, 10, 10, 0], strategy="_DefaultStrategy",
+      replicas=1, epochs=[{}, {}, {}])
   failure = "macro_f1 = 0.7000, below the minimum 0.9"
   card = model_card.build_card(
       _evaluation(labels, predicted, 4, False, [failure]), history,
-      validation_summary={"splits": {"train": {"num_examples": 60}},
-                          "warnings": ["class imbalance: 40 vs 10"]},
+      validation_summary=records.ValidationSummary(
+          splits={"train": {"num_examples": 60}},
+          warnings=["class imbalance: 40 vs 10"]),
       span=7, eval_labels=labels, eval_predicted=predicted)
   assert [title for title, _ in card.sections] == list(model_card.SECTIONS)
   text = model_card.to_markdown(card)
@@ -111,8 +114,9 @@ def test_the_card_reads_headline_first_and_per_class_tables_last():
   """What a reader sees first: what the model is and is for, macro F1 with
   its interval and the verdict; the class tables only after all of that."""
   labels, predicted = _predictions(300, num_classes=4)
-  history = {"config": {"class_names": ["a", "b", "c", "d"]},
-             "class_counts": [40, 10, 10, 5], "epochs": [{}]}
+  history = records.TrainingHistory(
+      config={"class_names": ["a", "b", "c", "d"]},
+      class_counts=[40, 10, 10, 5], epochs=[{}])
   card = model_card.build_card(
       _evaluation(labels, predicted, 4, True, []), history,
       eval_labels=labels, eval_predicted=predicted, model="/models/1")

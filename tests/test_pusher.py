@@ -631,7 +631,12 @@ def test_simultaneous_pushes_take_different_versions(tmp_path, store,
   served = object_store.servable(store.objects, OBJECT_BASE)
   assert sorted(json.loads(files[publishing.RECORD_FILE])["model"]["uri"]
                 for files in served.values()) == sorted(expected)
-  assert [int(v) for v in sorted(served)] == list(range(1000, 1006))
+  # Six distinct numbers from the clock's second on. Not always 1000-1005:
+  # two rivals that clash on a number both step aside, and a third pusher
+  # may take the next one meanwhile, so the clashed number stays unused
+  # (claim_version's docstring); a server only needs them distinct.
+  versions = sorted(int(v) for v in served)
+  assert len(versions) == len(models) and versions[0] >= 1000, versions
   assert object_store.keys_under(OBJECT_BASE) == sorted(
       f"{v}/{name}" for v, files in served.items() for name in files)
 

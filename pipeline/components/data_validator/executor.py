@@ -17,6 +17,7 @@ from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
 from settings import config as config_lib
 from settings import features
+from settings import records
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
 from pipeline.components.data_validator import drift
@@ -51,15 +52,16 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
     anomalies_artifact.split_names = artifact_utils.encode_split_names(splits)
     anomalies_artifact.span = stats_artifact.span
 
-    summary: Dict[str, Any] = {"splits": {}, "errors": [], "warnings": []}
+    summary = records.ValidationSummary(
+        max_imbalance_ratio=validation.max_imbalance_ratio)
     # The file check's report, written by CheckedImportExampleGen (None for
     # Examples from another ExampleGen).
     file_check = data_check.read_report(examples.uri)
     if file_check is not None:
-      summary["warnings"] += [f"data files: {w}" for w in
-                              file_check.get("warnings", [])]
-      summary["data_files"] = {k: v for k, v in file_check.items()
-                               if k != "test_records"}
+      summary.warnings += [f"data files: {w}" for w in
+                           file_check.get("warnings", [])]
+      summary.data_files = {k: v for k, v in file_check.items()
+                            if k != "test_records"}
     keys_by_split: Dict[str, List[Tuple[str, Optional[str]]]] = {}
     blessed = {}
     for split in splits:
@@ -70,7 +72,7 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           validation.max_imbalance_ratio, validation.min_class_examples,
           check_balance=(split == features.TRAIN_SPLIT))
       if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
-        summary["drift"] = _check_drift(
+        summary.drift = _check_drift(
             examples, input_dict.get(BASELINE_MODEL_KEY) or [],
             validation, class_names, anomalies, split_summary,
             anomalies_artifact.uri)
@@ -108,9 +110,9 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       io_utils.write_bytes_file(os.path.join(out_dir, ANOMALIES_FILE),
                                 anomalies.SerializeToString())
       blessed[split] = 0 if split_summary["errors"] else 1
-      summary["splits"][split] = split_summary
-      summary["errors"] += split_summary["errors"]
-      summary["warnings"] += split_summary["warnings"]
+      summary.splits[split] = split_summary
+      summary.errors += split_summary["errors"]
+      summary.warnings += split_summary["warnings"]
 
     if file_check is not None and file_check.get("test_records") is not None:
       # Its ids key submission.csv: an empty or repeated one corrupts it.
@@ -118,43 +120,41 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       keys_by_split[features.TEST_SPLIT_DIR] = test_keys
       messages, test_ids = checks.id_findings(features.TEST_SPLIT_DIR,
                                               test_keys)
-      summary["test"] = {"num_examples": len(test_keys), "ids": test_ids}
-      summary["errors"] += messages
+      summary.test = {"num_examples": len(test_keys), "ids": test_ids}
+      summary.errors += messages
     if keys_by_split:
-      messages, summary["integrity"] = checks.cross_split_findings(
+      messages, summary.integrity = checks.cross_split_findings(
           keys_by_split)
-      summary["warnings"] += messages
-    if (features.TRAIN_SPLIT in summary["splits"] and
-        features.EVAL_SPLIT in summary["splits"]):
-      warning, summary["eval_class_coverage"] = checks.eval_class_coverage(
-          summary["splits"][features.TRAIN_SPLIT]["class_counts"],
-          summary["splits"][features.EVAL_SPLIT]["class_counts"],
+      summary.warnings += messages
+    if (features.TRAIN_SPLIT in summary.splits and
+        features.EVAL_SPLIT in summary.splits):
+      warning, summary.eval_class_coverage = checks.eval_class_coverage(
+          summary.splits[features.TRAIN_SPLIT]["class_counts"],
+          summary.splits[features.EVAL_SPLIT]["class_counts"],
           class_names)
       if warning:
-        summary["warnings"].append(warning)
+        summary.warnings.append(warning)
       one_class = checks.one_class_eval(
-          summary["eval_class_coverage"]["eval_classes"], class_names)
+          summary.eval_class_coverage["eval_classes"], class_names)
       if one_class:
         allowed = validation.allow_one_class_eval
-        summary["errors" if not allowed else "warnings"].append(
+        (summary.warnings if allowed else summary.errors).append(
             one_class + ("" if allowed else
                          " (validation.allow_one_class_eval=true lets the "
                          "run go on)"))
 
-    summary["reports"] = class_count_report.write_class_count_report(
+    summary.reports = class_count_report.write_class_count_report(
         anomalies_artifact.uri,
-        {s: v["class_counts"] for s, v in summary["splits"].items()},
+        {s: v["class_counts"] for s, v in summary.splits.items()},
         class_names)
-    with tf.io.gfile.GFile(
-        os.path.join(anomalies_artifact.uri, checks.SUMMARY_FILE), "w") as f:
-      json.dump(summary, f, indent=2)
+    summary.write(anomalies_artifact.uri)
     anomalies_artifact.set_json_value_custom_property("blessed", blessed)
-    for warning in summary["warnings"]:
+    for warning in summary.warnings:
       logging.warning("Data validation: %s", warning)
-    if summary["errors"]:
+    if summary.errors:
       raise DataValidationError(
           "data validation failed, the pipeline stops before Transform:\n  " +
-          "\n  ".join(summary["errors"]) +
+          "\n  ".join(summary.errors) +
           f"\n(details in {anomalies_artifact.uri})")
 
 
@@ -214,10 +214,6 @@ def _check_drift(examples, baseline_models,
           "current_records_skipped": record["skipped"]}
 
 
-def read_summary(anomalies_uri: str) -> Optional[Dict[str, Any]]:
+def read_summary(anomalies_uri: str) -> Optional[records.ValidationSummary]:
   """The validation summary of a DataValidator output, if it exists."""
-  path = os.path.join(anomalies_uri, checks.SUMMARY_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+  return records.ValidationSummary.read(anomalies_uri)

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional
 from tfx import types
 
 from settings import features
+from settings import records
 from settings import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -81,15 +82,15 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "input_fingerprint_sha256": _sha256(fingerprint) if fingerprint
                                     else None,
     })
-  history = features.read_training_history(model_run_uri)
+  history = records.TrainingHistory.read(model_run_uri)
   if history is not None:
-    counts = history.get("class_counts")
+    counts = history.class_counts
     data.update({
-        "train_examples": history.get("train_examples"),
+        "train_examples": history.train_examples,
         # Per-class counts of the training split, as Transform counted them.
         "class_counts_sha256": (_sha256(json.dumps(counts))
                                 if counts is not None else None),
-        "config_sha256": _sha256(json.dumps(history.get("config"),
+        "config_sha256": _sha256(json.dumps(history.config,
                                             sort_keys=True)),
         "training_history": os.path.join(model_run_uri,
                                          features.TRAINING_HISTORY_FILE),

@@ -20,6 +20,7 @@ import tensorflow as tf
 from modules import metrics as metrics_lib
 from modules import warm_start as warm_start_lib
 from pipeline.components import evaluation as evaluation_lib
+from settings import records
 from settings import spans as spans_lib
 
 # The scalar metrics shown first, in this order (the rest follow by name).
@@ -133,11 +134,12 @@ class ReportData:
         self.validation_ok]
 
 
-def class_names_and_counts(history: Optional[dict], num_classes: int
+def class_names_and_counts(history: Optional[records.TrainingHistory],
+                           num_classes: int
                            ) -> Tuple[List[str], Optional[List[int]]]:
   """Class names and training counts from a training history (if any)."""
-  names = list((history or {}).get("config", {}).get("class_names") or [])
-  counts = (history or {}).get("class_counts")
+  names = history.class_names if history else []
+  counts = history.class_counts if history else None
   if len(names) != num_classes:
     names = [f"class {i}" for i in range(num_classes)]
   if counts is not None and len(counts) != num_classes:
@@ -270,7 +272,8 @@ def load_report_data(evaluation_dir: str,
                      baseline_evaluation_dir: Optional[str] = None,
                      training_history: Optional[str] = None,
                      blessed: Optional[bool] = None,
-                     validation_summary: Optional[dict] = None,
+                     validation_summary: Optional[
+                         records.ValidationSummary] = None,
                      pipeline_run_id: Optional[str] = None) -> ReportData:
   """Reads an Evaluator output and what describes its model and data.
 
@@ -305,16 +308,15 @@ def load_report_data(evaluation_dir: str,
   notes = []
   history = None
   if training_history:
-    if tf.io.gfile.exists(training_history):
-      history = read_json(training_history)
-    else:
+    history = records.TrainingHistory.read_file(training_history)
+    if history is None:
       notes.append(f"No training history at {training_history}.")
   class_names, train_counts = class_names_and_counts(history, num_classes)
   if train_counts is None and validation_summary:
     # The validator counted the same training split (StatisticsGen).
-    train = validation_summary.get("splits", {}).get("train", {})
-    if len(train.get("class_counts") or []) == num_classes:
-      train_counts = train["class_counts"]
+    counted = validation_summary.train_class_counts()
+    if len(counted or []) == num_classes:
+      train_counts = counted
   if train_counts is None:
     notes.append("No training history given: training counts are unknown.")
 
@@ -343,9 +345,8 @@ def load_report_data(evaluation_dir: str,
   model_location = evaluation.model_locations.get(candidate)
   data_splits, data_warnings = None, []
   if validation_summary:
-    data_splits = {name: int(split.get("num_examples", 0)) for name, split in
-                   sorted(validation_summary.get("splits", {}).items())}
-    data_warnings = list(validation_summary.get("warnings", []))
+    data_splits = validation_summary.examples_per_split()
+    data_warnings = list(validation_summary.warnings)
   return ReportData(
       title=f"Evaluation report: {model_location or evaluation_dir}",
       evaluation_dir=evaluation_dir,
@@ -361,11 +362,11 @@ def load_report_data(evaluation_dir: str,
       baseline_source=baseline_source,
       data_splits=data_splits,
       data_warnings=data_warnings,
-      drift=(validation_summary or {}).get("drift"),
+      drift=validation_summary.drift if validation_summary else None,
       notes=notes,
       pipeline_run_id=pipeline_run_id,
       warm_start=warm_start_lib.describe(
-          (history or {}).get(warm_start_lib.HISTORY_KEY)),
+          history.warm_start if history else None),
       spans=spans_lib.label_of_summary(validation_summary))
 
 

@@ -20,6 +20,8 @@ import numpy as np
 
 from modules import metrics as metrics_lib
 from pipeline.components import evaluation as evaluation_lib
+from settings import records
+from settings import sections as sections_lib
 
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
@@ -133,8 +135,8 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def build_card(evaluation: evaluation_lib.Evaluation,
-               history: Optional[Dict[str, Any]],
-               validation_summary: Optional[Dict[str, Any]] = None,
+               history: Optional[records.TrainingHistory],
+               validation_summary: Optional[records.ValidationSummary] = None,
                span: Optional[Union[int, str]] = None,
                eval_labels: Optional[np.ndarray] = None,
                eval_predicted: Optional[np.ndarray] = None,
@@ -144,8 +146,9 @@ def build_card(evaluation: evaluation_lib.Evaluation,
 
   Args:
     evaluation: the Evaluator's output, read (pipeline.components.evaluation).
-    history: the Trainer's training_history.json, read; None if missing.
-    validation_summary: the DataValidator's summary (splits, warnings).
+    history: the Trainer's training history; None if missing.
+    validation_summary: the DataValidator's summary (splits, warnings, the
+      class balance threshold).
     span: ExampleGen's span of the examples, or the spans it read
       ("spans 1-2", settings/spans.py).
     eval_labels: true classes of the eval examples (BatchInference).
@@ -157,9 +160,8 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   metrics = evaluation.metrics.get(candidate, {})
   confusion = evaluation.confusion.get(candidate)
   num_classes = (confusion.shape[0] if confusion is not None else
-                 len((history or {}).get("class_counts") or []))
-  config = (history or {}).get("config", {})
-  names = list(config.get("class_names") or [])
+                 len((history.class_counts if history else None) or []))
+  names = history.class_names if history else []
   if len(names) != num_classes:
     names = [f"class {i}" for i in range(num_classes)]
   model = model or evaluation.model_locations.get(candidate) or "unknown"
@@ -175,14 +177,14 @@ def build_card(evaluation: evaluation_lib.Evaluation,
 
   # Data.
   data: List[Block] = []
-  counts = (history or {}).get("class_counts")
+  counts = history.class_counts if history else None
   items = [f"Data: {span}" if isinstance(span, str) else
            f"Span: {_fmt(span)}"]
-  splits = (validation_summary or {}).get("splits", {})
+  splits = validation_summary.examples_per_split() if validation_summary \
+      else {}
   if splits:
     items.append("Examples per split: " + ", ".join(
-        f"{name} {info.get('num_examples')}"
-        for name, info in sorted(splits.items())))
+        f"{name} {count}" for name, count in splits.items()))
   if counts:
     counts_array = np.asarray(counts)
     nonzero = counts_array[counts_array > 0]
@@ -197,43 +199,48 @@ def build_card(evaluation: evaluation_lib.Evaluation,
       items.append(f"Classes without training examples: {len(empty)}")
       limitations.append(f"{len(empty)} classes have no training example: "
                          "the model cannot have learnt them.")
-    if ratio and ratio > 3:
+    # The validator's own threshold (validation.max_imbalance_ratio), which
+    # its summary records; the setting's default without a summary.
+    max_ratio = ((validation_summary.max_imbalance_ratio
+                  if validation_summary else None) or
+                 sections_lib.ValidationConfig.max_imbalance_ratio)
+    if ratio and ratio > max_ratio:
       limitations.append(
           f"The training data is imbalanced ({ratio:.1f}:1): rare classes "
           "are recognised less reliably.")
   else:
     items.append("Class counts: unknown (no training history)")
   data.append(("ul", items))
-  warnings = list((validation_summary or {}).get("warnings", []))
+  warnings = list(validation_summary.warnings if validation_summary else [])
   data.append(("p", "Drift and data notes (data validation):"))
   data.append(("ul", warnings or ["No warning from the data validation."]))
   sections.append(("Data", data))
 
   # Training.
-  model_config = config.get("model", {})
-  train = config.get("train", {})
-  augment = config.get("augment", {})
+  model_config = history.section("model") if history else {}
+  train = history.section("train") if history else {}
+  augment = history.section("augment") if history else {}
   weights = model_config.get("weights")
   if history is None:
     sections.append(("Training", [("p", "No training history was found.")]))
   else:
-    epochs_run = len(history.get("epochs", []))
+    epochs_run = len(history.epochs)
     sections.append(("Training", [
         ("ul", [
             f"Backbone: {model_config.get('backbone')}",
             f"Weights: {weights or 'random initialisation'}",
             f"Input size: {model_config.get('input_size') or 'image size'}",
             f"Epochs: {epochs_run} run of {train.get('epochs')} configured",
-            f"Strategy: {history.get('strategy')} with "
-            f"{history.get('replicas')} replica(s), precision "
-            f"{history.get('precision_policy')}",
-            f"Global batch: {history.get('global_batch_size')}, "
-            f"{history.get('steps_per_epoch')} steps per epoch",
-            f"Wall time: {history.get('wall_seconds')} s",
+            f"Strategy: {history.strategy} with "
+            f"{history.replicas} replica(s), precision "
+            f"{history.precision_policy}",
+            f"Global batch: {history.global_batch_size}, "
+            f"{history.steps_per_epoch} steps per epoch",
+            f"Wall time: {history.wall_seconds} s",
             "Hyperparameters from the Tuner's best trial: " + (
                 ", ".join(f"{name} = {value}" for name, value in sorted(
-                    history["hyperparameters"].items()))
-                if history.get("hyperparameters") else
+                    history.hyperparameters.items()))
+                if history.hyperparameters else
                 "none (no tuning; the configured values)")]),
         ("table", ["hyperparameter", "value"],
          [[f"{section}.{key}", str(value)]
