@@ -134,3 +134,22 @@ def test_the_card_reads_headline_first_and_per_class_tables_last():
     first_table = text.find("| class |") if "|" in text else text.find(
         "<th>class</th>")
     assert first_table > where["limitations"], first_table
+
+
+@pytest.mark.parametrize("threshold, warned", [(3.0, True), (5.0, False)])
+def test_the_imbalance_limitation_follows_the_validators_threshold(
+    threshold, warned):
+  """A 4:1 training split is a limitation only where the validator's own
+  `validation.max_imbalance_ratio`, recorded in its summary, is below 4."""
+  labels, predicted = _predictions(300, num_classes=4)
+  history = records.TrainingHistory(
+      config={"class_names": ["a", "b", "c", "d"]},
+      class_counts=[40, 10, 20, 30], epochs=[{}])
+  card = model_card.build_card(
+      _evaluation(labels, predicted, 4, True, []), history,
+      validation_summary=records.ValidationSummary(
+          max_imbalance_ratio=threshold),
+      eval_labels=labels, eval_predicted=predicted)
+  text = model_card.to_markdown(card)
+  assert "Imbalance (largest / smallest class): 4.0" in text
+  assert ("The training data is imbalanced (4.0:1)" in text) == warned
