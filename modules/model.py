@@ -83,7 +83,7 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
   model.get_layer(BACKBONE_LAYER_NAME).trainable = trainable
 
 
-def build_model(config: config_lib.PipelineConfig) -> keras.Model:
+def build_model(config: config_lib.TrainerSettings) -> keras.Model:
   """Builds the (uncompiled) classifier described by `config`."""
   size = config.input_size
   backbone, preprocess = build_backbone(config.model.backbone, size,

@@ -61,7 +61,7 @@ class _EpochTimer(keras.callbacks.Callback):
                  seconds, record["images_per_second"])
 
 
-def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
+def compile_model(model: keras.Model, config: config_lib.TrainerSettings,
                   learning_rate: float) -> None:
   """Adam, cross-entropy (one-hot when labels are soft), accuracy.
 
@@ -81,7 +81,7 @@ def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
       model, tf.distribute.get_strategy().num_replicas_in_sync)
 
 
-def make_callbacks(config: config_lib.PipelineConfig, replicas: int,
+def make_callbacks(config: config_lib.TrainerSettings, replicas: int,
                    log_dir: str, timer: keras.callbacks.Callback
                    ) -> List[keras.callbacks.Callback]:
   """Schedule, TensorBoard, timing, and the optional plateau callbacks."""

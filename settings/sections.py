@@ -103,7 +103,7 @@ class TrainConfig:
     shuffle_buffer: examples in the training shuffle buffer.
     deterministic: reproducible training: the same seed, data and hardware
       give the same model (TF op determinism on, every generator seeded;
-      slower, see `modules.trainer.make_deterministic`). Off, two runs may
+      slower, see `modules.strategy.make_deterministic`). Off, two runs may
       differ: threads may add floating-point numbers in another order.
     warm_start: start from the weights of the latest blessed model (the
       Trainer's `base_model`, `modules/warm_start.py`) instead of from
