@@ -11,6 +11,7 @@ from sklearn import metrics as sk_metrics
 
 from modules import metrics
 from pipeline.components import evaluation as evaluation_lib
+from pipeline.components.report import bootstrap
 from pipeline.components.report import model_card
 from settings import records
 
@@ -25,7 +26,7 @@ def _predictions(n, num_classes=10, accuracy=0.8, seed=1):
 
 def test_interval_equals_a_direct_computation():
   labels, predicted = _predictions(120)
-  interval = model_card.bootstrap_macro_f1(labels, predicted, 10,
+  interval = bootstrap.bootstrap_macro_f1(labels, predicted, 10,
                                            samples=200, seed=5)
   rng = np.random.default_rng(5)
   scores = []
@@ -45,7 +46,7 @@ def test_interval_contains_the_estimate_and_shrinks_with_more_examples():
   widths = []
   for n in (100, 1000, 10000):
     labels, predicted = _predictions(n)
-    interval = model_card.bootstrap_macro_f1(labels, predicted, 10,
+    interval = bootstrap.bootstrap_macro_f1(labels, predicted, 10,
                                              samples=300)
     assert interval.low < interval.point < interval.high
     widths.append(interval.high - interval.low)
@@ -54,16 +55,16 @@ def test_interval_contains_the_estimate_and_shrinks_with_more_examples():
 
 def test_perfect_predictions_have_no_spread_and_bad_input_is_refused():
   labels = np.array([0, 1, 2, 2])
-  interval = model_card.bootstrap_macro_f1(labels, labels, 3, samples=50)
+  interval = bootstrap.bootstrap_macro_f1(labels, labels, 3, samples=50)
   assert (interval.low, interval.point, interval.high) == (1.0, 1.0, 1.0)
   with pytest.raises(ValueError, match="no examples"):
-    model_card.bootstrap_macro_f1(np.array([]), np.array([]), 3)
+    bootstrap.bootstrap_macro_f1(np.array([]), np.array([]), 3)
   with pytest.raises(ValueError, match="3 labels for 2 predictions"):
-    model_card.bootstrap_macro_f1(np.array([0, 1, 2]), np.array([0, 1]), 3)
+    bootstrap.bootstrap_macro_f1(np.array([0, 1, 2]), np.array([0, 1]), 3)
 
 
 def _evaluation(labels, predicted, num_classes, blessed, failures=()):
-  confusion = model_card.confusion_matrix(labels, predicted, num_classes)
+  confusion = bootstrap.confusion_matrix(labels, predicted, num_classes)
   per_class = metrics.per_class_from_confusion(confusion)
   return evaluation_lib.Evaluation(
       metrics={evaluation_lib.CANDIDATE: {

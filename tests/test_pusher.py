@@ -39,6 +39,7 @@ from pipeline.components import evaluation as evaluation_lib
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.pusher import provenance
 from pipeline.components.pusher import publishing
+from pipeline.components.report import bootstrap
 from pipeline.components.report import model_card
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
@@ -213,7 +214,7 @@ def test_blessed_model_is_pushed_whole_with_its_record(tmp_path):
   for section in model_card.SECTIONS:
     assert f"## {section}\n" in card_md
     assert f"<h2>{section}</h2>" in card_html
-  interval = model_card.bootstrap_macro_f1(LABELS, PREDICTED, 3)
+  interval = bootstrap.bootstrap_macro_f1(LABELS, PREDICTED, 3)
   assert (f"95% bootstrap interval {interval.low:.4f} to {interval.high:.4f}"
           in card_md)
   assert "BLESSED: every gate passed." in card_md

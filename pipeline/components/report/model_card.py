@@ -20,14 +20,12 @@ import numpy as np
 
 from modules import metrics as metrics_lib
 from pipeline.components import evaluation as evaluation_lib
+from pipeline.components.report import bootstrap
 from settings import records
 from settings import sections as sections_lib
 
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 0
-CONFIDENCE = 0.95
 WORST_CLASSES = 5
 # Classes with fewer eval examples than this have a noisy F1.
 FEW_EVAL_EXAMPLES = 5
@@ -49,67 +47,6 @@ INTENDED_USE = [
     "class is costly without a person checking it."]
 
 
-@dataclasses.dataclass(frozen=True)
-class Interval:
-  """A point estimate and its bootstrap confidence interval."""
-  point: float
-  low: float
-  high: float
-  examples: int
-  samples: int
-  confidence: float
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray,
-                     num_classes: int) -> np.ndarray:
-  """[num_classes, num_classes] counts, rows = true class."""
-  flat = (np.asarray(labels, np.int64) * num_classes +
-          np.asarray(predicted, np.int64))
-  return np.bincount(flat, minlength=num_classes * num_classes).reshape(
-      num_classes, num_classes)
-
-
-def macro_f1(labels: np.ndarray, predicted: np.ndarray,
-             num_classes: int) -> float:
-  """Macro F1 as the Evaluator computes it (modules.metrics)."""
-  return metrics_lib.scores_from_confusion(confusion_matrix(
-      labels, predicted, num_classes))[metrics_lib.MACRO_F1]
-
-
-def bootstrap_macro_f1(labels: np.ndarray, predicted: np.ndarray,
-                       num_classes: int, samples: int = BOOTSTRAP_SAMPLES,
-                       confidence: float = CONFIDENCE,
-                       seed: int = BOOTSTRAP_SEED) -> Interval:
-  """Macro F1 with a percentile bootstrap interval over the examples.
-
-  Each of `samples` resamples draws len(labels) examples with replacement
-  and scores them as the Evaluator does; the interval is the central
-  `confidence` share of those scores. Seeded: the same inputs give the same
-  interval.
-
-  Raises:
-    ValueError: with no example, or labels and predictions of other lengths.
-  """
-  labels = np.asarray(labels, np.int64)
-  predicted = np.asarray(predicted, np.int64)
-  if len(labels) != len(predicted):
-    raise ValueError(f"{len(labels)} labels for {len(predicted)} "
-                     "predictions")
-  if not len(labels):  # pylint: disable=g-explicit-length-test
-    raise ValueError("no examples to bootstrap")
-  rng = np.random.default_rng(seed)
-  n = len(labels)
-  scores = np.empty(samples)
-  for i in range(samples):
-    picked = rng.integers(0, n, n)
-    scores[i] = macro_f1(labels[picked], predicted[picked], num_classes)
-  tail = (1 - confidence) / 2
-  low, high = np.quantile(scores, [tail, 1 - tail])
-  return Interval(point=macro_f1(labels, predicted, num_classes),
-                  low=float(low), high=float(high), examples=n,
-                  samples=samples, confidence=confidence)
-
-
 # A block of a section: ("p", text), ("ul", [items]) or
 # ("table", [header cells], [[cells], ...]).
 Block = Tuple[Any, ...]
@@ -120,7 +57,7 @@ class ModelCard:
   """The card's title and sections, in SECTIONS order."""
   title: str
   sections: List[Tuple[str, List[Block]]]
-  interval: Optional[Interval] = None
+  interval: Optional[bootstrap.Interval] = None
 
   def section(self, name: str) -> List[Block]:
     return dict(self.sections)[name]
@@ -255,7 +192,8 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   evaluation_blocks: List[Block] = []
   interval = None
   if eval_labels is not None and len(eval_labels) and num_classes:
-    interval = bootstrap_macro_f1(eval_labels, eval_predicted, num_classes)
+    interval = bootstrap.bootstrap_macro_f1(eval_labels, eval_predicted,
+                                            num_classes)
   f1_line = f"Macro F1: {_fmt(metrics.get(metrics_lib.MACRO_F1))}"
   if interval is not None:
     f1_line += (f" (95% bootstrap interval {interval.low:.4f} to "
