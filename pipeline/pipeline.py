@@ -15,10 +15,11 @@ BatchPrediction predicts it with a blessed model and writes the Kaggle
 submission.csv (pipeline/components/batch_inference/).
 
 Only logical settings come from `PipelineConfig`, and each component gets
-only the ones it reads (`transform_settings()`, `trainer_settings()`, the
-gate in `eval_config`, the validator's thresholds), so TFX's cache re-runs
-only what a change touches; the runners pass the physical ones (paths, Beam
-arguments, metadata store).
+only its own typed view of them, in its `custom_config` (settings/config.py
+lists them; the Evaluator's gate is its `eval_config`), so TFX's cache
+re-runs only what a change touches. What the run reads comes worked out in
+the data plan (pipeline/data_plan.py); the runners pass the physical
+settings (paths, Beam arguments, metadata store).
 """
 
 import json
