@@ -31,7 +31,6 @@ import sys
 
 from pipeline import env_flags
 from pipeline import kfp_backend
-from pipeline import object_store_splits
 from pipeline import runtime
 from pipeline import trainer_placement
 
@@ -154,9 +153,9 @@ def logical_config(args: argparse.Namespace):
   from here (the compiling machine need not reach the bucket), so the
   config's default size is used and a warning says so.
   """
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
-  from pipeline import spans  # pylint: disable=g-import-not-at-top
+  from settings import spans  # pylint: disable=g-import-not-at-top
   local_root = "://" not in args.data_root
   try:
     config = flags.config_from_args(
@@ -177,17 +176,17 @@ def logical_config(args: argparse.Namespace):
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   config = logical_config(args)
-  if object_store_splits.is_object_store(args.data_root):
-    # Which optional splits the cluster will read, seen or assumed.
-    for line in object_store_splits.describe(
-        args.data_root, pipeline_lib.has_val_folder(args.data_root, config),
-        pipeline_lib.has_test_folder(args.data_root, config),
-        config.eval.split, config.predict.test_split):
-      print(line, file=sys.stderr)
+  try:
+    plan = data_plan.make_plan(args.data_root, config)
+  except ValueError as error:
+    raise env_flags.DeploymentSettingError(str(error)) from None
+  for line in plan.lines():
+    print(line)
   settings = beam.settings_from_args(args)
   if not settings.image:
     # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.
@@ -205,7 +204,7 @@ def build_pipeline(args: argparse.Namespace):
   dag = pipeline_lib.create_pipeline(
       pipeline_name=features.pipeline_name(config.class_names),
       pipeline_root=args.pipeline_root,
-      data_root=args.data_root,
+      data=plan,
       serving_model_dir=args.serving_dir,
       config=config,
       schema_file=IMAGE_SCHEMA_FILE,

@@ -7,7 +7,7 @@ Outputs go under --output-dir: `pipeline_root/` (component outputs),
 report is the Report component's artifact (`pipeline_root/Report/report/<id>/
 report.html`). At the end it prints the headline metrics, the Evaluator's
 verdict, the pushed model and where the report is.
-Logical settings default to `pipeline/config.py`; the flags below override
+Logical settings default to `settings/config.py`; the flags below override
 them. Physical settings (paths, Beam arguments) live here only.
 
 The terminal shows progress, warnings and errors (`pipeline/console.py`;
@@ -78,16 +78,17 @@ def config_from_args(args: argparse.Namespace):
   return flags.config_from_args(args, data_root=args.data_root)
 
 
-def local_pipeline(output_dir: str, data_root: str, config,
+def local_pipeline(output_dir: str, data, config,
                    beam_pipeline_args, schema_file: Optional[str] = None,
                    enable_cache: bool = True):
-  """The shared pipeline in the local layout under `output_dir`.
+  """The shared pipeline in the local layout under `output_dir`, reading
+  `data` (pipeline/data_plan.py's DataPlan of `config`).
 
   `pipeline_root/` for component outputs, `metadata.sqlite` for ML Metadata,
   `serving/` for pushed models (README, "Outputs"). The benchmarks build
   their runs with this too.
   """
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(output_dir)
@@ -95,7 +96,7 @@ def local_pipeline(output_dir: str, data_root: str, config,
   return pipeline_lib.create_pipeline(
       pipeline_name=features.pipeline_name(config.class_names),
       pipeline_root=os.path.join(output_dir, "pipeline_root"),
-      data_root=os.path.abspath(data_root),
+      data=data,
       serving_model_dir=os.path.join(output_dir, "serving"),
       config=config,
       schema_file=os.path.abspath(schema_file or
@@ -122,41 +123,37 @@ def main(argv=None) -> int:
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   try:
     config = config_from_args(args)
     beam_settings = beam.settings_from_args(args)
-    folders = pipeline_lib.data_folders(args.data_root, config)
+    # What the run reads, worked out once: printed here, wired into the DAG.
+    plan = data_plan.make_plan(os.path.abspath(args.data_root), config)
     beam_profile, beam_reason = beam.resolve_local_profile(
         args.beam_profile, beam_settings, sum(
             beam.files_bytes(os.path.join(folder, "*",
                                           features.TFRECORD_PATTERN))
-            for folder in folders))
+            for folder in plan.folders))
     beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
     beam_args += console.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
   except ValueError as error:
     console.print_error(str(error))
     return console.EXIT_ERROR
-  val_folder = pipeline_lib.has_val_folder(args.data_root, config)
-  selection = pipeline_lib.span_selection(args.data_root, config)
-  if selection is not None:
-    print(f"data: reading {selection.describe()} of {args.data_root} "
-          f"(data.spans={config.data.spans})")
-  from pipeline import spans  # pylint: disable=g-import-not-at-top
-  for name in spans.ignored_folders(args.data_root):
-    print(f"data: ignored folder {os.path.join(args.data_root, name)} (not "
-          f"{spans.SPAN_DIR_PREFIX}<N>, so never read as a span)")
+  for line in plan.lines():
+    print(line)
   try:
-    for folder in folders:
+    for folder in plan.folders:
       report = data_check.check_data_root(
-          os.path.dirname(folder), config.image_size, val_folder=val_folder)
+          os.path.dirname(folder), config.image_size,
+          val_folder=plan.val_folder)
       prefix = (f"{os.path.basename(os.path.dirname(folder))}: "
-                if selection is not None else "")
+                if plan.selection is not None else "")
       for line in report.lines():
         print(line.replace("data: ", f"data: {prefix}", 1))
   except data_check.DataCheckError as error:
@@ -164,18 +161,10 @@ def main(argv=None) -> int:
     return console.EXIT_ERROR
   if beam_reason:
     print(f"beam: {beam_reason}")
-  if not val_folder:
-    print(f"data: no val folder: evaluating on {config.eval.holdout_percent}% "
-          "of train, chosen by a hash of each record's id (eval.split)")
-  no_test_reason = pipeline_lib.no_test_predictions_reason(args.data_root,
-                                                           config)
-  if no_test_reason:
-    print(f"data: no test predictions and no submission.csv "
-          f"({no_test_reason})")
 
   output_dir = os.path.abspath(args.output_dir)
   metadata_path = os.path.join(output_dir, METADATA_FILE)
-  dag = local_pipeline(output_dir, args.data_root, config, beam_args,
+  dag = local_pipeline(output_dir, plan, config, beam_args,
                        schema_file=schema_file, enable_cache=args.cache)
   log_file = os.path.join(output_dir, "pipeline.log")
   console.configure_logging(log_file, verbose=args.verbose)
@@ -190,9 +179,9 @@ def main(argv=None) -> int:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)
-  if no_test_reason and not result.submission:
+  if plan.no_test_reason and not result.submission:
     # No BatchPrediction node, so no artifact says why: the runner does.
-    result.submission_note = no_test_reason
+    result.submission_note = plan.no_test_reason
   print(result.format(config))
   print(f"  wall time          {time.time() - start:.0f} s")
   return console.EXIT_OK

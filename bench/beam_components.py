@@ -100,14 +100,16 @@ def main(argv=None) -> int:
     parser.error("--data-root and --output-dir are needed")
 
   from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   import local_runner  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   config = config_lib.PipelineConfig().replace(image_size=args.image_size)
   # The runner's own layout (pipeline_root, metadata.sqlite, serving).
+  plan = data_plan.make_plan(os.path.abspath(args.data_root), config)
   pipeline = local_runner.local_pipeline(
-      args.output_dir, args.data_root, config, beam_args, enable_cache=False)
+      args.output_dir, plan, config, beam_args, enable_cache=False)
   print(f"running {', '.join(MEASURED_NODES)} and their upstream components "
         f"{where}", flush=True)
   # A partial run of the real pipeline rather than a smaller pipeline: the

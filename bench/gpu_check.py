@@ -167,7 +167,7 @@ def make_examples(work_dir: str, image_size: int, count: int, shards: int
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tools import make_sample_data  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
 
   directory = os.path.join(work_dir, f"examples-{image_size}px-{count}",
                            "Split-train")
@@ -391,7 +391,7 @@ def main(argv=None) -> int:
       description=__doc__.split("\n\n")[0],
       formatter_class=flags.HelpFormatter)
   parser.add_argument("--backbones", default="efficientnet_b0,inception_v3",
-                      help="comma-separated, from pipeline/config.py "
+                      help="comma-separated, from settings/config.py "
                       "BACKBONES; random weights")
   parser.add_argument("--image-size", type=int, default=512,
                       help="data and model input size, pixels")
@@ -436,7 +436,7 @@ def main(argv=None) -> int:
   from modules import schedules  # pylint: disable=g-import-not-at-top
   from modules import strategy as strategy_lib  # pylint: disable=g-import-not-at-top
   from modules import trainer  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
 
   gpus = tf.config.list_physical_devices("GPU")
   smi = nvidia_smi_gpus()

@@ -114,7 +114,7 @@ def build_transform_graph(examples_files: Sequence[str], config,
   from tensorflow_transform.tf_metadata import metadata_io  # pylint: disable=g-import-not-at-top
 
   from modules import preprocessing  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
 
   schema = text_format.Parse(open(schema_file, encoding="utf-8").read(),
                              schema_pb2.Schema())
@@ -146,7 +146,7 @@ def build_transform_graph(examples_files: Sequence[str], config,
 def notebook_dataset(raw_files: Sequence[str], size: int, batch_size: int):
   """The Kaggle notebooks' input pipeline (no augmentation)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
 
   def read_labeled_tfrecord(example):
     parsed = tf.io.parse_single_example(example, {
@@ -173,7 +173,7 @@ def run(examples_dir: str, raw_dir: str, image_size: int, transform_dir: str,
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from modules import augmentation  # pylint: disable=g-import-not-at-top
   from modules import dataset  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
 
   train_examples = sorted(glob.glob(os.path.join(examples_dir,
                                                  "Split-train", "*")))

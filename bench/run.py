@@ -781,7 +781,7 @@ def bench_input(sizes: Sizes, data_roots: Dict[str, str],
                 outputs: Dict[str, str], work_dir: str,
                 figures: List[Figure], details: Dict[str, Any]) -> None:
   """Section input: Trainer input pipeline against the notebooks'."""
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   for size in ("192", "512"):
     root = os.path.join(outputs[size], "pipeline_root")
     examples = latest_dir(os.path.join(root, "ImportExampleGen", "examples",

@@ -1,5 +1,5 @@
 """Model and Transform code: what runs inside the Trainer and Transform.
 
-Imports only settings and names (pipeline/config.py, pipeline/features.py);
+Imports only settings and names (settings/config.py, settings/features.py);
 docs/layout.md has the layer map.
 """

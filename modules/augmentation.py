@@ -12,8 +12,8 @@ from typing import Callable, List, Optional
 import keras
 import tensorflow as tf
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 def layer_seed(seed: int, layer_name: str, start_batch: int = 0) -> int:
@@ -66,7 +66,7 @@ class RandomFlipLeftRight(keras.layers.Layer):
     return dict(super().get_config(), seed=self.seed)
 
 
-def training_model(model: keras.Model, config: config_lib.PipelineConfig
+def training_model(model: keras.Model, config: config_lib.TrainerSettings
                    ) -> keras.Model:
   """The model `fit` trains: `model` behind the in-model flip, if on.
 
@@ -81,7 +81,7 @@ def training_model(model: keras.Model, config: config_lib.PipelineConfig
   return keras.Model(inputs, model(flipped), name=f"{model.name}_training")
 
 
-def augmentation_layers(config: config_lib.PipelineConfig,
+def augmentation_layers(config: config_lib.TrainerSettings,
                         start_batch: int = 0) -> List:
   """KerasCV's image layers the config switches on, each with its own seed
   (`layer_seed`; the flip is in the model, `RandomFlipLeftRight`, and
@@ -163,7 +163,7 @@ def rand_augment(seed: Callable[[str], int]):
       name="rand_augment")
 
 
-def make_augmenter(config: config_lib.PipelineConfig, start_batch: int = 0
+def make_augmenter(config: config_lib.TrainerSettings, start_batch: int = 0
                    ) -> Optional[Callable[[tf.Tensor], tf.Tensor]]:
   """The input pipeline's augmentation from the config, or None if off.
 
@@ -186,12 +186,12 @@ def make_augmenter(config: config_lib.PipelineConfig, start_batch: int = 0
   return augment_batch
 
 
-def uses_one_hot_labels(config: config_lib.PipelineConfig) -> bool:
+def uses_one_hot_labels(config: config_lib.TrainerSettings) -> bool:
   """Label smoothing, MixUp and CutMix need one-hot (soft) labels."""
   return config.train.label_smoothing > 0 or config.augment.mixes_labels
 
 
-def make_label_mixer(config: config_lib.PipelineConfig, start_batch: int = 0):
+def make_label_mixer(config: config_lib.TrainerSettings, start_batch: int = 0):
   """KerasCV MixUp / CutMix over (images, one-hot labels) batches, or None."""
   augment = config.augment
   if not augment.mixes_labels:

@@ -36,7 +36,7 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline import features
+from settings import features
 
 # `<model_uri>/<PROFILE_DIR>/`: outside Format-Serving (the module docstring
 # says why).

@@ -14,8 +14,8 @@ import tensorflow_transform as tft
 from modules import augmentation
 from modules import class_weights as class_weights_lib
 from modules import strategy as strategy_lib
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 def read_class_counts(tft_output: tft.TFTransformOutput,
@@ -41,7 +41,7 @@ def read_class_counts(tft_output: tft.TFTransformOutput,
 
 
 def read_records(file_patterns: Sequence[str],
-                 config: config_lib.PipelineConfig, batch_size: int,
+                 config: config_lib.TrainerSettings, batch_size: int,
                  training: bool, start_batch: int = 0) -> tf.data.Dataset:
   """Batches of serialized tf.Examples from ExampleGen's GZIP TFRecords.
 
@@ -89,7 +89,7 @@ def read_records(file_patterns: Sequence[str],
 def make_dataset(file_patterns: Sequence[str],
                  tft_output: tft.TFTransformOutput,
                  batch_size: int,
-                 config: config_lib.PipelineConfig,
+                 config: config_lib.TrainerSettings,
                  training: bool,
                  start_batch: int = 0,
                  class_weights: Optional[Sequence[float]] = None

@@ -21,7 +21,7 @@ Used from the EvalConfig as
 `MetricConfig(class_name="MacroF1", module="modules.metrics",
 config='{"num_classes": N}')`.
 
-pipeline/evaluation.py reads these metrics back from the Evaluator's output.
+pipeline/components/evaluation.py reads these metrics back from the Evaluator's output.
 """
 
 from typing import Any, Dict, Iterable, Optional, Tuple

@@ -11,8 +11,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import keras
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 BackboneFactory = Callable[..., keras.Model]
 
@@ -83,7 +83,7 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
   model.get_layer(BACKBONE_LAYER_NAME).trainable = trainable
 
 
-def build_model(config: config_lib.PipelineConfig) -> keras.Model:
+def build_model(config: config_lib.TrainerSettings) -> keras.Model:
   """Builds the (uncompiled) classifier described by `config`."""
   size = config.input_size
   backbone, preprocess = build_backbone(config.model.backbone, size,

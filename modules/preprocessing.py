@@ -16,8 +16,8 @@ from typing import Any, Dict
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 # DCT scaling factors libjpeg decodes at (`tf.image.decode_jpeg`'s `ratio`).

@@ -8,10 +8,10 @@ rate (`train.reduce_lr_patience`, constant schedule only).
 import math
 
 
-from pipeline import config as config_lib
+from settings import config as config_lib
 
 
-def learning_rate_for_epoch(config: config_lib.PipelineConfig, epoch: int,
+def learning_rate_for_epoch(config: config_lib.TrainerSettings, epoch: int,
                             replicas: int) -> float:
   """Learning rate at the start of `epoch` (0-based).
 

@@ -10,7 +10,6 @@ callbacks); the pieces it assembles each have a file: strategy.py,
 schedules.py, dataset.py, augmentation.py, serving.py (docs/layout.md).
 """
 
-import json
 import os
 import tempfile
 import time
@@ -32,8 +31,9 @@ from modules import schedules
 from modules import serving
 from modules import strategy as strategy_lib
 from modules import warm_start as warm_start_lib
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
+from settings import records
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -61,7 +61,7 @@ class _EpochTimer(keras.callbacks.Callback):
                  seconds, record["images_per_second"])
 
 
-def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
+def compile_model(model: keras.Model, config: config_lib.TrainerSettings,
                   learning_rate: float) -> None:
   """Adam, cross-entropy (one-hot when labels are soft), accuracy.
 
@@ -81,7 +81,7 @@ def compile_model(model: keras.Model, config: config_lib.PipelineConfig,
       model, tf.distribute.get_strategy().num_replicas_in_sync)
 
 
-def make_callbacks(config: config_lib.PipelineConfig, replicas: int,
+def make_callbacks(config: config_lib.TrainerSettings, replicas: int,
                    log_dir: str, timer: keras.callbacks.Callback
                    ) -> List[keras.callbacks.Callback]:
   """Schedule, TensorBoard, timing, and the optional plateau callbacks."""
@@ -229,28 +229,23 @@ def run_fn(fn_args) -> None:
       warm_start_lib.model_uri_of(fn_args.serving_model_dir),
       config.class_names)
   workers = len(task.workers) if task else 1
-  history = {
-      "config": config.to_dict(),
-      "hyperparameters": best or None,
-      "strategy": type(strategy).__name__,
-      "replicas": replicas,
-      "workers": workers,
-      "replicas_per_worker": replicas // workers,
-      "label_space": features.label_space_fingerprint(config.class_names),
-      "precision_policy": policy,
-      "global_batch_size": global_batch,
-      "steps_per_epoch": steps_per_epoch,
-      "train_examples": num_train,
-      "class_counts": class_counts,
-      "class_weights": class_weights,
-      "wall_seconds": round(wall_seconds, 3),
-      warm_start_lib.HISTORY_KEY: warm_start,
-      "epochs": timer.epochs,
-  }
-  tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir,
-                                      features.TRAINING_HISTORY_FILE),
-                         "w") as f:
-    json.dump(history, f, indent=2)
+  records.TrainingHistory(
+      config=config.to_dict(),
+      hyperparameters=best or None,
+      strategy=type(strategy).__name__,
+      replicas=replicas,
+      workers=workers,
+      replicas_per_worker=replicas // workers,
+      label_space=features.label_space_fingerprint(config.class_names),
+      precision_policy=policy,
+      global_batch_size=global_batch,
+      steps_per_epoch=steps_per_epoch,
+      train_examples=num_train,
+      class_counts=class_counts,
+      class_weights=class_weights,
+      wall_seconds=round(wall_seconds, 3),
+      warm_start=warm_start,
+      epochs=timer.epochs,
+  ).write(fn_args.model_run_dir)
   logging.info("Exported the serving model to %s", fn_args.serving_model_dir)
 

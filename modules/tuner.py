@@ -23,7 +23,7 @@ from modules import hyperparameters
 from modules import model as model_lib
 from modules import strategy as strategy_lib
 from modules import trainer as trainer_lib
-from pipeline import config as config_lib
+from settings import config as config_lib
 
 OBJECTIVE = "val_accuracy"
 

@@ -31,17 +31,13 @@ from typing import Any, Dict, Optional
 from absl import logging
 import tensorflow as tf
 
-from pipeline import features
+from settings import features
 
 # Inside the Trainer's Model artifact, beside TFX's `Format-Serving`.
 KERAS_DIR = "Format-Keras"
 # Keras 3 requires the `.weights.h5` suffix of `Model.save_weights`.
 WEIGHTS_FILE = "model.weights.h5"
 MODEL_INFO_FILE = "model.json"
-# The key of the record in training_history.json.
-HISTORY_KEY = "warm_start"
-
-
 def model_uri_of(serving_model_dir: str) -> str:
   """The Model artifact's URI of its `<uri>/Format-Serving` folder (what TFX
   gives run_fn as `serving_model_dir` and `base_model`)."""

@@ -1,4 +1,5 @@
-"""The pipeline package (settings, components, the DAG: docs/layout.md).
+"""The pipeline package: the custom components (pipeline/components/) and,
+above them, the DAG and what the runners share (docs/layout.md).
 
 This file only resolves `pipeline.<ArtifactType>` for Kubeflow's launcher.
 """
@@ -6,8 +7,11 @@ This file only resolves `pipeline.<ArtifactType>` for Kubeflow's launcher.
 
 def __getattr__(name):
   # Kubeflow's TFX launcher imports a custom artifact type as
-  # `pipeline.<TypeName>` (pipeline/components/report/component.py); resolved
-  # lazily so that importing any `pipeline.*` module stays free of TFX.
+  # `pipeline.<TypeName>` (the TYPE_NAMEs in pipeline/components/report/
+  # component.py and batch_inference/component.py), a name ML Metadata and
+  # compiled specs store. Resolved on first use, so that a tool importing
+  # one helper of pipeline/ (the served-model reader, the console) does not
+  # pay for importing TFX.
   if name == "EvaluationReport":
     from pipeline.components.report import component  # pylint: disable=g-import-not-at-top
     return component.EvaluationReport

@@ -25,7 +25,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from tfx import v1 as tfx
 
-from pipeline import features
+from settings import features
 from pipeline.components.baseline import component as baseline_component
 
 

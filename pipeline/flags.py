@@ -3,7 +3,7 @@
 `local_runner.py` and `kubeflow_runner.py` both call `add_logical_flags` and
 `config_from_args`, so the same flags give the same config (and the same
 `custom_config` of every component) whichever runner compiles the DAG.
-A flag that is not given keeps the config's default (pipeline/config.py);
+A flag that is not given keeps the config's default (settings/config.py);
 a flag that is given is applied or rejected with a message naming it, never
 ignored. docs/configuration.md lists the flags and `--set`.
 """
@@ -13,9 +13,10 @@ import os
 import re
 from typing import Callable, List, Optional, Sequence
 
-from pipeline import config as config_lib
-from pipeline import features
-from pipeline import spans
+from pipeline import overrides
+from settings import config as config_lib
+from settings import features
+from settings import spans
 
 # The folders a data root may hold: one per image size.
 _IMAGE_DIR = re.compile(r"tfrecords-jpeg-(\d+)x\1")
@@ -111,7 +112,7 @@ def add_logical_flags(parser: argparse.ArgumentParser) -> None:
   value"); the help shows the config's default."""
   defaults = config_lib.PipelineConfig()
   group = parser.add_argument_group(
-      "logical settings (override pipeline/config.py)")
+      "logical settings (override settings/config.py)")
   group.add_argument(
       "--image-size", type=_positive_int, metavar="S",
       help="read tfrecords-jpeg-<S>x<S> under the data root (any positive "
@@ -161,7 +162,7 @@ def image_size_of(data_root: str) -> int:
                     "folder (--data-root)")
   found_spans = spans.spans_in(data_root)
   if found_spans:
-    # Spans: the newest one's folders name the size (pipeline/spans.py).
+    # Spans: the newest one's folders name the size (settings/spans.py).
     data_root = os.path.join(data_root, spans.span_dir(found_spans[-1]))
   sizes = image_sizes_in(data_root, os.listdir)
   if not sizes:
@@ -213,7 +214,7 @@ def config_from_args(args: argparse.Namespace,
     if value is not None:
       changes[key] = value
   try:
-    return config_lib.PipelineConfig().replace(**changes).with_overrides(
-        args.set)
+    return overrides.apply_overrides(
+        config_lib.PipelineConfig().replace(**changes), args.set)
   except ValueError as error:
     raise FlagError(str(error)) from None

@@ -15,10 +15,11 @@ BatchPrediction predicts it with a blessed model and writes the Kaggle
 submission.csv (pipeline/components/batch_inference/).
 
 Only logical settings come from `PipelineConfig`, and each component gets
-only the ones it reads (`transform_settings()`, `trainer_settings()`, the
-gate in `eval_config`, the validator's thresholds), so TFX's cache re-runs
-only what a change touches; the runners pass the physical ones (paths, Beam
-arguments, metadata store).
+only its own typed view of them, in its `custom_config` (settings/config.py
+lists them; the Evaluator's gate is its `eval_config`), so TFX's cache
+re-runs only what a change touches. What the run reads comes worked out in
+the data plan (pipeline/data_plan.py); the runners pass the physical
+settings (paths, Beam arguments, metadata store).
 """
 
 import json
@@ -27,14 +28,12 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
 
 from pipeline import baseline as baseline_lib
 from pipeline import baseline_nodes
-from pipeline import config as config_lib
-from pipeline import features
-from pipeline import object_store_splits
-from pipeline import spans
+from settings import config as config_lib
+from pipeline import data_plan as data_plan_lib
+from settings import features
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.evaluator import component as evaluator_lib
@@ -52,154 +51,6 @@ PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 METRICS_MODULE = "modules.metrics"
-
-
-def span_selection(data_root: str, config: config_lib.PipelineConfig
-                   ) -> Optional[spans.SpanSelection]:
-  """The spans a run reads (`config.data.spans`); None: the plain layout."""
-  return spans.resolve(data_root, config.data.spans)
-
-
-def has_val_folder(data_root: str, config: config_lib.PipelineConfig) -> bool:
-  """Whether evaluation reads the `val` folder (else a holdout of `train`).
-
-  `config.eval.split` decides: "val" or "holdout"; "auto" looks, with
-  tf.io.gfile, for `<data_root>/tfrecords-jpeg-<S>x<S>/val` (with spans, in
-  the newest span's folder) when the data root is a local path. A URI
-  (gs://...) is looked at where the compiling machine can read it, else
-  the split is off (pipeline/object_store_splits.py).
-  """
-  if config.eval.split != "auto":
-    return config.eval.split == "val"
-  return _has_folder(data_root, config, features.VAL_SPLIT_DIR)
-
-
-def _has_folder(data_root: str, config: config_lib.PipelineConfig,
-                directory: str) -> bool:
-  """Whether `<data_root>[/span-<N>]/tfrecords-jpeg-<S>x<S>/<directory>`
-  exists (for a URI: see has_val_folder)."""
-  if object_store_splits.is_object_store(data_root):
-    return object_store_splits.folder_found(
-        data_root, config.image_size, span_selection(data_root, config),
-        directory)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  root = spans.newest_span_root(data_root, span_selection(data_root, config))
-  return tf.io.gfile.isdir(os.path.join(
-      root, features.image_dir_name(config.image_size), directory))
-
-
-def no_test_predictions_reason(data_root: str,
-                               config: config_lib.PipelineConfig
-                               ) -> Optional[str]:
-  """Why the DAG does not predict the `test` folder; None when it does.
-
-  `config.predict.test_split`: "on", "off", or "auto": looked up as
-  `has_val_folder` looks up `val`. A `test` folder without `*.tfrec` files
-  counts as none (a data set converted with no test fraction, or emptied):
-  TestExampleGen would stop the run on it, and a missing folder only skips
-  batch prediction.
-  """
-  if config.predict.test_split != "auto":
-    return (None if config.predict.test_split == "on"
-            else "predict.test_split is off")
-  if not _has_folder(data_root, config, features.TEST_SPLIT_DIR):
-    return "no test folder"
-  if "://" in data_root:
-    return None
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(
-      spans.newest_span_root(data_root, span_selection(data_root, config)),
-      features.image_dir_name(config.image_size), features.TEST_SPLIT_DIR)
-  if not tf.io.gfile.glob(os.path.join(folder, features.TFRECORD_PATTERN)):
-    return f"the test folder {folder} has no {features.TFRECORD_PATTERN} files"
-  return None
-
-
-def has_test_folder(data_root: str, config: config_lib.PipelineConfig
-                    ) -> bool:
-  """Whether the DAG predicts the `test` folder (no_test_predictions_reason
-  says why not)."""
-  return no_test_predictions_reason(data_root, config) is None
-
-
-def data_folders(data_root: str, config: config_lib.PipelineConfig
-                 ) -> List[str]:
-  """The local `tfrecords-jpeg-<S>x<S>` folders a run reads, oldest span
-  first (one in the plain layout; the newest span's for "latest").
-
-  Raises:
-    ValueError: "latest" spans of a local data root without span folders.
-  """
-  selection = span_selection(data_root, config)
-  image_dir = features.image_dir_name(config.image_size)
-  if (selection is not None and selection.latest and "://" not in data_root
-      and not spans.spans_in(data_root)):
-    raise ValueError(f"data.spans={config.data.spans}: no "
-                     f"{spans.SPAN_DIR_PREFIX}<N> folder in {data_root}")
-  if selection is None or selection.latest:
-    return [os.path.join(spans.newest_span_root(data_root, selection),
-                         image_dir)]
-  return [os.path.join(data_root, spans.span_dir(span), image_dir)
-          for span in range(selection.first, selection.last + 1)]
-
-
-def test_input_config(image_size: int = features.DEFAULT_IMAGE_SIZE,
-                      selection: Optional[spans.SpanSelection] = None
-                      ) -> example_gen_pb2.Input:
-  """The `test` folder (of the newest span read) as TestExampleGen's one
-  split."""
-  return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-      name=features.TEST_SPLIT,
-      pattern=spans.split_pattern(features.TEST_SPLIT_DIR, image_size,
-                                  selection))])
-
-
-def test_output_config() -> example_gen_pb2.Output:
-  """One output split, `test` (one input split would default to a 2:1 cut
-  into train and eval)."""
-  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-      splits=[example_gen_pb2.SplitConfig.Split(name=features.TEST_SPLIT,
-                                                hash_buckets=1)]))
-
-
-def input_config(val_folder: bool = True,
-                 image_size: int = features.DEFAULT_IMAGE_SIZE,
-                 selection: Optional[spans.SpanSelection] = None
-                 ) -> example_gen_pb2.Input:
-  """Kaggle split directories -> TFX splits (only `train` without `val`);
-  with spans, each pattern names `span-{SPAN}` (pipeline/spans.py)."""
-  if not val_folder:
-    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
-        name="single_split",
-        pattern=spans.split_pattern(features.TRAIN_SPLIT_DIR, image_size,
-                                    selection))])
-  return example_gen_pb2.Input(splits=[
-      example_gen_pb2.Input.Split(
-          name=split,
-          pattern=spans.split_pattern(directory, image_size, selection))
-      for split, directory in features.KAGGLE_SPLIT_DIRS.items()
-  ])
-
-
-def output_config(val_folder: bool, holdout_percent: int
-                  ) -> example_gen_pb2.Output:
-  """The input splits as they are, or `train` cut in two by hash of `id`.
-
-  Without a `val` folder, `holdout_percent` of 100 hash buckets of each
-  record's `id` become split `eval`: the same record always lands in the
-  same split, whatever the file order, shard count or run, and adding
-  records never moves the old ones.
-  """
-  if val_folder:
-    return example_gen_pb2.Output()
-  return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
-      splits=[
-          example_gen_pb2.SplitConfig.Split(
-              name=features.TRAIN_SPLIT, hash_buckets=100 - holdout_percent),
-          example_gen_pb2.SplitConfig.Split(
-              name=features.EVAL_SPLIT, hash_buckets=holdout_percent),
-      ],
-      partition_feature_name=features.ID_KEY))
 
 
 def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
@@ -244,7 +95,7 @@ def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
-    data_root: str,
+    data: data_plan_lib.DataPlan,
     serving_model_dir: str,
     config: config_lib.PipelineConfig,
     schema_file: str = DEFAULT_SCHEMA_FILE,
@@ -260,9 +111,8 @@ def create_pipeline(
   Args:
     pipeline_name: name in the metadata store.
     pipeline_root: where component outputs go.
-    data_root: folder holding `tfrecords-jpeg-<S>x<S>/{train,val,test}`,
-      or `span-<N>/tfrecords-jpeg-<S>x<S>/...` (pipeline/spans.py); without
-      `val`, evaluation holds out part of `train` (has_val_folder).
+    data: what the run reads (pipeline/data_plan.py): the spans, where the
+      eval split comes from, whether the test folder is predicted.
     serving_model_dir: where Pusher writes blessed models.
     config: the logical settings.
     schema_file: the curated schema, read when SchemaGen runs (in its
@@ -288,21 +138,16 @@ def create_pipeline(
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
   """
-  val_folder = has_val_folder(data_root, config)
-  selection = span_selection(data_root, config)
-  input_base = spans.input_base(data_root, config.image_size, selection)
   # ImportExampleGen that first checks every input file, naming a missing
   # folder or a truncated file (pipeline/components/example_gen/); with
   # spans, it reads the latest span, or those `config.data.spans` names.
   example_gen = example_gen_component.CheckedImportExampleGen(
-      input_base=input_base,
-      input_config=input_config(val_folder, config.image_size, selection),
-      output_config=output_config(val_folder, config.eval.holdout_percent),
-      range_config=spans.range_config(selection), selection=selection,
-  ).with_id("ImportExampleGen")
+      input_base=data.input_base, input_config=data.input_config(),
+      output_config=data.output_config(), range_config=data.range_config(),
+      selection=data.selection).with_id("ImportExampleGen")
   schema_gen = schema_gen_lib.SchemaGen(
       schema_file=schema_file,
-      num_classes=config.num_classes).with_id("SchemaGen")
+      settings=config.schema_settings()).with_id("SchemaGen")
   # With the schema, the label's statistics are categorical: a histogram of
   # every class, which DataValidator reads for class balance.
   statistics_gen = tfx.components.StatisticsGen(
@@ -311,12 +156,11 @@ def create_pipeline(
   # The drift baseline: the latest blessed model, whose artifact holds the
   # profile of its training data (modules/data_profile.py says why there);
   # locally, not a model trained on these Examples (pipeline/baseline.py).
-  validation = config.validation
   baselines = baseline_nodes.BaselineNodes(
       stable=stable_baseline, from_push_records=push_record_baselines,
       serving_dir=serving_model_dir, class_names=config.class_names)
   drift_resolver = None
-  if validation.drift_check:
+  if config.validation.drift_check:
     drift_resolver = baselines.node(
         "drift_baseline_resolver",
         baseline_lib.LatestBlessedModelOfOtherDataStrategy,
@@ -326,17 +170,7 @@ def create_pipeline(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],
-      class_names=config.class_names,
-      image_size=config.image_size,
-      max_imbalance_ratio=validation.max_imbalance_ratio,
-      min_class_examples=validation.min_class_examples,
-      scan_images=validation.scan_images,
-      drift_check=validation.drift_check,
-      label_drift_comparator=validation.label_drift_comparator,
-      label_drift_threshold=validation.label_drift_threshold,
-      image_drift_threshold=validation.image_drift_threshold,
-      stop_on_drift=validation.stop_on_drift,
-      allow_one_class_eval=validation.allow_one_class_eval,
+      settings=config.validator_settings(),
       baseline_model=(drift_resolver.outputs["model"] if drift_resolver
                       else None),
   ).with_id("ExampleValidator")
@@ -418,25 +252,24 @@ def create_pipeline(
   eval_inference = inference_lib.BatchInference(
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"], splits=[features.EVAL_SPLIT],
-      batch_size=config.predict.batch_size).with_id("EvalInference")
+      settings=config.inference_settings()).with_id("EvalInference")
   prediction_nodes = [eval_inference]
   test_predictions = None
-  if has_test_folder(data_root, config):
+  if data.predicts_test:
     # Its own ExampleGen: the unlabelled test split must not reach the
     # statistics, the validator's label checks or Transform, and with no
     # `val` folder ImportExampleGen's hash holdout takes one input split.
     # With spans: the newest span's test folder (the range's last).
     test_example_gen = example_gen_component.CheckedImportExampleGen(
-        input_base=input_base,
-        input_config=test_input_config(config.image_size, selection),
-        output_config=test_output_config(),
-        range_config=spans.range_config(selection)).with_id("TestExampleGen")
+        input_base=data.input_base, input_config=data.test_input_config(),
+        output_config=data_plan_lib.test_output_config(),
+        range_config=data.range_config()).with_id("TestExampleGen")
     batch_prediction = inference_lib.BatchInference(
         examples=test_example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         splits=[features.TEST_SPLIT], submission_split=features.TEST_SPLIT,
-        batch_size=config.predict.batch_size).with_id("BatchPrediction")
+        settings=config.inference_settings()).with_id("BatchPrediction")
     prediction_nodes += [test_example_gen, batch_prediction]
     test_predictions = batch_prediction.outputs["predictions"]
   # Atomic versioned push with a push_record.json and a model card

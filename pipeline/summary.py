@@ -22,9 +22,9 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
 from modules import warm_start as warm_start_lib
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
-from pipeline import spans
+from pipeline.components import evaluation as evaluation_lib
+from settings import records
+from settings import spans
 from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.data_validator import executor as data_validator
@@ -42,7 +42,7 @@ class RunSummary:
   pushed_model_dir: Optional[str]
   evaluation_dir: Optional[str]
   model_dir: Optional[str]
-  validation: Optional[Dict] = None
+  validation: Optional[records.ValidationSummary] = None
   # Why the Pusher refused (its PushedModel's `not_pushed_reason`).
   not_pushed_reason: Optional[str] = None
   # The model already was the newest pushed version (an unchanged re-run).
@@ -73,22 +73,20 @@ class RunSummary:
       lines.append(f"  run                {self.run_id}" + (
           f" (cached: {', '.join(cached)})" if cached else ""))
     if self.validation:
-      splits = self.validation.get("splits", {})
       lines.append("  data               " + ", ".join(
-          f"{name}: {info['num_examples']} examples"
-          for name, info in sorted(splits.items())))
+          f"{name}: {count} examples" for name, count in
+          self.validation.examples_per_split().items()))
       read_spans = spans.label_of_summary(self.validation)
       if read_spans:
         lines.append(f"  data spans         {read_spans}")
       # Drift warnings get their own line, below, not a second one here.
-      drift = self.validation.get("drift") or {}
-      drift_messages = drift.get("messages") or []
-      for warning in self.validation.get("warnings", []):
+      drift_messages = (self.validation.drift or {}).get("messages") or []
+      for warning in self.validation.warnings:
         if warning not in drift_messages:
           lines.append(f"  data warning       {warning}")
       for message in drift_messages:
         lines.append(f"  data drift         {message}")
-      reports = self.validation.get("reports", {})
+      reports = self.validation.reports
       if reports:
         lines.append(f"  class counts       {reports.get('table')}")
         lines.append(f"                     {reports.get('chart')}")
@@ -212,28 +210,30 @@ def _custom_int(artifact, name: str) -> Optional[int]:
   return artifact.custom_properties[name].int_value
 
 
-def _training_history(model_run) -> Optional[dict]:
-  return features.read_training_history(
+def _training_history(model_run) -> Optional[records.TrainingHistory]:
+  return records.TrainingHistory.read(
       model_run.uri if model_run is not None else None)
 
 
-def _warm_start_line(history: Optional[dict]) -> Optional[str]:
+def _warm_start_line(history: Optional[records.TrainingHistory]
+                     ) -> Optional[str]:
   """The warm start line of the Trainer's training history, if any."""
   if history is None:
     return None
-  return warm_start_lib.describe(history.get(warm_start_lib.HISTORY_KEY))
+  return warm_start_lib.describe(history.warm_start)
 
 
-def _trained_on_line(history: Optional[dict]) -> Optional[str]:
+def _trained_on_line(history: Optional[records.TrainingHistory]
+                     ) -> Optional[str]:
   """Workers, replicas per worker, strategy and global batch of a history
   (one worker where an older history does not say)."""
-  if history is None or "replicas" not in history:
+  if history is None or history.replicas is None:
     return None
-  workers = history.get("workers", 1)
-  per_worker = history.get("replicas_per_worker", history["replicas"])
+  workers = history.workers
+  per_worker = history.replicas_per_worker or history.replicas
   return (f"{workers} worker{'s' if workers != 1 else ''} x {per_worker} "
-          f"replica{'s' if per_worker != 1 else ''} ({history['strategy']}), "
-          f"global batch {history['global_batch_size']}")
+          f"replica{'s' if per_worker != 1 else ''} ({history.strategy}), "
+          f"global batch {history.global_batch_size}")
 
 
 def read_summary(metadata_path: str,

@@ -16,7 +16,7 @@ import pytest
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.types import standard_artifacts
 
-from pipeline import features
+from settings import features
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.baseline import push_records
 from pipeline.components.baseline import usable

@@ -19,9 +19,10 @@ import pytest
 import tensorflow as tf
 
 from modules import metrics
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
 from pipeline.components.batch_inference import predictions
+from pipeline.components.report import bootstrap
 from pipeline.components.report import model_card
 from pipeline.components.report import render
 # The session run's folders, found as the other end-to-end tests find them.
@@ -79,11 +80,11 @@ def test_eval_predictions_agree_with_the_evaluator(pipeline_run):
   evaluation = evaluation_lib.load_evaluation(_latest(out, "Evaluator",
                                                       "evaluation"))
   expected = evaluation.metrics[evaluation_lib.CANDIDATE][metrics.MACRO_F1]
-  assert model_card.macro_f1(eval_predictions.labels,
+  assert bootstrap.macro_f1(eval_predictions.labels,
                              eval_predictions.predicted,
                              104) == pytest.approx(expected, abs=1e-6)
   np.testing.assert_array_equal(
-      model_card.confusion_matrix(eval_predictions.labels,
+      bootstrap.confusion_matrix(eval_predictions.labels,
                                   eval_predictions.predicted, 104),
       evaluation.confusion[evaluation_lib.CANDIDATE])
 

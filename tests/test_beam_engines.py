@@ -160,7 +160,7 @@ def _artifact(artifact_class, uri, split_names=None):
 
 def _examples(output_dir):
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   return _artifact(standard_artifacts.Examples,
                    _latest(output_dir, "ImportExampleGen", "examples"),
                    [features.TRAIN_SPLIT, features.EVAL_SPLIT])
@@ -174,8 +174,8 @@ def test_flink_macro_f1_equals_the_direct_runners(flink_run, tmp_path):
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
   from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
-  from pipeline import evaluation  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
+  from pipeline.components import evaluation  # pylint: disable=g-import-not-at-top
   out = flink_run["output_dir"]
   flink_evaluation = _latest(out, "Evaluator", "evaluation")
   # The config the Flink Evaluator ran with, as TFMA recorded it.

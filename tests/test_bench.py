@@ -455,7 +455,7 @@ def test_input_path_measures_every_variant(tiny_data_root, tmp_path):
   # gives a figure, the flip is counted where it runs (the model).
   import glob  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   data_root, _ = tiny_data_root
   raw_dir = os.path.join(data_root, features.image_dir_name(192))
   examples = tmp_path / "examples" / "Split-train"

@@ -60,7 +60,7 @@ def test_a_mixed_example_weighs_its_own_mix_of_the_two_classes():
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from modules import augmentation  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   config = config_lib.PipelineConfig().replace(augment__mixup_alpha=0.8)
   weights = [0.5, 3.0, 7.0]  # Class 2 is in no image: its weight must not show.
   labels = np.array([0, 1] * 8)

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from pipeline import config as config_lib
-from pipeline import features
+from pipeline import overrides
+from settings import config as config_lib
+from settings import features
 
 
 def test_round_trip_through_json():
@@ -115,7 +116,7 @@ def test_class_names_file(tmp_path):
 
 
 def test_set_overrides_parse_by_field_type():
-  config = config_lib.PipelineConfig().with_overrides([
+  config = overrides.apply_overrides(config_lib.PipelineConfig(), [
       "augment.rotation=0.1", "train.class_weighting=yes",
       "train.epochs=3", "model.weights=none", "train.tpu_address=grpc://t"])
   assert config.augment.rotation == 0.1
@@ -132,13 +133,13 @@ def test_set_overrides_parse_by_field_type():
                        ("image_size=big", "expected a int"),
                        ("classes_file=/nonexistent.txt", "nonexistent")]:
     with pytest.raises(ValueError, match=message):
-      config_lib.PipelineConfig().with_overrides([bad])
+      overrides.apply_overrides(config_lib.PipelineConfig(), [bad])
 
 
 def test_set_reaches_the_top_level_fields(tmp_path):
   path = tmp_path / "classes.txt"
   path.write_text("".join(f"class {i}\n" for i in range(10)))
-  config = config_lib.PipelineConfig().with_overrides(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(),
       ["image_size=64", f"classes_file={path}", "train.epochs=2"])
   assert config.image_size == 64
   assert config.class_names == tuple(f"class {i}" for i in range(10))
@@ -148,7 +149,7 @@ def test_set_reaches_the_top_level_fields(tmp_path):
 def test_each_class_list_is_a_pipeline_of_its_own():
   """Names and order both make the label space; the name is one Vertex AI
   and Kubeflow Pipelines accept (lower case, digits, hyphens)."""
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   names = ["rose", "tulip", "daisy"]
   ours = features.pipeline_name(names)
   assert ours == features.pipeline_name(list(names))

@@ -21,8 +21,8 @@ import os
 import pytest
 
 from conftest import run_local_pipeline
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
 from pipeline import summary as summary_lib
 from tools import make_sample_data
 

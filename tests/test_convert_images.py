@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline import features
+from settings import features
 from tools import convert_images
 
 SIZE = 32

@@ -17,8 +17,8 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from pipeline.components.example_gen import data_check
-from pipeline import features
-from pipeline import pipeline as pipeline_lib
+from settings import features
+from pipeline import data_plan
 from pipeline.components.example_gen import component as example_gen_component
 from pipeline.components.example_gen import executor as example_gen_executor
 from tools import make_sample_data
@@ -41,7 +41,7 @@ def _base(root):
 def _run_example_gen(input_base, output_dir):
   """Runs CheckedImportExampleGen's executor as the launcher would."""
   component = example_gen_component.CheckedImportExampleGen(
-      input_base=str(input_base), input_config=pipeline_lib.input_config())
+      input_base=str(input_base), input_config=data_plan.input_config())
   exec_properties = {
       key: (proto_utils.proto_to_json(value)
             if isinstance(value, message.Message) else value)
@@ -178,10 +178,11 @@ def test_truncated_tfrecord_stops_the_dag_run(data_root, tmp_path):
   output = tmp_path / "out"
   result = _run_dag(f"""
 import local_runner
-from pipeline import config as config_lib
+from settings import config as config_lib
+from pipeline import data_plan
+config = config_lib.PipelineConfig().replace(image_size={SIZE})
 pipeline = local_runner.local_pipeline(
-    {str(output)!r}, {str(data_root)!r},
-    config_lib.PipelineConfig().replace(image_size={SIZE}),
+    {str(output)!r}, data_plan.make_plan({str(data_root)!r}, config), config,
     ["--direct_num_workers=1"])
 """)
   assert result["error"] == "DataCheckError"
@@ -219,11 +220,11 @@ def test_check_reruns_when_a_file_changes_after_a_cached_good_run(data_root,
   inside ImportExampleGen it re-runs because the file fingerprint changed.
   """
   build = f"""
-from pipeline import pipeline as pipeline_lib
+from pipeline import data_plan
 from pipeline.components.example_gen import component as example_gen_component
 example_gen = example_gen_component.CheckedImportExampleGen(
     input_base={str(_base(data_root))!r},
-    input_config=pipeline_lib.input_config())
+    input_config=data_plan.input_config())
 pipeline = tfx.dsl.Pipeline(
     pipeline_name="check", pipeline_root={str(tmp_path / "root")!r},
     components=[example_gen], enable_cache=True,

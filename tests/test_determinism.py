@@ -66,7 +66,7 @@ def test_phase_two_continues_the_order_and_the_flips(pipeline_run):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from modules import dataset as dataset_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   inputs = _inputs(pipeline_run)
   tft_output = tft.TFTransformOutput(inputs["transform_output"])
   # As `make run`: its flip is in the model (RandomFlipLeftRight), so the
@@ -94,8 +94,8 @@ def _main(inputs_json, output_dir, deterministic):
   from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
   from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
   from modules import trainer  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import features  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
   inputs = json.loads(inputs_json)
   config = config_lib.PipelineConfig().replace(
       train__epochs=2, model__warmup_epochs=1,

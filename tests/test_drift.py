@@ -22,9 +22,13 @@ from tfx.dsl.components.common import resolver as resolver_lib
 from tfx.types import standard_artifacts
 
 from modules import data_profile
+from pipeline.components import custom_config
 from pipeline import baseline as baseline_lib
-from pipeline import config as config_lib
-from pipeline import features
+from pipeline import overrides
+from settings import config as config_lib
+from pipeline import data_plan
+from settings import features
+from settings import records
 from pipeline import pipeline as pipeline_lib
 from pipeline import summary as summary_lib
 from pipeline.components.data_validator import drift
@@ -220,7 +224,7 @@ def test_the_config_offers_the_comparators_the_validator_knows(tmp_path):
         validation__label_drift_comparator="kl")
   with pytest.raises(ValueError, match="image_drift_threshold"):
     config_lib.PipelineConfig().replace(validation__image_drift_threshold=2)
-  config = config_lib.PipelineConfig().with_overrides(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(),
       ["validation.stop_on_drift=true", "validation.label_drift_comparator=js"])
   assert config.validation.stop_on_drift
   assert config.validation.label_drift_comparator == "js"
@@ -328,8 +332,8 @@ def _validator_and_resolver(tmp_path, stable, **validation):
       predict__test_split="off", **{f"validation__{k}": v
                                     for k, v in validation.items()})
   pipeline = pipeline_lib.create_pipeline(
-      "p", str(tmp_path / "root"), str(tmp_path), str(tmp_path / "serving"),
-      config, stable_baseline=stable)
+      "p", str(tmp_path / "root"), data_plan.make_plan(str(tmp_path), config),
+      str(tmp_path / "serving"), config, stable_baseline=stable)
   nodes = {node.id: node for node in pipeline.components}
   return nodes["ExampleValidator"], nodes.get("drift_baseline_resolver")
 
@@ -347,12 +351,13 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(
   assert validator.inputs["baseline_model"] is not None
   assert resolver in validator.upstream_nodes
   assert (baseline_lib.EXAMPLES_KEY in resolver.inputs) == stable
-  properties = validator.exec_properties
-  assert properties["drift_check"] == 1 and properties["stop_on_drift"] == 1
-  assert properties["allow_one_class_eval"] == 1
-  assert properties["label_drift_comparator"] == "js"
-  assert properties["label_drift_threshold"] == 0.2
-  assert properties["image_drift_threshold"] == (
+  settings = custom_config.decode(validator.exec_properties,
+                                  config_lib.ValidatorSettings).validation
+  assert settings.drift_check and settings.stop_on_drift
+  assert settings.allow_one_class_eval
+  assert settings.label_drift_comparator == "js"
+  assert settings.label_drift_threshold == 0.2
+  assert settings.image_drift_threshold == (
       config_lib.ValidationConfig().image_drift_threshold)
 
 
@@ -360,7 +365,9 @@ def test_drift_check_off_has_no_resolver(tmp_path):
   validator, resolver = _validator_and_resolver(tmp_path, True,
                                                 drift_check=False)
   assert resolver is None
-  assert validator.exec_properties["drift_check"] == 0
+  assert not custom_config.decode(validator.exec_properties,
+                                  config_lib.ValidatorSettings
+                                  ).validation.drift_check
   assert "baseline_model" not in validator.inputs
 
 
@@ -373,10 +380,10 @@ def test_the_summary_prints_each_drift_warning_once(tmp_path):
   findings, section = drift.compare_profiles(
       current, baseline, CLASS_NAMES, "linf", 0.1, 1.0)
   messages = [f"split 'train': data drift: {m}" for _, m in findings]
-  validation = {"splits": {"train": {"num_examples": 20}},
-                "warnings": ["split 'train': class imbalance"] + messages,
-                "drift": dict(section, baseline="/m/1",
-                              messages=messages)}
+  validation = records.ValidationSummary(
+      splits={"train": {"num_examples": 20}},
+      warnings=["split 'train': class imbalance"] + messages,
+      drift=dict(section, baseline="/m/1", messages=messages))
   text = summary_lib.RunSummary(
       metrics={}, blessed=None, pushed=False, pushed_model_dir=None,
       evaluation_dir=None, model_dir=None,

@@ -15,9 +15,10 @@ import pytest
 
 import kubeflow_runner
 import local_runner
-from pipeline import config as config_lib
+from settings import config as config_lib
+from pipeline import data_plan
 from pipeline import console
-from pipeline import features
+from settings import features
 from pipeline import flags
 
 
@@ -194,9 +195,10 @@ def test_same_flags_same_custom_config_locally_and_in_the_kubeflow_spec(
              "--min-macro-f1", "0.2", "--class-weighting", "--warm-start",
              "--set", "augment.rotation=0.1", "--set", "train.seed=7"]
   local_args = local_runner.parse_args(logical)
+  local_config = local_runner.config_from_args(local_args)
   local = _custom_configs_of_pipeline(local_runner.local_pipeline(
-      str(tmp_path / "out"), root, local_runner.config_from_args(local_args),
-      beam_pipeline_args=[]))
+      str(tmp_path / "out"), data_plan.make_plan(root, local_config),
+      local_config, beam_pipeline_args=[]))
   spec = kubeflow_runner.compile_pipeline(kubeflow_runner.parse_args(
       logical + ["--output", str(tmp_path / "spec.json")]))
   compiled = _custom_configs_of_spec(spec)

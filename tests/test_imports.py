@@ -1,33 +1,20 @@
 """Imports point one way: a lower layer never imports a higher one.
 
-The layers, bottom to top (docs/layout.md has the same map with each file's
-job):
+The folders are the layers, bottom to top (docs/layout.md draws the map):
 
-0. settings, names and process set-up: pipeline/config.py,
-   pipeline/features.py, pipeline/console.py, pipeline/runtime.py,
-   pipeline/spans.py (which spans a run reads),
-   pipeline/object_store_splits.py (a URI data root's optional splits). No
-   project imports but each other's.
-1. model and Transform code: modules/ (model, strategy, dataset and
-   augmentation, serving export, `run_fn`, `tuner_fn` and its
-   hyperparameters, `preprocessing_fn`, the TFMA metric). The Trainer's and Transform's processes load only layers 0-1.
-2. custom components and what they share: pipeline/components/ (each
-   component a package: component.py, executor.py and its helpers),
-   pipeline/evaluation.py (reads the Evaluator's output back),
-   pipeline/serving_model.py (loads a served model and reads it).
-3. the DAG and what every runner shares about it: pipeline/pipeline.py,
-   pipeline/baseline.py (the baselines' resolver strategies),
-   pipeline/baseline_nodes.py (the baseline node each orchestrator runs),
-   pipeline/kfp_backend.py (what a KFP backend changes in the spec),
-   pipeline/beam.py (Beam profiles), pipeline/quiet_worker.py (the Beam
-   workers' plugin), pipeline/flags.py and pipeline/env_flags.py (the
-   runners' flags), pipeline/trainer_placement.py and
-   pipeline/kubernetes_quantity.py (the Trainer's cluster resources),
-   pipeline/summary.py, pipeline/run_lock.py.
-4. runners and tools: local_runner.py, kubeflow_runner.py, tools/, bench/.
+0. settings/: the typed config, feature names, the data layout rules. It
+   imports nothing else of the project.
+1. modules/: model and Transform code (what runs inside the Trainer, the
+   Tuner and Transform). The Trainer's and Transform's processes load only
+   layers 0-1.
+2. pipeline/components/: the custom components and what they share.
+3. pipeline/: the DAG and what every runner shares about it (flags, Beam
+   profiles, the data plan, the summary, the console).
+4. the runners at the top level, tools/ and bench/.
 
-Imports within a layer are allowed; tests/ may import anything. A new file
-must be placed in a layer here (`test_every_project_file_has_a_layer`).
+Imports within a layer are allowed; tests/ may import anything. A new
+folder must be given a layer in LAYER_OF_FOLDER
+(`test_every_project_file_has_a_layer`).
 """
 
 import ast
@@ -38,51 +25,32 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (path prefix, layer): the longest matching prefix decides.
-LAYER_OF_PATH = (
-    ("pipeline/config.py", 0),
-    ("pipeline/features.py", 0),
-    ("pipeline/console.py", 0),
-    ("pipeline/runtime.py", 0),
-    ("pipeline/spans.py", 0),
-    ("pipeline/object_store_splits.py", 0),
-    ("modules/", 1),
-    ("pipeline/components/", 2),
-    # Resolves `pipeline.EvaluationReport` (a component's artifact type) for
-    # Kubeflow's launcher, lazily: `from pipeline import config` never runs it.
-    ("pipeline/__init__.py", 2),
-    ("pipeline/evaluation.py", 2),
-    # Loads a served model: BatchInference runs it, tools/ predict with it.
-    ("pipeline/serving_model.py", 2),
-    ("pipeline/pipeline.py", 3),
-    ("pipeline/baseline.py", 3),
-    ("pipeline/baseline_nodes.py", 3),
-    ("pipeline/kfp_backend.py", 3),
-    ("pipeline/beam.py", 3),
-    ("pipeline/quiet_worker.py", 3),
-    ("pipeline/flags.py", 3),
-    ("pipeline/summary.py", 3),
-    ("pipeline/run_lock.py", 3),
-    ("pipeline/env_flags.py", 3),
-    ("pipeline/kubernetes_quantity.py", 3),
-    ("pipeline/trainer_placement.py", 3),
-    ("local_runner.py", 4),
-    ("kubeflow_runner.py", 4),
-    ("tools/", 4),
-    ("bench/", 4),
-)
+# Folder (relative to the root; "" for the top level) -> layer; a file's
+# innermost listed folder decides.
+LAYER_OF_FOLDER = {
+    "settings": 0,
+    "modules": 1,
+    "pipeline/components": 2,
+    "pipeline": 3,
+    "": 4,
+    "tools": 4,
+    "bench": 4,
+}
 LAYER_NAMES = ("settings and names", "model and Transform code",
                "custom components", "the DAG", "runners and tools")
-PROJECT_PACKAGES = ("pipeline", "modules", "tools", "bench")
+PROJECT_PACKAGES = ("settings", "pipeline", "modules", "tools", "bench")
 SKIPPED_FOLDERS = ("tests", ".venv", ".git", "output", "schema", "docs")
 
 
 def layer_of(relpath: str) -> Optional[int]:
   """The layer of a project file (a path relative to the root), or None."""
-  matches = [(len(prefix), layer) for prefix, layer in LAYER_OF_PATH
-             if relpath == prefix or
-             (prefix.endswith("/") and relpath.startswith(prefix))]
-  return max(matches)[1] if matches else None
+  folder = os.path.dirname(relpath)
+  while True:
+    if folder in LAYER_OF_FOLDER:
+      return LAYER_OF_FOLDER[folder]
+    if not folder:
+      return None
+    folder = os.path.dirname(folder)
 
 
 def project_files(root: str) -> Iterator[str]:
@@ -172,15 +140,15 @@ def _write(root, relpath: str, source: str) -> None:
     ("modules/model.py", "from pipeline import pipeline\n"),
     ("modules/model.py", "import pipeline.components.pusher.executor\n"),
     ("modules/model.py", "def f():\n  from pipeline import summary\n"),
-    ("pipeline/features.py", "from modules import model\n"),
+    ("settings/features.py", "from modules import model\n"),
     ("pipeline/components/pusher/executor.py",
      "from ... import pipeline\n"),
     ("pipeline/components/pusher/executor.py", "import local_runner\n"),
 ])
 def test_a_lower_layer_importing_a_higher_one_is_reported(
     tmp_path, relpath, source):
-  for path in ("pipeline/__init__.py", "pipeline/config.py",
-               "pipeline/features.py", "pipeline/pipeline.py",
+  for path in ("pipeline/__init__.py", "settings/config.py",
+               "settings/features.py", "pipeline/pipeline.py",
                "pipeline/summary.py", "modules/__init__.py",
                "modules/model.py", "pipeline/components/__init__.py",
                "pipeline/components/pusher/__init__.py",
@@ -194,14 +162,14 @@ def test_a_lower_layer_importing_a_higher_one_is_reported(
 
 def test_downward_and_same_layer_imports_pass(tmp_path):
   _write(tmp_path, "pipeline/__init__.py", "")
-  _write(tmp_path, "pipeline/features.py", "")
-  _write(tmp_path, "pipeline/config.py", "from pipeline import features\n")
+  _write(tmp_path, "settings/features.py", "")
+  _write(tmp_path, "settings/config.py", "from settings import features\n")
   _write(tmp_path, "modules/__init__.py", "")
   _write(tmp_path, "modules/model.py",
-         "from pipeline import config, features\n")
+         "from settings import config, features\n")
   _write(tmp_path, "local_runner.py", "import modules.model\n")
   assert violations(str(tmp_path)) == []
   assert [path for _, path in imported_files(str(tmp_path),
                                              "modules/model.py")] == [
-                                                 "pipeline/config.py",
-                                                 "pipeline/features.py"]
+                                                 "settings/config.py",
+                                                 "settings/features.py"]

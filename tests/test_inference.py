@@ -17,10 +17,10 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 from tools import ensemble
-from pipeline import serving_model as inference_lib
+from pipeline.components import serving_model as inference_lib
 from tools import make_sample_data
 from tools import predict
 from tools import submission

@@ -25,8 +25,8 @@ from tfx.proto import example_gen_pb2
 
 import kubeflow_runner
 from pipeline import beam
-from pipeline import features
-from pipeline import spans
+from settings import features
+from settings import spans
 from pipeline import trainer_placement
 from tools import check_image
 
@@ -35,7 +35,7 @@ IMAGE = "registry.example/flowers:1"
 TRAINER_IMAGE = "registry.example/flowers-gpu:1"
 ROOT = "gs://bucket/flowers-root"
 # gs://bucket is not readable from here, so the compile would leave the
-# optional splits out (pipeline/object_store_splits.py): they are asked for.
+# optional splits out (settings/object_store_splits.py): they are asked for.
 COMMON = ["--image", IMAGE, "--pipeline-root", ROOT, "--data-root",
           "gs://bucket/data", "--serving-dir", "gs://bucket/serving",
           "--set", "eval.split=val", "--set", "predict.test_split=on"]
@@ -218,7 +218,7 @@ def test_tune_adds_the_tuner_with_its_edges(tmp_path):
 def test_spans_reach_both_example_gens(tmp_path):
   """A range of spans compiles: ImportExampleGen gets the `span-{SPAN}`
   patterns, the RangeConfig of the last span and the first span in its
-  custom_config; TestExampleGen the same last span (pipeline/spans.py)."""
+  custom_config; TestExampleGen the same last span (settings/spans.py)."""
   args = kubeflow_runner.parse_args(
       COMMON + ["--spans", "2-4", "--output", str(tmp_path / "spec.json")])
   dag = kubeflow_runner.build_pipeline(args)
@@ -338,7 +338,7 @@ def test_vertex_trainer_job(tmp_path):
   """--trainer-backend vertex: the same DAG; the Trainer task launches a
   Vertex AI custom job on the TPU machine, in the TPU image, and its run_fn
   still reads the pipeline's config from the same custom_config."""
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   args = kubeflow_runner.parse_args(
       COMMON + VERTEX_FLAGS + ["--output", str(tmp_path / "spec.json")])
   with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
@@ -372,7 +372,7 @@ def test_vertex_trainer_job(tmp_path):
 def test_vertex_keys_are_the_ones_the_config_leaves_out():
   """from_custom_config drops keys by prefix: TFX's Vertex keys have it."""
   from tfx.v1.extensions import google_cloud_ai_platform as vertex  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   for key in (vertex.ENABLE_VERTEX_KEY, vertex.VERTEX_REGION_KEY,
               vertex.TRAINING_ARGS_KEY, vertex.JOB_ID_KEY):
     assert key.startswith(config_lib.PLATFORM_KEY_PREFIX), key
@@ -381,12 +381,14 @@ def test_vertex_keys_are_the_ones_the_config_leaves_out():
 
 
 def test_vertex_settings_cannot_shadow_the_config():
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.PipelineConfig()
   with pytest.raises(ValueError, match="'train'"):
     pipeline_lib.create_pipeline(
-        "flowers", ROOT, "gs://bucket/data", "gs://bucket/serving",
-        config_lib.PipelineConfig(),
+        "flowers", ROOT, data_plan.make_plan("gs://bucket/data", config),
+        "gs://bucket/serving", config,
         vertex_training={"ai_platform_enable_vertex": True, "train": {}})
 
 
@@ -678,7 +680,7 @@ def test_dockerignore_keeps_the_modules_and_drops_local_state():
                for pattern in patterns)
 
   for needed in ("modules/trainer.py", "modules/preprocessing.py",
-                 "pipeline/pipeline.py", "pipeline/kaggle_classes.txt",
+                 "pipeline/pipeline.py", "settings/kaggle_classes.txt",
                  "schema/schema.pbtxt", "requirements.txt",
                  "requirements-gpu.txt", "requirements-tpu.txt",
                  "constraints.txt"):

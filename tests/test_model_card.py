@@ -10,8 +10,10 @@ import pytest
 from sklearn import metrics as sk_metrics
 
 from modules import metrics
-from pipeline import evaluation as evaluation_lib
+from pipeline.components import evaluation as evaluation_lib
+from pipeline.components.report import bootstrap
 from pipeline.components.report import model_card
+from settings import records
 
 
 def _predictions(n, num_classes=10, accuracy=0.8, seed=1):
@@ -24,7 +26,7 @@ def _predictions(n, num_classes=10, accuracy=0.8, seed=1):
 
 def test_interval_equals_a_direct_computation():
   labels, predicted = _predictions(120)
-  interval = model_card.bootstrap_macro_f1(labels, predicted, 10,
+  interval = bootstrap.bootstrap_macro_f1(labels, predicted, 10,
                                            samples=200, seed=5)
   rng = np.random.default_rng(5)
   scores = []
@@ -44,7 +46,7 @@ def test_interval_contains_the_estimate_and_shrinks_with_more_examples():
   widths = []
   for n in (100, 1000, 10000):
     labels, predicted = _predictions(n)
-    interval = model_card.bootstrap_macro_f1(labels, predicted, 10,
+    interval = bootstrap.bootstrap_macro_f1(labels, predicted, 10,
                                              samples=300)
     assert interval.low < interval.point < interval.high
     widths.append(interval.high - interval.low)
@@ -53,16 +55,16 @@ def test_interval_contains_the_estimate_and_shrinks_with_more_examples():
 
 def test_perfect_predictions_have_no_spread_and_bad_input_is_refused():
   labels = np.array([0, 1, 2, 2])
-  interval = model_card.bootstrap_macro_f1(labels, labels, 3, samples=50)
+  interval = bootstrap.bootstrap_macro_f1(labels, labels, 3, samples=50)
   assert (interval.low, interval.point, interval.high) == (1.0, 1.0, 1.0)
   with pytest.raises(ValueError, match="no examples"):
-    model_card.bootstrap_macro_f1(np.array([]), np.array([]), 3)
+    bootstrap.bootstrap_macro_f1(np.array([]), np.array([]), 3)
   with pytest.raises(ValueError, match="3 labels for 2 predictions"):
-    model_card.bootstrap_macro_f1(np.array([0, 1, 2]), np.array([0, 1]), 3)
+    bootstrap.bootstrap_macro_f1(np.array([0, 1, 2]), np.array([0, 1]), 3)
 
 
 def _evaluation(labels, predicted, num_classes, blessed, failures=()):
-  confusion = model_card.confusion_matrix(labels, predicted, num_classes)
+  confusion = bootstrap.confusion_matrix(labels, predicted, num_classes)
   per_class = metrics.per_class_from_confusion(confusion)
   return evaluation_lib.Evaluation(
       metrics={evaluation_lib.CANDIDATE: {
@@ -78,17 +80,19 @@ def _evaluation(labels, predicted, num_classes, blessed, failures=()):
 
 def test_card_has_every_section_and_says_what_failed():
   labels, predicted = _predictions(300, num_classes=4)
-  history = {"config": {"class_names": ["a", "b", "c", "d"],
-                        "model": {"backbone": "simple_cnn", "weights": None},
-                        "train": {"epochs": 3, "learning_rate": 0.003},
-                        "augment": {"flip": True}},
-             "class_counts": [40, 10, 10, 0], "strategy": "_DefaultStrategy",
-             "replicas": 1, "epochs": [{}, {}, {}]}
+  history = records.TrainingHistory(
+      config={"class_names": ["a", "b", "c", "d"],
+              "model": {"backbone": "simple_cnn", "weights": None},
+              "train": {"epochs": 3, "learning_rate": 0.003},
+              "augment": {"flip": True}},
+      class_counts=[40, 10, 10, 0], strategy="_DefaultStrategy",
+      replicas=1, epochs=[{}, {}, {}])
   failure = "macro_f1 = 0.7000, below the minimum 0.9"
   card = model_card.build_card(
       _evaluation(labels, predicted, 4, False, [failure]), history,
-      validation_summary={"splits": {"train": {"num_examples": 60}},
-                          "warnings": ["class imbalance: 40 vs 10"]},
+      validation_summary=records.ValidationSummary(
+          splits={"train": {"num_examples": 60}},
+          warnings=["class imbalance: 40 vs 10"]),
       span=7, eval_labels=labels, eval_predicted=predicted)
   assert [title for title, _ in card.sections] == list(model_card.SECTIONS)
   text = model_card.to_markdown(card)
@@ -111,8 +115,9 @@ def test_the_card_reads_headline_first_and_per_class_tables_last():
   """What a reader sees first: what the model is and is for, macro F1 with
   its interval and the verdict; the class tables only after all of that."""
   labels, predicted = _predictions(300, num_classes=4)
-  history = {"config": {"class_names": ["a", "b", "c", "d"]},
-             "class_counts": [40, 10, 10, 5], "epochs": [{}]}
+  history = records.TrainingHistory(
+      config={"class_names": ["a", "b", "c", "d"]},
+      class_counts=[40, 10, 10, 5], epochs=[{}])
   card = model_card.build_card(
       _evaluation(labels, predicted, 4, True, []), history,
       eval_labels=labels, eval_predicted=predicted, model="/models/1")
@@ -130,3 +135,22 @@ def test_the_card_reads_headline_first_and_per_class_tables_last():
     first_table = text.find("| class |") if "|" in text else text.find(
         "<th>class</th>")
     assert first_table > where["limitations"], first_table
+
+
+@pytest.mark.parametrize("threshold, warned", [(3.0, True), (5.0, False)])
+def test_the_imbalance_limitation_follows_the_validators_threshold(
+    threshold, warned):
+  """A 4:1 training split is a limitation only where the validator's own
+  `validation.max_imbalance_ratio`, recorded in its summary, is below 4."""
+  labels, predicted = _predictions(300, num_classes=4)
+  history = records.TrainingHistory(
+      config={"class_names": ["a", "b", "c", "d"]},
+      class_counts=[40, 10, 20, 30], epochs=[{}])
+  card = model_card.build_card(
+      _evaluation(labels, predicted, 4, True, []), history,
+      validation_summary=records.ValidationSummary(
+          max_imbalance_ratio=threshold),
+      eval_labels=labels, eval_predicted=predicted)
+  text = model_card.to_markdown(card)
+  assert "Imbalance (largest / smallest class): 4.0" in text
+  assert ("The training data is imbalanced (4.0:1)" in text) == warned

@@ -26,8 +26,9 @@ from conftest import REPO_ROOT
 from modules import model as model_lib
 from modules import strategy as strategy_lib
 from modules import warm_start
-from pipeline import config as config_lib
-from pipeline import features
+from pipeline import overrides
+from settings import config as config_lib
+from settings import features
 
 WORKER = os.path.join(REPO_ROOT, "tools", "train_worker.py")
 # Weights of two workers against one process on the same global batch:
@@ -202,7 +203,7 @@ def test_two_workers_train_as_one_process_with_the_global_batch(
                                atol=WEIGHT_TOLERANCE, err_msg=name)
   # And training moved the head: equality is not two untouched models.
   settings = config_lib.TrainerSettings.from_custom_config(
-      config_lib.PipelineConfig().with_overrides(
+      overrides.apply_overrides(config_lib.PipelineConfig(),
           list(SETTINGS)).trainer_settings())
   keras.utils.set_random_seed(settings.train.seed)  # As run_fn does.
   warm_start.save_weights(model_lib.build_model(settings), settings,

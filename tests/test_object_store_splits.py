@@ -1,6 +1,6 @@
 """A data root on an object store: its optional splits (`val`, `test`) are
 looked up where the compiling machine can read it, else off unless asked
-for, and the compile says which (pipeline/object_store_splits.py).
+for, and the compile says which (settings/object_store_splits.py).
 
 TensorFlow's in-memory `ram://` filesystem is the readable object store;
 `gs://` without credentials or network (as here) the unreadable one.
@@ -11,10 +11,11 @@ import os
 import tensorflow as tf
 
 import kubeflow_runner
-from pipeline import config as config_lib
-from pipeline import features
-from pipeline import object_store_splits
-from pipeline import pipeline as pipeline_lib
+from settings import config as config_lib
+from settings import features
+from settings import object_store_splits
+from pipeline import data_plan
+from pipeline import overrides as overrides_lib
 from tools.kfp_replay import spec as spec_lib
 
 SIZE = 32
@@ -26,9 +27,9 @@ def _file(root, *parts):
     f.write("x")
 
 
-def _config(*overrides):
-  return config_lib.PipelineConfig(image_size=SIZE).with_overrides(
-      list(overrides))
+def _plan(root, *overrides):
+  return data_plan.make_plan(root, overrides_lib.apply_overrides(
+      config_lib.PipelineConfig(image_size=SIZE), list(overrides)))
 
 
 def test_a_readable_store_is_looked_up(tmp_path):
@@ -37,16 +38,18 @@ def test_a_readable_store_is_looked_up(tmp_path):
   _file(root, image_dir, "train", "a.tfrec")
   _file(root, image_dir, "val", "a.tfrec")
   assert object_store_splits.readable(root)
-  assert pipeline_lib.has_val_folder(root, _config())
-  assert not pipeline_lib.has_test_folder(root, _config())
+  plan = _plan(root)
+  assert plan.val_folder and not plan.predicts_test
+  assert plan.lines()[:3] == [f"data: {root}: looked up from here",
+                              "data: val folder read: found",
+                              "data: test folder not read: not found"]
   _file(root, image_dir, "test", "a.tfrec")
-  assert pipeline_lib.has_test_folder(root, _config())
+  assert _plan(root).predicts_test
   # A span named by number is looked up in its folder.
   spans_root = f"ram://{tmp_path.name}/spans"
   _file(spans_root, "span-3", image_dir, "test", "a.tfrec")
-  config = _config("data.spans=3")
-  assert pipeline_lib.has_test_folder(spans_root, config)
-  assert not pipeline_lib.has_val_folder(spans_root, config)
+  plan = _plan(spans_root, "data.spans=3")
+  assert plan.predicts_test and not plan.val_folder
   lines = object_store_splits.describe(root, True, True, "auto", "auto")
   assert lines == [f"data: {root}: looked up from here",
                    "data: val folder read: found",
@@ -55,11 +58,10 @@ def test_a_readable_store_is_looked_up(tmp_path):
 
 def test_an_unreadable_store_reads_only_what_is_asked_for():
   assert not object_store_splits.readable(UNREADABLE)
-  assert not pipeline_lib.has_val_folder(UNREADABLE, _config())
-  assert not pipeline_lib.has_test_folder(UNREADABLE, _config())
-  asked = _config("eval.split=val", "predict.test_split=on")
-  assert pipeline_lib.has_val_folder(UNREADABLE, asked)
-  assert pipeline_lib.has_test_folder(UNREADABLE, asked)
+  plan = _plan(UNREADABLE)
+  assert not plan.val_folder and not plan.predicts_test
+  asked = _plan(UNREADABLE, "eval.split=val", "predict.test_split=on")
+  assert asked.val_folder and asked.predicts_test
 
 
 def test_the_compile_says_which_splits_it_assumed(tmp_path, capsys):
@@ -67,11 +69,11 @@ def test_the_compile_says_which_splits_it_assumed(tmp_path, capsys):
   assert kubeflow_runner.main([
       "--data-root", UNREADABLE, "--image-size", str(SIZE),
       "--output", spec_path, "--set", "predict.test_split=on"]) == 0
-  err = capsys.readouterr().err
-  assert f"data: {UNREADABLE}: not readable from here" in err
+  out = capsys.readouterr().out
+  assert f"data: {UNREADABLE}: not readable from here" in out
   assert ("data: val folder not read: assumed absent; --set eval.split=val "
-          "reads it") in err
-  assert "data: test folder read: as set (on)" in err
+          "reads it") in out
+  assert "data: test folder read: as set (on)" in out
   tasks = spec_lib.load_spec(spec_path)["root"]["dag"]["tasks"]
   assert "TestExampleGen" in tasks
   # No val folder: evaluation holds out part of train.

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from conftest import E2E_EPOCHS
 from conftest import TINY
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ def test_eval_and_serving_paths_never_augment(pipeline_run):
   """Eval batches equal the Transform graph's output; training ones differ."""
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from modules import dataset  # pylint: disable=g-import-not-at-top
-  from pipeline import config as config_lib  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   out = pipeline_run["output_dir"]
   tft_output = tft.TFTransformOutput(_latest(out, "Transform",
                                              "transform_graph"))

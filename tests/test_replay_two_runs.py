@@ -24,7 +24,7 @@ import os
 import pytest
 
 import kubeflow_runner
-from pipeline import evaluation as evaluation_lib
+from pipeline.components import evaluation as evaluation_lib
 from pipeline import kfp_backend
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.pusher import publishing

@@ -26,7 +26,8 @@ from tensorflow_model_analysis.writers import metrics_plots_and_validations_writ
 
 from conftest import REPO_ROOT
 from modules import metrics
-from pipeline import features
+from settings import features
+from settings import records
 from pipeline.components.report import component as report_component
 from pipeline.components.report import content
 from pipeline.components.report import executor as report_executor
@@ -113,7 +114,8 @@ def test_top_confused_pairs_by_count_with_shares():
 def test_class_names_fall_back_to_ids_without_history():
   names, counts = content.class_names_and_counts(None, 3)
   assert names == ["class 0", "class 1", "class 2"] and counts is None
-  history = {"config": {"class_names": ["x", "y"]}, "class_counts": [4, 5]}
+  history = records.TrainingHistory(config={"class_names": ["x", "y"]},
+                                    class_counts=[4, 5])
   assert content.class_names_and_counts(history, 2) == (["x", "y"], [4, 5])
 
 

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from pipeline import features
+from settings import features
 from tools import make_sample_data
 
 SMALL = dict(image_size=192, num_classes=10, head_classes=2, head_count=9,

@@ -6,8 +6,10 @@ import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from pipeline.components import custom_config
+from pipeline import data_plan
+from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
 from pipeline.components.schema_gen import component as schema_gen_component
@@ -94,7 +96,8 @@ def _run_executor(tmp_path, schema_file, num_classes):
   os.makedirs(schema.uri)
   schema_gen_executor.Executor().Do(
       {}, {"schema": [schema]},
-      {"schema_file": schema_file, "num_classes": num_classes})
+      {"schema_file": schema_file, custom_config.KEY: custom_config.encode(
+          config_lib.SchemaSettings(num_classes=num_classes).to_dict())})
   return schema
 
 
@@ -118,10 +121,12 @@ def test_executor_stops_on_a_disagreeing_schema(tmp_path):
 def test_pipeline_passes_the_class_count_and_the_file():
   config = config_lib.PipelineConfig(class_names=("a", "b", "c"))
   pipeline = pipeline_lib.create_pipeline(
-      pipeline_name="p", pipeline_root="/tmp/root", data_root="gs://b/data",
+      pipeline_name="p", pipeline_root="/tmp/root",
+      data=data_plan.make_plan("gs://b/data", config),
       serving_model_dir="/tmp/serving", config=config,
       schema_file="/flowers/schema/schema.pbtxt")
   (node,) = [c for c in pipeline.components if c.id == "SchemaGen"]
   assert isinstance(node, schema_gen_component.SchemaGen)
-  assert node.exec_properties == {
-      "schema_file": "/flowers/schema/schema.pbtxt", "num_classes": 3}
+  assert node.exec_properties["schema_file"] == "/flowers/schema/schema.pbtxt"
+  assert custom_config.decode(node.exec_properties,
+                              config_lib.SchemaSettings).num_classes == 3

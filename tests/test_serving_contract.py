@@ -19,7 +19,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from pipeline import features
+from settings import features
 from modules import serving
 import serving_consumers
 

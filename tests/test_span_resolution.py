@@ -11,8 +11,8 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline import pipeline as pipeline_lib
-from pipeline import spans
+from pipeline import data_plan
+from settings import spans
 from pipeline.components.example_gen import executor as example_gen_executor
 from pipeline.components.example_gen import span_resolution
 from tools import make_sample_data
@@ -34,7 +34,7 @@ def _compiled(data_root, setting):
   properties = {
       standard_component_specs.INPUT_BASE_KEY: str(data_root),
       standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
-          pipeline_lib.input_config(True, SIZE, selection)),
+          data_plan.input_config(True, SIZE, selection)),
       standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
           example_gen_pb2.Output()),
       standard_component_specs.OUTPUT_DATA_FORMAT_KEY:

@@ -13,10 +13,11 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from pipeline import config as config_lib
-from pipeline import features
-from pipeline import pipeline as pipeline_lib
-from pipeline import spans
+from pipeline import overrides
+from settings import config as config_lib
+from settings import features
+from pipeline import data_plan
+from settings import spans
 from pipeline.components.example_gen import component as example_gen_component
 from tools import make_sample_data
 
@@ -38,7 +39,7 @@ def test_parse_setting(text, expected):
 @pytest.mark.parametrize("text", ["3-1", "last", "1-", "-2", "1,2"])
 def test_bad_setting_names_the_setting(text):
   with pytest.raises(ValueError, match="data.spans"):
-    config_lib.PipelineConfig().with_overrides([f"data.spans={text}"])
+    overrides.apply_overrides(config_lib.PipelineConfig(), [f"data.spans={text}"])
 
 
 def test_auto_is_the_plain_layout_without_span_folders(tmp_path):
@@ -86,17 +87,15 @@ def span_root(tmp_path):
 
 def _run_example_gen(data_root, setting, output):
   """Runs the DAG's ImportExampleGen alone; returns its Examples artifact."""
-  config = config_lib.PipelineConfig(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(
       image_size=SIZE,
-      class_names=tuple(f"c{i}" for i in range(CLASSES))).with_overrides(
+      class_names=tuple(f"c{i}" for i in range(CLASSES))),
           [f"data.spans={setting}"])
-  selection = pipeline_lib.span_selection(str(data_root), config)
+  plan = data_plan.make_plan(str(data_root), config)
   example_gen = example_gen_component.CheckedImportExampleGen(
-      input_base=spans.input_base(str(data_root), SIZE, selection),
-      input_config=pipeline_lib.input_config(True, SIZE, selection),
-      output_config=pipeline_lib.output_config(True, 15),
-      range_config=spans.range_config(selection),
-      selection=selection).with_id("ImportExampleGen")
+      input_base=plan.input_base, input_config=plan.input_config(),
+      output_config=plan.output_config(), range_config=plan.range_config(),
+      selection=plan.selection).with_id("ImportExampleGen")
   metadata_path = os.path.join(output, "metadata.sqlite")
   tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
       pipeline_name="spans", pipeline_root=os.path.join(output, "root"),
@@ -157,21 +156,21 @@ def test_flag_and_image_size_from_the_newest_span(span_root):
   config = flags.config_from_args(args, data_root=str(data_root))
   assert config.image_size == SIZE
   assert config.data.spans == "1-2"
-  assert pipeline_lib.data_folders(str(data_root), config) == [
+  assert data_plan.make_plan(str(data_root), config).folders == tuple(
       os.path.join(str(data_root), f"span-{n}", features.image_dir_name(SIZE))
-      for n in (1, 2)]
+      for n in (1, 2))
 
 
 def test_latest_without_span_folders_is_an_error_naming_the_root(tmp_path):
   (tmp_path / features.image_dir_name(SIZE)).mkdir()
-  config = config_lib.PipelineConfig(image_size=SIZE).with_overrides(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(image_size=SIZE),
       ["data.spans=latest"])
   with pytest.raises(ValueError, match=f"no span-<N> folder in {tmp_path}"):
-    pipeline_lib.data_folders(str(tmp_path), config)
+    data_plan.make_plan(str(tmp_path), config)
   # auto: the plain layout.
   plain = config_lib.PipelineConfig(image_size=SIZE)
-  assert pipeline_lib.data_folders(str(tmp_path), plain) == [
-      str(tmp_path / features.image_dir_name(SIZE))]
+  assert data_plan.make_plan(str(tmp_path), plain).folders == (
+      str(tmp_path / features.image_dir_name(SIZE)),)
 
 
 def test_one_span_rule_names_other_folders_as_ignored(tmp_path):

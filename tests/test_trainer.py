@@ -13,8 +13,8 @@ from modules import model as model_lib
 from modules import schedules
 from modules import strategy as strategy_lib
 from modules import trainer
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 
 
 def test_cpu_resolves_to_the_default_strategy(monkeypatch):

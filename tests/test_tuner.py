@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from conftest import run_local_pipeline
 from modules import hyperparameters
-from pipeline import config as config_lib
-from pipeline import features
+from pipeline import overrides
+from settings import config as config_lib
+from settings import features
 from pipeline.components.report import render
 import serving_consumers
 
@@ -58,13 +59,13 @@ def test_search_space_has_the_configured_choices():
 
 def test_tuning_is_off_by_default_and_checked():
   assert not config_lib.PipelineConfig().tune.enabled
-  config = config_lib.PipelineConfig().with_overrides(
+  config = overrides.apply_overrides(config_lib.PipelineConfig(),
       ["tune.enabled=true", "tune.learning_rates=0.001,0.01"])
   assert config.tune.learning_rates == (0.001, 0.01)
   with pytest.raises(ValueError, match="tune.backbones"):
-    config_lib.PipelineConfig().with_overrides(["tune.backbones=resnet9000"])
+    overrides.apply_overrides(config_lib.PipelineConfig(), ["tune.backbones=resnet9000"])
   with pytest.raises(ValueError, match="tune.trials"):
-    config_lib.PipelineConfig().with_overrides(["tune.trials=0"])
+    overrides.apply_overrides(config_lib.PipelineConfig(), ["tune.trials=0"])
 
 
 @pytest.mark.slow

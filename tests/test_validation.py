@@ -22,9 +22,10 @@ from tfx_bsl.coders import example_coder
 
 from conftest import run_local_pipeline
 from modules import data_profile
-from pipeline import config as config_lib
+from settings import config as config_lib
+from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
-from pipeline import features
+from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
 from pipeline.components.data_validator import checks as validation_checks
@@ -114,19 +115,14 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   anomalies = standard_artifacts.ExampleAnomalies()
   anomalies.uri = str(tmp_path / "anomalies")
   os.makedirs(anomalies.uri)
-  drift_defaults = config_lib.ValidationConfig()
-  settings = dict(class_names=json.dumps(CLASS_NAMES), image_size=SIZE,
-                  max_imbalance_ratio=3.0, min_class_examples=2,
-                  scan_images=1,
-                  drift_check=int(drift_defaults.drift_check),
-                  label_drift_comparator=(
-                      drift_defaults.label_drift_comparator),
-                  label_drift_threshold=drift_defaults.label_drift_threshold,
-                  image_drift_threshold=drift_defaults.image_drift_threshold,
-                  stop_on_drift=int(drift_defaults.stop_on_drift),
-                  allow_one_class_eval=int(
-                      drift_defaults.allow_one_class_eval))
-  settings.update(config_changes or {})
+  # The DataValidator's view of a config, as the DAG gives it.
+  settings = config_lib.PipelineConfig(
+      image_size=SIZE, class_names=CLASS_NAMES).replace(
+          validation__max_imbalance_ratio=3.0,
+          validation__min_class_examples=2, validation__scan_images=True,
+          **{f"validation__{key}": value
+             for key, value in (config_changes or {}).items()}
+      ).validator_settings()
   error = None
   try:
     validation_executor.DataValidatorExecutor().Do(
@@ -134,7 +130,8 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
          "schema": [schema_artifact],
          validation_executor.BASELINE_MODEL_KEY: (
              [baseline_model] if baseline_model else [])},
-        {"anomalies": [anomalies]}, settings)
+        {"anomalies": [anomalies]},
+        {custom_config.KEY: custom_config.encode(settings)})
   except validation_executor.DataValidationError as raised:
     error = str(raised)
   return anomalies, validation_executor.read_summary(anomalies.uri), error
@@ -184,19 +181,19 @@ def test_imbalanced_sample_warns_and_continues(tmp_path):
       tmp_path, {"train": _examples(IMBALANCED, "t"),
                  "eval": _examples(EVAL, "e")})
   assert error is None
-  assert summary["errors"] == []
+  assert summary.errors == []
   assert any("class imbalance" in w and "ratio is 4.0" in w
-             for w in summary["warnings"])
-  assert summary["splits"]["train"]["class_counts"] == IMBALANCED
-  assert summary["splits"]["train"]["records_scanned"] == sum(IMBALANCED)
+             for w in summary.warnings)
+  assert summary.splits["train"]["class_counts"] == IMBALANCED
+  assert summary.splits["train"]["records_scanned"] == sum(IMBALANCED)
   # The standard artifact: TFDV reads the warning back.
   anomalies = anomalies_pb2.Anomalies.FromString(open(os.path.join(
       artifact_utils.get_split_uri([artifact], "train"), "SchemaDiff.pb"),
                                                      "rb").read())
   assert "Class imbalance" in str(anomalies.anomaly_info[features.LABEL_KEY])
-  for path in summary["reports"].values():
+  for path in summary.reports.values():
     assert os.path.getsize(path) > 0
-  table = open(summary["reports"]["table"]).read()
+  table = open(summary.reports["table"]).read()
   assert "pink primrose" in table and "total" in table
   assert artifact.get_json_value_custom_property("blessed") == {
       "train": 1, "eval": 1}
@@ -207,7 +204,7 @@ def test_balanced_copy_has_no_imbalance_warning(tmp_path):
       tmp_path, {"train": _examples(BALANCED, "t"),
                  "eval": _examples(EVAL, "e")})
   assert error is None
-  assert not [w for w in summary["warnings"] if "imbalance" in w]
+  assert not [w for w in summary.warnings if "imbalance" in w]
 
 
 def _bad_case(name):
@@ -262,7 +259,7 @@ def test_hard_problem_stops_with_a_clear_message(tmp_path, case, expected):
   assert "stops before Transform" in error
   for text in expected:
     assert text in error, f"{text!r} not in {error!r}"
-  assert summary["errors"], "the problem must be recorded too"
+  assert summary.errors, "the problem must be recorded too"
   blessed = artifact.get_json_value_custom_property("blessed")
   assert 0 in blessed.values()
 
@@ -287,12 +284,12 @@ def test_clean_splits_have_no_integrity_finding(tmp_path):
                  "eval": _examples(EVAL, "e", unique=True)},
       test=_test_examples(5))
   assert error is None
-  assert summary["warnings"] == []
-  assert summary["integrity"] == {"same_image": {}, "same_id": {}}
-  assert summary["test"]["ids"]["empty_id_records"] == 0
-  assert summary["eval_class_coverage"]["train_classes_missing_from_eval"] \
+  assert summary.warnings == []
+  assert summary.integrity == {"same_image": {}, "same_id": {}}
+  assert summary.test["ids"]["empty_id_records"] == 0
+  assert summary.eval_class_coverage["train_classes_missing_from_eval"] \
       == []
-  assert summary["eval_class_coverage"]["eval_classes"] == list(range(104))
+  assert summary.eval_class_coverage["eval_classes"] == list(range(104))
 
 
 def test_empty_and_repeated_ids_in_train_and_eval_are_counted_warnings(
@@ -304,11 +301,11 @@ def test_empty_and_repeated_ids_in_train_and_eval_are_counted_warnings(
   artifact, summary, error = _run_validator(
       tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)})
   assert error is None
-  text = "\n".join(summary["warnings"])
+  text = "\n".join(summary.warnings)
   assert "split 'train': 1 record(s) with an empty 'id': records 3" in text
   assert "1 'id' value(s) repeated (2 records): 't-twice' (records 5, 9)" \
       in text
-  ids = summary["splits"]["train"]["ids"]
+  ids = summary.splits["train"]["ids"]
   assert ids["empty_id_records"] == 1 and ids["repeated_ids"] == 1
   anomalies = anomalies_pb2.Anomalies.FromString(open(os.path.join(
       artifact_utils.get_split_uri([artifact], "train"), "SchemaDiff.pb"),
@@ -330,7 +327,7 @@ def test_bad_test_ids_stop_the_run(tmp_path, case, expected):
                  "eval": _examples(EVAL, "e", unique=True)}, test=test)
   assert error is not None and "stops before Transform" in error
   assert expected in error
-  assert summary["test"]["num_examples"] == 6
+  assert summary.test["num_examples"] == 6
 
 
 def test_same_image_or_id_in_two_splits_is_a_counted_warning(tmp_path):
@@ -346,16 +343,16 @@ def test_same_image_or_id_in_two_splits_is_a_counted_warning(tmp_path):
   _, summary, error = _run_validator(
       tmp_path, {"train": train, "eval": evaluation}, test=test)
   assert error is None
-  text = "\n".join(summary["warnings"])
+  text = "\n".join(summary.warnings)
   assert ("1 record(s) of split 'eval' have the same image as a record of "
           "split 'train' (leakage): eval id 'e-copy' = train id 't000-0'"
           in text)
   assert "test id 'x-copy' = train id 't001-0'" in text
   assert "1 'id' value(s) in both split 'eval' and split 'train': " \
       "'t005-0'" in text
-  assert summary["integrity"]["same_image"]["train/eval"]["records"] == 1
-  assert summary["integrity"]["same_image"]["train/test"]["records"] == 1
-  assert summary["integrity"]["same_id"]["eval/train"]["ids"] == 1
+  assert summary.integrity["same_image"]["train/eval"]["records"] == 1
+  assert summary.integrity["same_image"]["train/test"]["records"] == 1
+  assert summary.integrity["same_id"]["eval/train"]["ids"] == 1
 
 
 def test_training_classes_missing_from_eval_warn_and_are_recorded(tmp_path):
@@ -365,12 +362,12 @@ def test_training_classes_missing_from_eval_warn_and_are_recorded(tmp_path):
       tmp_path, {"train": _examples(BALANCED, "t", unique=True),
                  "eval": evaluation})
   assert error is None
-  warning = [w for w in summary["warnings"] if "no example in split" in w]
-  assert len(warning) == 1, summary["warnings"]
+  warning = [w for w in summary.warnings if "no example in split" in w]
+  assert len(warning) == 1, summary.warnings
   assert ("102 class(es) of the training split have no example in split "
           "'eval', so the gate's macro F1 covers 2 of 104 classes: "
           "'canterbury bells' (2), 'sweet pea' (3)") in warning[0]
-  coverage = summary["eval_class_coverage"]
+  coverage = summary.eval_class_coverage
   assert coverage["eval_classes"] == [0, 1]
   assert coverage["train_classes_missing_from_eval"] == list(range(2, 104))
 
@@ -386,9 +383,9 @@ def test_an_eval_split_of_one_class_stops_the_run_unless_allowed(tmp_path):
           f"{CLASS_NAMES[1]!r} (1)") in error
   assert "validation.allow_one_class_eval=true" in error
   _, summary, error = _run_validator(
-      tmp_path / "allowed", splits, config_changes={"allow_one_class_eval": 1})
+      tmp_path / "allowed", splits, config_changes={"allow_one_class_eval": True})
   assert error is None
-  assert any("one class only" in w for w in summary["warnings"])
+  assert any("one class only" in w for w in summary.warnings)
 
 
 # ---------------------------------------------------------------------------
@@ -423,7 +420,7 @@ def test_a_shifted_class_balance_warns_naming_the_classes(tmp_path):
                  "eval": _examples(EVAL, "e", unique=True)},
       baseline_model=baseline)
   assert error is None
-  drift = summary["drift"]
+  drift = summary.drift
   assert drift["baseline"] == baseline.uri
   assert drift["baseline_model_id"] == 7
   label = drift["distances"][features.LABEL_KEY]
@@ -432,7 +429,7 @@ def test_a_shifted_class_balance_warns_naming_the_classes(tmp_path):
   assert label["drifted"] and label["threshold"] == (
       config_lib.ValidationConfig().label_drift_threshold)
   assert [c["class"] for c in drift["shifted_classes"]] == [0, 1, 2, 3]
-  [warning] = [w for w in summary["warnings"]
+  [warning] = [w for w in summary.warnings
                if "the label 'class' drifted" in w]
   assert warning in drift["messages"]
   for label_id in range(4):
@@ -448,12 +445,12 @@ def test_the_same_data_has_no_drift(tmp_path):
       tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)},
       baseline_model=baseline)
   assert error is None
-  drift = summary["drift"]
+  drift = summary.drift
   assert drift["drifted_features"] == [] and drift["messages"] == []
   assert set(drift["distances"]) == {features.LABEL_KEY,
                                      *data_profile.IMAGE_FEATURES}
   assert all(d["value"] == 0 for d in drift["distances"].values())
-  assert not any("drift" in w for w in summary["warnings"])
+  assert not any("drift" in w for w in summary.warnings)
 
 
 def test_stop_on_drift_makes_drift_an_error(tmp_path):
@@ -461,11 +458,11 @@ def test_stop_on_drift_makes_drift_an_error(tmp_path):
   _, summary, error = _run_validator(
       tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
                  "eval": _examples(EVAL, "e", unique=True)},
-      config_changes={"stop_on_drift": 1}, baseline_model=baseline)
+      config_changes={"stop_on_drift": True}, baseline_model=baseline)
   assert error is not None and "stops before Transform" in error
   assert "data drift" in error and f"{CLASS_NAMES[3]!r} (3)" in error
   assert "validation.stop_on_drift" in error
-  assert not any("drift" in w for w in summary["warnings"])
+  assert not any("drift" in w for w in summary.warnings)
 
 
 @pytest.mark.parametrize("case", ["first run", "model without a profile",
@@ -477,15 +474,15 @@ def test_no_baseline_is_a_note_not_a_warning(tmp_path, case):
     baseline = _baseline_model(tmp_path, [], with_profile=False)
   if case == "drift check off":
     baseline = _baseline_model(tmp_path, _examples(SPAN_1, "b", unique=True))
-    changes = {"drift_check": 0}
+    changes = {"drift_check": False}
   _, summary, error = _run_validator(
       tmp_path, {"train": _examples(SPAN_2, "t", unique=True),
                  "eval": _examples(EVAL, "e", unique=True)},
       config_changes=changes, baseline_model=baseline)
   assert error is None
-  assert summary["drift"]["baseline"] is None
-  assert summary["drift"]["note"]
-  assert not any("drift" in w for w in summary["warnings"])
+  assert summary.drift["baseline"] is None
+  assert summary.drift["note"]
+  assert not any("drift" in w for w in summary.warnings)
 
 
 def test_a_training_split_of_bad_images_is_not_compared(tmp_path):
@@ -497,7 +494,7 @@ def test_a_training_split_of_bad_images_is_not_compared(tmp_path):
       tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)},
       baseline_model=baseline)
   assert error is not None and "id t-cut2" in error
-  assert summary["drift"] == {
+  assert summary.drift == {
       "baseline": None,
       "note": "no record of the training split could be profiled"}
 

@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from modules import model as model_lib
 from modules import warm_start
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 import serving_consumers
 
 CLASSES = ("a", "b", "c")
@@ -138,7 +138,7 @@ def test_the_summary_shows_the_trainers_record(tmp_path):
   model_run = standard_artifacts.ModelRun()
   model_run.uri = str(tmp_path)
   with open(tmp_path / features.TRAINING_HISTORY_FILE, "w") as f:
-    json.dump({warm_start.HISTORY_KEY: {
+    json.dump({"warm_start": {
         "requested": True, "from": None, "loaded": False,
         "reason": "no blessed model yet (first run): training from "
                   "scratch"}}, f)
@@ -202,7 +202,7 @@ def _session_trainer(pipeline_run):
 def test_the_weights_stay_in_the_artifact_and_out_of_the_server(pipeline_run):
   model_uri, settings, history = _session_trainer(pipeline_run)
   assert os.path.isfile(warm_start.weights_path(model_uri))
-  assert history[warm_start.HISTORY_KEY] == {
+  assert history["warm_start"] == {
       "requested": False, "from": None, "loaded": False,
       "reason": "train.warm_start is off"}
   # The Pusher copies Format-Serving only: the model server's folder holds
@@ -235,7 +235,7 @@ def test_a_warm_start_begins_with_a_lower_loss(pipeline_run, tmp_path):
       settings.train, warm_start=True, epochs=1))
   warm = _run_fn(pipeline_run, str(tmp_path), warm_settings,
                  os.path.join(model_uri, "Format-Serving"))
-  assert warm[warm_start.HISTORY_KEY] == {
+  assert warm["warm_start"] == {
       "requested": True, "from": model_uri, "loaded": True, "reason": ""}
   assert warm["epochs"][0]["loss"] < cold["epochs"][0]["loss"], (
       warm["epochs"][0], cold["epochs"][0])
@@ -264,7 +264,7 @@ def test_a_base_model_of_other_classes_is_a_named_cold_start(pipeline_run,
       settings.train, warm_start=True, epochs=1))
   history = _run_fn(pipeline_run, str(tmp_path / "run"), warm_settings,
                     base_serving)
-  record = history[warm_start.HISTORY_KEY]
+  record = history["warm_start"]
   assert record["loaded"] is False and record["from"] == str(tmp_path /
                                                              "base")
   assert (f"the base model has 5 classes, this model has "

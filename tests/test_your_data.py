@@ -1,6 +1,6 @@
 """Data that is not the Kaggle set: other class lists, other sizes, no `val`.
 
-Fast tests: where the eval split comes from (`has_val_folder`), and the
+Fast tests: where the eval split comes from (the data plan's `val_folder`), and the
 holdout that ImportExampleGen makes without a `val` folder (its real
 executor). Slow tests (docs/your-data.md's two paths, end to end through
 `local_runner.py`): (a) 10 classes at 64x64 in the TFRecord layout, run with
@@ -20,13 +20,18 @@ from tfx.components.example_gen.import_example_gen import executor as import_exe
 from tfx.types import standard_artifacts
 
 from conftest import run_local_pipeline
-from pipeline import config as config_lib
-from pipeline import features
+from pipeline import overrides
+from settings import config as config_lib
+from settings import features
+from pipeline import data_plan
 from pipeline import pipeline as pipeline_lib
 from tools import convert_images
 from tools import make_sample_data
 
 THREE = ("a", "b", "c")
+
+
+_plan = data_plan.make_plan
 
 
 def _config(**changes):
@@ -36,15 +41,16 @@ def _config(**changes):
 def test_eval_split_comes_from_val_when_it_exists(tmp_path):
   image_dir = tmp_path / features.image_dir_name(192)
   (image_dir / "train").mkdir(parents=True)
-  assert not pipeline_lib.has_val_folder(str(tmp_path), _config())
+  assert not _plan(str(tmp_path), _config()).val_folder
   (image_dir / "val").mkdir()
-  assert pipeline_lib.has_val_folder(str(tmp_path), _config())
-  assert not pipeline_lib.has_val_folder(str(tmp_path),
-                                         _config(eval__split="holdout"))
-  # A bucket is not looked at when the pipeline is built: "auto" means val.
-  assert pipeline_lib.has_val_folder("gs://bucket/data", _config())
-  assert not pipeline_lib.has_val_folder("gs://bucket/data",
-                                         _config(eval__split="holdout"))
+  assert _plan(str(tmp_path), _config()).val_folder
+  assert not _plan(str(tmp_path), _config(eval__split="holdout")).val_folder
+  # A bucket this machine cannot read: "auto" means no val folder unless
+  # asked for (settings/object_store_splits.py).
+  assert not _plan("gs://bucket/data", _config()).val_folder
+  assert _plan("gs://bucket/data", _config(eval__split="val")).val_folder
+  assert not _plan("gs://bucket/data",
+                   _config(eval__split="holdout")).val_folder
   with pytest.raises(ValueError, match="eval.split"):
     _config(eval__split="test")
   with pytest.raises(ValueError, match="holdout_percent"):
@@ -70,7 +76,8 @@ def _example_gen_splits(tmp_path, name, ids, shards, holdout_percent):
   config = _config(eval__holdout_percent=holdout_percent)
   pipeline = pipeline_lib.create_pipeline(
       pipeline_name="p", pipeline_root=str(tmp_path / "root"),
-      data_root=str(data_root), serving_model_dir=str(tmp_path / "serving"),
+      data=_plan(str(data_root), config),
+      serving_model_dir=str(tmp_path / "serving"),
       config=config)
   (example_gen,) = [c for c in pipeline.components
                     if c.id == "ImportExampleGen"]
@@ -206,19 +213,18 @@ def test_image_folder_converted_and_trained_without_val(tmp_path, capsys):
 def test_an_empty_test_folder_counts_as_none(tmp_path):
   image_dir = tmp_path / features.image_dir_name(64)
   config = _config(image_size=64)
-  assert pipeline_lib.no_test_predictions_reason(str(tmp_path), config) == (
-      "no test folder")
+  assert _plan(str(tmp_path), config).no_test_reason == "no test folder"
   (image_dir / features.TEST_SPLIT_DIR).mkdir(parents=True)
   (image_dir / features.TEST_SPLIT_DIR / "README").write_text("not data")
-  reason = pipeline_lib.no_test_predictions_reason(str(tmp_path), config)
+  reason = _plan(str(tmp_path), config).no_test_reason
   assert reason == (f"the test folder {image_dir / features.TEST_SPLIT_DIR} "
                     "has no *.tfrec files")
-  assert not pipeline_lib.has_test_folder(str(tmp_path), config)
+  assert not _plan(str(tmp_path), config).predicts_test
   make_sample_data.write_split(str(image_dir), features.TEST_SPLIT_DIR, [0],
                                64, False, 0)
-  assert pipeline_lib.has_test_folder(str(tmp_path), config)
-  off = config.with_overrides(["predict.test_split=off"])
-  assert pipeline_lib.no_test_predictions_reason(str(tmp_path), off) == (
+  assert _plan(str(tmp_path), config).predicts_test
+  off = overrides.apply_overrides(config, ["predict.test_split=off"])
+  assert _plan(str(tmp_path), off).no_test_reason == (
       "predict.test_split is off")
 
 

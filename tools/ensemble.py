@@ -48,10 +48,10 @@ import numpy as np
 import tensorflow as tf
 
 from modules import serving
-from pipeline import config as config_lib
-from pipeline import features
+from settings import config as config_lib
+from settings import features
 from pipeline import flags
-from pipeline import serving_model as inference_lib
+from pipeline.components import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LEDGER_FILE = os.path.join("assets.extra", "ensemble.json")
@@ -115,7 +115,7 @@ class EnsembleModule(tf.Module):
     self.member_weights = tf.Variable(
         np.asarray(weights, dtype=np.float32), trainable=False,
         name="member_weights")
-    # A variable, not a constant, so clients (and pipeline/serving_model.py)
+    # A variable, not a constant, so clients (and pipeline/components/serving_model.py)
     # can read the names from the loaded model as `model.class_names`.
     self.class_names = tf.Variable(list(class_names), dtype=tf.string,
                                    trainable=False, name="class_names")
@@ -225,7 +225,7 @@ class Evaluation:
 
   def format(self) -> str:
     # Imported here: it imports TFMA, which takes seconds.
-    from pipeline import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+    from pipeline.components import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
     for name in evaluation_lib.HEADLINE_METRICS:
@@ -262,7 +262,7 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   # them.
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+  from pipeline.components import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
 
   if config is None:
     model = inference_lib.load_serving_model(model_dir)

@@ -14,7 +14,7 @@ Classes are imbalanced like the real data: `--head-classes` classes (from
 `--tail-count`. The same arguments always give the same bytes.
 
 `--span N` writes the data set as span N of a continuously trained pipeline,
-`<output>/span-N/tfrecords-jpeg-<S>x<S>/...` (pipeline/spans.py): for
+`<output>/span-N/tfrecords-jpeg-<S>x<S>/...` (settings/spans.py): for
 example a span 2 whose head classes differ from span 1's, to see the drift
 check (README, "New data arrives"):
 
@@ -35,9 +35,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pipeline import features  # pylint: disable=g-import-not-at-top
+from settings import features  # pylint: disable=g-import-not-at-top
 from pipeline import runtime  # pylint: disable=g-import-not-at-top
-from pipeline import spans  # pylint: disable=g-import-not-at-top
+from settings import spans  # pylint: disable=g-import-not-at-top
 
 # Colours far apart in hue and lightness, so that every (petal, centre) pair
 # is distinct after JPEG compression and the background noise.

@@ -28,8 +28,8 @@ runtime.configure()  # Before TensorFlow is imported.
 import numpy as np
 import tensorflow as tf
 
-from pipeline import features
-from pipeline import serving_model as inference_lib
+from settings import features
+from pipeline.components import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FORMATS = ("table", "json")

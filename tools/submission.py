@@ -38,9 +38,9 @@ runtime.configure()  # Before TensorFlow is imported.
 from google.protobuf import message as protobuf_message
 import tensorflow as tf
 
-from pipeline import features
+from settings import features
 from pipeline import flags
-from pipeline import serving_model as inference_lib
+from pipeline.components import serving_model as inference_lib
 from pipeline.components.batch_inference import predictions
 # pylint: enable=g-import-not-at-top,wrong-import-position
 

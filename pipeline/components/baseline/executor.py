@@ -18,7 +18,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from pipeline import features
+from settings import features
 from pipeline.components.baseline import push_records
 
 CANDIDATE_KEY = "candidate"

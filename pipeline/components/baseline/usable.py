@@ -1,7 +1,7 @@
 """Which of the baseline Models a component is given it may compare with.
 
 A baseline is left out when it stands for no model (the push-record
-baseline task found none: its NO_BASELINE_FILE, pipeline/features.py) or
+baseline task found none: its NO_BASELINE_FILE, settings/features.py) or
 when it is the candidate itself (same URI, or same artifact id where the
 orchestrator numbers artifacts): TFX's `LatestBlessedModelStrategy`, which
 the Vertex AI spec compiles, returns the latest blessed model, and after
@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from tfx import types
 
-from pipeline import features
+from settings import features
 
 
 def _same_model(a: types.Artifact, b: types.Artifact) -> bool:

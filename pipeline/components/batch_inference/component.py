@@ -16,7 +16,7 @@ pushed; TFX's BulkInferrer, which it stands in for, gates the same way.
 """
 
 import json
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from tfx import types
 from tfx.dsl.components.base import base_component
@@ -25,7 +25,9 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 
+from pipeline.components import custom_config
 from pipeline.components.batch_inference import executor
+from settings import config as config_lib
 
 
 class Predictions(types.Artifact):
@@ -43,7 +45,8 @@ class BatchInferenceSpec(types.ComponentSpec):
       executor.SPLITS_KEY: ExecutionParameter(type=str),
       executor.SUBMISSION_SPLIT_KEY: ExecutionParameter(type=str,
                                                         optional=True),
-      executor.BATCH_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+      # Its InferenceSettings (pipeline/components/custom_config.py).
+      custom_config.KEY: custom_config.parameter(),
   }
   INPUTS = {
       executor.EXAMPLES_KEY:
@@ -66,7 +69,8 @@ class BatchInference(base_component.BaseComponent):
       BatchInference(examples=test_example_gen.outputs["examples"],
                      model=trainer.outputs["model"],
                      model_blessing=evaluator.outputs["blessing"],
-                     splits=["test"], submission_split="test")
+                     splits=["test"], submission_split="test",
+                     settings=config.inference_settings())
   """
 
   SPEC_CLASS = BatchInferenceSpec
@@ -78,7 +82,7 @@ class BatchInference(base_component.BaseComponent):
                splits: Sequence[str],
                model_blessing: Optional[types.BaseChannel] = None,
                submission_split: str = "",
-               batch_size: int = 64):
+               settings: Optional[Dict[str, Any]] = None):
     """Builds the component.
 
     Args:
@@ -89,10 +93,12 @@ class BatchInference(base_component.BaseComponent):
       model_blessing: if given, an unblessed model predicts nothing.
       submission_split: the split whose predictions also go to
         `submission.csv` (`id,label`); "" for none.
-      batch_size: records per model call.
+      settings: `PipelineConfig.inference_settings()` (the batch size);
+        None: the defaults.
     """
     super().__init__(spec=BatchInferenceSpec(
         examples=examples, model=model, model_blessing=model_blessing,
         splits=json.dumps(list(splits)), submission_split=submission_split,
-        batch_size=batch_size,
+        custom_config=custom_config.encode(
+            settings or config_lib.InferenceSettings().to_dict()),
         predictions=types.Channel(type=Predictions)))

@@ -33,8 +33,10 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from pipeline import serving_model
+from pipeline.components import custom_config
+from pipeline.components import serving_model
 from pipeline.components.batch_inference import predictions as predictions_lib
+from settings import config as config_lib
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
@@ -42,7 +44,6 @@ MODEL_BLESSING_KEY = "model_blessing"
 PREDICTIONS_KEY = "predictions"
 SPLITS_KEY = "splits"
 SUBMISSION_SPLIT_KEY = "submission_split"
-BATCH_SIZE_KEY = "batch_size"
 # Custom properties of the output, for the run summary.
 NOT_PREDICTED_REASON = "not_predicted_reason"
 PREDICTED_RECORDS = "predicted_records"
@@ -77,7 +78,8 @@ class Executor(base_executor.BaseExecutor):
     examples = input_dict[EXAMPLES_KEY]
     splits = json.loads(exec_properties[SPLITS_KEY])
     submission_split = exec_properties.get(SUBMISSION_SPLIT_KEY) or ""
-    batch_size = int(exec_properties.get(BATCH_SIZE_KEY) or 64)
+    batch_size = custom_config.decode(
+        exec_properties, config_lib.InferenceSettings).batch_size
     available = artifact_utils.decode_split_names(
         artifact_utils.get_single_instance(examples).split_names)
     missing = [split for split in splits if split not in available]

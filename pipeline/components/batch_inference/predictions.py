@@ -23,8 +23,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from pipeline import features
-from pipeline import serving_model
+from settings import features
+from pipeline.components import serving_model
 
 PREDICTIONS_FILE = "predictions.npz"
 SUBMISSION_FILE = "submission.csv"

@@ -11,9 +11,10 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline import features
+from settings import features
+from settings import records
 
-SUMMARY_FILE = "validation_summary.json"
+SUMMARY_FILE = records.VALIDATION_SUMMARY_FILE
 # At most this many bad records are named in the error message (all of them
 # are in validation_summary.json).
 MAX_RECORDS_IN_MESSAGE = 10

@@ -26,7 +26,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from modules import data_profile
-from pipeline import features
+from settings import features
 from pipeline.components.data_validator import checks
 
 # validation.label_drift_comparator -> TFDV's comparator of the label.

@@ -13,8 +13,11 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import data_profile
+from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
-from pipeline import features
+from settings import config as config_lib
+from settings import features
+from settings import records
 from pipeline.components.baseline import usable
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
@@ -35,8 +38,10 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
   """Validates every split; raises DataValidationError on hard problems."""
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
-    class_names = json.loads(exec_properties["class_names"])
-    image_size = int(exec_properties["image_size"])
+    settings = custom_config.decode(exec_properties,
+                                    config_lib.ValidatorSettings)
+    class_names, image_size = list(settings.class_names), settings.image_size
+    validation = settings.validation
     examples = artifact_utils.get_single_instance(input_dict["examples"])
     stats_artifact = artifact_utils.get_single_instance(
         input_dict["statistics"])
@@ -48,15 +53,16 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
     anomalies_artifact.split_names = artifact_utils.encode_split_names(splits)
     anomalies_artifact.span = stats_artifact.span
 
-    summary: Dict[str, Any] = {"splits": {}, "errors": [], "warnings": []}
+    summary = records.ValidationSummary(
+        max_imbalance_ratio=validation.max_imbalance_ratio)
     # The file check's report, written by CheckedImportExampleGen (None for
     # Examples from another ExampleGen).
     file_check = data_check.read_report(examples.uri)
     if file_check is not None:
-      summary["warnings"] += [f"data files: {w}" for w in
-                              file_check.get("warnings", [])]
-      summary["data_files"] = {k: v for k, v in file_check.items()
-                               if k != "test_records"}
+      summary.warnings += [f"data files: {w}" for w in
+                           file_check.get("warnings", [])]
+      summary.data_files = {k: v for k, v in file_check.items()
+                            if k != "test_records"}
     keys_by_split: Dict[str, List[Tuple[str, Optional[str]]]] = {}
     blessed = {}
     for split in splits:
@@ -64,15 +70,14 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
                                                         split).proto()
       anomalies, split_summary = checks.validate_split(
           split, stats_list.datasets[0], stats_list, schema, class_names,
-          float(exec_properties["max_imbalance_ratio"]),
-          int(exec_properties["min_class_examples"]),
+          validation.max_imbalance_ratio, validation.min_class_examples,
           check_balance=(split == features.TRAIN_SPLIT))
       if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
-        summary["drift"] = _check_drift(
+        summary.drift = _check_drift(
             examples, input_dict.get(BASELINE_MODEL_KEY) or [],
-            exec_properties, class_names, anomalies, split_summary,
+            validation, class_names, anomalies, split_summary,
             anomalies_artifact.uri)
-      if exec_properties["scan_images"] and split_summary["num_examples"]:
+      if validation.scan_images and split_summary["num_examples"]:
         logging.info("Checking every image of split %s.", split)
         pattern = os.path.join(
             artifact_utils.get_split_uri([examples], split), "*")
@@ -106,9 +111,9 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       io_utils.write_bytes_file(os.path.join(out_dir, ANOMALIES_FILE),
                                 anomalies.SerializeToString())
       blessed[split] = 0 if split_summary["errors"] else 1
-      summary["splits"][split] = split_summary
-      summary["errors"] += split_summary["errors"]
-      summary["warnings"] += split_summary["warnings"]
+      summary.splits[split] = split_summary
+      summary.errors += split_summary["errors"]
+      summary.warnings += split_summary["warnings"]
 
     if file_check is not None and file_check.get("test_records") is not None:
       # Its ids key submission.csv: an empty or repeated one corrupts it.
@@ -116,47 +121,46 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       keys_by_split[features.TEST_SPLIT_DIR] = test_keys
       messages, test_ids = checks.id_findings(features.TEST_SPLIT_DIR,
                                               test_keys)
-      summary["test"] = {"num_examples": len(test_keys), "ids": test_ids}
-      summary["errors"] += messages
+      summary.test = {"num_examples": len(test_keys), "ids": test_ids}
+      summary.errors += messages
     if keys_by_split:
-      messages, summary["integrity"] = checks.cross_split_findings(
+      messages, summary.integrity = checks.cross_split_findings(
           keys_by_split)
-      summary["warnings"] += messages
-    if (features.TRAIN_SPLIT in summary["splits"] and
-        features.EVAL_SPLIT in summary["splits"]):
-      warning, summary["eval_class_coverage"] = checks.eval_class_coverage(
-          summary["splits"][features.TRAIN_SPLIT]["class_counts"],
-          summary["splits"][features.EVAL_SPLIT]["class_counts"],
+      summary.warnings += messages
+    if (features.TRAIN_SPLIT in summary.splits and
+        features.EVAL_SPLIT in summary.splits):
+      warning, summary.eval_class_coverage = checks.eval_class_coverage(
+          summary.splits[features.TRAIN_SPLIT]["class_counts"],
+          summary.splits[features.EVAL_SPLIT]["class_counts"],
           class_names)
       if warning:
-        summary["warnings"].append(warning)
+        summary.warnings.append(warning)
       one_class = checks.one_class_eval(
-          summary["eval_class_coverage"]["eval_classes"], class_names)
+          summary.eval_class_coverage["eval_classes"], class_names)
       if one_class:
-        allowed = bool(exec_properties["allow_one_class_eval"])
-        summary["errors" if not allowed else "warnings"].append(
+        allowed = validation.allow_one_class_eval
+        (summary.warnings if allowed else summary.errors).append(
             one_class + ("" if allowed else
                          " (validation.allow_one_class_eval=true lets the "
                          "run go on)"))
 
-    summary["reports"] = class_count_report.write_class_count_report(
+    summary.reports = class_count_report.write_class_count_report(
         anomalies_artifact.uri,
-        {s: v["class_counts"] for s, v in summary["splits"].items()},
+        {s: v["class_counts"] for s, v in summary.splits.items()},
         class_names)
-    with tf.io.gfile.GFile(
-        os.path.join(anomalies_artifact.uri, checks.SUMMARY_FILE), "w") as f:
-      json.dump(summary, f, indent=2)
+    summary.write(anomalies_artifact.uri)
     anomalies_artifact.set_json_value_custom_property("blessed", blessed)
-    for warning in summary["warnings"]:
+    for warning in summary.warnings:
       logging.warning("Data validation: %s", warning)
-    if summary["errors"]:
+    if summary.errors:
       raise DataValidationError(
           "data validation failed, the pipeline stops before Transform:\n  " +
-          "\n  ".join(summary["errors"]) +
+          "\n  ".join(summary.errors) +
           f"\n(details in {anomalies_artifact.uri})")
 
 
-def _check_drift(examples, baseline_models, exec_properties,
+def _check_drift(examples, baseline_models,
+                 validation: config_lib.ValidationConfig,
                  class_names, anomalies, split_summary, output_uri
                  ) -> Dict[str, Any]:
   """Compares the training split with the baseline model's training data.
@@ -166,7 +170,7 @@ def _check_drift(examples, baseline_models, exec_properties,
   section (`baseline` None, with a note, when there is nothing to compare
   with).
   """
-  if not exec_properties["drift_check"]:
+  if not validation.drift_check:
     return {"baseline": None,
             "note": "drift check off (validation.drift_check)"}
   baseline_models, left_out = usable.usable_baselines(baseline_models)
@@ -193,10 +197,9 @@ def _check_drift(examples, baseline_models, exec_properties,
             "note": "no record of the training split could be profiled"}
   findings, section = drift.compare_profiles(
       current, baseline, class_names,
-      exec_properties["label_drift_comparator"],
-      float(exec_properties["label_drift_threshold"]),
-      float(exec_properties["image_drift_threshold"]))
-  stop = bool(exec_properties["stop_on_drift"])
+      validation.label_drift_comparator, validation.label_drift_threshold,
+      validation.image_drift_threshold)
+  stop = validation.stop_on_drift
   severity = (anomalies_pb2.AnomalyInfo.ERROR if stop else
               anomalies_pb2.AnomalyInfo.WARNING)
   messages = []
@@ -214,10 +217,6 @@ def _check_drift(examples, baseline_models, exec_properties,
           "current_records_skipped": record["skipped"]}
 
 
-def read_summary(anomalies_uri: str) -> Optional[Dict[str, Any]]:
+def read_summary(anomalies_uri: str) -> Optional[records.ValidationSummary]:
   """The validation summary of a DataValidator output, if it exists."""
-  path = os.path.join(anomalies_uri, checks.SUMMARY_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+  return records.ValidationSummary.read(anomalies_uri)

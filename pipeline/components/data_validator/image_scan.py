@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from pipeline.components.example_gen import data_check
-from pipeline import features
+from settings import features
 
 
 # Pillow's format names where they differ from the usual spelling.

@@ -8,9 +8,9 @@ ExampleGen does, that is whenever a matched file changes; a component of
 its own before ExampleGen would have constant inputs and be served from
 TFX's cache after a first good run.
 
-Spans (pipeline/spans.py): ImportExampleGen's driver resolves one span, the
+Spans (settings/spans.py): ImportExampleGen's driver resolves one span, the
 latest or the RangeConfig's; the driver here finds the latest by the span
-rule of pipeline/spans.py and hands TFX that span, so a folder such as
+rule of settings/spans.py and hands TFX that span, so a folder such as
 `span-2-old` is ignored, as the pre-flight ignores it. For a range A-B (its
 first span in ExampleGen's `custom_config`) the driver here resolves B as
 TFX's does and adds the files of spans A to B-1 to the input fingerprint,
@@ -32,7 +32,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.proto import range_config_pb2
 
-from pipeline import spans
+from settings import spans
 from pipeline.components.example_gen import executor
 from pipeline.components.example_gen import span_resolution
 

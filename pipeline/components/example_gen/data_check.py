@@ -9,7 +9,7 @@ more as a fast pre-flight; both give the same messages:
 * a split folder that is missing, or holds no `.tfrec` file, or whose files
   hold 0 records in all: error naming the folder (`val` may be absent when
   `val_folder` is False: the pipeline then holds out part of `train`,
-  pipeline/pipeline.py `has_val_folder`);
+  pipeline/data_plan.py `make_plan`);
 * a `.tfrec` file that is truncated or is not a TFRecord file at all: error,
   naming the file and the index of the first unreadable record;
 * a `.tfrec` file with zero records (a 0-byte file left by a failed upload):
@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from pipeline import features
+from settings import features
 
 
 # Written by the DAG's check into the Examples artifact's folder (beside the
@@ -61,7 +61,7 @@ class DataCheckReport:
     test_records: (id, sha256 of the image) of each test record, in file
       order; None when there is no test folder.
     test_warnings: unreadable test files and records, one line each.
-    spans: the span numbers read (pipeline/spans.py); None in the plain
+    spans: the span numbers read (settings/spans.py); None in the plain
       layout.
   """
   records: Dict[str, int]
@@ -185,7 +185,7 @@ def check_input_base(input_base: str,
       or the data root with spans).
     split_patterns: split name -> its pattern relative to input_base, as in
       ImportExampleGen's input_config (e.g. `val/*.tfrec`), or the patterns
-      of each span a range reads (pipeline/spans.py), oldest first.
+      of each span a range reads (settings/spans.py), oldest first.
     read_test: also read the `test` folder beside the last pattern's split
       folder (`input_base/test/` in the plain layout) when it exists.
 

@@ -6,7 +6,7 @@ records, and a truncated or non-TFRecord `.tfrec` stop the run with the
 same message as local_runner.py's pre-flight, naming the folder or file.
 Without it a truncated file fails deep inside Beam, with a DataLossError.
 Then TFX's own ImportExampleGen executor reads the data; for a range of
-spans A-B (pipeline/spans.py) each split reads the same folder of every
+spans A-B (settings/spans.py) each split reads the same folder of every
 span, A to B, as one split.
 
 The check's report (records per split and file, skipped and empty files,
@@ -29,7 +29,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline import spans
+from settings import spans
 from pipeline.components.example_gen import data_check
 from pipeline.components.example_gen import span_resolution
 

@@ -13,7 +13,7 @@ One function for every orchestrator:
   itself (`needs_resolution`) and gives its Examples the custom properties
   the driver would have (`record_on_artifact`).
 
-"latest" is found by the span rule of pipeline/spans.py (`span-<digits>`),
+"latest" is found by the span rule of settings/spans.py (`span-<digits>`),
 not TFX's `span-*` glob, on every orchestrator that runs this code; for a
 range A-B (its first span in ExampleGen's `custom_config`) the files of
 spans A to B-1 join the input fingerprint.
@@ -32,7 +32,7 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
-from pipeline import spans
+from settings import spans
 
 
 def first_span(exec_properties: Dict[str, Any]) -> Optional[int]:

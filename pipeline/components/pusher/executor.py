@@ -17,8 +17,8 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
 from pipeline.components.pusher import blessing as blessing_lib
 from pipeline.components.pusher import provenance
 from pipeline.components.pusher import publishing

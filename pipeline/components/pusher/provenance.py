@@ -14,8 +14,9 @@ from typing import Any, Dict, Optional
 
 from tfx import types
 
-from pipeline import features
-from pipeline import spans
+from settings import features
+from settings import records
+from settings import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -73,7 +74,7 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "span": (examples.get_int_custom_property("span")
                  if examples.has_custom_property("span") else None),
         # "span 2", "spans 1-2": what the model was trained on; None in the
-        # plain layout (pipeline/spans.py).
+        # plain layout (settings/spans.py).
         "spans": spans.label_of_examples(examples),
         "version": (examples.get_int_custom_property("version")
                     if examples.has_custom_property("version") else None),
@@ -81,15 +82,15 @@ def data_fingerprint(examples: Optional[types.Artifact],
         "input_fingerprint_sha256": _sha256(fingerprint) if fingerprint
                                     else None,
     })
-  history = features.read_training_history(model_run_uri)
+  history = records.TrainingHistory.read(model_run_uri)
   if history is not None:
-    counts = history.get("class_counts")
+    counts = history.class_counts
     data.update({
-        "train_examples": history.get("train_examples"),
+        "train_examples": history.train_examples,
         # Per-class counts of the training split, as Transform counted them.
         "class_counts_sha256": (_sha256(json.dumps(counts))
                                 if counts is not None else None),
-        "config_sha256": _sha256(json.dumps(history.get("config"),
+        "config_sha256": _sha256(json.dumps(history.config,
                                             sort_keys=True)),
         "training_history": os.path.join(model_run_uri,
                                          features.TRAINING_HISTORY_FILE),

@@ -11,9 +11,10 @@ from typing import Optional
 
 from tfx import types
 
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
-from pipeline import spans
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
+from settings import records
+from settings import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import model_card
@@ -55,7 +56,7 @@ def card_from_artifacts(
     blessed: the gate's verdict.
     model: where the model is (the version folder, or the Trainer's model).
   """
-  history = features.read_training_history(
+  history = records.TrainingHistory.read(
       model_run.uri if model_run is not None else None)
   labels, predicted = model_card.eval_arrays(eval_predictions)
   return model_card.build_card(

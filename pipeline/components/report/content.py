@@ -1,16 +1,15 @@
 """What the evaluation report says: its data, read from the run's artifacts.
 
 `load_report_data` gathers, from an Evaluator output (through
-`pipeline.evaluation.load_evaluation`, the overall slice), the Trainer's
-`training_history.json` and the DataValidator's summary, everything the page
-shows; `gallery` picks the misclassified eval images of the most-confused
-class pairs from the eval predictions (BatchInference) and `test_distribution`
-counts the classes predicted on the test split; `metrics_record` is the same content as plain JSON (`metrics.json`),
-for CI and dashboards. Nothing here draws or writes files (render.py does).
+`pipeline.components.evaluation.load_evaluation`, the overall slice), the
+Trainer's training history and the DataValidator's summary (their typed
+records, settings/records.py), everything the page shows; the executor adds
+the gallery (gallery.py) and the test predictions' class counts.
+`metrics_record` is the same content as plain JSON (`metrics.json`), for CI
+and dashboards. Nothing here draws or writes files (render.py does).
 """
 
 import dataclasses
-import io
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -19,8 +18,10 @@ import tensorflow as tf
 
 from modules import metrics as metrics_lib
 from modules import warm_start as warm_start_lib
-from pipeline import evaluation as evaluation_lib
-from pipeline import spans as spans_lib
+from pipeline.components import evaluation as evaluation_lib
+from pipeline.components.report import gallery as gallery_lib
+from settings import records
+from settings import spans as spans_lib
 
 # The scalar metrics shown first, in this order (the rest follow by name).
 HEADLINE_METRICS = evaluation_lib.HEADLINE_METRICS
@@ -28,11 +29,6 @@ TOP_CONFUSIONS = 20
 BLESSED = "BLESSED"
 NOT_BLESSED = "NOT BLESSED"
 NO_GATE = "NO GATE"
-# The gallery: this many most-confused pairs, this many images each, as
-# thumbnails this many pixels on their longer side.
-GALLERY_PAIRS = 6
-GALLERY_PER_PAIR = 6
-THUMBNAIL_PIXELS = 128
 # Bumped when a key of metrics.json changes meaning.
 METRICS_FORMAT_VERSION = 1
 
@@ -54,23 +50,6 @@ class ClassRow:
     if self.f1 is None or self.baseline_f1 is None:
       return None
     return self.f1 - self.baseline_f1
-
-
-@dataclasses.dataclass
-class GalleryImage:
-  """One misclassified eval image."""
-  image_id: str
-  confidence: float  # The model's probability of the predicted class.
-  thumbnail: bytes   # PNG.
-
-
-@dataclasses.dataclass
-class GalleryPair:
-  """A (true class, predicted class) pair and some of its images."""
-  true_name: str
-  predicted_name: str
-  count: int
-  images: List[GalleryImage]
 
 
 @dataclasses.dataclass
@@ -111,7 +90,7 @@ class ReportData:
   pipeline_run_id: Optional[str] = None
   # Misclassified eval images of the most-confused pairs (None: no eval
   # predictions were given).
-  gallery: Optional[List[GalleryPair]] = None
+  gallery: Optional[List[gallery_lib.GalleryPair]] = None
   test: Optional[TestDistribution] = None
   # Why there are no test predictions, if there are none.
   test_note: Optional[str] = None
@@ -133,11 +112,12 @@ class ReportData:
         self.validation_ok]
 
 
-def class_names_and_counts(history: Optional[dict], num_classes: int
+def class_names_and_counts(history: Optional[records.TrainingHistory],
+                           num_classes: int
                            ) -> Tuple[List[str], Optional[List[int]]]:
   """Class names and training counts from a training history (if any)."""
-  names = list((history or {}).get("config", {}).get("class_names") or [])
-  counts = (history or {}).get("class_counts")
+  names = history.class_names if history else []
+  counts = history.class_counts if history else None
   if len(names) != num_classes:
     names = [f"class {i}" for i in range(num_classes)]
   if counts is not None and len(counts) != num_classes:
@@ -187,79 +167,6 @@ def top_confused_pairs(confusion: np.ndarray, class_names: Sequence[str],
   return pairs
 
 
-def thumbnail(image_bytes: bytes, pixels: int = THUMBNAIL_PIXELS) -> bytes:
-  """A PNG at most `pixels` on its longer side, of an encoded image."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
-  image.thumbnail((pixels, pixels))
-  buffer = io.BytesIO()
-  image.save(buffer, format="PNG")
-  return buffer.getvalue()
-
-
-def read_images(files: Sequence[str], ids: Sequence[str]) -> Dict[str, bytes]:
-  """id -> encoded image of the records of `files` (ExampleGen's GZIP
-  TFRecords) whose id is in `ids`."""
-  # The names of the features, imported here: pipeline.features is light,
-  # but this module is imported by tools that never read examples.
-  from pipeline import features  # pylint: disable=g-import-not-at-top
-  wanted, found = set(ids), {}
-  for path in sorted(files):
-    for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
-      feature = tf.train.Example.FromString(record.numpy()).features.feature
-      image_id = feature[features.ID_KEY].bytes_list.value[0].decode()
-      if image_id in wanted:
-        found[image_id] = feature[features.IMAGE_KEY].bytes_list.value[0]
-  return found
-
-
-def gallery(predictions, class_names: Sequence[str], eval_files: Sequence[str],
-            pairs: int = GALLERY_PAIRS, per_pair: int = GALLERY_PER_PAIR
-            ) -> List[GalleryPair]:
-  """The misclassified eval images of the most-confused class pairs.
-
-  Args:
-    predictions: the eval split's `SplitPredictions` (BatchInference).
-    class_names: names in label order.
-    eval_files: the eval split's files, where the images are read from.
-    pairs: how many pairs, most examples first.
-    per_pair: images per pair, most confident first.
-  """
-  labelled = predictions.labels >= 0
-  labels = predictions.labels[labelled]
-  predicted = predictions.predicted[labelled]
-  confidence = predictions.confidence[labelled]
-  ids = predictions.ids[labelled]
-  wrong = labels != predicted
-  counts: Dict[Tuple[int, int], int] = {}
-  for true_id, predicted_id in zip(labels[wrong], predicted[wrong]):
-    key = (int(true_id), int(predicted_id))
-    counts[key] = counts.get(key, 0) + 1
-  top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:pairs]
-  chosen = []
-  for (true_id, predicted_id), count in top:
-    members = np.flatnonzero((labels == true_id) & (predicted == predicted_id))
-    members = members[np.argsort(-confidence[members], kind="stable")]
-    chosen.append(((true_id, predicted_id), count, members[:per_pair]))
-  images = read_images(eval_files, [ids[i] for _, _, m in chosen for i in m])
-  missing = sorted({str(ids[i]) for _, _, m in chosen for i in m} -
-                   set(images))
-  if missing:
-    raise ValueError(f"eval ids {missing[:10]} of the predictions are not in "
-                     f"the eval examples {list(eval_files)[:3]}...: are "
-                     "they from the same run?")
-  result = []
-  for (true_id, predicted_id), count, members in chosen:
-    result.append(GalleryPair(
-        true_name=class_names[true_id],
-        predicted_name=class_names[predicted_id], count=count,
-        images=[GalleryImage(image_id=str(ids[i]),
-                             confidence=float(confidence[i]),
-                             thumbnail=thumbnail(images[ids[i]]))
-                for i in members]))
-  return result
-
-
 def read_json(path: str) -> Any:
   """A JSON file on any filesystem tf.io.gfile reads (local, gs://, ...)."""
   with tf.io.gfile.GFile(path, "r") as f:
@@ -270,7 +177,8 @@ def load_report_data(evaluation_dir: str,
                      baseline_evaluation_dir: Optional[str] = None,
                      training_history: Optional[str] = None,
                      blessed: Optional[bool] = None,
-                     validation_summary: Optional[dict] = None,
+                     validation_summary: Optional[
+                         records.ValidationSummary] = None,
                      pipeline_run_id: Optional[str] = None) -> ReportData:
   """Reads an Evaluator output and what describes its model and data.
 
@@ -305,16 +213,15 @@ def load_report_data(evaluation_dir: str,
   notes = []
   history = None
   if training_history:
-    if tf.io.gfile.exists(training_history):
-      history = read_json(training_history)
-    else:
+    history = records.TrainingHistory.read_file(training_history)
+    if history is None:
       notes.append(f"No training history at {training_history}.")
   class_names, train_counts = class_names_and_counts(history, num_classes)
   if train_counts is None and validation_summary:
     # The validator counted the same training split (StatisticsGen).
-    train = validation_summary.get("splits", {}).get("train", {})
-    if len(train.get("class_counts") or []) == num_classes:
-      train_counts = train["class_counts"]
+    counted = validation_summary.train_class_counts()
+    if len(counted or []) == num_classes:
+      train_counts = counted
   if train_counts is None:
     notes.append("No training history given: training counts are unknown.")
 
@@ -343,9 +250,8 @@ def load_report_data(evaluation_dir: str,
   model_location = evaluation.model_locations.get(candidate)
   data_splits, data_warnings = None, []
   if validation_summary:
-    data_splits = {name: int(split.get("num_examples", 0)) for name, split in
-                   sorted(validation_summary.get("splits", {}).items())}
-    data_warnings = list(validation_summary.get("warnings", []))
+    data_splits = validation_summary.examples_per_split()
+    data_warnings = list(validation_summary.warnings)
   return ReportData(
       title=f"Evaluation report: {model_location or evaluation_dir}",
       evaluation_dir=evaluation_dir,
@@ -361,11 +267,11 @@ def load_report_data(evaluation_dir: str,
       baseline_source=baseline_source,
       data_splits=data_splits,
       data_warnings=data_warnings,
-      drift=(validation_summary or {}).get("drift"),
+      drift=validation_summary.drift if validation_summary else None,
       notes=notes,
       pipeline_run_id=pipeline_run_id,
       warm_start=warm_start_lib.describe(
-          (history or {}).get(warm_start_lib.HISTORY_KEY)),
+          history.warm_start if history else None),
       spans=spans_lib.label_of_summary(validation_summary))
 
 

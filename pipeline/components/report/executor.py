@@ -23,14 +23,15 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import metrics as metrics_lib
-from pipeline import evaluation as evaluation_lib
-from pipeline import features
+from pipeline.components import evaluation as evaluation_lib
+from settings import features
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import checks as validation_checks
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import card_inputs
 from pipeline.components.report import content
+from pipeline.components.report import gallery as gallery_lib
 from pipeline.components.report import render
 
 EVALUATION_KEY = "evaluation"
@@ -72,7 +73,7 @@ def _add_predictions(data: content.ReportData,
   if eval_predictions is not None and examples is not None:
     files = tf.io.gfile.glob(io_utils.all_files_pattern(
         artifact_utils.get_split_uri([examples], features.EVAL_SPLIT)))
-    data.gallery = content.gallery(eval_predictions, data.class_names, files)
+    data.gallery = gallery_lib.gallery(eval_predictions, data.class_names, files)
 
   data.card = card_inputs.card_from_artifacts(
       evaluation_lib.load_evaluation(data.evaluation_dir),

@@ -19,13 +19,13 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from modules import metrics as metrics_lib
-from pipeline import evaluation as evaluation_lib
+from pipeline.components import evaluation as evaluation_lib
+from pipeline.components.report import bootstrap
+from settings import records
+from settings import sections as sections_lib
 
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 0
-CONFIDENCE = 0.95
 WORST_CLASSES = 5
 # Classes with fewer eval examples than this have a noisy F1.
 FEW_EVAL_EXAMPLES = 5
@@ -47,67 +47,6 @@ INTENDED_USE = [
     "class is costly without a person checking it."]
 
 
-@dataclasses.dataclass(frozen=True)
-class Interval:
-  """A point estimate and its bootstrap confidence interval."""
-  point: float
-  low: float
-  high: float
-  examples: int
-  samples: int
-  confidence: float
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray,
-                     num_classes: int) -> np.ndarray:
-  """[num_classes, num_classes] counts, rows = true class."""
-  flat = (np.asarray(labels, np.int64) * num_classes +
-          np.asarray(predicted, np.int64))
-  return np.bincount(flat, minlength=num_classes * num_classes).reshape(
-      num_classes, num_classes)
-
-
-def macro_f1(labels: np.ndarray, predicted: np.ndarray,
-             num_classes: int) -> float:
-  """Macro F1 as the Evaluator computes it (modules.metrics)."""
-  return metrics_lib.scores_from_confusion(confusion_matrix(
-      labels, predicted, num_classes))[metrics_lib.MACRO_F1]
-
-
-def bootstrap_macro_f1(labels: np.ndarray, predicted: np.ndarray,
-                       num_classes: int, samples: int = BOOTSTRAP_SAMPLES,
-                       confidence: float = CONFIDENCE,
-                       seed: int = BOOTSTRAP_SEED) -> Interval:
-  """Macro F1 with a percentile bootstrap interval over the examples.
-
-  Each of `samples` resamples draws len(labels) examples with replacement
-  and scores them as the Evaluator does; the interval is the central
-  `confidence` share of those scores. Seeded: the same inputs give the same
-  interval.
-
-  Raises:
-    ValueError: with no example, or labels and predictions of other lengths.
-  """
-  labels = np.asarray(labels, np.int64)
-  predicted = np.asarray(predicted, np.int64)
-  if len(labels) != len(predicted):
-    raise ValueError(f"{len(labels)} labels for {len(predicted)} "
-                     "predictions")
-  if not len(labels):  # pylint: disable=g-explicit-length-test
-    raise ValueError("no examples to bootstrap")
-  rng = np.random.default_rng(seed)
-  n = len(labels)
-  scores = np.empty(samples)
-  for i in range(samples):
-    picked = rng.integers(0, n, n)
-    scores[i] = macro_f1(labels[picked], predicted[picked], num_classes)
-  tail = (1 - confidence) / 2
-  low, high = np.quantile(scores, [tail, 1 - tail])
-  return Interval(point=macro_f1(labels, predicted, num_classes),
-                  low=float(low), high=float(high), examples=n,
-                  samples=samples, confidence=confidence)
-
-
 # A block of a section: ("p", text), ("ul", [items]) or
 # ("table", [header cells], [[cells], ...]).
 Block = Tuple[Any, ...]
@@ -118,7 +57,7 @@ class ModelCard:
   """The card's title and sections, in SECTIONS order."""
   title: str
   sections: List[Tuple[str, List[Block]]]
-  interval: Optional[Interval] = None
+  interval: Optional[bootstrap.Interval] = None
 
   def section(self, name: str) -> List[Block]:
     return dict(self.sections)[name]
@@ -133,8 +72,8 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def build_card(evaluation: evaluation_lib.Evaluation,
-               history: Optional[Dict[str, Any]],
-               validation_summary: Optional[Dict[str, Any]] = None,
+               history: Optional[records.TrainingHistory],
+               validation_summary: Optional[records.ValidationSummary] = None,
                span: Optional[Union[int, str]] = None,
                eval_labels: Optional[np.ndarray] = None,
                eval_predicted: Optional[np.ndarray] = None,
@@ -143,11 +82,12 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   """The card of the model `evaluation` evaluated.
 
   Args:
-    evaluation: the Evaluator's output, read (pipeline.evaluation).
-    history: the Trainer's training_history.json, read; None if missing.
-    validation_summary: the DataValidator's summary (splits, warnings).
+    evaluation: the Evaluator's output, read (pipeline.components.evaluation).
+    history: the Trainer's training history; None if missing.
+    validation_summary: the DataValidator's summary (splits, warnings, the
+      class balance threshold).
     span: ExampleGen's span of the examples, or the spans it read
-      ("spans 1-2", pipeline/spans.py).
+      ("spans 1-2", settings/spans.py).
     eval_labels: true classes of the eval examples (BatchInference).
     eval_predicted: the model's classes for the same examples.
     blessed: the Evaluator's blessing (default: its validation result).
@@ -157,9 +97,8 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   metrics = evaluation.metrics.get(candidate, {})
   confusion = evaluation.confusion.get(candidate)
   num_classes = (confusion.shape[0] if confusion is not None else
-                 len((history or {}).get("class_counts") or []))
-  config = (history or {}).get("config", {})
-  names = list(config.get("class_names") or [])
+                 len((history.class_counts if history else None) or []))
+  names = history.class_names if history else []
   if len(names) != num_classes:
     names = [f"class {i}" for i in range(num_classes)]
   model = model or evaluation.model_locations.get(candidate) or "unknown"
@@ -175,14 +114,14 @@ def build_card(evaluation: evaluation_lib.Evaluation,
 
   # Data.
   data: List[Block] = []
-  counts = (history or {}).get("class_counts")
+  counts = history.class_counts if history else None
   items = [f"Data: {span}" if isinstance(span, str) else
            f"Span: {_fmt(span)}"]
-  splits = (validation_summary or {}).get("splits", {})
+  splits = validation_summary.examples_per_split() if validation_summary \
+      else {}
   if splits:
     items.append("Examples per split: " + ", ".join(
-        f"{name} {info.get('num_examples')}"
-        for name, info in sorted(splits.items())))
+        f"{name} {count}" for name, count in splits.items()))
   if counts:
     counts_array = np.asarray(counts)
     nonzero = counts_array[counts_array > 0]
@@ -197,43 +136,48 @@ def build_card(evaluation: evaluation_lib.Evaluation,
       items.append(f"Classes without training examples: {len(empty)}")
       limitations.append(f"{len(empty)} classes have no training example: "
                          "the model cannot have learnt them.")
-    if ratio and ratio > 3:
+    # The validator's own threshold (validation.max_imbalance_ratio), which
+    # its summary records; the setting's default without a summary.
+    max_ratio = ((validation_summary.max_imbalance_ratio
+                  if validation_summary else None) or
+                 sections_lib.ValidationConfig.max_imbalance_ratio)
+    if ratio and ratio > max_ratio:
       limitations.append(
           f"The training data is imbalanced ({ratio:.1f}:1): rare classes "
           "are recognised less reliably.")
   else:
     items.append("Class counts: unknown (no training history)")
   data.append(("ul", items))
-  warnings = list((validation_summary or {}).get("warnings", []))
+  warnings = list(validation_summary.warnings if validation_summary else [])
   data.append(("p", "Drift and data notes (data validation):"))
   data.append(("ul", warnings or ["No warning from the data validation."]))
   sections.append(("Data", data))
 
   # Training.
-  model_config = config.get("model", {})
-  train = config.get("train", {})
-  augment = config.get("augment", {})
+  model_config = history.section("model") if history else {}
+  train = history.section("train") if history else {}
+  augment = history.section("augment") if history else {}
   weights = model_config.get("weights")
   if history is None:
     sections.append(("Training", [("p", "No training history was found.")]))
   else:
-    epochs_run = len(history.get("epochs", []))
+    epochs_run = len(history.epochs)
     sections.append(("Training", [
         ("ul", [
             f"Backbone: {model_config.get('backbone')}",
             f"Weights: {weights or 'random initialisation'}",
             f"Input size: {model_config.get('input_size') or 'image size'}",
             f"Epochs: {epochs_run} run of {train.get('epochs')} configured",
-            f"Strategy: {history.get('strategy')} with "
-            f"{history.get('replicas')} replica(s), precision "
-            f"{history.get('precision_policy')}",
-            f"Global batch: {history.get('global_batch_size')}, "
-            f"{history.get('steps_per_epoch')} steps per epoch",
-            f"Wall time: {history.get('wall_seconds')} s",
+            f"Strategy: {history.strategy} with "
+            f"{history.replicas} replica(s), precision "
+            f"{history.precision_policy}",
+            f"Global batch: {history.global_batch_size}, "
+            f"{history.steps_per_epoch} steps per epoch",
+            f"Wall time: {history.wall_seconds} s",
             "Hyperparameters from the Tuner's best trial: " + (
                 ", ".join(f"{name} = {value}" for name, value in sorted(
-                    history["hyperparameters"].items()))
-                if history.get("hyperparameters") else
+                    history.hyperparameters.items()))
+                if history.hyperparameters else
                 "none (no tuning; the configured values)")]),
         ("table", ["hyperparameter", "value"],
          [[f"{section}.{key}", str(value)]
@@ -248,7 +192,8 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   evaluation_blocks: List[Block] = []
   interval = None
   if eval_labels is not None and len(eval_labels) and num_classes:
-    interval = bootstrap_macro_f1(eval_labels, eval_predicted, num_classes)
+    interval = bootstrap.bootstrap_macro_f1(eval_labels, eval_predicted,
+                                            num_classes)
   f1_line = f"Macro F1: {_fmt(metrics.get(metrics_lib.MACRO_F1))}"
   if interval is not None:
     f1_line += (f" (95% bootstrap interval {interval.low:.4f} to "

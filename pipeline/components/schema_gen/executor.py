@@ -9,11 +9,12 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline import features
+from pipeline.components import custom_config
 from pipeline.components.schema_gen import schema_check
+from settings import config as config_lib
+from settings import features
 
 SCHEMA_FILE_KEY = "schema_file"
-NUM_CLASSES_KEY = "num_classes"
 SCHEMA_KEY = "schema"
 # The name TFX's SchemaGen and ImportSchemaGen write; io_utils.SchemaReader
 # and every schema consumer find the artifact's only file.
@@ -29,7 +30,8 @@ class Executor(base_executor.BaseExecutor):
          exec_properties: Dict[str, Any]) -> None:
     del input_dict  # No inputs: the file and the count are properties.
     source = exec_properties[SCHEMA_FILE_KEY]
-    num_classes = int(exec_properties[NUM_CLASSES_KEY])
+    num_classes = custom_config.decode(
+        exec_properties, config_lib.SchemaSettings).num_classes
     schema = schema_check.schema_for_classes(
         schema_check.load_schema(source), num_classes, source=source)
     output_uri = os.path.join(

@@ -12,7 +12,7 @@ container image or on gs://.
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline import features
+from settings import features
 from google.protobuf import text_format
 
 

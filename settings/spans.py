@@ -7,7 +7,7 @@ is the plain layout, one span, read as before. The setting (config
 
 * "auto": the latest span when the data root holds span folders (looked
   up for a local data root), else the plain layout. A URI (gs://...) is not
-  looked at (pipeline.has_val_folder says why): it means the plain layout,
+  looked at (pipeline/data_plan.py says why): it means the plain layout,
   and a bucket of spans takes "latest" or a number.
 * "latest": the span with the highest number, found by ImportExampleGen's
   own `{SPAN}` pattern when it runs (a new span needs no new pipeline).
@@ -36,7 +36,7 @@ from typing import Callable, Iterable, List, Optional
 
 from google.protobuf import wrappers_pb2
 
-from pipeline import features
+from settings import features
 
 SPAN_DIR_PREFIX = "span-"
 # ImportExampleGen's placeholder (tfx.components.example_gen.utils.SPAN_SPEC).
@@ -187,7 +187,7 @@ def split_pattern(split_dir: str, image_size: int,
 def range_config(selection: Optional[SpanSelection]):
   """ImportExampleGen's RangeConfig: the last span of a fixed selection
   (None: the latest span, or the plain layout)."""
-  # Here, not at the top: pipeline/config.py imports this module, and the
+  # Here, not at the top: settings/config.py imports this module, and the
   # Trainer's process should not pay for TFX's protos to read its config.
   from tfx.proto import range_config_pb2  # pylint: disable=g-import-not-at-top
   if selection is None or selection.latest:
@@ -253,6 +253,6 @@ def label_of_examples(examples) -> Optional[str]:
 
 def label_of_summary(validation_summary) -> Optional[str]:
   """"span 2", "spans 1-2" from a DataValidator summary (its copy of
-  ExampleGen's file check, `data_files.spans`); None without spans."""
-  read = ((validation_summary or {}).get("data_files") or {}).get("spans")
+  ExampleGen's file check, `spans_read`); None without spans."""
+  read = validation_summary.spans_read if validation_summary else None
   return describe_spans(min(read), max(read)) if read else None

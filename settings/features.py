@@ -130,7 +130,7 @@ def _read_json(folder: Optional[str], name: str) -> Optional[Dict[str, Any]]:
   when there is no folder or no such file."""
   if not folder:
     return None
-  # Here, not at the top: pipeline/config.py imports this module, and
+  # Here, not at the top: settings/config.py imports this module, and
   # reading a config must not import TensorFlow.
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(folder, name)
@@ -159,13 +159,6 @@ def write_label_space(model_uri: str, class_names: Sequence[str]) -> None:
   with tf.io.gfile.GFile(os.path.join(model_uri, LABEL_SPACE_FILE),
                          "w") as f:
     json.dump(label_space(class_names), f, indent=2)
-
-
-def read_training_history(model_run_uri: Optional[str]
-                          ) -> Optional[Dict[str, Any]]:
-  """The Trainer's TRAINING_HISTORY_FILE in a ModelRun artifact's folder
-  (any filesystem TensorFlow reads), or None when there is none."""
-  return _read_json(model_run_uri, TRAINING_HISTORY_FILE)
 
 
 def load_class_names(path: str = DEFAULT_CLASSES_FILE) -> List[str]:

@@ -13,7 +13,7 @@ from typing import List, Sequence
 
 import tensorflow as tf
 
-from pipeline import features
+from settings import features
 
 SERVING_DEFAULT = "serving_default"
 SERVING_IMAGE_BYTES = "serving_image_bytes"

@@ -1,8 +1,7 @@
 """The optional splits (`val`, `test`) of a data root on an object store
 (gs://, s3://, ...), as the compile decides them.
 
-A local data root is looked at (pipeline/pipeline.py, `has_val_folder`,
-`no_test_predictions_reason`). A URI root is looked at the same way, with
+A local data root is looked at (pipeline/data_plan.py). A URI root is looked at the same way, with
 tf.io.gfile, when the compiling machine can read it. When it cannot (no
 credentials or no network there: `tf.io.gfile.isdir` then says False as
 for a missing folder, so `exists` is asked, which raises), a split is off
@@ -11,15 +10,15 @@ the cluster never runs a reader of a folder nobody saw, such as the `test`
 folder `tools/convert_images.py` writes only when asked. `describe` gives
 the lines the compile prints: which splits it found or assumed, and why.
 
-Layer 0 beside pipeline/spans.py, TensorFlow imported only when called, so
-the one data plan the runners print can call it.
+Beside settings/spans.py, TensorFlow imported only when called;
+pipeline/data_plan.py calls it for a URI data root.
 """
 
 import os
 from typing import List, Optional
 
-from pipeline import features
-from pipeline import spans
+from settings import features
+from settings import spans
 
 
 def is_object_store(data_root: str) -> bool:
@@ -36,39 +35,39 @@ def readable(data_root: str) -> bool:
   return True
 
 
-def _newest_span_root(data_root: str,
-                      selection: Optional[spans.SpanSelection]
-                      ) -> Optional[str]:
-  """The folder of the newest span read (the root in the plain layout);
-  None when "latest" finds no span folder."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if selection is None:
-    return data_root
-  last = selection.last
-  if last is None:
-    if not tf.io.gfile.isdir(data_root):
-      return None
-    last = spans.latest_span(data_root, tf.io.gfile.listdir,
-                             tf.io.gfile.isdir)
-    if last is None:
-      return None
-  return os.path.join(data_root, spans.span_dir(last))
-
-
-def folder_found(data_root: str, image_size: int,
-                 selection: Optional[spans.SpanSelection],
-                 split_dir: str) -> bool:
-  """Whether `<root>[/span-<N>]/tfrecords-jpeg-<S>x<S>/<split_dir>` holds
-  `*.tfrec` files; False when the root cannot be read from here."""
+def newest_image_folder(data_root: str, image_size: int,
+                        selection: Optional[spans.SpanSelection]
+                        ) -> Optional[str]:
+  """`<root>[/span-<newest read>]/tfrecords-jpeg-<S>x<S>`; None when the
+  root cannot be read from here, or "latest" finds no span folder in it."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not readable(data_root):
+    return None
+  root = data_root
+  if selection is not None:
+    last = selection.last
+    if last is None:
+      if not tf.io.gfile.isdir(data_root):
+        return None
+      last = spans.latest_span(data_root, tf.io.gfile.listdir,
+                               tf.io.gfile.isdir)
+      if last is None:
+        return None
+    root = os.path.join(data_root, spans.span_dir(last))
+  return os.path.join(root, features.image_dir_name(image_size))
+
+
+def holds_records(folder: Optional[str]) -> bool:
+  """Whether `folder` holds `*.tfrec` files; False for None or a folder
+  that cannot be read from here."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if folder is None:
     return False
-  root = _newest_span_root(data_root, selection)
-  if root is None:
+  try:
+    return bool(tf.io.gfile.glob(os.path.join(folder,
+                                              features.TFRECORD_PATTERN)))
+  except tf.errors.OpError:
     return False
-  folder = os.path.join(root, features.image_dir_name(image_size), split_dir)
-  return bool(tf.io.gfile.glob(os.path.join(folder,
-                                            features.TFRECORD_PATTERN)))
 
 
 def describe(data_root: str, val_folder: bool, test_folder: bool,

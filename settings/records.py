@@ -1,0 +1,164 @@
+"""The records components hand each other as JSON files, typed: each has one
+writer and one reader, both here.
+
+* `TrainingHistory` (`training_history.json` in the Trainer's ModelRun):
+  written by `run_fn` (modules/trainer.py); read by the Pusher's record,
+  the Report, the model card and the run summary.
+* `ValidationSummary` (`validation_summary.json` in the DataValidator's
+  ExampleAnomalies): written by the DataValidator; read by the Report, the
+  model card and the run summary.
+
+A reader gets attributes, not key strings, so a renamed field fails where
+it is read, at once. A key the dataclass does not know is an error; a
+field missing from an older record takes its default.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional, Type, TypeVar
+
+from settings import features
+
+VALIDATION_SUMMARY_FILE = "validation_summary.json"
+Record = TypeVar("Record", bound="_JsonRecord")
+
+
+class _JsonRecord:
+  """Writes and reads a dataclass as one JSON file, on any filesystem
+  TensorFlow reads."""
+
+  FILE_NAME = ""
+
+  @classmethod
+  def from_dict(cls: Type[Record], values: Dict[str, Any]) -> Record:
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+      raise ValueError(f"{cls.FILE_NAME}: unknown keys {unknown}")
+    return cls(**values)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def write(self, folder: str) -> str:
+    """Writes `<folder>/<FILE_NAME>`; returns its path."""
+    # Here, not at the top: reading a config must not import TensorFlow.
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.io.gfile.makedirs(folder)
+    path = os.path.join(folder, self.FILE_NAME)
+    with tf.io.gfile.GFile(path, "w") as f:
+      json.dump(self.to_dict(), f, indent=2)
+    return path
+
+  @classmethod
+  def read_file(cls: Type[Record], path: str) -> Optional[Record]:
+    """The record at `path`, or None when there is no such file."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if not tf.io.gfile.exists(path):
+      return None
+    with tf.io.gfile.GFile(path) as f:
+      return cls.from_dict(json.load(f))
+
+  @classmethod
+  def read(cls: Type[Record], folder: Optional[str]) -> Optional[Record]:
+    """The record in an artifact's folder; None without a folder or file."""
+    if not folder:
+      return None
+    return cls.read_file(os.path.join(folder, cls.FILE_NAME))
+
+
+@dataclasses.dataclass
+class TrainingHistory(_JsonRecord):
+  """What the Trainer did (`training_history.json`).
+
+  Attributes:
+    config: the Trainer's settings (`TrainerSettings.to_dict()`).
+    hyperparameters: the Tuner's best values the Trainer used, if any.
+    strategy: the distribution strategy's class name.
+    replicas: replicas in sync, all workers together.
+    workers: worker processes (chief included).
+    replicas_per_worker: replicas of each worker.
+    label_space: the fingerprint of the class list.
+    precision_policy: the Keras precision policy trained with.
+    global_batch_size: examples per step, all replicas together.
+    steps_per_epoch: training steps of each epoch.
+    train_examples: records of the training split.
+    class_counts: training records per class (Transform's count).
+    class_weights: the loss weight per class, if class weighting was on.
+    wall_seconds: the Trainer's time from start to export.
+    warm_start: the warm start record (modules/warm_start.py).
+    epochs: one entry per epoch run: its metrics and seconds.
+  """
+  FILE_NAME = features.TRAINING_HISTORY_FILE
+
+  config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  hyperparameters: Optional[Dict[str, Any]] = None
+  strategy: Optional[str] = None
+  replicas: Optional[int] = None
+  workers: int = 1
+  replicas_per_worker: Optional[int] = None
+  label_space: Optional[str] = None
+  precision_policy: Optional[str] = None
+  global_batch_size: Optional[int] = None
+  steps_per_epoch: Optional[int] = None
+  train_examples: Optional[int] = None
+  class_counts: Optional[List[int]] = None
+  class_weights: Optional[Any] = None
+  wall_seconds: Optional[float] = None
+  warm_start: Optional[Dict[str, Any]] = None
+  epochs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+
+  @property
+  def class_names(self) -> List[str]:
+    return list(self.config.get("class_names") or [])
+
+  def section(self, name: str) -> Dict[str, Any]:
+    """A section of the Trainer's settings ("model", "train", "augment")."""
+    return dict(self.config.get(name) or {})
+
+
+@dataclasses.dataclass
+class ValidationSummary(_JsonRecord):
+  """What the DataValidator found (`validation_summary.json`).
+
+  Attributes:
+    splits: per split: `num_examples`, `class_counts`, `errors`,
+      `warnings`, and with the image scan `records_scanned`, `bad_records`
+      and `ids`.
+    errors: every error (any stops the run before Transform).
+    warnings: every warning.
+    max_imbalance_ratio: the class balance threshold the check applied
+      (`validation.max_imbalance_ratio`).
+    data_files: ExampleGen's file check (records per file, skipped files,
+      the spans read).
+    drift: the drift check: its baseline (or a note why none) and findings.
+    test: the test split's record count and id findings.
+    integrity: ids across splits (duplicates, leaks).
+    eval_class_coverage: the classes of train that the eval split holds.
+    reports: the class count report's files (`table`, `chart`).
+  """
+  FILE_NAME = VALIDATION_SUMMARY_FILE
+
+  splits: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+  errors: List[str] = dataclasses.field(default_factory=list)
+  warnings: List[str] = dataclasses.field(default_factory=list)
+  max_imbalance_ratio: Optional[float] = None
+  data_files: Optional[Dict[str, Any]] = None
+  drift: Optional[Dict[str, Any]] = None
+  test: Optional[Dict[str, Any]] = None
+  integrity: Optional[Dict[str, Any]] = None
+  eval_class_coverage: Optional[Dict[str, Any]] = None
+  reports: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+  def examples_per_split(self) -> Dict[str, int]:
+    return {name: int(split.get("num_examples", 0))
+            for name, split in sorted(self.splits.items())}
+
+  def train_class_counts(self) -> Optional[List[int]]:
+    return self.splits.get(features.TRAIN_SPLIT, {}).get("class_counts")
+
+  @property
+  def spans_read(self) -> Optional[List[int]]:
+    """The span numbers ExampleGen read (None in the plain layout)."""
+    return (self.data_files or {}).get("spans")
