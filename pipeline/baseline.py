@@ -25,8 +25,10 @@ data with itself says nothing anyway. New data (a new span) gets new
 Examples, so its baseline is the latest blessed model, as on Kubeflow.
 
 TFX's KubeflowV2DagRunner compiles only TFX's own strategies, so the
-Kubeflow spec keeps `LatestBlessedModelStrategy` (`pipeline.create_pipeline`'s
-`stable_baseline`).
+Vertex AI spec keeps `LatestBlessedModelStrategy`, and the open-source
+Kubeflow Pipelines spec, which runs no resolver, finds the same models as
+these strategies from the push records (pipeline/baseline_nodes.py says
+which node each runner gets).
 """
 
 from typing import Dict, List, Optional, Set
