@@ -146,7 +146,7 @@ def test_first_run_has_no_baselines_and_pushes_span_1(two_runs):
   for name in (EVALUATOR_BASELINE, DRIFT_BASELINE, WARM_START_BASE):
     assert _one(first, name, "model")["metadata"]["baseline_found"] == 0
   drift = data_validator.read_summary(
-      _one(first, "ExampleValidator", "anomalies")["uri"])["drift"]
+      _one(first, "ExampleValidator", "anomalies")["uri"]).drift
   assert drift["baseline"] is None and "no model" in drift["note"]
   assert _push_record(first)["data"]["spans"] == "span 1"
 
@@ -176,7 +176,7 @@ def test_second_runs_baselines_are_the_first_runs_model(two_runs):
     assert baseline["metadata"]["baseline_found"] == 1, baseline
     assert baseline["uri"] == first_model, name
   drift = data_validator.read_summary(
-      _one(second, "ExampleValidator", "anomalies")["uri"])["drift"]
+      _one(second, "ExampleValidator", "anomalies")["uri"]).drift
   assert drift["baseline"] == first_model
   shifted = {entry["class"] for entry in drift["shifted_classes"]}
   assert shifted == {0, 1, 5, 6}
