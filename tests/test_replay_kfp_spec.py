@@ -141,7 +141,7 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   assert result.task(DRIFT_RESOLVER_PREFIX + "model-resolver").outputs == {
       "model": []}
   [anomalies] = result.task("ExampleValidator").outputs["anomalies"]
-  drift = data_validator.read_summary(anomalies["uri"])["drift"]
+  drift = data_validator.read_summary(anomalies["uri"]).drift
   assert drift["baseline"] is None and drift["note"]
   for task in result.tasks:
     for artifacts in task.outputs.values():
