@@ -121,6 +121,7 @@ def main(argv=None) -> int:
     return console.EXIT_ERROR
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
+  from pipeline import known_noise  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
                                           features.TFRECORD_PATTERN))
             for folder in plan.folders))
     beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
-    beam_args += console.beam_worker_args()
+    beam_args += known_noise.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
   except ValueError as error:
     console.print_error(str(error))
