@@ -248,18 +248,18 @@ def test_timeout_kills_the_whole_tree(tmp_path):
 # GPU check (bench/gpu_check.py), run here on CPU with a tiny model.
 
 def test_peak_table_matches_nvidia_smi_names():
-  from bench import gpu_check
-  h200 = gpu_check.peak_tflops("NVIDIA H200", "mixed_float16")
+  from bench import gpu_peak
+  h200 = gpu_peak.peak_tflops("NVIDIA H200", "mixed_float16")
   assert h200["tflops"] == 989.5 and "H200" in h200["source"]
-  assert gpu_check.peak_tflops("NVIDIA H100 PCIe", "mixed_float16")[
+  assert gpu_peak.peak_tflops("NVIDIA H100 PCIe", "mixed_float16")[
       "tflops"] == 756.5
-  assert gpu_check.peak_tflops("NVIDIA H100 80GB HBM3", "float32")[
+  assert gpu_peak.peak_tflops("NVIDIA H100 80GB HBM3", "float32")[
       "tflops"] == 494.5
-  assert gpu_check.peak_tflops("Tesla T4", "float32")["tflops"] == 8.1
+  assert gpu_peak.peak_tflops("Tesla T4", "float32")["tflops"] == 8.1
   # L40S is not an L4; an unknown chip has no peak, and says why.
-  unknown = gpu_check.peak_tflops("NVIDIA L40S", "mixed_float16")
+  unknown = gpu_peak.peak_tflops("NVIDIA L40S", "mixed_float16")
   assert unknown["tflops"] is None and "L40S" in unknown["source"]
-  assert gpu_check.peak_tflops(None, "float32")["tflops"] is None
+  assert gpu_peak.peak_tflops(None, "float32")["tflops"] is None
 
 
 def test_input_bound_share():
@@ -274,7 +274,7 @@ def test_input_bound_share():
 _SIMPLE_CNN_64_FLOPS = (2 * 9 * (64 * 64 * 3 * 32 + 32 * 32 * 32 * 64 +
                                  16 * 16 * 64 * 128) + 2 * 128 * 104)
 
-# Every run in a gpu-check record carries these (bench/gpu_check.py).
+# Every run in a gpu-check record carries these (bench/gpu_runs.py).
 _GPU_CHECK_RUN_FIELDS = {
     "backbone", "feed", "jit_compile", "dtype_policy", "status",
     "global_batch_size",
