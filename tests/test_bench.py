@@ -15,7 +15,9 @@ from bench import plain_keras
 from bench import procmon
 from bench import report
 from bench import run as bench_run
+from bench import sizes as bench_sizes
 from bench.report import Figure, Target
+from bench.sections import e2e
 
 
 def test_targets_are_judged_met_missed_or_not_measured():
@@ -128,9 +130,9 @@ def test_notebook_counts_examples_from_kaggle_file_names():
 
 
 def test_full_bench_runs_on_at_least_2000_images():
-  counts = bench_run.FULL.split_counts()
+  counts = bench_sizes.FULL.split_counts()
   assert counts["train"] + counts["val"] >= 2000
-  assert bench_run.QUICK.split_counts()["train"] < counts["train"]
+  assert bench_sizes.QUICK.split_counts()["train"] < counts["train"]
 
 
 # ---------------------------------------------------------------------------
@@ -400,7 +402,7 @@ def test_plain_keras_figures_without_the_end_of_fit_stall():
                         "result": {"fit_teardown_seconds": 0.01}},
   }
   figures = []
-  bench_run.plain_keras_stall_figures(figures, details)
+  e2e.plain_keras_stall_figures(figures, details)
   by_name = {f.name: f for f in figures}
   without = by_name["plain Keras wall time without the end-of-fit stall "
                     "(faster of 2)"]
@@ -410,7 +412,7 @@ def test_plain_keras_figures_without_the_end_of_fit_stall():
                  "stall"].value == pytest.approx(120.0 / 53.0)
   # A failed pipeline run leaves the ratio unmeasured.
   figures = []
-  bench_run.plain_keras_stall_figures(
+  e2e.plain_keras_stall_figures(
       figures, dict(details, pipeline_192={"returncode": 1}))
   assert figures[1].value is None
 
