@@ -9,7 +9,6 @@ its figures None and fails the bench (`report.failures`).
 
 import datetime
 import glob
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ from typing import Any, Dict, List, Optional
 from bench import mlmd_times
 from bench import procmon
 from bench.sizes import Sizes
+from settings import records
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIB = 2**30
@@ -141,12 +141,15 @@ def beam_choice(log_path: str) -> str:
 
 
 def trainer_epoch_seconds(output_dir: str) -> List[float]:
+  """The newest Trainer run's epoch times, from its training history."""
   paths = glob.glob(os.path.join(output_dir, "pipeline_root", "Trainer",
-                                 "model_run", "*", "training_history.json"))
+                                 "model_run", "*",
+                                 records.TrainingHistory.FILE_NAME))
   if not paths:
     return []
-  with open(max(paths, key=os.path.getmtime), encoding="utf-8") as f:
-    return [epoch["seconds"] for epoch in json.load(f).get("epochs", [])]
+  history = records.TrainingHistory.read_file(
+      max(paths, key=os.path.getmtime))
+  return [epoch["seconds"] for epoch in history.epochs]
 
 
 def component_times(output_dir: str) -> Dict[str, Any]:
