@@ -15,8 +15,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
+from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
+from pipeline.components import ensemble_servable
 from pipeline.components import evaluation as evaluation_lib
 from settings import features
 from pipeline.components.pusher import blessing as blessing_lib
@@ -127,7 +129,7 @@ def _push_record(input_dict, model, blessing, evaluation,
                  evaluation_artifact, version: str, final: str
                  ) -> Dict[str, Any]:
   """The push record (RECORD_FILE) of `model` published to `final`."""
-  return {
+  record = {
       "model_version": version,
       "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
@@ -146,6 +148,12 @@ def _push_record(input_dict, model, blessing, evaluation,
                    source_sha256=provenance.source_fingerprint()),
       "tfx_version": tfx_version.__version__,
   }
+  # An ensemble's members, weights and fit-slice scores (its ledger).
+  ensemble = ensemble_servable.push_record_entry(
+      path_utils.serving_model_path(model.uri))
+  if ensemble:
+    record["ensemble"] = ensemble
+  return record
 
 
 def _model_card_files(input_dict,
