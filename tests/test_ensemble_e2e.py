@@ -134,6 +134,7 @@ def test_the_ensemble_serves_in_a_tf1_session(runs):
 
 def test_the_fit_slice_is_in_no_eval_and_no_training_data(runs):
   from modules import dataset  # pylint: disable=g-import-not-at-top
+  from modules import fit_slice  # pylint: disable=g-import-not-at-top
   from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top
   version_dir, record = runs["first_pushed"][0]
@@ -160,10 +161,8 @@ def test_the_fit_slice_is_in_no_eval_and_no_training_data(runs):
     assert settings.fit_slice_percent == ledger["fit_slice"]["percent"]
     stream = dataset.read_records(_split_files(output_dir, "train"),
                                   settings, batch_size=1, training=True)
-    seen = [str(i.numpy()[0], "utf-8") for i in stream.take(
-        len(train_ids - fit_ids)).map(
-            lambda s: __import__("modules.fit_slice").fit_slice.record_ids(
-                s))]
+    seen = [str(ids.numpy()[0], "utf-8") for ids in stream.take(
+        len(train_ids - fit_ids)).map(fit_slice.record_ids)]
     assert set(seen) == train_ids - fit_ids
 
 

@@ -17,6 +17,7 @@ from settings import records
 from settings import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.report import ensemble_section
 from pipeline.components.report import model_card
 
 
@@ -59,7 +60,7 @@ def card_from_artifacts(
   history = records.TrainingHistory.read(
       model_run.uri if model_run is not None else None)
   labels, predicted = model_card.eval_arrays(eval_predictions)
-  return model_card.build_card(
+  card = model_card.build_card(
       evaluation, history,
       validation_summary=(data_validator.read_summary(anomalies.uri)
                           if anomalies is not None else None),
@@ -69,3 +70,8 @@ def card_from_artifacts(
              else None)),
       eval_labels=labels, eval_predicted=predicted, blessed=blessed,
       model=model)
+  # An ensemble's members and weights, beside the ensemble's scores.
+  ensemble_section.add_to_card(
+      card, model, ((history or {}).get("config") or {}).get(
+          "class_names", []))
+  return card
