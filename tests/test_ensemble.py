@@ -11,6 +11,7 @@ from sklearn import metrics as sklearn_metrics
 import kubeflow_runner
 from settings import config as config_lib
 from settings import ensemble as ensemble_settings
+from pipeline import data_plan
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.ensemble import weights as weights_lib
 from test_kubeflow_runner import COMMON
@@ -107,9 +108,10 @@ def test_scores_are_scikit_learns():
 
 
 def test_members_are_trainers_that_share_transform_by_input_size(tmp_path):
+  config = _config()
   dag = pipeline_lib.create_pipeline(
-      "p", str(tmp_path / "root"), str(tmp_path / "data"),
-      str(tmp_path / "serving"), _config())
+      "p", str(tmp_path / "root"), data_plan.make_plan(str(tmp_path), config),
+      str(tmp_path / "serving"), config)
   nodes = {node.id: node for node in dag.components}
   assert "Trainer" not in nodes
   upstream = {node_id: {n.id for n in node.upstream_nodes}
@@ -136,9 +138,11 @@ def test_members_are_trainers_that_share_transform_by_input_size(tmp_path):
 
 def test_adding_a_member_leaves_the_others_settings_as_they_were(tmp_path):
   def properties(members):
+    config = _config(members)
     dag = pipeline_lib.create_pipeline(
-        "p", str(tmp_path / "root"), str(tmp_path / "data"),
-        str(tmp_path / "serving"), _config(members))
+        "p", str(tmp_path / "root"),
+        data_plan.make_plan(str(tmp_path), config),
+        str(tmp_path / "serving"), config)
     return {node.id: node.exec_properties.get("custom_config")
             for node in dag.components if node.id.startswith(
                 ("Trainer", "Transform"))}
