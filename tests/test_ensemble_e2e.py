@@ -180,3 +180,20 @@ def test_adding_a_member_retrains_only_that_member(runs):
   (_, record), = [p for p in runs["pushed"] if p not in runs["first_pushed"]]
   assert [m["name"] for m in record["ensemble"]["members"]] == [
       "simple_cnn", "simple_cnn_24", "simple_cnn_32_e2"]
+
+
+def test_the_model_card_and_the_report_show_the_members(runs):
+  version_dir, record = runs["first_pushed"][0]
+  with open(os.path.join(version_dir, "model_card.md"),
+            encoding="utf-8") as f:
+    card = f.read()
+  assert "## Ensemble members" in card
+  weights = [f"{m['weight']:.4f}" for m in record["ensemble"]["members"]]
+  assert f"| weight | {weights[0]} | {weights[1]} | 1 |" in card
+  reports = glob.glob(os.path.join(runs["output_dir"], "pipeline_root", "**",
+                                   "Report", "report", "*", "report.html"),
+                      recursive=True)
+  assert reports
+  with open(min(reports, key=os.path.getmtime), encoding="utf-8") as f:
+    page = f.read()
+  assert 'id="ensemble"' in page and "simple_cnn_24" in page
