@@ -48,7 +48,7 @@ def ensemble_nodes(config: config_lib.PipelineConfig, examples,
       (no id).
   """
   transforms = {config.input_size: shared_transform}
-  nodes, models, runs, described = [], [], [], []
+  nodes, models, runs = [], [], []
   for member in ensemble_settings.parse_members(config.ensemble.members):
     member_config = ensemble_settings.member_config(config, member)
     size = member_config.input_size
@@ -63,14 +63,9 @@ def ensemble_nodes(config: config_lib.PipelineConfig, examples,
     nodes.append(trainer)
     models.append(trainer.outputs["model"])
     runs.append(trainer.outputs["model_run"])
-    described.append(dict(name=member.name, backbone=member.backbone,
-                          input_size=size,
-                          epochs=member_config.train.epochs))
   ensemble = ensemble_lib.Ensemble(
-      examples=examples, members=described, models=models,
-      fit_percent=config.ensemble.fit_percent,
-      batch_size=config.predict.batch_size).with_id(
-          ensemble_lib.COMPONENT_ID)
+      examples=examples, models=models,
+      settings=config.ensemble_settings()).with_id(ensemble_lib.COMPONENT_ID)
   nodes.append(ensemble)
   # The Pusher's and the Report's training record: the first member's (every
   # member trained on the same Examples; the ensemble's own record is its

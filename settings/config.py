@@ -244,6 +244,11 @@ class PipelineConfig(_ClassesAndSize):
         image_size=self.image_size, class_names=self.class_names,
         validation=self.validation).to_dict()
 
+  def ensemble_settings(self) -> Dict[str, Any]:
+    """The Ensemble's custom_config: its members, the fit slice, the batch
+    size (settings/ensemble.py)."""
+    return ensemble_settings.ensemble_settings(self)
+
   def inference_settings(self) -> Dict[str, Any]:
     """EvalInference's and BatchPrediction's custom_config."""
     return InferenceSettings(batch_size=self.predict.batch_size).to_dict()

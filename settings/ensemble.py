@@ -15,7 +15,7 @@ judged on the data the weights were fitted on (docs/ensembles.md).
 
 import dataclasses
 import re
-from typing import Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 # Members an Ensemble component takes (one input channel each).
 MAX_MEMBERS = 8
@@ -101,3 +101,41 @@ def member_config(config, member: Member):
       model__backbone=member.backbone,
       model__input_size=member.input_size or config.model.input_size,
       train__epochs=member.epochs or config.train.epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleSettings:
+  """What the Ensemble component reads (`PipelineConfig.ensemble_settings()`).
+
+  Attributes:
+    members: per member, in its input's order (`member_1`...): `name`,
+      `backbone`, and the `input_size` and `epochs` it trained with.
+    fit_percent: the fit slice (`ensemble.fit_percent`).
+    batch_size: records per model call (`predict.batch_size`).
+  """
+  members: Tuple[Dict[str, Any], ...]
+  fit_percent: int
+  batch_size: int
+
+  def __post_init__(self):
+    object.__setattr__(self, "members", tuple(self.members))
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dict(dataclasses.asdict(self), members=list(self.members))
+
+  @classmethod
+  def from_custom_config(cls, values: Dict[str, Any]) -> "EnsembleSettings":
+    return cls(**values)
+
+
+def ensemble_settings(config) -> Dict[str, Any]:
+  """The Ensemble's custom_config, from a PipelineConfig."""
+  described = []
+  for member in parse_members(config.ensemble.members):
+    resolved = member_config(config, member)
+    described.append(dict(name=member.name, backbone=member.backbone,
+                          input_size=resolved.input_size,
+                          epochs=resolved.train.epochs))
+  return EnsembleSettings(members=tuple(described),
+                          fit_percent=config.ensemble.fit_percent,
+                          batch_size=config.predict.batch_size).to_dict()

@@ -134,6 +134,12 @@ def test_members_are_trainers_that_share_transform_by_input_size(tmp_path):
   assert settings["fit_slice_percent"] == 10
   assert json.loads(nodes["Transform_24"].exec_properties[
       "custom_config"]) == {"input_size": 24}
+  ensemble = json.loads(nodes["Ensemble"].exec_properties["custom_config"])
+  assert ensemble["fit_percent"] == 10
+  assert [(m["name"], m["input_size"], m["epochs"])
+          for m in ensemble["members"]] == [
+              ("simple_cnn", 32, 2), ("simple_cnn_24", 24, 2),
+              ("mobilenet_v3_small_32_e3", 32, 3)]
 
 
 def test_adding_a_member_leaves_the_others_settings_as_they_were(tmp_path):

@@ -14,7 +14,6 @@ member on every orchestrator (KubeflowV2DagRunner compiles each as an
 input of its own).
 """
 
-import json
 from typing import Any, Dict, Sequence
 
 from tfx import types
@@ -22,10 +21,10 @@ from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
-from tfx.types.component_spec import ExecutionParameter
 
-from settings import ensemble as ensemble_settings
+from pipeline.components import custom_config
 from pipeline.components.ensemble import executor
+from settings import ensemble as ensemble_settings
 
 COMPONENT_ID = "Ensemble"
 
@@ -33,9 +32,8 @@ COMPONENT_ID = "Ensemble"
 class EnsembleSpec(types.ComponentSpec):
   """Examples and the members' models in; the ensemble's model out."""
   PARAMETERS = {
-      executor.MEMBERS_KEY: ExecutionParameter(type=str),
-      executor.FIT_PERCENT_KEY: ExecutionParameter(type=int),
-      executor.BATCH_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+      # Its EnsembleSettings (pipeline/components/custom_config.py).
+      custom_config.KEY: custom_config.parameter(),
   }
   INPUTS = {
       executor.EXAMPLES_KEY: ChannelParameter(
@@ -56,24 +54,23 @@ class Ensemble(base_component.BaseComponent):
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel,
-               members: Sequence[Dict[str, Any]],
-               models: Sequence[types.BaseChannel], fit_percent: int,
-               batch_size: int = 64):
+               models: Sequence[types.BaseChannel],
+               settings: Dict[str, Any]):
     """Builds the component.
 
     Args:
       examples: ExampleGen's output; its train split holds the fit slice.
-      members: per member, `{"name", "backbone"}` (the ledger's entries),
-        in the order of `models`.
-      models: each member Trainer's model.
-      fit_percent: the fit slice's share of the id buckets
-        (modules/fit_slice.py), as every member left it out.
-      batch_size: records per model call.
+      models: each member Trainer's model, in the order of the settings'
+        members.
+      settings: `PipelineConfig.ensemble_settings()`: the members, the fit
+        slice's share of the id buckets (modules/fit_slice.py) that every
+        member left out, the batch size.
     """
+    members = ensemble_settings.EnsembleSettings.from_custom_config(
+        settings).members
     if len(members) != len(models):
       raise ValueError(f"{len(members)} members, {len(models)} models")
     super().__init__(spec=EnsembleSpec(
-        examples=examples, members=json.dumps(list(members)),
-        fit_percent=fit_percent, batch_size=batch_size,
+        examples=examples, custom_config=custom_config.encode(settings),
         model=types.Channel(type=standard_artifacts.Model),
         **{executor.member_key(i): model for i, model in enumerate(models)}))

@@ -15,7 +15,6 @@
    trained on the same Examples).
 """
 
-import json
 import os
 import tempfile
 from typing import Any, Dict, List
@@ -28,18 +27,17 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from modules import data_profile
+from pipeline.components import custom_config
 from pipeline.components import ensemble_servable
-from settings import features
 from pipeline.components import serving_model
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.ensemble import fit_data
 from pipeline.components.ensemble import weights as weights_lib
+from settings import ensemble as ensemble_settings
+from settings import features
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
-MEMBERS_KEY = "members"
-FIT_PERCENT_KEY = "fit_percent"
-BATCH_SIZE_KEY = "batch_size"
 
 
 def member_key(position: int) -> str:
@@ -55,9 +53,10 @@ class Executor(base_executor.BaseExecutor):
          exec_properties: Dict[str, Any]) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
     output = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
-    members = json.loads(exec_properties[MEMBERS_KEY])
-    percent = int(exec_properties[FIT_PERCENT_KEY])
-    batch_size = int(exec_properties.get(BATCH_SIZE_KEY) or 64)
+    settings = custom_config.decode(exec_properties,
+                                    ensemble_settings.EnsembleSettings)
+    members, percent = settings.members, settings.fit_percent
+    batch_size = settings.batch_size
     artifacts = [artifact_utils.get_single_instance(
         input_dict[member_key(i)]) for i in range(len(members))]
     model_dirs = [path_utils.serving_model_path(
@@ -95,7 +94,7 @@ class Executor(base_executor.BaseExecutor):
             fit_slice=dict(percent=percent, records=records,
                            ids=sorted(predicted[0].ids.tolist())),
             weights_fitted_by="scipy SLSQP, log loss on the simplex"))
-    class_names = ledger_class_names(model_dirs[0])
+    class_names = _class_names(model_dirs[0])
     features.write_label_space(output.uri, class_names)
     _copy_tree(os.path.join(artifacts[0].uri, data_profile.PROFILE_DIR),
                os.path.join(output.uri, data_profile.PROFILE_DIR))
@@ -103,7 +102,7 @@ class Executor(base_executor.BaseExecutor):
                  serving_dir)
 
 
-def ledger_class_names(model_dir: str) -> List[str]:
+def _class_names(model_dir: str) -> List[str]:
   return serving_model.read_class_names(
       serving_model.load_serving_model(model_dir))
 
