@@ -172,3 +172,38 @@ def test_kubeflow_runs_the_members_as_parallel_tasks(tmp_path):
     assert not dependencies & set(members), (member, dependencies)
   assert set(members) <= set(tasks["Ensemble"]["dependentTasks"])
   assert "Ensemble" in tasks["Evaluator"]["dependentTasks"]
+
+
+def _ledger():
+  return {
+      "members": [
+          {"model": "/m/a/Format-Serving", "uri": "/m/a", "name": "a",
+           "backbone": "simple_cnn", "weight": 0.75, "macro_f1": 0.5,
+           "class_f1": {"0": 0.5, "2": 0.25}},
+          {"model": "/m/b/Format-Serving", "uri": "/m/b", "name": "b_32",
+           "backbone": "simple_cnn", "weight": 0.25, "macro_f1": 0.4,
+           "class_f1": {"0": 0.4}}],
+      "ensemble": {"macro_f1": 0.6, "class_f1": {"0": 0.7, "2": 0.5}},
+      "fit_slice": {"percent": 10, "records": 12, "ids": ["x"]},
+      "weights_fitted_by": "scipy SLSQP, log loss on the simplex",
+  }
+
+
+def test_the_card_and_the_push_record_read_the_ledger(tmp_path):
+  from pipeline.components import ensemble_servable  # pylint: disable=g-import-not-at-top
+  from pipeline.components.report import ensemble_section  # pylint: disable=g-import-not-at-top
+  ensemble_servable.write_ledger(str(tmp_path), _ledger())
+  entry = ensemble_servable.push_record_entry(str(tmp_path))
+  assert entry["members"] == [
+      {"uri": "/m/a", "name": "a", "backbone": "simple_cnn", "weight": 0.75,
+       "macro_f1": 0.5},
+      {"uri": "/m/b", "name": "b_32", "backbone": "simple_cnn",
+       "weight": 0.25, "macro_f1": 0.4}]
+  header, *rows = ensemble_section.table(_ledger(), CLASSES)
+  assert header == ["fit slice", "a", "b_32", "ensemble"]
+  assert rows == [["weight", "0.7500", "0.2500", "1"],
+                  ["macro F1", "0.5000", "0.4000", "0.6000"],
+                  ["F1 0 a", "0.5000", "0.4000", "0.7000"],
+                  ["F1 2 c", "0.2500", "-", "0.5000"]]
+  # A hand-made ensemble (tools/ensemble.py) or a single model: no entry.
+  assert ensemble_servable.push_record_entry(str(tmp_path / "none")) is None

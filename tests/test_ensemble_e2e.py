@@ -102,8 +102,9 @@ def test_the_push_record_names_the_members_and_their_weights(runs):
   assert record["blessing"]
 
 
-def test_pushed_probabilities_are_the_members_weighted_average(runs):
-  version_dir, record = runs["first_pushed"][0]
+@pytest.mark.parametrize("version", [0, 1], ids=["two", "three"])
+def test_pushed_probabilities_are_the_members_weighted_average(runs, version):
+  version_dir, record = runs["pushed"][version]
   eval_files = _split_files(runs["output_dir"], "eval")
   ensemble = _predict(version_dir, eval_files)
   members = [(_predict(os.path.join(m["uri"], "Format-Serving"), eval_files),
@@ -180,6 +181,13 @@ def test_adding_a_member_retrains_only_that_member(runs):
   (_, record), = [p for p in runs["pushed"] if p not in runs["first_pushed"]]
   assert [m["name"] for m in record["ensemble"]["members"]] == [
       "simple_cnn", "simple_cnn_24", "simple_cnn_32_e2"]
+  # Gated against the latest blessed model of the class list: the first
+  # run's ensemble.
+  from pipeline.components import evaluation  # pylint: disable=g-import-not-at-top
+  second = evaluation.load_evaluation(record["evaluation"])
+  assert second.has_baseline
+  first_model = runs["first_pushed"][0][1]["model"]["uri"]
+  assert first_model in second.model_locations[evaluation.BASELINE]
 
 
 def test_the_model_card_and_the_report_show_the_members(runs):

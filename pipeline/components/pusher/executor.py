@@ -102,7 +102,8 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
           _push_record(input_dict, model, blessing, evaluation,
                        evaluation_artifact, version, final),
           indent=2, sort_keys=True)
-      card = _model_card_files(input_dict, evaluation, final)
+      card = _model_card_files(input_dict, evaluation, final,
+                               self.GetModelPath(input_dict))
       publishing.publish_model(self.GetModelPath(input_dict), final,
                                record_text, extra_files=card)
     finally:
@@ -158,7 +159,7 @@ def _push_record(input_dict, model, blessing, evaluation,
 
 def _model_card_files(input_dict,
                       evaluation: Optional[evaluation_lib.Evaluation],
-                      final: str) -> Dict[str, str]:
+                      final: str, model_path: str) -> Dict[str, str]:
   """The model card's files (model_card.md, model_card.html) of a blessed
   model pushed to `final`; none without an evaluation to say how good."""
   if evaluation is None:
@@ -170,7 +171,7 @@ def _model_card_files(input_dict,
       examples=_optional_single(input_dict, EXAMPLES_KEY),
       eval_predictions=card_inputs.read_eval_predictions(
           _optional_single(input_dict, EVAL_PREDICTIONS_KEY)),
-      blessed=True, model=final)
+      blessed=True, model=final, served_dir=model_path)
   return model_card.card_files(card)
 
 

@@ -45,7 +45,8 @@ def card_from_artifacts(
     examples: Optional[types.Artifact],
     eval_predictions: Optional[predictions_lib.SplitPredictions],
     blessed: Optional[bool],
-    model: Optional[str]) -> model_card.ModelCard:
+    model: Optional[str],
+    served_dir: Optional[str] = None) -> model_card.ModelCard:
   """The card of the model `evaluation` evaluated.
 
   Args:
@@ -56,6 +57,9 @@ def card_from_artifacts(
     eval_predictions: the eval split's predictions (`read_eval_predictions`).
     blessed: the gate's verdict.
     model: where the model is (the version folder, or the Trainer's model).
+    served_dir: the SavedModel folder to read an ensemble's ledger from
+      (default: `model`; the Pusher builds the card before the version
+      folder exists).
   """
   history = records.TrainingHistory.read(
       model_run.uri if model_run is not None else None)
@@ -72,6 +76,6 @@ def card_from_artifacts(
       model=model)
   # An ensemble's members and weights, beside the ensemble's scores.
   ensemble_section.add_to_card(
-      card, model, ((history or {}).get("config") or {}).get(
+      card, served_dir or model, ((history or {}).get("config") or {}).get(
           "class_names", []))
   return card

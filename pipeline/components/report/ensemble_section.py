@@ -43,8 +43,8 @@ def table(ledger: Dict[str, Any], class_names: Sequence[str]
           ["macro F1"] + [_f1(s["macro_f1"]) for s in scored]]
   classes = sorted({int(c) for s in scored for c in s["class_f1"]})
   for index in classes:
-    name = class_names[index] if index < len(class_names) else str(index)
-    rows.append([f"F1 {index} {name}"] + [
+    name = class_names[index] if index < len(class_names) else ""
+    rows.append([f"F1 {index} {name}".strip()] + [
         _f1(s["class_f1"].get(str(index))) for s in scored])
   return [header] + rows
 
