@@ -8,7 +8,8 @@ ImportExampleGen output with each member and with the pushed ensemble (the
 `serving_default` signature, as BatchInference does), and prints a
 Markdown table of macro F1 (scikit-learn's, the gate's metric) and
 accuracy, with the weights and the fit-slice macro F1 the Ensemble
-component recorded. docs/ensembles.md's table comes from it; `--json`
+component recorded, and, for comparison, the members averaged with equal
+weights. docs/ensembles.md's table comes from it; `--json`
 writes the same numbers with the machine and the commit.
 """
 
@@ -59,16 +60,20 @@ def eval_files(output_dir: str) -> List[str]:
   return sorted(glob.glob(os.path.join(newest, "*.gz")))
 
 
-def score(model_dir: str, files: List[str]) -> Dict[str, float]:
+def predict(model_dir: str, files: List[str]) -> predictions.SplitPredictions:
   result, skipped = predictions.predict_files(
       serving_model.load_serving_model(model_dir), files)
   if skipped:
     raise SystemExit(f"{model_dir}: {len(skipped)} records not predicted")
-  predicted = result.probabilities.argmax(axis=1)
-  return {"macro_f1": float(metrics.f1_score(result.labels, predicted,
+  return result
+
+
+def score(labels: np.ndarray, probabilities: np.ndarray) -> Dict[str, float]:
+  predicted = probabilities.argmax(axis=1)
+  return {"macro_f1": float(metrics.f1_score(labels, predicted,
                                              average="macro")),
-          "accuracy": float(np.mean(predicted == result.labels)),
-          "records": len(result)}
+          "accuracy": float(np.mean(predicted == labels)),
+          "records": len(labels)}
 
 
 def main(argv=None) -> int:
@@ -79,15 +84,23 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   record = newest_ensemble_push(args.output_dir)
   files = eval_files(args.output_dir)
-  rows = []
+  rows, member_probabilities = [], []
   for member in record["ensemble"]["members"]:
+    result = predict(os.path.join(member["uri"], "Format-Serving"), files)
+    member_probabilities.append(result.probabilities)
     rows.append(dict(name=member["name"], weight=member["weight"],
                      fit_macro_f1=member["macro_f1"],
-                     **score(os.path.join(member["uri"], "Format-Serving"),
-                             files)))
-  rows.append(dict(name="ensemble", weight=1.0,
+                     **score(result.labels, result.probabilities)))
+  # For comparison: what equal weights would have scored (not served).
+  rows.append(dict(name="equal weights (not fitted)",
+                   weight=1.0 / len(member_probabilities),
+                   fit_macro_f1=float("nan"),
+                   **score(result.labels,
+                           np.mean(member_probabilities, axis=0))))
+  ensemble = predict(record["serving_dir"], files)
+  rows.append(dict(name="ensemble (pushed)", weight=1.0,
                    fit_macro_f1=record["ensemble"]["fit_slice_macro_f1"],
-                   **score(record["serving_dir"], files)))
+                   **score(ensemble.labels, ensemble.probabilities)))
   print("| model | weight | fit-slice macro F1 | eval macro F1 | "
         "eval accuracy |")
   print("|---|---|---|---|---|")
