@@ -76,6 +76,6 @@ def card_from_artifacts(
       model=model)
   # An ensemble's members and weights, beside the ensemble's scores.
   ensemble_section.add_to_card(
-      card, served_dir or model, ((history or {}).get("config") or {}).get(
-          "class_names", []))
+      card, served_dir or model,
+      (history.config if history else {}).get("class_names", []))
   return card
