@@ -49,7 +49,7 @@ PLACEHOLDER_BUCKET = "YOUR_BUCKET"
 def build_parser() -> argparse.ArgumentParser:
   """The flags; each physical one `--some-name` defaults to the environment
   variable FLOWERS_SOME_NAME, read when this is called."""
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description="Compile the flower pipeline to a KFP v2 pipeline spec "
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
   add(trainer, "--trainer-memory",
       "pipeline: memory limit, a Kubernetes quantity such as 32G or 30Gi",
       metavar="MEMORY")
-  beam.add_beam_arguments(parser)
+  beam_flags.add_beam_arguments(parser)
   # The same logical flags as local_runner.py, read by the same function.
   flags.add_logical_flags(parser)
   return parser
@@ -176,6 +176,7 @@ def logical_config(args: argparse.Namespace):
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
@@ -187,7 +188,7 @@ def build_pipeline(args: argparse.Namespace):
     raise env_flags.DeploymentSettingError(str(error)) from None
   for line in plan.lines():
     print(line)
-  settings = beam.settings_from_args(args)
+  settings = beam_flags.settings_from_args(args)
   if not settings.image:
     # Beam workers (Dataflow, DOCKER environments) run the pipeline's image.
     settings = dataclasses.replace(settings, image=args.image)

@@ -36,7 +36,7 @@ METADATA_FILE = "metadata.sqlite"
 
 def build_parser() -> argparse.ArgumentParser:
   """The flags: physical ones here, the logical ones of pipeline/flags.py."""
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   parser = console.ArgumentParser(
       description="Run the flower-classification TFX pipeline locally.",
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="curated schema file (default: schema/schema.pbtxt)")
   # --beam-profile and the settings each profile needs (flags defaulting
   # to FLOWERS_* environment variables), shared with kubeflow_runner.py.
-  beam.add_beam_arguments(parser)
+  beam_flags.add_beam_arguments(parser)
   paths.add_argument("--cache", action=argparse.BooleanOptionalAction,
                      default=True,
                      help="reuse the outputs of components whose inputs and "
@@ -120,6 +120,8 @@ def main(argv=None) -> int:
     console.print_error(str(error))
     return console.EXIT_ERROR
   from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
+  from pipeline import known_noise  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
@@ -131,7 +133,7 @@ def main(argv=None) -> int:
 
   try:
     config = config_from_args(args)
-    beam_settings = beam.settings_from_args(args)
+    beam_settings = beam_flags.settings_from_args(args)
     # What the run reads, worked out once: printed here, wired into the DAG.
     plan = data_plan.make_plan(os.path.abspath(args.data_root), config)
     beam_profile, beam_reason = beam.resolve_local_profile(
@@ -140,7 +142,7 @@ def main(argv=None) -> int:
                                           features.TFRECORD_PATTERN))
             for folder in plan.folders))
     beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
-    beam_args += console.beam_worker_args()
+    beam_args += known_noise.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
   except ValueError as error:
     console.print_error(str(error))

@@ -13,6 +13,7 @@ import tensorflow_transform as tft
 
 from modules import augmentation
 from modules import class_weights as class_weights_lib
+from modules import fit_slice
 from modules import strategy as strategy_lib
 from settings import config as config_lib
 from settings import features
@@ -50,7 +51,9 @@ def read_records(file_patterns: Sequence[str],
   after its first `start_batch` batches (skipping serialized records, which
   costs reading them but not decoding their images). Every stage keeps
   tf.data's deterministic order, so a re-run with the same seed sees the
-  same batches (the Evaluator compares runs against each other).
+  same batches (the Evaluator compares runs against each other). An
+  ensemble member (`fit_slice_percent` > 0) never sees the ensemble's fit
+  slice (modules/fit_slice.py).
   """
   files = sorted(f for pattern in file_patterns
                  for f in tf.io.gfile.glob(pattern))
@@ -63,6 +66,9 @@ def read_records(file_patterns: Sequence[str],
   dataset = dataset.interleave(
       lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
       cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE)
+  fit_percent = getattr(config, "fit_slice_percent", 0)
+  if training and fit_percent:
+    dataset = fit_slice.without_fit_slice(dataset, fit_percent)
   if training:
     dataset = dataset.shuffle(config.train.shuffle_buffer, seed=seed)
     dataset = dataset.repeat()

@@ -14,172 +14,27 @@ Evaluator, and the other executors that take them), by named profile.
 
 What a profile needs (project, cluster addresses, image...) is never written
 in source: each setting is a runner flag whose default is an environment
-variable (`SETTINGS`, added to a runner's parser by `add_beam_arguments`). A
-profile that lacks a required setting raises `MissingBeamSettingError`,
-naming the flag and the variable. docs/deploy.md, "Beam profiles", has the table;
-docs/beam-engines.md how the portable profiles run, here and on a cluster.
+variable (pipeline/beam_flags.py, which gives the `BeamSettings` read
+here). A profile that lacks a required setting raises
+`MissingBeamSettingError`, naming the flag and the variable. docs/deploy.md,
+"Beam profiles", has the table; docs/beam-engines.md how the portable
+profiles run, here and on a cluster.
 """
 
-import argparse
-import dataclasses
 import glob
 import os
-import shlex
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
-from pipeline import env_flags
+from pipeline import beam_flags
+from pipeline.beam_flags import BEAM_PROFILES
+from pipeline.beam_flags import BeamSettings
+from pipeline.beam_flags import DEFAULT_PROFILE
+from pipeline.beam_flags import describe
+from pipeline.beam_flags import ENVIRONMENT_TYPES
 
-BEAM_PROFILES = ("local", "in_memory", "dataflow", "flink", "spark")
-DEFAULT_PROFILE = "local"
-PROFILE_FLAG = "--beam-profile"
-PROFILE_ENV = env_flags.env_name(PROFILE_FLAG)
-# How the portable runners (Flink, Spark) start the Python SDK harness:
-# DOCKER runs our image next to each task manager / executor, EXTERNAL
-# connects to a running worker pool (e.g. a sidecar running the image with
-# --worker_pool, or `python -m apache_beam.runners.worker.worker_pool_main`
-# on this machine), LOOPBACK runs it inside the process that submitted the
-# job. Not given: DOCKER on a cluster, LOOPBACK on a local engine.
-ENVIRONMENT_TYPES = ("DOCKER", "EXTERNAL", "LOOPBACK")
 # Engines inside the job server's own process, not a cluster address.
 FLINK_LOCAL_MASTER = "[local]"
 SPARK_LOCAL_MASTER_PREFIX = "local"
-
-
-@dataclasses.dataclass(frozen=True)
-class BeamSettings:
-  """What the profiles may need; None means not given.
-
-  Attributes:
-    workers: DirectRunner worker processes (`local`); None: one per core of
-      the machine that runs the component.
-    project: GCP project (`dataflow`).
-    region: Dataflow region (`dataflow`).
-    temp_location: gs:// folder for Dataflow's temporary files.
-    staging_location: gs:// folder for staged files; None:
-      `<temp_location>/staging`.
-    image: the project's container image; Dataflow workers and the DOCKER
-      environment of Flink/Spark run it, so they have the module code.
-    machine_type: Dataflow worker machine type.
-    max_workers: Dataflow autoscaling limit.
-    service_account: service account the Dataflow workers run as.
-    flink_master: Flink JobManager REST address, or `[local]` for Flink's
-      embedded mini-cluster (`flink`).
-    flink_job_server_jar: Beam's Flink job server jar on this machine
-      (`make beam-jobs`); Beam runs it with `java -jar`, nothing is
-      downloaded.
-    spark_master_url: Spark master, e.g. spark://host:7077, or `local[N]`
-      (`spark`).
-    spark_job_server_jar: Beam's Spark job server jar on this machine.
-    spark_rest_url: Spark REST submission URL, e.g. http://host:6066.
-    job_endpoint: a running Beam job server (`flink`, `spark`); when set,
-      the job goes to it through the PortableRunner.
-    environment_type: one of ENVIRONMENT_TYPES (`flink`, `spark`); None:
-      LOOPBACK on a local engine, DOCKER on a cluster.
-    environment_config: the worker pool address for EXTERNAL; for DOCKER
-      the image (default: `image`).
-    parallelism: Flink parallelism (also of the `[local]` mini-cluster).
-    extra_args: more Beam arguments, appended as given.
-  """
-  workers: Optional[int] = None
-  project: Optional[str] = None
-  region: Optional[str] = None
-  temp_location: Optional[str] = None
-  staging_location: Optional[str] = None
-  image: Optional[str] = None
-  machine_type: Optional[str] = None
-  max_workers: Optional[int] = None
-  service_account: Optional[str] = None
-  flink_master: Optional[str] = None
-  flink_job_server_jar: Optional[str] = None
-  spark_master_url: Optional[str] = None
-  spark_job_server_jar: Optional[str] = None
-  spark_rest_url: Optional[str] = None
-  job_endpoint: Optional[str] = None
-  environment_type: Optional[str] = None
-  environment_config: Optional[str] = None
-  parallelism: Optional[int] = None
-  extra_args: Sequence[str] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-  """How a user gives one `BeamSettings` field: a flag or an env variable.
-
-  Attributes:
-    field: the `BeamSettings` field.
-    flag: the runners' flag; it defaults to the environment variable
-      `env` (pipeline/env_flags.py).
-    help: the flag's help.
-    parse: turns the flag's (or variable's) text into the value.
-  """
-  field: str
-  flag: str
-  help: str
-  parse: Callable[[str], Any] = str
-
-  @property
-  def env(self) -> str:
-    return env_flags.env_name(self.flag)
-
-
-SETTINGS = (
-    Setting("workers", "--beam-workers",
-            "local: DirectRunner worker processes (default: one per core of "
-            "the machine that runs the component)", int),
-    Setting("project", "--gcp-project",
-            "dataflow, and kubeflow_runner.py's --trainer-backend vertex: "
-            "GCP project"),
-    Setting("region", "--gcp-region",
-            "dataflow, and kubeflow_runner.py's --trainer-backend vertex: "
-            "region, e.g. us-central1"),
-    Setting("temp_location", "--beam-temp-location",
-            "dataflow: gs:// folder for temporary files"),
-    Setting("staging_location", "--beam-staging-location",
-            "dataflow: gs:// folder for staged files (default: "
-            "<temp location>/staging)"),
-    Setting("image", "--beam-image",
-            "dataflow, and flink/spark with DOCKER: the project's image, run "
-            "by the Beam workers so they have the module code "
-            "(kubeflow_runner.py: default --image)"),
-    Setting("machine_type", "--dataflow-machine-type",
-            "dataflow: worker machine type, e.g. n1-highmem-4 (optional)"),
-    Setting("max_workers", "--dataflow-max-workers",
-            "dataflow: autoscaling limit (optional)", int),
-    Setting("service_account", "--dataflow-service-account",
-            "dataflow: worker service account e-mail (optional)"),
-    Setting("flink_master", "--flink-master",
-            "flink: JobManager REST address, host:8081, or [local] for "
-            "Flink's embedded mini-cluster (or give --beam-job-endpoint)"),
-    Setting("flink_job_server_jar", "--flink-job-server-jar",
-            "flink: Beam's Flink job server jar on this machine (make "
-            "beam-jobs); needed for [local]"),
-    Setting("spark_master_url", "--spark-master-url",
-            "spark: master URL, spark://host:7077, or local[N] (or give "
-            "--beam-job-endpoint)"),
-    Setting("spark_job_server_jar", "--spark-job-server-jar",
-            "spark: Beam's Spark job server jar on this machine (make "
-            "beam-jobs); needed for local[N]"),
-    Setting("spark_rest_url", "--spark-rest-url",
-            "spark: REST submission URL, http://host:6066; submits one jar, "
-            "so no Java is needed where the component runs (optional)"),
-    Setting("job_endpoint", "--beam-job-endpoint",
-            "flink/spark: a running Beam job server, host:8099 "
-            "(PortableRunner)"),
-    Setting("environment_type", "--beam-environment-type",
-            "flink/spark: how the Python workers start: "
-            + ", ".join(ENVIRONMENT_TYPES)
-            + " (default: LOOPBACK on a local engine, else DOCKER)"),
-    Setting("environment_config", "--beam-environment-config",
-            "flink/spark: worker pool host:port for EXTERNAL; the image for "
-            "DOCKER (default: the Beam image)"),
-    Setting("parallelism", "--beam-parallelism",
-            "flink: parallelism, of a cluster or of [local] (optional)",
-            int),
-    Setting("extra_args", "--beam-extra-args",
-            "more Beam arguments for any profile, appended as given "
-            "(one shell-quoted string)", shlex.split),
-)
-_SETTINGS_BY_FIELD = {setting.field: setting for setting in SETTINGS}
 
 
 # When `local` runs the DirectRunner in-process (`resolve_local_profile`).
@@ -200,49 +55,6 @@ class BeamSettingError(ValueError):
 
 class MissingBeamSettingError(BeamSettingError):
   """A profile lacks a setting it needs; the message names flag and env."""
-
-
-def describe(field: str) -> str:
-  """`--flag (env VAR)` of a `BeamSettings` field, for messages."""
-  setting = _SETTINGS_BY_FIELD[field]
-  return f"{setting.flag} (env {setting.env})"
-
-
-def add_beam_arguments(parser: argparse.ArgumentParser) -> None:
-  """Adds --beam-profile and every setting, defaulting to their env vars.
-
-  The defaults are read when this is called (at argument parsing), so an
-  environment variable set by the caller counts.
-  """
-  group = parser.add_argument_group(
-      "Beam (StatisticsGen, Transform, Evaluator...)",
-      "a profile and the settings it needs; each flag defaults to the "
-      "environment variable named in its help")
-  env_flags.add_env_flag(group, PROFILE_FLAG, "Beam runner preset",
-                         default=DEFAULT_PROFILE, choices=BEAM_PROFILES)
-  for setting in SETTINGS:
-    # SUPPRESS (no attribute) rather than None keeps "(default: None)" out
-    # of --help; `settings_from_args` reads an absent attribute as None.
-    choices = ENVIRONMENT_TYPES if setting.field == "environment_type" else None
-    # metavar: --help names the value by the field, not the prefixed dest.
-    env_flags.add_env_flag(group, setting.flag, setting.help,
-                           default=argparse.SUPPRESS, dest=_dest(setting),
-                           metavar=None if choices else setting.field.upper(),
-                           type=setting.parse, choices=choices)
-
-
-def _dest(setting: Setting) -> str:
-  # Prefixed: a runner's own flag may share a field's name (kubeflow_runner's
-  # --image and --beam-image's `image`), and one would overwrite the other.
-  return f"beam_setting_{setting.field}"
-
-
-def settings_from_args(args: argparse.Namespace) -> BeamSettings:
-  """The BeamSettings of arguments parsed with `add_beam_arguments`."""
-  values = {setting.field: getattr(args, _dest(setting), None)
-            for setting in SETTINGS}
-  values["extra_args"] = tuple(values["extra_args"] or ())
-  return BeamSettings(**values)
 
 
 def _require(profile: str, settings: BeamSettings, *fields: str) -> None:
@@ -428,7 +240,7 @@ def resolve_local_profile(profile: str, settings: BeamSettings,
                      f"{cores} cores, {size}")
   return "in_memory", (
       f"DirectRunner in-process, no worker processes: {why}; "
-      f"{_SETTINGS_BY_FIELD['workers'].flag} N runs N worker processes")
+      f"{beam_flags.flag_of('workers')} N runs N worker processes")
 
 
 def beam_pipeline_args(profile: str = DEFAULT_PROFILE,
@@ -437,8 +249,8 @@ def beam_pipeline_args(profile: str = DEFAULT_PROFILE,
 
   Args:
     profile: one of BEAM_PROFILES.
-    settings: what the profile needs (see `SETTINGS`); None: no settings,
-      enough for `local` and `in_memory`.
+    settings: what the profile needs (pipeline/beam_flags.py); None: no
+      settings, enough for `local` and `in_memory`.
 
   Returns:
     Arguments for `create_pipeline(beam_pipeline_args=...)`.
@@ -465,5 +277,5 @@ def beam_pipeline_args(profile: str = DEFAULT_PROFILE,
   else:
     raise BeamSettingError(
         f"unknown Beam profile {profile!r}; choose from {BEAM_PROFILES} "
-        f"({PROFILE_FLAG}, env {PROFILE_ENV})")
+        f"({beam_flags.PROFILE_FLAG}, env {beam_flags.PROFILE_ENV})")
   return args + list(settings.extra_args)

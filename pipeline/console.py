@@ -1,46 +1,27 @@
 """What the terminal shows: the project's lines, not the libraries' noise.
 
 A run prints its progress lines (each component, each epoch), warnings and
-errors; everything else goes to the run's log file. The libraries print
-some harmless lines on every run, whatever the input; each is listed below
-by its exact text, with where it comes from, and kept off the terminal where
-it is made:
-
-* import-time prints (TFMA 0.47's "Error importing: ... 'addons'",
-  TensorFlow's C++ "Unable to register cuFFT factory" lines, keras_core's
-  "Using TensorFlow backend") are captured around that one import, and
-  anything else printed meanwhile is written through (`_QUIET_IMPORTS`);
-* Python warnings, by message (`_KNOWN_WARNINGS`; also in Beam's worker
-  processes, through PYTHONWARNINGS);
-* log records, by message (`_KNOWN_LOG_NOISE`; they still reach the log
-  file);
-* TensorFlow's shutdown error `Exception ignored in: AtomicFunction.__del__`
-  (`_is_known_unraisable`).
-
-TensorFlow's C++ start-up lines (CPU feature guard, TF-TRT) are silenced by
-`runtime.configure`, which also calls `silence_known_noise` here. Beam's
-DirectRunner workers are separate processes writing to the same terminal:
-`beam_worker_args` makes each import `pipeline.quiet_worker`, which does the
-same there. A verbose run (`--verbose`, or FLOWERS_VERBOSE=1) skips all of
-this and shows every line.
+errors; everything else goes to the run's log file. Log records the
+libraries write on every run, whatever the input, are listed below by their
+message (`_KNOWN_LOG_NOISE`), with where each comes from; they still reach
+the log file. The libraries' noise made outside logging (import-time
+prints, Python warnings, TensorFlow's shutdown error) is kept off the
+terminal where it is made, by pipeline/known_noise.py, which
+`runtime.configure` sets up; TensorFlow's C++ start-up lines (CPU feature
+guard, TF-TRT) by `runtime.configure` itself. A verbose run (`--verbose`,
+or FLOWERS_VERBOSE=1) skips all of this and shows every line.
 
 Exit codes and the `error:` line are here too, so that every entry point
 ends the same way: the error is the last line printed, on its own.
 """
 
 import argparse
-import contextlib
-import dataclasses
-import importlib.util
-import io
 import logging
 import os
 import re
 import sys
-import tempfile
 import traceback
-import warnings
-from typing import Callable, List, Optional, Pattern, Sequence
+from typing import Callable, Optional
 
 from absl import logging as absl_logging
 
@@ -59,57 +40,6 @@ PROGRESS = re.compile(
     r"Phase \d|Exported the serving model|Multi-worker training|Input "
     r"sharded)")
 
-
-@dataclasses.dataclass(frozen=True)
-class _QuietImport:
-  """A print a library makes when it is first imported.
-
-  Attributes:
-    module: the top-level module whose import prints it.
-    stream: "stdout" or "stderr" (Python's), or "fd2" (C++ writes there).
-    text: the exact text (a regex only where it names a path, a time or
-      a line number).
-    why: where it comes from and why it is harmless.
-  """
-  module: str
-  stream: str
-  text: Pattern[str]
-  why: str
-
-
-_QUIET_IMPORTS = (
-    _QuietImport(
-        "tensorflow", "fd2",
-        re.compile(
-            r"(\S+ \S+: E external/local_xla/xla/stream_executor/cuda/"
-            r"cuda_(fft|dnn|blas)\.cc:\d+\] Unable to register "
-            r"cu(FFT|DNN|BLAS) factory: Attempting to register factory for "
-            r"plugin cu(FFT|DNN|BLAS) when one has already been "
-            r"registered\n)"),
-        "TensorFlow 2.16's CUDA build registers its cuFFT, cuDNN and cuBLAS "
-        "plugins twice on import, and logs each as a C++ error, GPU or not"),
-    _QuietImport(
-        "tensorflow_model_analysis", "stderr",
-        re.compile(re.escape(
-            "Error importing: cannot import name 'addons' from partially "
-            "initialized module 'tensorflow_model_analysis' (most likely due "
-            "to a circular import) (") + r"[^)]*\)"),
-        "TFMA 0.47's __init__ imports a subpackage the wheel lacks and "
-        "writes the ImportError, without a newline; every API we use "
-        "imports by submodule and works"),
-    _QuietImport(
-        "keras_core", "stdout", re.compile(r"Using TensorFlow backend\n"),
-        "keras_core (imported by KerasCV's backend shim) prints it on "
-        "import"),
-)
-
-# (message regex, category) of Python warnings; matched from the start.
-_KNOWN_WARNINGS = (
-    # google.api_core: a support notice about the interpreter, not the run.
-    ("You are using a Python version", FutureWarning),
-    # Keras 3 at the end of every finite validation pass.
-    ("Your input ran out of data", UserWarning),
-)
 
 # Log records the libraries write on every run, by the start of their
 # message (re.match). They stay in the log file.
@@ -141,142 +71,6 @@ _KNOWN_LOG_NOISE = tuple(re.compile(pattern) for pattern in (
 def is_verbose() -> bool:
   """Whether this process (or the runner that started it) is verbose."""
   return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
-
-
-# ---------------------------------------------------------------------------
-# Noise made outside logging: import prints, warnings, shutdown errors.
-
-@contextlib.contextmanager
-def _drop_text(stream: str, text: Pattern[str]):
-  """Captures `stream`; writes back all of it but `text`.
-
-  "stdout" and "stderr" are Python's `sys.stdout` / `sys.stderr`; "fd2" is
-  the process's file descriptor 2, where C++ code writes.
-  """
-  if stream == "fd2":
-    sys.stderr.flush()
-    saved = os.dup(2)
-    captured = tempfile.TemporaryFile()
-    os.dup2(captured.fileno(), 2)
-  else:
-    real = getattr(sys, stream)
-    captured = io.StringIO()
-    setattr(sys, stream, captured)
-  try:
-    yield
-  finally:
-    if stream == "fd2":
-      sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      captured.seek(0)
-      rest = text.sub("", captured.read().decode("utf-8", "replace"))
-      captured.close()
-      if rest:
-        os.write(2, rest.encode("utf-8"))
-    else:
-      setattr(sys, stream, real)
-      rest = text.sub("", captured.getvalue())
-      if rest:
-        real.write(rest)
-        real.flush()
-
-
-class _QuietImportFinder:
-  """Wraps the first import of each module of `_QUIET_IMPORTS`.
-
-  A meta path finder, so that the capture happens wherever the import
-  does (a runner, TFX, a Beam worker unpickling TFMA's code) and costs
-  nothing in processes that never import the module.
-  """
-
-  def __init__(self, quiet_imports: Sequence[_QuietImport]):
-    self._pending = {quiet.module: quiet for quiet in quiet_imports}
-
-  def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
-    quiet = self._pending.pop(fullname, None)
-    if quiet is None:
-      return None
-    if not self._pending:
-      sys.meta_path.remove(self)
-    # The other finders locate it (we are out of the way for this name).
-    spec = importlib.util.find_spec(fullname)
-    if spec is None or spec.loader is None:
-      return spec
-    exec_module = spec.loader.exec_module
-
-    def quiet_exec_module(module):
-      with _drop_text(quiet.stream, quiet.text):
-        exec_module(module)
-
-    # The loader object is this module's own (made by find_spec above).
-    spec.loader.exec_module = quiet_exec_module
-    return spec
-
-
-def _is_known_unraisable(unraisable) -> bool:
-  # TF's AtomicFunction.__del__ runs during interpreter shutdown, after
-  # its module's globals were cleared (a Beam worker exiting after
-  # Transform): "TypeError: 'NoneType' object is not subscriptable".
-  return (unraisable.exc_type is TypeError and
-          getattr(unraisable.object, "__qualname__", "") ==
-          "AtomicFunction.__del__" and
-          str(unraisable.exc_value) == "'NoneType' object is not subscriptable")
-
-
-def _make_unraisable_hook(previous):
-  # A closure: at interpreter shutdown this module's globals may be gone.
-  is_known = _is_known_unraisable
-
-  def hook(unraisable):
-    if not is_known(unraisable):
-      previous(unraisable)
-  return hook
-
-
-def _warnings_env_value() -> str:
-  """PYTHONWARNINGS entries (message, category) of `_KNOWN_WARNINGS`."""
-  # Its message field is a literal prefix, so none of ours has a ':'.
-  return ",".join(f"ignore:{message}:{category.__name__}"
-                  for message, category in _KNOWN_WARNINGS)
-
-
-def silence_known_noise() -> None:
-  """Keeps the listed noise off this process's terminal; idempotent.
-
-  Does nothing in a verbose run.
-  """
-  if is_verbose():
-    return
-  for message, category in _KNOWN_WARNINGS:
-    warnings.filterwarnings("ignore", message=re.escape(message),
-                            category=category)
-  # Beam's worker processes inherit it (their warnings reach the terminal).
-  inherited = os.environ.get("PYTHONWARNINGS")
-  ours = _warnings_env_value()
-  if not inherited or ours not in inherited:
-    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (inherited, ours)))
-  if not any(isinstance(finder, _QuietImportFinder)
-             for finder in sys.meta_path):
-    pending = [quiet for quiet in _QUIET_IMPORTS
-               if quiet.module not in sys.modules]
-    if pending:
-      sys.meta_path.insert(0, _QuietImportFinder(pending))
-  if not getattr(sys.unraisablehook, "_flowers_quiet", False):
-    sys.unraisablehook = _make_unraisable_hook(sys.unraisablehook)
-    sys.unraisablehook._flowers_quiet = True  # pylint: disable=protected-access
-
-
-def beam_worker_args() -> List[str]:
-  """Beam arguments that silence the same noise in DirectRunner workers.
-
-  The `local` profile runs each Beam stage in worker processes that write
-  to the runner's terminal; Beam imports each `--beam_plugins` module when
-  a worker starts. The arguments are the same in a verbose run (the plugin
-  reads FLOWERS_VERBOSE), so --verbose does not change the components'
-  cache keys.
-  """
-  return ["--beam_plugins=pipeline.quiet_worker"]
 
 
 # ---------------------------------------------------------------------------

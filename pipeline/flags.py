@@ -52,6 +52,11 @@ def _positive_int(text: str) -> int:
   return value
 
 
+def _member_list(text: str):
+  """"a,b:64" -> ("a", "b:64"); each checked when the config is built."""
+  return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 # flag, PipelineConfig.replace() key, type, choices, help (without default).
 _VALUE_FLAGS = (
     ("--epochs", "train__epochs", _positive_int, None,
@@ -73,6 +78,10 @@ _VALUE_FLAGS = (
     ("--spans", "data__spans", str, None,
      "with span-<N> folders in the data root: latest, N, or A-B (spans A "
      "to B together); auto: latest when span folders exist"),
+    ("--ensemble", "ensemble__members", _member_list, None,
+     "train an ensemble: BACKBONE[:INPUT_SIZE[:EPOCHS]],... one Trainer "
+     "each, weights fitted by the Ensemble component (default: none, one "
+     "model; docs/ensembles.md)"),
     ("--min-macro-f1", "eval__min_macro_f1", float, None,
      "Evaluator gate: absolute macro F1 threshold"),
     ("--max-macro-f1-drop", "eval__max_macro_f1_drop", float, None,

@@ -76,7 +76,8 @@ def _parse_value(override: str, text: str, current: Any) -> Any:
   """Parses `text` as the type of `current` (see with_overrides); a tuple
   takes comma-separated values of its first element's type."""
   if isinstance(current, tuple):
-    return tuple(_parse_value(override, part.strip(), current[0])
+    return tuple(_parse_value(override, part.strip(),
+                              current[0] if current else "")
                  for part in text.split(",") if part.strip())
   if isinstance(current, bool):
     lowered = text.lower()

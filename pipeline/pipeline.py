@@ -33,6 +33,7 @@ from pipeline import baseline as baseline_lib
 from pipeline import baseline_nodes
 from settings import config as config_lib
 from pipeline import data_plan as data_plan_lib
+from pipeline import ensemble_dag
 from settings import features
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
@@ -174,15 +175,16 @@ def create_pipeline(
       baseline_model=(drift_resolver.outputs["model"] if drift_resolver
                       else None),
   ).with_id("ExampleValidator")
-  transform = tfx.components.Transform(
-      examples=example_gen.outputs["examples"],
-      schema=schema_gen.outputs["schema"],
-      preprocessing_fn=PREPROCESSING_FN,
-      custom_config=config.transform_settings(),
-      materialize=False,
-      disable_statistics=True)
-  # Hard data problems stop the run before any preprocessing or training.
-  transform.add_upstream_node(example_validator)
+  def make_transform(settings):
+    node = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN, custom_config=settings,
+        materialize=False, disable_statistics=True)
+    # Hard data problems stop the run before any preprocessing or training.
+    node.add_upstream_node(example_validator)
+    return node
+  transform = make_transform(config.transform_settings())
   trainer_class = tfx.components.Trainer
   trainer_config = config.trainer_settings()
   if vertex_training:
@@ -226,24 +228,39 @@ def create_pipeline(
         {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]},
         "warm start base")
     warm_start_inputs = dict(base_model=warm_start_resolver.outputs["model"])
-  trainer = trainer_class(
-      run_fn=RUN_FN,
-      hyperparameters=hyperparameters,
-      **training_inputs,
-      **warm_start_inputs,
-      custom_config=trainer_config)
+  if config.ensemble.members:
+    # One Trainer per member, and the Ensemble's model in the Trainer's
+    # place (pipeline/ensemble_dag.py).
+    members = ensemble_dag.ensemble_nodes(
+        config, example_gen.outputs["examples"], transform, make_transform,
+        lambda settings, member_transform: trainer_class(
+            run_fn=RUN_FN, **dict(
+                training_inputs,
+                transform_graph=member_transform.outputs["transform_graph"]),
+            custom_config={**settings, **(vertex_training or {})}))
+    model, model_run, trainer_nodes = (members.model, members.model_run,
+                                       members.nodes)
+  else:
+    trainer = trainer_class(
+        run_fn=RUN_FN,
+        hyperparameters=hyperparameters,
+        **training_inputs,
+        **warm_start_inputs,
+        custom_config=trainer_config)
+    model, model_run, trainer_nodes = (
+        trainer.outputs["model"], trainer.outputs["model_run"], [trainer])
   # The baseline: the latest blessed model, without the candidate itself
   # where the orchestrator runs our strategy (pipeline/baseline.py).
   model_resolver = baselines.node(
       "latest_blessed_model_resolver",
       baseline_lib.LatestBlessedOtherModelStrategy,
-      {baseline_lib.CANDIDATE_KEY: trainer.outputs["model"]},
+      {baseline_lib.CANDIDATE_KEY: model},
       "Evaluator baseline")
   # TFX's Evaluator that leaves out a baseline that is the candidate
   # itself (pipeline/components/evaluator/).
   evaluator = evaluator_lib.Evaluator(
       examples=example_gen.outputs["examples"],
-      model=trainer.outputs["model"],
+      model=model,
       baseline_model=model_resolver.outputs["model"],
       example_splits=[features.EVAL_SPLIT],
       eval_config=eval_config(config))
@@ -251,7 +268,7 @@ def create_pipeline(
   # misclassified images and the model card's bootstrap interval.
   eval_inference = inference_lib.BatchInference(
       examples=example_gen.outputs["examples"],
-      model=trainer.outputs["model"], splits=[features.EVAL_SPLIT],
+      model=model, splits=[features.EVAL_SPLIT],
       settings=config.inference_settings()).with_id("EvalInference")
   prediction_nodes = [eval_inference]
   test_predictions = None
@@ -266,7 +283,7 @@ def create_pipeline(
         range_config=data.range_config()).with_id("TestExampleGen")
     batch_prediction = inference_lib.BatchInference(
         examples=test_example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
+        model=model,
         model_blessing=evaluator.outputs["blessing"],
         splits=[features.TEST_SPLIT], submission_split=features.TEST_SPLIT,
         settings=config.inference_settings()).with_id("BatchPrediction")
@@ -278,10 +295,10 @@ def create_pipeline(
   # they describe (metrics and their interval, class counts, span,
   # warnings).
   pusher = pusher_lib.AtomicPusher(
-      model=trainer.outputs["model"],
+      model=model,
       model_blessing=evaluator.outputs["blessing"],
       evaluation=evaluator.outputs["evaluation"],
-      model_run=trainer.outputs["model_run"],
+      model_run=model_run,
       examples=example_gen.outputs["examples"],
       anomalies=example_validator.outputs["anomalies"],
       eval_predictions=eval_inference.outputs["predictions"],
@@ -292,7 +309,7 @@ def create_pipeline(
   report = report_lib.Report(
       evaluation=evaluator.outputs["evaluation"],
       blessing=evaluator.outputs["blessing"],
-      model_run=trainer.outputs["model_run"],
+      model_run=model_run,
       anomalies=example_validator.outputs["anomalies"],
       examples=example_gen.outputs["examples"],
       eval_predictions=eval_inference.outputs["predictions"],
@@ -304,8 +321,9 @@ def create_pipeline(
       pipeline_root=pipeline_root,
       components=[
           example_gen, statistics_gen, schema_gen, example_validator,
-          transform, trainer, model_resolver, evaluator, pusher, report
-      ] + prediction_nodes + ([tuner] if tuner else []) +
+          transform] + trainer_nodes + [
+              model_resolver, evaluator, pusher, report
+          ] + prediction_nodes + ([tuner] if tuner else []) +
       ([warm_start_resolver] if warm_start_resolver else []) +
       ([drift_resolver] if drift_resolver else []),
       enable_cache=enable_cache,

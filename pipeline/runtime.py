@@ -11,7 +11,7 @@ Call `configure()` before TensorFlow is imported:
   with status: OUT_OF_RANGE" at the end of each finite dataset) stay off
   the terminal; its C++ errors still show. TensorFlow reads the variable
   once, on import, and Beam's worker processes inherit it.
-* The libraries' other known noise is silenced by `console`.
+* The libraries' other known noise is silenced by `known_noise`.
 
 A verbose run (`verbose=True`, or FLOWERS_VERBOSE=1) sets none of this but
 TF_USE_LEGACY_KERAS, and marks the environment verbose for Beam's workers.
@@ -21,6 +21,7 @@ A variable the caller set is never replaced.
 import os
 
 from pipeline import console
+from pipeline import known_noise
 
 
 def configure(verbose: bool = False) -> None:
@@ -30,4 +31,4 @@ def configure(verbose: bool = False) -> None:
     os.environ[console.VERBOSE_ENV] = "1"
     return
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  console.silence_known_noise()
+  known_noise.silence_known_noise()

@@ -151,11 +151,15 @@ def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
 
 
 def apply_trainer_resources(dag, resources) -> None:
-  """Attaches `resources` to the pipeline's Trainer node (by id), so the
+  """Attaches `resources` to the pipeline's Trainer node (by id), or to each
+  ensemble member's (`Trainer_<member>`, pipeline/ensemble_dag.py), so the
   shared create_pipeline(...) stays free of deployment details."""
   trainers = [node for node in dag.components if node.id == TRAINER_ID]
-  if len(trainers) != 1:
+  members = [node for node in dag.components
+             if node.id.startswith(TRAINER_ID + "_")]
+  if len(trainers) + bool(members) != 1:
     raise DeploymentSettingError(
-        f"expected one node with id {TRAINER_ID!r} in the pipeline, found "
-        f"{len(trainers)}")
-  trainers[0].with_platform_config(resources)
+        f"expected one node with id {TRAINER_ID!r} (or ensemble members "
+        f"{TRAINER_ID}_<member>) in the pipeline, found {len(trainers)}")
+  for trainer in trainers or members:
+    trainer.with_platform_config(resources)

@@ -6,6 +6,7 @@ valid one, wherever it came from (flags, `--set`, a component's
 `custom_config`).
 """
 
+from settings import ensemble
 from settings import features
 from settings import sections
 from settings import spans
@@ -25,6 +26,11 @@ def check_config(config) -> None:
   check_eval(config.eval)
   check_predict(config.predict)
   check_tune(config.tune)
+  ensemble.validate(config.ensemble, sections.BACKBONES)
+  if config.ensemble.members and (config.tune.enabled or
+                                  config.train.warm_start):
+    raise ValueError("ensemble.members: the members train without the "
+                     "Tuner and without warm start (docs/ensembles.md)")
 
 
 def _one_of(name: str, value: str, choices) -> None:

@@ -31,6 +31,7 @@ import dataclasses
 from typing import Any, Dict, Tuple
 
 from settings import checks
+from settings import ensemble as ensemble_settings
 from settings import features
 # The sections and their choices, re-exported: `config_lib.TrainConfig`.
 from settings.sections import (  # pylint: disable=unused-import
@@ -108,13 +109,24 @@ class TrainerSettings(_ClassesAndSize):
   model: ModelConfig
   train: TrainConfig
   augment: AugmentConfig
+  # An ensemble member's: the fit slice it leaves out (modules/fit_slice.py).
+  fit_slice_percent: int = 0
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
     # The same checks as the whole config's: the other sections' defaults
     # are valid, so only these fields can fail.
     PipelineConfig(**{field.name: getattr(self, field.name)
-                      for field in dataclasses.fields(self)})
+                      for field in dataclasses.fields(self)
+                      if field.name != "fit_slice_percent"})
+
+  def to_dict(self) -> Dict[str, Any]:
+    result = super().to_dict()
+    # Absent when 0: a single model's custom_config, hence its cache, is
+    # what it was before ensembles.
+    if not result.get("fit_slice_percent"):
+      result.pop("fit_slice_percent", None)
+    return result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +198,8 @@ class PipelineConfig(_ClassesAndSize):
       default_factory=ValidationConfig)
   predict: PredictConfig = dataclasses.field(default_factory=PredictConfig)
   tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+  ensemble: ensemble_settings.EnsembleConfig = dataclasses.field(
+      default_factory=ensemble_settings.EnsembleConfig)
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -201,13 +215,15 @@ class PipelineConfig(_ClassesAndSize):
     TFX's cache re-runs Transform only when one of these changes."""
     return TransformSettings(input_size=self.input_size).to_dict()
 
-  def trainer_settings(self) -> Dict[str, Any]:
+  def trainer_settings(self, fit_slice_percent: int = 0) -> Dict[str, Any]:
     """The Trainer's custom_config: the model, training and augmentation
     settings and the classes (not the gate, not the validator's thresholds:
-    changing those must not retrain)."""
+    changing those must not retrain); an ensemble member's also the fit
+    slice it leaves out."""
     return TrainerSettings(
         image_size=self.image_size, class_names=self.class_names,
-        model=self.model, train=self.train, augment=self.augment).to_dict()
+        model=self.model, train=self.train, augment=self.augment,
+        fit_slice_percent=fit_slice_percent).to_dict()
 
   def tuner_settings(self) -> Dict[str, Any]:
     """The Tuner's custom_config: the Trainer's settings and the search."""
@@ -227,6 +243,11 @@ class PipelineConfig(_ClassesAndSize):
     return ValidatorSettings(
         image_size=self.image_size, class_names=self.class_names,
         validation=self.validation).to_dict()
+
+  def ensemble_settings(self) -> Dict[str, Any]:
+    """The Ensemble's custom_config: its members, the fit slice, the batch
+    size (settings/ensemble.py)."""
+    return ensemble_settings.ensemble_settings(self)
 
   def inference_settings(self) -> Dict[str, Any]:
     """EvalInference's and BatchPrediction's custom_config."""
@@ -259,4 +280,5 @@ SECTIONS = {
     "validation": ValidationConfig,
     "predict": PredictConfig,
     "tune": TuneConfig,
+    "ensemble": ensemble_settings.EnsembleConfig,
 }

@@ -10,6 +10,7 @@ import pytest
 from apache_beam.options import pipeline_options
 
 from pipeline import beam
+from pipeline import beam_flags
 
 IMAGE = "registry.example/flowers:1"
 DATAFLOW = beam.BeamSettings(project="test-project", region="europe-west4",
@@ -198,9 +199,9 @@ def test_extra_args_are_appended_to_any_profile():
 
 def parse(argv):
   parser = argparse.ArgumentParser()
-  beam.add_beam_arguments(parser)
+  beam_flags.add_beam_arguments(parser)
   args = parser.parse_args(argv)
-  return args.beam_profile, beam.settings_from_args(args)
+  return args.beam_profile, beam_flags.settings_from_args(args)
 
 
 def test_flags_default_to_environment_variables(monkeypatch):
@@ -218,10 +219,14 @@ def test_flags_default_to_environment_variables(monkeypatch):
 
 def test_every_setting_has_a_flag_and_an_env_variable():
   fields = {field.name for field in dataclasses.fields(beam.BeamSettings)}
-  assert {setting.field for setting in beam.SETTINGS} == fields
-  for setting in beam.SETTINGS:
-    assert setting.flag.startswith("--")
-    assert setting.env.startswith("FLOWERS_")
+  flag_names = set(beam_flags.beam_flag_names())
+  for field in fields:
+    assert beam_flags.flag_of(field) in flag_names
+    assert beam_flags.describe(field) == (
+        f"{beam_flags.flag_of(field)} (env FLOWERS_"
+        f"{beam_flags.flag_of(field)[2:].upper().replace('-', '_')})")
+  # One flag a field, and the profile's: none left without a setting.
+  assert len(flag_names) == len(fields) + 1
 
 
 @pytest.fixture
@@ -328,7 +333,7 @@ def test_files_bytes_sums_the_matching_files(tmp_path):
 def test_help_names_each_value_by_its_setting():
   """The flags store under prefixed names; --help must not show them."""
   parser = argparse.ArgumentParser()
-  beam.add_beam_arguments(parser)
+  beam_flags.add_beam_arguments(parser)
   text = parser.format_help()
   assert "BEAM_SETTING" not in text
   assert "--beam-workers WORKERS" in text

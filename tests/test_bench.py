@@ -15,7 +15,9 @@ from bench import plain_keras
 from bench import procmon
 from bench import report
 from bench import run as bench_run
+from bench import sizes as bench_sizes
 from bench.report import Figure, Target
+from bench.sections import e2e
 
 
 def test_targets_are_judged_met_missed_or_not_measured():
@@ -128,9 +130,9 @@ def test_notebook_counts_examples_from_kaggle_file_names():
 
 
 def test_full_bench_runs_on_at_least_2000_images():
-  counts = bench_run.FULL.split_counts()
+  counts = bench_sizes.FULL.split_counts()
   assert counts["train"] + counts["val"] >= 2000
-  assert bench_run.QUICK.split_counts()["train"] < counts["train"]
+  assert bench_sizes.QUICK.split_counts()["train"] < counts["train"]
 
 
 # ---------------------------------------------------------------------------
@@ -248,18 +250,18 @@ def test_timeout_kills_the_whole_tree(tmp_path):
 # GPU check (bench/gpu_check.py), run here on CPU with a tiny model.
 
 def test_peak_table_matches_nvidia_smi_names():
-  from bench import gpu_check
-  h200 = gpu_check.peak_tflops("NVIDIA H200", "mixed_float16")
+  from bench import gpu_peak
+  h200 = gpu_peak.peak_tflops("NVIDIA H200", "mixed_float16")
   assert h200["tflops"] == 989.5 and "H200" in h200["source"]
-  assert gpu_check.peak_tflops("NVIDIA H100 PCIe", "mixed_float16")[
+  assert gpu_peak.peak_tflops("NVIDIA H100 PCIe", "mixed_float16")[
       "tflops"] == 756.5
-  assert gpu_check.peak_tflops("NVIDIA H100 80GB HBM3", "float32")[
+  assert gpu_peak.peak_tflops("NVIDIA H100 80GB HBM3", "float32")[
       "tflops"] == 494.5
-  assert gpu_check.peak_tflops("Tesla T4", "float32")["tflops"] == 8.1
+  assert gpu_peak.peak_tflops("Tesla T4", "float32")["tflops"] == 8.1
   # L40S is not an L4; an unknown chip has no peak, and says why.
-  unknown = gpu_check.peak_tflops("NVIDIA L40S", "mixed_float16")
+  unknown = gpu_peak.peak_tflops("NVIDIA L40S", "mixed_float16")
   assert unknown["tflops"] is None and "L40S" in unknown["source"]
-  assert gpu_check.peak_tflops(None, "float32")["tflops"] is None
+  assert gpu_peak.peak_tflops(None, "float32")["tflops"] is None
 
 
 def test_input_bound_share():
@@ -274,7 +276,7 @@ def test_input_bound_share():
 _SIMPLE_CNN_64_FLOPS = (2 * 9 * (64 * 64 * 3 * 32 + 32 * 32 * 32 * 64 +
                                  16 * 16 * 64 * 128) + 2 * 128 * 104)
 
-# Every run in a gpu-check record carries these (bench/gpu_check.py).
+# Every run in a gpu-check record carries these (bench/gpu_runs.py).
 _GPU_CHECK_RUN_FIELDS = {
     "backbone", "feed", "jit_compile", "dtype_policy", "status",
     "global_batch_size",
@@ -400,7 +402,7 @@ def test_plain_keras_figures_without_the_end_of_fit_stall():
                         "result": {"fit_teardown_seconds": 0.01}},
   }
   figures = []
-  bench_run.plain_keras_stall_figures(figures, details)
+  e2e.plain_keras_stall_figures(figures, details)
   by_name = {f.name: f for f in figures}
   without = by_name["plain Keras wall time without the end-of-fit stall "
                     "(faster of 2)"]
@@ -410,7 +412,7 @@ def test_plain_keras_figures_without_the_end_of_fit_stall():
                  "stall"].value == pytest.approx(120.0 / 53.0)
   # A failed pipeline run leaves the ratio unmeasured.
   figures = []
-  bench_run.plain_keras_stall_figures(
+  e2e.plain_keras_stall_figures(
       figures, dict(details, pipeline_192={"returncode": 1}))
   assert figures[1].value is None
 

@@ -1,8 +1,9 @@
 """What a user reads: the project's own lines, errors last, clean --help.
 
 The entry points run as a user runs them (subprocesses); the filters of
-`pipeline/console.py` are checked on the exact texts the libraries write,
-and on texts that only look like them, which must still show.
+`pipeline/console.py` and `pipeline/known_noise.py` are checked on the exact
+texts the libraries write, and on texts that only look like them, which
+must still show.
 """
 
 import glob
@@ -16,6 +17,7 @@ import types
 import pytest
 
 from pipeline import console
+from pipeline import known_noise
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -237,9 +239,9 @@ def test_other_info_and_file_only_records_stay_off_the_terminal():
 
 
 def test_an_import_print_is_dropped_and_the_rest_written_through(capsys):
-  quiet = console._QUIET_IMPORTS[1]  # pylint: disable=protected-access
+  quiet = known_noise._QUIET_IMPORTS[1]  # pylint: disable=protected-access
   assert quiet.module == "tensorflow_model_analysis"
-  with console._drop_text("stderr", quiet.text):  # pylint: disable=protected-access
+  with known_noise._drop_text("stderr", quiet.text):  # pylint: disable=protected-access
     sys.stderr.write(
         "Error importing: cannot import name 'addons' from partially "
         "initialized module 'tensorflow_model_analysis' (most likely due to "
@@ -250,13 +252,13 @@ def test_an_import_print_is_dropped_and_the_rest_written_through(capsys):
 
 
 def test_cpp_start_up_errors_are_dropped_at_the_file_descriptor(capfd):
-  quiet = console._QUIET_IMPORTS[0]  # pylint: disable=protected-access
+  quiet = known_noise._QUIET_IMPORTS[0]  # pylint: disable=protected-access
   assert quiet.module == "tensorflow" and quiet.stream == "fd2"
   line = ("2026-11-29 06:43:51.232061: E external/local_xla/xla/"
           "stream_executor/cuda/cuda_fft.cc:479] Unable to register cuFFT "
           "factory: Attempting to register factory for plugin cuFFT when one "
           "has already been registered\n")
-  with console._drop_text("fd2", quiet.text):  # pylint: disable=protected-access
+  with known_noise._drop_text("fd2", quiet.text):  # pylint: disable=protected-access
     os.write(2, line.encode())
     os.write(2, line.replace("cuFFT", "cuDNN").replace("fft", "dnn")
              .encode())
@@ -266,7 +268,7 @@ def test_cpp_start_up_errors_are_dropped_at_the_file_descriptor(capfd):
 
 def test_only_tensorflows_shutdown_error_is_dropped():
   seen = []
-  hook = console._make_unraisable_hook(seen.append)  # pylint: disable=protected-access
+  hook = known_noise._make_unraisable_hook(seen.append)  # pylint: disable=protected-access
 
   def atomic_del():
     pass
@@ -283,7 +285,7 @@ def test_only_tensorflows_shutdown_error_is_dropped():
 
 
 def test_known_python_warnings_reach_beam_workers_through_the_environment():
-  value = console._warnings_env_value()  # pylint: disable=protected-access
+  value = known_noise._warnings_env_value()  # pylint: disable=protected-access
   assert "ignore:You are using a Python version:FutureWarning" in value
   assert value.count(":") == 2 * len(value.split(","))
 

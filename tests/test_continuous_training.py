@@ -97,14 +97,14 @@ def test_second_run_reads_span_2_and_pushes_it(two_spans):
 @pytest.mark.slow
 def test_drift_warning_names_the_shifted_classes(two_spans):
   _, first = two_spans["first"]
-  assert not first.validation["drift"].get("baseline")
+  assert not first.validation.drift.get("baseline")
   stdout, second = two_spans["second"]
-  drift = second.validation["drift"]
+  drift = second.validation.drift
   assert drift["baseline"] == first.model_dir
   shifted = {entry["class"] for entry in drift["shifted_classes"]}
   assert shifted == {0, 1, 5, 6}
-  warnings = [w for w in second.validation["warnings"] if "drift" in w]
-  assert warnings, second.validation["warnings"]
+  warnings = [w for w in second.validation.warnings if "drift" in w]
+  assert warnings, second.validation.warnings
   for name in ("'a'", "'b'", "'f'", "'g'"):
     assert name in warnings[0], warnings[0]
   assert "drift" in stdout

@@ -1,4 +1,5 @@
-"""tools/convert_images.py: split, seeding, image handling, unreadable files.
+"""tools/convert_images.py (with tools/image_folder.py and
+tools/square_jpeg.py): split, seeding, image handling, unreadable files.
 
 Each test builds a small image-folder tree with PIL (JPEGs and PNGs of
 several sizes, a corrupt file, a stray text file) and converts it for real.
@@ -17,6 +18,8 @@ from PIL import Image
 
 from settings import features
 from tools import convert_images
+from tools import image_folder
+from tools import square_jpeg
 
 SIZE = 32
 
@@ -57,18 +60,18 @@ def _value(example, key):
 
 
 def test_split_counts_rounding_and_minimums():
-  assert convert_images.split_counts(100, 0.15, 0.1) == (75, 15, 10)
-  assert convert_images.split_counts(3, 0.15, 0.0) == (2, 1, 0)
-  assert convert_images.split_counts(2, 0.15, 0.15) == (1, 0, 1)
-  assert convert_images.split_counts(1, 0.5, 0.0) == (1, 0, 0)
-  assert convert_images.split_counts(10, 0.0, 0.0) == (10, 0, 0)
+  assert image_folder.split_counts(100, 0.15, 0.1) == (75, 15, 10)
+  assert image_folder.split_counts(3, 0.15, 0.0) == (2, 1, 0)
+  assert image_folder.split_counts(2, 0.15, 0.15) == (1, 0, 1)
+  assert image_folder.split_counts(1, 0.5, 0.0) == (1, 0, 0)
+  assert image_folder.split_counts(10, 0.0, 0.0) == (10, 0, 0)
 
 
 def test_split_is_stratified_and_seeded():
   names = ["a", "b", "c"]
   images = {name: [f"{name}/{i:03d}.jpg" for i in range(n)]
             for name, n in zip(names, (40, 20, 10))}
-  split = convert_images.stratified_split(images, names, 0.2, 0.1, seed=3)
+  split = image_folder.stratified_split(images, names, 0.2, 0.1, seed=3)
   per_class = {s: collections.Counter(x.label for x in sources)
                for s, sources in split.items()}
   assert per_class["val"] == {0: 8, 1: 4, 2: 2}
@@ -76,13 +79,13 @@ def test_split_is_stratified_and_seeded():
   assert per_class["train"] == {0: 28, 1: 14, 2: 7}
   every = [x.relative_path for sources in split.values() for x in sources]
   assert sorted(every) == sorted(p for ps in images.values() for p in ps)
-  again = convert_images.stratified_split(images, names, 0.2, 0.1, seed=3)
+  again = image_folder.stratified_split(images, names, 0.2, 0.1, seed=3)
   assert again == split
-  other = convert_images.stratified_split(images, names, 0.2, 0.1, seed=4)
+  other = image_folder.stratified_split(images, names, 0.2, 0.1, seed=4)
   assert ({x.relative_path for x in other["val"]} !=
           {x.relative_path for x in split["val"]})
   # A class's split does not depend on the other classes.
-  alone = convert_images.stratified_split({"c": images["c"]}, ["c"], 0.2, 0.1,
+  alone = image_folder.stratified_split({"c": images["c"]}, ["c"], 0.2, 0.1,
                                           seed=3)
   assert ([x.relative_path for x in alone["val"]] ==
           [x.relative_path for x in split["val"] if x.label == 2])
@@ -145,12 +148,12 @@ def test_same_arguments_same_bytes(tmp_path):
 def test_jpeg_at_the_size_is_copied_and_png_alpha_is_flattened(tmp_path):
   exact = io.BytesIO()
   _image((10, 120, 200), (SIZE, SIZE)).save(exact, format="JPEG")
-  data, reencoded = convert_images.to_jpeg(exact.getvalue(), SIZE, 95)
+  data, reencoded = square_jpeg.to_jpeg(exact.getvalue(), SIZE, 95)
   assert data == exact.getvalue() and not reencoded
   transparent = Image.new("RGBA", (50, 20), (0, 0, 0, 0))
   png = io.BytesIO()
   transparent.save(png, format="PNG")
-  data, reencoded = convert_images.to_jpeg(png.getvalue(), SIZE, 95)
+  data, reencoded = square_jpeg.to_jpeg(png.getvalue(), SIZE, 95)
   image = Image.open(io.BytesIO(data))
   assert reencoded and image.size == (SIZE, SIZE) and image.mode == "RGB"
   assert np.asarray(image).min() > 240  # White, not black.

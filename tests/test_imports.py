@@ -173,3 +173,18 @@ def test_downward_and_same_layer_imports_pass(tmp_path):
                                              "modules/model.py")] == [
                                                  "settings/config.py",
                                                  "settings/features.py"]
+
+
+def _top_folder(relpath: str) -> str:
+  return relpath.split("/", 1)[0] if "/" in relpath else ""
+
+
+def test_no_top_level_folder_imports_one_that_imports_it_back():
+  """settings/, modules/, pipeline/, tools/, bench/ and the top level: an
+  import between two of them goes one way only."""
+  edges = {(_top_folder(path), _top_folder(imported))
+           for path in project_files(ROOT)
+           for _, imported in imported_files(ROOT, path)
+           if _top_folder(path) != _top_folder(imported)}
+  assert ("modules", "settings") in edges  # The walk sees the imports.
+  assert sorted((a, b) for a, b in edges if (b, a) in edges) == []

@@ -24,7 +24,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.proto import example_gen_pb2
 
 import kubeflow_runner
-from pipeline import beam
+from pipeline import beam_flags
 from settings import features
 from settings import spans
 from pipeline import trainer_placement
@@ -524,11 +524,11 @@ def test_every_physical_flag_has_its_env_variable(monkeypatch):
                   if flag.startswith("--") and flag != "--help"]
     if long_flags and long_flags[0] not in logical:
       physical[long_flags[0]] = action
-  # What deployment scripts pass; the Beam settings are pipeline/beam.py's.
+  # What deployment scripts pass; the Beam flags are pipeline/beam_flags.py's.
   assert {"--image", "--pipeline-root", "--data-root", "--serving-dir",
           "--output", "--trainer-image", "--trainer-backend",
           "--trainer-cpu", "--trainer-memory", "--beam-profile"} | {
-              setting.flag for setting in beam.SETTINGS} <= set(physical)
+              *beam_flags.beam_flag_names()} <= set(physical)
   expected = {}
   for flag, action in physical.items():
     env = "FLOWERS_" + flag[2:].upper().replace("-", "_")
@@ -545,7 +545,7 @@ def test_the_beam_image_does_not_replace_the_pipeline_image():
   args = kubeflow_runner.parse_args(["--image", IMAGE,
                                      "--beam-image", TRAINER_IMAGE])
   assert args.image == IMAGE
-  assert beam.settings_from_args(args).image == TRAINER_IMAGE
+  assert beam_flags.settings_from_args(args).image == TRAINER_IMAGE
 
 
 def test_help_runs_from_anywhere(tmp_path):

@@ -222,7 +222,7 @@ def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
 def test_the_drift_baseline_is_the_latest_blessed_model_of_other_data(runs):
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   metadata = os.path.join(runs["output_dir"], "metadata.sqlite")
-  drifts = [summary.read_summary(metadata, run_id).validation["drift"]
+  drifts = [summary.read_summary(metadata, run_id).validation.drift
             for run_id in runs["states"]]
   # The same Examples as the first run's model: no baseline, so the
   # gate-only and augmentation runs reuse the validator.

@@ -40,12 +40,15 @@ unreadable. With unreadable files the converter writes nothing and exits 1,
 unless `--allow-unreadable` (then they are left out, listed in the summary
 and in conversion.json).
 The output appears only when complete (written beside it, then renamed).
+
+Finding and splitting the files: tools/image_folder.py; one image to its
+JPEG: tools/square_jpeg.py; here, the records, the shards, the manifest and
+the command line.
 """
 
 import argparse
 import csv
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -62,38 +65,17 @@ if REPO_ROOT not in sys.path:
 from settings import features  # pylint: disable=g-import-not-at-top
 from pipeline import flags  # pylint: disable=g-import-not-at-top
 from pipeline import runtime  # pylint: disable=g-import-not-at-top
+from tools import image_folder  # pylint: disable=g-import-not-at-top
 from tools import make_sample_data  # pylint: disable=g-import-not-at-top
+from tools import square_jpeg  # pylint: disable=g-import-not-at-top
+from tools.image_folder import ConversionError  # pylint: disable=g-import-not-at-top
+from tools.image_folder import SPLITS  # pylint: disable=g-import-not-at-top
 
-
-
-def image_extensions() -> Tuple[str, ...]:
-  """The file extensions of every format Pillow reads (WebP, TIFF, AVIF,
-  JPEG 2000... besides the model's JPEG, PNG, GIF and BMP), lower case."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  Image.init()
-  return tuple(sorted(extension.lower() for extension, image_format in
-                      Image.registered_extensions().items()
-                      if image_format in Image.OPEN))
-
-
-SPLITS = (features.TRAIN_SPLIT_DIR, features.VAL_SPLIT_DIR,
-          features.TEST_SPLIT_DIR)
 CLASSES_FILE = "classes.txt"
 MANIFEST_FILE = "conversion.json"
 TEST_LABELS_FILE = "test_labels.csv"
 DEFAULT_SHARD_SIZE = 256
 EXIT_UNREADABLE = 1
-
-
-class ConversionError(ValueError):
-  """The image folder or the arguments cannot be converted."""
-
-
-@dataclasses.dataclass
-class Source:
-  """One image file: its path below the image folder, and its label."""
-  relative_path: str
-  label: int
 
 
 @dataclasses.dataclass
@@ -108,143 +90,6 @@ class Conversion:
   copied: int = 0
   reencoded: int = 0
   written: bool = True
-
-
-# ---------------------------------------------------------------------------
-# Finding and splitting the files.
-
-def find_images(image_root: str, class_names: Optional[Sequence[str]] = None
-                ) -> Tuple[List[str], Dict[str, List[str]], List[str]]:
-  """Lists `<image_root>/<class>/*` images.
-
-  Args:
-    image_root: the folder of class folders.
-    class_names: label order; None sorts the class folder names.
-
-  Returns:
-    (class names, class name -> relative paths of its images, sorted;
-    relative paths of ignored files: no image extension, or not inside a
-    class folder).
-
-  Raises:
-    ConversionError: no class folder, or a folder that is not in
-      `class_names`.
-  """
-  if not os.path.isdir(image_root):
-    raise ConversionError(f"{image_root} is not a folder")
-  ignored = []
-  folders = []
-  for name in sorted(os.listdir(image_root)):
-    if os.path.isdir(os.path.join(image_root, name)):
-      folders.append(name)
-    else:
-      ignored.append(name)
-  if not folders:
-    raise ConversionError(f"{image_root} has no class folders (expected "
-                          "<images>/<class name>/*.jpg)")
-  if class_names is None:
-    class_names = folders
-  else:
-    unknown = sorted(set(folders) - set(class_names))
-    if unknown:
-      raise ConversionError(
-          f"{image_root}: folder(s) {unknown} are not in the class list; "
-          "add them to it or move them away")
-  images: Dict[str, List[str]] = {name: [] for name in class_names}
-  extensions = image_extensions()
-  for name in folders:
-    for folder, subfolders, files in os.walk(os.path.join(image_root, name)):
-      subfolders.sort()
-      for file_name in sorted(files):
-        relative = os.path.relpath(os.path.join(folder, file_name),
-                                   image_root).replace(os.sep, "/")
-        if file_name.lower().endswith(extensions):
-          images[name].append(relative)
-        else:
-          ignored.append(relative)
-  return list(class_names), images, ignored
-
-
-def split_counts(total: int, val_fraction: float, test_fraction: float
-                 ) -> Tuple[int, int, int]:
-  """(train, val, test) sizes of one class of `total` images.
-
-  round(total x fraction) each, at least 1 for a split with a fraction
-  above 0 as long as one image is left for train; train never goes below 1
-  (for a class that has any image).
-  """
-  counts = {}
-  left = total - 1  # One image stays in train.
-  for name, fraction in (("test", test_fraction), ("val", val_fraction)):
-    count = int(round(total * fraction)) if fraction > 0 else 0
-    if fraction > 0:
-      count = max(count, 1)
-    count = max(0, min(count, left))
-    counts[name] = count
-    left -= count
-  return total - counts["val"] - counts["test"], counts["val"], counts["test"]
-
-
-def stratified_split(images: Dict[str, List[str]], class_names: Sequence[str],
-                     val_fraction: float, test_fraction: float, seed: int
-                     ) -> Dict[str, List[Source]]:
-  """Assigns every image to train, val or test, class by class.
-
-  Each class is shuffled by its own generator, seeded with `seed` and the
-  class name, so one class's files never change another's split.
-  """
-  splits: Dict[str, List[Source]] = {split: [] for split in SPLITS}
-  for label, name in enumerate(class_names):
-    paths = sorted(images.get(name, []))
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
-    order = [paths[i] for i in rng.permutation(len(paths))]
-    _, n_val, n_test = split_counts(len(paths), val_fraction, test_fraction)
-    parts = {features.TEST_SPLIT_DIR: order[:n_test],
-             features.VAL_SPLIT_DIR: order[n_test:n_test + n_val],
-             features.TRAIN_SPLIT_DIR: order[n_test + n_val:]}
-    for split, part in parts.items():
-      splits[split] += [Source(path, label) for path in part]
-  return splits
-
-
-# ---------------------------------------------------------------------------
-# Images.
-
-def to_jpeg(data: bytes, image_size: int, quality: int) -> Tuple[bytes, bool]:
-  """An S x S RGB JPEG of the encoded image `data`; (bytes, re-encoded).
-
-  Raises:
-    Exception: whatever PIL raises for a file it cannot decode.
-  """
-  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
-  image = Image.open(io.BytesIO(data))
-  image.load()  # Decodes every byte: truncated files fail here.
-  orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation.
-  if (image.format == "JPEG" and image.mode == "RGB" and orientation == 1 and
-      image.size == (image_size, image_size)):
-    return data, False
-  image = ImageOps.exif_transpose(image)
-  if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
-    # Transparent pixels become white, not the black of a bare convert().
-    image = image.convert("RGBA")
-    flat = Image.new("RGB", image.size, (255, 255, 255))
-    flat.paste(image, mask=image.getchannel("A"))
-    image = flat
-  else:
-    image = image.convert("RGB")
-  if image.size != (image_size, image_size):
-    image = image.resize((image_size, image_size), Image.LANCZOS)
-  buffer = io.BytesIO()
-  image.save(buffer, format="JPEG", quality=quality)
-  return buffer.getvalue(), True
-
-
-def _why(error: Exception) -> str:
-  """A short reason for an unreadable file."""
-  from PIL import UnidentifiedImageError  # pylint: disable=g-import-not-at-top
-  if isinstance(error, UnidentifiedImageError):
-    return "not an image PIL can decode (empty, corrupt or unknown format)"
-  return f"{type(error).__name__}: {error}"
 
 
 class _Progress:
@@ -311,9 +156,10 @@ def convert(image_root: str, output_root: str,
   classes_path = os.path.join(output_root, CLASSES_FILE)
   if os.path.exists(image_dir) and not overwrite:
     raise ConversionError(f"{image_dir} exists (--overwrite replaces it)")
-  names, images, ignored = find_images(image_root, class_names)
+  names, images, ignored = image_folder.find_images(image_root, class_names)
   features.check_class_names(names)
-  splits = stratified_split(images, names, val_fraction, test_fraction, seed)
+  splits = image_folder.stratified_split(images, names, val_fraction,
+                                         test_fraction, seed)
   total = sum(len(sources) for sources in splits.values())
   if not total:
     raise ConversionError(f"{image_root}: no image files (no extension of "
@@ -337,11 +183,11 @@ def convert(image_root: str, output_root: str,
       path = os.path.join(image_root, source.relative_path)
       try:
         with open(path, "rb") as f:
-          jpeg, reencoded = to_jpeg(f.read(), image_size, quality)
+          jpeg, reencoded = square_jpeg.to_jpeg(f.read(), image_size, quality)
       except Exception as error:  # pylint: disable=broad-except
         # PIL raises many types (OSError, SyntaxError, ValueError...) for
         # files it cannot decode; each one is listed, none dropped quietly.
-        result.unreadable.append((source.relative_path, _why(error)))
+        result.unreadable.append((source.relative_path, square_jpeg.why_unreadable(error)))
       else:
         labelled = split != features.TEST_SPLIT_DIR
         records.append(make_sample_data.make_example(

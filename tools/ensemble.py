@@ -5,14 +5,11 @@
     python tools/ensemble.py --model A --model B --output DIR \\
         --evaluate --data-root data/sample
 
-The ensemble is a SavedModel with the same contract as a pushed model
-(`modules.serving.export_serving_model`): signatures `serving_default`
-(serialized tf.Examples) and `serving_image_bytes` (JPEG/PNG bytes), and
-outputs `probabilities`, `class_index`, `class_name`. Its probabilities are the weighted average of its members'
+The ensemble is a SavedModel with the same contract as a pushed model,
+written by `pipeline/components/ensemble_servable.py`, which the pipeline's Ensemble
+component shares (`--ensemble`, docs/ensembles.md, fits the weights in the
+DAG). Its probabilities are the weighted average of its members'
 probabilities; `class_index` and `class_name` are taken from that average.
-Each member runs its own signature, hence its own Transform graph, so
-members trained at different input sizes or with different backbones mix
-freely.
 
 The members must have the same class names in the same order. Weights
 default to equal and are normalised to sum to 1. The members, normalised
@@ -30,186 +27,32 @@ but the thresholds failed; 2 error.
 
 import argparse
 import dataclasses
-import datetime
-import json
 import logging
-import math
 import os
 import sys
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline import runtime
 
 runtime.configure()  # Before TensorFlow is imported.
-import numpy as np
 import tensorflow as tf
 
-from modules import serving
 from settings import config as config_lib
 from settings import features
 from pipeline import flags
+from pipeline.components import ensemble_servable
 from pipeline.components import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-LEDGER_FILE = os.path.join("assets.extra", "ensemble.json")
-
-
-# ---------------------------------------------------------------------------
-# Weights.
-
-def parse_weights(text: str) -> List[float]:
-  """"0.6,0.4" -> [0.6, 0.4]; ValueError naming an item that is no number."""
-  weights = []
-  for item in text.split(","):
-    try:
-      weights.append(float(item))
-    except ValueError:
-      raise ValueError(f"--weights: {item.strip()!r} is not a number "
-                       "(expected e.g. 0.6,0.4)") from None
-  return weights
-
-
-def normalise_weights(weights: Optional[Sequence[float]],
-                      num_members: int) -> List[float]:
-  """Equal weights if None; else checked and scaled to sum to 1.
-
-  Raises:
-    ValueError: if the count differs from `num_members`, a weight is
-      negative or not finite, or all are 0.
-  """
-  if weights is None:
-    return [1.0 / num_members] * num_members
-  if len(weights) != num_members:
-    raise ValueError(f"{len(weights)} weights for {num_members} models; "
-                     "give one weight per --model")
-  for position, weight in enumerate(weights):
-    if not math.isfinite(weight) or weight < 0:
-      raise ValueError(f"weight {position + 1} is {weight}; weights must be "
-                       "finite and non-negative")
-  total = math.fsum(weights)
-  if total <= 0:
-    raise ValueError("at least one weight must be positive")
-  return [weight / total for weight in weights]
-
-
-# ---------------------------------------------------------------------------
-# The ensemble module.
-
-class EnsembleModule(tf.Module):
-  """Members (loaded SavedModels), their weights and the class names.
-
-  The members are tracked attributes, so saving this module saves their
-  variables and functions with it: the written SavedModel needs nothing
-  else at serving time.
-  """
-
-  def __init__(self, members: Sequence, weights: Sequence[float],
-               class_names: Sequence[str]):
-    super().__init__()
-    if len(members) != len(weights):
-      raise ValueError(f"{len(weights)} weights for {len(members)} members")
-    self.members = list(members)
-    self.member_weights = tf.Variable(
-        np.asarray(weights, dtype=np.float32), trainable=False,
-        name="member_weights")
-    # A variable, not a constant, so clients (and pipeline/components/serving_model.py)
-    # can read the names from the loaded model as `model.class_names`.
-    self.class_names = tf.Variable(list(class_names), dtype=tf.string,
-                                   trainable=False, name="class_names")
-
-  def _combine(self, member_outputs: Sequence[Dict[str, tf.Tensor]]):
-    stacked = tf.stack(
-        [outputs[features.PROBABILITIES_KEY] for outputs in member_outputs])
-    # [members] . [members, batch, classes] -> [batch, classes]
-    probabilities = tf.tensordot(self.member_weights, stacked, axes=1)
-    return serving.prediction_outputs(probabilities, self.class_names)
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="examples")])
-  def serve_examples(self, serialized):
-    """Serialized tf.Examples -> weighted-average probabilities, class."""
-    return self._combine([
-        member.signatures[inference_lib.SERVING_DEFAULT](examples=serialized)
-        for member in self.members])
-
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="image_bytes")])
-  def serve_image_bytes(self, image_bytes):
-    """Encoded images (JPEG or PNG, any size) -> the same outputs."""
-    return self._combine([
-        member.signatures[inference_lib.SERVING_IMAGE_BYTES](
-            image_bytes=image_bytes)
-        for member in self.members])
-
-
-def _check_same_classes(model_dirs: Sequence[str],
-                        names_per_member: Sequence[List[str]]) -> None:
-  first = names_per_member[0]
-  for model_dir, names in zip(model_dirs[1:], names_per_member[1:]):
-    if len(names) != len(first):
-      raise ValueError(f"{model_dir} has {len(names)} classes, "
-                       f"{model_dirs[0]} has {len(first)}; members must "
-                       "have the same class names")
-    for index, (mine, theirs) in enumerate(zip(first, names)):
-      if mine != theirs:
-        raise ValueError(f"{model_dir} names class {index} {theirs!r}, "
-                         f"{model_dirs[0]} names it {mine!r}; members must "
-                         "have the same class names in the same order")
-
-
-def build_ensemble(model_dirs: Sequence[str], output_dir: str,
-                   weights: Optional[Sequence[float]] = None
-                   ) -> Dict[str, object]:
-  """Writes the ensemble of `model_dirs` as one SavedModel.
-
-  Args:
-    model_dirs: two or more served SavedModels (pushed models or ensembles).
-    output_dir: where to write; must not exist or be empty.
-    weights: one non-negative weight per model (None: equal); normalised.
-
-  Returns:
-    The ledger written to `<output_dir>/assets.extra/ensemble.json`.
-
-  Raises:
-    ValueError: on fewer than two models, bad weights, members with
-      different class names, or a non-empty output folder.
-  """
-  if len(model_dirs) < 2:
-    raise ValueError("an ensemble needs at least two --model folders")
-  normalised = normalise_weights(weights, len(model_dirs))
-  if os.path.exists(output_dir) and os.listdir(output_dir):
-    raise ValueError(f"{output_dir} exists and is not empty; choose a new "
-                     "--output folder")
-  members = [inference_lib.load_serving_model(d) for d in model_dirs]
-  names_per_member = [inference_lib.read_class_names(m) for m in members]
-  _check_same_classes(model_dirs, names_per_member)
-  module = EnsembleModule(members, normalised, names_per_member[0])
-  signatures = {
-      inference_lib.SERVING_DEFAULT:
-          module.serve_examples.get_concrete_function(),
-      inference_lib.SERVING_IMAGE_BYTES:
-          module.serve_image_bytes.get_concrete_function(),
-  }
-  serving.save_servable(module, output_dir, signatures)
-  ledger = {
-      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-          timespec="seconds"),
-      "members": [{"model": os.path.abspath(d), "weight": w}
-                  for d, w in zip(model_dirs, normalised)],
-      "num_classes": len(names_per_member[0]),
-  }
-  _write_ledger(output_dir, ledger)
-  return ledger
-
-
-def _write_ledger(model_dir: str, ledger: Dict[str, object]) -> None:
-  path = os.path.join(model_dir, LEDGER_FILE)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(ledger, f, indent=2)
+# The shared part, under the names this tool has always had.
+LEDGER_FILE = ensemble_servable.LEDGER_FILE
+parse_weights = ensemble_servable.parse_weights
+normalise_weights = ensemble_servable.normalise_weights
+EnsembleModule = ensemble_servable.EnsembleModule
+build_ensemble = ensemble_servable.build_ensemble
 
 
 # ---------------------------------------------------------------------------
@@ -374,7 +217,7 @@ def main(argv=None) -> int:
     return 2
   print(result.format())
   ledger["evaluation"] = dataclasses.asdict(result)
-  _write_ledger(args.output, ledger)
+  ensemble_servable.write_ledger(args.output, ledger)
   return 0 if result.passed else 1
 
 

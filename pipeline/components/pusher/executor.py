@@ -15,8 +15,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
+from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
+from pipeline.components import ensemble_servable
 from pipeline.components import evaluation as evaluation_lib
 from settings import features
 from pipeline.components.pusher import blessing as blessing_lib
@@ -100,7 +102,8 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
           _push_record(input_dict, model, blessing, evaluation,
                        evaluation_artifact, version, final),
           indent=2, sort_keys=True)
-      card = _model_card_files(input_dict, evaluation, final)
+      card = _model_card_files(input_dict, evaluation, final,
+                               self.GetModelPath(input_dict))
       publishing.publish_model(self.GetModelPath(input_dict), final,
                                record_text, extra_files=card)
     finally:
@@ -127,7 +130,7 @@ def _push_record(input_dict, model, blessing, evaluation,
                  evaluation_artifact, version: str, final: str
                  ) -> Dict[str, Any]:
   """The push record (RECORD_FILE) of `model` published to `final`."""
-  return {
+  record = {
       "model_version": version,
       "pushed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
@@ -146,11 +149,17 @@ def _push_record(input_dict, model, blessing, evaluation,
                    source_sha256=provenance.source_fingerprint()),
       "tfx_version": tfx_version.__version__,
   }
+  # An ensemble's members, weights and fit-slice scores (its ledger).
+  ensemble = ensemble_servable.push_record_entry(
+      path_utils.serving_model_path(model.uri))
+  if ensemble:
+    record["ensemble"] = ensemble
+  return record
 
 
 def _model_card_files(input_dict,
                       evaluation: Optional[evaluation_lib.Evaluation],
-                      final: str) -> Dict[str, str]:
+                      final: str, model_path: str) -> Dict[str, str]:
   """The model card's files (model_card.md, model_card.html) of a blessed
   model pushed to `final`; none without an evaluation to say how good."""
   if evaluation is None:
@@ -162,7 +171,7 @@ def _model_card_files(input_dict,
       examples=_optional_single(input_dict, EXAMPLES_KEY),
       eval_predictions=card_inputs.read_eval_predictions(
           _optional_single(input_dict, EVAL_PREDICTIONS_KEY)),
-      blessed=True, model=final)
+      blessed=True, model=final, served_dir=model_path)
   return model_card.card_files(card)
 
 

@@ -17,6 +17,7 @@ from settings import records
 from settings import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.report import ensemble_section
 from pipeline.components.report import model_card
 
 
@@ -44,7 +45,8 @@ def card_from_artifacts(
     examples: Optional[types.Artifact],
     eval_predictions: Optional[predictions_lib.SplitPredictions],
     blessed: Optional[bool],
-    model: Optional[str]) -> model_card.ModelCard:
+    model: Optional[str],
+    served_dir: Optional[str] = None) -> model_card.ModelCard:
   """The card of the model `evaluation` evaluated.
 
   Args:
@@ -55,11 +57,14 @@ def card_from_artifacts(
     eval_predictions: the eval split's predictions (`read_eval_predictions`).
     blessed: the gate's verdict.
     model: where the model is (the version folder, or the Trainer's model).
+    served_dir: the SavedModel folder to read an ensemble's ledger from
+      (default: `model`; the Pusher builds the card before the version
+      folder exists).
   """
   history = records.TrainingHistory.read(
       model_run.uri if model_run is not None else None)
   labels, predicted = model_card.eval_arrays(eval_predictions)
-  return model_card.build_card(
+  card = model_card.build_card(
       evaluation, history,
       validation_summary=(data_validator.read_summary(anomalies.uri)
                           if anomalies is not None else None),
@@ -69,3 +74,8 @@ def card_from_artifacts(
              else None)),
       eval_labels=labels, eval_predicted=predicted, blessed=blessed,
       model=model)
+  # An ensemble's members and weights, beside the ensemble's scores.
+  ensemble_section.add_to_card(
+      card, served_dir or model,
+      (history.config if history else {}).get("class_names", []))
+  return card

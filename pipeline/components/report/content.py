@@ -105,6 +105,8 @@ class ReportData:
   # The spans the model was trained on ("span 2", "spans 1-2"; None in the
   # plain layout), from the DataValidator's copy of ExampleGen's report.
   spans: Optional[str] = None
+  # An ensemble's ledger (report/ensemble_section.py); None: one model.
+  ensemble: Optional[Dict[str, Any]] = None
 
   @property
   def verdict(self) -> str:

@@ -31,6 +31,7 @@ from pipeline.components.data_validator import checks as validation_checks
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import card_inputs
 from pipeline.components.report import content
+from pipeline.components.report import ensemble_section
 from pipeline.components.report import gallery as gallery_lib
 from pipeline.components.report import render
 
@@ -141,6 +142,7 @@ class Executor(base_executor.BaseExecutor):
         pipeline_run_id=(self._context.pipeline_run_id
                          if self._context else None))
     _add_predictions(data, input_dict)
+    data.ensemble = ensemble_section.read(data.model_location)
     path = render.render_report(data, report.uri)
 
     report.set_string_custom_property(VERDICT_PROPERTY, data.verdict)

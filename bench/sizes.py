@@ -1,0 +1,50 @@
+"""How big the bench's runs are: the sizes of each mode (full, quick, tiny).
+
+`bench/run.py --quick` and `--tiny` pick QUICK and TINY, FULL otherwise;
+each size is `tools/make_sample_data.py`'s arguments and the epochs.
+"""
+
+import dataclasses
+from typing import Dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+  """How big each run is. `make_sample_data.py` arguments and epochs."""
+  head_count: int
+  tail_count: int
+  epochs: int
+  epochs_512: int
+  input_rounds: int
+  input_seconds: float
+  val_fraction: float = 0.35
+  # Unlabelled images of the `test` folder: the runs predict it
+  # (TestExampleGen, BatchPrediction), as a user's run with a test folder.
+  test_count: int = 150
+  head_classes: int = 4
+  num_classes: int = 104
+
+  def split_counts(self) -> Dict[str, int]:
+    """Train and val examples the generator writes for these sizes."""
+    from tools import make_sample_data  # pylint: disable=g-import-not-at-top
+    counts = {}
+    for split, fraction in (("train", 1.0), ("val", self.val_fraction)):
+      counts[split] = len(make_sample_data.split_labels(
+          self.num_classes, self.head_classes, self.head_count,
+          self.tail_count, fraction))
+    return counts
+
+
+# Full: at least 2,000 images in both sets (1,640 train + 584 val), epochs
+# kept low so that the whole bench fits in 30 minutes on 2 cores. Quick: the
+# end-to-end tests' size.
+FULL = Sizes(head_count=60, tail_count=14, epochs=10, epochs_512=2,
+             input_rounds=3, input_seconds=3.0)
+QUICK = Sizes(head_count=12, tail_count=3, epochs=2, epochs_512=1,
+              input_rounds=1, input_seconds=1.5, test_count=20)
+# Tiny: the least that still measures every section (tests/test_bench.py
+# runs it): one epoch, and just enough head-class images that each split
+# has more examples than the startup section's small run (its line fit
+# needs two sizes).
+TINY = Sizes(head_count=6, tail_count=2, epochs=1, epochs_512=1,
+             input_rounds=1, input_seconds=0.5, test_count=4)

@@ -1,0 +1,161 @@
+"""The bench's steps: generated data, one measured command and its record,
+and what a pipeline run leaves behind (its component times, its log lines).
+
+Every section (bench/sections/) runs its commands through `run_step`, which
+records each one in the details (command, exit status, wall time, peak RSS
+of its process tree, load average before and after); a failed step leaves
+its figures None and fails the bench (`report.failures`).
+"""
+
+import datetime
+import glob
+import os
+import re
+import shutil
+import sys
+from typing import Any, Dict, List, Optional
+
+from bench import mlmd_times
+from bench import procmon
+from bench.sizes import Sizes
+from settings import records
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIB = 2**30
+# The gate the bench's runs open (every run pushes); the cache section's
+# gate-only re-run changes it (bench/sections/cache.py).
+OPEN_GATE = "0"
+
+
+def python_env() -> Dict[str, str]:
+  return dict(os.environ, PYTHONPATH=REPO_ROOT)
+
+
+def log(message: str) -> None:
+  print(f"[bench {datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def load_average() -> List[float]:
+  return [round(x, 2) for x in os.getloadavg()]
+
+
+def make_data(work_dir: str, image_size: int, sizes: Sizes) -> str:
+  """Generates (or reuses) a sample-style data set; returns its data root."""
+  key = (f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
+         f"-test{sizes.test_count}")
+  data_root = os.path.join(work_dir, "data", key)
+  marker = os.path.join(data_root, ".complete")
+  if os.path.exists(marker):
+    log(f"reusing {data_root}")
+    return data_root
+  shutil.rmtree(data_root, ignore_errors=True)
+  log(f"generating {image_size}x{image_size} data in {data_root}")
+  command = [sys.executable, os.path.join(REPO_ROOT, "tools",
+                                          "make_sample_data.py"),
+             "--output", data_root, "--image-size", str(image_size),
+             "--head-count", str(sizes.head_count),
+             "--tail-count", str(sizes.tail_count),
+             "--val-fraction", str(sizes.val_fraction),
+             "--test-count", str(sizes.test_count)]
+  run = procmon.run_monitored(command, data_root + ".log", env=python_env(),
+                              cwd=REPO_ROOT)
+  if not run.ok:
+    raise RuntimeError(f"make_sample_data.py failed; see {run.log_path}")
+  open(marker, "w", encoding="utf-8").close()
+  return data_root
+
+
+def tail(path: str, lines: int = 15) -> str:
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      return "".join(f.readlines()[-lines:])
+  except OSError:
+    return ""
+
+
+def run_step(name: str, command: List[str], log_path: str,
+             details: Dict[str, Any]) -> Optional[procmon.MonitoredRun]:
+  """Runs one measured command; records it; None if it failed."""
+  shown = [os.path.relpath(arg, REPO_ROOT) if arg.startswith(REPO_ROOT)
+           else arg for arg in command[1:]]
+  log(f"{name}: {' '.join(shown)}")
+  load_before = load_average()
+  run = procmon.run_monitored(command, log_path, env=python_env(),
+                              cwd=REPO_ROOT)
+  details[name] = {
+      "command": command,
+      "returncode": run.returncode,
+      "wall_seconds": round(run.wall_seconds, 2),
+      "peak_tree_rss_gib": round(run.peak_tree_rss_bytes / GIB, 3),
+      "peak_process_rss_gib": round(run.peak_process_rss_bytes / GIB, 3),
+      "rss_samples": run.samples,
+      "beam_workers_started": run.beam_workers_started,
+      "log": log_path,
+      "load_average_before": load_before,
+      "load_average_after": load_average(),
+  }
+  if not run.ok:
+    details[name]["error"] = tail(log_path)
+    log(f"{name} FAILED (exit {run.returncode}); log: {log_path}")
+    print(details[name]["error"], flush=True)
+    return None
+  log(f"{name}: {run.wall_seconds:.0f} s, peak RSS "
+      f"{run.peak_tree_rss_bytes / GIB:.2f} GiB")
+  return run
+
+
+def local_runner_command(data_root: str, output_dir: str, image_size: int,
+                         epochs: int) -> List[str]:
+  # The gate is opened (--min-macro-f1 0) so that every run pushes, as a
+  # notebook always saves its model: the work is the same whatever the
+  # small model learned in few epochs. Beam runs as the runner chooses by
+  # default (pipeline/beam.py `resolve_local_profile`: in-process on a
+  # 2-core machine); the Beam section compares worker processes with it.
+  return [sys.executable, os.path.join(REPO_ROOT, "local_runner.py"),
+          "--data-root", data_root, "--output-dir", output_dir,
+          "--image-size", str(image_size), "--epochs", str(epochs),
+          "--min-macro-f1", OPEN_GATE]
+
+
+def latest_dir(pattern: str) -> Optional[str]:
+  """The artifact folder with the highest id among those `pattern` matches."""
+  paths = [p for p in glob.glob(pattern) if os.path.basename(p).isdigit()]
+  return max(paths, key=lambda p: int(os.path.basename(p)), default=None)
+
+
+def pipeline_macro_f1(log_path: str) -> Optional[float]:
+  match = re.search(r"^\s+macro_f1\s+([0-9.]+)\s*$", tail(log_path, 200),
+                    re.MULTILINE)
+  return float(match.group(1)) if match else None
+
+
+def beam_choice(log_path: str) -> str:
+  """How the runner ran Beam, from its "beam: ..." line ("" if none)."""
+  if not os.path.exists(log_path):
+    return ""
+  with open(log_path, encoding="utf-8", errors="replace") as f:
+    for line in f:
+      if line.startswith("beam: "):
+        return line[len("beam: "):].split(":")[0].strip()
+  return ""
+
+
+def trainer_epoch_seconds(output_dir: str) -> List[float]:
+  """The newest Trainer run's epoch times, from its training history."""
+  paths = glob.glob(os.path.join(output_dir, "pipeline_root", "Trainer",
+                                 "model_run", "*",
+                                 records.TrainingHistory.FILE_NAME))
+  if not paths:
+    return []
+  history = records.TrainingHistory.read_file(
+      max(paths, key=os.path.getmtime))
+  return [epoch["seconds"] for epoch in history.epochs]
+
+
+def component_times(output_dir: str) -> Dict[str, Any]:
+  runs = mlmd_times.read_latest_times(os.path.join(output_dir,
+                                                   "metadata.sqlite"))
+  return {
+      "seconds": mlmd_times.component_seconds(runs),
+      "states": {run.node_id: run.state for run in runs},
+  }
