@@ -41,22 +41,31 @@ def load_average() -> List[float]:
 
 def make_data(work_dir: str, image_size: int, sizes: Sizes) -> str:
   """Generates (or reuses) a sample-style data set; returns its data root."""
-  key = (f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
-         f"-test{sizes.test_count}")
+  return generate_data(
+      work_dir, f"{image_size}px-h{sizes.head_count}-t{sizes.tail_count}"
+      f"-test{sizes.test_count}", image_size,
+      {"head_count": sizes.head_count, "tail_count": sizes.tail_count,
+       "val_fraction": sizes.val_fraction, "test_count": sizes.test_count})
+
+
+def generate_data(work_dir: str, key: str, image_size: int,
+                  args: Dict[str, Any]) -> str:
+  """`tools/make_sample_data.py` with `args` (its flags, as keyword names)
+  into `<work_dir>/data/<key>`, or that folder again if a complete run
+  wrote it before; returns the data root."""
   data_root = os.path.join(work_dir, "data", key)
   marker = os.path.join(data_root, ".complete")
   if os.path.exists(marker):
     log(f"reusing {data_root}")
     return data_root
   shutil.rmtree(data_root, ignore_errors=True)
-  log(f"generating {image_size}x{image_size} data in {data_root}")
+  log(f"generating {image_size}x{image_size} data in {data_root} (once; "
+      "later runs reuse it)")
   command = [sys.executable, os.path.join(REPO_ROOT, "tools",
                                           "make_sample_data.py"),
-             "--output", data_root, "--image-size", str(image_size),
-             "--head-count", str(sizes.head_count),
-             "--tail-count", str(sizes.tail_count),
-             "--val-fraction", str(sizes.val_fraction),
-             "--test-count", str(sizes.test_count)]
+             "--output", data_root, "--image-size", str(image_size)]
+  for name, value in args.items():
+    command += [f"--{name.replace('_', '-')}", str(value)]
   run = procmon.run_monitored(command, data_root + ".log", env=python_env(),
                               cwd=REPO_ROOT)
   if not run.ok:
