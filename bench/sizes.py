@@ -5,7 +5,7 @@ each size is `tools/make_sample_data.py`'s arguments and the epochs.
 """
 
 import dataclasses
-from typing import Dict
+from typing import Dict, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,17 @@ class Sizes:
   test_count: int = 150
   head_classes: int = 4
   num_classes: int = 104
+  # The scale section (bench/sections/scale.py): its largest set, as
+  # make_sample_data.py arguments (full: the Kaggle set's size and
+  # resolution, 12,816 train + 3,684 val + 7,382 test at 512x512, 20 head
+  # classes), and the fractions of it that run (1 epoch each).
+  scale_head_classes: int = 20
+  scale_head_count: int = 330
+  scale_tail_count: int = 74
+  scale_val_fraction: float = 0.29
+  scale_test_count: int = 7382
+  scale_image_size: int = 512
+  scale_fractions: Tuple[float, ...] = (0.125, 0.5, 1.0)
 
   def split_counts(self) -> Dict[str, int]:
     """Train and val examples the generator writes for these sizes."""
@@ -41,10 +52,17 @@ class Sizes:
 FULL = Sizes(head_count=60, tail_count=14, epochs=10, epochs_512=2,
              input_rounds=3, input_seconds=3.0)
 QUICK = Sizes(head_count=12, tail_count=3, epochs=2, epochs_512=1,
-              input_rounds=1, input_seconds=1.5, test_count=20)
+              input_rounds=1, input_seconds=1.5, test_count=20,
+              # The scale section at 1/16 of the Kaggle size.
+              scale_head_count=21, scale_tail_count=5, scale_test_count=460)
 # Tiny: the least that still measures every section (tests/test_bench.py
 # runs it): one epoch, and just enough head-class images that each split
 # has more examples than the startup section's small run (its line fit
 # needs two sizes).
 TINY = Sizes(head_count=6, tail_count=2, epochs=1, epochs_512=1,
-             input_rounds=1, input_seconds=0.5, test_count=4)
+             input_rounds=1, input_seconds=0.5, test_count=4,
+             # The scale section: two small sizes of small images, the
+             # least that measures each of its figures.
+             scale_head_classes=4, scale_head_count=8, scale_tail_count=2,
+             scale_val_fraction=0.5, scale_test_count=8,
+             scale_image_size=128, scale_fractions=(0.5, 1.0))
