@@ -1,8 +1,11 @@
 """`make bench`: the pipeline against the notebook approach, on this machine.
 
-    python bench/run.py            # the full bench (13-25 minutes on 2 cores)
+    python bench/run.py            # the full bench (about 33 minutes on 2
+                                   # cores, 40 the first time: the scale
+                                   # section's data takes 7 to generate)
     python bench/run.py --quick    # smaller sizes, to check it works (8-12)
     python bench/run.py --tiny     # the least that measures every section
+    python bench/run.py --sections scale   # only the named sections
 
 Most of either is fixed cost (process and Beam worker start-up, four
 pipeline runs), so the times depend more on the machine's load than on the
@@ -43,9 +46,17 @@ what it measures and holds its targets; they run their commands through
    (`bench/input_path.py`). Target: augmentation adds at most 25% to the
    decode-only time, judged on CPU time per image.
 
+7. scale (`scale.py`): the pipeline at the competition's size: generated
+   data at the Kaggle set's size and resolution (full: 12,816 train +
+   3,684 val + 7,382 test at 512x512) at 1/8, 1/2 and the whole, one
+   1-epoch `local_runner.py` run each, against the limits of a pass over
+   the same files (`bench/read_limits.py`). Targets, at the whole size:
+   time outside the epoch <= 90 s, each pass over the data >= 50% of its
+   limit, peak RSS <= 4 GiB and <= 1.25x the 1/8 run's.
+
 On by default (`--no-engines` leaves it out; `--engines-only` runs it alone):
 
-7. engines (`engines.py`): StatisticsGen and Transform throughput on Flink's
+8. engines (`engines.py`): StatisticsGen and Transform throughput on Flink's
    embedded mini-cluster, parallelism 1 and 2, against the DirectRunner with
    2 workers: the same partial run as the beam section, on one Flink job
    server (`make beam-jobs` fetches it; docs/beam-engines.md).
@@ -77,35 +88,58 @@ from bench.sections import cache  # pylint: disable=g-import-not-at-top,wrong-im
 from bench.sections import e2e  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import engines  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import memory  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench.sections import scale  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import startup  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import trainer_input  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # The sections before the optional engines one, in the order they run
 # (report.section_of names each figure's).
 PIPELINE_SECTIONS = ("e2e", "cache", "memory", "beam", "startup", "input")
+# Every section, in the order they run; `--sections` picks some.
+SECTIONS = PIPELINE_SECTIONS + ("scale", "engines")
+# What a pipeline section takes from another one's runs: the e2e run
+# (cache, memory, beam, startup, input) and the 512 px run of memory (input).
+NEEDS = {"cache": ("e2e",), "memory": ("e2e",), "beam": ("e2e",),
+         "startup": ("e2e",), "input": ("e2e", "memory")}
 MODES = {"tiny": sizes_lib.TINY, "quick": sizes_lib.QUICK,
          "full": sizes_lib.FULL}
 
 
+def with_needs(chosen: List[str]) -> List[str]:
+  """`chosen` and the sections they take runs from, in SECTIONS order."""
+  wanted = set(chosen)
+  for name in chosen:
+    wanted.update(NEEDS.get(name, ()))
+  return [name for name in SECTIONS if name in wanted]
+
+
 def run_pipeline_sections(sizes: sizes_lib.Sizes, data_roots: Dict[str, str],
                           work_dir: str, figures: List[Figure],
-                          details: Dict[str, Any]) -> None:
-  """PIPELINE_SECTIONS, in order; each one's module says what it measures."""
+                          details: Dict[str, Any],
+                          chosen: List[str]) -> None:
+  """The chosen PIPELINE_SECTIONS, in order (with_needs adds what they
+  need); each one's module says what it measures."""
   e2e_runs = e2e.run(sizes, data_roots["192"], work_dir, figures, details)
-  cache.run(e2e_runs, work_dir, figures, details)
-  out_512 = memory.run(sizes, data_roots["512"], e2e_runs, work_dir, figures,
-                       details)
-  memory.run_512_input(data_roots["512"], work_dir, figures, details)
+  if "cache" in chosen:
+    cache.run(e2e_runs, work_dir, figures, details)
+  out_512 = None
+  if "memory" in chosen:
+    out_512 = memory.run(sizes, data_roots["512"], e2e_runs, work_dir,
+                         figures, details)
+    memory.run_512_input(data_roots["512"], work_dir, figures, details)
   e2e_seconds = details[e2e.PIPELINE_STEP].get("components", {}).get(
       "seconds", {})
-  beam_workers.run(sizes, data_roots["192"], e2e_seconds,
-                   steps.beam_choice(os.path.join(
-                       work_dir, "logs", e2e.PIPELINE_STEP + ".log")),
-                   work_dir, figures, details)
-  startup.run(sizes, e2e_seconds, work_dir, figures, details)
-  trainer_input.run(sizes, data_roots,
-                    {"192": e2e_runs.output_dir, "512": out_512}, work_dir,
-                    figures, details)
+  if "beam" in chosen:
+    beam_workers.run(sizes, data_roots["192"], e2e_seconds,
+                     steps.beam_choice(os.path.join(
+                         work_dir, "logs", e2e.PIPELINE_STEP + ".log")),
+                     work_dir, figures, details)
+  if "startup" in chosen:
+    startup.run(sizes, e2e_seconds, work_dir, figures, details)
+  if "input" in chosen:
+    trainer_input.run(sizes, data_roots,
+                      {"192": e2e_runs.output_dir, "512": out_512}, work_dir,
+                      figures, details)
 
 
 def main(argv=None) -> int:
@@ -131,6 +165,11 @@ def main(argv=None) -> int:
                       "(default: on)")
   parser.add_argument("--engines-only", action="store_true",
                       help="run the engine section alone")
+  parser.add_argument("--sections", default=",".join(SECTIONS),
+                      help="comma-separated sections to run, of "
+                      f"{','.join(SECTIONS)}; a section another one takes "
+                      "runs from runs too (e2e for cache, memory, beam, "
+                      "startup and input) (default: all)")
   parser.add_argument("--results-dir",
                       default=os.path.join(REPO_ROOT, "bench", "results"),
                       help="where the JSON record is written "
@@ -147,14 +186,27 @@ def main(argv=None) -> int:
   details: Dict[str, Any] = {"load_average_start": steps.load_average()}
   steps.log(f"{mode} bench; work dir {work_dir}")
 
-  data_roots = {"192": steps.make_data(work_dir, 192, sizes)}
-  sections = []
-  if not args.engines_only:
-    sections += PIPELINE_SECTIONS
+  chosen = [name.strip() for name in args.sections.split(",") if name.strip()]
+  unknown = sorted(set(chosen) - set(SECTIONS))
+  if unknown:
+    parser.error(f"unknown sections {unknown}; the sections are "
+                 f"{', '.join(SECTIONS)}")
+  if args.engines_only:
+    chosen = ["engines"]
+  elif not args.engines:
+    chosen = [name for name in chosen if name != "engines"]
+  sections = with_needs(chosen)
+  data_roots = {}
+  if "e2e" in sections or "engines" in sections:
+    data_roots["192"] = steps.make_data(work_dir, 192, sizes)
+  if "memory" in sections:
     data_roots["512"] = steps.make_data(work_dir, 512, sizes)
-    run_pipeline_sections(sizes, data_roots, work_dir, figures, details)
-  if args.engines or args.engines_only:
-    sections.append("engines")
+  if "e2e" in sections:
+    run_pipeline_sections(sizes, data_roots, work_dir, figures, details,
+                          sections)
+  if "scale" in sections:
+    scale.run(sizes, work_dir, figures, details)
+  if "engines" in sections:
     engines.run(sizes, data_roots["192"], work_dir, figures, details)
   details["load_average_end"] = steps.load_average()
   details["bench_wall_seconds"] = round(time.perf_counter() - wall_start, 1)

@@ -502,8 +502,8 @@ def test_a_failed_step_or_a_section_without_figures_fails_the_bench():
 @pytest.mark.engines  # Its engines section runs Flink (`make beam-jobs`).
 def test_every_section_of_the_bench_measures_on_tiny_data(tmp_path):
   # The bench's own run, end to end, so that it cannot rot unseen: every
-  # section runs and must measure. Its 11 minutes (2 shared cores) are the
-  # fixed cost of 16 measured steps, each starting TensorFlow and TFX
+  # section runs and must measure. Its 13 minutes (2 shared cores) are the
+  # fixed cost of 19 measured steps, each starting TensorFlow and TFX
   # (docs/benchmarks.md), not the data. Figures are not judged: a missed
   # target is a result.
   import subprocess  # pylint: disable=g-import-not-at-top
@@ -518,6 +518,40 @@ def test_every_section_of_the_bench_measures_on_tiny_data(tmp_path):
   (path,) = (tmp_path / "results").glob("*.json")
   record = json.loads(path.read_text())
   figures = [Figure.from_dict(f) for f in record["figures"]]
-  sections = list(bench_run.PIPELINE_SECTIONS) + ["engines"]
+  sections = list(bench_run.SECTIONS)
+  assert {"scale", "engines"} <= set(sections)
   assert report.failures(figures, record["details"], sections) == []
   assert record["settings"]["mode"] == "tiny"
+
+
+def test_scale_section_full_size_is_the_kaggle_set_and_fractions_shrink_it():
+  from bench.sections import scale
+  from bench import sizes as sizes_lib
+  from tools import make_sample_data
+  full = sizes_lib.FULL
+  def counts(fraction):
+    args = scale.scaled_args(full, fraction)
+    return [len(make_sample_data.split_labels(
+        full.num_classes, args["head_classes"], args["head_count"],
+        args["tail_count"], share)) for share in (1.0, args["val_fraction"])
+            ] + [args["test_count"]]
+  # The Kaggle set: 12,753 train, 3,712 val, 7,382 test images.
+  for got, kaggle in zip(counts(1.0), (12753, 3712, 7382)):
+    assert abs(got - kaggle) / kaggle < 0.02, (got, kaggle)
+  eighth = counts(0.125)
+  assert all(abs(e * 8 - f) / f < 0.1 for e, f in zip(eighth, counts(1.0)))
+
+
+def test_scale_section_growth_is_the_least_squares_slope():
+  from bench.sections import scale
+  assert scale.slope_per_thousand([(1000, 30.0), (3000, 50.0),
+                                   (5000, 70.0)]) == pytest.approx(10.0)
+  assert scale.slope_per_thousand([(1000, 30.0)]) is None
+  assert scale.outside_epochs(100.0, [20.0, 30.0]) == 50.0
+  assert scale.outside_epochs(None, [20.0]) is None
+
+
+def test_chosen_sections_bring_the_runs_they_need():
+  assert bench_run.with_needs(["input"]) == ["e2e", "memory", "input"]
+  assert bench_run.with_needs(["scale"]) == ["scale"]
+  assert bench_run.with_needs(["cache", "e2e"]) == ["e2e", "cache"]
