@@ -57,7 +57,7 @@ def eval_files(output_dir: str) -> List[str]:
   if not folders:
     raise SystemExit(f"no ImportExampleGen eval split under {output_dir}")
   newest = max(folders, key=lambda folder: int(folder.split(os.sep)[-2]))
-  return sorted(glob.glob(os.path.join(newest, "*.gz")))
+  return sorted(glob.glob(os.path.join(newest, "*")))
 
 
 def predict(model_dir: str, files: List[str]) -> predictions.SplitPredictions:

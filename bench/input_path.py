@@ -8,8 +8,8 @@ pipelines, each at two model input sizes (the pipeline's default, 64, and
 the data's own size, as the notebooks train):
 
 - `augmented`: the Trainer's training input, `modules.dataset.make_dataset(
-  ..., training=True)` with the config's augmentation: GZIP TFRecords from
-  ExampleGen, shuffle, batch, parse, the Transform graph (decode, and
+  ..., training=True)` with the config's augmentation: TFRecords from
+  ExampleGen (the input's own records, copied), shuffle, batch, parse, the Transform graph (decode, and
   resize unless the size matches), the input pipeline's augmentation
   layers (none by default: the flip runs in the model).
 - `decode_only`: the same with every augmentation layer off.
@@ -19,7 +19,7 @@ the data's own size, as the notebooks train):
   accelerator it runs there instead). With the flip in the input pipeline
   on float32 batches (the choice before), this cost was the input's.
 - `notebook`: the Kaggle notebooks' pipeline: `TFRecordDataset` over the raw
-  `.tfrec` files (no GZIP), `parse_single_example`, `decode_jpeg`,
+  `.tfrec` files, `parse_single_example`, `decode_jpeg`,
   `tf.image.resize`, batch, without ordering guarantees.
 
 The Transform graph at the pipeline's input size is the pipeline's own
@@ -119,8 +119,9 @@ def build_transform_graph(examples_files: Sequence[str], config,
   schema = text_format.Parse(open(schema_file, encoding="utf-8").read(),
                              schema_pb2.Schema())
   instances = []
-  records = tf.data.TFRecordDataset(list(examples_files),
-                                    compression_type="GZIP")
+  records = tf.data.TFRecordDataset(
+      list(examples_files),
+      compression_type=features.record_compression(list(examples_files)))
   for record in records.take(num_examples).as_numpy_iterator():
     feature = tf.train.Example.FromString(record).features.feature
     instances.append({

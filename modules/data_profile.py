@@ -87,14 +87,15 @@ def profile_schema() -> schema_pb2.Schema:
 
 
 def profile_records(file_patterns: Sequence[str],
-                    compression_type: str = "GZIP"
+                    compression_type: Optional[str] = None
                     ) -> Tuple[statistics_pb2.DatasetFeatureStatisticsList,
                                Dict[str, Any]]:
   """Profiles every record of the files (ExampleGen's output by default).
 
   Args:
     file_patterns: glob patterns of TFRecord files of tf.Examples.
-    compression_type: of the files ("GZIP": ExampleGen's output).
+    compression_type: of the files; None: by their names (settings/
+      features.py `record_compression`), as ExampleGen writes them.
 
   Returns:
     (statistics, record): TFDV statistics of the label and the image
@@ -113,6 +114,8 @@ def profile_records(file_patterns: Sequence[str],
                               (features.LABEL_KEY,) + IMAGE_FEATURES}
   records, skipped = 0, []
   start = time.perf_counter()
+  if compression_type is None:
+    compression_type = features.record_compression(files)
   for raw in tf.data.TFRecordDataset(files, compression_type=compression_type):
     records += 1
     feature_map = tf.train.Example.FromString(raw.numpy()).features.feature

@@ -44,7 +44,8 @@ def read_class_counts(tft_output: tft.TFTransformOutput,
 def read_records(file_patterns: Sequence[str],
                  config: config_lib.TrainerSettings, batch_size: int,
                  training: bool, start_batch: int = 0) -> tf.data.Dataset:
-  """Batches of serialized tf.Examples from ExampleGen's GZIP TFRecords.
+  """Batches of serialized tf.Examples from ExampleGen's TFRecords (GZIP
+  or not, by name: settings/features.py `record_compression`).
 
   Training: files and records shuffled (seeded by train.seed), repeated
   forever, whole batches only; `start_batch` > 0 continues that stream
@@ -59,12 +60,13 @@ def read_records(file_patterns: Sequence[str],
                  for f in tf.io.gfile.glob(pattern))
   if not files:
     raise ValueError(f"no files match {list(file_patterns)}")
+  compression = features.record_compression(files)
   seed = config.train.seed
   dataset = tf.data.Dataset.from_tensor_slices(files)
   if training:
     dataset = dataset.shuffle(len(files), seed=seed)
   dataset = dataset.interleave(
-      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+      lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
       cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE)
   fit_percent = getattr(config, "fit_slice_percent", 0)
   if training and fit_percent:
@@ -103,7 +105,7 @@ def make_dataset(file_patterns: Sequence[str],
   """(images, labels) batches with the Transform graph applied.
 
   Args:
-    file_patterns: ExampleGen output files (GZIP TFRecords of tf.Examples).
+    file_patterns: ExampleGen output files (TFRecords of tf.Examples).
     tft_output: the Transform output.
     batch_size: global batch size.
     config: the pipeline config.

@@ -33,6 +33,12 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"  # TestExampleGen's one split (pipeline/pipeline.py).
 TFRECORD_PATTERN = "*.tfrec"
+# ExampleGen's output files. TFX's own Beam import writes GZIP TFRecords
+# named `*.gz`; the copy import (pipeline/components/example_gen/) keeps the
+# input's uncompressed records under this suffix. Readers choose by name, as
+# TFX's own readers do (Beam's AUTO, tfx_bsl's detect_compression_type).
+COPIED_RECORD_SUFFIX = ".tfrecord"
+GZIP_SUFFIX = ".gz"
 # Without a `val` folder, this percent of `train` (by hash of `id`) becomes
 # the eval split (pipeline/pipeline.py output_config; docs/your-data.md).
 HOLDOUT_EVAL_PERCENT = 15
@@ -90,6 +96,20 @@ DEFAULT_CLASSES_FILE = os.path.join(
 def image_dir_name(image_size: int) -> str:
   """Returns the Kaggle directory name for square images of `image_size`."""
   return f"tfrecords-jpeg-{image_size}x{image_size}"
+
+
+def record_compression(files: Sequence[str]) -> str:
+  """The compression ("GZIP" or "") of ExampleGen output files, by name.
+
+  Raises:
+    ValueError: the files mix `.gz` and other names (one artifact never
+      does: each is written by one import).
+  """
+  kinds = {f.endswith(GZIP_SUFFIX) for f in files}
+  if len(kinds) > 1:
+    raise ValueError(f"files mix {GZIP_SUFFIX} and uncompressed records: "
+                     f"{sorted(files)[:4]}...")
+  return "GZIP" if kinds == {True} else ""
 
 
 def model_image_format(encoded: bytes) -> Optional[str]:

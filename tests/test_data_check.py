@@ -38,14 +38,18 @@ def _base(root):
   return root / features.image_dir_name(SIZE)
 
 
+def _exec_properties(component):
+  """A component's exec properties as the launcher hands them over."""
+  return {key: (proto_utils.proto_to_json(value)
+                if isinstance(value, message.Message) else value)
+          for key, value in component.exec_properties.items()}
+
+
 def _run_example_gen(input_base, output_dir):
   """Runs CheckedImportExampleGen's executor as the launcher would."""
   component = example_gen_component.CheckedImportExampleGen(
       input_base=str(input_base), input_config=data_plan.input_config())
-  exec_properties = {
-      key: (proto_utils.proto_to_json(value)
-            if isinstance(value, message.Message) else value)
-      for key, value in component.exec_properties.items()}
+  exec_properties = _exec_properties(component)
   examples = standard_artifacts.Examples()
   examples.uri = str(output_dir)
   example_gen_executor.Executor().Do({}, {"examples": [examples]},
@@ -66,6 +70,13 @@ def _not_a_tfrecord(root):
   return str(path), "unreadable at record 0"
 
 
+def _not_an_example(root):
+  path = _base(root) / "train" / "98-192x192-1.tfrec"
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    writer.write(b"\xff\xff\xff")  # A good record, but no protocol buffer.
+  return str(path), "record 0 is not a tf.Example"
+
+
 def _no_files(root):
   for path in (_base(root) / "val").glob("*.tfrec"):
     path.rename(str(path) + ".bak")
@@ -84,7 +95,8 @@ def _missing_folder(root):
 
 
 @pytest.mark.parametrize("damage", [
-    _truncate, _not_a_tfrecord, _no_files, _zero_records, _missing_folder])
+    _truncate, _not_a_tfrecord, _not_an_example, _no_files, _zero_records,
+    _missing_folder])
 def test_dag_and_preflight_stop_with_the_same_message(data_root, tmp_path,
                                                       damage):
   named, words = damage(data_root)
@@ -124,6 +136,87 @@ def test_empty_shard_and_stray_files_are_counted_and_named(data_root,
   test_id, digest = written["test_records"][0]
   assert test_id.startswith("test") and len(digest) == 64
   assert tf.io.gfile.glob(os.path.join(examples.uri, "Split-train", "*"))
+
+
+def _tfx_import(input_base, output_dir, output_config=None):
+  """TFX's own ImportExampleGen executor (Beam, re-encoded, GZIP)."""
+  from tfx.components.example_gen.import_example_gen import executor as import_executor  # pylint: disable=g-import-not-at-top
+  component = tfx.components.ImportExampleGen(
+      input_base=str(input_base), input_config=data_plan.input_config(),
+      output_config=output_config)
+  exec_properties = _exec_properties(component)
+  examples = standard_artifacts.Examples()
+  examples.uri = str(output_dir)
+  import_executor.Executor().Do({}, {"examples": [examples]}, exec_properties)
+  return examples
+
+
+def _split_examples(examples, split):
+  files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
+  return files, sorted(
+      tf.train.Example.FromString(raw.numpy()).SerializeToString(
+          deterministic=True)
+      for raw in tf.data.TFRecordDataset(
+          files, compression_type=features.record_compression(files)))
+
+
+def test_copy_import_holds_what_tfx_import_writes(data_root, tmp_path):
+  """The copy import's Examples against TFX's own import of the same files:
+  the same records per split and the same artifact properties, read through
+  TFX's own reader (tfxio) as StatisticsGen and Transform read them."""
+  from tfx.components.util import tfxio_utils  # pylint: disable=g-import-not-at-top
+  (_base(data_root) / "val" / "07-192x192-0.tfrec").write_bytes(b"")
+  ours = _run_example_gen(_base(data_root), tmp_path / "ours")
+  theirs = _tfx_import(_base(data_root), tmp_path / "theirs")
+  assert ours.split_names == theirs.split_names == '["train", "eval"]'
+  for name in ("payload_format", "file_format"):
+    assert (ours.get_string_custom_property(name) ==
+            theirs.get_string_custom_property(name) != "")
+  for split, count in (("train", 104), ("eval", 104)):
+    our_files, our_records = _split_examples(ours, split)
+    their_files, their_records = _split_examples(theirs, split)
+    assert len(our_records) == count and our_records == their_records
+    # Copies of the input files, uncompressed; TFX's are GZIP.
+    assert all(f.endswith(features.COPIED_RECORD_SUFFIX) for f in our_files)
+    assert all(f.endswith(features.GZIP_SUFFIX) for f in their_files)
+    # The empty file is not copied (the check counted it).
+    assert len(our_files) == len(list((_base(data_root) / (
+        "train" if split == "train" else "val")).glob("*.tfrec"))) - (
+            split == "eval")
+    batches = tfxio_utils.make_tfxio(
+        os.path.join(ours.uri, f"Split-{split}", "*"),
+        payload_format=ours.get_string_custom_property("payload_format"),
+        file_format=ours.get_string_custom_property("file_format"),
+        telemetry_descriptors=["test"]).BeamSource()
+    import apache_beam as beam  # pylint: disable=g-import-not-at-top
+    from apache_beam.testing import util as beam_util  # pylint: disable=g-import-not-at-top
+    with beam.Pipeline() as pipeline:
+      rows = (pipeline | batches
+              | beam.Map(lambda batch: batch.num_rows)
+              | beam.CombineGlobally(sum))
+      beam_util.assert_that(rows, beam_util.equal_to([count]))
+
+
+def test_a_split_cut_by_hash_goes_through_tfx_import(data_root, tmp_path):
+  """Without a val folder the records are routed by hash of id: TFX's own
+  import writes them, as TFX's import alone would."""
+  plan_output = data_plan.output_config(False, 15)
+  component = example_gen_component.CheckedImportExampleGen(
+      input_base=str(_base(data_root)),
+      input_config=data_plan.input_config(val_folder=False),
+      output_config=plan_output)
+  exec_properties = _exec_properties(component)
+  ours = standard_artifacts.Examples()
+  ours.uri = str(tmp_path / "ours")
+  example_gen_executor.Executor().Do({}, {"examples": [ours]},
+                                     exec_properties)
+  from tfx.components.example_gen.import_example_gen import executor as import_executor  # pylint: disable=g-import-not-at-top
+  theirs = standard_artifacts.Examples()
+  theirs.uri = str(tmp_path / "theirs")
+  import_executor.Executor().Do({}, {"examples": [theirs]},
+                                dict(exec_properties, custom_config=None))
+  for split in ("train", "eval"):
+    assert _split_examples(ours, split)[1] == _split_examples(theirs, split)[1]
 
 
 def test_unreadable_test_file_is_a_counted_warning(data_root, tmp_path):

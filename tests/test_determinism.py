@@ -114,7 +114,8 @@ def _main(inputs_json, output_dir, deterministic):
   files = sorted(f for pattern in inputs["eval_files"]
                  for f in tf.io.gfile.glob(pattern))
   serialized = [r.numpy() for r in
-                tf.data.TFRecordDataset(files, compression_type="GZIP")]
+                tf.data.TFRecordDataset(
+                    files, compression_type=features.record_compression(files))]
   labels = [tf.train.Example.FromString(s).features.feature[
       features.LABEL_KEY].int64_list.value[0] for s in serialized]
   model = tf.saved_model.load(serving_dir)

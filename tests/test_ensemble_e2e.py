@@ -68,7 +68,7 @@ def runs(tmp_path_factory):
 def _split_files(output_dir, split):
   files = glob.glob(os.path.join(
       output_dir, "pipeline_root", "**", "ImportExampleGen", "examples",
-      "*", f"Split-{split}", "*.gz"), recursive=True)
+      "*", f"Split-{split}", "*"), recursive=True)
   assert files, f"no {split} split files under {output_dir}"
   return sorted(files)
 
@@ -124,9 +124,10 @@ def test_pushed_probabilities_are_the_members_weighted_average(runs, version):
 def test_the_ensemble_serves_in_a_tf1_session(runs):
   version_dir, _ = runs["first_pushed"][0]
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
+  files = _split_files(runs["output_dir"], "eval")[:1]
   records = [r.numpy() for r in tf.data.TFRecordDataset(
-      _split_files(runs["output_dir"], "eval")[:1],
-      compression_type="GZIP").take(4)]
+      files, compression_type=features.record_compression(files)).take(4)]
   images = [tf.train.Example.FromString(r).features.feature[
       "image"].bytes_list.value[0] for r in records]
   serving_consumers.assert_serves_in_a_tf1_session(version_dir, records,

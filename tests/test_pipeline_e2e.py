@@ -115,7 +115,8 @@ def test_eval_and_serving_paths_never_augment(pipeline_run):
                                          training=False)))
   np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())
   raw = [r.numpy() for r in tf.data.TFRecordDataset(
-      eval_files, compression_type="GZIP").take(8)]
+      eval_files,
+      compression_type=features.record_compression(eval_files)).take(8)]
   direct = tft_output.transform_features_layer()(tf.io.parse_example(
       raw, tft_output.raw_feature_spec()))[features.TRANSFORMED_IMAGE_KEY]
   np.testing.assert_allclose(first[0].numpy(), direct.numpy(), atol=1e-4)

@@ -92,7 +92,8 @@ def test_executor_without_a_driver_reads_the_latest_span(tmp_path):
       "input_fingerprint").startswith("split:train")
   assert examples.get_string_custom_property(spans.SPANS_PROPERTY) == "2"
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from settings import features  # pylint: disable=g-import-not-at-top
+  files = tf.io.gfile.glob(os.path.join(examples.uri, "Split-train", "*"))
   records = sum(1 for _ in tf.data.TFRecordDataset(
-      tf.io.gfile.glob(os.path.join(examples.uri, "Split-train", "*")),
-      compression_type="GZIP"))
+      files, compression_type=features.record_compression(files)))
   assert records == counts["train"]

@@ -113,8 +113,9 @@ def _run_example_gen(data_root, setting, output):
 def _records(examples, split):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   pattern = os.path.join(examples.uri, f"Split-{split}", "*")
-  return sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern),
-                                                compression_type="GZIP"))
+  files = tf.io.gfile.glob(pattern)
+  return sum(1 for _ in tf.data.TFRecordDataset(
+      files, compression_type=features.record_compression(files)))
 
 
 @pytest.mark.slow

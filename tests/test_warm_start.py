@@ -242,10 +242,11 @@ def test_a_warm_start_begins_with_a_lower_loss(pipeline_run, tmp_path):
   # Its own weights are saved for the run after it.
   assert os.path.isfile(warm_start.weights_path(str(tmp_path / "model")))
   # The warm-started model serves in a TF1 session as a cold one does.
-  examples = [r.numpy() for r in tf.data.TFRecordDataset(glob.glob(
-      os.path.join(_newest(pipeline_run["output_dir"], "ImportExampleGen",
-                           "examples"), "Split-eval", "*")),
-      compression_type="GZIP").take(4)]
+  files = glob.glob(os.path.join(_newest(
+      pipeline_run["output_dir"], "ImportExampleGen", "examples"),
+      "Split-eval", "*"))
+  examples = [r.numpy() for r in tf.data.TFRecordDataset(
+      files, compression_type=features.record_compression(files)).take(4)]
   images = [tf.train.Example.FromString(e).features.feature[
       features.IMAGE_KEY].bytes_list.value[0] for e in examples]
   serving_consumers.assert_serves_in_a_tf1_session(

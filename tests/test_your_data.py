@@ -91,7 +91,8 @@ def _example_gen_splits(tmp_path, name, ids, shards, holdout_percent):
     result[split] = {
         tf.train.Example.FromString(raw.numpy()).features.feature[
             features.ID_KEY].bytes_list.value[0].decode()
-        for raw in tf.data.TFRecordDataset(files, compression_type="GZIP")}
+        for raw in tf.data.TFRecordDataset(
+            files, compression_type=features.record_compression(files))}
   return result
 
 
@@ -200,9 +201,11 @@ def test_image_folder_converted_and_trained_without_val(tmp_path, capsys):
   # DataValidator's size check (the converter wrote them at 192x192).
   example_gen = glob.glob(str(output / "pipeline_root" / "ImportExampleGen" /
                               "examples" / "*"))[0]
-  counts = {split: sum(1 for _ in tf.data.TFRecordDataset(
-      glob.glob(os.path.join(example_gen, f"Split-{split}", "*")),
-      compression_type="GZIP")) for split in ("train", "eval")}
+  counts = {}
+  for split in ("train", "eval"):
+    files = glob.glob(os.path.join(example_gen, f"Split-{split}", "*"))
+    counts[split] = sum(1 for _ in tf.data.TFRecordDataset(
+        files, compression_type=features.record_compression(files)))
   assert counts["train"] + counts["eval"] == 72 and counts["eval"] > 0
   line = [l for l in process.stdout.splitlines() if "example_count" in l][0]
   assert int(line.split()[-1]) == counts["eval"]

@@ -100,7 +100,7 @@ def run(sizes: Sizes, data_roots: Dict[str, str], outputs: Dict[str, str],
           Target("<=", 1.0),
           note=("" if cpu_gap is None else
                 f"from CPU time per image: {cpu_gap:.2f}x. ") + (
-                    "the Trainer reads GZIP records and decodes the images "
+                    "the Trainer decodes the images "
                     "of a batch in tf.map_fn (TFT's graph is batched), "
                     "fixed costs per batch that weigh most where a JPEG "
                     "decodes fast; the notebooks decode one record at a "

@@ -104,9 +104,9 @@ def class_counts(classes: np.ndarray, num_classes: int) -> List[int]:
 
 
 def _records(path: str) -> Iterator[Tuple[int, bytes]]:
-  """(index, serialized record) of an ExampleGen output file (GZIP)."""
-  for index, record in enumerate(
-      tf.data.TFRecordDataset(path, compression_type="GZIP")):
+  """(index, serialized record) of an ExampleGen output file."""
+  for index, record in enumerate(tf.data.TFRecordDataset(
+      path, compression_type=features.record_compression([path]))):
     yield index, record.numpy()
 
 
@@ -127,7 +127,7 @@ def predict_files(model, files: Sequence[str], batch_size: int = 64
 
   Args:
     model: a loaded served model (`serving_model.load_serving_model`).
-    files: ExampleGen output files of one split (GZIP TFRecords).
+    files: ExampleGen output files of one split (TFRecords).
     batch_size: records per model call.
 
   Returns:

@@ -49,7 +49,7 @@ def check_image(encoded: bytes, image_size: int) -> Optional[str]:
 
 
 def scan_records(file_patterns: Sequence[str], image_size: int,
-                 compression_type: str = "GZIP",
+                 compression_type: Optional[str] = None,
                  keys: Optional[List[Tuple[str, Optional[str]]]] = None
                  ) -> Tuple[int, List[Dict]]:
   """Checks every record's image; returns (records, problems).
@@ -62,6 +62,8 @@ def scan_records(file_patterns: Sequence[str], image_size: int,
   files = sorted(f for p in file_patterns for f in tf.io.gfile.glob(p))
   problems = []
   total = 0
+  if compression_type is None:  # By name, as ExampleGen writes them.
+    compression_type = features.record_compression(files)
   for raw in tf.data.TFRecordDataset(files, compression_type=compression_type):
     example = tf.train.Example.FromString(raw.numpy())
     feature_map = example.features.feature

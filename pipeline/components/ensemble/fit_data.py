@@ -36,7 +36,9 @@ def write_fit_slice(examples: List[types.Artifact], percent: int,
       artifact_utils.get_split_uri(examples, features.TRAIN_SPLIT))
   files = sorted(tf.io.gfile.glob(pattern))
   records = fit_slice.only_fit_slice(
-      tf.data.TFRecordDataset(files, compression_type="GZIP"), percent)
+      tf.data.TFRecordDataset(
+          files, compression_type=features.record_compression(files)),
+      percent)
   count = 0
   tf.io.gfile.makedirs(os.path.dirname(path))
   options = tf.io.TFRecordOptions(compression_type="GZIP")

@@ -10,8 +10,11 @@ more as a fast pre-flight; both give the same messages:
   hold 0 records in all: error naming the folder (`val` may be absent when
   `val_folder` is False: the pipeline then holds out part of `train`,
   pipeline/data_plan.py `make_plan`);
-* a `.tfrec` file that is truncated or is not a TFRecord file at all: error,
-  naming the file and the index of the first unreadable record;
+* a `.tfrec` file that is truncated or is not a TFRecord file at all, or a
+  record that is not a tf.Example: error, naming the file and the index of
+  the first such record (every record is read and its checksum checked, so
+  the copy import of executor.py can copy files without reading them
+  again);
 * a `.tfrec` file with zero records (a 0-byte file left by a failed upload):
   a counted warning naming the file;
 * a file that does not match `*.tfrec` (a README, a `.DS_Store`): skipped
@@ -35,6 +38,7 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from google.protobuf import message
 import tensorflow as tf
 
 from settings import features
@@ -109,14 +113,24 @@ class DataCheckReport:
 
 
 def count_records(path: str) -> int:
-  """Reads every record of a TFRecord file; returns how many there are.
+  """Reads every record of a TFRecord file (its checksums too) and parses
+  each as a tf.Example, as TFX's import does; returns how many there are.
 
   Raises:
-    DataCheckError: naming the file and the first unreadable record.
+    DataCheckError: naming the file and the first unreadable record, or
+      the first record that is not a tf.Example.
   """
   count = 0
   try:
-    for _ in tf.data.TFRecordDataset(path):
+    for raw in tf.data.TFRecordDataset(path):
+      try:
+        tf.train.Example.FromString(raw.numpy())
+      except message.DecodeError as error:
+        raise DataCheckError(
+            f"{path}: record {count} is not a tf.Example ({error}); the "
+            "pipeline reads TFRecords of tf.Examples with the features "
+            f"{features.ID_KEY!r}, {features.LABEL_KEY!r} and "
+            f"{features.IMAGE_KEY!r}") from None
       count += 1
   except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
     raise DataCheckError(

@@ -1,13 +1,16 @@
-"""Executor of CheckedImportExampleGen: the file check, then ImportExampleGen.
+"""Executor of CheckedImportExampleGen: the file check, then the import.
 
 Runs `data_check.check_input_base` on the folders the input_config
 names, so a missing split folder, a split without `.tfrec` files or with 0
 records, and a truncated or non-TFRecord `.tfrec` stop the run with the
 same message as local_runner.py's pre-flight, naming the folder or file.
 Without it a truncated file fails deep inside Beam, with a DataLossError.
-Then TFX's own ImportExampleGen executor reads the data; for a range of
-spans A-B (settings/spans.py) each split reads the same folder of every
-span, A to B, as one split.
+The check reads and parses every record; where each output split is one
+input split as it is (the Kaggle layout, the test split) the import then
+copies the checked files (copy_import.py, which says why), and otherwise
+(a split cut by hash of `id`) TFX's own ImportExampleGen executor reads
+the data through Beam. For a range of spans A-B (settings/spans.py) each
+split reads the same folder of every span, A to B, as one split.
 
 The check's report (records per split and file, skipped and empty files,
 the spans read, and the test folder's ids and image hashes) is written as
@@ -23,13 +26,16 @@ from typing import Any, Dict, Optional
 from absl import logging
 import apache_beam as beam
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.import_example_gen import executor as import_executor
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
 from settings import spans
+from pipeline.components.example_gen import copy_import
 from pipeline.components.example_gen import data_check
 from pipeline.components.example_gen import span_resolution
 
@@ -65,6 +71,30 @@ class Executor(import_executor.Executor):
 
     return ReadSpans
 
+  def _copy(self, input_config, output_config, input_base, split_patterns,
+            report, examples, exec_properties) -> None:
+    """The copy import (copy_import.py), with the artifact properties TFX's
+    BaseExampleGenExecutor.Do would set."""
+    split_names = example_gen_utils.generate_output_split_names(
+        input_config, output_config)
+    examples.split_names = artifact_utils.encode_split_names(split_names)
+    copy_import.copy_splits(
+        input_config, output_config,
+        copy_import.split_files(input_base, split_patterns,
+                                list(report.file_records)),
+        {name: artifact_utils.get_split_uri([examples], name)
+         for name in split_names},
+        report.file_records)
+    payload_format = exec_properties.get(
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+    if payload_format:
+      examples_utils.set_payload_format(examples, payload_format)
+    file_format = exec_properties.get(
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+    if file_format:
+      examples_utils.set_file_format(
+          examples, write_split.to_file_format_str(file_format))
+
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     resolved_here = span_resolution.needs_resolution(exec_properties)
     if resolved_here:
@@ -82,19 +112,27 @@ class Executor(import_executor.Executor):
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     first, last = _span_range(exec_properties, input_config)
     # Raises DataCheckError, naming the folder or file, before Beam starts.
-    report = data_check.check_input_base(
-        input_base,
-        {split.name: spans.patterns_of_range(split.pattern, first, last)
-         for split in input_config.splits})
+    split_patterns = {
+        split.name: spans.patterns_of_range(split.pattern, first, last)
+        for split in input_config.splits}
+    report = data_check.check_input_base(input_base, split_patterns)
     if last is not None:
       logging.info("Data files: reading %s",
                    spans.describe_spans(first, last))
     # Info only: DataValidator repeats the warnings, and so does the summary.
     for line in report.lines():
       logging.info("Data files: %s", line)
-    super().Do(input_dict, output_dict, exec_properties)
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+        output_config)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
+    if copy_import.copyable(input_config, output_config):
+      self._copy(input_config, output_config, input_base, split_patterns,
+                 report, examples, exec_properties)
+    else:
+      super().Do(input_dict, output_dict, exec_properties)
     if resolved_here:
       span_resolution.record_on_artifact(exec_properties, examples)
     if last is not None:

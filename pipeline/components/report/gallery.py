@@ -45,14 +45,15 @@ def thumbnail(image_bytes: bytes, pixels: int = THUMBNAIL_PIXELS) -> bytes:
 
 
 def read_images(files: Sequence[str], ids: Sequence[str]) -> Dict[str, bytes]:
-  """id -> encoded image of the records of `files` (ExampleGen's GZIP
+  """id -> encoded image of the records of `files` (ExampleGen's
   TFRecords) whose id is in `ids`."""
   # The names of the features, imported here: settings.features is light,
   # but this module is imported by tools that never read examples.
   from settings import features  # pylint: disable=g-import-not-at-top
   wanted, found = set(ids), {}
   for path in sorted(files):
-    for record in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+    for record in tf.data.TFRecordDataset(
+        path, compression_type=features.record_compression([path])):
       feature = tf.train.Example.FromString(record.numpy()).features.feature
       image_id = feature[features.ID_KEY].bytes_list.value[0].decode()
       if image_id in wanted:
