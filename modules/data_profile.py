@@ -19,13 +19,15 @@ Per record: the label, the encoded image's size in bytes, its height and
 width (read from the header), and its mean brightness per channel (R, G,
 B) from a 1/8-scale decode: a JPEG's 1/8 DCT-scaled decode is the mean of
 each 8x8 block, so the image mean is nearly exact at a fraction of a full
-decode's cost. One pass, no Beam: TFDV turns the values into a
+decode's cost (modules/image_facts.py, on every core; the DataValidator's
+image scan feeds the same `ProfileBuilder` in its own pass, so a split it
+scans is decoded once). One pass, no Beam: TFDV turns the values into a
 `DatasetFeatureStatisticsList` in-process (`generate_statistics_from_dataframe`),
 so the drift comparators of `tfdv.validate_statistics` read it as they read
 StatisticsGen's output.
 """
 
-import io
+import collections
 import json
 import os
 import time
@@ -36,6 +38,7 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from modules import image_facts
 from settings import features
 
 # `<model_uri>/<PROFILE_DIR>/`: outside Format-Serving (the module docstring
@@ -57,24 +60,6 @@ IMAGE_FEATURES = (IMAGE_BYTES, IMAGE_HEIGHT, IMAGE_WIDTH, MEAN_RED,
 PROGRESS_EVERY = 5000
 
 
-def _measure_image(encoded: bytes) -> Dict[str, float]:
-  """Byte size, size and mean R, G, B of one encoded image.
-
-  Raises:
-    Exception: whatever PIL raises for an image that does not decode.
-  """
-  from PIL import Image, ImageStat  # pylint: disable=g-import-not-at-top
-  image = Image.open(io.BytesIO(encoded))
-  width, height = image.size
-  # JPEG: decode at 1/8 scale through the DCT (each pixel is an 8x8 block's
-  # mean); other formats decode whole.
-  image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-  means = ImageStat.Stat(image.convert("RGB")).mean
-  return {IMAGE_BYTES: len(encoded), IMAGE_HEIGHT: height,
-          IMAGE_WIDTH: width, MEAN_RED: means[0], MEAN_GREEN: means[1],
-          MEAN_BLUE: means[2]}
-
-
 def profile_schema() -> schema_pb2.Schema:
   """The profile's schema: the label categorical (so its statistics are a
   histogram of every class), the image features numeric."""
@@ -84,6 +69,63 @@ def profile_schema() -> schema_pb2.Schema:
   for name in IMAGE_FEATURES:
     schema.feature.add(name=name, type=schema_pb2.FLOAT)
   return schema
+
+
+class ProfileBuilder:
+  """Collects the profile record by record (`add`), for `finish`.
+
+  The image scan (pipeline/components/data_validator/image_scan.py) feeds
+  one while it checks a split, so a split it scans is decoded once for
+  both; `profile_records` feeds one from the files.
+  """
+
+  def __init__(self):
+    self._columns: Dict[str, List] = {
+        name: [] for name in (features.LABEL_KEY,) + IMAGE_FEATURES}
+    self.records = 0
+    self.skipped: List[int] = []
+    self._start = time.perf_counter()
+
+  def add(self, labels: Sequence[int], images: Sequence[bytes],
+          facts: Optional[image_facts.ImageFacts]) -> None:
+    """One record: its label values, its image values, and the facts of
+    its one image (None when it has not exactly one)."""
+    self.records += 1
+    if (len(labels) != 1 or len(images) != 1 or facts is None or
+        facts.means is None):
+      self.skipped.append(self.records - 1)
+    else:
+      width, height = facts.size
+      values = {IMAGE_BYTES: len(images[0]), IMAGE_HEIGHT: height,
+                IMAGE_WIDTH: width, MEAN_RED: facts.means[0],
+                MEAN_GREEN: facts.means[1], MEAN_BLUE: facts.means[2]}
+      self._columns[features.LABEL_KEY].append(int(labels[0]))
+      for name in IMAGE_FEATURES:
+        self._columns[name].append(float(values[name]))
+    if self.records % PROGRESS_EVERY == 0:
+      logging.info("Data profile: %d records (%.0f s).", self.records,
+                   time.perf_counter() - self._start)
+
+  def finish(self) -> Tuple[statistics_pb2.DatasetFeatureStatisticsList,
+                            Dict[str, Any]]:
+    """(statistics, record), as `profile_records` returns them."""
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+    frame = pd.DataFrame(self._columns)
+    frame[features.LABEL_KEY] = frame[features.LABEL_KEY].astype("int64")
+    statistics = tfdv.generate_statistics_from_dataframe(
+        frame, tfdv.StatsOptions(schema=profile_schema()))
+    label_counts: Dict[str, int] = {}
+    for label in self._columns[features.LABEL_KEY]:
+      label_counts[str(label)] = label_counts.get(str(label), 0) + 1
+    logging.info("Data profile: %d records, %d skipped, in %.1f s.",
+                 self.records, len(self.skipped),
+                 time.perf_counter() - self._start)
+    return statistics, {"records": self.records,
+                        "profiled": self.records - len(self.skipped),
+                        "skipped": len(self.skipped),
+                        "skipped_records": self.skipped[:100],
+                        "label_counts": label_counts}
 
 
 def profile_records(file_patterns: Sequence[str],
@@ -104,51 +146,30 @@ def profile_records(file_patterns: Sequence[str],
     are counted, not profiled; the DataValidator names them as errors) and
     `label_counts` (label -> records, as strings for JSON).
   """
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   files = sorted(f for pattern in file_patterns
                  for f in tf.io.gfile.glob(pattern))
   if not files:
     raise ValueError(f"no files match {list(file_patterns)}")
-  columns: Dict[str, List] = {name: [] for name in
-                              (features.LABEL_KEY,) + IMAGE_FEATURES}
-  records, skipped = 0, []
-  start = time.perf_counter()
   if compression_type is None:
     compression_type = features.record_compression(files)
-  for raw in tf.data.TFRecordDataset(files, compression_type=compression_type):
-    records += 1
-    feature_map = tf.train.Example.FromString(raw.numpy()).features.feature
-    labels = feature_map[features.LABEL_KEY].int64_list.value
-    images = feature_map[features.IMAGE_KEY].bytes_list.value
-    measured = None
-    if len(labels) == 1 and len(images) == 1:
-      try:
-        measured = _measure_image(images[0])
-      except Exception:  # pylint: disable=broad-except
-        measured = None
-    if measured is None:
-      skipped.append(records - 1)
-    else:
-      columns[features.LABEL_KEY].append(int(labels[0]))
-      for name in IMAGE_FEATURES:
-        columns[name].append(float(measured[name]))
-    if records % PROGRESS_EVERY == 0:
-      logging.info("Data profile: %d records (%.0f s).", records,
-                   time.perf_counter() - start)
-  frame = pd.DataFrame(columns)
-  frame[features.LABEL_KEY] = frame[features.LABEL_KEY].astype("int64")
-  statistics = tfdv.generate_statistics_from_dataframe(
-      frame, tfdv.StatsOptions(schema=profile_schema()))
-  label_counts: Dict[str, int] = {}
-  for label in columns[features.LABEL_KEY]:
-    label_counts[str(label)] = label_counts.get(str(label), 0) + 1
-  logging.info("Data profile: %d records, %d skipped, in %.1f s.", records,
-               len(skipped), time.perf_counter() - start)
-  return statistics, {"records": records, "profiled": records - len(skipped),
-                      "skipped": len(skipped),
-                      "skipped_records": skipped[:100],
-                      "label_counts": label_counts}
+  builder = ProfileBuilder()
+  pending: collections.deque = collections.deque()
+
+  def images():
+    for raw in tf.data.TFRecordDataset(files,
+                                       compression_type=compression_type):
+      feature_map = tf.train.Example.FromString(raw.numpy()).features.feature
+      labels = list(feature_map[features.LABEL_KEY].int64_list.value)
+      encoded = list(feature_map[features.IMAGE_KEY].bytes_list.value)
+      pending.append((labels, encoded))
+      # Every record gets a decode (an empty one where there is not one
+      # image), so that the facts come back one per record, in order.
+      yield encoded[0] if len(labels) == 1 and len(encoded) == 1 else b""
+
+  for facts in image_facts.measure_all(images()):
+    labels, encoded = pending.popleft()
+    builder.add(labels, encoded, facts)
+  return builder.finish()
 
 
 def write_profile(statistics: statistics_pb2.DatasetFeatureStatisticsList,

@@ -72,18 +72,18 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           split, stats_list.datasets[0], stats_list, schema, class_names,
           validation.max_imbalance_ratio, validation.min_class_examples,
           check_balance=(split == features.TRAIN_SPLIT))
-      if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
-        summary.drift = _check_drift(
-            examples, input_dict.get(BASELINE_MODEL_KEY) or [],
-            validation, class_names, anomalies, split_summary,
-            anomalies_artifact.uri)
+      # The training split's profile comes from the scan's own decode.
+      profile = (data_profile.ProfileBuilder()
+                 if split == features.TRAIN_SPLIT and validation.scan_images
+                 else None)
       if validation.scan_images and split_summary["num_examples"]:
         logging.info("Checking every image of split %s.", split)
         pattern = os.path.join(
             artifact_utils.get_split_uri([examples], split), "*")
         keys = keys_by_split.setdefault(split, [])
         scanned, problems = image_scan.scan_records([pattern], image_size,
-                                                    keys=keys)
+                                                    keys=keys,
+                                                    profile=profile)
         split_summary["records_scanned"] = scanned
         split_summary["bad_records"] = problems
         if problems:
@@ -106,6 +106,11 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           checks.add_reason(anomalies, features.ID_KEY,
                       anomalies_pb2.AnomalyInfo.WARNING, "Bad ids", message)
         split_summary["warnings"] += messages
+      if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
+        summary.drift = _check_drift(
+            examples, input_dict.get(BASELINE_MODEL_KEY) or [],
+            validation, class_names, anomalies, split_summary,
+            anomalies_artifact.uri, profile)
       out_dir = artifact_utils.get_split_uri([anomalies_artifact], split)
       tf.io.gfile.makedirs(out_dir)
       io_utils.write_bytes_file(os.path.join(out_dir, ANOMALIES_FILE),
@@ -161,9 +166,13 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
 
 def _check_drift(examples, baseline_models,
                  validation: config_lib.ValidationConfig,
-                 class_names, anomalies, split_summary, output_uri
+                 class_names, anomalies, split_summary, output_uri,
+                 profile: Optional[data_profile.ProfileBuilder] = None
                  ) -> Dict[str, Any]:
   """Compares the training split with the baseline model's training data.
+
+  `profile`: the training split's, fed by the image scan; None profiles
+  the split here (validation.scan_images off).
 
   Drift findings are added to the training split's anomalies and summary:
   warnings, or errors with `stop_on_drift`. Returns the summary's `drift`
@@ -187,8 +196,12 @@ def _check_drift(examples, baseline_models,
                      "the Trainer stored one")}
   logging.info("Profiling split %s to compare it with %s.",
                features.TRAIN_SPLIT, model.uri)
-  current, record = data_profile.profile_records([os.path.join(
-      artifact_utils.get_split_uri([examples], features.TRAIN_SPLIT), "*")])
+  if profile is not None:
+    current, record = profile.finish()
+  else:
+    current, record = data_profile.profile_records([os.path.join(
+        artifact_utils.get_split_uri([examples], features.TRAIN_SPLIT),
+        "*")])
   # Beside the validator's other outputs, for a look with TFDV's tools.
   data_profile.write_profile(current, record, output_uri)
   if not record["profiled"]:

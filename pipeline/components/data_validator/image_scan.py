@@ -1,11 +1,13 @@
 """The image scan: every record's image decodes, in a format the model
 reads (features.MODEL_IMAGE_FORMATS), at the directory's size."""
 
-import io
+import collections
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from modules import data_profile
+from modules import image_facts
 from pipeline.components.example_gen import data_check
 from settings import features
 
@@ -14,71 +16,87 @@ from settings import features
 _FORMAT_NAMES = {"WEBP": "WebP", "JPEG2000": "JPEG 2000"}
 
 
-def check_image(encoded: bytes, image_size: int) -> Optional[str]:
-  """None if `encoded` decodes to an image_size x image_size image, else why.
+def judge(facts: image_facts.ImageFacts, encoded: bytes,
+          image_size: int) -> Optional[str]:
+  """None if the image (`facts` of `encoded`) decodes to an image_size x
+  image_size image in a format the model reads, else why.
 
-  PIL decodes here (it reads at 1/8 scale, below), but it reads more
+  PIL decodes (modules/image_facts.py, at 1/8 scale), but it reads more
   formats than the model: only the formats of features.MODEL_IMAGE_FORMATS
   pass, so a WebP or TIFF record stops here, named, not in the Trainer.
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  try:
-    image = Image.open(io.BytesIO(encoded))
-  except Exception as error:  # pylint: disable=broad-except
-    return f"image does not decode ({error})"
+  if facts.size is None:
+    return facts.error
   if features.model_image_format(encoded) is None:
-    name = _FORMAT_NAMES.get(image.format, image.format)
+    name = _FORMAT_NAMES.get(facts.format, facts.format)
     return (f"image is {name}; the model reads "
             f"{features.model_formats_text()}; {features.CONVERTER} "
             "converts it")
-  try:
-    size = image.size
+  if facts.error:
     # Decoding at 1/8 scale still reads every entropy-coded block, so a
-    # corrupt or truncated JPEG fails here, at a fraction of the cost.
-    image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-    image.load()
-  except Exception as error:  # pylint: disable=broad-except
-    return f"image does not decode ({error})"
-  if size != (image_size, image_size):
+    # corrupt or truncated JPEG fails, at a fraction of the cost.
+    return facts.error
+  if facts.size != (image_size, image_size):
     # An error, not a note: the folder name declares the size, and
     # tools/convert_images.py writes every image at it (docs/your-data.md).
-    return (f"image is {size[0]}x{size[1]}, expected "
+    return (f"image is {facts.size[0]}x{facts.size[1]}, expected "
             f"{image_size}x{image_size} (the directory's size; "
             "tools/convert_images.py brings images of any size to it)")
   return None
 
 
+def check_image(encoded: bytes, image_size: int) -> Optional[str]:
+  """`judge` of one image, decoded here."""
+  return judge(image_facts.measure(encoded), encoded, image_size)
+
+
 def scan_records(file_patterns: Sequence[str], image_size: int,
                  compression_type: Optional[str] = None,
-                 keys: Optional[List[Tuple[str, Optional[str]]]] = None
+                 keys: Optional[List[Tuple[str, Optional[str]]]] = None,
+                 profile: Optional[data_profile.ProfileBuilder] = None
                  ) -> Tuple[int, List[Dict]]:
   """Checks every record's image; returns (records, problems).
 
   Each problem names the record by its `id` and its position in the split.
   When `keys` is a list, (id, image digest) of each record is appended to
   it in the same pass ("" for a missing id, None for no single image), for
-  the id and leakage checks of `integrity_findings`.
+  the id and leakage checks of `integrity_findings`. When `profile` is
+  given, each record is added to it from the same decode.
   """
   files = sorted(f for p in file_patterns for f in tf.io.gfile.glob(p))
-  problems = []
-  total = 0
   if compression_type is None:  # By name, as ExampleGen writes them.
     compression_type = features.record_compression(files)
-  for raw in tf.data.TFRecordDataset(files, compression_type=compression_type):
-    example = tf.train.Example.FromString(raw.numpy())
-    feature_map = example.features.feature
-    record_id = (feature_map[features.ID_KEY].bytes_list.value[0].decode(
-        "utf-8", "replace") if features.ID_KEY in feature_map and
-                 feature_map[features.ID_KEY].bytes_list.value else "")
-    images = (feature_map[features.IMAGE_KEY].bytes_list.value
-              if features.IMAGE_KEY in feature_map else [])
-    if len(images) != 1:
-      problem = f"has {len(images)} values of {features.IMAGE_KEY!r}"
+  pending: collections.deque = collections.deque()
+
+  def images():
+    for raw in tf.data.TFRecordDataset(files,
+                                       compression_type=compression_type):
+      feature_map = tf.train.Example.FromString(raw.numpy()).features.feature
+      record_id = (feature_map[features.ID_KEY].bytes_list.value[0].decode(
+          "utf-8", "replace") if features.ID_KEY in feature_map and
+                   feature_map[features.ID_KEY].bytes_list.value else "")
+      encoded = (list(feature_map[features.IMAGE_KEY].bytes_list.value)
+                 if features.IMAGE_KEY in feature_map else [])
+      labels = (list(feature_map[features.LABEL_KEY].int64_list.value)
+                if features.LABEL_KEY in feature_map else [])
+      pending.append((record_id, encoded, labels))
+      # One decode per record (an empty one where there is not one image),
+      # so the facts come back one per record, in order.
+      yield encoded[0] if len(encoded) == 1 else b""
+
+  problems = []
+  total = 0
+  for facts in image_facts.measure_all(images()):
+    record_id, encoded, labels = pending.popleft()
+    if len(encoded) != 1:
+      problem = f"has {len(encoded)} values of {features.IMAGE_KEY!r}"
     else:
-      problem = check_image(images[0], image_size)
+      problem = judge(facts, encoded[0], image_size)
     if keys is not None:
-      keys.append((record_id, data_check.image_digest(images[0])
-                   if len(images) == 1 else None))
+      keys.append((record_id, data_check.image_digest(encoded[0])
+                   if len(encoded) == 1 else None))
+    if profile is not None:
+      profile.add(labels, encoded, facts if len(encoded) == 1 else None)
     if problem:
       problems.append({"record": total, "id": record_id or "?",
                        "problem": problem})
