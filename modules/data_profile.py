@@ -39,6 +39,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from modules import image_facts
+from modules import record_reader
 from settings import features
 
 # `<model_uri>/<PROFILE_DIR>/`: outside Format-Serving (the module docstring
@@ -150,15 +151,12 @@ def profile_records(file_patterns: Sequence[str],
                  for f in tf.io.gfile.glob(pattern))
   if not files:
     raise ValueError(f"no files match {list(file_patterns)}")
-  if compression_type is None:
-    compression_type = features.record_compression(files)
   builder = ProfileBuilder()
   pending: collections.deque = collections.deque()
 
   def images():
-    for raw in tf.data.TFRecordDataset(files,
-                                       compression_type=compression_type):
-      feature_map = tf.train.Example.FromString(raw.numpy()).features.feature
+    for raw in record_reader.serialized_records(files, compression_type):
+      feature_map = tf.train.Example.FromString(raw).features.feature
       labels = list(feature_map[features.LABEL_KEY].int64_list.value)
       encoded = list(feature_map[features.IMAGE_KEY].bytes_list.value)
       pending.append((labels, encoded))

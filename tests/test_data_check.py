@@ -219,6 +219,22 @@ def test_a_split_cut_by_hash_goes_through_tfx_import(data_root, tmp_path):
     assert _split_examples(ours, split)[1] == _split_examples(theirs, split)[1]
 
 
+def test_test_split_keys_come_from_its_one_pass(data_root):
+  """TestExampleGen reads the test folder as its split: the ids and image
+  hashes are the ones the train/val check reads beside it, and a stray
+  file is listed once."""
+  (_base(data_root) / "test" / "notes.txt").write_text("notes")
+  beside = data_check.check_input_base(
+      str(_base(data_root)), data_check.kaggle_split_patterns())
+  as_split = data_check.check_input_base(
+      str(_base(data_root)), {features.TEST_SPLIT: "test/*.tfrec"})
+  assert len(as_split.test_records) == 3
+  assert as_split.test_records == beside.test_records
+  assert as_split.records == {"test": 3}
+  assert as_split.skipped_files == [str(_base(data_root) / "test" /
+                                        "notes.txt")]
+
+
 def test_unreadable_test_file_is_a_counted_warning(data_root, tmp_path):
   path = sorted((_base(data_root) / "test").glob("*.tfrec"))[0]
   data = path.read_bytes()

@@ -23,6 +23,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from modules import record_reader
 from settings import features
 from pipeline.components import serving_model
 
@@ -105,9 +106,7 @@ def class_counts(classes: np.ndarray, num_classes: int) -> List[int]:
 
 def _records(path: str) -> Iterator[Tuple[int, bytes]]:
   """(index, serialized record) of an ExampleGen output file."""
-  for index, record in enumerate(tf.data.TFRecordDataset(
-      path, compression_type=features.record_compression([path]))):
-    yield index, record.numpy()
+  yield from enumerate(record_reader.serialized_records([path]))
 
 
 def _id_and_label(serialized: bytes) -> Tuple[Optional[str], int]:

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from modules import data_profile
 from modules import image_facts
+from modules import record_reader
 from pipeline.components.example_gen import data_check
 from settings import features
 
@@ -64,14 +65,11 @@ def scan_records(file_patterns: Sequence[str], image_size: int,
   given, each record is added to it from the same decode.
   """
   files = sorted(f for p in file_patterns for f in tf.io.gfile.glob(p))
-  if compression_type is None:  # By name, as ExampleGen writes them.
-    compression_type = features.record_compression(files)
   pending: collections.deque = collections.deque()
 
   def images():
-    for raw in tf.data.TFRecordDataset(files,
-                                       compression_type=compression_type):
-      feature_map = tf.train.Example.FromString(raw.numpy()).features.feature
+    for raw in record_reader.serialized_records(files, compression_type):
+      feature_map = tf.train.Example.FromString(raw).features.feature
       record_id = (feature_map[features.ID_KEY].bytes_list.value[0].decode(
           "utf-8", "replace") if features.ID_KEY in feature_map and
                    feature_map[features.ID_KEY].bytes_list.value else "")

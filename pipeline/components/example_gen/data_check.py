@@ -36,11 +36,13 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 from google.protobuf import message
 import tensorflow as tf
 
+from modules import record_reader
 from settings import features
 
 
@@ -112,9 +114,12 @@ class DataCheckReport:
     }
 
 
-def count_records(path: str) -> int:
+def count_records(path: str,
+                  keys: Optional[List[Tuple[str, Optional[str]]]] = None
+                  ) -> int:
   """Reads every record of a TFRecord file (its checksums too) and parses
   each as a tf.Example, as TFX's import does; returns how many there are.
+  With `keys`, appends each record's `record_key` to it.
 
   Raises:
     DataCheckError: naming the file and the first unreadable record, or
@@ -122,20 +127,34 @@ def count_records(path: str) -> int:
   """
   count = 0
   try:
-    for raw in tf.data.TFRecordDataset(path):
+    for raw in record_reader.serialized_records([path], ""):
       try:
-        tf.train.Example.FromString(raw.numpy())
+        example = tf.train.Example.FromString(raw)
       except message.DecodeError as error:
         raise DataCheckError(
             f"{path}: record {count} is not a tf.Example ({error}); the "
             "pipeline reads TFRecords of tf.Examples with the features "
             f"{features.ID_KEY!r}, {features.LABEL_KEY!r} and "
             f"{features.IMAGE_KEY!r}") from None
+      if keys is not None:
+        keys.append(example_key(example))
       count += 1
   except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
     raise DataCheckError(
-        f"{path}: unreadable at record {count} (truncated or not a TFRecord "
-        f"file): {_reader_reason(error)}") from None
+        f"{path}: unreadable at record {_readable_records(path)} (truncated "
+        f"or not a TFRecord file): {_reader_reason(error)}") from None
+  return count
+
+
+def _readable_records(path: str) -> int:
+  """How many records of `path` read before the first unreadable one (one
+  at a time: a batched read stops at the start of the failing batch)."""
+  count = 0
+  try:
+    for _ in tf.data.TFRecordDataset(path):
+      count += 1
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+    pass
   return count
 
 
@@ -153,13 +172,38 @@ def image_digest(encoded: bytes) -> str:
 
 def record_key(serialized: bytes) -> Tuple[str, Optional[str]]:
   """(id, image digest) of a serialized tf.Example; "" / None if absent."""
-  feature_map = tf.train.Example.FromString(serialized).features.feature
+  return example_key(tf.train.Example.FromString(serialized))
+
+
+def example_key(example: tf.train.Example) -> Tuple[str, Optional[str]]:
+  """(id, image digest) of a tf.Example; "" / None if absent."""
+  feature_map = example.features.feature
   ids = (feature_map[features.ID_KEY].bytes_list.value
          if features.ID_KEY in feature_map else [])
   images = (feature_map[features.IMAGE_KEY].bytes_list.value
             if features.IMAGE_KEY in feature_map else [])
   record_id = ids[0].decode("utf-8", "replace") if ids else ""
   return record_id, (image_digest(images[0]) if len(images) == 1 else None)
+
+
+def _test_file_keys(records: Iterable[bytes], file_path: str
+                    ) -> Tuple[List[Tuple[str, Optional[str]]], List[str],
+                               int, bool]:
+  """(keys, warnings, records read, whether the whole file read) of one
+  test file's `records`."""
+  keys, warnings, index = [], [], 0
+  try:
+    for raw in records:
+      try:
+        keys.append(record_key(raw))
+      except Exception:  # pylint: disable=broad-except
+        warnings.append(
+            f"{file_path}: record {index} is not a tf.Example (left out of "
+            "the test id and leakage checks)")
+      index += 1
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+    return keys, warnings, index, False
+  return keys, warnings, index, True
 
 
 def _read_test_folder(path: str, report: DataCheckReport) -> None:
@@ -170,20 +214,19 @@ def _read_test_folder(path: str, report: DataCheckReport) -> None:
     if not fnmatch.fnmatch(name, features.TFRECORD_PATTERN):
       report.skipped_files.append(file_path)
       continue
-    index = 0
-    try:
-      for raw in tf.data.TFRecordDataset(file_path):
-        try:
-          report.test_records.append(record_key(raw.numpy()))
-        except Exception:  # pylint: disable=broad-except
-          report.test_warnings.append(
-              f"{file_path}: record {index} is not a tf.Example (left out of "
-              "the test id and leakage checks)")
-        index += 1
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
-      report.test_warnings.append(
+    keys, warnings, index, whole = _test_file_keys(
+        record_reader.serialized_records([file_path], ""), file_path)
+    if not whole:
+      # Again one record at a time, to keep every record before the bad one
+      # (a batched read stops at the start of the failing batch).
+      keys, warnings, index, _ = _test_file_keys(
+          (raw.numpy() for raw in tf.data.TFRecordDataset(file_path)),
+          file_path)
+      warnings.append(
           f"{file_path}: unreadable from record {index} on (truncated or not "
           "a TFRecord file; left out of the test id and leakage checks)")
+    report.test_records += keys
+    report.test_warnings += warnings
     report.file_records[file_path] = index
     if index == 0:
       report.empty_files.append(file_path)
@@ -212,22 +255,33 @@ def check_input_base(input_base: str,
   if not tf.io.gfile.isdir(input_base):
     raise DataCheckError(f"{input_base} does not exist")
   report = DataCheckReport(records={}, skipped_files=[])
-  split_dir = ""
-  for patterns in split_patterns.values():
-    for pattern in ([patterns] if isinstance(patterns, str) else patterns):
-      split_dir, file_pattern = os.path.split(pattern)
-      report.records[split_dir] = _check_split_folder(
-          os.path.join(input_base, split_dir), file_pattern, report)
-  test_path = os.path.join(input_base, os.path.dirname(split_dir),
-                           features.TEST_SPLIT_DIR)
-  if read_test and tf.io.gfile.isdir(test_path):
+  split_dirs = [os.path.split(pattern) for patterns in split_patterns.values()
+                for pattern in ([patterns] if isinstance(patterns, str)
+                                else patterns)]
+  test_dir = os.path.join(
+      os.path.dirname(split_dirs[-1][0]) if split_dirs else "",
+      features.TEST_SPLIT_DIR)
+  for split_dir, file_pattern in split_dirs:
+    # The test folder read as a split (TestExampleGen's): its keys come
+    # from the same pass.
+    keys = None
+    if read_test and split_dir == test_dir:
+      keys = report.test_records = []
+    report.records[split_dir] = _check_split_folder(
+        os.path.join(input_base, split_dir), file_pattern, report, keys)
+  test_path = os.path.join(input_base, test_dir)
+  if (read_test and report.test_records is None and
+      tf.io.gfile.isdir(test_path)):
     _read_test_folder(test_path, report)
   return report
 
 
 def _check_split_folder(path: str, file_pattern: str,
-                        report: DataCheckReport) -> int:
-  """Counts one split folder's records into `report`; returns the total."""
+                        report: DataCheckReport,
+                        keys: Optional[List[Tuple[str, Optional[str]]]] = None
+                        ) -> int:
+  """Counts one split folder's records into `report` (and their keys into
+  `keys`); returns the total."""
   if not tf.io.gfile.isdir(path):
     raise DataCheckError(f"{path} does not exist")
   names = sorted(tf.io.gfile.listdir(path))
@@ -239,7 +293,7 @@ def _check_split_folder(path: str, file_pattern: str,
   total = 0
   for name in data:
     file_path = os.path.join(path, name)
-    count = count_records(file_path)
+    count = count_records(file_path, keys)
     report.file_records[file_path] = count
     if count == 0:
       report.empty_files.append(file_path)
