@@ -13,6 +13,8 @@ batch) is re-run one record at a time: only the bad records are lost, and
 each is named (file, record index, id) in `skipped.json` and counted.
 """
 
+import collections
+from concurrent import futures
 import csv
 import dataclasses
 import io
@@ -23,6 +25,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from modules import image_facts
 from modules import record_reader
 from settings import features
 from pipeline.components import serving_model
@@ -147,46 +150,60 @@ def predict_files(model, files: Sequence[str], batch_size: int = 64
     return signature(examples=tf.constant([s for *_, s in batch]))[
         features.PROBABILITIES_KEY].numpy()
 
-  def flush(batch):
-    if not batch:
-      return
+  def predict_batch(batch):
+    """(kept records, their rows, skipped lines) of one batch."""
     try:
-      rows = list(predict(batch))
-      kept = batch
+      return batch, list(predict(batch)), []
     except tf.errors.OpError:
       # One undecodable image fails the whole batch: retry record by
       # record so that only the bad ones are lost.
-      rows, kept = [], []
+      rows, kept, lost = [], [], []
       for item in batch:
         try:
           rows.append(predict([item])[0])
           kept.append(item)
         except tf.errors.OpError as error:
           path, index, image_id, _, _ = item
-          skipped.append(f"{path} record {index} (id {image_id}): "
-                         f"{serving_model.short_error(error)}")
+          lost.append(f"{path} record {index} (id {image_id}): "
+                      f"{serving_model.short_error(error)}")
+      return kept, rows, lost
+
+  def collect(future):
+    kept, rows, lost = future.result()
+    skipped.extend(lost)
     for (_, _, image_id, label, _), row in zip(kept, rows):
       ids.append(image_id)
       labels.append(label)
       probabilities.append(row)
-    batch.clear()
 
-  batch = []
-  for path in sorted(files):
-    for index, serialized in _records(path):
-      image_id, label = _id_and_label(serialized)
-      if image_id is None:
-        skipped.append(f"{path} record {index}: no '{features.ID_KEY}' "
-                       "feature (one bytes value)")
-        continue
-      if image_id in seen:
-        raise ValueError(f"duplicate id {image_id!r}: {seen[image_id]} and "
-                         f"{path} record {index}")
-      seen[image_id] = f"{path} record {index}"
-      batch.append((path, index, image_id, label, serialized))
-      if len(batch) >= batch_size:
-        flush(batch)
-  flush(batch)
+  # Batches run on `threads` threads at once: the serving graph decodes a
+  # batch's images one after another (TFT's graph is batched through
+  # tf.map_fn), so one call keeps one core busy. Results are kept in order.
+  threads = image_facts.default_processes()
+  pending: collections.deque = collections.deque()
+  with futures.ThreadPoolExecutor(threads) as pool:
+    batch = []
+    for path in sorted(files):
+      for index, serialized in _records(path):
+        image_id, label = _id_and_label(serialized)
+        if image_id is None:
+          skipped.append(f"{path} record {index}: no '{features.ID_KEY}' "
+                         "feature (one bytes value)")
+          continue
+        if image_id in seen:
+          raise ValueError(f"duplicate id {image_id!r}: {seen[image_id]} "
+                           f"and {path} record {index}")
+        seen[image_id] = f"{path} record {index}"
+        batch.append((path, index, image_id, label, serialized))
+        if len(batch) >= batch_size:
+          pending.append(pool.submit(predict_batch, batch))
+          batch = []
+          if len(pending) > threads:
+            collect(pending.popleft())
+    if batch:
+      pending.append(pool.submit(predict_batch, batch))
+    while pending:
+      collect(pending.popleft())
   width = serving_model.num_classes(model)
   return SplitPredictions(
       ids=np.asarray(ids, dtype=str),
