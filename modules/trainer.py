@@ -208,6 +208,8 @@ def run_fn(fn_args) -> None:
         f"multi-worker training stopped on {task.name}: "
         f"{strategy_lib.name_failed_worker(error, task)}") from error
   wall_seconds = time.perf_counter() - start
+  logging.info("Training done in %.1f s; exporting the serving model.",
+               wall_seconds)
 
   serving.export_serving_model(model, tft_output, config.class_names,
                                serving_dir)
