@@ -547,6 +547,11 @@ def test_scale_section_growth_is_the_least_squares_slope():
   assert scale.slope_per_thousand([(1000, 30.0), (3000, 50.0),
                                    (5000, 70.0)]) == pytest.approx(10.0)
   assert scale.slope_per_thousand([(1000, 30.0)]) is None
+  # 20 s at no images, 10 s per 1,000 (points off the line by +-1 s).
+  fixed, per_image = scale.line_fit([(1000, 31.0), (3000, 49.0),
+                                     (5000, 71.0)])
+  assert fixed == pytest.approx(20.0, abs=0.7)
+  assert per_image * 1000 == pytest.approx(10.0, abs=0.3)
   assert scale.outside_epochs(100.0, [20.0, 30.0]) == 50.0
   assert scale.outside_epochs(None, [20.0]) is None
 

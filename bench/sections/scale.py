@@ -85,6 +85,14 @@ def outside_epochs(wall: Optional[float], epochs: List[float]
 
 def slope_per_thousand(points: List[Tuple[int, float]]) -> Optional[float]:
   """Least-squares seconds per 1,000 images through (images, seconds)."""
+  fit = line_fit(points)
+  return 1000 * fit[1] if fit else None
+
+
+def line_fit(points: List[Tuple[int, float]]
+             ) -> Optional[Tuple[float, float]]:
+  """(seconds at 0 images, seconds per image): least squares through
+  (images, seconds); None for fewer than two distinct sizes."""
   if len(points) < 2:
     return None
   mean_x = sum(x for x, _ in points) / len(points)
@@ -92,8 +100,8 @@ def slope_per_thousand(points: List[Tuple[int, float]]) -> Optional[float]:
   spread = sum((x - mean_x) ** 2 for x, _ in points)
   if not spread:
     return None
-  return 1000 * sum((x - mean_x) * (y - mean_y)
-                    for x, y in points) / spread
+  slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+  return mean_y - slope * mean_x, slope
 
 
 def run(sizes: Sizes, work_dir: str, figures: List[Figure],
@@ -172,6 +180,18 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
             Target(">=", MIN_SHARE_OF_LIMIT),
             note=(f"{rate:.0f} of {limit:.0f} images/s"
                   if rate and limit else "")))
+  # Each pass as fixed cost + cost per image, through the sizes: a pass
+  # whose fixed cost alone exceeds half its limit's time cannot meet it.
+  for node, split_names, _ in PASSES:
+    fit = line_fit([(sum(counts[split] for split in split_names),
+                     seconds[node])
+                    for _, counts, _, seconds, _, _ in runs
+                    if node in seconds])
+    figures.append(Figure(
+        "scale", f"{node}: fixed cost (time at 0 images)",
+        fit[0] if fit else None, "s",
+        note=(f"and {1000 * fit[1]:.2f} s per 1,000 images"
+              if fit else "")))
   smallest_peak = runs[0][2].peak_tree_rss_bytes if runs[0][2] else None
   largest_peak = largest[2].peak_tree_rss_bytes if largest[2] else None
   figures.append(Figure(
