@@ -10,6 +10,7 @@ how `TF_CONFIG` is read, against TensorFlow's own rule for the chief.
 import glob
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -129,8 +130,9 @@ def _start(pipeline_run, tmp_path, name, flags, tf_config=None,
   log = tmp_path / f"{name}.log"
   process = subprocess.Popen(  # pylint: disable=consider-using-with
       [sys.executable, WORKER,
-       "--examples", _newest(pipeline_run["output_dir"], "ImportExampleGen",
-                             "examples"),
+       "--examples", _one_file_examples(
+           _newest(pipeline_run["output_dir"], "ImportExampleGen",
+                   "examples"), tmp_path),
        "--transform", _newest(pipeline_run["output_dir"], "Transform",
                               "transform_graph"),
        "--output", output_dir, "--log-file", str(tmp_path / f"{name}.full.log"),
@@ -139,6 +141,26 @@ def _start(pipeline_run, tmp_path, name, flags, tf_config=None,
       stdout=open(log, "w", encoding="utf-8"),  # pylint: disable=consider-using-with
       stderr=subprocess.STDOUT)
   return process, output_dir, log
+
+
+def _one_file_examples(examples_dir, tmp_path):
+  """A copy of the Examples with each split in one file, so that two
+  workers split each batch (DATA sharding) and read what one process
+  reads, in its order; with a file each they would read different records
+  (FILE sharding, modules/dataset.py). ExampleGen copies the input's
+  uncompressed files, and uncompressed TFRecord files concatenate."""
+  target = tmp_path / "examples-one-file"
+  if target.exists():
+    return str(target)
+  shutil.copytree(examples_dir, target)
+  for split in target.glob("Split-*"):
+    files = sorted(split.iterdir())
+    assert all(not f.name.endswith(".gz") for f in files), files
+    merged = b"".join(f.read_bytes() for f in files)
+    for f in files:
+      f.unlink()
+    (split / "data_tfrecord-00000-of-00001.tfrecord").write_bytes(merged)
+  return str(target)
 
 
 def _start_two_workers(pipeline_run, tmp_path, flags):
