@@ -27,7 +27,6 @@ so the drift comparators of `tfdv.validate_statistics` read it as they read
 StatisticsGen's output.
 """
 
-import collections
 import json
 import os
 import time
@@ -152,21 +151,10 @@ def profile_records(file_patterns: Sequence[str],
   if not files:
     raise ValueError(f"no files match {list(file_patterns)}")
   builder = ProfileBuilder()
-  pending: collections.deque = collections.deque()
-
-  def images():
-    for raw in record_reader.serialized_records(files, compression_type):
-      feature_map = tf.train.Example.FromString(raw).features.feature
-      labels = list(feature_map[features.LABEL_KEY].int64_list.value)
-      encoded = list(feature_map[features.IMAGE_KEY].bytes_list.value)
-      pending.append((labels, encoded))
-      # Every record gets a decode (an empty one where there is not one
-      # image), so that the facts come back one per record, in order.
-      yield encoded[0] if len(labels) == 1 and len(encoded) == 1 else b""
-
-  for facts in image_facts.measure_all(images()):
-    labels, encoded = pending.popleft()
-    builder.add(labels, encoded, facts)
+  for feature_map, facts in record_reader.examples_with_image_facts(
+      files, compression_type):
+    builder.add(feature_map[features.LABEL_KEY].int64_list.value,
+                feature_map[features.IMAGE_KEY].bytes_list.value, facts)
   return builder.finish()
 
 

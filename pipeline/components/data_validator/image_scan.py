@@ -1,7 +1,6 @@
 """The image scan: every record's image decodes, in a format the model
 reads (features.MODEL_IMAGE_FORMATS), at the directory's size."""
 
-import collections
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -65,27 +64,17 @@ def scan_records(file_patterns: Sequence[str], image_size: int,
   given, each record is added to it from the same decode.
   """
   files = sorted(f for p in file_patterns for f in tf.io.gfile.glob(p))
-  pending: collections.deque = collections.deque()
-
-  def images():
-    for raw in record_reader.serialized_records(files, compression_type):
-      feature_map = tf.train.Example.FromString(raw).features.feature
-      record_id = (feature_map[features.ID_KEY].bytes_list.value[0].decode(
-          "utf-8", "replace") if features.ID_KEY in feature_map and
-                   feature_map[features.ID_KEY].bytes_list.value else "")
-      encoded = (list(feature_map[features.IMAGE_KEY].bytes_list.value)
-                 if features.IMAGE_KEY in feature_map else [])
-      labels = (list(feature_map[features.LABEL_KEY].int64_list.value)
-                if features.LABEL_KEY in feature_map else [])
-      pending.append((record_id, encoded, labels))
-      # One decode per record (an empty one where there is not one image),
-      # so the facts come back one per record, in order.
-      yield encoded[0] if len(encoded) == 1 else b""
-
   problems = []
   total = 0
-  for facts in image_facts.measure_all(images()):
-    record_id, encoded, labels = pending.popleft()
+  for feature_map, facts in record_reader.examples_with_image_facts(
+      files, compression_type):
+    record_id = (feature_map[features.ID_KEY].bytes_list.value[0].decode(
+        "utf-8", "replace") if features.ID_KEY in feature_map and
+                 feature_map[features.ID_KEY].bytes_list.value else "")
+    encoded = (feature_map[features.IMAGE_KEY].bytes_list.value
+               if features.IMAGE_KEY in feature_map else [])
+    labels = (feature_map[features.LABEL_KEY].int64_list.value
+              if features.LABEL_KEY in feature_map else [])
     if len(encoded) != 1:
       problem = f"has {len(encoded)} values of {features.IMAGE_KEY!r}"
     else:
@@ -94,7 +83,7 @@ def scan_records(file_patterns: Sequence[str], image_size: int,
       keys.append((record_id, data_check.image_digest(encoded[0])
                    if len(encoded) == 1 else None))
     if profile is not None:
-      profile.add(labels, encoded, facts if len(encoded) == 1 else None)
+      profile.add(labels, encoded, facts)
     if problem:
       problems.append({"record": total, "id": record_id or "?",
                        "problem": problem})
