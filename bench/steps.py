@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 
 from bench import mlmd_times
 from bench import procmon
+from bench import reasons
 from bench.sizes import Sizes
 from settings import records
 
@@ -111,6 +112,27 @@ def run_step(name: str, command: List[str], log_path: str,
   log(f"{name}: {run.wall_seconds:.0f} s, peak RSS "
       f"{run.peak_tree_rss_bytes / GIB:.2f} GiB")
   return run
+
+
+IMPORT_STEP = "import_profile"
+
+
+def import_profile(work_dir: str, details: Dict[str, Any]) -> str:
+  """How long the runner's own import of `tfx.v1` takes, and which
+  libraries take it (`python -X importtime`), once per bench run; the
+  sentence the missed-target reasons quote ("" if it failed)."""
+  if IMPORT_STEP not in details:
+    log_path = os.path.join(work_dir, "logs", IMPORT_STEP + ".log")
+    run = run_step(IMPORT_STEP, [sys.executable, "-X", "importtime", "-c",
+                                 "from tfx import v1"], log_path, details)
+    if run:
+      with open(log_path, encoding="utf-8", errors="replace") as f:
+        seconds = reasons.import_seconds(f.read())
+      details[IMPORT_STEP]["library_seconds"] = {
+          name: round(value, 3) for name, value in seconds.items()}
+      details[IMPORT_STEP]["described"] = reasons.describe_imports(
+          seconds, run.wall_seconds)
+  return details[IMPORT_STEP].get("described", "")
 
 
 def local_runner_command(data_root: str, output_dir: str, image_size: int,

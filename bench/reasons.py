@@ -1,0 +1,203 @@
+"""Why a target was missed: where the seconds went, and the code that spent them.
+
+A MISSED figure's note comes from here. Every number in it is measured in
+the same bench run: component times from ML Metadata, the line through the
+scale section's sizes (seconds at 0 images and per image), the limits of
+`bench/read_limits.py`, and the import profile of the runner's start-up
+(`python -X importtime`, parsed by `import_seconds`). The code it names is
+where those seconds run: a library's file where the time is the library's,
+ours where it is ours. tests/test_bench.py checks that every file named
+here exists in the installed packages or in this repository.
+
+Pure helpers, no TensorFlow.
+"""
+
+import re
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+LAUNCHER = ("TFX's launcher around every component: driver, input "
+            "resolution, MLMD publication "
+            "(tfx/orchestration/portable/launcher.py)")
+BEAM = ("a Beam pipeline built and run in-process "
+        "(apache_beam/runners/portability/fn_api_runner/fn_runner.py)")
+_CHECK_AND_COPY = ("our data check parses every record as a tf.Example in "
+                   "Python (pipeline/components/example_gen/data_check.py), "
+                   "then the files are copied "
+                   "(pipeline/components/example_gen/copy_import.py)")
+_SERVING = ("the serving graph decodes a batch's images one after another "
+            "in tf.map_fn and resizes each with antialiasing "
+            "(modules/preprocessing.py)")
+_MODEL_LOAD = ("the SavedModel's load "
+               "(tensorflow/python/saved_model/load.py)")
+# Where each node's time goes: (its time at 0 images, its time per image).
+CODE: Dict[str, Tuple[str, str]] = {
+    "ImportExampleGen": (LAUNCHER, _CHECK_AND_COPY),
+    "TestExampleGen": (LAUNCHER, _CHECK_AND_COPY),
+    "StatisticsGen": (
+        f"{LAUNCHER}; {BEAM}; TFDV's statistics pipeline "
+        "(tensorflow_data_validation/statistics/stats_impl.py)",
+        "tfx_bsl decodes each record into Arrow, the image bytes included "
+        "(tfx_bsl/tfxio/tf_example_record.py), and TFDV's generators run "
+        "over it (tensorflow_data_validation/statistics/stats_impl.py)"),
+    "ExampleValidator": (
+        f"{LAUNCHER}; a worker process per core started "
+        "(modules/image_facts.py)",
+        "PIL decodes each image at 1/8 scale to name formats and errors the "
+        "model would meet (modules/image_facts.py)"),
+    "Transform": (
+        f"{LAUNCHER}; {BEAM}; TFT traces the preprocessing_fn, runs its "
+        "analysis and writes the transform graph "
+        "(tensorflow_transform/beam/impl.py AnalyzeDataset)",
+        "TFT's analysis decodes each record "
+        "(tensorflow_transform/beam/impl.py)"),
+    "EvalInference": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
+    "BatchPrediction": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
+    "Evaluator": (
+        f"{LAUNCHER}; {BEAM}; TFMA loads the candidate and the baseline "
+        "(tensorflow_model_analysis/api/model_eval_lib.py "
+        "ExtractEvaluateAndWriteResults)",
+        "TFMA runs the model over the split again "
+        "(tensorflow_model_analysis/extractors/predictions_extractor.py) "
+        "and computes the metrics on every slice, overall and each class "
+        "(tensorflow_model_analysis/slicer/slicer_lib.py)"),
+    "Trainer": (
+        "model build, tf.function tracing, the data profile and the "
+        "SavedModel export with its signatures (modules/trainer.py)", ""),
+    "Report": ("the report page, model card and gallery "
+               "(pipeline/components/report/executor.py)", ""),
+}
+RUNNER = ("local_runner.py's own time: Python start-up and imports, the "
+          "pre-flight data checks (local_runner.py)")
+RUNNER_NAME = "runner start-up and pre-flight"
+TRAINER_NAME = "Trainer outside its epochs"
+_FILE = re.compile(r"[\w/]+\.py\b")
+_IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def import_seconds(importtime_stderr: str) -> Dict[str, float]:
+  """Seconds each library's own modules took to import, largest first.
+
+  `importtime_stderr` is what `python -X importtime -c "..."` writes: one
+  line per module with its self and cumulative microseconds. Self times
+  summed by library (the top-level package; in the `google` namespace the
+  parts that name one, `google.protobuf`, `google.cloud.aiplatform`) split
+  the import between libraries without counting a module twice.
+  """
+  totals: Dict[str, float] = {}
+  for line in importtime_stderr.splitlines():
+    match = _IMPORT_LINE.match(line)
+    if not match:
+      continue
+    parts = match.group(4).split(".")
+    depth = (3 if parts[:2] == ["google", "cloud"] else
+             2 if parts[0] == "google" else 1)
+    library = ".".join(parts[:depth])
+    if depth == 3:  # google.cloud.aiplatform_v1beta1: google.cloud.aiplatform
+      library = re.sub(r"_v\d+\w*$", "", library)
+    totals[library] = totals.get(library, 0.0) + int(match.group(1)) / 1e6
+  return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def describe_imports(seconds: Mapping[str, float], wall: Optional[float],
+                     top: int = 4) -> str:
+  """"importing tfx.v1 took 8.1 s: tensorflow 4.2 s, ..." from a profile."""
+  if not seconds:
+    return ""
+  listed = ", ".join(f"{name} {value:.1f} s"
+                     for name, value in list(seconds.items())[:top])
+  total = f" {wall:.1f} s" if wall is not None else ""
+  return f"importing tfx.v1 took{total} (own time by library: {listed})"
+
+
+def outside_items(wall: float, component_seconds: Mapping[str, float],
+                  epoch_seconds: Sequence[float]) -> List[Tuple[str, float]]:
+  """What a run's time outside its training epochs consists of, largest
+  first: the runner's own time (wall - components), the Trainer outside its
+  epochs, and every other component."""
+  items = [(RUNNER_NAME, wall - sum(component_seconds.values()))]
+  for node, seconds in component_seconds.items():
+    if node == "Trainer":
+      items.append((TRAINER_NAME, seconds - sum(epoch_seconds)))
+    else:
+      items.append((node, seconds))
+  return sorted(items, key=lambda item: -item[1])
+
+
+def files_named(text: str) -> List[str]:
+  """The source files a reason names, in order, each once."""
+  return list(dict.fromkeys(_FILE.findall(text)))
+
+
+def files_of(name: str) -> str:
+  """The files where a part of the time outside the epochs runs."""
+  if name == RUNNER_NAME:
+    text = RUNNER
+  elif name == TRAINER_NAME:
+    text = CODE["Trainer"][0]
+  else:
+    text = " ".join(CODE.get(name, ("", "")))
+  return ", ".join(files_named(text))
+
+
+def outside_reason(wall: float, component_seconds: Mapping[str, float],
+                   epoch_seconds: Sequence[float], limit: float,
+                   imports: str = "", top: int = 5,
+                   fit: Optional[Tuple[float, float]] = None,
+                   images: Optional[int] = None) -> str:
+  """A missed "time outside the epochs": its largest parts, each with the
+  files its time runs in (CODE has the longer story of each).
+
+  `fit` (seconds at 0 images, seconds per image, through the scale sizes)
+  and `images` (this run's) split the total into what no data size removes
+  and what grows with the data.
+  """
+  items = outside_items(wall, component_seconds, epoch_seconds)
+  parts = []
+  for name, seconds in items[:top]:
+    code = files_of(name)
+    if name == RUNNER_NAME and imports:
+      code = f"{code}; {imports}"
+    parts.append(f"{name} {seconds:.1f} s ({code})" if code
+                 else f"{name} {seconds:.1f} s")
+  rest = sum(seconds for _, seconds in items[top:])
+  line = (f"over {limit:g} s; its largest parts: "
+          + "; ".join(parts) + f"; the other {len(items) - top} nodes "
+          f"{rest:.1f} s")
+  if fit is not None and images:
+    line += (f". Through the sizes: {fit[0]:.1f} s at 0 images (what no "
+             "data size removes"
+             f"{', alone over the target' if fit[0] > limit else ''}) and "
+             f"{1000 * fit[1]:.2f} s per 1,000 images ({fit[1] * images:.0f} "
+             f"s for these {images})")
+  return line
+
+
+def pass_reason(node: str, images: int, seconds: float,
+                limit_images_per_second: float, min_share: float,
+                fit: Optional[Tuple[float, float]] = None,
+                extra: str = "") -> str:
+  """A pass over the data below `min_share` of its limit: how far its time
+  is over what the target allows, split into its time at 0 images and its
+  time per image, each with the code that spends it."""
+  allowed = images / (min_share * limit_images_per_second)
+  fixed_code, per_image_code = CODE.get(node, ("", ""))
+  line = (f"{seconds:.1f} s for {images} images where {min_share:g}x of the "
+          f"limit allows {allowed:.1f} s")
+  if fit is None:
+    return line + (f"; {extra}" if extra else "")
+  fixed, per_image = fit
+  if per_image <= 0:  # The sizes' times differ by less than their noise.
+    return line + (f"; the fit through the sizes puts all of it at 0 images "
+                   f"(no time per image above the noise): {fixed_code}"
+                   + (f"; {extra}" if extra else ""))
+  if fixed > 0:
+    line += (f"; {fixed:.1f} s of it at 0 images"
+             f"{' (alone over the allowance)' if fixed > allowed else ''}: "
+             f"{fixed_code}")
+  else:
+    line += "; its time at 0 images is within the noise of the fit"
+  slower = per_image * limit_images_per_second
+  line += (f"; per image {1000 * per_image:.2f} s per 1,000, {slower:.1f}x "
+           f"the limit's time per image"
+           + (f": {per_image_code}" if per_image_code else ""))
+  return line + (f"; {extra}" if extra else "")
