@@ -56,10 +56,13 @@ CODE: Dict[str, Tuple[str, str]] = {
         f"{LAUNCHER}; {BEAM}; TFMA loads the candidate and the baseline "
         "(tensorflow_model_analysis/api/model_eval_lib.py "
         "ExtractEvaluateAndWriteResults)",
-        "TFMA runs the model over the split again "
-        "(tensorflow_model_analysis/extractors/predictions_extractor.py) "
-        "and computes the metrics on every slice, overall and each class "
-        "(tensorflow_model_analysis/slicer/slicer_lib.py)"),
+        "TFMA runs the model over the split again, in one in-process "
+        "bundle at a time "
+        "(tensorflow_model_analysis/extractors/predictions_extractor.py), "
+        "and accumulates the overall slice's MacroF1 with its per-class "
+        "scores and the confusion matrix plot (modules/metrics.py, "
+        "tensorflow_model_analysis/metrics/"
+        "multi_class_confusion_matrix_plot.py)"),
     "Trainer": (
         "model build, tf.function tracing, the data profile and the "
         "SavedModel export with its signatures (modules/trainer.py)", ""),
