@@ -20,6 +20,17 @@ files, measured here, in the same bench run:
   one core, as the scan and the profile run it today (information, no
   target).
 
+With `--model-dir` (a pushed model) and `--transform-dir` (its Transform
+graph), the work of an inference pass without its component's start-up,
+on the val split's records (no target; they split an inference pass's time
+per image between its parts):
+
+- `serve`: `serving_default` on the records as EvalInference and
+  BatchPrediction call it (pipeline/components/batch_inference/
+  predictions.py `predict_files`: batches of 64, one per core at once);
+- `transform_only`: the Transform graph alone (parse, decode, resize) on
+  the same batches, one per core at once: what of `serve` is not the model.
+
 Writes one JSON object of records (images) per second.
 """
 
@@ -101,18 +112,71 @@ def measure(files: List[str]) -> Dict[str, float]:
   }
 
 
+def serving_rates(model_dir: str, transform_dir: str, files: List[str]
+                  ) -> Dict[str, float]:
+  """`serve` and `transform_only` images/s on `files` (module docstring)."""
+  from concurrent import futures  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
+  from modules import image_facts  # pylint: disable=g-import-not-at-top
+  from pipeline.components import serving_model  # pylint: disable=g-import-not-at-top
+  from pipeline.components.batch_inference import predictions  # pylint: disable=g-import-not-at-top
+  batches, batch = [], []
+  for raw in tf.data.TFRecordDataset(files):
+    batch.append(raw.numpy())
+    if len(batch) == 64:
+      batches.append(batch)
+      batch = []
+  batches += [batch] if batch else []
+  model = serving_model.load_serving_model(model_dir)
+  model.signatures[serving_model.SERVING_DEFAULT](
+      examples=tf.constant(batches[0][:2]))  # warm-up
+  begin = time.perf_counter()
+  served, _ = predictions.predict_files(model, files)
+  serve = len(served) / (time.perf_counter() - begin)
+
+  output = tft.TFTransformOutput(transform_dir)
+  layer = output.transform_features_layer()
+  spec = output.raw_feature_spec()
+  spec.pop(features.LABEL_KEY, None)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+  def transform(serialized):
+    return layer(tf.io.parse_example(serialized, spec))[
+        features.TRANSFORMED_IMAGE_KEY]
+
+  transform(tf.constant(batches[0][:1]))  # warm-up: tracing
+  begin = time.perf_counter()
+  with futures.ThreadPoolExecutor(image_facts.default_processes()) as pool:
+    list(pool.map(lambda b: transform(tf.constant(b)).shape, batches))
+  transform_only = sum(map(len, batches)) / (time.perf_counter() - begin)
+  return {"serve": round(serve, 1), "transform_only": round(transform_only, 1),
+          "serve_records": len(served)}
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--data-root", required=True)
   parser.add_argument("--image-size", type=int, required=True)
   parser.add_argument("--output", required=True,
                       help="where the JSON object is written")
+  parser.add_argument("--model-dir",
+                      help="a pushed model: also measure `serve` and "
+                      "`transform_only` on the val split")
+  parser.add_argument("--transform-dir",
+                      help="the model's Transform graph (with --model-dir)")
   args = parser.parse_args(argv)
   files = split_files(args.data_root, args.image_size, ["train", "val"])
   if not files:
     print(f"no .tfrec files under {args.data_root}", file=sys.stderr)
     return 1
+  if bool(args.model_dir) != bool(args.transform_dir):
+    parser.error("--model-dir and --transform-dir go together")
   limits = measure(files)
+  if args.model_dir:
+    limits.update(serving_rates(
+        args.model_dir, args.transform_dir,
+        split_files(args.data_root, args.image_size, ["val"])))
   with open(args.output, "w", encoding="utf-8") as f:
     json.dump(limits, f, indent=2)
   print(json.dumps(limits))

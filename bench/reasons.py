@@ -24,9 +24,10 @@ _CHECK_AND_COPY = ("our data check parses every record as a tf.Example in "
                    "Python (pipeline/components/example_gen/data_check.py), "
                    "then the files are copied "
                    "(pipeline/components/example_gen/copy_import.py)")
-_SERVING = ("the serving graph decodes a batch's images one after another "
-            "in tf.map_fn and resizes each with antialiasing "
-            "(modules/preprocessing.py)")
+_SERVING = ("serving_default on each batch, one batch per core: the "
+            "Transform graph's parse, decode and resize "
+            "(modules/preprocessing.py) and the model "
+            "(pipeline/components/batch_inference/predictions.py)")
 _MODEL_LOAD = ("the SavedModel's load "
                "(tensorflow/python/saved_model/load.py)")
 # Where each node's time goes: (its time at 0 images, its time per image).

@@ -121,10 +121,21 @@ def _measured_aside(node: str, seconds: Dict[str, float],
   if node == "ExampleValidator" and pil:
     return (f"PIL's 1/8-scale decode on one core measured {pil:.0f} "
             f"images/s here, so two processes reach at most {2 * pil:.0f}")
+  aside = ""
   if node == "Evaluator" and "EvalInference" in seconds:
-    return (f"EvalInference ran the same model over the same split in "
-            f"{seconds['EvalInference']:.1f} s")
-  return ""
+    aside = (f"EvalInference ran the same model over the same split in "
+             f"{seconds['EvalInference']:.1f} s; ")
+  serve, transform = limits.get("serve"), limits.get("transform_only")
+  if node in ("EvalInference", "Evaluator", "BatchPrediction") and (
+      serve and transform):
+    per_serve, per_transform = 1000 / serve, 1000 / transform
+    aside += (f"without a component around it, serving_default takes "
+              f"{per_serve:.2f} s per 1,000 val images here, of which the "
+              f"Transform graph (parse, decode, resize; "
+              f"modules/preprocessing.py) {per_transform:.2f} s and the "
+              f"model {per_serve - per_transform:.2f} s (modules/model.py "
+              "build_model), one batch per core")
+  return aside.rstrip("; ")
 
 
 def run(sizes: Sizes, work_dir: str, figures: List[Figure],
@@ -150,12 +161,20 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
   largest = runs[-1]
   limits_path = os.path.join(work_dir, "runs", "scale_limits.json")
   limits: Dict[str, float] = {}
+  # The largest run's pushed model and its Transform graph: their work on
+  # val without a component's start-up splits an inference pass's time.
+  largest_out = os.path.join(work_dir, "runs", f"scale_{largest[0]:g}")
+  model_dir = steps.latest_dir(os.path.join(largest_out, "serving", "*"))
+  transform_dir = steps.latest_dir(os.path.join(
+      largest_out, "pipeline_root", "Transform", "transform_graph", "*"))
+  serving_args = (["--model-dir", model_dir, "--transform-dir",
+                   transform_dir] if model_dir and transform_dir else [])
   if steps.run_step(
       LIMITS_STEP,
       [sys.executable, os.path.join(steps.REPO_ROOT, "bench",
                                     "read_limits.py"),
        "--data-root", largest[5], "--image-size",
-       str(sizes.scale_image_size), "--output", limits_path],
+       str(sizes.scale_image_size), "--output", limits_path] + serving_args,
       os.path.join(logs, LIMITS_STEP + ".log"), details):
     with open(limits_path, encoding="utf-8") as f:
       limits = json.load(f)
@@ -245,8 +264,12 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
       slope_per_thousand(points), "s",
       note="least squares through " + ", ".join(
           f"{images} images: {seconds:.0f} s" for images, seconds in points)))
-  for key in ("read", "decode_full", "decode_eighth", "pil_eighth_one_core"):
-    figures.append(Figure("scale", f"limit: {key.replace('_', ' ')}",
+  for key in ("read", "decode_full", "decode_eighth", "pil_eighth_one_core",
+              "serve", "transform_only"):
+    label = (f"val through {key.replace('_', ' ')}, no component around it"
+             if key in ("serve", "transform_only")
+             else f"limit: {key.replace('_', ' ')}")
+    figures.append(Figure("scale", label,
                           limits.get(key), "images/s",
                           note=(f"{limits.get('read_megabytes_per_second')} "
                                 "MB/s" if key == "read" and limits else "")))
