@@ -6,7 +6,8 @@ Pure helpers (no TensorFlow): `bench/run.py` collects `Figure`s, prints
 
     python -m bench.report bench/results/<timestamp>.json
 
-prints a record's figures as the Markdown table README.md shows.
+prints a record's figures as the Markdown table README.md shows, then
+each missed target's reason (its note) as a bullet.
 """
 
 import argparse
@@ -313,7 +314,17 @@ def main(argv=None) -> int:
   print(format_markdown(figures))
   print()
   print(f"Targets: {target_summary(figures)}")
+  reasons = missed_reasons(figures)
+  if reasons:
+    print()
+    print(reasons)
   return 0
+
+
+def missed_reasons(figures: Sequence[Figure]) -> str:
+  """Markdown bullets: each MISSED figure with the reason its note gives."""
+  return "\n".join(f"- **{f.section} / {f.name}**: {f.note}"
+                   for f in figures if f.status == MISSED and f.note)
 
 
 if __name__ == "__main__":
