@@ -54,8 +54,8 @@ CODE: Dict[str, Tuple[str, str]] = {
     "EvalInference": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
     "BatchPrediction": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
     "Evaluator": (
-        f"{LAUNCHER}; {BEAM}; TFMA loads the candidate and the baseline "
-        "(tensorflow_model_analysis/api/model_eval_lib.py "
+        f"{LAUNCHER}; {BEAM}; TFMA loads the candidate, and the baseline "
+        "when there is one (tensorflow_model_analysis/api/model_eval_lib.py "
         "ExtractEvaluateAndWriteResults)",
         "TFMA runs the model over the split again, in one in-process "
         "bundle at a time "

@@ -178,6 +178,9 @@ def main(argv=None) -> int:
 
   started = datetime.datetime.now()
   wall_start = time.perf_counter()
+  # The code that runs is the code at the start: a commit made while the
+  # bench runs must not be named as the figures' source.
+  git = report.git_state(REPO_ROOT)
   mode = "tiny" if args.tiny else "quick" if args.quick else "full"
   sizes = MODES[mode]
   work_dir = os.path.abspath(args.work_dir)
@@ -215,7 +218,7 @@ def main(argv=None) -> int:
                   split_counts=sizes.split_counts(),
                   work_dir=work_dir, data_roots=data_roots)
   record = report.make_record(
-      figures, settings, details, report.git_state(REPO_ROOT),
+      figures, settings, details, git,
       report.machine_info(), started, sys.argv)
   path = report.write_record(record, args.results_dir, started)
   print()
