@@ -70,6 +70,10 @@ CODE: Dict[str, Tuple[str, str]] = {
     "Report": ("the report page, model card and gallery "
                "(pipeline/components/report/executor.py)", ""),
 }
+CACHE_LOOKUP = ("TFX's orchestration and cache lookup of each component "
+                "in ML Metadata, around its execution "
+                "(tfx/orchestration/portable/launcher.py, "
+                "tfx/orchestration/portable/cache_utils.py)")
 RUNNER = ("local_runner.py's own time: Python start-up and imports, the "
           "pre-flight data checks (local_runner.py)")
 RUNNER_NAME = "runner start-up and pre-flight"
@@ -205,3 +209,26 @@ def pass_reason(node: str, images: int, seconds: float,
            f"the limit's time per image"
            + (f": {per_image_code}" if per_image_code else ""))
   return line + (f"; {extra}" if extra else "")
+
+
+def rerun_reason(wall: float, component_seconds: Mapping[str, float],
+                 executed: Sequence[str], first_wall: float, limit: float,
+                 imports: str = "") -> str:
+  """A re-run over `limit` percent of the first run: its own time, its
+  cached components' lookups and the components that executed again."""
+  runner = wall - sum(component_seconds.values())
+  again = sum(component_seconds.get(node, 0.0) for node in executed)
+  cached = sum(component_seconds.values()) - again
+  allowed = first_wall * limit / 100
+  line = (f"{wall:.1f} s where {limit:g}% of the first run's "
+          f"{first_wall:.1f} s allows {allowed:.1f} s: {runner:.1f} s of it "
+          f"outside the components' executions ({RUNNER}; {CACHE_LOOKUP}"
+          + (f"; {imports}" if imports else "") + f"), {cached:.1f} s "
+          "inside the cached components' executions")
+  if executed:
+    line += "; executed again: " + ", ".join(
+        f"{node} {component_seconds.get(node, 0.0):.1f} s ({files_of(node)})"
+        if files_of(node) else
+        f"{node} {component_seconds.get(node, 0.0):.1f} s"
+        for node in executed)
+  return line

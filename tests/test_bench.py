@@ -530,7 +530,7 @@ def test_every_section_of_the_bench_measures_on_tiny_data(tmp_path):
   # Issue 25's targets: each one missed says where its time went and in
   # which code (tiny runs miss most of them: their fixed costs dominate).
   missed = [f for f in figures if f.status == report.MISSED and
-            report.section_of(f.section) in ("e2e", "scale")]
+            report.section_of(f.section) in ("e2e", "cache", "scale")]
   assert missed
   for figure in missed:
     assert reasons.files_named(figure.note), (figure.name, figure.note)
@@ -646,3 +646,19 @@ def test_time_outside_the_epochs_is_split_into_its_parts():
   assert "modules/trainer.py" in line and "the other 2 nodes 10.5 s" in line
   assert "50.0 s at 0 images (what no data size removes, alone over" in line
   assert "10.00 s per 1,000 images (10 s for these 1000)" in line
+
+
+def test_a_missed_rerun_is_split_into_its_own_time_and_the_components():
+  # 20 s against a 100 s first run: 10% allows 10 s. The runner's own time
+  # is the wall minus the components; the Evaluator executed again.
+  line = reasons.rerun_reason(
+      20.0, {"Trainer": 0.5, "Transform": 0.5, "Evaluator": 6.0},
+      ["Evaluator"], 100.0, 10, imports="importing tfx.v1 took 9.0 s")
+  assert line.startswith("20.0 s where 10% of the first run's 100.0 s "
+                         "allows 10.0 s: 13.0 s of it outside the "
+                         "components' executions")
+  assert ("importing tfx.v1 took 9.0 s), 1.0 s inside the cached "
+          "components' executions") in line
+  assert "tfx/orchestration/portable/cache_utils.py" in line
+  assert line.endswith("executed again: Evaluator 6.0 s (" +
+                       reasons.files_of("Evaluator") + ")")
