@@ -113,10 +113,18 @@ def run(sizes: Sizes, data_192: str, work_dir: str, figures: List[Figure],
   why = ""
   if ratio is not None and ratio > MAX_PIPELINE_TO_PLAIN and fixed_p:
     largest = reasons.outside_items(wall_p, times["seconds"], epoch_p)[:3]
+
+    def code(name):
+      files = reasons.files_of(name)
+      if name == reasons.RUNNER_NAME:
+        imports = steps.import_profile(work_dir, details)
+        files += f"; {imports}" if imports else ""
+      return files
+
     why = (f"the pipeline spends about {fixed_p:.0f} s outside its training "
            f"epochs, plain Keras about {fixed_k or 0:.0f} s; that cost does "
            "not grow with epochs; its largest parts: " + "; ".join(
-               f"{name} {seconds:.0f} s ({reasons.files_of(name)})"
+               f"{name} {seconds:.0f} s ({code(name)})"
                for name, seconds in largest) + ".")
     if epoch_k and epoch_p:
       why += (f" Median epoch: Trainer {statistics.median(epoch_p):.1f} s, "
