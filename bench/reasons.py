@@ -108,13 +108,16 @@ def import_seconds(importtime_stderr: str) -> Dict[str, float]:
 
 def describe_imports(seconds: Mapping[str, float], wall: Optional[float],
                      top: int = 4) -> str:
-  """"importing tfx.v1 took 8.1 s: tensorflow 4.2 s, ..." from a profile."""
+  """The profile in words: the process's wall time (Python's start-up and
+  the profiler's own overhead included, so it can exceed the import inside
+  a run) and the libraries that took longest."""
   if not seconds:
     return ""
   listed = ", ".join(f"{name} {value:.1f} s"
                      for name, value in list(seconds.items())[:top])
   total = f" {wall:.1f} s" if wall is not None else ""
-  return f"importing tfx.v1 took{total} (own time by library: {listed})"
+  return (f"a separate `python -X importtime -c 'from tfx import v1'` "
+          f"took{total} (own time by library: {listed})")
 
 
 def outside_items(wall: float, component_seconds: Mapping[str, float],
