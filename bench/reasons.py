@@ -150,6 +150,20 @@ def files_of(name: str) -> str:
   return ", ".join(files_named(text))
 
 
+def describe_parts(parts: Sequence[Tuple[str, float]], imports: str = "",
+                   digits: int = 1) -> List[str]:
+  """"name 12.3 s (its files)" for each part; the runner's with the import
+  profile `imports` after its files."""
+  described = []
+  for name, seconds in parts:
+    code = files_of(name)
+    if name == RUNNER_NAME and imports:
+      code = f"{code}; {imports}"
+    described.append(f"{name} {seconds:.{digits}f} s ({code})" if code
+                     else f"{name} {seconds:.{digits}f} s")
+  return described
+
+
 def outside_reason(wall: float, component_seconds: Mapping[str, float],
                    epoch_seconds: Sequence[float], limit: float,
                    imports: str = "", top: int = 5,
@@ -163,13 +177,7 @@ def outside_reason(wall: float, component_seconds: Mapping[str, float],
   and what grows with the data.
   """
   items = outside_items(wall, component_seconds, epoch_seconds)
-  parts = []
-  for name, seconds in items[:top]:
-    code = files_of(name)
-    if name == RUNNER_NAME and imports:
-      code = f"{code}; {imports}"
-    parts.append(f"{name} {seconds:.1f} s ({code})" if code
-                 else f"{name} {seconds:.1f} s")
+  parts = describe_parts(items[:top], imports)
   rest = sum(seconds for _, seconds in items[top:])
   line = (f"over {limit:g} s; its largest parts: "
           + "; ".join(parts) + f"; the other {len(items) - top} nodes "
@@ -229,9 +237,6 @@ def rerun_reason(wall: float, component_seconds: Mapping[str, float],
           + (f"; {imports}" if imports else "") + f"), {cached:.1f} s "
           "inside the cached components' executions")
   if executed:
-    line += "; executed again: " + ", ".join(
-        f"{node} {component_seconds.get(node, 0.0):.1f} s ({files_of(node)})"
-        if files_of(node) else
-        f"{node} {component_seconds.get(node, 0.0):.1f} s"
-        for node in executed)
+    line += "; executed again: " + ", ".join(describe_parts(
+        [(node, component_seconds.get(node, 0.0)) for node in executed]))
   return line

@@ -113,34 +113,27 @@ def run(sizes: Sizes, data_192: str, work_dir: str, figures: List[Figure],
   why = ""
   if ratio is not None and ratio > MAX_PIPELINE_TO_PLAIN and fixed_p:
     largest = reasons.outside_items(wall_p, times["seconds"], epoch_p)[:3]
-
-    def code(name):
-      files = reasons.files_of(name)
-      if name == reasons.RUNNER_NAME:
-        imports = steps.import_profile(work_dir, details)
-        files += f"; {imports}" if imports else ""
-      return files
-
+    imports = (steps.import_profile(work_dir, details)
+               if reasons.RUNNER_NAME in dict(largest) else "")
     why = (f"the pipeline spends about {fixed_p:.0f} s outside its training "
            f"epochs, plain Keras about {fixed_k or 0:.0f} s; that cost does "
            "not grow with epochs; its largest parts: " + "; ".join(
-               f"{name} {seconds:.0f} s ({code(name)})"
-               for name, seconds in largest) + ".")
+               reasons.describe_parts(largest, imports, digits=0)) + ".")
     if epoch_k and epoch_p:
       why += (f" Median epoch: Trainer {statistics.median(epoch_p):.1f} s, "
               f"plain Keras {statistics.median(epoch_k):.1f} s.")
   figures.append(Figure(
       "e2e", "pipeline / plain wall time", ratio, "x",
       Target("<=", MAX_PIPELINE_TO_PLAIN), note=why))
-  outside_note = (f"plain Keras: {fixed_k:.0f} s" if fixed_k is not None
-                  else "")
+  outside_notes = [f"plain Keras: {fixed_k:.0f} s"] if fixed_k is not None \
+      else []
   if fixed_p is not None and fixed_p > MAX_FIXED_SECONDS:
-    outside_note += "; " + reasons.outside_reason(
+    outside_notes.append(reasons.outside_reason(
         wall_p, times["seconds"], epoch_p, MAX_FIXED_SECONDS,
-        imports=steps.import_profile(work_dir, details))
+        imports=steps.import_profile(work_dir, details)))
   figures.append(Figure(
       "e2e", "time outside training epochs, pipeline", fixed_p, "s",
-      Target("<=", MAX_FIXED_SECONDS), note=outside_note.lstrip("; ")))
+      Target("<=", MAX_FIXED_SECONDS), note="; ".join(outside_notes)))
   for node, seconds in times["seconds"].items():
     figures.append(Figure("e2e", f"component {node}", seconds, "s"))
   figures.append(Figure("e2e", "start-up and orchestration (wall - "

@@ -121,21 +121,27 @@ def _measured_aside(node: str, seconds: Dict[str, float],
   if node == "ExampleValidator" and pil:
     return (f"PIL's 1/8-scale decode on one core measured {pil:.0f} "
             f"images/s here, so two processes reach at most {2 * pil:.0f}")
-  aside = ""
+  asides = []
   if node == "Evaluator" and "EvalInference" in seconds:
-    aside = (f"EvalInference ran the same model over the same split in "
-             f"{seconds['EvalInference']:.1f} s; ")
+    asides.append(f"EvalInference ran the same model over the same split in "
+                  f"{seconds['EvalInference']:.1f} s")
   serve, transform = limits.get("serve"), limits.get("transform_only")
   if node in ("EvalInference", "Evaluator", "BatchPrediction") and (
       serve and transform):
     per_serve, per_transform = 1000 / serve, 1000 / transform
-    aside += (f"without a component around it, serving_default takes "
-              f"{per_serve:.2f} s per 1,000 val images here, of which the "
-              f"Transform graph (parse, decode, resize; "
-              f"modules/preprocessing.py) {per_transform:.2f} s and the "
-              f"model {per_serve - per_transform:.2f} s (modules/model.py "
-              "build_model), one batch per core")
-  return aside.rstrip("; ")
+    asides.append(
+        f"without a component around it, serving_default takes "
+        f"{per_serve:.2f} s per 1,000 val images here, of which the "
+        f"Transform graph (parse, decode, resize; "
+        f"modules/preprocessing.py) {per_transform:.2f} s and the "
+        f"model {per_serve - per_transform:.2f} s (modules/model.py "
+        "build_model), one batch per core")
+  return "; ".join(asides)
+
+
+def _run_dir(work_dir: str, fraction: float) -> str:
+  """The pipeline output directory of one size's run."""
+  return os.path.join(work_dir, "runs", f"scale_{fraction:g}")
 
 
 def run(sizes: Sizes, work_dir: str, figures: List[Figure],
@@ -146,7 +152,7 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
   for fraction in sizes.scale_fractions:
     data_root, counts = make_scaled_data(work_dir, sizes, fraction)
     name = f"scale_{fraction:g}"
-    out = os.path.join(work_dir, "runs", name)
+    out = _run_dir(work_dir, fraction)
     shutil.rmtree(out, ignore_errors=True)
     run_ = steps.run_step(
         name, steps.local_runner_command(data_root, out,
@@ -163,7 +169,7 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
   limits: Dict[str, float] = {}
   # The largest run's pushed model and its Transform graph: their work on
   # val without a component's start-up splits an inference pass's time.
-  largest_out = os.path.join(work_dir, "runs", f"scale_{largest[0]:g}")
+  largest_out = _run_dir(work_dir, largest[0])
   model_dir = steps.latest_dir(os.path.join(largest_out, "serving", "*"))
   transform_dir = steps.latest_dir(os.path.join(
       largest_out, "pipeline_root", "Transform", "transform_graph", "*"))
