@@ -39,7 +39,7 @@ from pipeline.components import evaluation as evaluation_lib
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.pusher import provenance
 from pipeline.components.pusher import publishing
-from pipeline.components.report import bootstrap
+from modules import bootstrap
 from pipeline.components.report import model_card
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
