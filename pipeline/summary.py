@@ -62,6 +62,9 @@ class RunSummary:
   warm_start: Optional[str] = None
   # Where the Trainer trained: "2 workers x 1 replica (...), global batch 32".
   trained_on: Optional[str] = None
+  # Whether the same command gives the same model here ("yes: ...", "no:
+  # ..."), from the Trainer's record.
+  reproducible: Optional[str] = None
   # Which served model the gate compared with, or why none (the
   # BaselineModel task's note); None when it did not run.
   baseline: Optional[str] = None
@@ -105,6 +108,8 @@ class RunSummary:
       lines.append(f"  trained on         {self.trained_on}")
     if self.warm_start:
       lines.append(f"  training           {self.warm_start}")
+    if self.reproducible:
+      lines.append(f"  reproducible       {self.reproducible}")
     if self.baseline is not None:
       lines.append(f"  baseline           {self.baseline}")
     for index, line in enumerate(self.gate_lines):
@@ -206,6 +211,23 @@ def _warm_start_line(history: Optional[records.TrainingHistory]
   return warm_start_lib.describe(history.warm_start)
 
 
+def _reproducible_line(history: Optional[records.TrainingHistory]
+                       ) -> Optional[str]:
+  """Whether the Trainer trained with op determinism, in words."""
+  if history is None or history.deterministic is None:
+    return None
+  setting = history.section("train").get("deterministic")
+  seed = history.section("train").get("seed")
+  if history.deterministic:
+    return (f"yes: op determinism on, seed {seed} (train.deterministic="
+            f"{setting}): the same command on the same data gives this "
+            "model again")
+  why = ("train.deterministic=auto leaves it off on a GPU or TPU"
+         if setting == "auto" else f"train.deterministic={setting}")
+  return (f"no: op determinism off ({why}): another run may give a "
+          "slightly different model")
+
+
 def _trained_on_line(history: Optional[records.TrainingHistory]
                      ) -> Optional[str]:
   """Workers, replicas per worker, strategy and global batch of a history
@@ -292,6 +314,7 @@ def read_summary(metadata_path: str,
                    if report is not None else None),
       submission=submission, submission_note=submission_note,
       warm_start=_warm_start_line(history),
+      reproducible=_reproducible_line(history),
       baseline=_baseline_line(outputs.get(BASELINE_MODEL, {}).get("model")),
       gate_lines=gate_lines,
       trained_on=_trained_on_line(history))

@@ -93,6 +93,12 @@ class TrainingHistory(_JsonRecord):
     class_weights: the loss weight per class, if class weighting was on.
     wall_seconds: the Trainer's time from start to export.
     warm_start: the warm start record (modules/warm_start.py).
+    validation: what each epoch's `val_*` scores were computed on (`data`)
+      and which choices read them (`used_by`): the selection slice of
+      train, or the eval split shown only (modules/trainer.py
+      `validation_plan`).
+    deterministic: whether TF op determinism was on (`train.deterministic`
+      resolved for the device); None in older records.
     epochs: one entry per epoch run: its metrics and seconds.
   """
   FILE_NAME = features.TRAINING_HISTORY_FILE
@@ -112,6 +118,8 @@ class TrainingHistory(_JsonRecord):
   class_weights: Optional[Any] = None
   wall_seconds: Optional[float] = None
   warm_start: Optional[Dict[str, Any]] = None
+  validation: Optional[Dict[str, Any]] = None
+  deterministic: Optional[bool] = None
   epochs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
   @property

@@ -7,9 +7,11 @@ same message as local_runner.py's pre-flight, naming the folder or file.
 Without it a truncated file fails deep inside Beam, with a DataLossError.
 The check reads and parses every record; where each output split is one
 input split as it is (the Kaggle layout, the test split) the import then
-copies the checked files (copy_import.py, which says why), and otherwise
-(a split cut by hash of `id`) TFX's own ImportExampleGen executor reads
-the data through Beam. For a range of spans A-B (settings/spans.py) each
+copies the checked files, and where one input split is cut by hash of `id`
+(no `val` folder) it routes the records in input order with TFX's own
+partition function (copy_import.py says why both: speed, and the same
+files from the same data); any other config goes through TFX's own
+ImportExampleGen executor and Beam. For a range of spans A-B (settings/spans.py) each
 split reads the same folder of every span, A to B, as one split.
 
 The check's report (records per split and file, skipped and empty files,
@@ -71,20 +73,24 @@ class Executor(import_executor.Executor):
 
     return ReadSpans
 
-  def _copy(self, input_config, output_config, input_base, split_patterns,
+  def _import_in_process(self, input_config, output_config, input_base, split_patterns,
             report, examples, exec_properties) -> None:
-    """The copy import (copy_import.py), with the artifact properties TFX's
-    BaseExampleGenExecutor.Do would set."""
+    """The in-process import (copy_import.py): a copy or a hash split, with
+    the artifact properties TFX's BaseExampleGenExecutor.Do would set."""
     split_names = example_gen_utils.generate_output_split_names(
         input_config, output_config)
     examples.split_names = artifact_utils.encode_split_names(split_names)
-    copy_import.copy_splits(
-        input_config, output_config,
-        copy_import.split_files(input_base, split_patterns,
-                                list(report.file_records)),
-        {name: artifact_utils.get_split_uri([examples], name)
-         for name in split_names},
-        report.file_records)
+    files = copy_import.split_files(input_base, split_patterns,
+                                    list(report.file_records))
+    split_uri = {name: artifact_utils.get_split_uri([examples], name)
+                 for name in split_names}
+    if copy_import.copyable(input_config, output_config):
+      copy_import.copy_splits(input_config, output_config, files, split_uri,
+                              report.file_records)
+    else:
+      [single] = input_config.splits
+      copy_import.split_by_hash(output_config, files[single.name], split_uri,
+                                report.file_records)
     payload_format = exec_properties.get(
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
     if payload_format:
@@ -128,8 +134,9 @@ class Executor(import_executor.Executor):
         output_config)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
-    if copy_import.copyable(input_config, output_config):
-      self._copy(input_config, output_config, input_base, split_patterns,
+    if (copy_import.copyable(input_config, output_config) or
+        copy_import.hash_splittable(input_config, output_config)):
+      self._import_in_process(input_config, output_config, input_base, split_patterns,
                  report, examples, exec_properties)
     else:
       super().Do(input_dict, output_dict, exec_properties)
