@@ -426,6 +426,42 @@ def test_a_push_waits_only_for_earlier_claims_of_its_model(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# The code fingerprint.
+
+def test_the_code_fingerprint_covers_every_file_that_decides_training(
+    tmp_path):
+  """In the container image there is no git checkout: the record's
+  `source_sha256` is the code's only identity there, so each file that can
+  change what is trained or pushed must change it."""
+  copy = tmp_path / "project"
+  shutil.copytree(provenance.PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(
+      ".git", ".venv", "data", "output", ".pytest_cache", "__pycache__"))
+  # Where the project lives does not count (a checkout, /flowers).
+  fingerprint = provenance.source_fingerprint(str(copy))
+  assert fingerprint == provenance.source_fingerprint()
+  # Neither do caches written by running the code, docs or tests.
+  (copy / "settings" / "__pycache__").mkdir()
+  (copy / "settings" / "__pycache__" / "sections.cpython-311.pyc"
+   ).write_bytes(b"compiled")
+  for name in ("README.md", "docs/reliability.md", "tests/test_pusher.py"):
+    with open(copy / name, "a") as f:
+      f.write("\n")
+  assert provenance.source_fingerprint(str(copy)) == fingerprint
+  # Each of these does: defaults, the class list, the schema, the model
+  # code, the DAG, a component, the runners.
+  for name in ("settings/sections.py", "settings/kaggle_classes.txt",
+               "schema/schema.pbtxt", "modules/model.py",
+               "pipeline/pipeline.py",
+               "pipeline/components/pusher/executor.py", "local_runner.py",
+               "kubeflow_runner.py"):
+    with open(copy / name, "a") as f:
+      f.write("\n")
+    changed = provenance.source_fingerprint(str(copy))
+    assert changed != fingerprint, name
+    fingerprint = changed
+
+
+# ---------------------------------------------------------------------------
 # Helpers.
 
 def test_next_version_never_goes_back(tmp_path):
