@@ -2,8 +2,9 @@
 
 Runs `data_check.check_input_base` on the folders the input_config
 names, so a missing split folder, a split without `.tfrec` files or with 0
-records, and a truncated or non-TFRecord `.tfrec` stop the run with the
-same message as local_runner.py's pre-flight, naming the folder or file.
+records, a truncated or non-TFRecord `.tfrec`, and (splits cut by a hash of
+`id`) a record without an `id` stop the run with the same message as
+local_runner.py's pre-flight, naming the folder or file.
 Without it a truncated file fails deep inside Beam, with a DataLossError.
 The check reads and parses every record; where each output split is one
 input split as it is (the Kaggle layout, the test split) the import then
@@ -117,21 +118,25 @@ class Executor(import_executor.Executor):
         input_config)
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     first, last = _span_range(exec_properties, input_config)
-    # Raises DataCheckError, naming the folder or file, before Beam starts.
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+        output_config)
+    # Raises DataCheckError, naming the folder or file, before Beam starts;
+    # with splits cut by a hash of a feature, a record without it too.
     split_patterns = {
         split.name: spans.patterns_of_range(split.pattern, first, last)
         for split in input_config.splits}
-    report = data_check.check_input_base(input_base, split_patterns)
+    report = data_check.check_input_base(
+        input_base, split_patterns,
+        partition_feature=(
+            output_config.split_config.partition_feature_name or None))
     if last is not None:
       logging.info("Data files: reading %s",
                    spans.describe_spans(first, last))
     # Info only: DataValidator repeats the warnings, and so does the summary.
     for line in report.lines():
       logging.info("Data files: %s", line)
-    output_config = example_gen_pb2.Output()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
-        output_config)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
     if (copy_import.copyable(input_config, output_config) or
