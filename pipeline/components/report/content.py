@@ -107,6 +107,12 @@ class ReportData:
   spans: Optional[str] = None
   # An ensemble's ledger (report/ensemble_section.py); None: one model.
   ensemble: Optional[Dict[str, Any]] = None
+  # The Evaluator's gate record (its checks, intervals and rule); None for
+  # an evaluation written before it kept one.
+  gate: Optional[records.GateRecord] = None
+  # What the Trainer's per-epoch val_* scores were computed on and which
+  # choices read them (training_history.json `validation`).
+  validation_data: Optional[Dict[str, Any]] = None
 
   @property
   def verdict(self) -> str:
@@ -274,7 +280,9 @@ def load_report_data(evaluation_dir: str,
       pipeline_run_id=pipeline_run_id,
       warm_start=warm_start_lib.describe(
           history.warm_start if history else None),
-      spans=spans_lib.label_of_summary(validation_summary))
+      spans=spans_lib.label_of_summary(validation_summary),
+      gate=evaluation.gate,
+      validation_data=history.validation if history else None)
 
 
 def _plain(value: Any) -> Any:
@@ -311,6 +319,8 @@ def metrics_record(data: ReportData, figures: Sequence[str] = ()
       "verdict": data.verdict,
       "blessed": data.validation_ok,
       "failed_gates": list(data.failures),
+      "gate": data.gate.to_dict() if data.gate else None,
+      "selection": data.validation_data,
       "metrics": headline,
       "baseline": data.baseline_source,
       "per_class": [

@@ -239,15 +239,23 @@ def build_card(evaluation: evaluation_lib.Evaluation,
         f"{(interval.high - interval.low) / 2:.3f} (half the 95% interval) "
         "on data like the eval split.")
 
-  # Verdict.
+  # Verdict: each gate's measurement, and the rule that decided.
   verdict = blessed if blessed is not None else evaluation.validation_ok
   if verdict is None:
     verdict_blocks = [("p", "No gate was configured.")]
   elif verdict:
     verdict_blocks = [("p", "BLESSED: every gate passed.")]
   else:
-    verdict_blocks = [("p", "NOT BLESSED"),
-                      ("ul", list(evaluation.failures) or ["(no reason)"])]
+    verdict_blocks = [("p", "NOT BLESSED")]
+  gate = evaluation.gate
+  if gate is not None:
+    verdict_blocks += [
+        ("ul", [f"{'passed' if check['passed'] else 'FAILED'}: "
+                f"{check['line']}" for check in gate.checks]),
+        ("p", gate_rule_text(gate))]
+  elif verdict is False:
+    verdict_blocks.append(("ul", list(evaluation.failures) or
+                           ["(no reason)"]))
   sections.append(("Gate verdict", verdict_blocks))
 
   limitations += [
@@ -339,3 +347,23 @@ def eval_arrays(predictions) -> Tuple[Optional[np.ndarray],
   labelled = predictions.labels >= 0
   return predictions.labels[labelled], predictions.predicted[labelled]
 
+
+def gate_rule_text(gate: records.GateRecord) -> str:
+  """The rule that decided, in words (the report's verdict and the model
+  card show it)."""
+  if gate.baseline_model is None:
+    against = (f"No change gate: {gate.baseline_note or 'no served model'}"
+               ".")
+  elif gate.rule == "interval":
+    against = (f"Change gate (eval.change_rule=interval): rejected only "
+               f"when the whole {gate.confidence:.0%} paired bootstrap "
+               f"interval of the change lies below -"
+               f"{gate.max_macro_f1_drop:g}, so a retrain that differs by "
+               "chance is not stopped.")
+  else:
+    against = (f"Change gate (eval.change_rule=point): rejected when the "
+               f"change itself is below -{gate.max_macro_f1_drop:g}.")
+  scored = ("Both models scored on the same" if gate.baseline_model else
+            "Scored on the")
+  return (f"{scored} {gate.macro_f1['examples']} eval examples; intervals "
+          f"from {gate.bootstrap_samples} bootstrap resamples. " + against)

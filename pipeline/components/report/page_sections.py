@@ -140,10 +140,36 @@ def verdict(data: ReportData, figures: Figures) -> Section:
     body = [f'<p><span class="ok">{content.BLESSED}</span>: every gate '
             "passed.</p>"]
   else:
-    body = [f'<p><span class="bad">{content.NOT_BLESSED}</span></p><ul>'
-            ] + [f"<li>{e(failure)}</li>" for failure in data.failures
-                ] + ["</ul>"]
+    body = [f'<p><span class="bad">{content.NOT_BLESSED}</span></p>']
+  if data.gate is not None:
+    body.append("<ul>" + "".join(
+        f'<li><span class="{"ok" if check["passed"] else "bad"}">'
+        f'{"passed" if check["passed"] else "FAILED"}</span>: '
+        f'{e(check["line"])}</li>' for check in data.gate.checks) + "</ul>")
+    body.append(f'<p class="muted">{e(model_card.gate_rule_text(data.gate))}</p>')
+  elif data.failures:
+    body.append("<ul>" + "".join(f"<li>{e(failure)}</li>"
+                                 for failure in data.failures) + "</ul>")
+  selection = selection_text(data)
+  if selection:
+    body.append(f'<p class="muted">{e(selection)}</p>')
   return "verdict", "Verdict", body
+
+
+def selection_text(data: ReportData) -> Optional[str]:
+  """Which data each choice made while training read (never the eval
+  split the gate scores)."""
+  parts = []
+  validation = data.validation_data
+  if validation:
+    used_by = validation.get("used_by") or []
+    parts.append(
+        f"Each epoch's val scores: {validation.get('data')}" +
+        (f", watched by {' and '.join(used_by)}" if used_by else "") + ".")
+  if data.trials is not None:
+    parts.append("Tuner: each trial scored on the selection slice of train "
+                 "(train.selection_percent), not on the eval split.")
+  return " ".join(parts) or None
 
 
 def metrics(data: ReportData, figures: Figures) -> Section:
@@ -210,7 +236,8 @@ def tuning(data: ReportData, figures: Figures) -> Section:
   names = sorted({key for trial in data.trials for key in trial} -
                  {"trial_id", "score"})
   body = ['<p class="muted">The Tuner\'s completed trials, best first '
-          "(score: val_accuracy after the trial's epochs); the model "
+          "(score: val_accuracy on the selection slice of train after the "
+          "trial's epochs, never the eval split); the model "
           "was trained with the first row's values.</p>",
           "<table><tr><th>trial</th><th class=num>score</th>" + "".join(
               f"<th>{e(name)}</th>" for name in names) + "</tr>"]
