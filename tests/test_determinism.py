@@ -1,21 +1,27 @@
-"""Training on the real input path: reproducible on request, and a second
-training phase that continues the data stream instead of replaying it.
+"""The same command gives the same model, and a second training phase
+continues the data stream instead of replaying it.
 
-Uses the session run's ExampleGen and Transform outputs. Each training runs
-`run_fn` in its own process, as two `make run`s would (op determinism is
-process-wide, so it also stays out of the other tests' process).
+Reproducibility is checked as a user would meet it: one `local_runner.py`
+command, run into two fresh output folders on data with no `val` folder
+(ExampleGen cuts the eval split from train by a hash of `id`) and with two
+Beam worker processes, the settings where ExampleGen's output order used to
+change from run to run. Both runs must give byte-identical Examples, the
+same macro F1 and the same probabilities for every eval example. The phase
+test uses the session run's ExampleGen and Transform outputs.
 """
 
+import filecmp
 import glob
-import json
 import os
-import subprocess
-import sys
+import re
+import shutil
 
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import run_local_pipeline
+from pipeline.components.batch_inference import predictions as predictions_lib
+from settings import features
 
 pytestmark = pytest.mark.slow
 
@@ -37,29 +43,57 @@ def _inputs(pipeline_run):
       transform_output=_latest(out, "Transform", "transform_graph"))
 
 
-def _train_and_predict(inputs, output_dir, deterministic):
-  """Runs run_fn in a fresh process; returns (macro F1, probabilities) of
-  the exported model on the eval split."""
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-  process = subprocess.run(
-      [sys.executable, os.path.abspath(__file__), json.dumps(inputs),
-       output_dir, str(deterministic)],
-      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900,
-      check=False)
-  assert process.returncode == 0, process.stderr[-5000:]
-  with open(os.path.join(output_dir, "predictions.json")) as f:
-    result = json.load(f)
-  return result["macro_f1"], np.array(result["probabilities"])
+@pytest.fixture(scope="module")
+def same_command_twice(tiny_data_root, tmp_path_factory):
+  """The tiny data without its val folder; one command, two output
+  folders."""
+  data_root, _ = tiny_data_root
+  no_val = str(tmp_path_factory.mktemp("no_val"))
+  shutil.copytree(data_root, no_val, dirs_exist_ok=True)
+  shutil.rmtree(os.path.join(no_val, features.image_dir_name(
+      features.DEFAULT_IMAGE_SIZE), features.VAL_SPLIT_DIR))
+  outputs = []
+  for name in ("a", "b"):
+    output_dir = str(tmp_path_factory.mktemp(f"same_{name}"))
+    process = run_local_pipeline(no_val, output_dir, "--epochs", "2",
+                                 "--min-macro-f1", "0", "--beam-workers",
+                                 "2")
+    assert process.returncode == 0, (process.stdout[-3000:] +
+                                     process.stderr[-5000:])
+    outputs.append((output_dir, process.stdout))
+  return outputs
 
 
-def test_deterministic_training_gives_the_same_macro_f1(pipeline_run,
-                                                        tmp_path):
-  inputs = _inputs(pipeline_run)
-  first_f1, first = _train_and_predict(inputs, str(tmp_path / "a"), True)
-  second_f1, second = _train_and_predict(inputs, str(tmp_path / "b"), True)
-  assert first_f1 == pytest.approx(second_f1, abs=1e-6)
-  np.testing.assert_allclose(first, second, atol=1e-6)
-  assert 0 < first_f1 <= 1
+def _summary_value(stdout, name):
+  match = re.search(rf"^  {name} +(.+)$", stdout, re.MULTILINE)
+  assert match, stdout[-3000:]
+  return match.group(1)
+
+
+def test_the_same_command_gives_the_same_model(same_command_twice):
+  (first_dir, first), (second_dir, second) = same_command_twice
+  assert "no val folder" in first
+  assert _summary_value(first, "reproducible").startswith("yes: ")
+  # The same records in the same files, in the same order.
+  first_examples = _latest(first_dir, "ImportExampleGen", "examples")
+  second_examples = _latest(second_dir, "ImportExampleGen", "examples")
+  for split in ("Split-train", "Split-eval"):
+    names = sorted(os.listdir(os.path.join(first_examples, split)))
+    assert names == sorted(os.listdir(os.path.join(second_examples, split)))
+    _, mismatch, errors = filecmp.cmpfiles(
+        os.path.join(first_examples, split),
+        os.path.join(second_examples, split), names, shallow=False)
+    assert not mismatch and not errors, (split, mismatch, errors)
+  # The same model: the same macro F1 and the same probabilities.
+  assert _summary_value(first, "macro_f1") == _summary_value(second,
+                                                             "macro_f1")
+  predictions = [predictions_lib.read_predictions(
+      _latest(output_dir, "EvalInference", "predictions"),
+      features.EVAL_SPLIT) for output_dir in (first_dir, second_dir)]
+  np.testing.assert_array_equal(predictions[0].ids, predictions[1].ids)
+  np.testing.assert_array_equal(predictions[0].probabilities,
+                                predictions[1].probabilities)
+  assert len(predictions[0]) > 0
 
 
 def test_phase_two_continues_the_order_and_the_flips(pipeline_run):
@@ -83,50 +117,3 @@ def test_phase_two_continues_the_order_and_the_flips(pipeline_run):
     np.testing.assert_array_equal(labels.numpy(), want_labels.numpy())
   assert not np.array_equal(continued[0][0].numpy(), whole[0][0].numpy())
   assert tf.executing_eagerly()
-
-
-def _main(inputs_json, output_dir, deterministic):
-  """The training process: run_fn on the inputs, then the eval split
-  through the exported model's serving signature."""
-  from pipeline import runtime  # pylint: disable=g-import-not-at-top
-  runtime.configure()
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
-  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
-  from modules import trainer  # pylint: disable=g-import-not-at-top
-  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
-  inputs = json.loads(inputs_json)
-  config = config_lib.PipelineConfig().replace(
-      train__epochs=2, model__warmup_epochs=1,
-      train__deterministic=deterministic == "True")
-  # The Trainer's settings as the pipeline passes them (a per-component
-  # view where the config has one).
-  custom_config = getattr(config, "trainer_settings", config.to_dict)()
-  serving_dir = os.path.join(output_dir, "serving")
-  trainer.run_fn(fn_args_utils.FnArgs(
-      train_files=inputs["train_files"], eval_files=inputs["eval_files"],
-      transform_output=inputs["transform_output"],
-      transform_graph_path=inputs["transform_output"],
-      serving_model_dir=serving_dir,
-      model_run_dir=os.path.join(output_dir, "run"),
-      custom_config=custom_config))
-  files = sorted(f for pattern in inputs["eval_files"]
-                 for f in tf.io.gfile.glob(pattern))
-  serialized = [r.numpy() for r in
-                tf.data.TFRecordDataset(
-                    files, compression_type=features.record_compression(files))]
-  labels = [tf.train.Example.FromString(s).features.feature[
-      features.LABEL_KEY].int64_list.value[0] for s in serialized]
-  model = tf.saved_model.load(serving_dir)
-  probabilities = model.signatures["serving_default"](
-      examples=tf.constant(serialized))[features.PROBABILITIES_KEY].numpy()
-  macro_f1 = sk_metrics.f1_score(labels, probabilities.argmax(axis=1),
-                                 average="macro")
-  with open(os.path.join(output_dir, "predictions.json"), "w") as f:
-    json.dump({"macro_f1": macro_f1,
-               "probabilities": probabilities.tolist()}, f)
-
-
-if __name__ == "__main__":
-  _main(*sys.argv[1:])

@@ -1,11 +1,13 @@
 """A new user's journey: the README's commands, in its order, as written.
 
 One slow test runs what README.md tells a new user to run, as subprocesses
-from a clean working folder (only the epochs are cut, through the
-Makefile's RUN_ARGS or the runner's own --epochs, to keep it to minutes,
-and the spans' gate is 0 so that span 1's 2-epoch model is blessed):
+from a clean working folder (after the first step, the epochs are cut with
+the runner's own --epochs to keep it to minutes, and the spans' absolute
+gate is 0 so that span 1's 2-epoch model is blessed):
 
-1. `make run`: the sample data into the default output folder;
+1. `make run` at its defaults: the sample data into the default output
+   folder, and it must push a model that passes the default gate (macro
+   F1 >= 0.6), as the README promises;
 2. "Your own data": a folder of images per class, of mixed sizes, in PNG,
    JPEG and one WebP file, through `tools/convert_images.py`, then
    `local_runner.py --data-root ... --classes ...` into the SAME output
@@ -31,6 +33,7 @@ from PIL import Image
 import pytest
 
 from conftest import REPO_ROOT
+from settings import config as config_lib
 
 README = os.path.join(REPO_ROOT, "README.md")
 EPOCHS = "2"
@@ -115,15 +118,21 @@ def test_the_readme_in_order(tmp_path):
   env = dict(os.environ, PYTHONPATH=str(work))
   env.pop("MAKEFLAGS", None)
 
-  # 1. The main job, `make run`, into the default output folder.
+  # 1. The main job, `make run` at its defaults, into the default output
+  # folder: a pushed model that passes the default gate.
   assert "make run" in open(README, encoding="utf-8").read()
-  make = subprocess.run(["make", "run", f"RUN_ARGS=--epochs {EPOCHS}"],
-                        cwd=work, env=env, capture_output=True, text=True,
-                        timeout=1800, check=False)
+  make = subprocess.run(["make", "run"], cwd=work, env=env,
+                        capture_output=True, text=True, timeout=1800,
+                        check=False)
   assert make.returncode == 0, make.stdout[-3000:] + make.stderr[-3000:]
-  first = _outcome(make)
-  assert glob.glob(str(work / "output" / "serving" / "*" / "saved_model.pb")
-                   ) or "not blessed" in first[1]
+  verdict, pushed = _outcome(make)
+  assert verdict.split()[1] == "BLESSED", make.stdout[-3000:]
+  macro_f1 = float(re.search(r"^  macro_f1 +(\S+)", make.stdout,
+                             re.MULTILINE).group(1))
+  assert macro_f1 >= config_lib.EvalConfig().min_macro_f1 == 0.6
+  version = pushed.split()[2]
+  assert os.path.exists(os.path.join(version, "saved_model.pb")), pushed
+  assert os.path.dirname(version) == str(work / "output" / "serving")
 
   # 2. Your own data, into the same default output folder.
   convert, train = _readme_commands("Your own data")
@@ -139,8 +148,8 @@ def test_the_readme_in_order(tmp_path):
   _outcome(process)
   # Its baseline can only be a model of its own class list: the sample's
   # 104-class model is not one.
-  assert "no blessed model with this class list" in process.stdout, (
-      process.stdout[-3000:])
+  assert re.search(r"^  baseline +none: no model with this class list",
+                   process.stdout, re.MULTILINE), process.stdout[-3000:]
 
   # 3. New data arrives: two spans, --warm-start.
   commands = _readme_commands("New data arrives")
@@ -158,8 +167,10 @@ def test_the_readme_in_order(tmp_path):
       if index == 3:
         assert "data spans         span 2" in process.stdout
         assert "warm start: from" in process.stdout, process.stdout[-3000:]
-        # Its gate's baseline is span 1's model, of the same class list.
-        assert re.search(r"  baseline +/\S+/Trainer/model/\d+",
+        # Its gate's baseline is span 1's model, of the same class list,
+        # the one being served.
+        assert re.search(r"  baseline +served version \S+/serving/\d+ "
+                         r"\(model \S+/Trainer/model/\d+\)",
                          process.stdout), process.stdout[-3000:]
 
   # 4. The Kubeflow compile, as `make kubeflow` runs it.

@@ -11,11 +11,17 @@ each run (its `pipeline_run` context):
      runs again;
   4. other data: the summary names this run's model and metrics, not those
      of the runs before;
-  5. the fourth run again, unchanged: every component CACHED, the Evaluator
-     and the Pusher too, since the baseline leaves the candidate out
-     (pipeline/baseline.py), and each evaluation's baseline is the latest
-     blessed model other than its candidate; the DataValidator too, since
-     its drift baseline leaves out the models trained on these Examples.
+  5. the fourth run again, unchanged: every node CACHED, the baseline
+     tasks, the Evaluator and the Pusher too, since the gate's baseline
+     (BaselineModel) is the newest served model other than the candidate
+     and the drift baseline (PreviousModel) the newest not trained on these
+     Examples (pipeline/components/baseline/): the same inputs give the
+     same baselines.
+
+Every run keeps the default change gate; each is blessed, as expected of
+one-epoch models whose macro F1 is near zero (any change is far inside the
+tolerated drop), and each evaluation's baseline is the served model of
+that moment.
 """
 
 import os
@@ -26,14 +32,15 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from conftest import run_local_pipeline
+from settings import features
 from tools import make_sample_data
 
 pytestmark = pytest.mark.slow
 
 SMALL = dict(image_size=64, num_classes=104, head_classes=4, head_count=12,
              tail_count=3, test_count=5)
-# One epoch; every model blessed, so each run ends the same way.
-COMMON = ("--epochs", "1", "--max-macro-f1-drop", "1.0")
+# One epoch, the default change gate.
+COMMON = ("--epochs", "1")
 
 
 def _store(output_dir):
@@ -66,7 +73,9 @@ def _runs(output_dir):
 
 
 def _evaluator_inputs(output_dir):
-  """Run id -> {input key: [artifact ids]} of the Evaluator's execution."""
+  """Run id -> {input key: [artifact URIs]} of the Evaluator's execution; a
+  baseline that stands for no model (the baseline task found none) is
+  left out."""
   store = _store(output_dir)
   inputs = {}
   for run, node, execution in _node_executions(store):
@@ -75,16 +84,18 @@ def _evaluator_inputs(output_dir):
     by_key = {}
     for event in store.get_events_by_execution_ids([execution.id]):
       if event.type == metadata_store_pb2.Event.INPUT:
-        key = event.path.steps[0].key
-        by_key.setdefault(key, []).append(event.artifact_id)
+        [artifact] = store.get_artifacts_by_id([event.artifact_id])
+        if features.no_baseline_reason(artifact.uri) is None:
+          by_key.setdefault(event.path.steps[0].key, []).append(
+              artifact.uri)
     inputs[run] = by_key
   return inputs
 
 
-def _blessed_model_ids(output_dir):
-  """Ids of the models the Evaluator blessed, in ML Metadata."""
+def _blessed_model_uris(output_dir):
+  """URIs of the models the Evaluator blessed, in ML Metadata."""
   store = _store(output_dir)
-  return {blessing.custom_properties["current_model_id"].int_value
+  return {blessing.custom_properties["current_model"].string_value
           for blessing in store.get_artifacts_by_type("ModelBlessing")
           if blessing.custom_properties["blessed"].int_value == 1}
 
@@ -126,13 +137,16 @@ def runs(tmp_path_factory):
   return dict(output_dir=output_dir, stdouts=stdouts, counts=counts,
               states=_runs(output_dir),
               evaluator_inputs=_evaluator_inputs(output_dir),
-              blessed=_blessed_model_ids(output_dir))
+              blessed=_blessed_model_uris(output_dir))
 
 
 def test_each_run_is_a_pipeline_run_and_the_summary_names_it(runs):
   assert len(runs["states"]) == 5
   run_ids = [_summary_value(stdout, "run") for stdout in runs["stdouts"]]
   assert run_ids == list(runs["states"])
+  # The default change gate blessed every one of these near-chance models.
+  assert [_summary_value(stdout, "verdict") for stdout in runs["stdouts"]
+          ] == ["BLESSED"] * 5
 
 
 def test_changing_the_gate_caches_transform_and_the_trainer(runs):
@@ -185,16 +199,14 @@ def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
 def test_an_unchanged_rerun_caches_the_evaluator_and_the_pusher(runs):
   fourth, fifth = list(runs["states"].values())[3:]
   assert fourth["Evaluator"] == "COMPLETE"
-  # Resolvers run every time; what they resolve is unchanged.
-  assert all(state == "CACHED" for node, state in fifth.items()
-             if not node.endswith("_resolver")), fifth
+  # The baseline tasks too: the same inputs, the same served models.
+  assert all(state == "CACHED" for state in fifth.values()), fifth
   assert fifth["Evaluator"] == "CACHED" and fifth["Pusher"] == "CACHED"
 
 
-def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
-    runs):
-  # Keep it correct: each evaluation that ran compares its candidate with
-  # the latest model blessed before it, other than the candidate itself.
+def test_the_baseline_is_the_served_model_but_never_the_candidate(runs):
+  # Each evaluation compares its candidate with the newest model pushed
+  # (blessed) before it, other than the candidate itself.
   evaluations = runs["evaluator_inputs"]
   blessed = runs["blessed"]
   # The fifth is the fourth's, reused (CACHED) with the same inputs.
@@ -219,7 +231,7 @@ def test_the_baseline_is_the_latest_blessed_model_but_never_the_candidate(
   assert list(evaluations.values())[2]["baseline_model"] == first["model"]
 
 
-def test_the_drift_baseline_is_the_latest_blessed_model_of_other_data(runs):
+def test_the_drift_baseline_is_the_served_model_of_other_data(runs):
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   metadata = os.path.join(runs["output_dir"], "metadata.sqlite")
   drifts = [summary.read_summary(metadata, run_id).validation.drift
