@@ -46,7 +46,14 @@ what it measures and holds its targets; they run their commands through
    (`bench/input_path.py`). Target: augmentation adds at most 25% to the
    decode-only time, judged on CPU time per image.
 
-7. scale (`scale.py`): the pipeline at the competition's size: generated
+7. gate (`gate.py`): on the e2e run's Examples and Transform graph,
+   `bench/gate_runs.py` retrains models the Trainer's way (full: 11 seeds
+   at the e2e epochs; worse: 1 and 3 epochs, 30% and 60% of the training
+   labels corrupted, 2 seeds each) and runs the Evaluator's gate on every
+   pair. Targets: equivalent retrains rejected <= 10%, rejected at a true
+   drop of 0.10 >= 90%.
+
+8. scale (`scale.py`): the pipeline at the competition's size: generated
    data at the Kaggle set's size and resolution (full: 12,816 train +
    3,684 val + 7,382 test at 512x512) at 1/8, 1/2 and the whole, one
    1-epoch `local_runner.py` run each, against the limits of a pass over
@@ -56,7 +63,7 @@ what it measures and holds its targets; they run their commands through
 
 On by default (`--no-engines` leaves it out; `--engines-only` runs it alone):
 
-8. engines (`engines.py`): StatisticsGen and Transform throughput on Flink's
+9. engines (`engines.py`): StatisticsGen and Transform throughput on Flink's
    embedded mini-cluster, parallelism 1 and 2, against the DirectRunner with
    2 workers: the same partial run as the beam section, on one Flink job
    server (`make beam-jobs` fetches it; docs/beam-engines.md).
@@ -87,6 +94,7 @@ from bench.sections import beam_workers  # pylint: disable=g-import-not-at-top,w
 from bench.sections import cache  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import e2e  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import engines  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench.sections import gate  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import memory  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import scale  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.sections import startup  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -94,13 +102,14 @@ from bench.sections import trainer_input  # pylint: disable=g-import-not-at-top,
 
 # The sections before the optional engines one, in the order they run
 # (report.section_of names each figure's).
-PIPELINE_SECTIONS = ("e2e", "cache", "memory", "beam", "startup", "input")
+PIPELINE_SECTIONS = ("e2e", "cache", "memory", "beam", "startup", "input",
+                     "gate")
 # Every section, in the order they run; `--sections` picks some.
 SECTIONS = PIPELINE_SECTIONS + ("scale", "engines")
 # What a pipeline section takes from another one's runs: the e2e run
 # (cache, memory, beam, startup, input) and the 512 px run of memory (input).
 NEEDS = {"cache": ("e2e",), "memory": ("e2e",), "beam": ("e2e",),
-         "startup": ("e2e",), "input": ("e2e", "memory")}
+         "startup": ("e2e",), "input": ("e2e", "memory"), "gate": ("e2e",)}
 MODES = {"tiny": sizes_lib.TINY, "quick": sizes_lib.QUICK,
          "full": sizes_lib.FULL}
 
@@ -140,6 +149,8 @@ def run_pipeline_sections(sizes: sizes_lib.Sizes, data_roots: Dict[str, str],
     trainer_input.run(sizes, data_roots,
                       {"192": e2e_runs.output_dir, "512": out_512}, work_dir,
                       figures, details)
+  if "gate" in chosen:
+    gate.run(sizes, e2e_runs.output_dir, work_dir, figures, details)
 
 
 def main(argv=None) -> int:
@@ -168,7 +179,7 @@ def main(argv=None) -> int:
   parser.add_argument("--sections", default=",".join(SECTIONS),
                       help="comma-separated sections to run, of "
                       f"{','.join(SECTIONS)}; a section another one takes "
-                      "runs from runs too (e2e for cache, memory, beam, "
+                      "runs from runs too (e2e for cache, memory, beam, gate, "
                       "startup and input) (default: all)")
   parser.add_argument("--results-dir",
                       default=os.path.join(REPO_ROOT, "bench", "results"),

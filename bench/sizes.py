@@ -34,6 +34,16 @@ class Sizes:
   scale_test_count: int = 7382
   scale_image_size: int = 512
   scale_fractions: Tuple[float, ...] = (0.125, 0.5, 1.0)
+  # The gate section (bench/sections/gate.py): plain retrains that differ
+  # only in the seed; the worse kinds, ("epochs", N) or ("corrupt",
+  # percent of training labels), and the seeds of each; whether the
+  # rejected share at a drop of 0.10 must be measured (the tiny and quick
+  # models are near chance: nothing they train can drop by 0.10).
+  gate_seeds: int = 11
+  gate_worse: Tuple[Tuple[str, int], ...] = (
+      ("epochs", 1), ("epochs", 3), ("corrupt", 30), ("corrupt", 60))
+  gate_worse_seeds: int = 2
+  gate_power_required: bool = True
 
   def split_counts(self) -> Dict[str, int]:
     """Train and val examples the generator writes for these sizes."""
@@ -53,6 +63,8 @@ FULL = Sizes(head_count=60, tail_count=14, epochs=10, epochs_512=2,
              input_rounds=3, input_seconds=3.0)
 QUICK = Sizes(head_count=12, tail_count=3, epochs=2, epochs_512=1,
               input_rounds=1, input_seconds=1.5, test_count=20,
+              gate_seeds=4, gate_worse=(("epochs", 1), ("corrupt", 50)),
+              gate_worse_seeds=1, gate_power_required=False,
               # The scale section at 1/16 of the Kaggle size.
               scale_head_count=21, scale_tail_count=5, scale_test_count=460)
 # Tiny: the least that still measures every section (tests/test_bench.py
@@ -61,6 +73,8 @@ QUICK = Sizes(head_count=12, tail_count=3, epochs=2, epochs_512=1,
 # needs two sizes).
 TINY = Sizes(head_count=6, tail_count=2, epochs=1, epochs_512=1,
              input_rounds=1, input_seconds=0.5, test_count=4,
+             gate_seeds=2, gate_worse=(("corrupt", 50),), gate_worse_seeds=1,
+             gate_power_required=False,
              # The scale section: two small sizes of small images, the
              # least that measures each of its figures.
              scale_head_classes=4, scale_head_count=8, scale_tail_count=2,

@@ -10,10 +10,11 @@ callbacks); the pieces it assembles each have a file: strategy.py,
 schedules.py, dataset.py, augmentation.py, serving.py (docs/layout.md).
 """
 
+import dataclasses
 import os
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from absl import logging
 import keras
@@ -127,17 +128,38 @@ def validation_plan(config: config_lib.TrainerSettings) -> Dict[str, object]:
           "selection_slice_percent": 0, "used_by": []}
 
 
-def run_fn(fn_args) -> None:
-  """Trains the model and exports it to `fn_args.serving_model_dir`."""
-  # Only the Trainer's settings (model, train, augment, classes): the
-  # functions below take them as they take a whole PipelineConfig.
-  config = config_lib.TrainerSettings.from_custom_config(
-      fn_args.custom_config)
-  # With a Tuner upstream: its best trial's values win over the config's.
-  best = (fn_args.hyperparameters or {}).get("values")
-  config = hyperparameters.apply_hyperparameters(config, best)
-  if best:
-    logging.info("Training with the Tuner's best hyperparameters: %s", best)
+@dataclasses.dataclass
+class Training:
+  """A trained model and what its training record says (`train`)."""
+  model: keras.Model
+  strategy: tf.distribute.Strategy
+  tft_output: tft.TFTransformOutput
+  policy: str
+  deterministic: bool
+  class_counts: List[int]
+  num_records: int
+  global_batch: int
+  steps_per_epoch: int
+  class_weights: Optional[List[float]]
+  validation: Dict[str, object]
+  warm_start: Dict[str, object]
+  epochs: List[Dict[str, float]]
+  wall_seconds: float
+
+
+def train(fn_args, config: config_lib.TrainerSettings,
+          run_dir: str) -> Training:
+  """Trains the model `config` describes on `fn_args`' data.
+
+  `run_fn` exports what this returns; the bench's gate section
+  (bench/gate_runs.py) calls it to retrain many models the Trainer's way
+  without exporting each.
+
+  Args:
+    fn_args: TFX's FnArgs (train/eval files, transform output, base model).
+    config: the Trainer's settings (with the Tuner's values applied).
+    run_dir: where TensorBoard's logs go.
+  """
   keras.utils.set_random_seed(config.train.seed)
   task = strategy_lib.cluster_task()
   strategy = strategy_lib.resolve_strategy(
@@ -200,8 +222,8 @@ def run_fn(fn_args) -> None:
   warmup = config.model.warmup_epochs
   with strategy.scope():
     model = model_lib.build_model(config)
-    # With train.warm_start: the latest blessed model's weights, or a cold
-    # start that says why.
+    # With train.warm_start: the served model's weights, or a cold start
+    # that says why.
     warm_start = warm_start_lib.load_base_weights(model, config,
                                                   fn_args.base_model)
     if warmup:
@@ -211,16 +233,6 @@ def run_fn(fn_args) -> None:
     compile_model(fit_model, config,
                   schedules.learning_rate_for_epoch(config, 0, replicas))
 
-  # With several workers only the chief's files are the Trainer's outputs.
-  # Every worker still trains and saves (saving may run collectives, as
-  # TensorFlow's multi-worker guide says), the others into a temporary
-  # folder that they remove.
-  chief = task is None or task.is_chief
-  scratch = None if chief else tempfile.mkdtemp(
-      prefix=f"trainer-{task.task_type}-{task.task_id}-")
-  serving_dir = (fn_args.serving_model_dir if chief else
-                 os.path.join(scratch, "serving"))
-  run_dir = fn_args.model_run_dir if chief else os.path.join(scratch, "run")
   if task is not None:
     keras_distributed.enable_multi_worker(fit_model, strategy)
   timer = _EpochTimer(steps_per_epoch * global_batch)
@@ -254,10 +266,42 @@ def run_fn(fn_args) -> None:
         f"multi-worker training stopped on {task.name}: "
         f"{strategy_lib.name_failed_worker(error, task)}") from error
   wall_seconds = time.perf_counter() - start
-  logging.info("Training done in %.1f s; exporting the serving model.",
-               wall_seconds)
+  logging.info("Training done in %.1f s.", wall_seconds)
+  return Training(
+      model=model, strategy=strategy, tft_output=tft_output, policy=policy,
+      deterministic=deterministic, class_counts=class_counts,
+      num_records=num_records, global_batch=global_batch,
+      steps_per_epoch=steps_per_epoch, class_weights=class_weights,
+      validation=validation, warm_start=warm_start, epochs=timer.epochs,
+      wall_seconds=wall_seconds)
 
-  serving.export_serving_model(model, tft_output, config.class_names,
+
+def run_fn(fn_args) -> None:
+  """Trains the model and exports it to `fn_args.serving_model_dir`."""
+  # Only the Trainer's settings (model, train, augment, classes): the
+  # functions below take them as they take a whole PipelineConfig.
+  config = config_lib.TrainerSettings.from_custom_config(
+      fn_args.custom_config)
+  # With a Tuner upstream: its best trial's values win over the config's.
+  best = (fn_args.hyperparameters or {}).get("values")
+  config = hyperparameters.apply_hyperparameters(config, best)
+  if best:
+    logging.info("Training with the Tuner's best hyperparameters: %s", best)
+  # With several workers only the chief's files are the Trainer's outputs.
+  # Every worker still trains and saves (saving may run collectives, as
+  # TensorFlow's multi-worker guide says), the others into a temporary
+  # folder that they remove.
+  task = strategy_lib.cluster_task()
+  chief = task is None or task.is_chief
+  scratch = None if chief else tempfile.mkdtemp(
+      prefix=f"trainer-{task.task_type}-{task.task_id}-")
+  serving_dir = (fn_args.serving_model_dir if chief else
+                 os.path.join(scratch, "serving"))
+  run_dir = fn_args.model_run_dir if chief else os.path.join(scratch, "run")
+  trained = train(fn_args, config, run_dir)
+  model = trained.model
+  logging.info("Exporting the serving model.")
+  serving.export_serving_model(model, trained.tft_output, config.class_names,
                                serving_dir)
   # Beside the SavedModel, for the next run's warm start.
   warm_start_lib.save_weights(model, config, serving_dir)
@@ -277,25 +321,25 @@ def run_fn(fn_args) -> None:
       warm_start_lib.model_uri_of(fn_args.serving_model_dir),
       config.class_names)
   workers = len(task.workers) if task else 1
+  replicas = trained.strategy.num_replicas_in_sync
   records.TrainingHistory(
       config=config.to_dict(),
       hyperparameters=best or None,
-      strategy=type(strategy).__name__,
+      strategy=type(trained.strategy).__name__,
       replicas=replicas,
       workers=workers,
       replicas_per_worker=replicas // workers,
       label_space=features.label_space_fingerprint(config.class_names),
-      precision_policy=policy,
-      global_batch_size=global_batch,
-      steps_per_epoch=steps_per_epoch,
-      train_examples=num_records,
-      validation=validation,
-      deterministic=deterministic,
-      class_counts=class_counts,
-      class_weights=class_weights,
-      wall_seconds=round(wall_seconds, 3),
-      warm_start=warm_start,
-      epochs=timer.epochs,
+      precision_policy=trained.policy,
+      global_batch_size=trained.global_batch,
+      steps_per_epoch=trained.steps_per_epoch,
+      train_examples=trained.num_records,
+      validation=trained.validation,
+      deterministic=trained.deterministic,
+      class_counts=trained.class_counts,
+      class_weights=trained.class_weights,
+      wall_seconds=round(trained.wall_seconds, 3),
+      warm_start=trained.warm_start,
+      epochs=trained.epochs,
   ).write(fn_args.model_run_dir)
   logging.info("Exported the serving model to %s", fn_args.serving_model_dir)
-
