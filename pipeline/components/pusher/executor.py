@@ -83,9 +83,9 @@ class AtomicPusherExecutor(tfx_pusher_executor.Executor):
       publishing.wait_for_earlier_claims(base, version_number, model.uri)
       newest_dir, newest = publishing.newest_push_record(base) or (None, {})
       if newest.get("model", {}).get("uri") == model.uri:
-        # An unchanged re-run re-evaluates the same model against itself
-        # (the baseline is now that model) and blesses it again; copying it
-        # once more would only add a duplicate version for servers to load.
+        # A run that changes only the gate re-evaluates the model it pushed
+        # before and may bless it again; copying it once more would only
+        # add a duplicate version for servers to load.
         logging.info("Model %s is already the newest version, %s: not "
                      "pushed again.", model.uri, newest_dir)
         fileio.makedirs(pushed_model.uri)
