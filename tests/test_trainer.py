@@ -477,3 +477,48 @@ def test_a_later_phase_continues_the_training_stream(tmp_path):
   assert [len(b) for b in dataset_lib.read_records(files, config, 4,
                                                training=False)] == (
       [4] * 7 + [2])
+
+
+def _write_examples_with_ids(path, count):
+  with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+    for index in range(count):
+      writer.write(tf.train.Example(features=tf.train.Features(feature={
+          features.ID_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
+              value=[f"img{index:04d}".encode()]))})).SerializeToString())
+  return path
+
+
+def _ids(dataset):
+  return [tf.train.Example.FromString(record).features.feature[
+      features.ID_KEY].bytes_list.value[0].decode()
+          for batch in dataset for record in batch.numpy()]
+
+
+def test_early_stopping_watches_a_selection_slice_never_trained_on(tmp_path):
+  """With early stopping on, the Trainer's val_* scores come from a slice
+  of train (by a hash of id) that the training stream never reads; off,
+  nothing is held out and the eval split is only shown."""
+  files = [_write_examples_with_ids(str(tmp_path / "train.gz"), 400)]
+  config = config_lib.PipelineConfig().replace(
+      train__early_stopping_patience=2, train__selection_percent=10)
+  plan = trainer.validation_plan(config)
+  assert plan["selection_slice_percent"] == 10
+  assert plan["used_by"] == ["early stopping"]
+  # One pass of the (repeated) training stream, and the selection slice.
+  trained = set(_ids(dataset_lib.read_records(
+      files, config, 10, training=True,
+      selection=dataset_lib.WITHOUT_SELECTION).take(40)))
+  held_out = _ids(dataset_lib.read_records(
+      files, config, 10, training=False,
+      selection=dataset_lib.ONLY_SELECTION))
+  assert not trained & set(held_out)
+  assert len(trained) + len(held_out) == 400
+  # About the configured share, and the same ids whatever the file order.
+  assert 20 <= len(held_out) <= 60
+  buckets = tf.strings.to_hash_bucket_fast(held_out, 100).numpy()
+  assert (buckets >= 90).all()
+  # The ensemble's fit slice is the first buckets: never the same records.
+  assert not (buckets < config_lib.PipelineConfig().ensemble.fit_percent).any()
+  off = trainer.validation_plan(config_lib.PipelineConfig())
+  assert off["selection_slice_percent"] == 0 and off["used_by"] == []
+  assert "eval split" in off["data"]
