@@ -21,7 +21,6 @@ reads them from the README's code blocks, so a command the README drops
 or renames fails here.
 """
 
-import glob
 import os
 import re
 import shutil

@@ -21,11 +21,9 @@ from the scored examples, counted and named in the log, so both columns
 always score the same examples.
 """
 
-import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
-import numpy as np
 import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import write_split
