@@ -37,7 +37,8 @@ class Evaluation:
       evaluated) -> scalar metric name -> value (example_count included).
     per_class: role -> per-class metric name -> {class_id: value}.
     confusion: role -> [num_classes, num_classes] matrix (rows = true class).
-    model_locations: role -> model directory TFMA evaluated.
+    model_locations: role -> the served model's directory (its
+      SavedModel: `<Model artifact>/Format-Serving`) that was evaluated.
     validation_ok: the gate's verdict (None: no gate record written).
     failures: why the gate failed, one readable line per failed gate.
     gate: the gate's record (its checks, intervals, rule); None for an
@@ -104,6 +105,7 @@ def load_evaluation(evaluation_dir: str) -> Evaluation:
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from tensorflow_model_analysis.writers import eval_config_writer
+  from tfx.utils import path_utils
   from tensorflow_model_analysis.writers import (
       metrics_plots_and_validations_writer as writer)
   # pylint: enable=g-import-not-at-top
@@ -149,10 +151,13 @@ def load_evaluation(evaluation_dir: str) -> Evaluation:
   validation_ok, failures = None, []
   gate = records.GateRecord.read(evaluation_dir)
   if gate is not None:
+    # TFMA ran no model (the scored examples carry the predictions): the
+    # gate's record names the Model artifacts they came from.
     validation_ok, failures = gate.blessed, gate.failures
-    locations[CANDIDATE] = gate.candidate_model
+    locations[CANDIDATE] = path_utils.serving_model_path(gate.candidate_model)
     if gate.baseline_model:
-      locations[BASELINE] = gate.baseline_model
+      locations[BASELINE] = path_utils.serving_model_path(
+          gate.baseline_model)
   elif tf.io.gfile.glob(f"{evaluation_dir}/validations*"):
     # An evaluation written before the gate kept its record: TFMA's own
     # validation result.
