@@ -76,9 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
       "required: folder holding tfrecords-jpeg-<S>x<S>/")
   add(deploy, "--serving-dir", "required: where blessed models are pushed")
   add(deploy, "--kfp-backend",
-      "vertex: Vertex AI Pipelines (baselines by TFX resolvers); kubeflow: "
-      "open-source Kubeflow Pipelines, which runs no resolver: baselines "
-      "from the push records in --serving-dir (docs/kubeflow.md)",
+      "vertex: Vertex AI Pipelines; kubeflow: open-source Kubeflow "
+      "Pipelines, whose driver runs no lifecycle hook (docs/kubeflow.md)",
       default=kfp_backend.DEFAULT_KFP_BACKEND,
       choices=kfp_backend.KFP_BACKENDS)
   add(deploy, "--output",
@@ -232,9 +231,7 @@ def build_pipeline(args: argparse.Namespace):
       config=config,
       schema_file=IMAGE_SCHEMA_FILE,
       beam_pipeline_args=beam_args,
-      vertex_training=vertex_args,
-      push_record_baselines=kfp_backend.push_record_baselines(
-          args.kfp_backend))
+      vertex_training=vertex_args)
   if resources is not None:
     trainer_placement.apply_trainer_resources(dag, resources)
   return dag

@@ -105,8 +105,7 @@ def local_pipeline(output_dir: str, data, config,
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               os.path.join(output_dir, METADATA_FILE))),
       beam_pipeline_args=beam_pipeline_args,
-      enable_cache=enable_cache,
-      stable_baseline=True)
+      enable_cache=enable_cache)
 
 
 def main(argv=None) -> int:

@@ -41,9 +41,15 @@ def read_class_counts(tft_output: tft.TFTransformOutput,
   return counts
 
 
+# `selection` values of read_records / make_dataset.
+WITHOUT_SELECTION = "without"
+ONLY_SELECTION = "only"
+
+
 def read_records(file_patterns: Sequence[str],
                  config: config_lib.TrainerSettings, batch_size: int,
-                 training: bool, start_batch: int = 0) -> tf.data.Dataset:
+                 training: bool, start_batch: int = 0,
+                 selection: Optional[str] = None) -> tf.data.Dataset:
   """Batches of serialized tf.Examples from ExampleGen's TFRecords (GZIP
   or not, by name: settings/features.py `record_compression`).
 
@@ -54,7 +60,9 @@ def read_records(file_patterns: Sequence[str],
   tf.data's deterministic order, so a re-run with the same seed sees the
   same batches (the Evaluator compares runs against each other). An
   ensemble member (`fit_slice_percent` > 0) never sees the ensemble's fit
-  slice (modules/fit_slice.py).
+  slice (modules/fit_slice.py). `selection`: WITHOUT_SELECTION leaves the
+  selection slice (`train.selection_percent`) out, ONLY_SELECTION reads
+  only it (the held-out data early stopping and the Tuner watch).
   """
   files = sorted(f for pattern in file_patterns
                  for f in tf.io.gfile.glob(pattern))
@@ -71,6 +79,15 @@ def read_records(file_patterns: Sequence[str],
   fit_percent = getattr(config, "fit_slice_percent", 0)
   if training and fit_percent:
     dataset = fit_slice.without_fit_slice(dataset, fit_percent)
+  if selection == WITHOUT_SELECTION:
+    dataset = fit_slice.without_selection_slice(
+        dataset, config.train.selection_percent)
+  elif selection == ONLY_SELECTION:
+    dataset = fit_slice.only_selection_slice(
+        dataset, config.train.selection_percent)
+  elif selection is not None:
+    raise ValueError(f"selection must be {WITHOUT_SELECTION!r}, "
+                     f"{ONLY_SELECTION!r} or None, not {selection!r}")
   if training:
     dataset = dataset.shuffle(config.train.shuffle_buffer, seed=seed)
     dataset = dataset.repeat()
@@ -100,7 +117,8 @@ def make_dataset(file_patterns: Sequence[str],
                  config: config_lib.TrainerSettings,
                  training: bool,
                  start_batch: int = 0,
-                 class_weights: Optional[Sequence[float]] = None
+                 class_weights: Optional[Sequence[float]] = None,
+                 selection: Optional[str] = None
                  ) -> tf.data.Dataset:
   """(images, labels) batches with the Transform graph applied.
 
@@ -118,9 +136,10 @@ def make_dataset(file_patterns: Sequence[str],
       (images, labels, per-example weights), each weight taken from the
       label after MixUp / CutMix mixed it (`class_weights.example_weights`),
       in place of Keras's `class_weight`, which argmaxes soft labels.
+    selection: the selection slice left out or read alone (`read_records`).
   """
   dataset = read_records(file_patterns, config, batch_size, training,
-                         start_batch)
+                         start_batch, selection)
   raw_spec = tft_output.raw_feature_spec()
   tft_layer = tft_output.transform_features_layer()
 

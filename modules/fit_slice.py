@@ -1,12 +1,23 @@
-"""The ensemble's fit slice: which train records its weights are fitted on.
+"""Slices of `train` held out of training by a hash of `id`: the ensemble's
+fit slice and the selection slice.
 
-A record is in the fit slice when its `id` falls in the first `percent` of
-100 hash buckets (`tf.strings.to_hash_bucket_fast`, a fingerprint: the same
-id always lands in the same bucket, on every machine and in every run,
-whatever the file order). Every ensemble member's Trainer leaves these
-records out of its training stream (modules/dataset.py) and the Ensemble
-component predicts exactly these (pipeline/components/ensemble/), both
-through `in_fit_slice`, so the two can never disagree.
+A record's slice is decided by which of 100 hash buckets its `id` falls in
+(`tf.strings.to_hash_bucket_fast`, a fingerprint: the same id always lands
+in the same bucket, on every machine and in every run, whatever the file
+order):
+
+* the fit slice, the first `ensemble.fit_percent` buckets: every ensemble
+  member's Trainer leaves these records out of its training stream
+  (modules/dataset.py) and the Ensemble component fits its weights on
+  exactly these (pipeline/components/ensemble/), both through
+  `in_fit_slice`, so the two can never disagree;
+* the selection slice, the last `train.selection_percent` buckets: what
+  early stopping, ReduceLROnPlateau and the Tuner's objective watch, so no
+  choice is made on the eval split the gate scores (a choice made there
+  would make the gated macro F1 optimistic). Left out of training where one
+  of them is on (`watches_selection_slice`), and always by the Tuner.
+
+Both percents are at most 50, so the two slices never overlap.
 """
 
 import tensorflow as tf
@@ -42,3 +53,32 @@ def only_fit_slice(records: tf.data.Dataset,
   """The fit slice of `records` (serialized tf.Examples, unbatched)."""
   return records.filter(
       lambda serialized: in_fit_slice(record_ids(serialized), percent))
+
+
+def in_selection_slice(ids: tf.Tensor, percent: int) -> tf.Tensor:
+  """Whether each id is in the selection slice: the last `percent` of the
+  100 buckets."""
+  return tf.strings.to_hash_bucket_fast(ids, BUCKETS) >= BUCKETS - percent
+
+
+def without_selection_slice(records: tf.data.Dataset,
+                            percent: int) -> tf.data.Dataset:
+  """`records` (serialized tf.Examples, unbatched) less the selection
+  slice."""
+  return records.filter(
+      lambda serialized: tf.logical_not(
+          in_selection_slice(record_ids(serialized), percent)))
+
+
+def only_selection_slice(records: tf.data.Dataset,
+                         percent: int) -> tf.data.Dataset:
+  """The selection slice of `records` (serialized tf.Examples, unbatched)."""
+  return records.filter(
+      lambda serialized: in_selection_slice(record_ids(serialized), percent))
+
+
+def watches_selection_slice(config) -> bool:
+  """Whether the Trainer makes a choice on held-out data (early stopping or
+  ReduceLROnPlateau), which then watches the selection slice."""
+  return bool(config.train.early_stopping_patience or
+              config.train.reduce_lr_patience)

@@ -304,6 +304,23 @@ def resolve_strategy(tpu_address: Optional[str] = None,
   return strategy
 
 
+def determinism_on(setting: str, strategy: tf.distribute.Strategy,
+                   list_gpus=lambda: tf.config.list_logical_devices("GPU")
+                   ) -> bool:
+  """Whether to train with op determinism (`train.deterministic`).
+
+  "auto" turns it on where it is free and cannot fail: on a CPU, where
+  TensorFlow's kernels are deterministic once their threads' order is
+  fixed. On a GPU or TPU some kernels (scatter-adds in backprop, some
+  cuDNN algorithms) have no deterministic form and op determinism would
+  stop the run on them, so "auto" leaves it off there and the run says
+  the model is not reproducible.
+  """
+  if setting != "auto":
+    return setting == "on"
+  return not (isinstance(strategy, tf.distribute.TPUStrategy) or list_gpus())
+
+
 def make_deterministic(seed: int) -> None:
   """Same seed, data and hardware: the same model, to the bit (slower).
 

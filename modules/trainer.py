@@ -24,6 +24,7 @@ from modules import augmentation
 from modules import class_weights as class_weights_lib
 from modules import data_profile
 from modules import dataset as dataset_lib
+from modules import fit_slice
 from modules import hyperparameters
 from modules import keras_distributed
 from modules import model as model_lib
@@ -94,6 +95,8 @@ def make_callbacks(config: config_lib.TrainerSettings, replicas: int,
       keras.callbacks.TensorBoard(log_dir=log_dir),
       timer,
   ]
+  # Both watch `val_loss`, which run_fn computes on the selection slice
+  # of train whenever one of them is on (modules/fit_slice.py).
   if train.early_stopping_patience:
     callbacks.append(keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train.early_stopping_patience,
@@ -102,6 +105,26 @@ def make_callbacks(config: config_lib.TrainerSettings, replicas: int,
     callbacks.append(keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", factor=0.5, patience=train.reduce_lr_patience))
   return callbacks
+
+
+def validation_plan(config: config_lib.TrainerSettings) -> Dict[str, object]:
+  """What each epoch's `val_*` scores are computed on, and which choices
+  read them (the report and training_history.json say so).
+
+  With early stopping or ReduceLROnPlateau on, the selection slice of
+  train, left out of training; else the eval split, shown per epoch only:
+  nothing the Trainer does reads it.
+  """
+  uses = [name for name, on in (
+      ("early stopping", config.train.early_stopping_patience),
+      ("ReduceLROnPlateau", config.train.reduce_lr_patience)) if on]
+  if fit_slice.watches_selection_slice(config):
+    percent = config.train.selection_percent
+    return {"data": (f"the selection slice: {percent}% of train by a hash "
+                     "of id, left out of training"),
+            "selection_slice_percent": percent, "used_by": uses}
+  return {"data": "the eval split, shown per epoch only",
+          "selection_slice_percent": 0, "used_by": []}
 
 
 def run_fn(fn_args) -> None:
@@ -125,12 +148,24 @@ def run_fn(fn_args) -> None:
                                          config.train.mixed_precision)
   keras.mixed_precision.set_global_policy(policy)
   logging.info("Precision policy: %s.", policy)
-  if config.train.deterministic:
+  deterministic = strategy_lib.determinism_on(config.train.deterministic,
+                                              strategy)
+  if deterministic:
     strategy_lib.make_deterministic(config.train.seed)
+  else:
+    logging.warning(
+        "Training is not bit-reproducible here (train.deterministic=%s on "
+        "this device): two runs may give slightly different models.",
+        config.train.deterministic)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
 
   class_counts = dataset_lib.read_class_counts(tft_output, config.num_classes)
-  num_train = sum(class_counts)
+  validation = validation_plan(config)
+  held_out = (getattr(config, "fit_slice_percent", 0) +
+              validation["selection_slice_percent"])
+  num_records = sum(class_counts)
+  # The hash slices held out of training leave about this many examples.
+  num_train = num_records * (100 - held_out) // 100
   global_batch = config.train.per_replica_batch_size * replicas
   steps_per_epoch = max(1, num_train // global_batch)
   logging.info("%d training examples, global batch %d, %d steps per epoch.",
@@ -145,11 +180,22 @@ def run_fn(fn_args) -> None:
                  "max %.3f.", min(w for w in weights if w),
                  max(weights))
 
+  selection = (dataset_lib.WITHOUT_SELECTION
+               if validation["selection_slice_percent"] else None)
   train_ds = dataset_lib.make_dataset(fn_args.train_files, tft_output,
                                       global_batch, config, training=True,
-                                      class_weights=class_weights)
-  eval_ds = dataset_lib.make_dataset(fn_args.eval_files, tft_output,
-                                     global_batch, config, training=False)
+                                      class_weights=class_weights,
+                                      selection=selection)
+  if selection:
+    val_ds = dataset_lib.make_dataset(
+        fn_args.train_files, tft_output, global_batch, config,
+        training=False, selection=dataset_lib.ONLY_SELECTION)
+  else:
+    val_ds = dataset_lib.make_dataset(fn_args.eval_files, tft_output,
+                                      global_batch, config, training=False)
+  logging.info("Each epoch's val_* scores: %s%s.", validation["data"],
+               f" (watched by {', '.join(validation['used_by'])})"
+               if validation["used_by"] else "")
 
   warmup = config.model.warmup_epochs
   with strategy.scope():
@@ -179,7 +225,7 @@ def run_fn(fn_args) -> None:
     keras_distributed.enable_multi_worker(fit_model, strategy)
   timer = _EpochTimer(steps_per_epoch * global_batch)
   callbacks = make_callbacks(config, replicas, run_dir, timer)
-  fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+  fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=val_ds,
                   verbose=0)  # _EpochTimer logs each epoch.
   start = time.perf_counter()
   try:
@@ -198,7 +244,7 @@ def run_fn(fn_args) -> None:
       train_ds = dataset_lib.make_dataset(
           fn_args.train_files, tft_output, global_batch, config,
           training=True, start_batch=steps_per_epoch * len(phase_1.epoch),
-          class_weights=class_weights)
+          class_weights=class_weights, selection=selection)
     fit_model.fit(train_ds, epochs=config.train.epochs, initial_epoch=warmup,
                   callbacks=callbacks, **fit_args)
   except tf.errors.OpError as error:
@@ -242,7 +288,9 @@ def run_fn(fn_args) -> None:
       precision_policy=policy,
       global_batch_size=global_batch,
       steps_per_epoch=steps_per_epoch,
-      train_examples=num_train,
+      train_examples=num_records,
+      validation=validation,
+      deterministic=deterministic,
       class_counts=class_counts,
       class_weights=class_weights,
       wall_seconds=round(wall_seconds, 3),

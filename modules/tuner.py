@@ -5,9 +5,11 @@ section) from `fn_args.custom_config` and returns a KerasTuner RandomSearch
 over the learning rate, the dropout, the augmentation strength and the
 backbone (the names of `hyperparameters.HP_FIELDS`), each trial trained for
 `tune.epochs_per_trial` epochs with the Trainer's own input pipeline,
-model and loss, and scored by val_accuracy on the eval split. The Trainer
-then trains with the best trial's values
-(`hyperparameters.apply_hyperparameters`).
+model and loss on train less its selection slice, and scored by
+val_accuracy on that slice (`train.selection_percent`, modules/fit_slice.py),
+never on the eval split the gate scores: a search scored there would make
+the gated macro F1 optimistic. The Trainer then trains with the best
+trial's values (`hyperparameters.apply_hyperparameters`).
 """
 
 from typing import Any
@@ -51,7 +53,9 @@ class FlowersHyperModel(keras_tuner.HyperModel):
     counts = dataset_lib.read_class_counts(self.tft_output,
                                            settings.num_classes)
     self.global_batch = settings.train.per_replica_batch_size * replicas
-    self.steps_per_epoch = max(1, sum(counts) // self.global_batch)
+    # Train less the selection slice.
+    trained = sum(counts) * (100 - settings.train.selection_percent) // 100
+    self.steps_per_epoch = max(1, trained // self.global_batch)
 
   def config(self, hp) -> config_lib.TunerSettings:
     return hyperparameters.apply_hyperparameters(self.settings, hp.values)
@@ -65,13 +69,13 @@ class FlowersHyperModel(keras_tuner.HyperModel):
 
   def fit(self, hp, model, *args, **kwargs) -> Any:
     config = self.config(hp)
-    train_ds = dataset_lib.make_dataset(self.fn_args.train_files,
-                                        self.tft_output, self.global_batch,
-                                        config, training=True)
-    eval_ds = dataset_lib.make_dataset(self.fn_args.eval_files,
-                                       self.tft_output, self.global_batch,
-                                       config, training=False)
-    return model.fit(train_ds, validation_data=eval_ds,
+    train_ds = dataset_lib.make_dataset(
+        self.fn_args.train_files, self.tft_output, self.global_batch,
+        config, training=True, selection=dataset_lib.WITHOUT_SELECTION)
+    selection_ds = dataset_lib.make_dataset(
+        self.fn_args.train_files, self.tft_output, self.global_batch,
+        config, training=False, selection=dataset_lib.ONLY_SELECTION)
+    return model.fit(train_ds, validation_data=selection_ds,
                      steps_per_epoch=self.steps_per_epoch,
                      epochs=self.settings.tune.epochs_per_trial,
                      callbacks=kwargs.get("callbacks"), verbose=0)
@@ -85,6 +89,8 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
   strategy = strategy_lib.resolve_strategy(settings.train.tpu_address)
   keras.mixed_precision.set_global_policy(strategy_lib.precision_policy(
       strategy, settings.train.mixed_precision))
+  if strategy_lib.determinism_on(settings.train.deterministic, strategy):
+    strategy_lib.make_deterministic(settings.train.seed)
   tune = settings.tune
   logging.info("Tuning: %d trials of %d epoch(s).", tune.trials,
                tune.epochs_per_trial)

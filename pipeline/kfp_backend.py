@@ -1,16 +1,17 @@
 """Which KFP backend a compiled spec is for, and what that changes in it.
 
+Neither spec has a `resolver` executor, which the open-source KFP v2
+backend's Argo compiler rejects ("resolver not implemented yet",
+kubeflow/pipelines backend/src/v2/compiler/argocompiler): the baselines are
+container tasks that read the push records on every runner
+(pipeline/components/baseline/).
+
 * `vertex` (Vertex AI Pipelines): TFX's spec as KubeflowV2DagRunner writes
-  it. Its resolver tasks (the latest blessed model) run in Vertex's driver,
-  and ImportExampleGen's `lifecycle.preCacheCheck` hook (TFX's driver
+  it. ImportExampleGen's `lifecycle.preCacheCheck` hook (TFX's driver
   container) resolves the span before the executor runs.
-* `kubeflow` (open-source Kubeflow Pipelines): the KFP v2 backend's Argo
-  compiler rejects `resolver` executors ("resolver not implemented yet",
-  kubeflow/pipelines backend/src/v2/compiler/argocompiler), and its driver
-  runs no `lifecycle` hook. The baselines are container tasks that read the
-  push records (`push_record_baselines`, pipeline/baseline_nodes.py), and
-  the hooks are taken out of the spec (`adapt_spec`): ExampleGen's executor
-  resolves the span itself when no driver ran
+* `kubeflow` (open-source Kubeflow Pipelines): its driver runs no
+  `lifecycle` hook, so the hooks are taken out of the spec (`adapt_spec`):
+  ExampleGen's executor resolves the span itself when no driver ran
   (pipeline/components/example_gen/span_resolution.py), so the spec does
   the same on a backend that would run a hook as on one that would not.
 """
@@ -19,11 +20,6 @@ from typing import Any, Dict, List
 
 KFP_BACKENDS = ("vertex", "kubeflow")
 DEFAULT_KFP_BACKEND = "vertex"
-
-
-def push_record_baselines(backend: str) -> bool:
-  """Whether the DAG finds its baselines from the push records."""
-  return backend == "kubeflow"
 
 
 def adapt_spec(pipeline_spec: Dict[str, Any], backend: str) -> List[str]:

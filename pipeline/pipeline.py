@@ -3,23 +3,28 @@
 ImportExampleGen (val folder, or a hash holdout of train) and SchemaGen
 (curated schema, class domain from the class list) -> StatisticsGen ->
 ExampleValidator (DataValidator: schema, class balance, images, drift
-against the latest blessed model's training data) ->
-Transform -> [Tuner, with tune.enabled] -> Trainer (with train.warm_start,
-from the latest blessed model's weights) -> Evaluator (latest blessed model
-as baseline) ->
-Pusher (AtomicPusher: versioned, never half a model, with a push record and
-a model card); beside the Pusher, Report (the evaluation report as an
-artifact). EvalInference predicts the eval split (the report's gallery and
-the model card's bootstrap interval); with a `test` folder, TestExampleGen ->
-BatchPrediction predicts it with a blessed model and writes the Kaggle
-submission.csv (pipeline/components/batch_inference/).
+against the served model's training data) -> Transform -> [Tuner, with
+tune.enabled] -> Trainer (with train.warm_start, from the served model's
+weights) -> EvalInference (the candidate's and the served model's
+predictions of the eval split, once each) -> Evaluator (TFMA's metrics of
+those predictions, and the paired gate) -> Pusher (AtomicPusher: versioned,
+never half a model, with a push record and a model card); beside the
+Pusher, Report (the evaluation report as an artifact). With a `test`
+folder, TestExampleGen -> BatchPrediction predicts it with a blessed model
+and writes the Kaggle submission.csv (pipeline/components/batch_inference/).
+
+The baseline is the model being served: PreviousModel (the newest pushed
+model not trained on this run's Examples: the drift check's reference and
+the warm start's base) and BaselineModel (the newest pushed model other
+than the candidate: the gate's baseline) read the push records in the
+serving folder, the same container task on every runner
+(pipeline/components/baseline/).
 
 Only logical settings come from `PipelineConfig`, and each component gets
 only its own typed view of them, in its `custom_config` (settings/config.py
-lists them; the Evaluator's gate is its `eval_config`), so TFX's cache
-re-runs only what a change touches. What the run reads comes worked out in
-the data plan (pipeline/data_plan.py); the runners pass the physical
-settings (paths, Beam arguments, metadata store).
+lists them), so TFX's cache re-runs only what a change touches. What the run
+reads comes worked out in the data plan (pipeline/data_plan.py); the runners
+pass the physical settings (paths, Beam arguments, metadata store).
 """
 
 import json
@@ -29,12 +34,11 @@ from typing import Any, Dict, List, Optional
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from pipeline import baseline as baseline_lib
-from pipeline import baseline_nodes
 from settings import config as config_lib
 from pipeline import data_plan as data_plan_lib
 from pipeline import ensemble_dag
 from settings import features
+from pipeline.components.baseline import component as baseline_lib
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.evaluator import component as evaluator_lib
@@ -52,42 +56,33 @@ PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 METRICS_MODULE = "modules.metrics"
+# The served-model tasks' node ids (pipeline/components/baseline/).
+BASELINE_MODEL_ID = "BaselineModel"
+PREVIOUS_MODEL_ID = "PreviousModel"
 
 
 def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
-  """TFMA config: Kaggle macro F1 and accuracy, gated on the overall slice.
+  """TFMA config: Kaggle macro F1 and accuracy on the overall slice.
 
-  Only the overall slice is computed: per-class scores are sub keys of it
-  (modules/metrics.py), which is what tools/report.py reads.
+  Model-agnostic: TFMA reads each model's probabilities from EvalInference's
+  scored examples (`prediction_key`), runs no model, and holds no threshold:
+  the Evaluator's gate decides on top of these metrics
+  (pipeline/components/evaluator/, which adds the baseline's ModelSpec when
+  there is a served model to compare with). Per-class scores are sub keys
+  of the overall slice (modules/metrics.py), not slices of their own.
   """
-  gate = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(
-          lower_bound={"value": config.eval.min_macro_f1}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={"value": -config.eval.max_macro_f1_drop}))
   return tfma.EvalConfig(
-      model_specs=[
-          tfma.ModelSpec(signature_name="serving_default",
-                         label_key=features.LABEL_KEY,
-                         prediction_key=features.PROBABILITIES_KEY)
-      ],
+      model_specs=[evaluator_lib.candidate_model_spec()],
       slicing_specs=[tfma.SlicingSpec()],
       metrics_specs=[
           tfma.MetricsSpec(metrics=[
               tfma.MetricConfig(class_name="ExampleCount"),
               tfma.MetricConfig(
                   class_name="MacroF1", module=METRICS_MODULE,
-                  config=json.dumps({"num_classes": config.num_classes}),
-                  # `threshold` would apply to every slice a later
-                  # slicing spec adds; the gate is on the overall slice.
-                  per_slice_thresholds=[
-                      tfma.PerSliceMetricThreshold(
-                          slicing_specs=[tfma.SlicingSpec()], threshold=gate)
-                  ]),
+                  config=json.dumps({"num_classes": config.num_classes})),
               # The same argmax confusion matrix as TFMA's own plot, so
               # `tfma.view.render_plot` shows it in a notebook; MacroF1
-              # also stores it as a metric for tools/report.py.
+              # also stores it as a metric for the report.
               tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
           ])
       ])
@@ -104,8 +99,6 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
     vertex_training: Optional[Dict[str, Any]] = None,
-    stable_baseline: bool = False,
-    push_record_baselines: bool = False,
 ) -> tfx.dsl.Pipeline:
   """Builds the TFX pipeline.
 
@@ -127,14 +120,6 @@ def create_pipeline(
       the Vertex AI Trainer's custom_config entries (keys starting
       `config_lib.PLATFORM_KEY_PREFIX`, see kubeflow_runner.py), and the
       Trainer node, same id and inputs, launches a Vertex AI custom job.
-    stable_baseline: the Evaluator's baseline leaves the candidate out,
-      the drift baseline the models trained on this run's Examples
-      (pipeline/baseline.py), so an unchanged re-run caches the validator,
-      the Evaluator and the Pusher; LocalDagRunner only
-      (KubeflowV2DagRunner compiles TFX's own resolver strategies only).
-    push_record_baselines: the baselines are found by a container task from
-      the push records in `serving_model_dir` (pipeline/baseline_nodes.py),
-      not by resolvers: the spec open-source Kubeflow Pipelines runs.
 
   Returns:
     The pipeline, for LocalDagRunner or KubeflowV2DagRunner.
@@ -154,25 +139,26 @@ def create_pipeline(
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
-  # The drift baseline: the latest blessed model, whose artifact holds the
-  # profile of its training data (modules/data_profile.py says why there);
-  # locally, not a model trained on these Examples (pipeline/baseline.py).
-  baselines = baseline_nodes.BaselineNodes(
-      stable=stable_baseline, from_push_records=push_record_baselines,
-      serving_dir=serving_model_dir, class_names=config.class_names)
-  drift_resolver = None
-  if config.validation.drift_check:
-    drift_resolver = baselines.node(
-        "drift_baseline_resolver",
-        baseline_lib.LatestBlessedModelOfOtherDataStrategy,
-        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]},
-        "drift baseline")
+  # The served model of the data before: the newest pushed model of this
+  # class list not trained on this run's Examples. Its artifact holds the
+  # profile of its training data (the drift check's reference) and its
+  # weights (the warm start's base). An unchanged re-run finds the same
+  # inputs, so this task and what reads it stay cached.
+  previous_model = None
+  if config.validation.drift_check or config.train.warm_start:
+    previous_model = baseline_lib.PushRecordBaseline(
+        serving_dir=serving_model_dir,
+        label_space=features.label_space_fingerprint(config.class_names),
+        purpose="previous model (drift reference, warm start base)",
+        examples=example_gen.outputs["examples"]).with_id(
+            PREVIOUS_MODEL_ID)
   example_validator = data_validator_lib.DataValidator(
       examples=example_gen.outputs["examples"],
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],
       settings=config.validator_settings(),
-      baseline_model=(drift_resolver.outputs["model"] if drift_resolver
+      baseline_model=(previous_model.outputs["model"]
+                      if previous_model and config.validation.drift_check
                       else None),
   ).with_id("ExampleValidator")
   def make_transform(settings):
@@ -213,21 +199,14 @@ def create_pipeline(
         tuner_fn=TUNER_FN, custom_config=config.tuner_settings(),
         **training_inputs)
     hyperparameters = tuner.outputs["best_hyperparameters"]
-  # With train.warm_start: the latest blessed model is the Trainer's
-  # base_model, whose weights run_fn starts from (modules/warm_start.py);
-  # locally, as for the drift baseline, not a model trained on these
-  # Examples: new data starts from the model of the data before, and an
-  # unchanged re-run finds the same base_model and stays cached (with TFX's
-  # strategy it would fine-tune its own last model on every re-run). Off,
-  # the DAG has no such node.
-  warm_start_resolver, warm_start_inputs = None, {}
+  # With train.warm_start: the previous model is the Trainer's base_model,
+  # whose weights run_fn starts from (modules/warm_start.py): new data
+  # starts from the model of the data before, and an unchanged re-run finds
+  # the same base_model and stays cached. Off, the Trainer has no such
+  # input.
+  warm_start_inputs = {}
   if config.train.warm_start:
-    warm_start_resolver = baselines.node(
-        "warm_start_model_resolver",
-        baseline_lib.LatestBlessedModelOfOtherDataStrategy,
-        {baseline_lib.EXAMPLES_KEY: example_gen.outputs["examples"]},
-        "warm start base")
-    warm_start_inputs = dict(base_model=warm_start_resolver.outputs["model"])
+    warm_start_inputs = dict(base_model=previous_model.outputs["model"])
   if config.ensemble.members:
     # One Trainer per member, and the Ensemble's model in the Trainer's
     # place (pipeline/ensemble_dag.py).
@@ -249,27 +228,31 @@ def create_pipeline(
         custom_config=trainer_config)
     model, model_run, trainer_nodes = (
         trainer.outputs["model"], trainer.outputs["model_run"], [trainer])
-  # The baseline: the latest blessed model, without the candidate itself
-  # where the orchestrator runs our strategy (pipeline/baseline.py).
-  model_resolver = baselines.node(
-      "latest_blessed_model_resolver",
-      baseline_lib.LatestBlessedOtherModelStrategy,
-      {baseline_lib.CANDIDATE_KEY: model},
-      "Evaluator baseline")
-  # TFX's Evaluator that leaves out a baseline that is the candidate
-  # itself (pipeline/components/evaluator/).
-  evaluator = evaluator_lib.Evaluator(
-      examples=example_gen.outputs["examples"],
-      model=model,
-      baseline_model=model_resolver.outputs["model"],
-      example_splits=[features.EVAL_SPLIT],
-      eval_config=eval_config(config))
-  # Every model's eval predictions, blessed or not: the report's gallery of
-  # misclassified images and the model card's bootstrap interval.
-  eval_inference = inference_lib.BatchInference(
-      examples=example_gen.outputs["examples"],
-      model=model, splits=[features.EVAL_SPLIT],
+  # The gate's baseline: the served model, the newest pushed model of this
+  # class list other than the candidate (an unchanged re-run, whose
+  # candidate is the model it pushed, still finds the model it was first
+  # compared with, and stays cached).
+  baseline_model = baseline_lib.PushRecordBaseline(
+      serving_dir=serving_model_dir,
+      label_space=features.label_space_fingerprint(config.class_names),
+      purpose="Evaluator baseline", candidate=model).with_id(
+          BASELINE_MODEL_ID)
+  # Each model over the eval split once: the candidate's and the baseline's
+  # probabilities (the report's gallery, the model card's interval) and the
+  # same as scored examples, which the Evaluator reads.
+  eval_inference = inference_lib.EvalInference(
+      examples=example_gen.outputs["examples"], model=model,
+      baseline_model=baseline_model.outputs["model"],
       settings=config.inference_settings()).with_id("EvalInference")
+  # TFX's Evaluator on those predictions (no model run again), with the
+  # gate: the absolute threshold and the paired change against the served
+  # model (pipeline/components/evaluator/).
+  evaluator = evaluator_lib.Evaluator(
+      examples=eval_inference.outputs["scored_examples"],
+      model=model,
+      baseline_model=baseline_model.outputs["model"],
+      eval_config=eval_config(config),
+      settings=config.gate_settings()).with_id("Evaluator")
   prediction_nodes = [eval_inference]
   test_predictions = None
   if data.predicts_test:
@@ -322,10 +305,9 @@ def create_pipeline(
       components=[
           example_gen, statistics_gen, schema_gen, example_validator,
           transform] + trainer_nodes + [
-              model_resolver, evaluator, pusher, report
+              baseline_model, evaluator, pusher, report
           ] + prediction_nodes + ([tuner] if tuner else []) +
-      ([warm_start_resolver] if warm_start_resolver else []) +
-      ([drift_resolver] if drift_resolver else []),
+      ([previous_model] if previous_model else []),
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])

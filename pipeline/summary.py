@@ -15,17 +15,18 @@ push record.
 
 import dataclasses
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants as tfx_constants
 
 from modules import warm_start as warm_start_lib
+from pipeline import pipeline as pipeline_lib
 from pipeline.components import evaluation as evaluation_lib
 from settings import records
 from settings import spans
-from pipeline.components.batch_inference import component as inference_component
+from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.pusher import executor as pusher_executor
@@ -61,9 +62,14 @@ class RunSummary:
   warm_start: Optional[str] = None
   # Where the Trainer trained: "2 workers x 1 replica (...), global batch 32".
   trained_on: Optional[str] = None
-  # The Evaluator's baseline model's folder; "" when it had none; None when
-  # the Evaluator did not run.
-  baseline_dir: Optional[str] = None
+  # Whether the same command gives the same model here ("yes: ...", "no:
+  # ..."), from the Trainer's record.
+  reproducible: Optional[str] = None
+  # Which served model the gate compared with, or why none (the
+  # BaselineModel task's note); None when it did not run.
+  baseline: Optional[str] = None
+  # The gate's checks, one line each (the Evaluator's gate.json).
+  gate_lines: Tuple[str, ...] = ()
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
@@ -96,21 +102,23 @@ class RunSummary:
           lines.append(f"  {name:<18} {self.metrics[name]:.4f}"
                        if name != evaluation_lib.EXAMPLE_COUNT else
                        f"  {name:<18} {int(self.metrics[name])}")
-    gate = (f"macro_f1 >= {config.eval.min_macro_f1} and at most "
-            f"{config.eval.max_macro_f1_drop} below the latest blessed model")
     verdict = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}
     lines.append(f"  model              {self.model_dir}")
     if self.trained_on:
       lines.append(f"  trained on         {self.trained_on}")
     if self.warm_start:
       lines.append(f"  training           {self.warm_start}")
-    if self.baseline_dir is not None:
-      lines.append("  baseline           " + (
-          self.baseline_dir or
-          f"none: no blessed model with this class list "
-          f"({config.num_classes} classes) yet, so the change gate has no "
-          "baseline"))
-    lines.append(f"  verdict            {verdict[self.blessed]} ({gate})")
+    if self.reproducible:
+      lines.append(f"  reproducible       {self.reproducible}")
+    if self.baseline is not None:
+      lines.append(f"  baseline           {self.baseline}")
+    for index, line in enumerate(self.gate_lines):
+      lines.append(("  gate               " if index == 0 else
+                    "                     ") + line)
+    lines.append(f"  verdict            {verdict[self.blessed]}" + (
+        f" (eval.change_rule={config.eval.change_rule}, tolerated drop "
+        f"{config.eval.max_macro_f1_drop:g}; docs/evaluation.md)"
+        if self.blessed is not None else ""))
     if self.pushed:
       lines.append(f"  pushed model       {self.pushed_model_dir}" +
                    (" (already the newest version: not copied again)"
@@ -128,8 +136,10 @@ class RunSummary:
     return "\n".join(lines)
 
 
-_RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
-_TEST_PREDICTIONS = "test predictions"
+# The nodes read (pipeline/pipeline.py names them).
+EVALUATOR = "Evaluator"
+BASELINE_MODEL = pipeline_lib.BASELINE_MODEL_ID
+BATCH_PREDICTION = "BatchPrediction"
 
 
 def _run_context(store, run_id: Optional[str]):
@@ -147,61 +157,39 @@ def _run_context(store, run_id: Optional[str]):
   return max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
 
 
-def _run_outputs(store, context):
-  """(node id -> execution state name, artifact type name -> the newest
-  artifact that this run's executions output)."""
-  executions = store.get_executions_by_context(context.id)
-  execution_types = {t.id: t.name for t in store.get_execution_types()}
-  artifact_types = {t.id: t.name for t in store.get_artifact_types()}
-  # Node contexts are named "<pipeline>.<node id>".
+Artifacts = Dict[str, Dict[str, metadata_store_pb2.Artifact]]
+
+
+def _run_artifacts(store, context) -> "tuple[Dict[str, str], Artifacts, Artifacts]":
+  """(node id -> execution state name, node id -> output key -> artifact,
+  node id -> input key -> artifact) of the run's executions, executed or
+  cached (a cached execution records the same events)."""
   node_type = store.get_context_type(
       tfx_constants.NODE_CONTEXT_TYPE_NAME).id
-  states = {}
-  producers = []
-  for execution in executions:
+  states, node_of = {}, {}
+  for execution in store.get_executions_by_context(context.id):
+    # Node contexts are named "<pipeline>.<node id>".
     nodes = [c.name.rsplit(".", 1)[-1]
              for c in store.get_contexts_by_execution(execution.id)
              if c.type_id == node_type]
     node = nodes[0] if nodes else str(execution.id)
     states[node] = metadata_store_pb2.Execution.State.Name(
         execution.last_known_state)
-    # A Resolver's outputs are an earlier run's (the baseline model).
-    if execution_types.get(execution.type_id) != _RESOLVER_TYPE:
-      producers.append(execution.id)
-  output_ids = [event.artifact_id for event in
-                store.get_events_by_execution_ids(producers)
-                if event.type == metadata_store_pb2.Event.OUTPUT]
-  by_type = {}
-  for artifact in sorted(store.get_artifacts_by_id(output_ids),
-                         key=lambda a: a.id):
-    by_type[artifact_types[artifact.type_id]] = artifact
-    # Two BatchInference nodes output this type; the summary wants the one
-    # that predicts the test split (it has a submission, or says why not).
-    if (artifact_types[artifact.type_id] == inference_component.Predictions
-        .TYPE_NAME and artifact.custom_properties.keys() & {
-            inference_executor.SUBMISSION_PROPERTY,
-            inference_executor.NOT_PREDICTED_REASON}):
-      by_type[_TEST_PREDICTIONS] = artifact
-  return states, by_type
-
-
-def _evaluator_baseline(store, context) -> Optional[str]:
-  """The folder of the model the run's Evaluator compared with; "" when it
-  had no baseline; None when no Evaluator ran in the run."""
-  node_type = store.get_context_type(tfx_constants.NODE_CONTEXT_TYPE_NAME).id
-  for execution in store.get_executions_by_context(context.id):
-    nodes = [c.name.rsplit(".", 1)[-1]
-             for c in store.get_contexts_by_execution(execution.id)
-             if c.type_id == node_type]
-    if nodes != ["Evaluator"]:
+    node_of[execution.id] = node
+  events = store.get_events_by_execution_ids(list(node_of))
+  artifacts = {artifact.id: artifact for artifact in store.get_artifacts_by_id(
+      sorted({event.artifact_id for event in events}))}
+  outputs: Artifacts = {}
+  inputs: Artifacts = {}
+  for event in sorted(events, key=lambda e: e.artifact_id):
+    if not event.path.steps or event.artifact_id not in artifacts:
       continue
-    ids = [event.artifact_id
-           for event in store.get_events_by_execution_ids([execution.id])
-           if event.type == metadata_store_pb2.Event.INPUT and
-           event.path.steps and event.path.steps[0].key == "baseline_model"]
-    artifacts = store.get_artifacts_by_id(ids) if ids else []
-    return artifacts[0].uri if artifacts else ""
-  return None
+    side = {metadata_store_pb2.Event.OUTPUT: outputs,
+            metadata_store_pb2.Event.INPUT: inputs}.get(event.type)
+    if side is not None:
+      side.setdefault(node_of[event.execution_id], {})[
+          event.path.steps[0].key] = artifacts[event.artifact_id]
+  return states, outputs, inputs
 
 
 def _custom_int(artifact, name: str) -> Optional[int]:
@@ -221,6 +209,23 @@ def _warm_start_line(history: Optional[records.TrainingHistory]
   if history is None:
     return None
   return warm_start_lib.describe(history.warm_start)
+
+
+def _reproducible_line(history: Optional[records.TrainingHistory]
+                       ) -> Optional[str]:
+  """Whether the Trainer trained with op determinism, in words."""
+  if history is None or history.deterministic is None:
+    return None
+  setting = history.section("train").get("deterministic")
+  seed = history.section("train").get("seed")
+  if history.deterministic:
+    return (f"yes: op determinism on, seed {seed} (train.deterministic="
+            f"{setting}): the same command on the same data gives this "
+            "model again")
+  why = ("train.deterministic=auto leaves it off on a GPU or TPU"
+         if setting == "auto" else f"train.deterministic={setting}")
+  return (f"no: op determinism off ({why}): another run may give a "
+          "slightly different model")
 
 
 def _trained_on_line(history: Optional[records.TrainingHistory]
@@ -250,15 +255,24 @@ def read_summary(metadata_path: str,
   connection.sqlite.connection_mode = 1  # READONLY
   store = metadata_store.MetadataStore(connection)
   context = _run_context(store, run_id)
-  states, outputs = _run_outputs(store, context)
-  model = outputs.get("Model")
-  evaluation = outputs.get("ModelEvaluation")
-  anomalies = outputs.get("ExampleAnomalies")
-  blessing = outputs.get("ModelBlessing")
-  pushed = outputs.get("PushedModel")
-  report = outputs.get(report_component.EvaluationReport.TYPE_NAME)
-  test_predictions = outputs.get(_TEST_PREDICTIONS)
-  history = _training_history(outputs.get("ModelRun"))
+  states, outputs, inputs = _run_artifacts(store, context)
+  evaluator_outputs = outputs.get(EVALUATOR, {})
+  evaluation = evaluator_outputs.get("evaluation")
+  blessing = evaluator_outputs.get("blessing")
+  # The candidate is what the Evaluator judged: the Trainer's model, or the
+  # Ensemble's.
+  model = inputs.get(EVALUATOR, {}).get("model") or outputs.get(
+      "Trainer", {}).get("model")
+  anomalies = outputs.get("ExampleValidator", {}).get("anomalies")
+  pushed = outputs.get("Pusher", {}).get("pushed_model")
+  report = next(iter(outputs.get(report_component.COMPONENT_ID, {}).values()),
+                None)
+  test_predictions = outputs.get(BATCH_PREDICTION, {}).get("predictions")
+  # The Trainer's run (in an ensemble, the first member's: the one the
+  # Report and the Pusher describe).
+  model_runs = [artifacts["model_run"] for node, artifacts in
+                sorted(outputs.items()) if "model_run" in artifacts]
+  history = _training_history(model_runs[0] if model_runs else None)
   submission = submission_note = None
   if test_predictions is not None:
     properties = test_predictions.custom_properties
@@ -276,10 +290,12 @@ def read_summary(metadata_path: str,
   reason = None
   if pushed is not None and "not_pushed_reason" in pushed.custom_properties:
     reason = pushed.custom_properties["not_pushed_reason"].string_value
-  metrics = {}
+  metrics, gate_lines = {}, ()
   if evaluation is not None and os.path.exists(evaluation.uri):
-    metrics = evaluation_lib.load_evaluation(evaluation.uri).metrics.get(
-        evaluation_lib.CANDIDATE, {})
+    loaded = evaluation_lib.load_evaluation(evaluation.uri)
+    metrics = loaded.metrics.get(evaluation_lib.CANDIDATE, {})
+    if loaded.gate is not None:
+      gate_lines = tuple(check["line"] for check in loaded.gate.checks)
   return RunSummary(
       metrics=metrics,
       blessed=None if blessed_flag is None else bool(blessed_flag),
@@ -298,6 +314,18 @@ def read_summary(metadata_path: str,
                    if report is not None else None),
       submission=submission, submission_note=submission_note,
       warm_start=_warm_start_line(history),
-      baseline_dir=_evaluator_baseline(store, context),
+      reproducible=_reproducible_line(history),
+      baseline=_baseline_line(outputs.get(BASELINE_MODEL, {}).get("model")),
+      gate_lines=gate_lines,
       trained_on=_trained_on_line(history))
 
+
+def _baseline_line(baseline) -> Optional[str]:
+  """Which served model the gate compared with, or "none: why"."""
+  if baseline is None:
+    return None
+  properties = baseline.custom_properties
+  note = (properties[baseline_executor.NOTE_PROPERTY].string_value
+          if baseline_executor.NOTE_PROPERTY in properties else baseline.uri)
+  found = _custom_int(baseline, baseline_executor.FOUND_PROPERTY)
+  return note if found else f"none: {note}"

@@ -66,10 +66,12 @@ def check_train(train: sections.TrainConfig) -> None:
     raise ValueError("train.label_smoothing must be in [0, 1)")
   _one_of("mixed_precision", train.mixed_precision,
           sections.PRECISION_POLICIES)
-  for name in ("deterministic", "warm_start"):
-    if not isinstance(getattr(train, name), bool):
-      raise ValueError(f"train.{name} must be true or false, got "
-                       f"{getattr(train, name)!r}")
+  if not isinstance(train.warm_start, bool):
+    raise ValueError(f"train.warm_start must be true or false, got "
+                     f"{train.warm_start!r}")
+  _one_of("train.deterministic", train.deterministic, sections.DETERMINISM)
+  if not 1 <= train.selection_percent <= 50:
+    raise ValueError("train.selection_percent must be in [1, 50]")
   if train.reduce_lr_patience and train.lr_schedule != "constant":
     raise ValueError("train.reduce_lr_patience needs lr_schedule "
                      "'constant' (a schedule resets the rate every epoch)")
@@ -98,6 +100,11 @@ def check_eval(eval_config: sections.EvalConfig) -> None:
     raise ValueError("eval.min_macro_f1 must be in [0, 1]")
   if eval_config.max_macro_f1_drop < 0:
     raise ValueError("eval.max_macro_f1_drop must be >= 0")
+  _one_of("eval.change_rule", eval_config.change_rule, sections.CHANGE_RULES)
+  if not 0.0 < eval_config.confidence < 1.0:
+    raise ValueError("eval.confidence must be in (0, 1)")
+  if eval_config.bootstrap_samples < 100:
+    raise ValueError("eval.bootstrap_samples must be >= 100")
   _one_of("eval.split", eval_config.split, sections.EVAL_SPLIT_SOURCES)
   if not 1 <= eval_config.holdout_percent <= 50:
     raise ValueError("eval.holdout_percent must be in [1, 50]")

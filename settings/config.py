@@ -17,10 +17,11 @@ property, read back with `<View>.from_custom_config`:
 | SchemaGen | `SchemaSettings` | `schema_settings()` |
 | DataValidator | `ValidatorSettings` | `validator_settings()` |
 | EvalInference, BatchPrediction | `InferenceSettings` | `inference_settings()` |
+| Evaluator | `GateSettings` | `gate_settings()` |
 
-The Evaluator, a TFX component, takes its gate as TFMA's EvalConfig
-(pipeline/pipeline.py `eval_config`). The module files never read globals or
-flags.
+The Evaluator also takes TFMA's EvalConfig, the metrics TFMA computes
+(pipeline/pipeline.py `eval_config`); its gate's thresholds and rule are
+its GateSettings. The module files never read globals or flags.
 
 The defaults are the ones `make run` uses on the bundled sample data on a
 2-core CPU; docs/configuration.md lists every field and the settings
@@ -35,7 +36,8 @@ from settings import ensemble as ensemble_settings
 from settings import features
 # The sections and their choices, re-exported: `config_lib.TrainConfig`.
 from settings.sections import (  # pylint: disable=unused-import
-    AugmentConfig, BACKBONES, DataConfig, EVAL_SPLIT_SOURCES, EvalConfig,
+    AugmentConfig, BACKBONES, CHANGE_RULES, DataConfig, DETERMINISM,
+    EVAL_SPLIT_SOURCES, EvalConfig,
     LABEL_DRIFT_COMPARATORS, LR_SCHEDULES, ModelConfig, PLATFORM_KEY_PREFIX,
     PRECISION_POLICIES, PREDICT_TEST_SOURCES, PredictConfig, TrainConfig,
     TuneConfig, ValidationConfig)
@@ -177,6 +179,27 @@ class InferenceSettings(_DictConvertible):
 
 
 @dataclasses.dataclass(frozen=True)
+class GateSettings(_DictConvertible):
+  """What the Evaluator's gate reads (`gate_settings()`): the `eval`
+  section's gate fields (settings/sections.py `EvalConfig` documents each)
+  and the class count the macro F1 averages over. Not `eval.split`: where
+  the eval split comes from is ExampleGen's business."""
+  num_classes: int
+  min_macro_f1: float = EvalConfig.min_macro_f1
+  max_macro_f1_drop: float = EvalConfig.max_macro_f1_drop
+  change_rule: str = EvalConfig.change_rule
+  confidence: float = EvalConfig.confidence
+  bootstrap_samples: int = EvalConfig.bootstrap_samples
+
+  def __post_init__(self):
+    checks.check_eval(EvalConfig(
+        min_macro_f1=self.min_macro_f1,
+        max_macro_f1_drop=self.max_macro_f1_drop,
+        change_rule=self.change_rule, confidence=self.confidence,
+        bootstrap_samples=self.bootstrap_samples))
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig(_ClassesAndSize):
   """All logical settings of the pipeline.
 
@@ -248,6 +271,16 @@ class PipelineConfig(_ClassesAndSize):
     """The Ensemble's custom_config: its members, the fit slice, the batch
     size (settings/ensemble.py)."""
     return ensemble_settings.ensemble_settings(self)
+
+  def gate_settings(self) -> Dict[str, Any]:
+    """The Evaluator's custom_config: its gate (not the eval split's source:
+    changing the gate re-runs the Evaluator and what follows it only)."""
+    return GateSettings(
+        num_classes=self.num_classes,
+        min_macro_f1=self.eval.min_macro_f1,
+        max_macro_f1_drop=self.eval.max_macro_f1_drop,
+        change_rule=self.eval.change_rule, confidence=self.eval.confidence,
+        bootstrap_samples=self.eval.bootstrap_samples).to_dict()
 
   def inference_settings(self) -> Dict[str, Any]:
     """EvalInference's and BatchPrediction's custom_config."""

@@ -86,6 +86,9 @@ NO_BASELINE_FILE = "no_baseline.json"
 
 # Serving outputs.
 PROBABILITIES_KEY = "probabilities"
+# In EvalInference's scored examples, beside `probabilities` (the
+# candidate's): the served model's probabilities of the same example.
+BASELINE_PROBABILITIES_KEY = "baseline_probabilities"
 CLASS_INDEX_KEY = "class_index"
 CLASS_NAME_KEY = "class_name"
 

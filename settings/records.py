@@ -7,6 +7,11 @@ writer and one reader, both here.
 * `ValidationSummary` (`validation_summary.json` in the DataValidator's
   ExampleAnomalies): written by the DataValidator; read by the Report, the
   model card and the run summary.
+* `GateRecord` (`gate.json` in the Evaluator's ModelEvaluation): the
+  gate's verdict and the measurements it rests on, written by the
+  Evaluator (pipeline/components/evaluator/gate.py); read through
+  pipeline/components/evaluation.py by the Pusher's record, the Report,
+  the model card and the run summary.
 
 A reader gets attributes, not key strings, so a renamed field fails where
 it is read, at once. A key the dataclass does not know is an error; a
@@ -88,6 +93,12 @@ class TrainingHistory(_JsonRecord):
     class_weights: the loss weight per class, if class weighting was on.
     wall_seconds: the Trainer's time from start to export.
     warm_start: the warm start record (modules/warm_start.py).
+    validation: what each epoch's `val_*` scores were computed on (`data`)
+      and which choices read them (`used_by`): the selection slice of
+      train, or the eval split shown only (modules/trainer.py
+      `validation_plan`).
+    deterministic: whether TF op determinism was on (`train.deterministic`
+      resolved for the device); None in older records.
     epochs: one entry per epoch run: its metrics and seconds.
   """
   FILE_NAME = features.TRAINING_HISTORY_FILE
@@ -107,6 +118,8 @@ class TrainingHistory(_JsonRecord):
   class_weights: Optional[Any] = None
   wall_seconds: Optional[float] = None
   warm_start: Optional[Dict[str, Any]] = None
+  validation: Optional[Dict[str, Any]] = None
+  deterministic: Optional[bool] = None
   epochs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
   @property
@@ -162,3 +175,49 @@ class ValidationSummary(_JsonRecord):
   def spans_read(self) -> Optional[List[int]]:
     """The span numbers ExampleGen read (None in the plain layout)."""
     return (self.data_files or {}).get("spans")
+
+
+@dataclasses.dataclass
+class GateRecord(_JsonRecord):
+  """The Evaluator's gate: what it measured and what it decided
+  (`gate.json`).
+
+  Intervals are dicts of `modules.bootstrap.Interval` (point, low, high,
+  examples, samples, confidence).
+
+  Attributes:
+    blessed: the verdict (the blessing artifact says the same).
+    rule: `eval.change_rule` ("interval" or "point").
+    min_macro_f1: the absolute threshold.
+    max_macro_f1_drop: the tolerated drop against the baseline.
+    confidence: the intervals' coverage.
+    bootstrap_samples: resamples behind each interval.
+    candidate_model: the candidate's Model URI.
+    macro_f1: the candidate's macro F1 and its interval.
+    baseline_model: the served model compared with; None without one.
+    baseline_note: which served model, or why there was none.
+    baseline_macro_f1: its macro F1 on the same examples, and interval.
+    change: candidate minus baseline, and its paired interval.
+    checks: one entry per gate: `name` ("absolute", "change"), `passed`,
+      and `line`, the sentence the summary and the report print.
+  """
+  FILE_NAME = "gate.json"
+
+  blessed: bool
+  rule: str
+  min_macro_f1: float
+  max_macro_f1_drop: float
+  confidence: float
+  bootstrap_samples: int
+  candidate_model: str
+  macro_f1: Dict[str, Any]
+  checks: List[Dict[str, Any]]
+  baseline_model: Optional[str] = None
+  baseline_note: Optional[str] = None
+  baseline_macro_f1: Optional[Dict[str, Any]] = None
+  change: Optional[Dict[str, Any]] = None
+
+  @property
+  def failures(self) -> List[str]:
+    """The failed gates, one readable line each."""
+    return [check["line"] for check in self.checks if not check["passed"]]

@@ -33,6 +33,11 @@ PREDICT_TEST_SOURCES = ("auto", "on", "off")
 # validation.label_drift_comparator: TFDV's L-infinity distance or
 # Jensen-Shannon divergence.
 LABEL_DRIFT_COMPARATORS = ("linf", "js")
+# eval.change_rule: how the Evaluator decides that a model is worse than the
+# served one (pipeline/components/evaluator/gate.py).
+CHANGE_RULES = ("interval", "point")
+# train.deterministic: reproducible training (modules/strategy.py).
+DETERMINISM = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +92,11 @@ class TrainConfig:
     class_weighting: weight the loss by class, scikit-learn's "balanced"
       rule n / (classes x n_c) (`modules.class_weights`).
     early_stopping_patience: stop after this many epochs without a better
-      val_loss, restoring the best weights (0: off).
+      loss on the selection slice (`selection_percent`), restoring the best
+      weights (0: off).
     reduce_lr_patience: halve the learning rate after this many epochs
-      without a better val_loss (0: off; needs lr_schedule "constant", as a
-      schedule would overwrite it every epoch).
+      without a better loss on the selection slice (0: off; needs
+      lr_schedule "constant", as a schedule would overwrite it every epoch).
     mixed_precision: "auto" (bfloat16 on TPU, float16 on GPU, float32 on
       CPU), or a Keras policy name: "float32", "mixed_float16",
       "mixed_bfloat16".
@@ -101,10 +107,20 @@ class TrainConfig:
       stops is noticed within about 20 s (`modules/strategy.py`).
     seed: seed of weights initialisation, shuffling and augmentation.
     shuffle_buffer: examples in the training shuffle buffer.
-    deterministic: reproducible training: the same seed, data and hardware
-      give the same model (TF op determinism on, every generator seeded;
-      slower, see `modules.strategy.make_deterministic`). Off, two runs may
-      differ: threads may add floating-point numbers in another order.
+    deterministic: reproducible training, one of DETERMINISM: the same
+      seed, data and hardware give the same model (TF op determinism on,
+      every generator seeded; `modules.strategy.make_deterministic`).
+      "auto": on where it costs nothing and always works, on a CPU; off on
+      a GPU or TPU, where some kernels have no deterministic form (the run
+      summary says the model is not reproducible there). "on": everywhere
+      (on a GPU an op without a deterministic kernel then stops the run,
+      naming it). "off": never; threads may add floating-point numbers in
+      another order.
+    selection_percent: the selection slice: this share of `train` (100
+      hash buckets of each record's `id`, modules/fit_slice.py) that early
+      stopping, ReduceLROnPlateau and the Tuner's objective watch, so that
+      no choice is made on the eval split the gate scores. Carved out only
+      when one of them is on (the Tuner always), and never trained on there.
     warm_start: start from the weights of the latest blessed model (the
       Trainer's `base_model`, `modules/warm_start.py`) instead of from
       scratch; without a blessed model, or with one whose weights do not
@@ -123,7 +139,8 @@ class TrainConfig:
   worker_timeout_seconds: int = 600
   seed: int = 42
   shuffle_buffer: int = 2048
-  deterministic: bool = False
+  deterministic: str = "auto"
+  selection_percent: int = 10
   warm_start: bool = False
 
 
@@ -195,11 +212,27 @@ class ValidationConfig:
 class EvalConfig:
   """Evaluator gate (overall slice), and where the eval split comes from.
 
+  The gate (pipeline/components/evaluator/gate.py, docs/evaluation.md):
+  both models' predictions of the same eval examples, and a paired
+  bootstrap of the change in macro F1 (modules/bootstrap.py).
+
   Attributes:
     min_macro_f1: a model is blessed only if its macro F1 on the eval split
-      is at least this.
-    max_macro_f1_drop: and only if its macro F1 is at most this much below
-      the latest blessed model's (ignored for the first model).
+      is at least this (the point estimate; its interval is shown beside).
+    max_macro_f1_drop: the tolerated drop against the served model (the
+      baseline; ignored for the first model of a class list). With
+      change_rule "interval", a model is rejected only when the whole
+      interval of its change lies below minus this; with "point", when the
+      change itself does.
+    change_rule: one of CHANGE_RULES. "interval" (the default) tells noise
+      from a worse model: a retrain that differs by chance is blessed, a
+      model whose drop is larger than the interval's width is stopped
+      (`make bench BENCH_ARGS="--sections gate"` measures both rates).
+      "point" compares the point estimate alone, as TFMA's change threshold
+      does, and rejects equivalent models about as often as the noise
+      crosses the tolerated drop.
+    confidence: the interval's coverage, in (0, 1).
+    bootstrap_samples: resamples of the eval examples behind each interval.
     split: one of EVAL_SPLIT_SOURCES: "val" evaluates on the data root's
       `val` folder; "holdout" on `holdout_percent` % of `train`, chosen by a
       hash of each record's `id`; "auto" uses `val` if that folder exists
@@ -208,6 +241,9 @@ class EvalConfig:
   """
   min_macro_f1: float = 0.6
   max_macro_f1_drop: float = 0.02
+  change_rule: str = "interval"
+  confidence: float = 0.95
+  bootstrap_samples: int = 1000
   split: str = "auto"
   holdout_percent: int = features.HOLDOUT_EVAL_PERCENT
 
@@ -233,8 +269,10 @@ class TuneConfig:
   """Hyperparameter search before training (TFX Tuner with KerasTuner).
 
   Off by default. On, the Tuner runs `trials` random trials of
-  `epochs_per_trial` epochs each over the choices below, scored by
-  val_accuracy on the eval split; the Trainer then trains
+  `epochs_per_trial` epochs each over the choices below, each trained on
+  `train` less the selection slice and scored by val_accuracy on that slice
+  (`train.selection_percent`), never on the eval split the gate scores;
+  the Trainer then trains
   `train.epochs` epochs with the best trial's values
   (modules/tuner.py; docs/batch-prediction-and-model-card.md).
 

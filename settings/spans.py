@@ -24,7 +24,10 @@ both the pre-flight and ImportExampleGen: TFX's own `{SPAN}` lookup globs
 number"), so the local ExampleGen's driver (pipeline/components/
 example_gen/component.py) resolves "latest" by this rule and hands TFX that
 one span. Any other folder is ignored, and the runner names it
-(`ignored_folders`).
+(`ignored_folders`). A span number with leading zeros (`span-01`) is
+refused (`SpanFolderError`, naming the folder and the name TFX expects):
+TFX would read it as span 1 and then look for `span-1`, the name its
+`{SPAN}` pattern writes, a folder the user does not have.
 
 Layer 0: the names and the parsing; the DAG and the runners build on it.
 """
@@ -46,6 +49,10 @@ SPAN_SPEC = "{SPAN}"
 SPANS_PROPERTY = "spans"
 _SPAN_DIR = re.compile(re.escape(SPAN_DIR_PREFIX) + r"(\d+)")
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
+
+
+class SpanFolderError(ValueError):
+  """A span folder TFX would look for under another name (`span-01`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +107,26 @@ def span_number(name: str) -> Optional[int]:
   return int(match.group(1)) if match else None
 
 
-def span_numbers(names: Iterable[str]) -> List[int]:
-  """The span numbers among folder names, sorted."""
-  return sorted(n for n in map(span_number, names) if n is not None)
+def span_numbers(names: Iterable[str], data_root: str = "") -> List[int]:
+  """The span numbers among the folder names of `data_root`, sorted.
+
+  Raises:
+    SpanFolderError: a span folder with leading zeros (the module
+      docstring), naming it and the name TFX expects.
+  """
+  numbers = []
+  for name in names:
+    number = span_number(name)
+    if number is None:
+      continue
+    if name != span_dir(number):
+      raise SpanFolderError(
+          f"span folder {os.path.join(data_root, name)}: ImportExampleGen "
+          f"reads it as span {number} and then looks for "
+          f"{span_dir(number)}, so rename it {span_dir(number)} (span "
+          "numbers are written without leading zeros)")
+    numbers.append(number)
+  return sorted(numbers)
 
 
 def _folders(data_root: str, listdir: Callable, isdir: Callable
@@ -112,29 +136,32 @@ def _folders(data_root: str, listdir: Callable, isdir: Callable
 
 
 def spans_in(data_root: str) -> List[int]:
-  """The numbers of the `span-<N>` folders of a local data root, sorted."""
+  """The numbers of the `span-<N>` folders of a local data root, sorted
+  (raises SpanFolderError as `span_numbers`)."""
   if "://" in data_root or not os.path.isdir(data_root):
     return []
-  return span_numbers(_folders(data_root, os.listdir, os.path.isdir))
+  return span_numbers(_folders(data_root, os.listdir, os.path.isdir),
+                      data_root)
 
 
 def latest_span(data_root: str, listdir: Callable = os.listdir,
                 isdir: Callable = os.path.isdir) -> Optional[int]:
   """The highest `span-<N>` folder of `data_root`, None without one;
   `listdir` and `isdir` of the data root's filesystem (TFX's fileio for
-  ExampleGen's driver)."""
-  found = span_numbers(_folders(data_root, listdir, isdir))
+  ExampleGen's driver). Raises SpanFolderError as `span_numbers`."""
+  found = span_numbers(_folders(data_root, listdir, isdir), data_root)
   return found[-1] if found else None
 
 
 def ignored_folders(data_root: str) -> List[str]:
   """The folders of a local data root that no run reads as a span: with
   span folders, every other folder; without, those named `span-...` that
-  break the rule (`span-2-old`). Sorted; [] for a URI."""
+  break the rule (`span-2-old`). Sorted; [] for a URI. Raises
+  SpanFolderError as `span_numbers`."""
   if "://" in data_root or not os.path.isdir(data_root):
     return []
   names = _folders(data_root, os.listdir, os.path.isdir)
-  with_spans = bool(span_numbers(names))
+  with_spans = bool(span_numbers(names, data_root))
   return sorted(name for name in names if span_number(name) is None and
                 (with_spans or name.startswith(SPAN_DIR_PREFIX)))
 

@@ -1,7 +1,7 @@
-"""Baselines on every orchestrator (issue 29): the push-record baseline task
-(pipeline/components/baseline/), which models a component may compare with
-(`usable.usable_baselines`), and the Pusher's blessing check in the forms
-LocalDagRunner and TFX's Kubeflow entry point give it.
+"""The served model as the baseline on every orchestrator: the push-record
+baseline task (pipeline/components/baseline/), which baseline EvalInference
+compares with (`eval_executor.usable_baseline`), and the Pusher's blessing
+check in the forms LocalDagRunner and TFX's Kubeflow entry point give it.
 
 The serving folders here are written as the AtomicPusher writes them: a
 numbered version holding `saved_model.pb` and `push_record.json`.
@@ -19,7 +19,7 @@ from tfx.types import standard_artifacts
 from settings import features
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.baseline import push_records
-from pipeline.components.baseline import usable
+from pipeline.components.batch_inference import eval_executor
 from pipeline.components.pusher import blessing as blessing_lib
 from pipeline.components.pusher import publishing
 
@@ -155,19 +155,18 @@ def _artifact(uri, artifact_id=0):
 def test_a_baseline_that_is_the_candidate_is_no_baseline(tmp_path):
   candidate = _artifact(str(tmp_path / "model" / "5"), 5)
   same_uri = _artifact(str(tmp_path / "model" / "5") + "/")
-  same_id = _artifact(str(tmp_path / "elsewhere"), 5)
   other = _artifact(str(tmp_path / "model" / "3"), 3)
-  for baseline in (same_uri, same_id):
-    kept, why = usable.usable_baselines([baseline], candidate)
-    assert kept == [] and "is the candidate itself" in why
-  kept, why = usable.usable_baselines([other], candidate)
-  assert kept == [other] and why is None
+  kept, why = eval_executor.usable_baseline([same_uri], candidate)
+  assert kept is None and "is the candidate itself" in why
+  kept, why = eval_executor.usable_baseline([other], candidate)
+  assert kept is other and other.uri in why
 
 
 def test_a_baseline_standing_for_none_is_left_out(tmp_path):
   none = _run_executor(tmp_path, str(tmp_path / "serving"))
-  kept, why = usable.usable_baselines([none])
-  assert kept == [] and why.startswith("no baseline: no model with")
+  candidate = _artifact(str(tmp_path / "model" / "5"), 5)
+  kept, why = eval_executor.usable_baseline([none], candidate)
+  assert kept is None and why.startswith("no model with")
 
 
 def _blessing_and_model(tmp_path, model_id, blessed_id, blessed_uri):

@@ -22,7 +22,7 @@ from modules import metrics
 from pipeline.components import evaluation as evaluation_lib
 from settings import features
 from pipeline.components.batch_inference import predictions
-from pipeline.components.report import bootstrap
+from modules import bootstrap
 from pipeline.components.report import model_card
 from pipeline.components.report import render
 # The session run's folders, found as the other end-to-end tests find them.

@@ -138,6 +138,53 @@ def test_empty_shard_and_stray_files_are_counted_and_named(data_root,
   assert tf.io.gfile.glob(os.path.join(examples.uri, "Split-train", "*"))
 
 
+def _without_val_and_an_id(root, record=5):
+  """No val folder (the eval split is then cut from train by a hash of
+  `id`), and one train record without its `id`; returns (file, record)."""
+  tf.io.gfile.rmtree(str(_base(root) / "val"))
+  path = sorted((_base(root) / "train").glob("*.tfrec"))[-1]
+  examples = [tf.train.Example.FromString(raw.numpy())
+              for raw in tf.data.TFRecordDataset(str(path))]
+  del examples[record].features.feature[features.ID_KEY]
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for example in examples:
+      writer.write(example.SerializeToString())
+  return str(path), record
+
+
+def test_a_record_without_id_is_named_when_eval_is_cut_by_hash(data_root,
+                                                               tmp_path):
+  """TFX alone stops inside Beam ("Feature name `id` does not exist"),
+  naming no file; the pre-flight and the DAG's check name the record."""
+  path, record = _without_val_and_an_id(data_root)
+  with pytest.raises(data_check.DataCheckError) as preflight:
+    data_check.check_data_root(str(data_root), SIZE, val_folder=False)
+  component = example_gen_component.CheckedImportExampleGen(
+      input_base=str(_base(data_root)),
+      input_config=data_plan.input_config(val_folder=False),
+      output_config=data_plan.output_config(False, 15))
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "examples")
+  with pytest.raises(data_check.DataCheckError) as in_dag:
+    example_gen_executor.Executor().Do({}, {"examples": [examples]},
+                                       _exec_properties(component))
+  assert str(in_dag.value) == str(preflight.value)
+  assert str(in_dag.value).startswith(
+      f"{path}: record {record} has no 'id' feature")
+  assert not (tmp_path / "examples").exists()
+
+
+def test_the_runner_names_a_record_without_id_before_the_pipeline(
+    data_root, tmp_path):
+  from conftest import run_local_pipeline  # pylint: disable=g-import-not-at-top
+  path, record = _without_val_and_an_id(data_root)
+  process = run_local_pipeline(str(data_root), str(tmp_path / "out"))
+  assert process.returncode != 0
+  assert f"error: {path}: record {record} has no 'id' feature" in (
+      process.stdout + process.stderr)
+  assert not (tmp_path / "out" / "pipeline.log").exists()
+
+
 def _tfx_import(input_base, output_dir, output_config=None):
   """TFX's own ImportExampleGen executor (Beam, re-encoded, GZIP)."""
   from tfx.components.example_gen.import_example_gen import executor as import_executor  # pylint: disable=g-import-not-at-top

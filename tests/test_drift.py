@@ -1,9 +1,9 @@
-"""Drift: the data profile, its comparison, and the baseline that feeds it.
+"""Drift: the data profile, its comparison, and the node that feeds it.
 
 The profile runs on small generated GZIP TFRecords (as ExampleGen writes
-them); the comparison uses TFDV's real drift comparators; the resolver
-strategies run against a real ML Metadata store (SQLite) holding the
-lineage a Trainer leaves: Examples -> Trainer execution -> Model. The
+them); the comparison uses TFDV's real drift comparators. Which served
+model is the drift baseline (the newest not trained on this run's
+Examples) is tested on real push records in test_baseline.py. The
 DataValidator's end of it (warnings, errors, notes) is in
 test_validation.py.
 """
@@ -15,15 +15,9 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
-from tfx.dsl.components.common import resolver as resolver_lib
-from tfx.types import standard_artifacts
 
 from modules import data_profile
 from pipeline.components import custom_config
-from pipeline import baseline as baseline_lib
 from pipeline import overrides
 from settings import config as config_lib
 from pipeline import data_plan
@@ -31,6 +25,7 @@ from settings import features
 from settings import records
 from pipeline import pipeline as pipeline_lib
 from pipeline import summary as summary_lib
+from pipeline.components.baseline import component as baseline_component
 from pipeline.components.data_validator import drift
 from pipeline.components.report import content
 from pipeline.components.report import render
@@ -231,126 +226,32 @@ def test_the_config_offers_the_comparators_the_validator_knows(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# The baseline: resolver strategies on a real ML Metadata store.
-
-class _Lineage:
-  """A SQLite ML Metadata store with Examples, Trainer runs and blessings."""
-
-  def __init__(self, path):
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(path)
-    connection.sqlite.connection_mode = 3  # READWRITE_OPENCREATE
-    self.store = metadata_store.MetadataStore(connection)
-    self.trainer_type = self.store.put_execution_type(
-        metadata_store_pb2.ExecutionType(name="Trainer"))
-    self.models, self.blessings = [], []
-
-  def put(self, artifact):
-    artifact.type_id = self.store.put_artifact_type(artifact.artifact_type)
-    [artifact.id] = self.store.put_artifacts([artifact.mlmd_artifact])
-    return artifact
-
-  def examples(self):
-    return self.put(standard_artifacts.Examples())
-
-  def train(self, examples, blessed, model=None):
-    """A Trainer execution on `examples` (re-recording `model`, as a cached
-    run does), and its blessing."""
-    new = model is None
-    model = model or self.put(standard_artifacts.Model())
-    execution = metadata_store_pb2.Execution(
-        type_id=self.trainer_type,
-        last_known_state=metadata_store_pb2.Execution.COMPLETE)
-    event = metadata_store_pb2.Event
-    self.store.put_execution(execution, [
-        (examples.mlmd_artifact, event(type=event.INPUT)),
-        (model.mlmd_artifact, event(type=event.OUTPUT))], [])
-    if new:
-      blessing = standard_artifacts.ModelBlessing()
-      blessing.set_int_custom_property("current_model_id", model.id)
-      blessing.set_int_custom_property("blessed", int(blessed))
-      self.blessings.append(self.put(blessing))
-      self.models.append(model)
-    return model
-
-  def resolve(self, strategy, passed_key, passed):
-    return strategy().resolve_artifacts(self.store, {
-        baseline_lib.MODEL_KEY: list(self.models),
-        baseline_lib.MODEL_BLESSING_KEY: list(self.blessings),
-        passed_key: passed})
-
-
-def test_drift_baseline_is_the_latest_blessed_model_of_other_data(tmp_path):
-  lineage = _Lineage(tmp_path / "metadata.sqlite")
-  span_1, span_2, span_3 = (lineage.examples() for _ in range(3))
-  strategy = baseline_lib.LatestBlessedModelOfOtherDataStrategy
-  key = baseline_lib.EXAMPLES_KEY
-
-  def baseline_of(examples):
-    result = lineage.resolve(strategy, key, [examples])
-    assert [a.id for a in result[key]] == [examples.id]  # passed through
-    return [a.id for a in result[baseline_lib.MODEL_KEY]]
-
-  # A first run: nothing blessed yet.
-  assert baseline_of(span_1) == []
-  model_1 = lineage.train(span_1, blessed=True)
-  # Its unchanged re-run (same Examples) keeps no baseline, as before.
-  assert baseline_of(span_1) == []
-  # A cached Trainer re-records the same model: still left out.
-  lineage.train(span_1, blessed=True, model=model_1)
-  assert baseline_of(span_1) == []
-  # New data: the model of span 1 is the baseline.
-  assert baseline_of(span_2) == [model_1.id]
-  model_2 = lineage.train(span_2, blessed=True)
-  lineage.train(span_2, blessed=False)  # a later model, not blessed
-  assert baseline_of(span_2) == [model_1.id]
-  assert baseline_of(span_3) == [model_2.id]
-  assert baseline_of(span_1) == [model_2.id]
-
-
-def test_evaluator_baseline_leaves_only_the_candidate_out(tmp_path):
-  lineage = _Lineage(tmp_path / "metadata.sqlite")
-  examples = lineage.examples()
-  model_1 = lineage.train(examples, blessed=True)
-  model_2 = lineage.train(examples, blessed=True)
-  strategy = baseline_lib.LatestBlessedOtherModelStrategy
-  key = baseline_lib.CANDIDATE_KEY
-  result = lineage.resolve(strategy, key, [model_2])
-  assert [a.id for a in result[baseline_lib.MODEL_KEY]] == [model_1.id]
-  assert [a.id for a in result[key]] == [model_2.id]
-  result = lineage.resolve(strategy, key, [model_1])
-  assert [a.id for a in result[baseline_lib.MODEL_KEY]] == [model_2.id]
-
-
-# ---------------------------------------------------------------------------
 # The DAG.
 
-def _validator_and_resolver(tmp_path, stable, **validation):
+def _validator_and_baseline(tmp_path, **settings):
   os.makedirs(tmp_path / features.image_dir_name(192) / "val",
               exist_ok=True)
   config = config_lib.PipelineConfig().replace(
-      predict__test_split="off", **{f"validation__{k}": v
-                                    for k, v in validation.items()})
+      predict__test_split="off", **settings)
   pipeline = pipeline_lib.create_pipeline(
       "p", str(tmp_path / "root"), data_plan.make_plan(str(tmp_path), config),
-      str(tmp_path / "serving"), config, stable_baseline=stable)
+      str(tmp_path / "serving"), config)
   nodes = {node.id: node for node in pipeline.components}
-  return nodes["ExampleValidator"], nodes.get("drift_baseline_resolver")
+  return nodes["ExampleValidator"], nodes.get(pipeline_lib.PREVIOUS_MODEL_ID)
 
 
-@pytest.mark.parametrize("stable, strategy", [
-    (True, baseline_lib.LatestBlessedModelOfOtherDataStrategy),
-    (False, tfx.dsl.experimental.LatestBlessedModelStrategy)])
-def test_the_validator_gets_the_drift_baseline_and_its_settings(
-    tmp_path, stable, strategy):
-  validator, resolver = _validator_and_resolver(
-      tmp_path, stable, label_drift_comparator="js", stop_on_drift=True,
-      label_drift_threshold=0.2, allow_one_class_eval=True)
-  assert resolver.exec_properties[resolver_lib.RESOLVER_STRATEGY_CLASS] is (
-      strategy)
+def test_the_validator_gets_the_drift_baseline_and_its_settings(tmp_path):
+  validator, baseline = _validator_and_baseline(
+      tmp_path, validation__label_drift_comparator="js",
+      validation__stop_on_drift=True, validation__label_drift_threshold=0.2,
+      validation__allow_one_class_eval=True)
+  # The served model not trained on this run's Examples, from the push
+  # records of the run's serving folder.
+  assert isinstance(baseline, baseline_component.PushRecordBaseline)
+  assert baseline.exec_properties["serving_dir"] == str(tmp_path / "serving")
+  assert set(baseline.inputs) == {"examples"}
   assert validator.inputs["baseline_model"] is not None
-  assert resolver in validator.upstream_nodes
-  assert (baseline_lib.EXAMPLES_KEY in resolver.inputs) == stable
+  assert baseline in validator.upstream_nodes
   settings = custom_config.decode(validator.exec_properties,
                                   config_lib.ValidatorSettings).validation
   assert settings.drift_check and settings.stop_on_drift
@@ -361,14 +262,18 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(
       config_lib.ValidationConfig().image_drift_threshold)
 
 
-def test_drift_check_off_has_no_resolver(tmp_path):
-  validator, resolver = _validator_and_resolver(tmp_path, True,
-                                                drift_check=False)
-  assert resolver is None
+def test_drift_check_off_has_no_baseline_node(tmp_path):
+  validator, baseline = _validator_and_baseline(
+      tmp_path, validation__drift_check=False)
+  assert baseline is None
   assert not custom_config.decode(validator.exec_properties,
                                   config_lib.ValidatorSettings
                                   ).validation.drift_check
   assert "baseline_model" not in validator.inputs
+  # The warm start needs the previous model all the same, the validator not.
+  validator, baseline = _validator_and_baseline(
+      tmp_path, validation__drift_check=False, train__warm_start=True)
+  assert baseline is not None and "baseline_model" not in validator.inputs
 
 
 # ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from tfx.proto import example_gen_pb2
 
 import kubeflow_runner
 from pipeline import beam_flags
+from pipeline import kfp_backend
 from settings import features
 from settings import spans
 from pipeline import trainer_placement
@@ -85,9 +86,10 @@ EXPECTED_EDGES = {
     ("ImportExampleGen", "ExampleValidator"),
     ("SchemaGen", "ExampleValidator"),
     ("StatisticsGen", "ExampleValidator"),
-    # Drift (validation.drift_check, on by default): the latest blessed
-    # model, whose artifact holds its training data's profile.
-    ("drift_baseline_resolver", "ExampleValidator"),
+    # Drift (validation.drift_check, on by default): the served model of
+    # other data, whose artifact holds its training data's profile.
+    ("ImportExampleGen", "PreviousModel"),
+    ("PreviousModel", "ExampleValidator"),
     # Transform waits for the data check: bad data stops the run first.
     ("ExampleValidator", "Transform"),
     ("ImportExampleGen", "Transform"),
@@ -95,9 +97,14 @@ EXPECTED_EDGES = {
     ("ImportExampleGen", "Trainer"),
     ("SchemaGen", "Trainer"),
     ("Transform", "Trainer"),
-    ("ImportExampleGen", "Evaluator"),
+    # The gate: the served model other than the candidate; each model
+    # predicts the eval split once (EvalInference), and the Evaluator
+    # scores those predictions.
+    ("Trainer", "BaselineModel"),
+    ("BaselineModel", "EvalInference"),
+    ("BaselineModel", "Evaluator"),
+    ("EvalInference", "Evaluator"),
     ("Trainer", "Evaluator"),
-    ("latest_blessed_model_resolver", "Evaluator"),
     ("Evaluator", "Pusher"),
     ("ImportExampleGen", "Pusher"),
     ("Trainer", "Pusher"),
@@ -105,7 +112,8 @@ EXPECTED_EDGES = {
     ("ExampleValidator", "Report"),
     ("Trainer", "Report"),
     # Every model's eval predictions: the model card's interval (Pusher)
-    # and the gallery (Report, which also shows the eval images).
+    # and the gallery (Report, which also shows the eval images), and the
+    # scored examples the Evaluator reads.
     ("ImportExampleGen", "EvalInference"),
     ("Trainer", "EvalInference"),
     ("ExampleValidator", "Pusher"),
@@ -330,11 +338,8 @@ def test_spans_reach_both_example_gens(tmp_path):
   assert "span-{SPAN}" in text and "Int64Value" in text
 
 
-# With --warm-start: the latest blessed model, resolved before training,
-# is the Trainer's base_model.
-WARM_START_RESOLVER = "warm_start_model_resolver"
-
-
+# With --warm-start: the served model of other data (PreviousModel, which
+# also feeds the drift check) is the Trainer's base_model.
 @pytest.mark.parametrize("backend", ["container", "vertex"])
 def test_warm_start_resolves_the_trainers_base_model(tmp_path, backend):
   args = kubeflow_runner.parse_args(
@@ -342,20 +347,15 @@ def test_warm_start_resolves_the_trainers_base_model(tmp_path, backend):
       ["--warm-start", "--output", str(tmp_path / "spec.json")])
   with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
     parsed = json.load(f)
-  edges = EXPECTED_EDGES | {(WARM_START_RESOLVER, "Trainer")}
+  edges = EXPECTED_EDGES | {("PreviousModel", "Trainer")}
   nodes = {node for edge in edges for node in edge}
   assert _spec_nodes_and_edges(parsed, nodes) == (nodes, edges)
   tasks = parsed["pipelineSpec"]["root"]["dag"]["tasks"]
   base_model = tasks["Trainer"]["inputs"]["artifacts"]["base_model"]
-  producer = base_model["taskOutputArtifact"]["producerTask"]
-  assert _node_of(producer, nodes) == WARM_START_RESOLVER
-  # TFX's own strategy, which KubeflowV2 compiles to a metadata query of
-  # blessed models.
-  assert any(name.startswith(WARM_START_RESOLVER) and "blessing" in name
-             for name in tasks), sorted(tasks)
-  # Off (the default), the DAG has no such node (an unchanged re-run stays
-  # cached): test_every_component_with_its_edges.
-  assert WARM_START_RESOLVER not in EXPECTED_NODES
+  assert base_model["taskOutputArtifact"]["producerTask"] == "PreviousModel"
+  # A container task that reads the push records, on every backend: no
+  # resolver, no metadata query.
+  assert not kfp_backend.resolver_executors(parsed["pipelineSpec"])
 
 
 @pytest.mark.parametrize("profile", list(PROFILE_FLAGS))

@@ -11,7 +11,7 @@ from sklearn import metrics as sk_metrics
 
 from modules import metrics
 from pipeline.components import evaluation as evaluation_lib
-from pipeline.components.report import bootstrap
+from modules import bootstrap
 from pipeline.components.report import model_card
 from settings import records
 

@@ -36,10 +36,11 @@ from conftest import run_local_pipeline
 import object_store
 from modules import metrics
 from pipeline.components import evaluation as evaluation_lib
+from pipeline.components.pusher import claims
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.pusher import provenance
 from pipeline.components.pusher import publishing
-from pipeline.components.report import bootstrap
+from modules import bootstrap
 from pipeline.components.report import model_card
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
@@ -390,27 +391,27 @@ def test_a_failure_after_the_claim_releases_it(tmp_path, monkeypatch):
 def test_a_push_waits_only_for_earlier_claims_of_its_model(tmp_path):
   base = tmp_path / "serving"
   base.mkdir()
-  _, other = publishing.claim_version(str(base), now=1000,
+  _, other = claims.claim_version(str(base), now=1000,
                                       model_uri="/models/other")
-  _, stale = publishing.claim_version(str(base), now=1001,
+  _, stale = claims.claim_version(str(base), now=1001,
                                       model_uri="/models/mine")
   with open(stale) as f:
     owner = json.load(f)
-  owner["claimed_at"] -= publishing.STALE_CLAIM_SECONDS + 1
+  owner["claimed_at"] -= claims.STALE_CLAIM_SECONDS + 1
   with open(stale, "w") as f:
     json.dump(owner, f)
   # Neither another model's claim nor a crashed pusher's holds it up.
-  publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+  claims.wait_for_earlier_claims(str(base), 1005, "/models/mine",
                                      poll_seconds=0.01)
-  _, live = publishing.claim_version(str(base), now=1002,
+  _, live = claims.claim_version(str(base), now=1002,
                                      model_uri="/models/mine")
   # This thread's own claim is one its earlier push could not remove.
-  publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+  claims.wait_for_earlier_claims(str(base), 1005, "/models/mine",
                                      poll_seconds=0.01)
   waited = threading.Event()
 
   def wait():
-    publishing.wait_for_earlier_claims(str(base), 1005, "/models/mine",
+    claims.wait_for_earlier_claims(str(base), 1005, "/models/mine",
                                        poll_seconds=0.01)
     waited.set()
 
@@ -425,17 +426,53 @@ def test_a_push_waits_only_for_earlier_claims_of_its_model(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# The code fingerprint.
+
+def test_the_code_fingerprint_covers_every_file_that_decides_training(
+    tmp_path):
+  """In the container image there is no git checkout: the record's
+  `source_sha256` is the code's only identity there, so each file that can
+  change what is trained or pushed must change it."""
+  copy = tmp_path / "project"
+  shutil.copytree(provenance.PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(
+      ".git", ".venv", "data", "output", ".pytest_cache", "__pycache__"))
+  # Where the project lives does not count (a checkout, /flowers).
+  fingerprint = provenance.source_fingerprint(str(copy))
+  assert fingerprint == provenance.source_fingerprint()
+  # Neither do caches written by running the code, docs or tests.
+  (copy / "settings" / "__pycache__").mkdir()
+  (copy / "settings" / "__pycache__" / "sections.cpython-311.pyc"
+   ).write_bytes(b"compiled")
+  for name in ("README.md", "docs/reliability.md", "tests/test_pusher.py"):
+    with open(copy / name, "a") as f:
+      f.write("\n")
+  assert provenance.source_fingerprint(str(copy)) == fingerprint
+  # Each of these does: defaults, the class list, the schema, the model
+  # code, the DAG, a component, the runners.
+  for name in ("settings/sections.py", "settings/kaggle_classes.txt",
+               "schema/schema.pbtxt", "modules/model.py",
+               "pipeline/pipeline.py",
+               "pipeline/components/pusher/executor.py", "local_runner.py",
+               "kubeflow_runner.py"):
+    with open(copy / name, "a") as f:
+      f.write("\n")
+    changed = provenance.source_fingerprint(str(copy))
+    assert changed != fingerprint, name
+    fingerprint = changed
+
+
+# ---------------------------------------------------------------------------
 # Helpers.
 
 def test_next_version_never_goes_back(tmp_path):
   base = tmp_path / "serving"
-  assert publishing.next_version(str(base), now=1000.7) == 1000  # No base yet.
+  assert claims.next_version(str(base), now=1000.7) == 1000  # No base yet.
   for name in ("2000", ".incoming-3000-abcd", "notes", "150", "4000-x"):
     (base / name).mkdir(parents=True)
-  assert publishing.next_version(str(base), now=1000) == 3001
+  assert claims.next_version(str(base), now=1000) == 3001
   (base / ".claim-3500-ffff").write_text("{}")
-  assert publishing.next_version(str(base), now=1000) == 3501
-  assert publishing.next_version(str(base), now=5000) == 5000
+  assert claims.next_version(str(base), now=1000) == 3501
+  assert claims.next_version(str(base), now=5000) == 5000
   # Only complete versions are served.
   assert publishing.servable_versions(str(base)) == []
   (base / "150" / "saved_model.pb").write_bytes(b"graph")
@@ -445,14 +482,14 @@ def test_next_version_never_goes_back(tmp_path):
 def test_claims_skip_taken_numbers_and_clean_up(tmp_path):
   base = tmp_path / "serving"
   base.mkdir()
-  version, claim = publishing.claim_version(str(base), now=1000)
+  version, claim = claims.claim_version(str(base), now=1000)
   assert version == 1000 and os.path.exists(claim)
   # A claim blocks its number for the next pusher, a crashed one's too.
-  assert publishing.claim_version(str(base), now=1000)[0] == 1001
+  assert claims.claim_version(str(base), now=1000)[0] == 1001
   # A claim for a number someone else claimed (between its listing and
   # its write) is withdrawn: the number stays the first claimer's.
   (base / ".claim-1002-aaaa").write_text("{}")
-  version, _ = publishing.claim_version(str(base), now=1002)
+  version, _ = claims.claim_version(str(base), now=1002)
   assert version == 1003
   assert sorted(os.listdir(base)) == [".claim-1000-" + claim.split("-")[-1],
                                       ".claim-1001-" + _only_claim(base, 1001),
@@ -570,7 +607,7 @@ def test_object_store_push_never_shows_a_partial_version(tmp_path, store):
   version = pushed.get_string_custom_property("pushed_version")
   assert list(object_store.servable(store.objects, OBJECT_BASE)) == [version]
   # The claim that could not be removed only uses up its number.
-  assert publishing.next_version(OBJECT_BASE, now=0) == int(version) + 1
+  assert claims.next_version(OBJECT_BASE, now=0) == int(version) + 1
 
 
 def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
@@ -606,8 +643,8 @@ def test_object_store_down_for_good_leaves_nothing_servable(tmp_path, store):
 def test_simultaneous_pushes_take_different_versions(tmp_path, store,
                                                      monkeypatch):
   """Six pushers at the same second: six whole versions, one model each."""
-  monkeypatch.setattr(publishing, "time", types.SimpleNamespace(
-      time=lambda: 1000.0, sleep=time.sleep))
+  monkeypatch.setattr(claims, "time", types.SimpleNamespace(
+      time=lambda: 1000.0, sleep=time.sleep, monotonic=time.monotonic))
   store.latency = 0.002  # Lets the threads interleave between changes.
   models = [(_model(tmp_path, artifact_id=i),
              _blessing(tmp_path, blessed=True, model_id=i))
@@ -769,8 +806,8 @@ def test_session_push_record_matches_its_run(pipeline_run):
   assert data["examples_uri"].startswith(os.path.join(output_dir,
                                                       "pipeline_root"))
   assert not [name for name in os.listdir(os.path.dirname(pushed))
-              if name.startswith((publishing.STAGING_PREFIX,
-                                  publishing.CLAIM_PREFIX))]
+              if name.startswith((claims.STAGING_PREFIX,
+                                  claims.CLAIM_PREFIX))]
 
 
 @pytest.mark.slow

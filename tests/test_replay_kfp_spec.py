@@ -2,8 +2,8 @@
 
 The spec comes from `kubeflow_runner.main`, as a user compiles it, with
 local paths for the pipeline root, the data and the serving folder. Fast
-tests check the replay's own logic on that spec (task order, the resolver's
-queries over the replay's ledger); the slow one runs every task's container
+tests check the replay's own logic on that spec (task order, paths, the
+ledger's queries); the slow one runs every task's container
 command, as the KFP v2 launcher would, and checks that the run ends like a
 local run: a blessed model pushed and the report artifact written by the
 Report task. docs/kubeflow.md says what the replay does not cover.
@@ -28,11 +28,9 @@ from tools.kfp_replay import ledger as ledger_lib
 from tools.kfp_replay import replayer as replayer_lib
 from tools.kfp_replay import spec as spec_lib
 
-RESOLVER_PREFIX = "latest_blessed_model_resolver-"
-BLESSING_RESOLVER = RESOLVER_PREFIX + "model-blessing-resolver"
-MODEL_RESOLVER = RESOLVER_PREFIX + "model-resolver"
-# The DataValidator's drift baseline (validation.drift_check, on by default).
-DRIFT_RESOLVER_PREFIX = "drift_baseline_resolver-"
+# The served-model tasks: the gate's baseline, and the drift check's
+# reference (validation.drift_check, on by default).
+BASELINE_TASKS = ("BaselineModel", "PreviousModel")
 
 
 def compile_spec(folder, data_root, *flags):
@@ -70,43 +68,6 @@ def test_task_order_respects_every_dependency(spec):
   assert order.index("Pusher") < order.index(report_component.COMPONENT_ID)
 
 
-def _resolve(replayer, spec):
-  """Runs the two resolver tasks as the replay does, in order."""
-  tasks = spec["root"]["dag"]["tasks"]
-  executors = spec["deploymentSpec"]["executors"]
-  for name in (BLESSING_RESOLVER, MODEL_RESOLVER):
-    component = spec["components"][tasks[name]["componentRef"]["name"]]
-    replayer.outputs[name] = driver_tasks.resolve(
-        replayer.ledger, replayer.input_artifacts(name, tasks[name]),
-        executors[component["executorLabel"]]["resolver"])
-  return replayer.outputs[MODEL_RESOLVER]["model"]
-
-
-def _record(ledger, spec, task, key, name, metadata):
-  """A ledger entry typed as the spec types the task's output."""
-  component = spec["components"][task]
-  ledger.add({"name": name, "uri": f"/runs/{name}",
-              "type": component["outputDefinitions"]["artifacts"][key][
-                  "artifactType"], "metadata": metadata}, "earlier", task)
-
-
-def test_first_run_resolves_nothing(spec, tmp_path):
-  assert _resolve(_replayer(spec, tmp_path), spec) == []
-
-
-def test_resolver_finds_the_latest_blessed_model(spec, tmp_path):
-  """The Evaluator's blessing names its model (current_model_id, the
-  model's runtime name after TFX's refactor_model_blessing)."""
-  replayer = _replayer(spec, tmp_path)
-  for run, blessed in (("r1", 1.0), ("r2", 1.0), ("r3", 0.0)):
-    _record(replayer.ledger, spec, "Trainer", "model", f"{run}/model", {})
-    _record(replayer.ledger, spec, "Evaluator", "blessing", f"{run}/blessing",
-            {"blessed": blessed, "current_model_id": f"{run}/model"})
-  model = _resolve(replayer, spec)
-  assert [artifact["name"] for artifact in model] == ["r2/model"]
-  assert spec_lib.schema_title(model[0]["type"]) == "tfx.Model"
-
-
 def test_unknown_filter_clause_fails_clearly(tmp_path):
   ledger = ledger_lib.Ledger(str(tmp_path / "ledger.json"))
   with pytest.raises(replay.ReplayError, match="create_time"):
@@ -137,16 +98,13 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
                          task_timeout_s=1200)
   spec = spec_lib.load_spec(spec_path)
   assert [t.name for t in result.tasks] == spec_lib.task_order(spec)
-  kinds = {t.name: t.kind for t in result.tasks}
-  assert kinds[BLESSING_RESOLVER] == kinds[MODEL_RESOLVER] == "resolver"
-  assert {kind for name, kind in kinds.items()
-          if not name.startswith((RESOLVER_PREFIX, DRIFT_RESOLVER_PREFIX))
-          } == {"container"}
-  # A first run: no baseline model, for the Evaluator nor for the drift
-  # check, which says so.
-  assert result.task(MODEL_RESOLVER).outputs == {"model": []}
-  assert result.task(DRIFT_RESOLVER_PREFIX + "model-resolver").outputs == {
-      "model": []}
+  # Every task is a container task: the baselines too (no resolver).
+  assert {t.kind for t in result.tasks} == {"container"}
+  # A first run: no served model, for the gate nor for the drift check,
+  # which says so.
+  for name in BASELINE_TASKS:
+    [model] = result.task(name).outputs["model"]
+    assert model["metadata"]["baseline_found"] == 0, name
   [anomalies] = result.task("ExampleValidator").outputs["anomalies"]
   drift = data_validator.read_summary(anomalies["uri"]).drift
   assert drift["baseline"] is None and drift["note"]

@@ -10,12 +10,14 @@ kept, as a cluster keeps its metadata store and bucket). Checked:
 * run 2 reads span 2, resolved by ExampleGen's executor (no driver runs);
 * its drift baseline, its warm-start base and its Evaluator baseline are
   run 1's model, found from run 1's push record by the baseline tasks;
+* its gate compares it with run 1's model and blesses it (the change gate
+  at its default: warm-started on new data, it is not worse);
 * its push record names span 2, and its report has the drift section.
 
 Span 1 has two head classes (a, b), span 2 two others (f, g), so the
-drift check has a real shift to report. The gates are open (macro F1 >= 0,
-any drop): what is checked is which model each baseline is, not how good
-the tiny models are.
+drift check has a real shift to report. The absolute gate is open (macro
+F1 >= 0): the tiny models are not good, what is checked is which model each
+baseline is and the change gate's verdict.
 """
 
 import json
@@ -37,9 +39,10 @@ from tools.kfp_replay import spec as spec_lib
 SIZE = 64
 CLASS_NAMES = ("a", "b", "c", "d", "e", "f", "g", "h")
 EPOCHS = 2
-EVALUATOR_BASELINE = "latest_blessed_model_resolver"
-DRIFT_BASELINE = "drift_baseline_resolver"
-WARM_START_BASE = "warm_start_model_resolver"
+# The gate's baseline; the drift check's reference and the warm start's
+# base are one task.
+EVALUATOR_BASELINE = "BaselineModel"
+PREVIOUS_MODEL = "PreviousModel"
 
 
 def _write_span(data_root: str, span: int, head_first: int):
@@ -59,7 +62,7 @@ def _compile(folder, data_root, classes_file, *extra):
       "--output", spec_path, "--beam-profile", "in_memory",
       "--kfp-backend", "kubeflow", "--spans", "latest",
       "--classes", classes_file, "--epochs", str(EPOCHS), "--warm-start",
-      "--min-macro-f1", "0", "--max-macro-f1-drop", "1", *extra]) == 0
+      "--min-macro-f1", "0", *extra]) == 0
   return spec_path
 
 
@@ -87,27 +90,35 @@ def test_kubeflow_spec_has_no_resolver_and_no_hook(tmp_path, spans_data,
   assert not [label for label, executor in executors.items()
               if "lifecycle" in executor.get("container", {})]
   tasks = spec["root"]["dag"]["tasks"]
-  for name in (EVALUATOR_BASELINE, DRIFT_BASELINE, WARM_START_BASE):
+  for name in (EVALUATOR_BASELINE, PREVIOUS_MODEL):
     component = spec["components"][tasks[name]["componentRef"]["name"]]
     assert "container" in executors[component["executorLabel"]], name
-  # The Evaluator's baseline leaves out the Trainer's model; the drift and
-  # warm-start baselines the models trained on this run's Examples.
+  # The gate's baseline leaves out the Trainer's model; the previous model
+  # the models trained on this run's Examples.
   inputs = {name: {key: source["taskOutputArtifact"]["producerTask"]
                    for key, source in tasks[name]["inputs"][
                        "artifacts"].items()}
-            for name in (EVALUATOR_BASELINE, DRIFT_BASELINE,
-                         WARM_START_BASE)}
+            for name in (EVALUATOR_BASELINE, PREVIOUS_MODEL)}
   assert inputs == {EVALUATOR_BASELINE: {"candidate": "Trainer"},
-                    DRIFT_BASELINE: {"examples": "ImportExampleGen"},
-                    WARM_START_BASE: {"examples": "ImportExampleGen"}}
-  assert tasks["Evaluator"]["inputs"]["artifacts"]["baseline_model"][
-      "taskOutputArtifact"]["producerTask"] == EVALUATOR_BASELINE
+                    PREVIOUS_MODEL: {"examples": "ImportExampleGen"}}
+  for task, key in (("Evaluator", "baseline_model"),
+                    ("EvalInference", "baseline_model")):
+    assert tasks[task]["inputs"]["artifacts"][key]["taskOutputArtifact"][
+        "producerTask"] == EVALUATOR_BASELINE
+  for task, key in (("ExampleValidator", "baseline_model"),
+                    ("Trainer", "base_model")):
+    assert tasks[task]["inputs"]["artifacts"][key]["taskOutputArtifact"][
+        "producerTask"] == PREVIOUS_MODEL
 
 
-def test_vertex_spec_keeps_its_resolvers(tmp_path, spans_data, classes_file):
+def test_vertex_spec_finds_baselines_the_same_way(tmp_path, spans_data,
+                                                  classes_file):
   spec = spec_lib.load_spec(_compile(str(tmp_path), spans_data,
                                      classes_file, "--kfp-backend", "vertex"))
-  assert len(kfp_backend.resolver_executors(spec)) == 6
+  assert kfp_backend.resolver_executors(spec) == []
+  tasks = spec["root"]["dag"]["tasks"]
+  assert {EVALUATOR_BASELINE, PREVIOUS_MODEL} <= set(tasks)
+  # Vertex runs TFX's ExampleGen driver as the executor's hook.
   assert "lifecycle" in spec["deploymentSpec"]["executors"][
       "ImportExampleGen_executor"]["container"]
 
@@ -144,7 +155,7 @@ def _push_record(result):
 def test_first_run_has_no_baselines_and_pushes_span_1(two_runs):
   first, _ = two_runs
   assert {t.kind for t in first.tasks} == {"container"}
-  for name in (EVALUATOR_BASELINE, DRIFT_BASELINE, WARM_START_BASE):
+  for name in (EVALUATOR_BASELINE, PREVIOUS_MODEL):
     assert _one(first, name, "model")["metadata"]["baseline_found"] == 0
   drift = data_validator.read_summary(
       _one(first, "ExampleValidator", "anomalies")["uri"]).drift
@@ -172,7 +183,7 @@ def test_second_runs_baselines_are_the_first_runs_model(two_runs):
   first_model = _one(first, "Trainer", "model")["uri"]
   second_model = _one(second, "Trainer", "model")["uri"]
   assert first_model != second_model
-  for name in (EVALUATOR_BASELINE, DRIFT_BASELINE, WARM_START_BASE):
+  for name in (EVALUATOR_BASELINE, PREVIOUS_MODEL):
     baseline = _one(second, name, "model")
     assert baseline["metadata"]["baseline_found"] == 1, baseline
     assert baseline["uri"] == first_model, name
@@ -189,6 +200,11 @@ def test_second_runs_baselines_are_the_first_runs_model(two_runs):
       second_model)
   blessing = _one(second, "Evaluator", "blessing")
   assert blessing["metadata"]["baseline_model"] == first_model
+  # The change gate at its default compared the two and blessed run 2.
+  assert evaluation.validation_ok is True, evaluation.failures
+  assert [check["name"] for check in evaluation.gate.checks] == [
+      "absolute", "change"]
+  assert blessing["metadata"]["blessed"] == 1
   with open(os.path.join(_one(second, "Trainer", "model_run")["uri"],
                          "training_history.json")) as f:
     warm_start = json.load(f)["warm_start"]

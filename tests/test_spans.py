@@ -217,3 +217,46 @@ def test_the_runner_names_ignored_folders_before_its_checks(tmp_path):
           "never read as a span)") in process.stdout
   assert process.returncode != 0 and f"{train}: no *.tfrec files" in (
       process.stdout + process.stderr)
+
+
+def test_a_span_number_with_leading_zeros_is_refused_with_tfx_s_name(
+    tmp_path):
+  """TFX reads `span-01` as span 1, then looks for `span-1`: refused up
+  front, naming the folder and the name to give it, wherever spans are
+  looked up (the runner's plan, its image size, ExampleGen's "latest")."""
+  _write_span(tmp_path, 2, 0)
+  os.rename(tmp_path / "span-2", tmp_path / "span-02")
+  expected = (f"span folder {tmp_path / 'span-02'}: ImportExampleGen reads "
+              "it as span 2 and then looks for span-2, so rename it span-2")
+  config = config_lib.PipelineConfig(image_size=SIZE)
+  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.components.example_gen import span_resolution  # pylint: disable=g-import-not-at-top
+  from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
+  from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
+  from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
+  # ExampleGen's executor where no driver ran (Kubeflow Pipelines), "latest".
+  compiled = {
+      specs.INPUT_BASE_KEY: str(tmp_path),
+      specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
+          data_plan.input_config(True, SIZE, spans.SpanSelection())),
+      specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
+          example_gen_pb2.Output())}
+  for look_up in (lambda: data_plan.make_plan(str(tmp_path), config),
+                  lambda: flags.image_size_of(str(tmp_path)),
+                  lambda: span_resolution.resolve_span_properties(compiled)):
+    with pytest.raises(ValueError) as refused:
+      look_up()
+    assert str(refused.value).startswith(expected)
+
+
+def test_the_runner_refuses_a_span_folder_with_leading_zeros(tmp_path):
+  from conftest import run_local_pipeline  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "data"
+  _write_span(root, 1, 0)
+  os.rename(root / "span-1", root / "span-001")
+  process = run_local_pipeline(str(root), str(tmp_path / "out"))
+  assert process.returncode != 0
+  assert (f"error: span folder {root / 'span-001'}: ImportExampleGen reads "
+          "it as span 1 and then looks for span-1, so rename it span-1") in (
+              process.stdout + process.stderr)
+  assert not (tmp_path / "out" / "pipeline.log").exists()

@@ -1,10 +1,11 @@
-"""Reads an Evaluator (TFMA) output back: metrics by role, the gate's verdict.
+"""Reads an Evaluator output back: metrics by role, the gate's verdict.
 
 `load_evaluation(dir)` returns the candidate's, the baseline's and the
-change's metrics (overall and per class), the confusion matrix, and the
-gate's verdict with one readable reason per failed threshold. The Pusher's
-record, the report component and the run summary read evaluations here; the
-metric they read is computed by modules/metrics.py.
+change's metrics (overall and per class, TFMA's files), the confusion
+matrix, and the gate's record (`gate.json`, pipeline/components/evaluator/
+gate.py): the verdict, one readable line per gate, the intervals. The
+Pusher's record, the report component and the run summary read evaluations
+here; the metric they read is computed by modules/metrics.py.
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from modules import metrics as metrics_lib
+from settings import records
 
 # The scalar metrics every summary shows first, in this order (TFMA's
 # ExampleCount, then what MacroF1 outputs).
@@ -36,8 +38,10 @@ class Evaluation:
     per_class: role -> per-class metric name -> {class_id: value}.
     confusion: role -> [num_classes, num_classes] matrix (rows = true class).
     model_locations: role -> model directory TFMA evaluated.
-    validation_ok: the gate's verdict (None: no validation result written).
-    failures: why the gate failed, one readable line per failed threshold.
+    validation_ok: the gate's verdict (None: no gate record written).
+    failures: why the gate failed, one readable line per failed gate.
+    gate: the gate's record (its checks, intervals, rule); None for an
+      evaluation written before the gate kept one.
   """
   metrics: Dict[str, Dict[str, float]]
   per_class: Dict[str, Dict[str, Dict[int, float]]]
@@ -45,6 +49,7 @@ class Evaluation:
   model_locations: Dict[str, str]
   validation_ok: Optional[bool]
   failures: List[str]
+  gate: Optional[records.GateRecord] = None
 
   @property
   def has_baseline(self) -> bool:
@@ -142,7 +147,15 @@ def load_evaluation(evaluation_dir: str) -> Evaluation:
     locations[BASELINE if name in baseline_names else CANDIDATE] = location
 
   validation_ok, failures = None, []
-  if tf.io.gfile.glob(f"{evaluation_dir}/validations*"):
+  gate = records.GateRecord.read(evaluation_dir)
+  if gate is not None:
+    validation_ok, failures = gate.blessed, gate.failures
+    locations[CANDIDATE] = gate.candidate_model
+    if gate.baseline_model:
+      locations[BASELINE] = gate.baseline_model
+  elif tf.io.gfile.glob(f"{evaluation_dir}/validations*"):
+    # An evaluation written before the gate kept its record: TFMA's own
+    # validation result.
     result = writer.load_and_deserialize_validation_result(evaluation_dir)
     validation_ok = bool(result.validation_ok)
     for per_slice in result.metric_validations_per_slice:
@@ -153,4 +166,5 @@ def load_evaluation(evaluation_dir: str) -> Evaluation:
       failures.append("the Evaluator did not validate the model")
   return Evaluation(metrics=metrics, per_class=per_class,
                     confusion=confusion, model_locations=locations,
-                    validation_ok=validation_ok, failures=failures)
+                    validation_ok=validation_ok, failures=failures,
+                    gate=gate)

@@ -1,17 +1,28 @@
-"""PushRecordBaseline: a run's baseline model found from the push records.
+"""PushRecordBaseline: the served model a run compares with, found from the
+push records in the serving folder.
 
-The KFP spec's stand-in for TFX's resolver nodes where the backend has no
-resolver (open-source Kubeflow Pipelines' v2 compiler rejects them): a
-plain container task, so any orchestrator runs it. It outputs `model`, the
-baseline (push_records.py says which) or a Model that stands for none,
-which the Evaluator, the drift check and the warm start leave out
-(usable.py, modules/warm_start.py).
+The baseline is the model being served: the newest version pushed to the
+serving folder for this class list (push_records.py says which), read from
+the `push_record.json` every push writes. It is one plain container task on
+every runner (LocalDagRunner, open-source Kubeflow Pipelines, Vertex AI),
+with no resolver and no metadata query, so every runner finds the same
+model. It outputs `model`: that model's own Model folder (the executor
+sets the output's URI to it), or a Model that stands for none (its
+NO_BASELINE_FILE says why), which EvalInference, the drift check and the
+warm start treat as no baseline.
 
-Inputs decide what is left out: `candidate` (the Trainer's model, for the
-Evaluator's baseline) or `examples` (this run's, for the drift and warm
-start baselines). On KFP, an unchanged re-run finds the same inputs and
-takes this task from the cache, so its baseline stays the one the first
-run had, as the local strategies of pipeline/baseline.py keep it.
+Its input decides what is left out. In the DAG (pipeline/pipeline.py):
+
+* BaselineModel (`candidate`: the Trainer's model): the gate's baseline,
+  the newest served model other than the candidate;
+* PreviousModel (`examples`: this run's Examples): the newest served model
+  not trained on these Examples, the drift check's reference and the warm
+  start's base (new data is compared with, and starts from, the model of
+  the data before).
+
+An unchanged re-run finds the same inputs and takes this task from the
+cache, so its baseline stays the one the first run had (its candidate,
+now served, is left out anyway), and the nodes downstream stay cached.
 """
 
 from typing import Optional

@@ -1,12 +1,16 @@
-"""BatchInference: the component that predicts whole splits, and its artifact.
+"""The components that predict whole splits, and their artifact.
 
-In the DAG (pipeline/pipeline.py) it runs twice:
+In the DAG (pipeline/pipeline.py):
 
-    Trainer --> EvalInference   (eval split, every model: the report's
-                                 gallery and the model card's bootstrap CI)
-    Trainer + Evaluator blessing --> BatchPrediction (test split of
-                                 TestExampleGen, blessed models only:
-                                 predictions and the Kaggle submission.csv)
+    Trainer + BaselineModel --> EvalInference (eval split, the candidate
+                                 and the served model, each run once: the
+                                 report's gallery, the model card's
+                                 interval, and the scored examples the
+                                 Evaluator reads)
+    Trainer + Evaluator blessing --> BatchPrediction (a BatchInference on
+                                 the test split of TestExampleGen, blessed
+                                 models only: predictions and the Kaggle
+                                 submission.csv)
 
 BatchPrediction takes the Evaluator's blessing, the verdict the Pusher
 acts on, rather than waiting on the Pusher: the Report reads its
@@ -26,6 +30,7 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 
 from pipeline.components import custom_config
+from pipeline.components.batch_inference import eval_executor
 from pipeline.components.batch_inference import executor
 from settings import config as config_lib
 
@@ -102,3 +107,56 @@ class BatchInference(base_component.BaseComponent):
         custom_config=custom_config.encode(
             settings or config_lib.InferenceSettings().to_dict()),
         predictions=types.Channel(type=Predictions)))
+
+
+class EvalInferenceSpec(types.ComponentSpec):
+  """Examples, the candidate and the served model in; the candidate's
+  predictions and both models' scored examples out."""
+  PARAMETERS = {
+      # Its InferenceSettings (pipeline/components/custom_config.py).
+      custom_config.KEY: custom_config.parameter(),
+  }
+  INPUTS = {
+      eval_executor.EXAMPLES_KEY:
+          ChannelParameter(type=standard_artifacts.Examples),
+      eval_executor.MODEL_KEY:
+          ChannelParameter(type=standard_artifacts.Model),
+      eval_executor.BASELINE_MODEL_KEY:
+          ChannelParameter(type=standard_artifacts.Model, optional=True),
+  }
+  OUTPUTS = {
+      eval_executor.PREDICTIONS_KEY: ChannelParameter(type=Predictions),
+      eval_executor.SCORED_EXAMPLES_KEY:
+          ChannelParameter(type=standard_artifacts.Examples),
+  }
+
+
+class EvalInference(base_component.BaseComponent):
+  """Predicts the eval split with the candidate and the served model, once
+  each (eval_executor.py).
+
+  Example (as in pipeline/pipeline.py):
+
+      EvalInference(examples=example_gen.outputs["examples"],
+                    model=trainer.outputs["model"],
+                    baseline_model=baseline.outputs["model"],
+                    settings=config.inference_settings())
+  """
+
+  SPEC_CLASS = EvalInferenceSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(eval_executor.Executor)
+
+  def __init__(self,
+               examples: types.BaseChannel,
+               model: types.BaseChannel,
+               baseline_model: Optional[types.BaseChannel] = None,
+               settings: Optional[Dict[str, Any]] = None):
+    """Args: ExampleGen's examples (their `eval` split is predicted), the
+    candidate model, the served model to compare with (a Model that stands
+    for none is left out), and `PipelineConfig.inference_settings()`."""
+    super().__init__(spec=EvalInferenceSpec(
+        examples=examples, model=model, baseline_model=baseline_model,
+        custom_config=custom_config.encode(
+            settings or config_lib.InferenceSettings().to_dict()),
+        predictions=types.Channel(type=Predictions),
+        scored_examples=types.Channel(type=standard_artifacts.Examples)))

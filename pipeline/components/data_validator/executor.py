@@ -18,7 +18,6 @@ from pipeline.components.example_gen import data_check
 from settings import config as config_lib
 from settings import features
 from settings import records
-from pipeline.components.baseline import usable
 from pipeline.components.data_validator import checks
 from pipeline.components.data_validator import class_count_report
 from pipeline.components.data_validator import drift
@@ -182,16 +181,18 @@ def _check_drift(examples, baseline_models,
   if not validation.drift_check:
     return {"baseline": None,
             "note": "drift check off (validation.drift_check)"}
-  baseline_models, left_out = usable.usable_baselines(baseline_models)
   if not baseline_models:
     return {"baseline": None,
-            "note": left_out or "no blessed model yet: nothing to compare "
-                                "with"}
+            "note": "no served model yet: nothing to compare with"}
   model = baseline_models[0]
+  # The PreviousModel task found no served model of other data.
+  none_reason = features.no_baseline_reason(model.uri)
+  if none_reason is not None:
+    return {"baseline": None, "note": f"no baseline: {none_reason}"}
   baseline = data_profile.read_profile(model.uri)
   if baseline is None:
     return {"baseline": None,
-            "note": (f"the latest blessed model ({model.uri}) has no "
+            "note": (f"the served model ({model.uri}) has no "
                      f"{data_profile.PROFILE_DIR}: it was trained before "
                      "the Trainer stored one")}
   logging.info("Profiling split %s to compare it with %s.",

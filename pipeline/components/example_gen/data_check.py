@@ -15,6 +15,11 @@ more as a fast pre-flight; both give the same messages:
   the first such record (every record is read and its checksum checked, so
   the copy import of executor.py can copy files without reading them
   again);
+* when the eval split is cut from `train` by a hash of each record's `id`
+  (no `val` folder: pipeline/data_plan.py `output_config`), a record without
+  a usable `id` (missing, empty, or neither bytes nor int64, which TFX's
+  hash refuses deep inside Beam without naming the file): error, naming the
+  file and the index of the first such record;
 * a `.tfrec` file with zero records (a 0-byte file left by a failed upload):
   a counted warning naming the file;
 * a file that does not match `*.tfrec` (a README, a `.DS_Store`): skipped
@@ -115,15 +120,18 @@ class DataCheckReport:
 
 
 def count_records(path: str,
-                  keys: Optional[List[Tuple[str, Optional[str]]]] = None
-                  ) -> int:
+                  keys: Optional[List[Tuple[str, Optional[str]]]] = None,
+                  partition_feature: Optional[str] = None) -> int:
   """Reads every record of a TFRecord file (its checksums too) and parses
   each as a tf.Example, as TFX's import does; returns how many there are.
-  With `keys`, appends each record's `record_key` to it.
+  With `keys`, appends each record's `record_key` to it. With
+  `partition_feature` (the feature ImportExampleGen cuts the splits by),
+  each record must have it as TFX's hash takes it.
 
   Raises:
-    DataCheckError: naming the file and the first unreadable record, or
-      the first record that is not a tf.Example.
+    DataCheckError: naming the file and the first unreadable record, the
+      first record that is not a tf.Example, or the first without a usable
+      `partition_feature`.
   """
   count = 0
   try:
@@ -136,6 +144,15 @@ def count_records(path: str,
             "pipeline reads TFRecords of tf.Examples with the features "
             f"{features.ID_KEY!r}, {features.LABEL_KEY!r} and "
             f"{features.IMAGE_KEY!r}") from None
+      if partition_feature:
+        problem = _partition_problem(example, partition_feature)
+        if problem:
+          raise DataCheckError(
+              f"{path}: record {count} {problem}; the eval split is held "
+              "out of the training data by a hash of each record's "
+              f"{partition_feature!r} (no {features.VAL_SPLIT_DIR!r} folder, "
+              "or eval.split), which needs a bytes or int64 value in every "
+              "record")
       if keys is not None:
         keys.append(example_key(example))
       count += 1
@@ -144,6 +161,21 @@ def count_records(path: str,
         f"{path}: unreadable at record {_readable_records(path)} (truncated "
         f"or not a TFRecord file): {_reader_reason(error)}") from None
   return count
+
+
+def _partition_problem(example: tf.train.Example, feature: str
+                       ) -> Optional[str]:
+  """Why TFX's split by hash of `feature` would refuse `example` (its
+  `_GeneratePartitionKey`'s rules); None when it would not."""
+  feature_map = example.features.feature
+  if feature not in feature_map:
+    return f"has no {feature!r} feature"
+  kind = feature_map[feature].WhichOneof("kind")
+  if kind is None:
+    return f"has an empty {feature!r} feature"
+  if kind not in ("bytes_list", "int64_list"):
+    return f"has an {feature!r} feature of floats"
+  return None
 
 
 def _readable_records(path: str) -> int:
@@ -234,7 +266,9 @@ def _read_test_folder(path: str, report: DataCheckReport) -> None:
 
 def check_input_base(input_base: str,
                      split_patterns: Mapping[str, Union[str, Sequence[str]]],
-                     read_test: bool = True) -> DataCheckReport:
+                     read_test: bool = True,
+                     partition_feature: Optional[str] = None
+                     ) -> DataCheckReport:
   """Checks the split folders ImportExampleGen will read under `input_base`.
 
   Args:
@@ -245,6 +279,9 @@ def check_input_base(input_base: str,
       of each span a range reads (settings/spans.py), oldest first.
     read_test: also read the `test` folder beside the last pattern's split
       folder (`input_base/test/` in the plain layout) when it exists.
+    partition_feature: the feature ImportExampleGen's output config cuts
+      the splits by a hash of (`partition_feature_name`), which every
+      record of the split folders must then have; None when it has none.
 
   Returns:
     The report, keyed by split folder relative to input_base.
@@ -268,7 +305,8 @@ def check_input_base(input_base: str,
     if read_test and split_dir == test_dir:
       keys = report.test_records = []
     report.records[split_dir] = _check_split_folder(
-        os.path.join(input_base, split_dir), file_pattern, report, keys)
+        os.path.join(input_base, split_dir), file_pattern, report, keys,
+        partition_feature)
   test_path = os.path.join(input_base, test_dir)
   if (read_test and report.test_records is None and
       tf.io.gfile.isdir(test_path)):
@@ -278,8 +316,8 @@ def check_input_base(input_base: str,
 
 def _check_split_folder(path: str, file_pattern: str,
                         report: DataCheckReport,
-                        keys: Optional[List[Tuple[str, Optional[str]]]] = None
-                        ) -> int:
+                        keys: Optional[List[Tuple[str, Optional[str]]]] = None,
+                        partition_feature: Optional[str] = None) -> int:
   """Counts one split folder's records into `report` (and their keys into
   `keys`); returns the total."""
   if not tf.io.gfile.isdir(path):
@@ -293,7 +331,7 @@ def _check_split_folder(path: str, file_pattern: str,
   total = 0
   for name in data:
     file_path = os.path.join(path, name)
-    count = count_records(file_path, keys)
+    count = count_records(file_path, keys, partition_feature)
     report.file_records[file_path] = count
     if count == 0:
       report.empty_files.append(file_path)
@@ -319,7 +357,9 @@ def check_data_root(data_root: str, image_size: int,
   """Checks the split folders of `data_root` for `image_size` images.
 
   The local pre-flight: the DAG runs `check_input_base` itself.
-  `val_folder` False checks `train` only (evaluation holds out part of it).
+  `val_folder` False checks `train` only, and that each record has an `id`:
+  evaluation holds out part of it by a hash of `id` (pipeline/data_plan.py
+  `output_config`, whose `partition_feature_name` the DAG's check reads).
 
   Raises:
     DataCheckError: with a message naming the folder or file at fault.
@@ -329,8 +369,9 @@ def check_data_root(data_root: str, image_size: int,
     raise DataCheckError(
         f"{directory} does not exist: --data-root must hold "
         f"{features.image_dir_name(image_size)}/{{train,val}}/*.tfrec")
-  return check_input_base(directory, kaggle_split_patterns(val_folder),
-                          read_test=read_test)
+  return check_input_base(
+      directory, kaggle_split_patterns(val_folder), read_test=read_test,
+      partition_feature=None if val_folder else features.ID_KEY)
 
 
 def write_report(report: DataCheckReport, examples_uri: str) -> None:

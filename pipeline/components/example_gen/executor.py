@@ -2,14 +2,17 @@
 
 Runs `data_check.check_input_base` on the folders the input_config
 names, so a missing split folder, a split without `.tfrec` files or with 0
-records, and a truncated or non-TFRecord `.tfrec` stop the run with the
-same message as local_runner.py's pre-flight, naming the folder or file.
+records, a truncated or non-TFRecord `.tfrec`, and (splits cut by a hash of
+`id`) a record without an `id` stop the run with the same message as
+local_runner.py's pre-flight, naming the folder or file.
 Without it a truncated file fails deep inside Beam, with a DataLossError.
 The check reads and parses every record; where each output split is one
 input split as it is (the Kaggle layout, the test split) the import then
-copies the checked files (copy_import.py, which says why), and otherwise
-(a split cut by hash of `id`) TFX's own ImportExampleGen executor reads
-the data through Beam. For a range of spans A-B (settings/spans.py) each
+copies the checked files, and where one input split is cut by hash of `id`
+(no `val` folder) it routes the records in input order with TFX's own
+partition function (copy_import.py says why both: speed, and the same
+files from the same data); any other config goes through TFX's own
+ImportExampleGen executor and Beam. For a range of spans A-B (settings/spans.py) each
 split reads the same folder of every span, A to B, as one split.
 
 The check's report (records per split and file, skipped and empty files,
@@ -71,20 +74,24 @@ class Executor(import_executor.Executor):
 
     return ReadSpans
 
-  def _copy(self, input_config, output_config, input_base, split_patterns,
+  def _import_in_process(self, input_config, output_config, input_base, split_patterns,
             report, examples, exec_properties) -> None:
-    """The copy import (copy_import.py), with the artifact properties TFX's
-    BaseExampleGenExecutor.Do would set."""
+    """The in-process import (copy_import.py): a copy or a hash split, with
+    the artifact properties TFX's BaseExampleGenExecutor.Do would set."""
     split_names = example_gen_utils.generate_output_split_names(
         input_config, output_config)
     examples.split_names = artifact_utils.encode_split_names(split_names)
-    copy_import.copy_splits(
-        input_config, output_config,
-        copy_import.split_files(input_base, split_patterns,
-                                list(report.file_records)),
-        {name: artifact_utils.get_split_uri([examples], name)
-         for name in split_names},
-        report.file_records)
+    files = copy_import.split_files(input_base, split_patterns,
+                                    list(report.file_records))
+    split_uri = {name: artifact_utils.get_split_uri([examples], name)
+                 for name in split_names}
+    if copy_import.copyable(input_config, output_config):
+      copy_import.copy_splits(input_config, output_config, files, split_uri,
+                              report.file_records)
+    else:
+      [single] = input_config.splits
+      copy_import.split_by_hash(output_config, files[single.name], split_uri,
+                                report.file_records)
     payload_format = exec_properties.get(
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
     if payload_format:
@@ -111,25 +118,30 @@ class Executor(import_executor.Executor):
         input_config)
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     first, last = _span_range(exec_properties, input_config)
-    # Raises DataCheckError, naming the folder or file, before Beam starts.
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+        output_config)
+    # Raises DataCheckError, naming the folder or file, before Beam starts;
+    # with splits cut by a hash of a feature, a record without it too.
     split_patterns = {
         split.name: spans.patterns_of_range(split.pattern, first, last)
         for split in input_config.splits}
-    report = data_check.check_input_base(input_base, split_patterns)
+    report = data_check.check_input_base(
+        input_base, split_patterns,
+        partition_feature=(
+            output_config.split_config.partition_feature_name or None))
     if last is not None:
       logging.info("Data files: reading %s",
                    spans.describe_spans(first, last))
     # Info only: DataValidator repeats the warnings, and so does the summary.
     for line in report.lines():
       logging.info("Data files: %s", line)
-    output_config = example_gen_pb2.Output()
-    proto_utils.json_to_proto(
-        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
-        output_config)
     examples = artifact_utils.get_single_instance(
         output_dict[standard_component_specs.EXAMPLES_KEY])
-    if copy_import.copyable(input_config, output_config):
-      self._copy(input_config, output_config, input_base, split_patterns,
+    if (copy_import.copyable(input_config, output_config) or
+        copy_import.hash_splittable(input_config, output_config)):
+      self._import_in_process(input_config, output_config, input_base, split_patterns,
                  report, examples, exec_properties)
     else:
       super().Do(input_dict, output_dict, exec_properties)

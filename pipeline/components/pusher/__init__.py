@@ -22,8 +22,8 @@ and five differences:
   version, model and blessing, the Evaluator's metrics (and the change
   against the baseline model), the training data (Trainer's class counts,
   ExampleGen's span and input fingerprint when given the examples) and the
-  code (git commit when the code runs from a checkout, and a hash of the
-  project's Python sources).
+  code (git commit when the code runs from a checkout, and a hash of every
+  file that decides what is trained or pushed).
 * **No duplicates.** A blessed model that already is the newest version
   (an unchanged re-run blesses it again) is not copied again: the
   PushedModel points at that version and carries `already_serving`.
@@ -32,9 +32,10 @@ and five differences:
   Evaluator's failed thresholds, in words). A blessing of another model is
   a wiring bug: the execution fails and nothing is pushed.
 
-publishing.py copies a model into place (versions, claims, atomic
-publication), provenance.py says what code and data made it, and
-blessing.py whether and why not to push.
+claims.py takes a version number (claims), publishing.py copies a model
+into place (atomic publication, the clean-up of dead pushes), provenance.py
+says what code and data made it, and blessing.py whether and why not to
+push.
 
 Versions are UNIX timestamps like TFX's Pusher, but never lower than the
 highest version already taken, so the newest push is what a server serves

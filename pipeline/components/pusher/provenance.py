@@ -1,16 +1,16 @@
 """Provenance for the push record: the code and the data a model came from.
 
 The code: the git commit (when the code runs from a checkout) and a hash of
-the project's Python sources (which identifies a build in the container
-image, where there is no checkout). The data: ExampleGen's span and input
-fingerprint, and the Trainer's class counts and config.
+every file that decides what is trained or pushed (which identifies a build
+in the container image, where there is no checkout). The data: ExampleGen's
+span and input fingerprint, and the Trainer's class counts and config.
 """
 
 import hashlib
 import json
 import os
 import subprocess
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from tfx import types
 
@@ -20,26 +20,42 @@ from settings import spans
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
-# The code whose hash identifies a build even without a git checkout (in
-# the container image).
-SOURCE_DIRS = ("modules", "pipeline")
+# What decides what is trained and pushed, relative to the project root:
+# the settings' defaults and the class list (settings/), the model code
+# (modules/), the DAG and its components (pipeline/), the curated schema
+# (schema/) and the runners that build the DAG. Their hash identifies a
+# build even without a git checkout (in the container image). Every file
+# in these folders counts (the class list and the schema are not Python),
+# except caches and hidden files, which differ between copies of one build.
+SOURCE_PATHS = ("settings", "modules", "pipeline", "schema",
+                "local_runner.py", "kubeflow_runner.py")
+
+
+def _source_files(root: str, paths) -> List[str]:
+  """The files of `paths` under `root`, relative, sorted; a path that is
+  not there (a runner left out of an image) adds nothing."""
+  files = []
+  for path in paths:
+    if os.path.isfile(os.path.join(root, path)):
+      files.append(path)
+    for folder, subfolders, names in os.walk(os.path.join(root, path)):
+      subfolders[:] = [name for name in subfolders
+                       if name != "__pycache__" and not name.startswith(".")]
+      files.extend(os.path.relpath(os.path.join(folder, name), root)
+                   for name in names
+                   if not name.startswith(".") and not name.endswith(".pyc"))
+  return sorted(files)
 
 
 def source_fingerprint(root: str = PROJECT_ROOT,
-                       directories=SOURCE_DIRS) -> str:
-  """sha256 over the project's Python sources (path and content)."""
+                       paths=SOURCE_PATHS) -> str:
+  """sha256 over the files of `paths` (SOURCE_PATHS): each one's path and
+  content."""
   digest = hashlib.sha256()
-  for directory in directories:
-    for folder, subfolders, names in sorted(os.walk(os.path.join(root,
-                                                                 directory))):
-      subfolders.sort()
-      for name in sorted(names):
-        if not name.endswith(".py"):
-          continue
-        path = os.path.join(folder, name)
-        digest.update(os.path.relpath(path, root).encode())
-        with open(path, "rb") as f:
-          digest.update(hashlib.sha256(f.read()).digest())
+  for relative in _source_files(root, paths):
+    digest.update(relative.encode())
+    with open(os.path.join(root, relative), "rb") as f:
+      digest.update(hashlib.sha256(f.read()).digest())
   return digest.hexdigest()
 
 

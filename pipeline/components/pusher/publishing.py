@@ -1,185 +1,89 @@
 """Publishing a model version so that a model server never sees half of it.
 
-Version numbers (`next_version`, `claim_version`: two pushers never take the
-same one; `wait_for_earlier_claims`: a push of a model decides only once
-earlier pushes of it are done) and the copy itself (`publish_model`: an atomic rename on local
-disks, `saved_model.pb` last on object stores). TFX-free apart from its file
-API, so it is unit-tested on its own.
+The copy itself (`publish_model`: an atomic rename on local disks, synced
+before and after; `saved_model.pb` last on object stores), the clean-up of
+what a dead push left (`remove_dead_staging`), and the newest version and
+its push record (`newest_push_record`). The version numbers and claims are
+claims.py's. TFX-free apart from its file API, so it is unit-tested on its
+own; docs/reliability.md lists the guarantees and the tests that show them.
 """
 
+import errno
 import json
 import os
-import random
 import re
-import socket
-import threading
-import time
 import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
+from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
+from pipeline.components.pusher import claims as claims_lib
+
 RECORD_FILE = "push_record.json"
-STAGING_PREFIX = ".incoming-"
-CLAIM_PREFIX = ".claim-"
 SAVED_MODEL_FILE = "saved_model.pb"
-# A claim older than this is a crashed pusher's (publishing takes minutes):
-# later pushes of its model stop waiting for it.
-STALE_CLAIM_SECONDS = 3600.0
-
-
-def _numbered(base_directory: str, prefix: str = "") -> List[int]:
-  """Version numbers named `<prefix><number>[-...]` under `base_directory`."""
-  pattern = re.compile(re.escape(prefix) + r"(\d+)(-.*)?$")
-  names = (fileio.listdir(base_directory)
-           if fileio.exists(base_directory) else [])
-  numbers = []
-  for name in names:
-    match = pattern.match(name.rstrip("/"))
-    if match and (prefix or not match.group(2)):
-      numbers.append(int(match.group(1)))
-  return numbers
+# The staging folder of a push on another host is removed once its claim
+# is this old: that host's processes cannot be asked whether they live, and
+# removing a live push's staging copy mid-copy could publish part of it.
+STALE_STAGING_SECONDS = 24 * 3600.0
+_STAGING = re.compile(re.escape(claims_lib.STAGING_PREFIX) + r"(\d+)-")
+# executor.py's names from before claims.py took the claims (its home).
+claim_version = claims_lib.claim_version
+wait_for_earlier_claims = claims_lib.wait_for_earlier_claims
 
 
 def servable_versions(base_directory: str) -> List[int]:
   """The versions a model server loads, newest first: numeric directories
   holding `saved_model.pb` (TF Serving waits for that file)."""
-  return sorted((v for v in _numbered(base_directory) if fileio.exists(
-      os.path.join(base_directory, str(v), SAVED_MODEL_FILE))), reverse=True)
+  return sorted((v for v in claims_lib.numbered(base_directory)
+                 if fileio.exists(os.path.join(base_directory, str(v),
+                                               SAVED_MODEL_FILE))),
+                reverse=True)
 
 
-def next_version(base_directory: str, now: Optional[float] = None) -> int:
-  """The UNIX time, or one more than the highest version taken so far.
+def remove_dead_staging(base_directory: str,
+                        keep_version: Optional[int] = None,
+                        stale_seconds: float = STALE_STAGING_SECONDS
+                        ) -> List[str]:
+  """Removes the staging folders (`.incoming-<version>-*`) of pushes that
+  are over; returns their paths.
 
-  Taken: a version directory (even an incomplete one a crashed push left
-  behind), a staging directory or a claim.
+  A staging folder belongs to the claim of its version (one per version,
+  `claims.claim_version`). Its push is over when that claim is gone (a
+  pusher removes its claim only after its staging folder is renamed or
+  removed) or left behind (`claims.live_claim`: its process on this host
+  has ended, e.g. killed with `kill -9`, or the claim is older than
+  `stale_seconds`). While the claim's push may run, its folder stays.
+  `keep_version`'s is the caller's own. A folder that cannot be removed is
+  logged and left.
   """
-  now_version = int(time.time() if now is None else now)
-  taken = (_numbered(base_directory) +
-           _numbered(base_directory, STAGING_PREFIX) +
-           _numbered(base_directory, CLAIM_PREFIX))
-  return max([now_version] + [v + 1 for v in taken])
-
-
-def claim_version(base_directory: str, now: Optional[float] = None,
-                  attempts: int = 50, pause_seconds: float = 0.2,
-                  model_uri: Optional[str] = None) -> Tuple[int, str]:
-  """Takes a version number that no other pusher can take.
-
-  Object stores (through `tf.io.gfile`) offer no create-if-absent, so a
-  pusher writes a claim `<base>/.claim-<version>-<random>` and keeps the
-  version only if, listed after its own claim was written, no other claim
-  for that version and no version directory exists. Two pushers that both
-  kept it would each have listed before the other's claim was written,
-  which is impossible when each lists after writing its own (listings are
-  strongly consistent on local disks, GCS and S3). Rivals both step aside,
-  wait a random moment and try the next free number. A claim a crashed
-  pusher left behind only uses up its number (`next_version` skips it).
-
-  Args:
-    base_directory: the serving base directory (must exist).
-    now: the clock, for tests.
-    attempts: claims to try before giving up.
-    pause_seconds: the longest random wait after a clash.
-    model_uri: the model being pushed, written in the claim so that a later
-      push of the same model waits for this one (`wait_for_earlier_claims`).
-
-  Returns:
-    (version, path of the claim to remove once the version is published
-    or given up).
-
-  Raises:
-    RuntimeError: if every attempt clashed with another pusher.
-  """
-  token = uuid.uuid4().hex
-  owner = json.dumps(dict(_this_pusher(), claimed_at=time.time(),
-                          model_uri=model_uri))
-  for _ in range(attempts):
-    version = next_version(base_directory, now)
-    claim = os.path.join(base_directory, f"{CLAIM_PREFIX}{version}-{token}")
-    io_utils.write_string_file(claim, owner)
-    prefix = f"{CLAIM_PREFIX}{version}-"
-    rivals = [name for name in fileio.listdir(base_directory)
-              if name.startswith(prefix) and name.rstrip("/") !=
-              os.path.basename(claim)]
-    if not rivals and not fileio.exists(
-        os.path.join(base_directory, str(version))):
-      return version, claim
-    fileio.remove(claim)
-    time.sleep(random.uniform(0, pause_seconds))
-  raise RuntimeError(f"could not claim a version under {base_directory}: "
-                     f"{attempts} attempts clashed with other pushers")
-
-
-def _this_pusher() -> Dict[str, Any]:
-  """Who claims: host, process and thread (a thread pushes one at a time)."""
-  return {"host": socket.gethostname(), "pid": os.getpid(),
-          "thread": threading.get_ident()}
-
-
-def _left_behind(owner: Dict[str, Any], stale_seconds: float) -> bool:
-  """Whether a claim's pusher is gone: its process on this host has ended,
-  this very thread made it (so its push is over: one that could not remove
-  its claim, the store being down), or it is older than `stale_seconds`."""
-  if time.time() - owner.get("claimed_at", time.time()) >= stale_seconds:
-    return True
-  me = _this_pusher()
-  if owner.get("host") != me["host"] or "pid" not in owner:
-    return False
-  if owner["pid"] == me["pid"]:
-    return owner.get("thread") == me["thread"]
-  try:
-    os.kill(owner["pid"], 0)  # Signal 0: only asks whether it exists.
-  except ProcessLookupError:
-    return True
-  except PermissionError:
-    return False  # Someone else's live process.
-  return False
-
-
-def _read_claim(path: str) -> Optional[Dict[str, Any]]:
-  """A claim's owner record; None once it is gone (its push finished)."""
-  try:
-    with fileio.open(path, "r") as claim_file:
-      return json.loads(claim_file.read())
-  except fileio.NotFoundError:
-    return None
-  except json.JSONDecodeError:
-    return {}  # Being written (object stores show it whole; disks may not).
-
-
-def wait_for_earlier_claims(base_directory: str, version: int, model_uri: str,
-                            poll_seconds: float = 0.5,
-                            stale_seconds: float = STALE_CLAIM_SECONDS
-                            ) -> None:
-  """Returns once no claim below `version` is pushing `model_uri`.
-
-  A pusher claims its version first and only then decides whether its model
-  is already the newest version (`newest_push_record`). Claims are numbered
-  in the order they were taken, so of two concurrent pushes of one model,
-  the later waits here for the earlier to publish it (or fail), then sees
-  it as the newest and pushes nothing. Claims of other models are not
-  waited for, nor claims left behind (`_left_behind`: a crashed pusher's,
-  one older than `stale_seconds`, or this thread's own from a push that
-  could not remove it).
-  """
-  pattern = re.compile(re.escape(CLAIM_PREFIX) + r"(\d+)-")
-  while True:
-    pending = []
-    for name in fileio.listdir(base_directory):
-      match = pattern.match(name)
-      if not match or int(match.group(1)) >= version:
-        continue
-      owner = _read_claim(os.path.join(base_directory, name.rstrip("/")))
-      if owner is None:
-        continue
-      if (owner.get("model_uri") in (model_uri, None) and
-          not _left_behind(owner, stale_seconds)):
-        pending.append(name)
-    if not pending:
-      return
-    time.sleep(poll_seconds)
+  if not fileio.exists(base_directory):
+    return []
+  names = [name.rstrip("/") for name in fileio.listdir(base_directory)]
+  claims = claims_lib.claims_by_version(names, base_directory)
+  removed = []
+  for name in names:
+    match = _STAGING.match(name)
+    if not match or int(match.group(1)) == keep_version:
+      continue
+    if any(claims_lib.live_claim(claim, stale_seconds) is not None
+           for claim in claims.get(int(match.group(1)), [])):
+      continue  # Its owner may still be copying.
+    path = os.path.join(base_directory, name)
+    try:
+      fileio.rmtree(path)
+    except fileio.NotFoundError:
+      continue  # Removed by another push's clean-up.
+    except Exception as error:  # pylint: disable=broad-except
+      logging.warning("Could not remove %s, left by a push that is over: %s",
+                      path, error)
+      continue
+    logging.warning("Removed %s, the staging copy of a push that is over "
+                    "(its process ended, or its claim is gone or stale)",
+                    path)
+    removed.append(path)
+  return removed
 
 
 def newest_push_record(base_directory: str
@@ -202,6 +106,32 @@ def has_atomic_rename(path: str) -> bool:
   return "://" not in path or path.startswith("file://")
 
 
+def _sync(path: str) -> None:
+  """fsync(2) of a local file, or of a folder (its entries: a rename in it)."""
+  descriptor = os.open(path, os.O_RDONLY)
+  try:
+    os.fsync(descriptor)
+  except OSError as error:
+    # Some filesystems cannot sync a folder; they then order it themselves.
+    if error.errno not in (errno.EINVAL, errno.ENOTSUP):
+      raise
+  finally:
+    os.close(descriptor)
+
+
+def _sync_tree(directory: str) -> None:
+  """fsync(2) of every file and folder under a local `directory`, files
+  before their folder."""
+  for folder, _, names in os.walk(directory, topdown=False):
+    for name in names:
+      _sync(os.path.join(folder, name))
+    _sync(folder)
+
+
+def _local_path(path: str) -> str:
+  return path[len("file://"):] if path.startswith("file://") else path
+
+
 def _files_under(directory: str) -> List[str]:
   """Paths relative to `directory` of every file under it."""
   files = []
@@ -221,7 +151,11 @@ def publish_model(model_dir: str, final: str, record_text: str,
   servable behind (the error is raised after the clean-up):
 
   * With an atomic rename (local disks), it is copied to a hidden sibling
-    `.incoming-<version>-<random>` and renamed to `final` in one go.
+    `.incoming-<version>-<random>` and renamed to `final` in one go. Before
+    the rename its files and folders are synced to disk, and the parent
+    folder after it: a power cut never leaves a version whose files are
+    empty. Staging folders of dead pushes are removed first
+    (`remove_dead_staging`).
   * On object stores, where a directory rename is a copy and delete of each
     object, it is written straight to `final`, every file first and
     `saved_model.pb` last: a server loads a version only once that file is
@@ -245,13 +179,21 @@ def publish_model(model_dir: str, final: str, record_text: str,
   texts = {RECORD_FILE: record_text, **(extra_files or {})}
   if atomic_rename:
     base, version = os.path.split(final.rstrip("/"))
+    remove_dead_staging(base, int(version) if version.isdigit() else None)
     staging = os.path.join(
-        base, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+        base, f"{claims_lib.STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    local = has_atomic_rename(final)
     try:
       io_utils.copy_dir(model_dir, staging)
       for name, text in texts.items():
         io_utils.write_string_file(os.path.join(staging, name), text)
+      if local:
+        # Else a power cut after the rename could leave the version's files
+        # empty: the rename can reach the disk before their data does.
+        _sync_tree(_local_path(staging))
       fileio.rename(staging, final)
+      if local:
+        _sync(_local_path(base))  # The rename itself.
     finally:
       # A failed copy leaves no half model behind, not even hidden.
       if fileio.exists(staging):

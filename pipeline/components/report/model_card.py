@@ -20,7 +20,7 @@ import numpy as np
 
 from modules import metrics as metrics_lib
 from pipeline.components import evaluation as evaluation_lib
-from pipeline.components.report import bootstrap
+from modules import bootstrap
 from settings import records
 from settings import sections as sections_lib
 
