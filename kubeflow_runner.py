@@ -17,9 +17,16 @@ the components through the container image (module paths such as
 `modules.trainer.run_fn`, the schema at /flowers/schema/schema.pbtxt), so
 nothing in the spec refers to this machine's files.
 
+The image and the three storage paths have no default: a spec is meant to
+run, so a compile without one of them stops with one line naming the flag
+(and its variable) rather than writing a placeholder a run would use.
+
 Output: `.json` is a PipelineJob (pipelineSpec + runtimeConfig), for Vertex
 AI Pipelines; `.yaml` is the PipelineSpec alone, the format Kubeflow
-Pipelines uploads (Vertex takes it too). Both carry the pipeline root.
+Pipelines uploads (Vertex takes it too). Both carry the pipeline root, and
+both are pipeline spec schema 2.1.0, the only version open-source Kubeflow
+Pipelines' API server accepts (docs/kubeflow.md, "What the backend
+accepts").
 """
 
 import argparse
@@ -43,7 +50,11 @@ IMAGE_SCHEMA_FILE = posixpath.join(IMAGE_PROJECT_DIR, "schema",
                                    "schema.pbtxt")
 JSON_SUFFIXES = (".json",)
 YAML_SUFFIXES = (".yaml", ".yml")
-PLACEHOLDER_BUCKET = "YOUR_BUCKET"
+# What every spec needs and nothing can guess: (flag, its argparse dest).
+REQUIRED_DEPLOYMENT_FLAGS = (("--image", "image"),
+                             ("--pipeline-root", "pipeline_root"),
+                             ("--data-root", "data_root"),
+                             ("--serving-dir", "serving_dir"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,15 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
   deploy = parser.add_argument_group("deployment")
   add = env_flags.add_env_flag
   add(deploy, "--image",
-      f"container image with the project at {IMAGE_PROJECT_DIR} and its "
-      "requirements, built from the Dockerfile",
-      default="flowers-pipeline:latest")
-  add(deploy, "--pipeline-root", "where component outputs go",
-      default=f"gs://{PLACEHOLDER_BUCKET}/flowers/pipeline_root")
-  add(deploy, "--data-root", "folder holding tfrecords-jpeg-<S>x<S>/",
-      default=f"gs://{PLACEHOLDER_BUCKET}/flowers/data")
-  add(deploy, "--serving-dir", "where blessed models are pushed",
-      default=f"gs://{PLACEHOLDER_BUCKET}/flowers/serving")
+      f"required: container image with the project at {IMAGE_PROJECT_DIR} "
+      "and its requirements, built from the Dockerfile")
+  add(deploy, "--pipeline-root", "required: where component outputs go")
+  add(deploy, "--data-root",
+      "required: folder holding tfrecords-jpeg-<S>x<S>/")
+  add(deploy, "--serving-dir", "required: where blessed models are pushed")
   add(deploy, "--kfp-backend",
       "vertex: Vertex AI Pipelines; kubeflow: open-source Kubeflow "
       "Pipelines, whose driver runs no lifecycle hook (docs/kubeflow.md)",
@@ -121,15 +129,28 @@ def parse_args(argv=None) -> argparse.Namespace:
   return build_parser().parse_args(argv)
 
 
+def check_deployment_flags(args: argparse.Namespace) -> None:
+  """Raises DeploymentSettingError naming every required flag not given.
+
+  A placeholder default (an image tag, a `gs://YOUR_BUCKET/...` path) would
+  compile to a spec that uploads fine and fails in its first task, or
+  writes where nobody looks; so these have none.
+  """
+  missing = [f"{flag} (env {env_flags.env_name(flag)})"
+             for flag, dest in REQUIRED_DEPLOYMENT_FLAGS
+             if not getattr(args, dest, None)]
+  if missing:
+    raise env_flags.DeploymentSettingError(
+        f"{', '.join(missing)} not given: the compiled spec runs with "
+        "them and has no placeholder for them (docs/deploy.md, step 3)")
+
+
 def _warn_about_paths(args: argparse.Namespace) -> None:
   """The cluster reads these paths; this machine's paths mean nothing there."""
   for flag, value in (("--pipeline-root", args.pipeline_root),
                       ("--data-root", args.data_root),
                       ("--serving-dir", args.serving_dir)):
-    if PLACEHOLDER_BUCKET in value:
-      print(f"warning: {flag} is still the placeholder {value}",
-            file=sys.stderr)
-    elif "://" not in value:
+    if "://" not in value:
       print(f"warning: {flag} {value} is not a URI (gs://...); the "
             "cluster's containers must be able to read it", file=sys.stderr)
 
@@ -180,6 +201,7 @@ def build_pipeline(args: argparse.Namespace):
   from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
+  check_deployment_flags(args)
   config = logical_config(args)
   try:
     plan = data_plan.make_plan(args.data_root, config)
@@ -228,6 +250,7 @@ def task_images(args: argparse.Namespace):
 
 def compile_pipeline(args: argparse.Namespace) -> str:
   """Writes the spec file; returns its path."""
+  check_deployment_flags(args)  # Before the slow imports.
   import yaml  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
@@ -241,7 +264,10 @@ def compile_pipeline(args: argparse.Namespace) -> str:
   dag = build_pipeline(args)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-          default_image=task_images(args)))
+          default_image=task_images(args),
+          # Schema 2.1.0: open-source Kubeflow Pipelines refuses 2.0.0 at
+          # upload, and Vertex AI takes 2.1.0 (docs/kubeflow.md).
+          use_pipeline_spec_2_1=True))
   job = runner.run(dag, write_out=False)
   # TFX puts the root only in the PipelineJob's runtimeConfig, which a YAML
   # PipelineSpec does not have; defaultPipelineRoot is where Kubeflow

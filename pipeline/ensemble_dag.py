@@ -3,11 +3,14 @@
 With `ensemble.members` set (`--ensemble`), `create_pipeline` calls
 `ensemble_nodes` in place of its one Trainer:
 
-    Transform[_<input size>] --> Trainer_<member> (one per member) --> Ensemble
+    Transform[-<input size>] --> Trainer-<member> (one per member) --> Ensemble
 
 - Members share ExampleGen, the statistics and the validation; a member
   whose input size is the config's shares the pipeline's Transform, and
-  members of another input size share a `Transform_<size>` of their own.
+  members of another input size share a `Transform-<size>` of their own.
+- Node ids are KFP task names, which Kubeflow Pipelines' Argo backend reads
+  as letters, digits and `-` only (docs/kubeflow.md): hence `-`, not `_`
+  (`Member.trainer_id`, settings/ensemble.py).
 - Each member Trainer gets only its own settings (the config with the
   member's backbone, input size and epochs, and the fit slice it leaves
   out), so adding a member re-trains only that member: the others' ids and
@@ -54,7 +57,7 @@ def ensemble_nodes(config: config_lib.PipelineConfig, examples,
     size = member_config.input_size
     if size not in transforms:
       transforms[size] = make_transform(
-          member_config.transform_settings()).with_id(f"Transform_{size}")
+          member_config.transform_settings()).with_id(f"Transform-{size}")
       nodes.append(transforms[size])
     trainer = make_trainer(
         member_config.trainer_settings(

@@ -152,14 +152,14 @@ def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
 
 def apply_trainer_resources(dag, resources) -> None:
   """Attaches `resources` to the pipeline's Trainer node (by id), or to each
-  ensemble member's (`Trainer_<member>`, pipeline/ensemble_dag.py), so the
+  ensemble member's (`Trainer-<member>`, pipeline/ensemble_dag.py), so the
   shared create_pipeline(...) stays free of deployment details."""
   trainers = [node for node in dag.components if node.id == TRAINER_ID]
   members = [node for node in dag.components
-             if node.id.startswith(TRAINER_ID + "_")]
+             if node.id.startswith(TRAINER_ID + "-")]
   if len(trainers) + bool(members) != 1:
     raise DeploymentSettingError(
         f"expected one node with id {TRAINER_ID!r} (or ensemble members "
-        f"{TRAINER_ID}_<member>) in the pipeline, found {len(trainers)}")
+        f"{TRAINER_ID}-<member>) in the pipeline, found {len(trainers)}")
   for trainer in trainers or members:
     trainer.with_platform_config(resources)

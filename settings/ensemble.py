@@ -50,14 +50,18 @@ class Member:
   @property
   def name(self) -> str:
     """A name that tells members apart: `simple_cnn`, `simple_cnn_32`,
-    `simple_cnn_32_e2`; the member's Trainer is `Trainer_<name>`."""
+    `simple_cnn_32_e2`."""
     return "_".join([self.backbone] +
                     ([str(self.input_size)] if self.input_size else []) +
                     ([f"e{self.epochs}"] if self.epochs else []))
 
   @property
   def trainer_id(self) -> str:
-    return f"Trainer_{self.name}"
+    """The member's Trainer node: `Trainer-simple-cnn-32-e2`. A node id is
+    a KFP task name, which Kubeflow Pipelines' Argo backend reads as
+    letters, digits and `-` only; `_` -> `-` is one to one, so no two
+    members share an id."""
+    return "Trainer-" + self.name.replace("_", "-")
 
 
 def parse_member(text: str) -> Member:

@@ -33,8 +33,8 @@ def test_members_parse_with_their_own_size_and_epochs():
       ("simple_cnn", 0, 0), ("simple_cnn", 24, 0),
       ("mobilenet_v3_small", 32, 3)]
   assert [m.trainer_id for m in parsed] == [
-      "Trainer_simple_cnn", "Trainer_simple_cnn_24",
-      "Trainer_mobilenet_v3_small_32_e3"]
+      "Trainer-simple-cnn", "Trainer-simple-cnn-24",
+      "Trainer-mobilenet-v3-small-32-e3"]
   config = _config()
   member = ensemble_settings.member_config(config, parsed[2])
   assert (member.model.backbone, member.input_size, member.train.epochs) == (
@@ -116,23 +116,23 @@ def test_members_are_trainers_that_share_transform_by_input_size(tmp_path):
   assert "Trainer" not in nodes
   upstream = {node_id: {n.id for n in node.upstream_nodes}
               for node_id, node in nodes.items()}
-  assert "Transform" in upstream["Trainer_simple_cnn"]
-  assert "Transform" in upstream["Trainer_mobilenet_v3_small_32_e3"]
-  assert "Transform_24" in upstream["Trainer_simple_cnn_24"]
+  assert "Transform" in upstream["Trainer-simple-cnn"]
+  assert "Transform" in upstream["Trainer-mobilenet-v3-small-32-e3"]
+  assert "Transform-24" in upstream["Trainer-simple-cnn-24"]
   assert [n for n in nodes if n.startswith("Transform")] == [
-      "Transform", "Transform_24"]
-  assert {"Trainer_simple_cnn", "Trainer_simple_cnn_24",
-          "Trainer_mobilenet_v3_small_32_e3"} <= upstream["Ensemble"]
+      "Transform", "Transform-24"]
+  assert {"Trainer-simple-cnn", "Trainer-simple-cnn-24",
+          "Trainer-mobilenet-v3-small-32-e3"} <= upstream["Ensemble"]
   for consumer in ("Evaluator", "EvalInference", "Pusher"):
     assert "Ensemble" in upstream[consumer], consumer
   # Each member's own settings, and the fit slice it leaves out.
   settings = json.loads(
-      nodes["Trainer_mobilenet_v3_small_32_e3"].exec_properties[
+      nodes["Trainer-mobilenet-v3-small-32-e3"].exec_properties[
           "custom_config"])
   assert settings["model"]["backbone"] == "mobilenet_v3_small"
   assert settings["train"]["epochs"] == 3
   assert settings["fit_slice_percent"] == 10
-  assert json.loads(nodes["Transform_24"].exec_properties[
+  assert json.loads(nodes["Transform-24"].exec_properties[
       "custom_config"]) == {"input_size": 24}
   ensemble = json.loads(nodes["Ensemble"].exec_properties["custom_config"])
   assert ensemble["fit_percent"] == 10
@@ -154,7 +154,7 @@ def test_adding_a_member_leaves_the_others_settings_as_they_were(tmp_path):
                 ("Trainer", "Transform"))}
   two, three = properties(MEMBERS[:2]), properties(MEMBERS)
   assert {k: three[k] for k in two} == two
-  assert set(three) - set(two) == {"Trainer_mobilenet_v3_small_32_e3"}
+  assert set(three) - set(two) == {"Trainer-mobilenet-v3-small-32-e3"}
 
 
 def test_kubeflow_runs_the_members_as_parallel_tasks(tmp_path):

@@ -158,9 +158,10 @@ def test_the_fit_slice_is_in_no_eval_and_no_training_data(runs):
     # The settings that member's Trainer trained with, read back from its
     # training record, and the stream its run_fn reads with them: one epoch
     # of it (shuffled before it repeats) is exactly train less the slice.
+    trainer_id = "Trainer-" + member["name"].replace("_", "-")
     histories = glob.glob(os.path.join(
-        output_dir, "pipeline_root", "**", f"Trainer_{member['name']}",
-        "model_run", "*", features.TRAINING_HISTORY_FILE), recursive=True)
+        output_dir, "pipeline_root", "**", trainer_id, "model_run", "*",
+        features.TRAINING_HISTORY_FILE), recursive=True)
     assert len(histories) == 1, histories
     with open(histories[0], encoding="utf-8") as f:
       settings = config_lib.TrainerSettings.from_dict(
@@ -176,11 +177,11 @@ def test_the_fit_slice_is_in_no_eval_and_no_training_data(runs):
 def test_adding_a_member_retrains_only_that_member(runs):
   first, second = list(runs["states"].values())
   trainers = {node for node in second if node.startswith("Trainer")}
-  assert trainers == {"Trainer_simple_cnn", "Trainer_simple_cnn_24",
-                      "Trainer_simple_cnn_32_e2"}
-  assert second["Trainer_simple_cnn_32_e2"] == "COMPLETE"
-  for node in ("Trainer_simple_cnn", "Trainer_simple_cnn_24", "Transform",
-               "Transform_24", "ImportExampleGen", "StatisticsGen"):
+  assert trainers == {"Trainer-simple-cnn", "Trainer-simple-cnn-24",
+                      "Trainer-simple-cnn-32-e2"}
+  assert second["Trainer-simple-cnn-32-e2"] == "COMPLETE"
+  for node in ("Trainer-simple-cnn", "Trainer-simple-cnn-24", "Transform",
+               "Transform-24", "ImportExampleGen", "StatisticsGen"):
     assert first[node] == "COMPLETE", node
     assert second[node] == "CACHED", node
   assert second["Ensemble"] == "COMPLETE"

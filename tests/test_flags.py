@@ -171,8 +171,7 @@ def _custom_configs_of_spec(path):
   with open(path, encoding="utf-8") as spec_file:
     tasks = json.load(spec_file)["pipelineSpec"]["root"]["dag"]["tasks"]
   return {name: json.loads(tasks[name]["inputs"]["parameters"]
-                           ["custom_config"]["runtimeValue"]["constantValue"]
-                           ["stringValue"])
+                           ["custom_config"]["runtimeValue"]["constant"])
           for name in ("Transform", "Trainer")}
 
 
@@ -199,8 +198,12 @@ def test_same_flags_same_custom_config_locally_and_in_the_kubeflow_spec(
   local = _custom_configs_of_pipeline(local_runner.local_pipeline(
       str(tmp_path / "out"), data_plan.make_plan(root, local_config),
       local_config, beam_pipeline_args=[]))
+  # The deployment flags a spec needs (kubeflow_runner.py has no defaults).
+  deployment = ["--image", "registry.example/flowers:1", "--pipeline-root",
+                str(tmp_path / "root"), "--serving-dir",
+                str(tmp_path / "serving")]
   spec = kubeflow_runner.compile_pipeline(kubeflow_runner.parse_args(
-      logical + ["--output", str(tmp_path / "spec.json")]))
+      logical + deployment + ["--output", str(tmp_path / "spec.json")]))
   compiled = _custom_configs_of_spec(spec)
   assert compiled == local
   trainer = config_lib.TrainerSettings.from_custom_config(compiled["Trainer"])

@@ -13,7 +13,8 @@ gate is 0 so that span 1's 2-epoch model is blessed):
    `local_runner.py --data-root ... --classes ...` into the SAME output
    folder, with its other class list;
 3. "New data arrives": two spans with `--warm-start`;
-4. the Kubeflow compile (`make kubeflow`'s command).
+4. the Kubeflow compile (`make kubeflow`'s command), refused without the
+   deployment settings, then with them.
 
 Each step must exit 0 and either push a model or say which gate stopped
 it. When the README's commands change, this test changes with them: it
@@ -172,11 +173,25 @@ def test_the_readme_in_order(tmp_path):
                          r"\(model \S+/Trainer/model/\d+\)",
                          process.stdout), process.stdout[-3000:]
 
-  # 4. The Kubeflow compile, as `make kubeflow` runs it.
+  # 4. The Kubeflow compile, as `make kubeflow` runs it: without the
+  # deployment settings it stops with one line naming them (a spec has no
+  # placeholder image or bucket); with docs/deploy.md's variables it writes
+  # the spec.
   spec = tmp_path / "flowers_pipeline.json"
-  process = subprocess.run(
-      [sys.executable, "kubeflow_runner.py", "--output", str(spec)],
-      cwd=work, env=env, capture_output=True, text=True, timeout=600,
-      check=False)
+  command = [sys.executable, "kubeflow_runner.py", "--output", str(spec)]
+  bare = {name: value for name, value in env.items()
+          if not name.startswith("FLOWERS_")}
+  process = subprocess.run(command, cwd=work, env=bare, capture_output=True,
+                           text=True, timeout=600, check=False)
+  assert process.returncode != 0 and not spec.exists()
+  assert process.stderr.strip().splitlines()[-1].startswith(
+      "error: --image (env FLOWERS_IMAGE), --pipeline-root"), process.stderr
+  deployment = dict(bare, FLOWERS_IMAGE="registry.example/flowers:1",
+                    FLOWERS_PIPELINE_ROOT="gs://bucket/flowers/root",
+                    FLOWERS_DATA_ROOT="gs://bucket/flowers/data",
+                    FLOWERS_SERVING_DIR="gs://bucket/flowers/serving")
+  process = subprocess.run(command, cwd=work, env=deployment,
+                           capture_output=True, text=True, timeout=600,
+                           check=False)
   assert process.returncode == 0, process.stdout + process.stderr
   assert spec.stat().st_size > 0

@@ -213,6 +213,98 @@ def test_every_component_with_its_edges(compiled, profile):
           for upstream in node.upstream_nodes} == EXPECTED_EDGES
 
 
+# Open-source Kubeflow Pipelines' rules for an uploaded spec, written from
+# its code (kubeflow/pipelines 2.17.0 and the Argo it builds with), not from
+# ours, so that a spec it would refuse fails here:
+# 1. The API server's upload (backend/src/apiserver/template/v2_template.go,
+#    template.New) refuses any schemaVersion but this one.
+KFP_SCHEMA_VERSION = "2.1.0"
+# 2. Its Argo compiler (backend/src/v2/compiler/argocompiler/dag.go) turns
+#    each task into the Argo DAG tasks `<task>-driver` and `<task>`, and its
+#    dependencies into a `depends` expression of task names. Argo
+#    (argo-workflows workflow/validate/validate.go) takes a DAG task name
+#    that matches this, in at most 128 characters, and not beginning with a
+#    digit where `depends` is used; its `depends` parser
+#    (workflow/common/ancestry.go) reads a name with the same pattern, so
+#    `a_b` is read as the task `a`.
+ARGO_TASK_NAME = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*")
+ARGO_TASK_NAME_MAX = 128
+ARGO_DRIVER_SUFFIX = "-driver"
+# Every shape of the DAG the flags make, each compiled for both backends.
+ENSEMBLE_MEMBERS = "simple_cnn,simple_cnn:24,mobilenet_v3_small:32:3"
+DAG_VARIANTS = {
+    "plain": [],
+    "spans": ["--spans", "2-4"],
+    "warm-start": ["--spans", "latest", "--warm-start"],
+    "tune": ["--tune"],
+    "ensemble": ["--ensemble", ENSEMBLE_MEMBERS, "--input-size", "32"],
+}
+
+
+def _backend_refusals(spec):
+  """What open-source Kubeflow Pipelines would refuse in a PipelineSpec, by
+  the two rules above."""
+  refusals = []
+  if spec.get("schemaVersion") != KFP_SCHEMA_VERSION:
+    refusals.append(f"schemaVersion {spec.get('schemaVersion')!r}")
+  dags = [spec["root"]] + list(spec.get("components", {}).values())
+  for dag in dags:
+    for task in dag.get("dag", {}).get("tasks", {}):
+      for argo_name in (task, task + ARGO_DRIVER_SUFFIX):
+        if (not ARGO_TASK_NAME.fullmatch(argo_name) or
+            len(argo_name) > ARGO_TASK_NAME_MAX or argo_name[0].isdigit()):
+          refusals.append(f"task name {argo_name!r}")
+          break
+  return refusals
+
+
+@pytest.mark.parametrize("backend", ["vertex", "kubeflow"])
+@pytest.mark.parametrize("variant", list(DAG_VARIANTS))
+def test_the_backend_accepts_every_variant(variant, backend, tmp_path):
+  """The YAML spec, as Kubeflow Pipelines uploads it, for every DAG shape
+  and both --kfp-backend values (Vertex AI takes schema 2.1.0 too)."""
+  output = tmp_path / "spec.yaml"
+  assert kubeflow_runner.main(
+      COMMON + DAG_VARIANTS[variant] +
+      ["--kfp-backend", backend, "--output", str(output)]) == 0
+  spec = yaml.safe_load(output.read_text())
+  refusals = _backend_refusals(spec)
+  assert not refusals, f"Kubeflow Pipelines would refuse {refusals}"
+  # The variant is what it says: its own nodes are in the spec.
+  tasks = spec["root"]["dag"]["tasks"]
+  if variant == "tune":
+    assert "Tuner" in tasks
+  if variant == "ensemble":
+    assert len([task for task in tasks if task.startswith("Trainer")]) == 3
+
+
+def test_the_backend_rules_refuse_what_kfp_refused():
+  """The rules fail the spec KFP 2.17.0 refused (docs/kubeflow.md): schema
+  2.0.0 and a task name with `_`; an Argo-valid name passes."""
+  spec = {"schemaVersion": "2.0.0", "root": {"dag": {"tasks": {
+      "latest_blessed_model_resolver": {}, "Transform-24": {},
+      "EvalInference": {}}}}}
+  assert _backend_refusals(spec) == [
+      "schemaVersion '2.0.0'", "task name 'latest_blessed_model_resolver'"]
+
+
+@pytest.mark.parametrize("flag", ["--image", "--pipeline-root", "--data-root",
+                                  "--serving-dir"])
+def test_a_spec_without_a_deployment_flag_is_refused(flag, tmp_path):
+  """No placeholder image or bucket: one line names the missing flag and its
+  variable, and no spec is written."""
+  index = COMMON.index(flag)
+  argv = COMMON[:index] + COMMON[index + 2:]
+  output = tmp_path / "spec.json"
+  with pytest.raises(SystemExit) as exit_info:
+    kubeflow_runner.main(argv + ["--output", str(output)])
+  message = str(exit_info.value.code)
+  assert message.startswith("error: ") and "\n" not in message
+  env = "FLOWERS_" + flag[2:].upper().replace("-", "_")
+  assert f"{flag} (env {env}) not given" in message
+  assert not output.exists()
+
+
 def test_tune_adds_the_tuner_with_its_edges(tmp_path):
   args = kubeflow_runner.parse_args(
       COMMON + ["--tune", "--output", str(tmp_path / "spec.json")])
@@ -352,8 +444,7 @@ def test_vertex_trainer_job(tmp_path):
           "GenericExecutor") in trainer["args"]
   custom_config = json.loads(
       parsed["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]
-      ["parameters"]["custom_config"]["runtimeValue"]["constantValue"]
-      ["stringValue"])
+      ["parameters"]["custom_config"]["runtimeValue"]["constant"])
   assert custom_config["ai_platform_enable_vertex"] is True
   assert custom_config["ai_platform_vertex_region"] == "europe-west4"
   job = custom_config["ai_platform_training_args"]
@@ -462,8 +553,7 @@ def test_vertex_trainer_replicas_are_a_chief_and_workers(tmp_path):
     parsed = json.load(f)
   custom_config = json.loads(
       parsed["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]
-      ["parameters"]["custom_config"]["runtimeValue"]["constantValue"]
-      ["stringValue"])
+      ["parameters"]["custom_config"]["runtimeValue"]["constant"])
   machine = {"machine_type": "n1-standard-8",
              "accelerator_type": "NVIDIA_L4", "accelerator_count": 2}
   image = {"image_uri": "registry.example/flowers-gpu:1"}

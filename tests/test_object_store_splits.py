@@ -68,6 +68,9 @@ def test_the_compile_says_which_splits_it_assumed(tmp_path, capsys):
   spec_path = str(tmp_path / "spec.json")
   assert kubeflow_runner.main([
       "--data-root", UNREADABLE, "--image-size", str(SIZE),
+      "--image", "registry.example/flowers:1",
+      "--pipeline-root", "gs://no-such-bucket-here/root",
+      "--serving-dir", "gs://no-such-bucket-here/serving",
       "--output", spec_path, "--set", "predict.test_split=on"]) == 0
   out = capsys.readouterr().out
   assert f"data: {UNREADABLE}: not readable from here" in out

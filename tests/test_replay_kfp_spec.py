@@ -36,7 +36,8 @@ BASELINE_TASKS = ("BaselineModel", "PreviousModel")
 def compile_spec(folder, data_root, *flags):
   """kubeflow_runner.py's spec with every path on this machine."""
   spec_path = os.path.join(folder, "spec.json")
-  argv = ["--pipeline-root", os.path.join(folder, "root"),
+  argv = ["--image", "registry.example/flowers:1",
+          "--pipeline-root", os.path.join(folder, "root"),
           "--data-root", data_root,
           "--serving-dir", os.path.join(folder, "serving"),
           "--output", spec_path, "--beam-profile", "in_memory", *flags]
@@ -145,13 +146,22 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   assert os.path.exists(os.path.join(report["uri"], render.CONFUSION_PNG))
 
 
-def test_hook_output_reaches_the_executor_in_both_forms():
+def _inputs_spec(spec, task):
+  """The inputs spec TFX writes into a task's executor arguments (schema
+  2.1.0), which its entry point types `parameterValues` by."""
+  component = spec["components"][spec["root"]["dag"]["tasks"][task][
+      "componentRef"]["name"]]
+  args = spec["deploymentSpec"]["executors"][component["executorLabel"]][
+      "container"]["args"]
+  return args[args.index("--json_serialized_inputs_spec_args") + 1]
+
+
+def test_hook_output_reaches_the_executor(spec):
   """What TFX's ExampleGen driver writes (parameterValues, numbers as
-  floats) becomes the executor's parameters, as TFX's entry point reads
-  them without an inputs spec (the legacy form)."""
+  floats) becomes the executor's parameterValues, which TFX's entry point
+  reads with the task's inputs spec."""
   executor_input = {
-      "inputs": {"parameters": {"input_base": {"stringValue": "/d"}},
-                 "parameterValues": {"input_base": "/d"}},
+      "inputs": {"parameterValues": {"input_base": "/d"}},
       "outputs": {"artifacts": {"examples": {"artifacts": [
           {"name": "e", "uri": "/u", "metadata": {}}]}}}}
   set_here = driver_tasks.apply_hook_output({
@@ -161,18 +171,54 @@ def test_hook_output_reaches_the_executor_in_both_forms():
           {"metadata": {"custom:span": 2.0}}]}}}, executor_input)
   assert set_here == ["input_config", "input_fingerprint", "span"]
   inputs = executor_input["inputs"]
-  assert inputs["parameters"]["span"] == {"intValue": "2"}
   assert inputs["parameterValues"]["span"] == 2
   assert executor_input["outputs"]["artifacts"]["examples"]["artifacts"][0][
       "metadata"] == {"custom:span": 2.0}
   from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
   from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils  # pylint: disable=g-import-not-at-top
-  parsed = json_format.ParseDict(
-      {"inputs": {"parameters": inputs["parameters"]}},
-      pipeline_spec_pb2.ExecutorInput())
-  assert kubeflow_v2_entrypoint_utils.parse_execution_properties(
-      parsed.inputs.parameter_values, parsed.inputs.parameters)["span"] == 2
+  parsed = json_format.ParseDict({"inputs": inputs},
+                                 pipeline_spec_pb2.ExecutorInput())
+  inputs_spec = json_format.Parse(_inputs_spec(spec, "ImportExampleGen"),
+                                  pipeline_spec_pb2.ComponentInputsSpec())
+  properties = kubeflow_v2_entrypoint_utils.parse_execution_properties(
+      parsed.inputs.parameter_values, parsed.inputs.parameters, inputs_spec)
+  assert properties["span"] == 2 and properties["input_base"] == "/d"
+
+
+def test_every_tasks_parameters_pass_the_drivers_check(spec):
+  """Each task's constants, as the replay passes them, pass the KFP
+  driver's type check; a number where the spec declares a string becomes
+  text, and a string where it declares a number is refused by name."""
+  constants = {}
+  for name, task in spec["root"]["dag"]["tasks"].items():
+    component = spec["components"][task["componentRef"]["name"]]
+    constants[name] = {key: spec_lib.constant(source, key) for key, source
+                       in task.get("inputs", {}).get("parameters", {}).items()}
+    assert spec_lib.parameter_values(component, constants[name], name) == (
+        constants[name])
+  component = spec["components"]["ImportExampleGen"]
+  declared = component["inputDefinitions"]["parameters"]
+  assert declared["input_base"]["parameterType"] == "STRING"
+  assert declared["output_data_format"]["parameterType"] == "NUMBER_INTEGER"
+  values = constants["ImportExampleGen"]
+  assert spec_lib.parameter_values(
+      component, dict(values, input_base=7), "t")["input_base"] == "7"
+  with pytest.raises(replay.ReplayError, match="'output_data_format' type "
+                     "mismatch: expect NUMBER_INTEGER, got str"):
+    spec_lib.parameter_values(
+        component, dict(values, output_data_format="6"), "t")
+  del values["input_base"]
+  with pytest.raises(replay.ReplayError, match="'input_base'"):
+    spec_lib.parameter_values(component, values, "t")
+
+
+def test_a_spec_of_another_schema_is_refused(tmp_path):
+  path = tmp_path / "old.json"
+  path.write_text(json.dumps({"pipelineSpec": {"schemaVersion": "2.0.0"}}))
+  with pytest.raises(replay.ReplayError,
+                     match=r"old.json: pipeline spec schema '2.0.0'"):
+    spec_lib.load_spec(str(path))
 
 
 @pytest.mark.slow

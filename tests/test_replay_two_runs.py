@@ -55,6 +55,7 @@ def _write_span(data_root: str, span: int, head_first: int):
 def _compile(folder, data_root, classes_file, *extra):
   spec_path = os.path.join(folder, "spec.json")
   assert kubeflow_runner.main([
+      "--image", "registry.example/flowers:1",
       "--pipeline-root", os.path.join(folder, "root"),
       "--data-root", data_root,
       "--serving-dir", os.path.join(folder, "serving"),

@@ -48,8 +48,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
       "not cover).")
   parser.add_argument("--spec", required=True,
                       help="the spec kubeflow_runner.py wrote (.json or "
-                      ".yaml), compiled with local --pipeline-root, "
-                      "--data-root and --serving-dir")
+                      ".yaml, schema 2.1.0), compiled with local "
+                      "--pipeline-root, --data-root and --serving-dir")
   parser.add_argument("--pipeline-root", required=True,
                       help="local folder for the artifacts and the replay's "
                       "ledger (reuse it to let the resolver find earlier "

@@ -17,7 +17,6 @@ from typing import Any, Dict, List, Mapping
 
 from tools.kfp_replay.ledger import Ledger
 from tools.kfp_replay.spec import ReplayError
-from tools.kfp_replay.spec import legacy_value
 
 _INPUT_METADATA = re.compile(
     r"\{\{\$\.inputs\.artifacts\['([^']+)'\]\.metadata\['([^']+)'\]\}\}")
@@ -68,9 +67,7 @@ def apply_hook_output(driver_output: Mapping[str, Any],
   input, in place; returns the parameters it set.
 
   The output artifacts get the metadata the driver computed; the
-  parameters it returns replace the task's, in both forms the launcher
-  fills (`parameterValues`, and the legacy `parameters` TFX's entry point
-  reads when it is given no inputs spec).
+  parameters it returns replace the task's `parameterValues`.
   """
   outputs = executor_input["outputs"]["artifacts"]
   for key, listed in driver_output.get("artifacts", {}).items():
@@ -85,5 +82,4 @@ def apply_hook_output(driver_output: Mapping[str, Any],
   inputs = executor_input["inputs"]
   for key, value in parameters.items():
     inputs["parameterValues"][key] = value
-    inputs["parameters"][key] = legacy_value(value)
   return sorted(parameters)

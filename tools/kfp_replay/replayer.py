@@ -5,8 +5,11 @@
 * A container task runs its executor's `command` and `args` as written,
   with `{{$}}` replaced by the ExecutorInput JSON the KFP v2 launcher
   passes: input artifacts (name, uri, type, metadata) from the producing
-  tasks, the task's constant parameters (the legacy `parameters` and the
-  newer `parameterValues`), output artifacts with fresh URIs
+  tasks, the task's constant parameters as `parameterValues` (checked
+  against the component's inputs and typed as the KFP driver does,
+  spec.parameter_values; schema 2.1.0 has no legacy `parameters`, and
+  TFX's entry point reads `parameterValues` with the inputs spec the
+  executor's arguments carry), output artifacts with fresh URIs
   `<root>/<run id>/<task>_<n>/<output>` and the `outputFile` the executor
   writes its ExecutorOutput to. A `lifecycle.preCacheCheck` hook runs first
   with the same input, and what it returns (artifact metadata, execution
@@ -37,7 +40,7 @@ from tools.kfp_replay.ledger import LEDGER_FILE
 from tools.kfp_replay.ledger import Ledger
 from tools.kfp_replay.spec import ReplayError
 from tools.kfp_replay.spec import constant
-from tools.kfp_replay.spec import legacy_value
+from tools.kfp_replay.spec import parameter_values
 from tools.kfp_replay.spec import task_order
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -182,7 +185,8 @@ class Replayer:
                             f"{name}_{self._executions}")
     if component.get("outputDefinitions", {}).get("parameters"):
       raise ReplayError(f"task {name}: output parameters are not replayed")
-    parameters = self._parameters(name, task)
+    parameters = parameter_values(component, self._parameters(name, task),
+                                  f"task {name}")
     outputs = {
         key: {"artifacts": [{
             "name": f"{self.run_id}/{name}/{key}",
@@ -195,7 +199,6 @@ class Replayer:
     executor_input = {
         "inputs": {
             "artifacts": self.input_artifacts(name, task),
-            "parameters": {k: legacy_value(v) for k, v in parameters.items()},
             "parameterValues": parameters,
         },
         "outputs": {"artifacts": outputs,

@@ -1,10 +1,17 @@
-"""The compiled spec as the replay reads it: its tasks in an order that
-respects every dependency, artifact types, constant parameters."""
+"""The compiled spec as the replay reads it: pipeline spec schema 2.1.0, its
+tasks in an order that respects every dependency, artifact types, constant
+parameters and the values the KFP driver passes for them."""
 
 import json
 from typing import Any, Dict, List, Mapping
 
 import yaml
+
+# The schema kubeflow_runner.py writes, and the only one open-source Kubeflow
+# Pipelines' API server accepts (backend/src/apiserver/template/
+# v2_template.go). Its parameters are typed (`parameterType`), constants are
+# `runtimeValue.constant`, and the executor gets `parameterValues` only.
+SCHEMA_VERSION = "2.1.0"
 
 
 class ReplayError(RuntimeError):
@@ -12,11 +19,18 @@ class ReplayError(RuntimeError):
 
 
 def load_spec(path: str) -> Dict[str, Any]:
-  """The PipelineSpec of a `.json` PipelineJob or a `.yaml` PipelineSpec."""
+  """The PipelineSpec of a `.json` PipelineJob or a `.yaml` PipelineSpec;
+  ReplayError naming the file unless it is schema 2.1.0."""
   with open(path, encoding="utf-8") as spec_file:
     document = (yaml.safe_load(spec_file) if path.endswith((".yaml", ".yml"))
                 else json.load(spec_file))
-  return document.get("pipelineSpec", document)
+  spec = document.get("pipelineSpec", document)
+  version = spec.get("schemaVersion")
+  if version != SCHEMA_VERSION:
+    raise ReplayError(
+        f"{path}: pipeline spec schema {version!r}; the replay reads "
+        f"{SCHEMA_VERSION}, which kubeflow_runner.py writes: compile it again")
+  return spec
 
 
 def dependencies(task: Mapping[str, Any]) -> set:
@@ -57,24 +71,44 @@ def schema_title(artifact_type: Mapping[str, Any]) -> str:
 def constant(source: Mapping[str, Any], where: str) -> Any:
   """A task parameter's value; only constants exist without a cluster."""
   runtime_value = source.get("runtimeValue")
-  if runtime_value is None:
+  if runtime_value is None or "constant" not in runtime_value:
     raise ReplayError(
         f"{where}: only constant parameters can be replayed, not {source}")
-  if "constant" in runtime_value:
-    return runtime_value["constant"]
-  value = runtime_value["constantValue"]
-  if "stringValue" in value:
-    return value["stringValue"]
-  if "intValue" in value:
-    return int(value["intValue"])
-  return float(value["doubleValue"])
+  return runtime_value["constant"]
 
 
-def legacy_value(value: Any) -> Dict[str, Any]:
-  """A value in ExecutorInput's legacy `parameters` form."""
-  if isinstance(value, bool) or not isinstance(value, (int, float)):
-    return {"stringValue": value if isinstance(value, str)
-            else json.dumps(value)}
-  if isinstance(value, int):
-    return {"intValue": str(value)}
-  return {"doubleValue": value}
+# A non-string parameter's JSON kinds, by its declared type.
+_KINDS = {"NUMBER_DOUBLE": (int, float), "NUMBER_INTEGER": (int, float),
+          "BOOLEAN": (bool,), "LIST": (list,), "STRUCT": (dict,)}
+
+
+def parameter_values(component: Mapping[str, Any],
+                     values: Mapping[str, Any], where: str
+                     ) -> Dict[str, Any]:
+  """The `parameterValues` the KFP driver passes a task's executor, checked
+  against the component's `inputDefinitions` as the driver checks them
+  (kubeflow/pipelines backend/src/v2/driver/resolve.go): a declared
+  parameter without a value must be optional or have a default (and is then
+  left out), a STRING of another kind becomes its JSON text, and any other
+  type must match; a mismatch is a ReplayError naming the parameter."""
+  result = dict(values)
+  declared = component.get("inputDefinitions", {}).get("parameters", {})
+  for name, definition in declared.items():
+    kind = definition.get("parameterType")
+    if name not in values:
+      if not (definition.get("isOptional") or "defaultValue" in definition):
+        raise ReplayError(f"{where}: neither value nor default value for "
+                          f"the non-optional parameter {name!r}")
+      continue
+    value = values[name]
+    if kind == "STRING":
+      if not isinstance(value, str):
+        result[name] = json.dumps(value)
+    elif kind not in _KINDS:
+      raise ReplayError(f"{where}: parameter {name!r} has the type {kind!r}, "
+                        "which the replay does not know")
+    elif (not isinstance(value, _KINDS[kind]) or
+          (isinstance(value, bool) and bool not in _KINDS[kind])):
+      raise ReplayError(f"{where}: parameter {name!r} type mismatch: expect "
+                        f"{kind}, got {type(value).__name__}")
+  return result

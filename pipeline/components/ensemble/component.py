@@ -2,7 +2,7 @@
 
 In the DAG (pipeline/ensemble_dag.py), with `ensemble.members` set:
 
-    Trainer_<member> (one per member, in parallel) --> Ensemble
+    Trainer-<member> (one per member, in parallel) --> Ensemble
     ImportExampleGen (the train split's fit slice)  --> Ensemble
     Ensemble --> Evaluator, EvalInference, BatchPrediction, Pusher
 
