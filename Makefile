@@ -18,7 +18,7 @@ help:
 	@echo "make test     - run every test, slow ones included (installs first)"
 	@echo "make test-fast- unit tests only"
 	@echo "make test-engines - the Flink/Spark end-to-end tests alone (Maven and a JDK)"
-	@echo "make kubeflow - compile the KFP v2 pipeline spec"
+	@echo "make kubeflow - compile the KFP v2 pipeline spec (needs FLOWERS_IMAGE, FLOWERS_PIPELINE_ROOT, FLOWERS_DATA_ROOT, FLOWERS_SERVING_DIR; docs/deploy.md)"
 	@echo "make image-check - resolve the Dockerfile's cpu/gpu/tpu package sets with pip, no Docker (~3 min)"
 	@echo "make data     - generate the sample data in $(DATA_ROOT)"
 	@echo "make lock     - rewrite constraints.txt from the installed venv"
