@@ -331,6 +331,10 @@ def make_deterministic(seed: int) -> None:
   """
   keras.utils.set_random_seed(seed)
   tf.config.experimental.enable_op_determinism()
+  # Under op determinism TF refuses `tf.random.get_global_generator()`
+  # (which KerasCV's RandAugment and label mixing draw from) until a global
+  # generator is set: a seeded one.
+  tf.random.set_global_generator(tf.random.Generator.from_seed(seed))
   logging.info("Deterministic training: op determinism on, seed %d.", seed)
 
 
