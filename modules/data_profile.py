@@ -1,19 +1,19 @@
 """The data profile: per-record image statistics of a split, as TFDV stats.
 
-One function, `profile_records`, computes the profile on both sides of the
-drift check: the Trainer (`write_training_profile`, from run_fn) profiles
-the split it trains on and stores it in its Model artifact; the
-DataValidator profiles this run's training split and compares the two
-(pipeline/components/data_validator/drift.py).
+One function, `profile_records` (or a `ProfileBuilder` fed by a pass that
+already decodes the records), computes the profile on both sides of the
+drift check (pipeline/components/data_validator/drift.py). It is made once
+per run, by the DataValidator, from the decode its image scan does anyway:
+the validator compares it with the served model's and writes it into its
+ExampleAnomalies artifact (`<anomalies>/data_profile/`). The Pusher names
+that folder in the push record (`data.profile_uri`), and the PreviousModel
+task hands it to the next run's validator with the served model
+(`PROFILE_PROPERTY`). The Trainer reads the training split once, to train.
 
-Why inside the Model artifact: the drift baseline is "the data the latest
-blessed model was trained on". KubeflowV2DagRunner compiles only TFX's
-`LatestBlessedModelStrategy` / `LatestArtifactStrategy` resolvers
-(tfx/orchestration/kubeflow/v2/step_builder.py), so on Kubeflow the only
-way to reach that data is through the blessed Model itself. The profile
-sits in `<model_uri>/data_profile/`, beside `Format-Serving`: the Pusher
-copies only `Format-Serving` (TFX's `serving_model_path`), so the profile
-never reaches a model server.
+Models trained before this kept the profile in their Model artifact
+(`<model_uri>/data_profile/`, which the Trainer wrote with a second decode
+of the split); the validator still reads it there when the push record
+names none.
 
 Per record: the label, the encoded image's size in bytes, its height and
 width (read from the header), and its mean brightness per channel (R, G,
@@ -41,9 +41,11 @@ from modules import image_facts
 from modules import record_reader
 from settings import features
 
-# `<model_uri>/<PROFILE_DIR>/`: outside Format-Serving (the module docstring
-# says why).
+# `<anomalies>/<PROFILE_DIR>/` (and, in older models, `<model_uri>/...`).
 PROFILE_DIR = "data_profile"
+# The custom property of the baseline Model (PreviousModel's output) naming
+# the folder of its training data's profile.
+PROFILE_PROPERTY = "data_profile"
 STATISTICS_FILE = "statistics.pb"
 LABEL_COUNTS_FILE = "label_counts.json"
 
@@ -159,9 +161,10 @@ def profile_records(file_patterns: Sequence[str],
 
 
 def write_profile(statistics: statistics_pb2.DatasetFeatureStatisticsList,
-                  record: Dict, model_uri: str) -> str:
-  """Writes the profile into `<model_uri>/data_profile/`; returns that path."""
-  directory = os.path.join(model_uri, PROFILE_DIR)
+                  record: Dict, artifact_uri: str) -> str:
+  """Writes the profile into `<artifact_uri>/data_profile/`; returns that
+  path."""
+  directory = os.path.join(artifact_uri, PROFILE_DIR)
   tf.io.gfile.makedirs(directory)
   with tf.io.gfile.GFile(os.path.join(directory, STATISTICS_FILE),
                          "wb") as f:
@@ -172,23 +175,14 @@ def write_profile(statistics: statistics_pb2.DatasetFeatureStatisticsList,
   return directory
 
 
-def write_training_profile(fn_args) -> str:
-  """The Trainer's call (run_fn): profiles `fn_args.train_files` into the
-  Model artifact, beside the SavedModel (`fn_args.serving_model_dir` is
-  `<model_uri>/Format-Serving`)."""
-  statistics, record = profile_records(fn_args.train_files)
-  model_uri = os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
-  directory = write_profile(statistics, record, model_uri)
-  logging.info("Wrote the training data's profile to %s.", directory)
-  return directory
-
-
-def read_profile(model_uri: str
+def read_profile(folder: str
                  ) -> Optional[statistics_pb2.DatasetFeatureStatisticsList]:
-  """The profile statistics stored in a Model artifact, or None (a model
-  trained before profiles existed, or by another run_fn)."""
-  path = os.path.join(model_uri, PROFILE_DIR, STATISTICS_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path, "rb") as f:
-    return statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+  """The profile statistics in `folder` (a profile folder, or a Model or
+  ExampleAnomalies artifact holding one in PROFILE_DIR), or None."""
+  for directory in (folder, os.path.join(folder, PROFILE_DIR)):
+    path = os.path.join(directory, STATISTICS_FILE)
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path, "rb") as f:
+        return statistics_pb2.DatasetFeatureStatisticsList.FromString(
+            f.read())
+  return None

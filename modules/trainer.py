@@ -23,7 +23,6 @@ import tensorflow_transform as tft
 
 from modules import augmentation
 from modules import class_weights as class_weights_lib
-from modules import data_profile
 from modules import dataset as dataset_lib
 from modules import fit_slice
 from modules import hyperparameters
@@ -312,9 +311,6 @@ def run_fn(fn_args) -> None:
     strategy_lib.wait_for_chief_export(
         fn_args.serving_model_dir, task, config.train.worker_timeout_seconds)
     return
-  # Beside the SavedModel: the DataValidator's drift baseline once this
-  # model is blessed (modules/data_profile.py).
-  data_profile.write_training_profile(fn_args)
   # Beside it too: the class list this model's outputs index, by name and
   # fingerprint (its pipeline's name carries the same fingerprint).
   features.write_label_space(

@@ -16,6 +16,7 @@ import pytest
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.types import standard_artifacts
 
+from modules import data_profile
 from settings import features
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.baseline import push_records
@@ -28,7 +29,7 @@ FINGERPRINT = features.label_space_fingerprint(CLASSES)
 
 
 def _push(serving_dir, root, version, class_names=CLASSES, examples="ex1",
-          keep_model=True):
+          keep_model=True, profile_uri=None):
   """A pushed version of a model trained on `examples`; returns the model's
   artifact folder (the record's model.uri)."""
   model_uri = os.path.join(root, "Trainer", "model", str(version))
@@ -41,7 +42,8 @@ def _push(serving_dir, root, version, class_names=CLASSES, examples="ex1",
     json.dump({"model": {"uri": model_uri},
                "label_space": features.label_space(class_names),
                "data": {"examples_uri": os.path.join(root, examples),
-                        "spans": f"span {version}"}}, f)
+                        "spans": f"span {version}",
+                        "profile_uri": profile_uri}}, f)
   return model_uri
 
 
@@ -136,12 +138,18 @@ def test_executor_outputs_the_baseline_or_a_model_standing_for_none(
   assert none.get_int_custom_property(baseline_executor.FOUND_PROPERTY) == 0
   reason = features.no_baseline_reason(none.uri)
   assert reason and "no model with this class list" in reason
-  first = _push(serving, root, 1)
+  profile = os.path.join(root, "ExampleValidator", "anomalies", "3",
+                         data_profile.PROFILE_DIR)
+  first = _push(serving, root, 1, profile_uri=profile)
   second = _push(serving, root, 2)
   found = _run_executor(tmp_path, serving, candidate_uri=second)
   assert found.uri == first
   assert found.get_int_custom_property(baseline_executor.FOUND_PROPERTY) == 1
   assert features.no_baseline_reason(found.uri) is None
+  # The drift check finds its training data's profile where the record
+  # says (modules/data_profile.py).
+  assert found.get_string_custom_property(
+      data_profile.PROFILE_PROPERTY) == profile
 
 
 def _artifact(uri, artifact_id=0):

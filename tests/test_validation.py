@@ -389,11 +389,11 @@ def test_an_eval_split_of_one_class_stops_the_run_unless_allowed(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# Drift against the latest blessed model's training data.
+# Drift against the served model's training data.
 
 def _baseline_model(tmp_path, examples, with_profile=True):
-  """A Model artifact as the Trainer leaves it: the profile of the
-  examples it trained on in `<uri>/data_profile/` (or none)."""
+  """A Model artifact as a Trainer before this change left it: the profile
+  of the examples it trained on in `<uri>/data_profile/` (or none)."""
   model = standard_artifacts.Model()
   model.uri = str(tmp_path / "baseline_model")
   model.id = 7
@@ -465,6 +465,32 @@ def test_stop_on_drift_makes_drift_an_error(tmp_path):
   assert not any("drift" in w for w in summary.warnings)
 
 
+def test_the_profile_the_push_record_names_is_the_reference(tmp_path):
+  """A served model's reference is the profile its run's validator wrote
+  (named in its push record, passed on by PreviousModel), not a second
+  read of the data by the Trainer; and every run writes its own."""
+  span_1 = _examples(SPAN_1, "b", unique=True)
+  first, summary, error = _run_validator(
+      tmp_path / "first", {"train": span_1,
+                           "eval": _examples(EVAL, "e", unique=True)})
+  assert error is None and summary.drift["baseline"] is None
+  written = summary.drift["current_profile"]
+  assert written == os.path.join(first.uri, data_profile.PROFILE_DIR)
+  assert data_profile.read_profile(written) is not None
+  # The model's own folder has no profile: the property leads to it.
+  served = _baseline_model(tmp_path, [], with_profile=False)
+  served.set_string_custom_property(data_profile.PROFILE_PROPERTY, written)
+  _, summary, error = _run_validator(
+      tmp_path / "second", {"train": _examples(SPAN_2, "t", unique=True),
+                            "eval": _examples(EVAL, "e", unique=True)},
+      baseline_model=served)
+  assert error is None
+  assert summary.drift["baseline"] == served.uri
+  assert summary.drift["baseline_profile"] == written
+  assert [c["class"] for c in summary.drift["shifted_classes"]] == [
+      0, 1, 2, 3]
+
+
 @pytest.mark.parametrize("case", ["first run", "model without a profile",
                                   "drift check off"])
 def test_no_baseline_is_a_note_not_a_warning(tmp_path, case):
@@ -494,9 +520,9 @@ def test_a_training_split_of_bad_images_is_not_compared(tmp_path):
       tmp_path, {"train": train, "eval": _examples(EVAL, "e", unique=True)},
       baseline_model=baseline)
   assert error is not None and "id t-cut2" in error
-  assert summary.drift == {
-      "baseline": None,
-      "note": "no record of the training split could be profiled"}
+  assert summary.drift["baseline"] is None
+  assert summary.drift["note"] == (
+      "no record of the training split could be profiled")
 
 
 # ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
+from modules import data_profile
 from settings import features
 from pipeline.components.baseline import push_records
 
@@ -65,3 +66,8 @@ class Executor(base_executor.BaseExecutor):
     model.set_int_custom_property(FOUND_PROPERTY, 1)
     model.set_string_custom_property(SERVED_VERSION_PROPERTY,
                                      found.version_dir)
+    if found.profile_uri:
+      # Where the drift check finds the served model's training data
+      # profile (modules/data_profile.py).
+      model.set_string_custom_property(data_profile.PROFILE_PROPERTY,
+                                       found.profile_uri)

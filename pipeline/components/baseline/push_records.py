@@ -35,6 +35,9 @@ class PushedBaseline:
   model_uri: str
   examples_uri: Optional[str]
   spans: Optional[str]
+  # The DataValidator's profile of its training data (None in records from
+  # before the profile moved there: it is then in the Model artifact).
+  profile_uri: Optional[str] = None
 
 
 def _record(version_dir: str) -> Optional[dict]:
@@ -83,8 +86,9 @@ def find_baseline(serving_dir: str, label_space_fingerprint: str,
                       version_dir, model_uri)
       passed_over.append(f"{version}'s model artifact {model_uri} is gone")
       continue
+    data = record.get("data") or {}
     chosen = PushedBaseline(version_dir, model_uri, examples_uri,
-                            (record.get("data") or {}).get("spans"))
+                            data.get("spans"), data.get("profile_uri"))
     return chosen, f"served version {version_dir} (model {model_uri})"
   if passed_over:
     return None, (f"no other model with this class list "

@@ -1,6 +1,5 @@
 """The DataValidator's executor: checks every split, writes the anomalies."""
 
-import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -24,8 +23,8 @@ from pipeline.components.data_validator import drift
 from pipeline.components.data_validator import image_scan
 
 ANOMALIES_FILE = "SchemaDiff.pb"
-# The optional input: the latest blessed model, whose training data profile
-# is the drift baseline (modules/data_profile.py says why it is the Model).
+# The optional input: the served model of other data (PreviousModel), whose
+# training data profile is the drift baseline (modules/data_profile.py).
 BASELINE_MODEL_KEY = "baseline_model"
 
 
@@ -163,15 +162,36 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
           f"\n(details in {anomalies_artifact.uri})")
 
 
+def _baseline_profile(model) -> "tuple[Optional[Any], str]":
+  """(the served model's training-data profile, where it was read), or
+  (None, why there is none)."""
+  folder = (model.get_string_custom_property(data_profile.PROFILE_PROPERTY)
+            if model.has_custom_property(data_profile.PROFILE_PROPERTY)
+            else "")
+  # The push record's profile folder; a model trained before it kept its
+  # profile in its Model artifact (modules/data_profile.py).
+  for candidate in ([folder] if folder else []) + [model.uri]:
+    profile = data_profile.read_profile(candidate)
+    if profile is not None:
+      return profile, candidate
+  return None, (f"the served model ({model.uri}) has no training-data "
+                "profile: it was pushed with the drift check off, or "
+                "before profiles were kept")
+
+
 def _check_drift(examples, baseline_models,
                  validation: config_lib.ValidationConfig,
                  class_names, anomalies, split_summary, output_uri,
                  profile: Optional[data_profile.ProfileBuilder] = None
                  ) -> Dict[str, Any]:
-  """Compares the training split with the baseline model's training data.
+  """Profiles the training split and compares it with the served model's
+  training data.
 
   `profile`: the training split's, fed by the image scan; None profiles
-  the split here (validation.scan_images off).
+  the split here (validation.scan_images off). The profile is written into
+  the validator's output whether or not there is a baseline: once this
+  run's model is pushed, its push record names it, and it is the next
+  run's reference (modules/data_profile.py).
 
   Drift findings are added to the training split's anomalies and summary:
   warnings, or errors with `stop_on_drift`. Returns the summary's `drift`
@@ -181,34 +201,36 @@ def _check_drift(examples, baseline_models,
   if not validation.drift_check:
     return {"baseline": None,
             "note": "drift check off (validation.drift_check)"}
+  if profile is not None:
+    current, record = profile.finish()
+  else:
+    logging.info("Profiling split %s.", features.TRAIN_SPLIT)
+    current, record = data_profile.profile_records([os.path.join(
+        artifact_utils.get_split_uri([examples], features.TRAIN_SPLIT),
+        "*")])
+  profile_dir = data_profile.write_profile(current, record, output_uri)
+  written = {"current_profile": profile_dir,
+             "current_records_skipped": record["skipped"]}
+  if not record["profiled"]:
+    # Every record is bad: the image scan names them, as errors.
+    return {"baseline": None,
+            "note": "no record of the training split could be profiled",
+            **written}
   if not baseline_models:
     return {"baseline": None,
-            "note": "no served model yet: nothing to compare with"}
+            "note": "no served model yet: nothing to compare with",
+            **written}
   model = baseline_models[0]
   # The PreviousModel task found no served model of other data.
   none_reason = features.no_baseline_reason(model.uri)
   if none_reason is not None:
-    return {"baseline": None, "note": f"no baseline: {none_reason}"}
-  baseline = data_profile.read_profile(model.uri)
+    return {"baseline": None, "note": f"no baseline: {none_reason}",
+            **written}
+  baseline, source = _baseline_profile(model)
   if baseline is None:
-    return {"baseline": None,
-            "note": (f"the served model ({model.uri}) has no "
-                     f"{data_profile.PROFILE_DIR}: it was trained before "
-                     "the Trainer stored one")}
-  logging.info("Profiling split %s to compare it with %s.",
-               features.TRAIN_SPLIT, model.uri)
-  if profile is not None:
-    current, record = profile.finish()
-  else:
-    current, record = data_profile.profile_records([os.path.join(
-        artifact_utils.get_split_uri([examples], features.TRAIN_SPLIT),
-        "*")])
-  # Beside the validator's other outputs, for a look with TFDV's tools.
-  data_profile.write_profile(current, record, output_uri)
-  if not record["profiled"]:
-    # Every record is bad: the image scan names them, as errors.
-    return {"baseline": None,
-            "note": "no record of the training split could be profiled"}
+    return {"baseline": None, "note": source, **written}
+  logging.info("Comparing split %s with the profile at %s.",
+               features.TRAIN_SPLIT, source)
   findings, section = drift.compare_profiles(
       current, baseline, class_names,
       validation.label_drift_comparator, validation.label_drift_threshold,
@@ -225,10 +247,8 @@ def _check_drift(examples, baseline_models,
                                  if stop else ")"))
   split_summary["errors" if stop else "warnings"].extend(messages)
   return {"baseline": model.uri, "baseline_model_id": model.id or None,
-          **section, "stop_on_drift": stop, "messages": messages,
-          "current_profile": os.path.join(output_uri,
-                                          data_profile.PROFILE_DIR),
-          "current_records_skipped": record["skipped"]}
+          "baseline_profile": source, **section, "stop_on_drift": stop,
+          "messages": messages, **written}
 
 
 def read_summary(anomalies_uri: str) -> Optional[records.ValidationSummary]:

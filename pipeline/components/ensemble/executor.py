@@ -9,10 +9,10 @@
    (pipeline/components/ensemble_servable.py) in the output Model's `Format-Serving`,
    whose ledger records each member's URI, backbone, weight and macro and
    per-class F1 on the fit slice, the ensemble's, and the slice's ids.
-   Beside it, as a Trainer's Model holds them: the class list
-   (label_space.json) and the first member's training-data profile (the
-   drift check's baseline once the ensemble is blessed; every member
-   trained on the same Examples).
+   Beside it, as a Trainer's Model holds it: the class list
+   (label_space.json). The drift check's reference for the ensemble is the
+   run's training-data profile, which the push record names, as for any
+   model (modules/data_profile.py).
 """
 
 import os
@@ -20,13 +20,11 @@ import tempfile
 from typing import Any, Dict, List
 
 from absl import logging
-import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from modules import data_profile
 from pipeline.components import custom_config
 from pipeline.components import ensemble_servable
 from pipeline.components import serving_model
@@ -87,7 +85,7 @@ class Executor(base_executor.BaseExecutor):
         labels, weights_lib.average(probabilities, weights))
     logging.info("Ensemble: fit-slice macro F1 %.4f.", fitted["macro_f1"])
     serving_dir = path_utils.serving_model_path(output.uri)
-    ledger = ensemble_servable.build_ensemble(
+    ensemble_servable.build_ensemble(
         model_dirs, serving_dir, weights, members_extra=member_records,
         ledger_extra=dict(
             ensemble=fitted,
@@ -96,8 +94,6 @@ class Executor(base_executor.BaseExecutor):
             weights_fitted_by="scipy SLSQP, log loss on the simplex"))
     class_names = _class_names(model_dirs[0])
     features.write_label_space(output.uri, class_names)
-    _copy_tree(os.path.join(artifacts[0].uri, data_profile.PROFILE_DIR),
-               os.path.join(output.uri, data_profile.PROFILE_DIR))
     logging.info("Wrote the ensemble of %d members to %s.", len(members),
                  serving_dir)
 
@@ -127,17 +123,3 @@ def _check_same_records(members, predicted) -> None:
         other.labels.tolist() != first.labels.tolist()):
       raise ValueError(f"member {member['name']} predicted other fit "
                        f"records than member {members[0]['name']}")
-
-
-def _copy_tree(source: str, destination: str) -> None:
-  """Copies a folder's files (any tf.io.gfile filesystem); none: nothing."""
-  if not tf.io.gfile.isdir(source):
-    logging.warning("No %s to copy: the drift check will find no profile "
-                    "in the ensemble.", source)
-    return
-  for directory, _, files in tf.io.gfile.walk(source):
-    target = os.path.join(destination, os.path.relpath(directory, source))
-    tf.io.gfile.makedirs(target)
-    for name in files:
-      tf.io.gfile.copy(os.path.join(directory, name),
-                       os.path.join(target, name), overwrite=True)

@@ -18,6 +18,7 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
+from modules import data_profile
 from pipeline.components import ensemble_servable
 from pipeline.components import evaluation as evaluation_lib
 from settings import features
@@ -144,7 +145,8 @@ def _push_record(input_dict, model, blessing, evaluation,
       "evaluation": evaluation_artifact.uri if evaluation_artifact else None,
       "data": provenance.data_fingerprint(
           _optional_single(input_dict, EXAMPLES_KEY),
-          getattr(_optional_single(input_dict, MODEL_RUN_KEY), "uri", None)),
+          getattr(_optional_single(input_dict, MODEL_RUN_KEY), "uri", None),
+          _profile_dir(_optional_single(input_dict, ANOMALIES_KEY))),
       "code": dict(provenance.git_state(),
                    source_sha256=provenance.source_fingerprint()),
       "tfx_version": tfx_version.__version__,
@@ -173,6 +175,14 @@ def _model_card_files(input_dict,
           _optional_single(input_dict, EVAL_PREDICTIONS_KEY)),
       blessed=True, model=final, served_dir=model_path)
   return model_card.card_files(card)
+
+
+def _profile_dir(anomalies: Optional[types.Artifact]) -> Optional[str]:
+  """The DataValidator's training-data profile folder, if it wrote one."""
+  if anomalies is None:
+    return None
+  folder = os.path.join(anomalies.uri, data_profile.PROFILE_DIR)
+  return folder if fileio.exists(folder) else None
 
 
 def _optional_single(input_dict, key) -> Optional[types.Artifact]:

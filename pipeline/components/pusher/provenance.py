@@ -78,9 +78,12 @@ def _sha256(text: str) -> str:
 
 
 def data_fingerprint(examples: Optional[types.Artifact],
-                     model_run_uri: Optional[str]) -> Dict[str, Any]:
-  """What identifies the training data, from what the executor was given."""
-  data: Dict[str, Any] = {}
+                     model_run_uri: Optional[str],
+                     profile_dir: Optional[str] = None) -> Dict[str, Any]:
+  """What identifies the training data, from what the executor was given;
+  `profile_dir`: the DataValidator's profile of the training split, the
+  next run's drift reference once this model is served."""
+  data: Dict[str, Any] = {"profile_uri": profile_dir}
   if examples is not None:
     fingerprint = (examples.get_string_custom_property("input_fingerprint")
                    if examples.has_custom_property("input_fingerprint")
