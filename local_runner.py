@@ -90,7 +90,7 @@ def local_pipeline(output_dir: str, data, config,
   """
   from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(output_dir)
   os.makedirs(output_dir, exist_ok=True)
   return pipeline_lib.create_pipeline(
@@ -102,7 +102,7 @@ def local_pipeline(output_dir: str, data, config,
       schema_file=os.path.abspath(schema_file or
                                   pipeline_lib.DEFAULT_SCHEMA_FILE),
       metadata_connection_config=(
-          tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          metadata.sqlite_metadata_connection_config(
               os.path.join(output_dir, METADATA_FILE))),
       beam_pipeline_args=beam_pipeline_args,
       enable_cache=enable_cache)
@@ -128,7 +128,9 @@ def main(argv=None) -> int:
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
-  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  # TFX's runner module, not `tfx.v1`: its cloud extensions are not used
+  # here (tests/test_pipeline_e2e.py checks a run never imports them).
+  from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
 
   try:
     config = config_from_args(args)
@@ -174,7 +176,7 @@ def main(argv=None) -> int:
   print(f"Running the pipeline; progress below, full log in {log_file}")
   start = time.time()
   try:
-    tfx.orchestration.LocalDagRunner().run(dag)
+    local_dag_runner.LocalDagRunner().run(dag)
   except (data_check.DataCheckError, data_validator.DataValidationError,
           schema_check.SchemaError) as error:
     console.print_error(str(error))

@@ -18,7 +18,7 @@ from absl import logging
 import keras
 import keras_tuner
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.tuner import component as tuner_component
 
 from modules import dataset as dataset_lib
 from modules import hyperparameters
@@ -81,7 +81,7 @@ class FlowersHyperModel(keras_tuner.HyperModel):
                      callbacks=kwargs.get("callbacks"), verbose=0)
 
 
-def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args) -> tuner_component.TunerFnResult:
   """The search: a seeded RandomSearch with the budget of `tune`."""
   settings = config_lib.TunerSettings.from_custom_config(
       fn_args.custom_config)
@@ -102,6 +102,6 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
       project_name="flowers", overwrite=True)
   # verbose=0: KerasTuner's per-trial tables would go to the terminal; the
   # trials are in the Tuner's tuner_results and in the report.
-  return tfx.components.TunerFnResult(tuner=tuner,
+  return tuner_component.TunerFnResult(tuner=tuner,
                                       fit_kwargs={"verbose": 0})
 

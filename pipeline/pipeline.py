@@ -32,7 +32,12 @@ import os
 from typing import Any, Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+# TFX's own modules, not `tfx.v1`, whose cloud extensions (Vertex AI's
+# client among them) a local run never uses and would pay seconds to import.
+from tfx import components as tfx_components
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import pusher_pb2
+from tfx.proto import trainer_pb2
 
 from settings import config as config_lib
 from pipeline import data_plan as data_plan_lib
@@ -99,7 +104,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     enable_cache: bool = True,
     vertex_training: Optional[Dict[str, Any]] = None,
-) -> tfx.dsl.Pipeline:
+) -> tfx_pipeline.Pipeline:
   """Builds the TFX pipeline.
 
   Args:
@@ -136,7 +141,7 @@ def create_pipeline(
       settings=config.schema_settings()).with_id("SchemaGen")
   # With the schema, the label's statistics are categorical: a histogram of
   # every class, which DataValidator reads for class balance.
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = tfx_components.StatisticsGen(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
   # The served model of the data before: the newest pushed model of this
@@ -162,7 +167,7 @@ def create_pipeline(
                       else None),
   ).with_id("ExampleValidator")
   def make_transform(settings):
-    node = tfx.components.Transform(
+    node = tfx_components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN, custom_config=settings,
@@ -171,7 +176,7 @@ def create_pipeline(
     node.add_upstream_node(example_validator)
     return node
   transform = make_transform(config.transform_settings())
-  trainer_class = tfx.components.Trainer
+  trainer_class = tfx_components.Trainer
   trainer_config = config.trainer_settings()
   if vertex_training:
     foreign = [key for key in vertex_training
@@ -189,13 +194,13 @@ def create_pipeline(
       examples=example_gen.outputs["examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
-      train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
-      eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]))
+      train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT]),
+      eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]))
   # With tune.enabled: a KerasTuner search first (modules/tuner.py); the
   # Trainer then trains with its best trial's values.
   tuner, hyperparameters = None, None
   if config.tune.enabled:
-    tuner = tfx.components.Tuner(
+    tuner = tfx_components.Tuner(
         tuner_fn=TUNER_FN, custom_config=config.tuner_settings(),
         **training_inputs)
     hyperparameters = tuner.outputs["best_hyperparameters"]
@@ -285,8 +290,8 @@ def create_pipeline(
       examples=example_gen.outputs["examples"],
       anomalies=example_validator.outputs["anomalies"],
       eval_predictions=eval_inference.outputs["predictions"],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
+      push_destination=pusher_pb2.PushDestination(
+          filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id("Pusher")
   # After the Evaluator, independent of the Pusher: why in its module.
   report = report_lib.Report(
@@ -299,7 +304,7 @@ def create_pipeline(
       test_predictions=test_predictions,
       tuner_results=tuner.outputs["tuner_results"] if tuner else None,
   ).with_id(report_lib.COMPONENT_ID)
-  return tfx.dsl.Pipeline(
+  return tfx_pipeline.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[

@@ -50,12 +50,14 @@ def tiny_data_root(tmp_path_factory):
   return str(root), counts
 
 
-def run_local_pipeline(data_root: str, output_dir: str, *extra: str
-                       ) -> subprocess.CompletedProcess:
-  """Runs local_runner.py in a subprocess; returns the finished process."""
+def run_local_pipeline(data_root: str, output_dir: str, *extra: str,
+                       interpreter_flags=()) -> subprocess.CompletedProcess:
+  """Runs local_runner.py in a subprocess; returns the finished process.
+  `interpreter_flags`: Python's own (`-X importtime`)."""
   env = dict(os.environ, PYTHONPATH=REPO_ROOT)
   return subprocess.run(
-      [sys.executable, os.path.join(REPO_ROOT, "local_runner.py"),
+      [sys.executable, *interpreter_flags,
+       os.path.join(REPO_ROOT, "local_runner.py"),
        "--data-root", data_root, "--output-dir", output_dir, *extra],
       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800,
       check=False)
@@ -63,11 +65,13 @@ def run_local_pipeline(data_root: str, output_dir: str, *extra: str
 
 @pytest.fixture(scope="session")
 def pipeline_run(tiny_data_root, tmp_path_factory):
-  """One end-to-end run on the tiny data, gated at macro F1 >= 0."""
+  """One end-to-end run on the tiny data, gated at macro F1 >= 0; Python
+  logs every module it imports (`-X importtime`, on stderr)."""
   data_root, counts = tiny_data_root
   output_dir = str(tmp_path_factory.mktemp("run"))
   process = run_local_pipeline(data_root, output_dir, "--epochs",
-                               str(E2E_EPOCHS), "--min-macro-f1", "0.0")
+                               str(E2E_EPOCHS), "--min-macro-f1", "0.0",
+                               interpreter_flags=("-X", "importtime"))
   if process.returncode != 0:
     raise AssertionError(
         f"local_runner.py failed ({process.returncode}):\n"

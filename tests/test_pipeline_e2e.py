@@ -48,6 +48,19 @@ def test_run_blesses_pushes_and_reports(pipeline_run):
           f"{config_lib.TrainConfig().per_replica_batch_size}") in out
 
 
+def test_a_local_run_never_imports_the_cloud_clients(pipeline_run):
+  """The runner and the components import TFX's own modules, not `tfx.v1`
+  with its cloud extensions: seconds of start-up no local run uses."""
+  imported = {line.split("|")[-1].strip()
+              for line in pipeline_run["stderr"].splitlines()
+              if line.startswith("import time:")}
+  assert {"tensorflow", "tfx.orchestration.local.local_dag_runner",
+          "tensorflow_model_analysis"} <= imported  # The log is complete.
+  cloud = sorted(name for name in imported
+                 if name.startswith(("google.cloud.aiplatform", "tfx.v1")))
+  assert not cloud, cloud
+
+
 def test_pushed_model_predicts_a_val_example(pipeline_run):
   model = tf.saved_model.load(_pushed_model_dir(pipeline_run["output_dir"]))
   serialized = _val_examples(pipeline_run["data_root"])

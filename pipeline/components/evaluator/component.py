@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import types
-from tfx import v1 as tfx
+from tfx.components.evaluator import component as tfx_evaluator
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
@@ -34,7 +34,7 @@ class GatedEvaluatorSpec(standard_component_specs.EvaluatorSpec):
   }
 
 
-class Evaluator(tfx.components.Evaluator):
+class Evaluator(tfx_evaluator.Evaluator):
   """TFX's Evaluator, model-agnostic on scored examples, with the gate."""
 
   SPEC_CLASS = GatedEvaluatorSpec
@@ -50,7 +50,7 @@ class Evaluator(tfx.components.Evaluator):
     """
     # TFX's own __init__ builds a plain EvaluatorSpec; this spec adds the
     # gate's settings, so the base component is initialised directly.
-    super(tfx.components.Evaluator, self).__init__(spec=GatedEvaluatorSpec(
+    super(tfx_evaluator.Evaluator, self).__init__(spec=GatedEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model,
         eval_config=eval_config,
         example_splits=json.dumps([features.EVAL_SPLIT]),
