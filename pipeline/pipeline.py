@@ -38,6 +38,8 @@ from settings import features
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.evaluator import component as evaluator_lib
+from pipeline.components.litert import component as litert_lib
+from pipeline.components.litert import pusher as litert_pusher
 from pipeline.components.pusher import component as pusher_lib
 from pipeline.components.schema_gen import component as schema_gen_lib
 from pipeline.components.report import component as report_lib
@@ -305,6 +307,25 @@ def create_pipeline(
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id("Pusher")
+  # The on-device LiteRT models (pipeline/components/litert/): converted
+  # and scored through the interpreter beside the Evaluator, pushed beside
+  # the SavedModel with its version when it is blessed. An ensemble gets
+  # none (docs/on-device.md).
+  lite_nodes, lite_model = [], None
+  if config.lite.enabled and not config.ensemble.members:
+    lite_export = litert_lib.LiteRTExport(
+        model=model, examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        eval_predictions=eval_inference.outputs["predictions"],
+        settings=config.lite_settings()).with_id(litert_lib.EXPORT_ID)
+    lite_pusher = litert_lib.LiteRTPusher(
+        lite_model=lite_export.outputs["lite_model"], model=model,
+        model_blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        base_directory=litert_pusher.lite_serving_dir(serving_model_dir)
+    ).with_id(litert_lib.PUSHER_ID)
+    lite_nodes = [lite_export, lite_pusher]
+    lite_model = lite_export.outputs["lite_model"]
   # After the Evaluator, independent of the Pusher: why in its module.
   report = report_lib.Report(
       evaluation=evaluator.outputs["evaluation"],
@@ -315,6 +336,7 @@ def create_pipeline(
       eval_predictions=eval_inference.outputs["predictions"],
       test_predictions=test_predictions,
       tuner_results=tuner.outputs["tuner_results"] if tuner else None,
+      lite_model=lite_model,
   ).with_id(report_lib.COMPONENT_ID)
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
@@ -323,7 +345,7 @@ def create_pipeline(
           example_gen, statistics_gen, schema_gen, example_validator,
           transform] + trainer_nodes + [
               model_resolver, evaluator, pusher, report
-          ] + prediction_nodes + ([tuner] if tuner else []) +
+          ] + prediction_nodes + lite_nodes + ([tuner] if tuner else []) +
       ([warm_start_resolver] if warm_start_resolver else []) +
       ([drift_resolver] if drift_resolver else []),
       enable_cache=enable_cache,

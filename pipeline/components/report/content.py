@@ -107,6 +107,9 @@ class ReportData:
   spans: Optional[str] = None
   # An ensemble's ledger (report/ensemble_section.py); None: one model.
   ensemble: Optional[Dict[str, Any]] = None
+  # The LiteRT variants' scores (report/device_section.py); None: no
+  # LiteRT nodes in the DAG.
+  device: Optional[records.LiteEvaluation] = None
 
   @property
   def verdict(self) -> str:
