@@ -28,6 +28,8 @@ from settings import spans
 from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.litert import component as litert_component
+from pipeline.components.litert import pusher as litert_pusher
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render as report_render
@@ -64,6 +66,9 @@ class RunSummary:
   # The Evaluator's baseline model's folder; "" when it had none; None when
   # the Evaluator did not run.
   baseline_dir: Optional[str] = None
+  # The LiteRT push: "<folder> (float32, int8)", or "none (<reason>)";
+  # None without the LiteRT nodes.
+  device_models: Optional[str] = None
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
@@ -118,6 +123,8 @@ class RunSummary:
     else:
       reason = self.not_pushed_reason or "nothing pushed"
       lines.append(f"  pushed model       none (not blessed: {reason})")
+    if self.device_models:
+      lines.append(f"  device models      {self.device_models}")
     lines.append(f"  evaluation         {self.evaluation_dir}")
     if self.report_path:
       lines.append(f"  report             {self.report_path}")
@@ -299,5 +306,21 @@ def read_summary(metadata_path: str,
       submission=submission, submission_note=submission_note,
       warm_start=_warm_start_line(history),
       baseline_dir=_evaluator_baseline(store, context),
-      trained_on=_trained_on_line(history))
+      trained_on=_trained_on_line(history),
+      device_models=_device_models_line(outputs.get(
+          litert_component.PushedLiteModel.TYPE_NAME)))
+
+
+def _device_models_line(pushed) -> Optional[str]:
+  """The LiteRTPusher's outcome in one line (None: no such node)."""
+  if pushed is None:
+    return None
+  properties = pushed.custom_properties
+  if _custom_int(pushed, litert_pusher.PUSHED):
+    variants = properties[litert_pusher.PUSHED_VARIANTS].string_value
+    return (f"{properties[litert_pusher.PUSHED_DESTINATION].string_value} "
+            f"({variants.replace(',', ', ')})")
+  reason = (properties[litert_pusher.NOT_PUSHED_REASON].string_value
+            if litert_pusher.NOT_PUSHED_REASON in properties else "not run")
+  return f"none ({reason})"
 
