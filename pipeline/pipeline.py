@@ -12,7 +12,9 @@ a model card); beside the Pusher, Report (the evaluation report as an
 artifact). EvalInference predicts the eval split (the report's gallery and
 the model card's bootstrap interval); with a `test` folder, TestExampleGen ->
 BatchPrediction predicts it with a blessed model and writes the Kaggle
-submission.csv (pipeline/components/batch_inference/).
+submission.csv (pipeline/components/batch_inference/). LiteRTExport and
+LiteRTPusher make, score and push the on-device models
+(pipeline/components/litert/).
 
 Only logical settings come from `PipelineConfig`, and each component gets
 only its own typed view of them, in its `custom_config` (settings/config.py

@@ -177,9 +177,8 @@ def _write_eval_records(path, images, labels, ids):
 def _png_pixels(serialized):
   parsed = tf.io.parse_example(tf.constant(list(serialized)), {
       features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)})
-  return tf.map_fn(lambda png: tf.io.decode_png(png, channels=3),
-                   parsed[features.IMAGE_KEY], fn_output_signature=tf.uint8
-                   ).numpy()
+  return np.stack([tf.io.decode_png(png, channels=3).numpy()
+                   for png in parsed[features.IMAGE_KEY]])
 
 
 def test_eval_scores_align_records_by_id(tmp_path, trained, flatbuffers):
@@ -453,3 +452,25 @@ def test_predict_needs_labels_beside_a_tflite_model(flatbuffers, tmp_path,
   model_path.write_bytes(flatbuffers[conversion.INT8])
   assert predict.main(["x.png", "--model", str(model_path)]) == 2
   assert f"no labels.txt beside {model_path}" in capsys.readouterr().err
+
+
+def test_cpp_lines_of_the_converter_go_to_the_log_not_the_terminal(
+    trained, capfd):
+  """The conversion's C++ prints (quantizer settings, XNNPACK notice) are
+  moved into the log by the executor's wrapper, so a run prints only the
+  project's lines."""
+  from pipeline.components.litert import native_output  # pylint: disable=g-import-not-at-top
+  capfd.readouterr()
+  with native_output.to_log("test") as _:
+    os.write(2, b"fully_quantize: 0, inference_type: 6\n")
+  assert capfd.readouterr().err == ""
+  representative, _ = _images(4, seed=3)
+  with native_output.to_log("The LiteRT converter"):
+    flatbuffer = conversion.convert_all(trained[1], SIZE, representative,
+                                        [conversion.INT8])
+  with native_output.to_log("The LiteRT interpreter"):
+    interpreter.LiteModel(flatbuffer[conversion.INT8]).predict(
+        representative)
+  err = capfd.readouterr().err
+  for line in ("fully_quantize", "XNNPACK", "Ignored output_format"):
+    assert line not in err

@@ -42,6 +42,7 @@ from modules import preprocessing
 from settings import features
 from pipeline.components import serving_model as inference_lib
 from pipeline.components.litert import interpreter as litert_interpreter
+from pipeline.components.litert import native_output
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FORMATS = ("table", "json")
@@ -143,17 +144,22 @@ class LiteClassifier:
     if not os.path.isfile(labels):
       raise ValueError(f"no {LABELS_FILE} beside {path}: a device model's "
                        "class names travel in that file")
-    with open(path, "rb") as model_file:
+    with open(path, "rb") as model_file, native_output.to_log(
+        "The LiteRT interpreter"):
+      # Its XNNPACK notice is no line of ours (stderr has error lines).
       self.model = litert_interpreter.LiteModel(model_file.read())
     with open(labels, encoding="utf-8") as labels_file:
       self.class_names = [line.rstrip("\n") for line in labels_file]
+    # A graph, as in the served model: run eagerly, decode_and_resize's
+    # map_fn logs "Object was never used" errors when collected.
+    self._pixels = tf.function(lambda images: tf.cast(
+        preprocessing.decode_and_resize(images, self.model.input_size),
+        tf.uint8), input_signature=[tf.TensorSpec([None], tf.string)])
 
   def probabilities(self, images: Sequence[bytes]) -> np.ndarray:
     """Encoded images -> probabilities; tf.errors.OpError for one that is
     not an image."""
-    pixels = preprocessing.decode_and_resize(tf.constant(list(images)),
-                                             self.model.input_size)
-    return self.model.predict(tf.cast(pixels, tf.uint8).numpy())
+    return self.model.predict(self._pixels(tf.constant(list(images))).numpy())
 
 
 def load_model(path: str):

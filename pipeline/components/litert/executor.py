@@ -36,6 +36,7 @@ from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.litert import conversion
 from pipeline.components.litert import gate
 from pipeline.components.litert import interpreter
+from pipeline.components.litert import native_output
 from pipeline.components.litert import pixels as pixels_lib
 from settings import config as config_lib
 from settings import features
@@ -145,8 +146,9 @@ class Executor(base_executor.BaseExecutor):
           f"{model.uri} takes {size}: they are not of one run")
     logging.info("Converting %s to LiteRT (int8 calibrated on %d train "
                  "images).", model.uri, len(representative))
-    flatbuffers = conversion.convert_all(
-        conversion.rebuild_keras_model(model.uri), size, representative)
+    with native_output.to_log("The LiteRT converter"):
+      flatbuffers = conversion.convert_all(
+          conversion.rebuild_keras_model(model.uri), size, representative)
 
     tf.io.gfile.makedirs(output.uri)
     for variant, flatbuffer in flatbuffers.items():
@@ -158,9 +160,10 @@ class Executor(base_executor.BaseExecutor):
 
     tolerances = {conversion.FLOAT32: settings.lite.float_tolerance,
                   conversion.INT8: settings.lite.int8_tolerance}
-    scored = score_on_eval(
-        flatbuffers, _split_files(examples, features.EVAL_SPLIT), saved,
-        pixels, settings.min_macro_f1, tolerances)
+    with native_output.to_log("The LiteRT interpreter"):
+      scored = score_on_eval(
+          flatbuffers, _split_files(examples, features.EVAL_SPLIT), saved,
+          pixels, settings.min_macro_f1, tolerances)
     variants = []
     for variant, flatbuffer in flatbuffers.items():
       variants.append(dict(
