@@ -474,3 +474,34 @@ def test_cpp_lines_of_the_converter_go_to_the_log_not_the_terminal(
   err = capfd.readouterr().err
   for line in ("fully_quantize", "XNNPACK", "Ignored output_format"):
     assert line not in err
+
+
+def test_report_and_card_show_the_savedmodel_and_each_variant():
+  from pipeline.components.report import device_section  # pylint: disable=g-import-not-at-top
+  from pipeline.components.report import model_card  # pylint: disable=g-import-not-at-top
+  evaluation = records.LiteEvaluation(
+      input={"shape": [-1, 64, 64, 3]}, min_macro_f1=0.6, eval_examples=356,
+      representative={"examples": 200},
+      interpreter={"package": "ai_edge_litert", "version": "2.3.0",
+                   "latency_threads": 1},
+      saved_model={"size_bytes": 3 * 2**20, "macro_f1": 0.91},
+      variants=[dict(variant="float32", size_bytes=2**20, macro_f1=0.91,
+                     macro_f1_drop=0.0, top1_agreement=1.0, latency_ms=0.9,
+                     tolerance=0.01, passed=True, reasons=[]),
+                dict(variant="int8", size_bytes=300 * 2**10, macro_f1=0.85,
+                     macro_f1_drop=0.06, top1_agreement=0.95,
+                     latency_ms=0.3, tolerance=0.03, passed=False,
+                     reasons=["macro_f1 0.0600 below the SavedModel's"])])
+  header, *rows = device_section.table(evaluation)
+  assert header[:3] == ["model", "file size", "macro F1"]
+  assert [row[0] for row in rows] == ["SavedModel", "float32", "int8"]
+  assert rows[0][1] == "3.00 MiB" and rows[2][1] == "300.0 KiB"
+  assert rows[2][3].startswith("+0.0600") and rows[2][4] == "0.9500"
+  assert rows[2][5] == "0.300 ms" and rows[2][6].startswith("failed: ")
+  card = model_card.ModelCard(title="t", sections=[])
+  device_section.add_to_card(card, evaluation)
+  markdown = model_card.to_markdown(card)
+  assert "## On-device models (LiteRT)" in markdown
+  assert "| int8 | 300.0 KiB | 0.8500 |" in markdown
+  device_section.add_to_card(card, None)
+  assert len(card.sections) == 1
