@@ -81,7 +81,9 @@ def rebuild_keras_model(model_uri: str) -> keras.Model:
 
   Dropout is left out (inference never drops; the layer holds no weights),
   and the backbone starts without pretrained weights: every weight comes
-  from the file.
+  from the file. It is built in float32 whatever the process's Keras policy
+  (a Trainer that ran in this process on a GPU set mixed_float16): the
+  float variant is the float32 network, as its weights are stored.
   """
   info = read_model_info(model_uri)
   size = int(info["input_size"])
@@ -90,7 +92,12 @@ def rebuild_keras_model(model_uri: str) -> keras.Model:
       model=config_lib.ModelConfig(backbone=info["backbone"], weights=None,
                                    input_size=size, dropout=0.0),
       train=config_lib.TrainConfig(), augment=config_lib.AugmentConfig())
-  model = model_lib.build_model(settings)
+  policy = keras.mixed_precision.global_policy()
+  keras.mixed_precision.set_global_policy("float32")
+  try:
+    model = model_lib.build_model(settings)
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
   with tempfile.TemporaryDirectory() as local_dir:
     # h5py reads local files only; the model may be on gs://.
     local = os.path.join(local_dir, warm_start.WEIGHTS_FILE)
