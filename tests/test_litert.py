@@ -505,3 +505,29 @@ def test_report_and_card_show_the_savedmodel_and_each_variant():
   assert "| int8 | 300.0 KiB | 0.8500 |" in markdown
   device_section.add_to_card(card, None)
   assert len(card.sections) == 1
+
+
+def test_bench_records_size_and_latency_per_variant(tmp_path):
+  from bench.sections import e2e  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / "pipeline_root" / "LiteRTExport" / "lite_model"
+  records.LiteEvaluation(
+      saved_model={"size_bytes": 2**20, "macro_f1": 0.9},
+      variants=[dict(variant="float32", size_bytes=2**19, latency_ms=0.9,
+                     macro_f1_drop=0.0, tolerance=0.01),
+                dict(variant="int8", size_bytes=2**17, latency_ms=0.3,
+                     macro_f1_drop=0.02, tolerance=0.03)]
+  ).write(str(folder / "4"))
+  records.LiteEvaluation().write(str(folder / "3"))  # An older run's.
+  figures, details = [], {}
+  e2e.device_figures(figures, details, str(tmp_path))
+  values = {f.name: f.value for f in figures}
+  assert values["SavedModel size (serving folder)"] == 1.0
+  assert values["LiteRT float32 size"] == 0.5
+  assert values["LiteRT int8 size"] == 0.125
+  assert values["LiteRT int8 latency per image"] == 0.3
+  assert values["LiteRT int8 macro F1 drop against the SavedModel"] == 0.02
+  assert details["e2e"]["lite"]["variants"][1]["variant"] == "int8"
+  # A failed run: the figures are there, unmeasured.
+  figures = []
+  e2e.device_figures(figures, {}, None)
+  assert figures and all(f.value is None for f in figures)
