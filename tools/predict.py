@@ -146,8 +146,11 @@ class LiteClassifier:
                        "class names travel in that file")
     with open(path, "rb") as model_file, native_output.to_log(
         "The LiteRT interpreter"):
-      # Its XNNPACK notice is no line of ours (stderr has error lines).
+      # Its XNNPACK notice, printed once at the first call, is no line of
+      # ours (stderr has the error lines): one call on a blank image here.
       self.model = litert_interpreter.LiteModel(model_file.read())
+      size = self.model.input_size
+      self.model.predict(np.zeros((1, size, size, 3), np.uint8))
     with open(labels, encoding="utf-8") as labels_file:
       self.class_names = [line.rstrip("\n") for line in labels_file]
     # A graph, as in the served model: run eagerly, decode_and_resize's
