@@ -113,6 +113,26 @@ def test_latency_is_measured_per_image(flatbuffers, trained):
   assert 0 < latency < 1000
 
 
+def test_a_variant_that_does_not_convert_is_a_verdict_not_an_error(
+    trained, monkeypatch):
+  original = conversion.convert
+
+  def int8_fails(export_dir, variant, representative=None):
+    if variant == conversion.INT8:
+      raise ValueError("the int8 model needs ops that LiteRT has no "
+                       "built-in kernel for: ['FlexFoo']\nmore detail")
+    return original(export_dir, variant, representative)
+
+  monkeypatch.setattr(conversion, "convert", int8_fails)
+  flatbuffers, failures = conversion.convert_each(
+      trained[1], SIZE, _images(4, seed=3)[0])
+  assert list(flatbuffers) == [conversion.FLOAT32]
+  assert failures == {conversion.INT8: "the int8 model needs ops that "
+                      "LiteRT has no built-in kernel for: ['FlexFoo']"}
+  with pytest.raises(ValueError, match="int8: the int8 model needs"):
+    conversion.convert_all(trained[1], SIZE, _images(4, seed=3)[0])
+
+
 def test_int8_needs_representative_images(tmp_path, trained):
   conversion.save_pixel_model(trained[1], SIZE, str(tmp_path))
   with pytest.raises(ValueError, match="representative"):
@@ -505,6 +525,13 @@ def test_report_and_card_show_the_savedmodel_and_each_variant():
   assert "| int8 | 300.0 KiB | 0.8500 |" in markdown
   device_section.add_to_card(card, None)
   assert len(card.sections) == 1
+  # A variant whose conversion failed: its row says so, with no figures.
+  evaluation.variants[1] = dict(
+      variant="int8", size_bytes=None, macro_f1=None, passed=False,
+      reasons=["conversion failed: no kernel for FlexFoo"])
+  assert device_section.table(evaluation)[-1] == [
+      "int8", "-", "-", "-", "-", "-",
+      "failed: conversion failed: no kernel for FlexFoo"]
 
 
 def test_bench_records_size_and_latency_per_variant(tmp_path):

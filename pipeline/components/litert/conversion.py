@@ -27,7 +27,7 @@ module as `modules.serving.save_servable` does for the served model.
 import json
 import os
 import tempfile
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -199,11 +199,41 @@ def op_names(flatbuffer: bytes) -> List[str]:
                               range(model.OperatorCodesLength()))})
 
 
+def convert_each(model: keras.Model, input_size: int,
+                 representative: np.ndarray,
+                 variants: Sequence[str] = VARIANTS
+                 ) -> Tuple[Dict[str, bytes], Dict[str, str]]:
+  """(variant -> flatbuffer, variant -> why its conversion failed).
+
+  A variant that does not convert (an op of the backbone with no LiteRT
+  built-in kernel, a converter error) is a verdict on that variant, not an
+  error of the run: the device gate fails it and says why, the other
+  variant and the SavedModel go on.
+  """
+  flatbuffers, failures = {}, {}
+  with tempfile.TemporaryDirectory() as export_dir:
+    save_pixel_model(model, input_size, export_dir)
+    for variant in variants:
+      try:
+        flatbuffers[variant] = convert(export_dir, variant, representative)
+      except Exception as error:  # pylint: disable=broad-except
+        # TF's ConverterError, ValueError above, or the MLIR's own.
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        failures[variant] = lines[0][:300]
+  return flatbuffers, failures
+
+
 def convert_all(model: keras.Model, input_size: int,
                 representative: np.ndarray,
                 variants: Sequence[str] = VARIANTS) -> Dict[str, bytes]:
-  """variant -> flatbuffer, for each of `variants`."""
-  with tempfile.TemporaryDirectory() as export_dir:
-    save_pixel_model(model, input_size, export_dir)
-    return {variant: convert(export_dir, variant, representative)
-            for variant in variants}
+  """variant -> flatbuffer, for each of `variants`.
+
+  Raises:
+    ValueError: naming each variant that did not convert, and why.
+  """
+  flatbuffers, failures = convert_each(model, input_size, representative,
+                                       variants)
+  if failures:
+    raise ValueError("; ".join(f"{variant}: {why}"
+                               for variant, why in failures.items()))
+  return flatbuffers

@@ -147,8 +147,10 @@ class Executor(base_executor.BaseExecutor):
     logging.info("Converting %s to LiteRT (int8 calibrated on %d train "
                  "images).", model.uri, len(representative))
     with native_output.to_log("The LiteRT converter"):
-      flatbuffers = conversion.convert_all(
+      flatbuffers, failures = conversion.convert_each(
           conversion.rebuild_keras_model(model.uri), size, representative)
+    for variant, why in failures.items():
+      logging.warning("LiteRT %s: the conversion failed: %s", variant, why)
 
     tf.io.gfile.makedirs(output.uri)
     for variant, flatbuffer in flatbuffers.items():
@@ -164,7 +166,11 @@ class Executor(base_executor.BaseExecutor):
       scored = score_on_eval(
           flatbuffers, _split_files(examples, features.EVAL_SPLIT), saved,
           pixels, settings.min_macro_f1, tolerances)
-    variants = []
+    variants = [dict(variant=variant, file=None, size_bytes=None, ops=[],
+                     macro_f1=None, macro_f1_drop=None, top1_agreement=None,
+                     latency_ms=None, tolerance=tolerances[variant],
+                     passed=False, reasons=[f"conversion failed: {why}"])
+                for variant, why in failures.items()]
     for variant, flatbuffer in flatbuffers.items():
       variants.append(dict(
           variant=variant, file=conversion.model_file(variant),

@@ -42,6 +42,9 @@ def table(evaluation: records.LiteEvaluation) -> List[List[Any]]:
   for variant in evaluation.variants:
     verdict = ("passed" if variant["passed"] else
                "failed: " + "; ".join(variant["reasons"]))
+    if variant.get("macro_f1") is None:  # Its conversion failed.
+      rows.append([variant["variant"], "-", "-", "-", "-", "-", verdict])
+      continue
     rows.append([variant["variant"], _size(variant["size_bytes"]),
                  f"{variant['macro_f1']:.4f}",
                  f"{variant['macro_f1_drop']:+.4f} (tolerance "
