@@ -247,6 +247,75 @@ def test_representative_ids_do_not_depend_on_file_order(tmp_path, trained):
   assert chosen_pixels.shape == (10, SIZE, SIZE, 3)
 
 
+@pytest.mark.parametrize("min_macro_f1,passed", [(0.0, ["float32"]),
+                                                  (1.01, [])])
+def test_export_executor_writes_models_labels_and_verdicts(
+    trained, tmp_path, monkeypatch, min_macro_f1, passed):
+  """LiteRTExport's Do on real artifacts: the Trainer's model as saved, an
+  Examples artifact of PNG records, EvalInference's predictions; the
+  Transform graph's decode stood in for by a PNG decoder. A threshold no
+  model reaches fails both variants."""
+  from pipeline.components import custom_config  # pylint: disable=g-import-not-at-top
+  model_uri, keras_model, images, labels = trained
+  serving = os.path.join(model_uri, "Format-Serving")
+  os.makedirs(serving, exist_ok=True)
+  with open(os.path.join(serving, "saved_model.pb"), "wb") as f:
+    f.write(b"x" * 100)
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "examples")
+  examples.split_names = '["train", "eval"]'
+  ids = [f"e{i}" for i in range(len(images))]
+  for split, image_ids in (("train", [f"t{i}" for i in range(48)]),
+                           ("eval", ids)):
+    os.makedirs(os.path.join(examples.uri, f"Split-{split}"))
+    _write_eval_records(os.path.join(examples.uri, f"Split-{split}",
+                                     "data.tfrecord"), images, labels,
+                        image_ids)
+  predictions = standard_artifacts.Model()  # Any artifact with a uri.
+  predictions.uri = str(tmp_path / "predictions")
+  predictions_lib.write_predictions(
+      predictions.uri, features.EVAL_SPLIT, predictions_lib.SplitPredictions(
+          ids=np.array(ids), labels=labels,
+          probabilities=keras_model(images.astype(np.float32),
+                                    training=False).numpy()))
+  model = standard_artifacts.Model()
+  model.uri = model_uri
+  transform_graph = standard_artifacts.TransformGraph()
+  transform_graph.uri = str(tmp_path / "transform")
+  output = litert_component.LiteModel()
+  output.uri = str(tmp_path / "lite")
+  monkeypatch.setattr(pixels_lib, "pixel_function", lambda uri: _png_pixels)
+  settings = config_lib.LiteSettings(
+      min_macro_f1=min_macro_f1,
+      lite=config_lib.LiteConfig(int8_tolerance=0.0,
+                                 representative_examples=16))
+  litert_executor.Executor().Do(
+      {litert_executor.MODEL_KEY: [model],
+       litert_executor.EXAMPLES_KEY: [examples],
+       litert_executor.TRANSFORM_GRAPH_KEY: [transform_graph],
+       litert_executor.EVAL_PREDICTIONS_KEY: [predictions]},
+      {litert_executor.LITE_MODEL_KEY: [output]},
+      {custom_config.KEY: custom_config.encode(settings.to_dict())})
+  evaluation = records.LiteEvaluation.read(output.uri)
+  assert evaluation.model_uri == model_uri
+  assert evaluation.eval_examples == len(images)
+  assert evaluation.representative == {"split": "train", "examples": 16}
+  assert evaluation.input["shape"] == [-1, SIZE, SIZE, 3]
+  assert evaluation.saved_model["size_bytes"] == 100
+  by_name = {v["variant"]: v for v in evaluation.variants}
+  assert by_name["float32"]["top1_agreement"] == 1.0
+  assert [v["variant"] for v in evaluation.passed()
+          if v["variant"] == "float32"] == passed
+  if not passed:
+    assert by_name["float32"]["reasons"] == [
+        f"macro_f1 {by_name['float32']['macro_f1']:.4f} < 1.01"]
+  with open(os.path.join(output.uri, "labels.txt")) as f:
+    assert f.read().splitlines() == list(CLASSES)
+  lite = interpreter.LiteModel(open(os.path.join(
+      output.uri, "model_int8.tflite"), "rb").read())
+  assert lite.predict(images[:2]).shape == (2, len(CLASSES))
+
+
 # ---------------------------------------------------------------------------
 # LiteRTPusher's executor, on real artifacts.
 
