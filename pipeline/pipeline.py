@@ -18,7 +18,9 @@ model not trained on this run's Examples: the drift check's reference and
 the warm start's base) and BaselineModel (the newest pushed model other
 than the candidate: the gate's baseline) read the push records in the
 serving folder, the same container task on every runner
-(pipeline/components/baseline/).
+(pipeline/components/baseline/). LiteRTExport and
+LiteRTPusher make, score and push the on-device models
+(pipeline/components/litert/).
 
 Only logical settings come from `PipelineConfig`, and each component gets
 only its own typed view of them, in its `custom_config` (settings/config.py
@@ -47,6 +49,8 @@ from pipeline.components.baseline import component as baseline_lib
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.data_validator import component as data_validator_lib
 from pipeline.components.evaluator import component as evaluator_lib
+from pipeline.components.litert import component as litert_lib
+from pipeline.components.litert import pusher as litert_pusher
 from pipeline.components.pusher import component as pusher_lib
 from pipeline.components.schema_gen import component as schema_gen_lib
 from pipeline.components.report import component as report_lib
@@ -293,6 +297,25 @@ def create_pipeline(
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
               base_directory=serving_model_dir))).with_id("Pusher")
+  # The on-device LiteRT models (pipeline/components/litert/): converted
+  # and scored through the interpreter beside the Evaluator, pushed beside
+  # the SavedModel with its version when it is blessed. An ensemble gets
+  # none (docs/on-device.md).
+  lite_nodes, lite_model = [], None
+  if config.lite.enabled and not config.ensemble.members:
+    lite_export = litert_lib.LiteRTExport(
+        model=model, examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        eval_predictions=eval_inference.outputs["predictions"],
+        settings=config.lite_settings()).with_id(litert_lib.EXPORT_ID)
+    lite_pusher = litert_lib.LiteRTPusher(
+        lite_model=lite_export.outputs["lite_model"], model=model,
+        model_blessing=evaluator.outputs["blessing"],
+        pushed_model=pusher.outputs["pushed_model"],
+        base_directory=litert_pusher.lite_serving_dir(serving_model_dir)
+    ).with_id(litert_lib.PUSHER_ID)
+    lite_nodes = [lite_export, lite_pusher]
+    lite_model = lite_export.outputs["lite_model"]
   # After the Evaluator, independent of the Pusher: why in its module.
   report = report_lib.Report(
       evaluation=evaluator.outputs["evaluation"],
@@ -303,6 +326,7 @@ def create_pipeline(
       eval_predictions=eval_inference.outputs["predictions"],
       test_predictions=test_predictions,
       tuner_results=tuner.outputs["tuner_results"] if tuner else None,
+      lite_model=lite_model,
   ).with_id(report_lib.COMPONENT_ID)
   return tfx_pipeline.Pipeline(
       pipeline_name=pipeline_name,
@@ -311,7 +335,7 @@ def create_pipeline(
           example_gen, statistics_gen, schema_gen, example_validator,
           transform] + trainer_nodes + [
               baseline_model, evaluator, pusher, report
-          ] + prediction_nodes + ([tuner] if tuner else []) +
+          ] + prediction_nodes + lite_nodes + ([tuner] if tuner else []) +
       ([previous_model] if previous_model else []),
       enable_cache=enable_cache,
       metadata_connection_config=metadata_connection_config,

@@ -29,6 +29,8 @@ from settings import spans
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.litert import component as litert_component
+from pipeline.components.litert import pusher as litert_pusher
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render as report_render
@@ -70,6 +72,9 @@ class RunSummary:
   baseline: Optional[str] = None
   # The gate's checks, one line each (the Evaluator's gate.json).
   gate_lines: Tuple[str, ...] = ()
+  # The LiteRT push: "<folder> (float32, int8)", or "none (<reason>)";
+  # None without the LiteRT nodes.
+  device_models: Optional[str] = None
 
   def format(self, config) -> str:
     lines = ["", "=== Run summary ==="]
@@ -126,6 +131,8 @@ class RunSummary:
     else:
       reason = self.not_pushed_reason or "nothing pushed"
       lines.append(f"  pushed model       none (not blessed: {reason})")
+    if self.device_models:
+      lines.append(f"  device models      {self.device_models}")
     lines.append(f"  evaluation         {self.evaluation_dir}")
     if self.report_path:
       lines.append(f"  report             {self.report_path}")
@@ -317,7 +324,24 @@ def read_summary(metadata_path: str,
       reproducible=_reproducible_line(history),
       baseline=_baseline_line(outputs.get(BASELINE_MODEL, {}).get("model")),
       gate_lines=gate_lines,
-      trained_on=_trained_on_line(history))
+      trained_on=_trained_on_line(history),
+      device_models=_device_models_line(outputs.get(
+          litert_component.PUSHER_ID, {}).get(
+              litert_pusher.PUSHED_LITE_MODEL_KEY)))
+
+
+def _device_models_line(pushed) -> Optional[str]:
+  """The LiteRTPusher's outcome in one line (None: no such node)."""
+  if pushed is None:
+    return None
+  properties = pushed.custom_properties
+  if _custom_int(pushed, litert_pusher.PUSHED):
+    variants = properties[litert_pusher.PUSHED_VARIANTS].string_value
+    return (f"{properties[litert_pusher.PUSHED_DESTINATION].string_value} "
+            f"({variants.replace(',', ', ')})")
+  reason = (properties[litert_pusher.NOT_PUSHED_REASON].string_value
+            if litert_pusher.NOT_PUSHED_REASON in properties else "not run")
+  return f"none ({reason})"
 
 
 def _baseline_line(baseline) -> Optional[str]:

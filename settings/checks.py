@@ -26,6 +26,7 @@ def check_config(config) -> None:
   check_eval(config.eval)
   check_predict(config.predict)
   check_tune(config.tune)
+  check_lite(config.lite)
   ensemble.validate(config.ensemble, sections.BACKBONES)
   if config.ensemble.members and (config.tune.enabled or
                                   config.train.warm_start):
@@ -134,3 +135,14 @@ def check_tune(tune: sections.TuneConfig) -> None:
     raise ValueError("tune.dropouts must be in [0, 1)")
   if any(strength < 0 for strength in tune.augment_strengths):
     raise ValueError("tune.augment_strengths must be >= 0")
+
+
+def check_lite(lite: sections.LiteConfig) -> None:
+  if not isinstance(lite.enabled, bool):
+    raise ValueError(f"lite.enabled must be true or false, got "
+                     f"{lite.enabled!r}")
+  for name in ("float_tolerance", "int8_tolerance"):
+    if not 0.0 <= getattr(lite, name) <= 1.0:
+      raise ValueError(f"lite.{name} must be in [0, 1]")
+  if lite.representative_examples < 1:
+    raise ValueError("lite.representative_examples must be >= 1")

@@ -18,6 +18,7 @@ property, read back with `<View>.from_custom_config`:
 | DataValidator | `ValidatorSettings` | `validator_settings()` |
 | EvalInference, BatchPrediction | `InferenceSettings` | `inference_settings()` |
 | Evaluator | `GateSettings` | `gate_settings()` |
+| LiteRTExport | `LiteSettings` | `lite_settings()` |
 
 The Evaluator also takes TFMA's EvalConfig, the metrics TFMA computes
 (pipeline/pipeline.py `eval_config`); its gate's thresholds and rule are
@@ -37,8 +38,8 @@ from settings import features
 # The sections and their choices, re-exported: `config_lib.TrainConfig`.
 from settings.sections import (  # pylint: disable=unused-import
     AugmentConfig, BACKBONES, CHANGE_RULES, DataConfig, DETERMINISM,
-    EVAL_SPLIT_SOURCES, EvalConfig,
-    LABEL_DRIFT_COMPARATORS, LR_SCHEDULES, ModelConfig, PLATFORM_KEY_PREFIX,
+    EVAL_SPLIT_SOURCES, EvalConfig, LABEL_DRIFT_COMPARATORS, LiteConfig,
+    LR_SCHEDULES, ModelConfig, PLATFORM_KEY_PREFIX,
     PRECISION_POLICIES, PREDICT_TEST_SOURCES, PredictConfig, TrainConfig,
     TuneConfig, ValidationConfig)
 
@@ -200,6 +201,22 @@ class GateSettings(_DictConvertible):
 
 
 @dataclasses.dataclass(frozen=True)
+class LiteSettings(_DictConvertible):
+  """What LiteRTExport reads (`lite_settings()`): its section and the
+  absolute threshold each variant must pass, as the SavedModel must.
+
+  Attributes:
+    min_macro_f1: `eval.min_macro_f1`.
+    lite: the `lite` section.
+  """
+  min_macro_f1: float = EvalConfig.min_macro_f1
+  lite: LiteConfig = dataclasses.field(default_factory=LiteConfig)
+
+  def __post_init__(self):
+    checks.check_lite(self.lite)
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig(_ClassesAndSize):
   """All logical settings of the pipeline.
 
@@ -223,6 +240,7 @@ class PipelineConfig(_ClassesAndSize):
   tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
   ensemble: ensemble_settings.EnsembleConfig = dataclasses.field(
       default_factory=ensemble_settings.EnsembleConfig)
+  lite: LiteConfig = dataclasses.field(default_factory=LiteConfig)
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -286,6 +304,12 @@ class PipelineConfig(_ClassesAndSize):
     """EvalInference's and BatchPrediction's custom_config."""
     return InferenceSettings(batch_size=self.predict.batch_size).to_dict()
 
+  def lite_settings(self) -> Dict[str, Any]:
+    """LiteRTExport's custom_config: the lite section and the absolute
+    threshold (not the model: the model comes as its input)."""
+    return LiteSettings(min_macro_f1=self.eval.min_macro_f1,
+                        lite=self.lite).to_dict()
+
   def replace(self, **changes) -> "PipelineConfig":
     """A copy with top-level fields or `section__field` values changed.
 
@@ -314,4 +338,5 @@ SECTIONS = {
     "predict": PredictConfig,
     "tune": TuneConfig,
     "ensemble": ensemble_settings.EnsembleConfig,
+    "lite": LiteConfig,
 }

@@ -12,6 +12,9 @@ writer and one reader, both here.
   Evaluator (pipeline/components/evaluator/gate.py); read through
   pipeline/components/evaluation.py by the Pusher's record, the Report,
   the model card and the run summary.
+* `LiteEvaluation` (`lite_evaluation.json` in LiteRTExport's LiteModel):
+  written by LiteRTExport (pipeline/components/litert/); read by
+  LiteRTPusher, the Report, the model card, the run summary and the bench.
 
 A reader gets attributes, not key strings, so a renamed field fails where
 it is read, at once. A key the dataclass does not know is an error; a
@@ -26,6 +29,7 @@ from typing import Any, Dict, List, Optional, Type, TypeVar
 from settings import features
 
 VALIDATION_SUMMARY_FILE = "validation_summary.json"
+LITE_EVALUATION_FILE = "lite_evaluation.json"
 Record = TypeVar("Record", bound="_JsonRecord")
 
 
@@ -221,3 +225,42 @@ class GateRecord(_JsonRecord):
   def failures(self) -> List[str]:
     """The failed gates, one readable line each."""
     return [check["line"] for check in self.checks if not check["passed"]]
+class LiteEvaluation(_JsonRecord):
+  """The device models and how they score (`lite_evaluation.json`).
+
+  Attributes:
+    model_uri: the Trainer's model they were converted from.
+    input: the input contract: `name`, `dtype`, `shape` (-1: any batch),
+      `range`, `channels`.
+    output: `name`, `dtype`, `shape` of the probabilities.
+    labels_file: the class names, one a line in class index order.
+    class_names: the same list.
+    min_macro_f1: the absolute threshold each variant must pass.
+    eval_examples: eval records scored (those the SavedModel predicted).
+    representative: the int8 calibration set: `split` and `examples`.
+    interpreter: the runtime scored with (package, version, threads).
+    saved_model: the SavedModel's `size_bytes` and `macro_f1` on the
+      same eval records.
+    variants: one per variant: `variant`, `file`, `size_bytes`,
+      `macro_f1`, `macro_f1_drop` (the SavedModel's minus its own),
+      `top1_agreement` (share of records whose top class is the
+      SavedModel's), `latency_ms` (median per image, batch 1),
+      `tolerance`, `passed` (the device gate) and `reasons` (why not).
+  """
+  FILE_NAME = LITE_EVALUATION_FILE
+
+  model_uri: str = ""
+  input: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  output: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  labels_file: str = ""
+  class_names: List[str] = dataclasses.field(default_factory=list)
+  min_macro_f1: Optional[float] = None
+  eval_examples: int = 0
+  representative: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  interpreter: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  saved_model: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  variants: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+
+  def passed(self) -> List[Dict[str, Any]]:
+    """The variants that passed the device gate."""
+    return [variant for variant in self.variants if variant.get("passed")]

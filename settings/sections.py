@@ -1,5 +1,6 @@
 """The sections of the typed config: one frozen dataclass per part of the
-pipeline (data, model, train, augment, validation, eval, predict, tune),
+pipeline (data, model, train, augment, validation, eval, predict, tune,
+lite),
 each field documented, with the values some fields choose from.
 
 settings/config.py puts them together as `PipelineConfig` and slices them
@@ -299,3 +300,32 @@ class TuneConfig:
     for name in ("learning_rates", "dropouts", "augment_strengths",
                  "backbones"):
       object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@dataclasses.dataclass(frozen=True)
+class LiteConfig:
+  """The on-device LiteRT models beside the SavedModel (LiteRTExport and
+  LiteRTPusher, pipeline/components/litert/; docs/on-device.md).
+
+  Each variant (float32, int8) is scored on the eval split through the
+  LiteRT interpreter phones run, with the Evaluator's macro F1, and pushed
+  only when the SavedModel is blessed, its macro F1 is at least
+  `eval.min_macro_f1` and at most its tolerance below the SavedModel's on
+  the same examples.
+
+  Attributes:
+    enabled: add the LiteRT nodes (an ensemble gets none:
+      docs/on-device.md says why).
+    float_tolerance: the float32 variant's largest allowed macro F1 drop
+      against the SavedModel (it computes the same function, so only
+      rounding may move a prediction).
+    int8_tolerance: the int8 variant's largest allowed drop: quantization
+      moves a few predictions; on the sample's 356 eval images one moved
+      prediction changes macro F1 by up to about 0.01 (docs/on-device.md).
+    representative_examples: train images (never eval) that calibrate the
+      int8 variant's value ranges, drawn by a seeded hash of their ids.
+  """
+  enabled: bool = True
+  float_tolerance: float = 0.01
+  int8_tolerance: float = 0.03
+  representative_examples: int = 200

@@ -126,6 +126,20 @@ EXPECTED_EDGES = {
     ("Trainer", "BatchPrediction"),
     ("Evaluator", "BatchPrediction"),
     ("BatchPrediction", "Report"),
+    # The on-device LiteRT models (lite.enabled, on by default): converted
+    # from the Trainer's model, int8 calibrated on train, scored on eval
+    # against the SavedModel's eval predictions, through the Transform
+    # graph's pixels; pushed with the Pusher's version when the Evaluator
+    # blessed the model; their table in the report.
+    ("Trainer", "LiteRTExport"),
+    ("ImportExampleGen", "LiteRTExport"),
+    ("Transform", "LiteRTExport"),
+    ("EvalInference", "LiteRTExport"),
+    ("LiteRTExport", "LiteRTPusher"),
+    ("Trainer", "LiteRTPusher"),
+    ("Evaluator", "LiteRTPusher"),
+    ("Pusher", "LiteRTPusher"),
+    ("LiteRTExport", "Report"),
 }
 EXPECTED_NODES = {node for edge in EXPECTED_EDGES for node in edge}
 # With --tune: TFX's Tuner trains on what the Trainer trains on, hands it

@@ -89,6 +89,71 @@ def test_image_bytes_and_example_signatures_agree(pipeline_run):
                              atol=1e-6)
 
 
+def test_device_model_is_pushed_beside_and_agrees_with_the_savedmodel(
+    pipeline_run):
+  """The run pushes a blessed .tflite beside the SavedModel, as its version.
+
+  The float32 variant, loaded in the LiteRT interpreter and fed the sample's
+  val split (pixels from the Transform graph's own decode function), scores
+  within `lite.float_tolerance` of the SavedModel's macro F1
+  (scikit-learn's) and gives the same top class on >= 98% of the images.
+  The int8 variant's figures are measured and in the report.
+  """
+  from ai_edge_litert import interpreter as litert  # pylint: disable=g-import-not-at-top
+  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
+  from modules import preprocessing  # pylint: disable=g-import-not-at-top
+  out = pipeline_run["output_dir"]
+  saved_dir = _pushed_model_dir(out)
+  lite_dir = os.path.join(out, "serving_lite", os.path.basename(saved_dir))
+  assert f"device models      {lite_dir} (float32" in pipeline_run["stdout"]
+  record = json.load(open(os.path.join(lite_dir, "push_record.json")))
+  with open(os.path.join(lite_dir, record["labels_file"])) as f:
+    assert f.read().splitlines() == features.load_class_names()
+  size = record["input"]["shape"][1]
+
+  pattern = os.path.join(pipeline_run["data_root"],
+                         features.image_dir_name(TINY["image_size"]), "val",
+                         "*.tfrec")
+  serialized = [raw.numpy() for raw in
+                tf.data.TFRecordDataset(sorted(glob.glob(pattern)))]
+  assert len(serialized) == pipeline_run["counts"]["val"]
+  examples = [tf.train.Example.FromString(s).features.feature
+              for s in serialized]
+  labels = np.array([e[features.LABEL_KEY].int64_list.value[0]
+                     for e in examples])
+  jpegs = [e[features.IMAGE_KEY].bytes_list.value[0] for e in examples]
+  saved = tf.saved_model.load(saved_dir).signatures["serving_default"]
+  runner = litert.Interpreter(
+      model_path=os.path.join(lite_dir, "model_float32.tflite"),
+      num_threads=2).get_signature_runner("serving_default")
+  decode = tf.function(lambda images: tf.cast(
+      preprocessing.decode_and_resize(images, size), tf.uint8))
+  saved_probabilities, lite_probabilities = [], []
+  for start in range(0, len(serialized), 64):
+    saved_probabilities.append(saved(examples=tf.constant(
+        serialized[start:start + 64]))[features.PROBABILITIES_KEY].numpy())
+    pixels = decode(tf.constant(jpegs[start:start + 64])).numpy()
+    lite_probabilities.append(runner(pixels=pixels)["probabilities"])
+  saved_predicted = np.concatenate(saved_probabilities).argmax(axis=1)
+  lite_predicted = np.concatenate(lite_probabilities).argmax(axis=1)
+  saved_f1 = sk_metrics.f1_score(labels, saved_predicted, average="macro")
+  lite_f1 = sk_metrics.f1_score(labels, lite_predicted, average="macro")
+  assert saved_f1 - lite_f1 <= config_lib.LiteConfig().float_tolerance
+  assert np.mean(lite_predicted == saved_predicted) >= 0.98
+  # The pipeline's own figures: the same F1 the test computed, and int8's.
+  evaluation = json.load(open(os.path.join(
+      _latest(out, "LiteRTExport", "lite_model"), "lite_evaluation.json")))
+  assert evaluation["saved_model"]["macro_f1"] == pytest.approx(saved_f1,
+                                                                abs=1e-6)
+  int8 = [v for v in evaluation["variants"] if v["variant"] == "int8"][0]
+  assert int8["size_bytes"] < 0.5 * record["variants"][0]["size_bytes"]
+  assert int8["latency_ms"] > 0 and 0 <= int8["top1_agreement"] <= 1
+  report = open(os.path.join(_latest(out, "Report", "report"),
+                             "report.html")).read()
+  assert "On-device models (LiteRT)" in report
+  assert f"{int8['macro_f1']:.4f}" in report
+
+
 def test_training_history_records_the_run(pipeline_run):
   paths = glob.glob(os.path.join(pipeline_run["output_dir"], "pipeline_root",
                                  "Trainer", "model_run", "*",

@@ -132,6 +132,13 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
     record = json.load(f)
   assert record["model"]["uri"] == model["uri"]
   assert record["data"]["train_examples"] == counts["train"]
+  # The device models, as the SavedModel's version beside its folder.
+  [lite] = result.task("LiteRTPusher").outputs["pushed_lite_model"]
+  assert lite["metadata"]["pushed"] == 1
+  assert lite["metadata"]["pushed_destination"] == os.path.join(
+      str(tmp_path / "serving_lite"), os.path.basename(destination))
+  assert os.path.exists(os.path.join(lite["metadata"]["pushed_destination"],
+                                     "model_float32.tflite"))
 
   [report] = result.task(report_component.COMPONENT_ID).outputs["report"]
   assert spec_lib.schema_title(report["type"]) == (

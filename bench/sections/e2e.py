@@ -4,7 +4,9 @@
 (the notebooks' tf.data + Keras, the same model and epochs) on the same
 TFRecords, and the time of each component from the run's ML Metadata store.
 Target: pipeline / plain wall time <= MAX_PIPELINE_TO_PLAIN, and the
-pipeline's time outside its training epochs <= MAX_FIXED_SECONDS.
+pipeline's time outside its training epochs <= MAX_FIXED_SECONDS. The
+run's device models are measured too: size and latency per image of each
+LiteRT variant beside the SavedModel's size (`device_figures`).
 """
 
 import dataclasses
@@ -21,6 +23,7 @@ from bench import report
 from bench import steps
 from bench.report import Figure, Target
 from bench.sizes import Sizes
+from settings import records
 
 MAX_PIPELINE_TO_PLAIN = 1.3
 MAX_FIXED_SECONDS = 40.0  # The pipeline's time outside training epochs.
@@ -158,8 +161,44 @@ def run(sizes: Sizes, data_192: str, work_dir: str, figures: List[Figure],
           f"{MAX_PIPELINE_TO_PLAIN:g}x plain Keras's"
           if break_even == float("inf") else "")))
   plain_keras_stall_figures(figures, details)
+  device_figures(figures, details, out_192 if first else None)
   return E2eRuns(command=command, output_dir=out_192, first=first,
                  plain=plain)
+
+
+def device_figures(figures: List[Figure], details: Dict[str, Any],
+                   output_dir: Optional[str]) -> None:
+  """Size of the SavedModel and of each LiteRT variant, and each variant's
+  latency per image (the LiteRT interpreter, batch 1, 1 thread) and macro
+  F1 drop, from the run's LiteRTExport record (pipeline/components/litert/;
+  None when the run failed)."""
+  folder = output_dir and steps.latest_dir(os.path.join(
+      output_dir, "pipeline_root", "LiteRTExport", "lite_model", "*"))
+  evaluation = records.LiteEvaluation.read(folder)
+  saved = evaluation.saved_model if evaluation else {}
+  variants = {v["variant"]: v for v in (evaluation.variants
+                                        if evaluation else [])}
+  details.setdefault("e2e", {})["lite"] = (
+      {"saved_model": saved, "variants": list(variants.values()),
+       "interpreter": evaluation.interpreter} if evaluation else None)
+
+  def mib(size_bytes):
+    return size_bytes / 2**20 if size_bytes is not None else None
+
+  figures.append(Figure("e2e", "SavedModel size (serving folder)",
+                        mib(saved.get("size_bytes")), "MiB"))
+  for name in ("float32", "int8"):
+    variant = variants.get(name, {})
+    figures.append(Figure("e2e", f"LiteRT {name} size",
+                          mib(variant.get("size_bytes")), "MiB"))
+    figures.append(Figure(
+        "e2e", f"LiteRT {name} latency per image", variant.get("latency_ms"),
+        "ms", note="ai_edge_litert interpreter, batch 1, 1 thread, median"))
+    figures.append(Figure(
+        "e2e", f"LiteRT {name} macro F1 drop against the SavedModel",
+        variant.get("macro_f1_drop"), "",
+        note="on the eval records; the device gate allows "
+        f"{variant.get('tolerance')}" if variant else ""))
 
 
 def plain_keras_stall_figures(figures: List[Figure],

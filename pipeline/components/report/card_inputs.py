@@ -17,6 +17,7 @@ from settings import records
 from settings import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.report import device_section
 from pipeline.components.report import ensemble_section
 from pipeline.components.report import model_card
 
@@ -46,7 +47,9 @@ def card_from_artifacts(
     eval_predictions: Optional[predictions_lib.SplitPredictions],
     blessed: Optional[bool],
     model: Optional[str],
-    served_dir: Optional[str] = None) -> model_card.ModelCard:
+    served_dir: Optional[str] = None,
+    lite_evaluation: Optional[records.LiteEvaluation] = None
+) -> model_card.ModelCard:
   """The card of the model `evaluation` evaluated.
 
   Args:
@@ -60,6 +63,7 @@ def card_from_artifacts(
     served_dir: the SavedModel folder to read an ensemble's ledger from
       (default: `model`; the Pusher builds the card before the version
       folder exists).
+    lite_evaluation: LiteRTExport's scores of the device models, if any.
   """
   history = records.TrainingHistory.read(
       model_run.uri if model_run is not None else None)
@@ -78,4 +82,6 @@ def card_from_artifacts(
   ensemble_section.add_to_card(
       card, served_dir or model,
       (history.config if history else {}).get("class_names", []))
+  # The LiteRT variants beside the SavedModel.
+  device_section.add_to_card(card, lite_evaluation)
   return card

@@ -26,6 +26,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
 from pipeline.components.batch_inference import component as inference_component
+from pipeline.components.litert import component as litert_component
 from pipeline.components.report import executor
 
 # The node id in the DAG; the run summary and tests find the report by it.
@@ -67,6 +68,8 @@ class ReportSpec(types.ComponentSpec):
       executor.TUNER_RESULTS_KEY:
           ChannelParameter(type=standard_artifacts.TunerResults,
                            optional=True),
+      executor.LITE_MODEL_KEY:
+          ChannelParameter(type=litert_component.LiteModel, optional=True),
   }
   OUTPUTS = {
       executor.REPORT_KEY: ChannelParameter(type=EvaluationReport),
@@ -95,7 +98,8 @@ class Report(base_component.BaseComponent):
                examples: Optional[types.BaseChannel] = None,
                eval_predictions: Optional[types.BaseChannel] = None,
                test_predictions: Optional[types.BaseChannel] = None,
-               tuner_results: Optional[types.BaseChannel] = None):
+               tuner_results: Optional[types.BaseChannel] = None,
+               lite_model: Optional[types.BaseChannel] = None):
     """Builds the component.
 
     Args:
@@ -111,10 +115,12 @@ class Report(base_component.BaseComponent):
       test_predictions: the test split's predictions (BatchPrediction):
         the predicted class distribution.
       tuner_results: the Tuner's trials (with tune.enabled): their table.
+      lite_model: LiteRTExport's device models and their scores: their
+        table.
     """
     super().__init__(spec=ReportSpec(
         evaluation=evaluation, blessing=blessing, model_run=model_run,
         anomalies=anomalies, examples=examples,
         eval_predictions=eval_predictions, test_predictions=test_predictions,
-        tuner_results=tuner_results,
+        tuner_results=tuner_results, lite_model=lite_model,
         report=types.Channel(type=EvaluationReport)))

@@ -113,6 +113,9 @@ class ReportData:
   # What the Trainer's per-epoch val_* scores were computed on and which
   # choices read them (training_history.json `validation`).
   validation_data: Optional[Dict[str, Any]] = None
+  # The LiteRT variants' scores (report/device_section.py); None: no
+  # LiteRT nodes in the DAG.
+  device: Optional[records.LiteEvaluation] = None
 
   @property
   def verdict(self) -> str:

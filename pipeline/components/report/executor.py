@@ -31,6 +31,7 @@ from pipeline.components.data_validator import checks as validation_checks
 from pipeline.components.data_validator import executor as data_validator
 from pipeline.components.report import card_inputs
 from pipeline.components.report import content
+from pipeline.components.report import device_section
 from pipeline.components.report import ensemble_section
 from pipeline.components.report import gallery as gallery_lib
 from pipeline.components.report import render
@@ -43,6 +44,7 @@ EXAMPLES_KEY = "examples"
 EVAL_PREDICTIONS_KEY = "eval_predictions"
 TEST_PREDICTIONS_KEY = "test_predictions"
 TUNER_RESULTS_KEY = "tuner_results"
+LITE_MODEL_KEY = "lite_model"
 # What TFX's Tuner writes into its TunerResults artifact.
 TUNER_RESULTS_FILE = "tuner_results.json"
 REPORT_KEY = "report"
@@ -69,6 +71,8 @@ def _add_predictions(data: content.ReportData,
     data.trials = content.read_json(os.path.join(tuner_results.uri,
                                                  TUNER_RESULTS_FILE))
   examples = _optional_single(input_dict, EXAMPLES_KEY)
+  data.device = device_section.read(
+      getattr(_optional_single(input_dict, LITE_MODEL_KEY), "uri", None))
   eval_predictions = card_inputs.read_eval_predictions(
       _optional_single(input_dict, EVAL_PREDICTIONS_KEY))
   if eval_predictions is not None and examples is not None:
@@ -81,7 +85,8 @@ def _add_predictions(data: content.ReportData,
       model_run=_optional_single(input_dict, MODEL_RUN_KEY),
       anomalies=_optional_single(input_dict, ANOMALIES_KEY),
       examples=examples, eval_predictions=eval_predictions,
-      blessed=data.validation_ok, model=data.model_location)
+      blessed=data.validation_ok, model=data.model_location,
+      lite_evaluation=data.device)
 
   test_artifact = _optional_single(input_dict, TEST_PREDICTIONS_KEY)
   if test_artifact is None:

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from pipeline.components.report import content
+from pipeline.components.report import device_section
 from pipeline.components.report import ensemble_section
 from pipeline.components.report import model_card
 from pipeline.components.report.content import ReportData
@@ -352,7 +353,8 @@ def all_classes(data: ReportData, figures: Figures) -> Section:
 
 
 # The page's order: short sections first, the long figures and tables last.
-ORDER = (verdict, metrics, ensemble_section.page_section, card, baseline,
+ORDER = (verdict, metrics, ensemble_section.page_section,
+         device_section.page_section, card, baseline,
          confused, tuning, gallery,
          data_checks, drift, test_predictions, per_class_f1, confusion,
          all_classes)

@@ -1,0 +1,163 @@
+"""LiteRTExport and LiteRTPusher: their artifacts, specs, and how the DAG
+builds them.
+
+    Trainer, Transform, ImportExampleGen, EvalInference --> LiteRTExport
+    LiteRTExport, Evaluator (blessing), Pusher --> LiteRTPusher
+
+Their outputs are types of their own, not TFX's Model, ModelBlessing and
+PushedModel: the baseline resolvers take every Model and ModelBlessing of
+the pipeline, and the run summary reads the run's PushedModel, which must
+stay the SavedModel's.
+"""
+
+from typing import Any, Dict, Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ExecutionParameter
+from tfx.types.system_executions import Deploy
+
+from pipeline.components import custom_config
+from pipeline.components.batch_inference import component as inference_component
+from pipeline.components.litert import executor
+from pipeline.components.litert import pusher
+from settings import config as config_lib
+
+EXPORT_ID = "LiteRTExport"
+PUSHER_ID = "LiteRTPusher"
+
+
+class LiteModel(types.Artifact):
+  """`model_float32.tflite`, `model_int8.tflite`, `labels.txt` and
+  `lite_evaluation.json` (settings/records.py `LiteEvaluation`).
+
+  On Kubeflow/Vertex, TFX rebuilds an artifact's class from its type name,
+  imported as `<module>.<class>` (pipeline/__init__.py resolves it).
+  """
+  TYPE_NAME = "pipeline.LiteModel"
+
+
+class PushedLiteModel(types.Artifact):
+  """The push's `push_record.json`; custom properties `pushed`,
+  `pushed_destination`, `pushed_version` as TFX's PushedModel, and
+  `not_pushed_reason`."""
+  TYPE_NAME = "pipeline.PushedLiteModel"
+
+
+class LiteRTExportSpec(types.ComponentSpec):
+  """A Trainer's model in; its device variants, scored, out."""
+  PARAMETERS = {
+      # Its LiteSettings (settings/config.py).
+      custom_config.KEY: custom_config.parameter(),
+  }
+  INPUTS = {
+      executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      executor.EXAMPLES_KEY:
+          ChannelParameter(type=standard_artifacts.Examples),
+      executor.TRANSFORM_GRAPH_KEY:
+          ChannelParameter(type=standard_artifacts.TransformGraph),
+      executor.EVAL_PREDICTIONS_KEY:
+          ChannelParameter(type=inference_component.Predictions),
+  }
+  OUTPUTS = {
+      executor.LITE_MODEL_KEY: ChannelParameter(type=LiteModel),
+  }
+
+
+class LiteRTExport(base_component.BaseComponent):
+  """Converts the Trainer's model to LiteRT (float32, int8) and scores each
+  variant on the eval split through the LiteRT interpreter.
+
+  Example (as in pipeline/pipeline.py):
+
+      LiteRTExport(model=trainer.outputs["model"],
+                   examples=example_gen.outputs["examples"],
+                   transform_graph=transform.outputs["transform_graph"],
+                   eval_predictions=eval_inference.outputs["predictions"],
+                   settings=config.lite_settings())
+  """
+
+  SPEC_CLASS = LiteRTExportSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+  def __init__(self, model: types.BaseChannel, examples: types.BaseChannel,
+               transform_graph: types.BaseChannel,
+               eval_predictions: types.BaseChannel,
+               settings: Optional[Dict[str, Any]] = None):
+    """Builds the component.
+
+    Args:
+      model: the Trainer's model (its Keras weights are converted).
+      examples: ExampleGen's output: train (the int8 calibration images)
+        and eval (the scoring).
+      transform_graph: the Transform graph the model was trained and served
+        with: it decodes and resizes the images fed to the device models.
+      eval_predictions: EvalInference's: the SavedModel's eval predictions,
+        which each variant is compared with.
+      settings: `PipelineConfig.lite_settings()`; None: the defaults.
+    """
+    super().__init__(spec=LiteRTExportSpec(
+        model=model, examples=examples, transform_graph=transform_graph,
+        eval_predictions=eval_predictions,
+        custom_config=custom_config.encode(
+            settings or config_lib.LiteSettings().to_dict()),
+        lite_model=types.Channel(type=LiteModel)))
+
+
+class LiteRTPusherSpec(types.ComponentSpec):
+  """The variants, the SavedModel's blessing and push in; the push out."""
+  PARAMETERS = {
+      pusher.BASE_DIRECTORY_KEY: ExecutionParameter(type=str),
+  }
+  INPUTS = {
+      pusher.LITE_MODEL_KEY: ChannelParameter(type=LiteModel),
+      pusher.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      pusher.MODEL_BLESSING_KEY:
+          ChannelParameter(type=standard_artifacts.ModelBlessing),
+      pusher.PUSHED_MODEL_KEY:
+          ChannelParameter(type=standard_artifacts.PushedModel),
+  }
+  OUTPUTS = {
+      pusher.PUSHED_LITE_MODEL_KEY: ChannelParameter(type=PushedLiteModel),
+  }
+  TYPE_ANNOTATION = Deploy
+
+
+class LiteRTPusher(base_component.BaseComponent):
+  """Pushes the variants that passed the device gate to
+  `<base_directory>/<version>`, the version of the SavedModel the Pusher
+  pushed, when the Evaluator blessed it.
+
+  Example (as in pipeline/pipeline.py):
+
+      LiteRTPusher(lite_model=lite_export.outputs["lite_model"],
+                   model=trainer.outputs["model"],
+                   model_blessing=evaluator.outputs["blessing"],
+                   pushed_model=pusher.outputs["pushed_model"],
+                   base_directory=pusher.lite_serving_dir(serving_model_dir))
+  """
+
+  SPEC_CLASS = LiteRTPusherSpec
+  EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(pusher.Executor)
+
+  def __init__(self, lite_model: types.BaseChannel, model: types.BaseChannel,
+               model_blessing: types.BaseChannel,
+               pushed_model: types.BaseChannel, base_directory: str):
+    """Builds the component.
+
+    Args:
+      lite_model: LiteRTExport's output.
+      model: the Trainer's model (the blessing must be for it).
+      model_blessing: the Evaluator's blessing: nothing is pushed for the
+        device when the SavedModel is not blessed.
+      pushed_model: the Pusher's output: its version number is the device
+        push's, so `serving_lite/<v>` is the device build of `serving/<v>`.
+      base_directory: where versions go (`pusher.lite_serving_dir`).
+    """
+    super().__init__(spec=LiteRTPusherSpec(
+        lite_model=lite_model, model=model, model_blessing=model_blessing,
+        pushed_model=pushed_model, base_directory=base_directory,
+        pushed_lite_model=types.Channel(type=PushedLiteModel)))
