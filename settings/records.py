@@ -225,6 +225,9 @@ class GateRecord(_JsonRecord):
   def failures(self) -> List[str]:
     """The failed gates, one readable line each."""
     return [check["line"] for check in self.checks if not check["passed"]]
+
+
+@dataclasses.dataclass
 class LiteEvaluation(_JsonRecord):
   """The device models and how they score (`lite_evaluation.json`).
 

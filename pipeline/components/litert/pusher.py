@@ -10,7 +10,7 @@ SavedModel, input spec, labels).
 
 As the Pusher's, a push is never half visible (`publish_files`): on local
 disks the files go into a hidden sibling (the Pusher's
-`publishing.STAGING_PREFIX`) renamed into place at once; on object stores
+`claims.STAGING_PREFIX`) renamed into place at once; on object stores
 every file is written before `push_record.json`, the file that marks a
 version complete.
 
@@ -33,8 +33,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline.components.litert import conversion
 from pipeline.components.pusher import blessing as blessing_lib
+from pipeline.components.pusher import claims
 from pipeline.components.pusher import publishing
 from settings import features
 from settings import records
@@ -73,7 +73,7 @@ def publish_files(files: Dict[str, str], final: str, record_text: str,
     atomic_rename = publishing.has_atomic_rename(final)
   if atomic_rename:
     base, version = os.path.split(final.rstrip("/"))
-    target = os.path.join(base, f"{publishing.STAGING_PREFIX}{version}-"
+    target = os.path.join(base, f"{claims.STAGING_PREFIX}{version}-"
                           f"{uuid.uuid4().hex[:8]}")
   else:
     target = final
@@ -84,7 +84,8 @@ def publish_files(files: Dict[str, str], final: str, record_text: str,
     io_utils.write_string_file(
         os.path.join(target, publishing.RECORD_FILE), record_text)
     if atomic_rename:
-      fileio.rename(target, final)
+      # Synced before and after, as the SavedModel's push is.
+      publishing.rename_into_place(target, final)
   finally:
     if atomic_rename and fileio.exists(target):
       fileio.rmtree(target)

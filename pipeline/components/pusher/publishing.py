@@ -141,6 +141,20 @@ def _files_under(directory: str) -> List[str]:
   return files
 
 
+def rename_into_place(staging: str, final: str) -> None:
+  """Renames a complete staging folder to `final`, durably on a local disk:
+  its files and folders are synced before the rename (else a power cut
+  after it could leave the version's files empty: the rename can reach the
+  disk before their data does), and the parent folder after it (the rename
+  itself)."""
+  local = has_atomic_rename(final)
+  if local:
+    _sync_tree(_local_path(staging))
+  fileio.rename(staging, final)
+  if local:
+    _sync(_local_path(os.path.dirname(final.rstrip("/"))))
+
+
 def publish_model(model_dir: str, final: str, record_text: str,
                   atomic_rename: Optional[bool] = None,
                   extra_files: Optional[Dict[str, str]] = None) -> None:
@@ -182,18 +196,11 @@ def publish_model(model_dir: str, final: str, record_text: str,
     remove_dead_staging(base, int(version) if version.isdigit() else None)
     staging = os.path.join(
         base, f"{claims_lib.STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
-    local = has_atomic_rename(final)
     try:
       io_utils.copy_dir(model_dir, staging)
       for name, text in texts.items():
         io_utils.write_string_file(os.path.join(staging, name), text)
-      if local:
-        # Else a power cut after the rename could leave the version's files
-        # empty: the rename can reach the disk before their data does.
-        _sync_tree(_local_path(staging))
-      fileio.rename(staging, final)
-      if local:
-        _sync(_local_path(base))  # The rename itself.
+      rename_into_place(staging, final)
     finally:
       # A failed copy leaves no half model behind, not even hidden.
       if fileio.exists(staging):
