@@ -69,6 +69,7 @@ class Evaluation:
   def format(self) -> str:
     # Imported here: it imports TFMA, which takes seconds.
     from pipeline.components import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+  from modules import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
     for name in evaluation_lib.HEADLINE_METRICS:
@@ -119,12 +120,11 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   if not tf.io.gfile.glob(data_location):
     raise ValueError(f"no files match {data_location} (check --data-root "
                      "and --image-size)")
+  # TFMA's metrics as the Evaluator computes them; here it runs the model
+  # itself (the pipeline's Evaluator reads EvalInference's predictions).
   eval_config = pipeline_lib.eval_config(config)
-  # rubber_stamp: judged without a baseline, as the pipeline judges its
-  # first model; TFMA then drops the change threshold.
   shared_model = tfma.default_eval_shared_model(
-      eval_saved_model_path=model_dir, eval_config=eval_config,
-      rubber_stamp=True)
+      eval_saved_model_path=model_dir, eval_config=eval_config)
   with tempfile.TemporaryDirectory() as temporary:
     path = output_path or temporary
     tfma.run_model_analysis(eval_shared_model=shared_model,
@@ -135,7 +135,11 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   metrics = {name: value for name, value in
              result.metrics.get(evaluation_lib.CANDIDATE, {}).items()
              if name in evaluation_lib.HEADLINE_METRICS}
-  return Evaluation(metrics=metrics, passed=bool(result.validation_ok),
+  # Judged as the pipeline judges a first model (no served model to
+  # compare with): the absolute threshold on the point estimate.
+  passed = (metrics.get(metrics_lib.MACRO_F1, 0.0) >=
+            config.eval.min_macro_f1)
+  return Evaluation(metrics=metrics, passed=passed,
                     data_location=data_location,
                     min_macro_f1=config.eval.min_macro_f1)
 
