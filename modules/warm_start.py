@@ -12,11 +12,11 @@ mismatch is named in words rather than as a tensor shape, and a class list
 that changed without changing its length is not loaded into the wrong
 classes.
 
-With `train.warm_start`, the Trainer gets the latest blessed model as
-`base_model` (pipeline/pipeline.py: `warm_start_model_resolver`; TFX gives
+With `train.warm_start`, the Trainer gets the served model of the data
+before as `base_model` (pipeline/pipeline.py: `PreviousModel`; TFX gives
 run_fn its `<model uri>/Format-Serving`), and `load_base_weights` loads that
 model's weights into the freshly built model before training. When it
-cannot (no blessed model yet, a model from before this file existed,
+cannot (no served model yet, a model from before this file existed,
 weights that do not fit), it says why and training starts from scratch: a
 cold start is a slower run, not a failed one. Either way the outcome is a
 record for `training_history.json` (`warm_start`), which the run summary
@@ -116,7 +116,7 @@ def load_base_weights(model, config,
   Args:
     model: the freshly built model (`model_lib.build_model(config)`).
     config: the Trainer's settings.
-    base_model: `fn_args.base_model`: the latest blessed model's
+    base_model: `fn_args.base_model`: the served model's
       `<uri>/Format-Serving`, or None (warm start off, or no blessed model
       yet).
 

@@ -44,7 +44,7 @@ PROGRESS = re.compile(
 # Log records the libraries write on every run, by the start of their
 # message (re.match). They stay in the log file.
 _KNOWN_LOG_NOISE = tuple(re.compile(pattern) for pattern in (
-    # TFX's resolver of the latest blessed model, on each query.
+    # TFX's cache lookup, on each query.
     re.escape("ArtifactQuery.property_predicate is not supported."),
     # TFX Transform: our preprocessing_fn counts classes (an analyzer).
     re.escape("Not using the in-place Transform because the following "

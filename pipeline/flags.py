@@ -85,14 +85,15 @@ _VALUE_FLAGS = (
     ("--min-macro-f1", "eval__min_macro_f1", float, None,
      "Evaluator gate: absolute macro F1 threshold"),
     ("--max-macro-f1-drop", "eval__max_macro_f1_drop", float, None,
-     "Evaluator gate: allowed drop against the latest blessed model"),
+     "Evaluator gate: the tolerated drop against the served model (the "
+     "paired interval of the change must not lie wholly below minus it)"),
 )
 # --x / --no-x flags: absent keeps the config's value.
 _BOOLEAN_FLAGS = (
     ("--class-weighting", "train__class_weighting",
      "weight the loss by inverse class frequency"),
     ("--warm-start", "train__warm_start",
-     "start training from the latest blessed model's weights "
+     "start training from the served model's weights "
      "(docs/configuration.md, \"Warm start\")"),
     ("--tune", "tune__enabled",
      "search hyperparameters with the Tuner first (budget and search "

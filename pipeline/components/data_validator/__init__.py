@@ -21,9 +21,10 @@ adding what the flower data needs:
   as `eval_class_coverage`: the classes the gate's macro F1 covers). These
   are counted warnings, with examples by id;
 * the file check's own warnings (skipped files, 0-record shards);
-* drift (drift.py): the training split against the data the latest blessed
-  model was trained on (the profile the Trainer stored in that Model,
-  modules/data_profile.py, given as the optional input `baseline_model`):
+* drift (drift.py): the training split against the data the served model
+  was trained on (the profile its run's validator kept, which PreviousModel
+  passes on with the optional input `baseline_model`,
+  modules/data_profile.py):
   TFDV's drift comparators on the label and on image statistics; a warning
   naming the shifted classes, or an error with `stop_on_drift`.
 

@@ -24,8 +24,9 @@ class DataValidatorSpec(types.ComponentSpec):
       "statistics": ChannelParameter(
           type=standard_artifacts.ExampleStatistics),
       "schema": ChannelParameter(type=standard_artifacts.Schema),
-      # The latest blessed model: its training data profile is the drift
-      # baseline (modules/data_profile.py). Absent or empty: no comparison.
+      # The served model of other data (PreviousModel): its training data
+      # profile is the drift baseline (modules/data_profile.py). Absent, or
+      # a Model that stands for none: no comparison.
       executor.BASELINE_MODEL_KEY: ChannelParameter(
           type=standard_artifacts.Model, optional=True),
   }

@@ -1,8 +1,8 @@
-"""Drift: this run's training data against the latest blessed model's.
+"""Drift: this run's training data against the served model's.
 
-Both sides are profiles from `modules.data_profile.profile_records` (the
-Trainer stored the baseline's in its Model artifact; the DataValidator
-profiles this run's training split), compared by TFDV's drift comparators
+Both sides are profiles from `modules.data_profile` (the served model's,
+which its run's DataValidator kept and its push record names; this run's,
+from the image scan), compared by TFDV's drift comparators
 (`tfdv.validate_statistics(..., previous_statistics=...)`): the label with
 L-infinity or Jensen-Shannon (`validation.label_drift_comparator`), the
 image features (byte size, height, width, mean R, G, B) with

@@ -257,7 +257,7 @@ def load_report_data(evaluation_dir: str,
     baseline_f1 = evaluation.per_class.get(evaluation_lib.BASELINE, {}).get(
         metrics_lib.CLASS_F1, {})
     baseline_source = (evaluation.model_locations.get(evaluation_lib.BASELINE)
-                       or "the latest blessed model")
+                       or "the served model")
   model_location = evaluation.model_locations.get(candidate)
   data_splits, data_warnings = None, []
   if validation_summary:
