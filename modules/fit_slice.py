@@ -40,41 +40,45 @@ def in_fit_slice(ids: tf.Tensor, percent: int) -> tf.Tensor:
   return tf.strings.to_hash_bucket_fast(ids, BUCKETS) < percent
 
 
-def without_fit_slice(records: tf.data.Dataset,
-                      percent: int) -> tf.data.Dataset:
-  """`records` (serialized tf.Examples, unbatched) less the fit slice."""
-  return records.filter(
-      lambda serialized: tf.logical_not(
-          in_fit_slice(record_ids(serialized), percent)))
-
-
-def only_fit_slice(records: tf.data.Dataset,
-                   percent: int) -> tf.data.Dataset:
-  """The fit slice of `records` (serialized tf.Examples, unbatched)."""
-  return records.filter(
-      lambda serialized: in_fit_slice(record_ids(serialized), percent))
-
-
 def in_selection_slice(ids: tf.Tensor, percent: int) -> tf.Tensor:
   """Whether each id is in the selection slice: the last `percent` of the
   100 buckets."""
   return tf.strings.to_hash_bucket_fast(ids, BUCKETS) >= BUCKETS - percent
 
 
+def _kept(records: tf.data.Dataset, in_slice, percent: int,
+          inside: bool) -> tf.data.Dataset:
+  """The records (serialized tf.Examples, unbatched) whose id is in the
+  slice (`inside`), or those whose id is not."""
+  def keep(serialized):
+    member = in_slice(record_ids(serialized), percent)
+    return member if inside else tf.logical_not(member)
+  return records.filter(keep)
+
+
+def without_fit_slice(records: tf.data.Dataset,
+                      percent: int) -> tf.data.Dataset:
+  """`records` (serialized tf.Examples, unbatched) less the fit slice."""
+  return _kept(records, in_fit_slice, percent, inside=False)
+
+
+def only_fit_slice(records: tf.data.Dataset,
+                   percent: int) -> tf.data.Dataset:
+  """The fit slice of `records` (serialized tf.Examples, unbatched)."""
+  return _kept(records, in_fit_slice, percent, inside=True)
+
+
 def without_selection_slice(records: tf.data.Dataset,
                             percent: int) -> tf.data.Dataset:
   """`records` (serialized tf.Examples, unbatched) less the selection
   slice."""
-  return records.filter(
-      lambda serialized: tf.logical_not(
-          in_selection_slice(record_ids(serialized), percent)))
+  return _kept(records, in_selection_slice, percent, inside=False)
 
 
 def only_selection_slice(records: tf.data.Dataset,
                          percent: int) -> tf.data.Dataset:
   """The selection slice of `records` (serialized tf.Examples, unbatched)."""
-  return records.filter(
-      lambda serialized: in_selection_slice(record_ids(serialized), percent))
+  return _kept(records, in_selection_slice, percent, inside=True)
 
 
 def watches_selection_slice(config) -> bool:

@@ -10,6 +10,7 @@ and dashboards. Nothing here draws or writes files (render.py does).
 """
 
 import dataclasses
+import html
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -121,6 +122,19 @@ class ReportData:
   def verdict(self) -> str:
     return {True: BLESSED, False: NOT_BLESSED, None: NO_GATE}[
         self.validation_ok]
+
+
+def table_html(note: str, table: Sequence[Sequence[Any]]) -> List[str]:
+  """A report section's body: a muted note, then `table` ([header, rows...])
+  as an HTML table (the ensemble's and the device models' sections)."""
+  e = html.escape
+  header, *rows = table
+  lines = [f'<p class="muted">{e(note)}</p>', "<table><tr>" +
+           "".join(f"<th>{e(str(cell))}</th>" for cell in header) + "</tr>"]
+  lines += ["<tr>" + "".join(f"<td>{e(str(cell))}</td>" for cell in row) +
+            "</tr>" for row in rows]
+  lines.append("</table>")
+  return lines
 
 
 def class_names_and_counts(history: Optional[records.TrainingHistory],

@@ -11,9 +11,9 @@ section (model_card.py's blocks) and a section of the report page
 `lite.enabled` off) has neither.
 """
 
-import html
 from typing import Any, List, Optional
 
+from pipeline.components.report import content
 from pipeline.components.report import model_card
 from settings import records
 
@@ -90,14 +90,7 @@ def report_html(evaluation: Optional[records.LiteEvaluation]
   """The report's section body (HTML lines); None without an evaluation."""
   if evaluation is None:
     return None
-  e = html.escape
-  header, *rows = table(evaluation)
-  lines = [f'<p class="muted">{e(_note(evaluation))}</p>', "<table><tr>" +
-           "".join(f"<th>{e(str(cell))}</th>" for cell in header) + "</tr>"]
-  lines += ["<tr>" + "".join(f"<td>{e(str(cell))}</td>" for cell in row) +
-            "</tr>" for row in rows]
-  lines.append("</table>")
-  return lines
+  return content.table_html(_note(evaluation), table(evaluation))
 
 
 def page_section(data, figures):

@@ -9,10 +9,10 @@ into one table, members and ensemble side by side: a model card section
 A single model has no ledger, and neither gets a section.
 """
 
-import html
 from typing import Any, Dict, List, Optional, Sequence
 
 from pipeline.components import ensemble_servable
+from pipeline.components.report import content
 from pipeline.components.report import model_card
 
 TITLE = "Ensemble members"
@@ -80,14 +80,7 @@ def report_html(ledger: Optional[Dict[str, Any]],
   """The report's section body (HTML lines); None for a single model."""
   if not ledger:
     return None
-  e = html.escape
-  header, *rows = table(ledger, class_names)
-  lines = [f'<p class="muted">{e(_note(ledger))}</p>', "<table><tr>" +
-           "".join(f"<th>{e(str(cell))}</th>" for cell in header) + "</tr>"]
-  lines += ["<tr>" + "".join(f"<td>{e(str(cell))}</td>" for cell in row) +
-            "</tr>" for row in rows]
-  lines.append("</table>")
-  return lines
+  return content.table_html(_note(ledger), table(ledger, class_names))
 
 
 def page_section(data, figures):
