@@ -48,9 +48,9 @@ what it measures and holds its targets; they run their commands through
 
 7. gate (`gate.py`): on the e2e run's Examples and Transform graph,
    `bench/gate_runs.py` retrains models the Trainer's way (full: 11 seeds
-   at the e2e epochs; worse: 1 and 3 epochs, 30% and 60% of the training
-   labels corrupted, 2 seeds each) and runs the Evaluator's gate on every
-   pair. Targets: equivalent retrains rejected <= 10%, rejected at a true
+   at the e2e epochs; worse: 6 and 8 epochs, 5%, 10% and 20% of the
+   training labels corrupted, 2 seeds each) and runs the Evaluator's gate
+   on every pair. Targets: equivalent retrains rejected <= 10%, rejected at a true
    drop of 0.10 >= 90%.
 
 8. scale (`scale.py`): the pipeline at the competition's size: generated
