@@ -54,18 +54,17 @@ CODE: Dict[str, Tuple[str, str]] = {
     "EvalInference": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
     "BatchPrediction": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
     "Evaluator": (
-        f"{LAUNCHER}; {BEAM}; TFMA loads the candidate, and the baseline "
-        "when there is one (tensorflow_model_analysis/api/model_eval_lib.py "
-        "ExtractEvaluateAndWriteResults)",
-        "TFMA runs the model over the split again, in one in-process "
-        "bundle at a time "
-        "(tensorflow_model_analysis/extractors/predictions_extractor.py), "
-        "and accumulates the overall slice's MacroF1 with its per-class "
-        "scores and the confusion matrix plot (modules/metrics.py, "
-        "tensorflow_model_analysis/metrics/"
+        f"{LAUNCHER}; {BEAM}; TFMA's model-agnostic evaluation of "
+        "EvalInference's scored examples "
+        "(tensorflow_model_analysis/api/model_eval_lib.py "
+        "ExtractEvaluateAndWriteResults) and the gate's paired bootstrap "
+        "(modules/bootstrap.py)",
+        "TFMA accumulates the overall slice's MacroF1 with its per-class "
+        "scores and the confusion matrix plot, for each model "
+        "(modules/metrics.py, tensorflow_model_analysis/metrics/"
         "multi_class_confusion_matrix_plot.py)"),
     "Trainer": (
-        "model build, tf.function tracing, the data profile and the "
+        "model build, tf.function tracing and the "
         "SavedModel export with its signatures (modules/trainer.py)", ""),
     "Report": ("the report page, model card and gallery "
                "(pipeline/components/report/executor.py)", ""),

@@ -32,18 +32,19 @@ MAX_PEAK_GIB = 4.0
 MAX_RSS_GROWTH = 1.25
 LIMITS_STEP = "scale_limits"
 # Each pass over the data: the component, the splits it reads, and the
-# limit it is held to (bench/read_limits.py's keys). Transform's analysis
-# reads labels only; the Trainer's data profile runs inside the Trainer, so
-# it has no time of its own here (its time is in "Trainer outside the
-# epoch").
-PASSES: Tuple[Tuple[str, Tuple[str, ...], str], ...] = (
+# limit it is held to (bench/read_limits.py's keys); None for a component
+# that reads no image: its time and its line through the sizes are shown,
+# with no limit. Transform's analysis reads labels only. The Evaluator reads
+# EvalInference's scored examples (labels and probabilities), not the
+# images: no model runs in it since issue 37.
+PASSES: Tuple[Tuple[str, Tuple[str, ...], Optional[str]], ...] = (
     ("ImportExampleGen", ("train", "val"), "read"),
     ("TestExampleGen", ("test",), "read"),
     ("StatisticsGen", ("train", "val"), "read"),
     ("ExampleValidator", ("train", "val"), "decode_eighth"),
     ("Transform", ("train",), "read"),
     ("EvalInference", ("val",), "decode_full"),
-    ("Evaluator", ("val",), "decode_full"),
+    ("Evaluator", ("val",), None),
     ("BatchPrediction", ("test",), "decode_full"),
 )
 
@@ -122,11 +123,8 @@ def _measured_aside(node: str, seconds: Dict[str, float],
     return (f"PIL's 1/8-scale decode on one core measured {pil:.0f} "
             f"images/s here, so two processes reach at most {2 * pil:.0f}")
   asides = []
-  if node == "Evaluator" and "EvalInference" in seconds:
-    asides.append(f"EvalInference ran the same model over the same split in "
-                  f"{seconds['EvalInference']:.1f} s")
   serve, transform = limits.get("serve"), limits.get("transform_only")
-  if node in ("EvalInference", "Evaluator", "BatchPrediction") and (
+  if node in ("EvalInference", "BatchPrediction") and (
       serve and transform):
     per_serve, per_transform = 1000 / serve, 1000 / transform
     asides.append(
@@ -225,7 +223,7 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
               peak > MAX_PEAK_GIB else "")))
     trainer = seconds.get("Trainer")
     figures.append(Figure(
-        section, "Trainer outside the epoch (set-up, data profile, export)",
+        section, "Trainer outside the epoch (set-up, export)",
         trainer - sum(epochs) if trainer is not None and epochs else None,
         "s"))
     for node, split_names, limit_key in PASSES:
@@ -233,12 +231,12 @@ def run(sizes: Sizes, work_dir: str, figures: List[Figure],
         continue
       examples = sum(counts[split] for split in split_names)
       rate = examples / seconds[node] if seconds[node] else None
-      limit = limits.get(limit_key)
+      limit = limits.get(limit_key) if limit_key else None
       figures.append(Figure(
           section, f"{node} ({'+'.join(split_names)}, {examples} images)",
           seconds[node], "s",
           note=f"{rate:.0f} images/s" if rate else ""))
-      if is_largest:
+      if is_largest and limit_key:
         note = f"{rate:.0f} of {limit:.0f} images/s" if rate and limit else ""
         if rate and limit and rate / limit < MIN_SHARE_OF_LIMIT:
           note += "; " + reasons.pass_reason(
