@@ -40,7 +40,7 @@ class Sizes:
   # rejected share at a drop of 0.10 must be measured (the tiny and quick
   # models are near chance: nothing they train can drop by 0.10).
   gate_seeds: int = 11
-  # Measured on the full size (bench/results/20261207-*.json): 10 epochs
+  # Measured on the full size (bench/results/20261207-121028.json): 10 epochs
   # give macro F1 about 0.88; 3 epochs 0.09, 30% of the labels corrupted
   # 0.35: drops far beyond the sizes the gate must tell apart, so the kinds
   # are milder ones around 0.03 to 0.15.
