@@ -24,6 +24,7 @@ decision (candidate, baseline, change, interval, blessed by each rule).
 One process trains them all: TensorFlow's start-up is paid once.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -173,5 +174,14 @@ def main(plan_path: str, result_path: str) -> int:
   return 0
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(
+      description=" ".join(__doc__.split("\n\n")[0].split()))
+  parser.add_argument("plan", help="the plan bench/sections/gate.py wrote")
+  parser.add_argument("result", help="where to write the models and pairs")
+  return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-  sys.exit(main(*sys.argv[1:]))
+  arguments = parse_args()
+  sys.exit(main(arguments.plan, arguments.result))
