@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+from absl import logging as absl_logging
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -33,12 +34,16 @@ _LOGGERS_TOOLS_QUIET = ("", "absl", "tensorflow", "apache_beam")
 
 @pytest.fixture(autouse=True)
 def _restore_log_levels():
-  """Command-line mains called in-process (tools/ensemble.py) quiet library
-  loggers for the rest of the process; each test starts from the levels
-  the session began with."""
+  """A guard for the tests after this one: command-line mains called
+  in-process set log levels (tools/ensemble.py quiets the libraries while
+  it works, and gives the levels back; test_inference checks that), and
+  absl's verbosity outlives a logger's level: TensorFlow's SavedModel
+  export re-applies it to the absl logger at every save."""
+  verbosity = absl_logging.get_verbosity()
   levels = {name: logging.getLogger(name).level
             for name in _LOGGERS_TOOLS_QUIET}
   yield
+  absl_logging.set_verbosity(verbosity)
   for name, level in levels.items():
     logging.getLogger(name).setLevel(level)
 

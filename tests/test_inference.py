@@ -12,6 +12,7 @@ import io
 import json
 import os
 
+from absl import logging as absl_logging
 import numpy as np
 from PIL import Image
 import pytest
@@ -372,7 +373,12 @@ def test_ensemble_is_the_weighted_average_of_its_members(
   argv = ["--model", members[0], "--model", members[1], "--output", output]
   if weights:
     argv += ["--weights", ",".join(str(w) for w in weights)]
+  verbosity = absl_logging.get_verbosity()
   assert ensemble.main(argv) == 0, capsys.readouterr().err
+  # The tool quiets the libraries while it works, then gives the process
+  # its verbosity back: left at ERROR, the next SavedModel export in this
+  # process would drop every absl warning (a waiting push's, for one).
+  assert absl_logging.get_verbosity() == verbosity
   expected_weights = weights or (0.5, 0.5)
 
   loaded = [inference_lib.load_serving_model(m) for m in members]

@@ -26,12 +26,13 @@ but the thresholds failed; 2 error.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
 import sys
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -188,17 +189,38 @@ def parse_args(argv=None) -> argparse.Namespace:
   return args
 
 
-def _quiet_library_logs() -> None:
-  """TFMA, Beam and TensorFlow warn on every run, whatever the input."""
+_NOISY_LOGGERS = ("tensorflow", "absl", "apache_beam")
+
+
+@contextlib.contextmanager
+def _quiet_library_logs() -> Iterator[None]:
+  """TFMA, Beam and TensorFlow warn on every run, whatever the input: quiet
+  them while the tool works, and give the process its levels back after,
+  absl's verbosity included (TensorFlow's SavedModel export re-applies
+  that verbosity to the absl logger, so a level left at ERROR here would
+  come back at a later save in the same process, and drop its warnings)."""
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  verbosity = absl_logging.get_verbosity()
+  levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
   absl_logging.set_verbosity(absl_logging.ERROR)
-  for name in ("tensorflow", "absl", "apache_beam"):
+  for name in _NOISY_LOGGERS:
     logging.getLogger(name).setLevel(logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(verbosity)
+    for name, level in levels.items():
+      logging.getLogger(name).setLevel(level)
 
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  _quiet_library_logs()
+  with _quiet_library_logs():
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+  """The tool's work, with the library logs quieted."""
   try:
     weights = parse_weights(args.weights) if args.weights else None
     ledger = build_ensemble(args.models, args.output, weights)
