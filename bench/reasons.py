@@ -77,6 +77,23 @@ RUNNER = ("local_runner.py's own time: Python start-up and imports, the "
           "pre-flight data checks (local_runner.py)")
 RUNNER_NAME = "runner start-up and pre-flight"
 TRAINER_NAME = "Trainer outside its epochs"
+# The Trainer's time outside its epochs, part by part, where its training
+# history has `phase_seconds` (modules/trainer.py): each part's name and
+# the code that spends it.
+TRAINER_PARTS: Dict[str, str] = {
+    "Trainer around run_fn": (
+        f"{LAUNCHER}; TFX's Trainer executor imports our module file and "
+        "what it imports (tfx/components/trainer/executor.py)"),
+    "Trainer set-up": (
+        "the strategy, the Transform output, the datasets, the model build, "
+        "the warm start and compile (modules/trainer.py)"),
+    "Trainer fit outside its epochs": (
+        "Keras's fit before its first epoch and after its last "
+        "(keras/src/backend/tensorflow/trainer.py)"),
+    "Trainer export": (
+        "the SavedModel with its signatures (modules/serving.py) and the "
+        "warm-start weights (modules/warm_start.py)"),
+}
 _FILE = re.compile(r"[\w/]+\.py\b")
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
@@ -119,15 +136,36 @@ def describe_imports(seconds: Mapping[str, float], wall: Optional[float],
           f"took{total} (own time by library: {listed})")
 
 
+def trainer_parts(trainer_seconds: float, epoch_seconds: Sequence[float],
+                  phases: Optional[Mapping[str, float]]
+                  ) -> List[Tuple[str, float]]:
+  """The Trainer component's time outside its epochs: part by part
+  (TRAINER_PARTS) from its `run_fn` phases, or as one TRAINER_NAME part
+  when the history has none."""
+  outside = trainer_seconds - sum(epoch_seconds)
+  if not phases or not all(key in phases
+                           for key in ("set_up", "fit", "export")):
+    return [(TRAINER_NAME, outside)]
+  run_fn = phases["set_up"] + phases["fit"] + phases["export"]
+  return [("Trainer around run_fn", trainer_seconds - run_fn),
+          ("Trainer set-up", phases["set_up"]),
+          ("Trainer fit outside its epochs",
+           phases["fit"] - sum(epoch_seconds)),
+          ("Trainer export", phases["export"])]
+
+
 def outside_items(wall: float, component_seconds: Mapping[str, float],
-                  epoch_seconds: Sequence[float]) -> List[Tuple[str, float]]:
+                  epoch_seconds: Sequence[float],
+                  trainer_phases: Optional[Mapping[str, float]] = None
+                  ) -> List[Tuple[str, float]]:
   """What a run's time outside its training epochs consists of, largest
   first: the runner's own time (wall - components), the Trainer outside its
-  epochs, and every other component."""
+  epochs (part by part when `trainer_phases` has its run_fn phases), and
+  every other component."""
   items = [(RUNNER_NAME, wall - sum(component_seconds.values()))]
   for node, seconds in component_seconds.items():
     if node == "Trainer":
-      items.append((TRAINER_NAME, seconds - sum(epoch_seconds)))
+      items.extend(trainer_parts(seconds, epoch_seconds, trainer_phases))
     else:
       items.append((node, seconds))
   return sorted(items, key=lambda item: -item[1])
@@ -144,6 +182,8 @@ def files_of(name: str) -> str:
     text = RUNNER
   elif name == TRAINER_NAME:
     text = CODE["Trainer"][0]
+  elif name in TRAINER_PARTS:
+    text = TRAINER_PARTS[name]
   else:
     text = " ".join(CODE.get(name, ("", "")))
   return ", ".join(files_named(text))
@@ -167,7 +207,9 @@ def outside_reason(wall: float, component_seconds: Mapping[str, float],
                    epoch_seconds: Sequence[float], limit: float,
                    imports: str = "", top: int = 5,
                    fit: Optional[Tuple[float, float]] = None,
-                   images: Optional[int] = None) -> str:
+                   images: Optional[int] = None,
+                   trainer_phases: Optional[Mapping[str, float]] = None
+                   ) -> str:
   """A missed "time outside the epochs": its largest parts, each with the
   files its time runs in (CODE has the longer story of each).
 
@@ -175,11 +217,12 @@ def outside_reason(wall: float, component_seconds: Mapping[str, float],
   and `images` (this run's) split the total into what no data size removes
   and what grows with the data.
   """
-  items = outside_items(wall, component_seconds, epoch_seconds)
+  items = outside_items(wall, component_seconds, epoch_seconds,
+                        trainer_phases)
   parts = describe_parts(items[:top], imports)
   rest = sum(seconds for _, seconds in items[top:])
   line = (f"over {limit:g} s; its largest parts: "
-          + "; ".join(parts) + f"; the other {len(items) - top} nodes "
+          + "; ".join(parts) + f"; the other {len(items) - top} parts "
           f"{rest:.1f} s")
   if fit is not None and images:
     line += (f". Through the sizes: {fit[0]:.1f} s at 0 images (what no "

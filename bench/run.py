@@ -58,7 +58,7 @@ what it measures and holds its targets; they run their commands through
    3,684 val + 7,382 test at 512x512) at 1/8, 1/2 and the whole, one
    1-epoch `local_runner.py` run each, against the limits of a pass over
    the same files (`bench/read_limits.py`). Targets, at the whole size:
-   time outside the epoch <= 90 s, each pass over the data >= 50% of its
+   time outside the epoch <= 45 s, each pass over the data >= 50% of its
    limit, peak RSS <= 4 GiB and <= 1.25x the 1/8 run's.
 
 On by default (`--no-engines` leaves it out; `--engines-only` runs it alone):

@@ -171,16 +171,27 @@ def beam_choice(log_path: str) -> str:
   return ""
 
 
-def trainer_epoch_seconds(output_dir: str) -> List[float]:
-  """The newest Trainer run's epoch times, from its training history."""
+def _newest_training_history(output_dir: str
+                             ) -> Optional[records.TrainingHistory]:
   paths = glob.glob(os.path.join(output_dir, "pipeline_root", "Trainer",
                                  "model_run", "*",
                                  records.TrainingHistory.FILE_NAME))
   if not paths:
-    return []
-  history = records.TrainingHistory.read_file(
-      max(paths, key=os.path.getmtime))
-  return [epoch["seconds"] for epoch in history.epochs]
+    return None
+  return records.TrainingHistory.read_file(max(paths, key=os.path.getmtime))
+
+
+def trainer_epoch_seconds(output_dir: str) -> List[float]:
+  """The newest Trainer run's epoch times, from its training history."""
+  history = _newest_training_history(output_dir)
+  return [epoch["seconds"] for epoch in history.epochs] if history else []
+
+
+def trainer_phase_seconds(output_dir: str) -> Dict[str, float]:
+  """The newest Trainer run's `run_fn` phases (set_up, fit, export), from
+  its training history; empty when the run has none."""
+  history = _newest_training_history(output_dir)
+  return dict(history.phase_seconds or {}) if history else {}
 
 
 def component_times(output_dir: str) -> Dict[str, Any]:

@@ -144,6 +144,7 @@ class Training:
   warm_start: Dict[str, object]
   epochs: List[Dict[str, float]]
   wall_seconds: float
+  set_up_seconds: float
 
 
 def train(fn_args, config: config_lib.TrainerSettings,
@@ -159,6 +160,7 @@ def train(fn_args, config: config_lib.TrainerSettings,
     config: the Trainer's settings (with the Tuner's values applied).
     run_dir: where TensorBoard's logs go.
   """
+  set_up_start = time.perf_counter()
   keras.utils.set_random_seed(config.train.seed)
   task = strategy_lib.cluster_task()
   strategy = strategy_lib.resolve_strategy(
@@ -239,6 +241,7 @@ def train(fn_args, config: config_lib.TrainerSettings,
   fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=val_ds,
                   verbose=0)  # _EpochTimer logs each epoch.
   start = time.perf_counter()
+  set_up_seconds = start - set_up_start
   try:
     if warmup:
       logging.info("Phase 1: %d epoch(s) with the backbone frozen.", warmup)
@@ -272,7 +275,7 @@ def train(fn_args, config: config_lib.TrainerSettings,
       num_records=num_records, global_batch=global_batch,
       steps_per_epoch=steps_per_epoch, class_weights=class_weights,
       validation=validation, warm_start=warm_start, epochs=timer.epochs,
-      wall_seconds=wall_seconds)
+      wall_seconds=wall_seconds, set_up_seconds=set_up_seconds)
 
 
 def run_fn(fn_args) -> None:
@@ -300,6 +303,7 @@ def run_fn(fn_args) -> None:
   trained = train(fn_args, config, run_dir)
   model = trained.model
   logging.info("Exporting the serving model.")
+  export_start = time.perf_counter()
   serving.export_serving_model(model, trained.tft_output, config.class_names,
                                serving_dir)
   # Beside the SavedModel, for the next run's warm start.
@@ -316,6 +320,7 @@ def run_fn(fn_args) -> None:
   features.write_label_space(
       warm_start_lib.model_uri_of(fn_args.serving_model_dir),
       config.class_names)
+  export_seconds = time.perf_counter() - export_start
   workers = len(task.workers) if task else 1
   replicas = trained.strategy.num_replicas_in_sync
   records.TrainingHistory(
@@ -335,6 +340,9 @@ def run_fn(fn_args) -> None:
       class_counts=trained.class_counts,
       class_weights=trained.class_weights,
       wall_seconds=round(trained.wall_seconds, 3),
+      phase_seconds={"set_up": round(trained.set_up_seconds, 3),
+                     "fit": round(trained.wall_seconds, 3),
+                     "export": round(export_seconds, 3)},
       warm_start=trained.warm_start,
       epochs=trained.epochs,
   ).write(fn_args.model_run_dir)

@@ -95,7 +95,7 @@ class TrainingHistory(_JsonRecord):
     train_examples: records of the training split.
     class_counts: training records per class (Transform's count).
     class_weights: the loss weight per class, if class weighting was on.
-    wall_seconds: the Trainer's time from start to export.
+    wall_seconds: the time in Keras's fit, all phases together.
     warm_start: the warm start record (modules/warm_start.py).
     validation: what each epoch's `val_*` scores were computed on (`data`)
       and which choices read them (`used_by`): the selection slice of
@@ -104,6 +104,13 @@ class TrainingHistory(_JsonRecord):
     deterministic: whether TF op determinism was on (`train.deterministic`
       resolved for the device); None in older records.
     epochs: one entry per epoch run: its metrics and seconds.
+    phase_seconds: where `run_fn`'s time went: `set_up` (strategy, the
+      Transform output, datasets, model build, warm start, compile), `fit`
+      (= wall_seconds: the epochs and fit's own start and end) and
+      `export` (the SavedModel with its signatures, the warm-start
+      weights, the label space). The Trainer component's time beyond
+      their sum is TFX's: its launcher and the import of the module file.
+      None in older records.
   """
   FILE_NAME = features.TRAINING_HISTORY_FILE
 
@@ -125,6 +132,7 @@ class TrainingHistory(_JsonRecord):
   validation: Optional[Dict[str, Any]] = None
   deterministic: Optional[bool] = None
   epochs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+  phase_seconds: Optional[Dict[str, float]] = None
 
   @property
   def class_names(self) -> List[str]:

@@ -534,6 +534,14 @@ def test_every_section_of_the_bench_measures_on_tiny_data(tmp_path):
   assert missed
   for figure in missed:
     assert reasons.files_named(figure.note), (figure.name, figure.note)
+  # The Trainer's time outside its epochs, part by part, in each run (from
+  # the phases its run_fn records in the training history).
+  for section in ["e2e"] + [f"scale {fraction:g}" for fraction in
+                            record["settings"]["scale_fractions"]]:
+    parts = {f.name: f.value for f in figures if f.section == section and
+             f.name in reasons.TRAINER_PARTS}
+    assert set(parts) == set(reasons.TRAINER_PARTS), (section, parts)
+    assert parts["Trainer set-up"] > 0 and parts["Trainer export"] > 0
 
 
 def test_scale_section_full_size_is_the_kaggle_set_and_fractions_shrink_it():
@@ -578,8 +586,8 @@ def test_every_file_a_missed_target_names_exists():
   # A reason that names code that is not there (a renamed module, a library
   # upgrade) would send the reader nowhere.
   import sysconfig  # pylint: disable=g-import-not-at-top
-  texts = [reasons.RUNNER] + [part for pair in reasons.CODE.values()
-                              for part in pair]
+  texts = ([reasons.RUNNER] + list(reasons.TRAINER_PARTS.values()) +
+           [part for pair in reasons.CODE.values() for part in pair])
   named = {path for text in texts for path in reasons.files_named(text)}
   assert len(named) >= 12
   roots = (bench_run.REPO_ROOT, sysconfig.get_paths()["purelib"])
@@ -643,9 +651,32 @@ def test_time_outside_the_epochs_is_split_into_its_parts():
                                 top=2, fit=(50.0, 0.01), images=1000)
   assert line.startswith("over 40 s; its largest parts: runner start-up")
   assert "local_runner.py; importing tfx.v1 took 9.0 s" in line
-  assert "modules/trainer.py" in line and "the other 2 nodes 10.5 s" in line
+  assert "modules/trainer.py" in line and "the other 2 parts 10.5 s" in line
   assert "50.0 s at 0 images (what no data size removes, alone over" in line
   assert "10.00 s per 1,000 images (10 s for these 1000)" in line
+
+
+def test_the_trainers_time_outside_its_epochs_is_split_by_its_phases():
+  # A 50 s Trainer: 30 s of epochs inside a 31 s fit, 6 s of set-up and
+  # 4 s of export in run_fn; the other 9 s are TFX's around run_fn.
+  phases = {"set_up": 6.0, "fit": 31.0, "export": 4.0}
+  items = dict(reasons.outside_items(100.0, {"Trainer": 50.0}, [10.0, 20.0],
+                                     phases))
+  assert items == {reasons.RUNNER_NAME: 50.0, "Trainer around run_fn": 9.0,
+                   "Trainer set-up": 6.0,
+                   "Trainer fit outside its epochs": 1.0,
+                   "Trainer export": 4.0}
+  # Each part names the code that spends it, and the parts add up to the
+  # Trainer's time outside its epochs.
+  assert sum(seconds for name, seconds in items.items()
+             if name != reasons.RUNNER_NAME) == 50.0 - 30.0
+  for name in reasons.TRAINER_PARTS:
+    assert reasons.files_of(name), name
+  assert "modules/serving.py" in reasons.outside_reason(
+      100.0, {"Trainer": 50.0}, [10.0, 20.0], 20, trainer_phases=phases)
+  # An older history without phases: one part, as before.
+  assert reasons.outside_items(100.0, {"Trainer": 50.0}, [30.0], {}) == [
+      (reasons.RUNNER_NAME, 50.0), (reasons.TRAINER_NAME, 20.0)]
 
 
 def test_a_missed_rerun_is_split_into_its_own_time_and_the_components():
