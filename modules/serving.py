@@ -16,6 +16,8 @@ from typing import Dict, Iterable, Mapping, Sequence
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
+# tf-keras's own saving scope; no public name (tf_keras 2.16).
+from tf_keras.src.saving.legacy.saved_model import utils as tf_keras_saving
 
 from settings import features
 
@@ -47,6 +49,10 @@ class ServingModule(tf.Module):
     spec.pop(features.LABEL_KEY)
     self._serving_spec = spec
 
+  # The signatures are traced without AutoGraph (`autograph=False`): they
+  # have no Python control flow on tensors, and AutoGraph would transpile
+  # the Transform layer's tf-keras call machinery at every export
+  # (modules/dataset.py says what that cost the Trainer's set-up).
   def _predict(self, raw_features: Dict[str, tf.Tensor]):
     transformed = self.tft_layer(raw_features)
     probabilities = self.model(transformed[features.TRANSFORMED_IMAGE_KEY],
@@ -54,13 +60,13 @@ class ServingModule(tf.Module):
     return prediction_outputs(probabilities, self.class_names)
 
   @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="examples")])
+      tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
   def serve_examples(self, serialized):
     """Serialized tf.Examples -> probabilities, class index, class name."""
     return self._predict(tf.io.parse_example(serialized, self._serving_spec))
 
   @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="image_bytes")])
+      tf.TensorSpec([None], tf.string, name="image_bytes")], autograph=False)
   def serve_image_bytes(self, image_bytes):
     """Encoded images (JPEG or PNG, any size) -> the same outputs."""
     batch = tf.shape(image_bytes)[0]
@@ -107,7 +113,17 @@ def save_servable(module: tf.Module, export_dir: str,
   give the same outputs (tests/test_serving_contract.py).
   """
   track_captured_variables(module, signatures.values())
-  tf.saved_model.save(module, export_dir, signatures=dict(signatures))
+  # The Transform layer (TFT's TransformFeaturesLayer) is a tf-keras Model.
+  # By default tf.saved_model.save serializes it the tf-keras way too: it
+  # traces the layer's call again, under AutoGraph, for a Keras "default
+  # signature" and per-layer functions that no consumer of ours loads
+  # (about 7 s of every export on 2 cores; the bench's "Trainer export").
+  # Without those traces the layer is still saved as an object with what it
+  # tracks, the Transform graph's SavedModel, its assets and tables, which
+  # the signatures capture; tests/test_serving_contract.py runs the result
+  # in the TF2 loader, a TF1 session and `saved_model_cli`.
+  with tf_keras_saving.keras_option_scope(save_traces=False):
+    tf.saved_model.save(module, export_dir, signatures=dict(signatures))
 
 
 def export_serving_model(model: keras.Model,
