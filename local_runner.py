@@ -143,7 +143,8 @@ def main(argv=None) -> int:
                                           features.TFRECORD_PATTERN))
             for folder in plan.folders))
     beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
-    beam_args += known_noise.beam_worker_args()
+    if beam_profile == "local":  # Worker processes: quiet them too.
+      beam_args += known_noise.beam_worker_args()
     schema_file = args.schema or pipeline_lib.DEFAULT_SCHEMA_FILE
   except ValueError as error:
     console.print_error(str(error))

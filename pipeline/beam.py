@@ -262,7 +262,12 @@ def beam_pipeline_args(profile: str = DEFAULT_PROFILE,
   """
   settings = settings or BeamSettings()
   if profile == "in_memory":
-    args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    # Beam's DirectRunner defaults are this profile (direct_running_mode
+    # in_memory, direct_num_workers 1), so it is said with no arguments:
+    # TFX's Beam executors, given any, build an sdist of TFX for remote
+    # workers (tfx/utils/dependency_utils.py), 1.5 s in every Beam
+    # component, for workers this profile does not have.
+    args = []
   elif profile == "local":
     # 0 lets Beam count the cores where the component runs (a pod, not the
     # machine that compiled a Kubeflow spec).

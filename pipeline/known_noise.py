@@ -212,7 +212,8 @@ def beam_worker_args() -> List[str]:
 
   The `local` profile runs each Beam stage in worker processes that write
   to the runner's terminal; Beam imports each `--beam_plugins` module when
-  a worker starts. The arguments are the same in a verbose run (the plugin
+  a worker starts. The in-process profile has no workers, and no Beam
+  arguments at all (pipeline/beam.py says why). The arguments are the same in a verbose run (the plugin
   reads FLOWERS_VERBOSE), so --verbose does not change the components'
   cache keys.
   """

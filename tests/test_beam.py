@@ -8,6 +8,7 @@ import os
 
 import pytest
 from apache_beam.options import pipeline_options
+from tfx.dsl.components.base import base_beam_executor
 
 from pipeline import beam
 from pipeline import beam_flags
@@ -31,6 +32,13 @@ def no_flowers_env(monkeypatch):
       monkeypatch.delenv(name)
 
 
+class _BeamExecutor(base_beam_executor.BaseBeamExecutor):
+  """What every TFX Beam component's executor is, with nothing to do."""
+
+  def Do(self, input_dict, output_dict, exec_properties):  # pylint: disable=invalid-name
+    del input_dict, output_dict, exec_properties
+
+
 def beam_options(args, caplog):
   """What Beam understands of `args`; fails on any argument it does not."""
   with caplog.at_level(logging.WARNING):
@@ -42,7 +50,6 @@ def beam_options(args, caplog):
 @pytest.mark.parametrize("profile", beam.BEAM_PROFILES)
 def test_every_profile_gives_arguments_beam_understands(profile, caplog):
   args = beam.beam_pipeline_args(profile, COMPLETE)
-  assert args
   beam_options(args, caplog)
 
 
@@ -61,6 +68,26 @@ def test_in_memory_is_one_process(caplog):
   options = beam_options(beam.beam_pipeline_args("in_memory"), caplog)
   assert options["direct_running_mode"] == "in_memory"
   assert options["direct_num_workers"] == 1
+
+
+@pytest.mark.parametrize("profile,builds_sdist", [("in_memory", False),
+                                                  ("local", True)])
+def test_tfx_builds_its_sdist_only_for_worker_processes(profile, builds_sdist,
+                                                         tmp_path):
+  # TFX's Beam executor, as every Beam component builds it, packages TFX
+  # for remote workers (1.5 s a component) when it gets arguments; the
+  # in-process profile has no workers to send it to.
+  executor = _BeamExecutor(
+      base_beam_executor.BaseBeamExecutor.Context(
+          beam_pipeline_args=beam.beam_pipeline_args(profile),
+          tmp_dir=str(tmp_path), unique_id="1"))
+  options = executor._make_beam_pipeline().options.view_as(  # pylint: disable=protected-access
+      pipeline_options.SetupOptions)
+  assert bool(options.extra_packages) == builds_sdist
+  direct = executor._make_beam_pipeline().options.view_as(  # pylint: disable=protected-access
+      pipeline_options.DirectOptions)
+  assert direct.direct_running_mode == ("in_memory" if profile == "in_memory"
+                                        else "multi_processing")
 
 
 def test_dataflow_runs_the_image_with_runner_v2(caplog):

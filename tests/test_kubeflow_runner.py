@@ -63,8 +63,8 @@ PROFILE_FLAGS = {
 EXPECTED_BEAM_ARGS = {
     "local": ["--direct_running_mode=multi_processing",
               "--direct_num_workers=3"],
-    "in_memory": ["--direct_running_mode=in_memory",
-                  "--direct_num_workers=1"],
+    # Beam's DirectRunner defaults: no arguments (pipeline/beam.py).
+    "in_memory": [],
     "dataflow": ["--runner=DataflowRunner", "--project=test-project",
                  "--region=europe-west4", "--temp_location=gs://bucket/tmp",
                  "--staging_location=gs://bucket/tmp/staging",
@@ -385,12 +385,17 @@ def test_image_root_and_beam_arguments(compiled, profile):
   assert images.pop("Trainer_executor") == trainer_image
   assert set(images.values()) == {IMAGE}
   expected = EXPECTED_BEAM_ARGS[profile]
+  def beam_tail(args):
+    return args[len(args) - len(expected):]
   for name, container in containers.items():
     # Beam arguments come last in every executor's (and driver's) args.
-    assert container["args"][-len(expected):] == expected, name
+    assert beam_tail(container["args"]) == expected, name
+    if not expected:
+      assert not [arg for arg in container["args"]
+                  if arg.startswith(("--direct_", "--runner"))], name
     if "lifecycle" in container:
       hook_args = container["lifecycle"]["preCacheCheck"]["args"]
-      assert hook_args[-len(expected):] == expected, name
+      assert beam_tail(hook_args) == expected, name
   # Module code and the schema come from the image, by module path.
   assert "modules.trainer.run_fn" in text
   assert "modules.preprocessing.preprocessing_fn" in text
