@@ -132,8 +132,8 @@ def describe_imports(seconds: Mapping[str, float], wall: Optional[float],
   listed = ", ".join(f"{name} {value:.1f} s"
                      for name, value in list(seconds.items())[:top])
   total = f" {wall:.1f} s" if wall is not None else ""
-  return (f"a separate `python -X importtime -c 'from tfx import v1'` "
-          f"took{total} (own time by library: {listed})")
+  return (f"a separate `python -X importtime local_runner.py` up to its "
+          f"data plan took{total} (own time by library: {listed})")
 
 
 def trainer_parts(trainer_seconds: float, epoch_seconds: Sequence[float],

@@ -19,6 +19,7 @@ from bench import mlmd_times
 from bench import procmon
 from bench import reasons
 from bench.sizes import Sizes
+from pipeline import console
 from settings import records
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,8 +85,10 @@ def tail(path: str, lines: int = 15) -> str:
 
 
 def run_step(name: str, command: List[str], log_path: str,
-             details: Dict[str, Any]) -> Optional[procmon.MonitoredRun]:
-  """Runs one measured command; records it; None if it failed."""
+             details: Dict[str, Any], expected_returncode: int = 0
+             ) -> Optional[procmon.MonitoredRun]:
+  """Runs one measured command; records it; None if it failed (exited
+  with another code than `expected_returncode`)."""
   shown = [os.path.relpath(arg, REPO_ROOT) if arg.startswith(REPO_ROOT)
            else arg for arg in command[1:]]
   log(f"{name}: {' '.join(shown)}")
@@ -104,7 +107,7 @@ def run_step(name: str, command: List[str], log_path: str,
       "load_average_before": load_before,
       "load_average_after": load_average(),
   }
-  if not run.ok:
+  if run.returncode != expected_returncode:
     details[name]["error"] = tail(log_path)
     log(f"{name} FAILED (exit {run.returncode}); log: {log_path}")
     print(details[name]["error"], flush=True)
@@ -118,13 +121,20 @@ IMPORT_STEP = "import_profile"
 
 
 def import_profile(work_dir: str, details: Dict[str, Any]) -> str:
-  """How long the runner's own import of `tfx.v1` takes, and which
-  libraries take it (`python -X importtime`), once per bench run; the
-  sentence the missed-target reasons quote ("" if it failed)."""
+  """How long the runner's start-up imports take, and which libraries take
+  it (`python -X importtime`), once per bench run; the sentence the
+  missed-target reasons quote ("" if it failed). The runner is started on
+  a data folder that does not exist: it imports what a run imports, then
+  stops at the data plan with its usage-error code, before any work."""
   if IMPORT_STEP not in details:
     log_path = os.path.join(work_dir, "logs", IMPORT_STEP + ".log")
-    run = run_step(IMPORT_STEP, [sys.executable, "-X", "importtime", "-c",
-                                 "from tfx import v1"], log_path, details)
+    scratch = os.path.join(work_dir, "runs", IMPORT_STEP)
+    run = run_step(IMPORT_STEP, [
+        sys.executable, "-X", "importtime",
+        os.path.join(REPO_ROOT, "local_runner.py"),
+        "--data-root", os.path.join(scratch, "no-data"),
+        "--output-dir", os.path.join(scratch, "out")], log_path, details,
+                   expected_returncode=console.EXIT_ERROR)
     if run:
       with open(log_path, encoding="utf-8", errors="replace") as f:
         seconds = reasons.import_seconds(f.read())
