@@ -66,6 +66,13 @@ CODE: Dict[str, Tuple[str, str]] = {
     "Trainer": (
         "model build, tf.function tracing and the "
         "SavedModel export with its signatures (modules/trainer.py)", ""),
+    "LiteRTExport": (
+        f"{LAUNCHER}; the Keras model rebuilt and converted twice, float32 "
+        "and int8 calibrated on train images "
+        "(pipeline/components/litert/conversion.py)",
+        "the device gate: each eval image decoded and run through each "
+        "variant in the LiteRT interpreter "
+        "(pipeline/components/litert/executor.py)"),
     "Report": ("the report page, model card and gallery "
                "(pipeline/components/report/executor.py)", ""),
 }

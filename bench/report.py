@@ -177,7 +177,8 @@ def failures(figures: Sequence[Figure], details: Dict[str, Any],
              sections: Sequence[str]) -> List[str]:
   """Why a bench run failed, one line each; [] when it did not.
 
-  A bench run fails when a measured step exited non-zero, when one of
+  A bench run fails when a measured step exited with another code than
+  its `expected_returncode` (0 unless the step says), when one of
   `sections` (the sections that ran) has no figure with a value, or when a
   figure with a target has no value. A missed target is a result, not a
   failure.
@@ -185,7 +186,7 @@ def failures(figures: Sequence[Figure], details: Dict[str, Any],
   lines = [f"step {name} failed (exit {step['returncode']}; log: "
            f"{step.get('log')})" for name, step in details.items()
            if isinstance(step, dict) and step.get("returncode") not in
-           (None, 0)]
+           (None, step.get("expected_returncode", 0))]
   for section in sections:
     measured = [f for f in figures if section_of(f.section) == section and
                 f.value is not None]

@@ -98,6 +98,7 @@ def run_step(name: str, command: List[str], log_path: str,
   details[name] = {
       "command": command,
       "returncode": run.returncode,
+      "expected_returncode": expected_returncode,
       "wall_seconds": round(run.wall_seconds, 2),
       "peak_tree_rss_gib": round(run.peak_tree_rss_bytes / GIB, 3),
       "peak_process_rss_gib": round(run.peak_process_rss_bytes / GIB, 3),

@@ -501,6 +501,15 @@ def test_a_failed_step_or_a_section_without_figures_fails_the_bench():
   assert report.failures(figures, details, ["e2e"]) == [
       "step beam_workers failed (exit 2; log: b.log)",
       "not measured: cache: re-run"]
+  # A step that is meant to stop with an error code (the import profile's
+  # runner, on a missing folder) fails only on another code.
+  del details["beam_workers"]
+  figures.pop()
+  details["import_profile"] = {"returncode": 1, "expected_returncode": 1}
+  assert report.failures(figures, details, ["e2e"]) == []
+  details["import_profile"]["returncode"] = 0
+  assert report.failures(figures, details, ["e2e"]) == [
+      "step import_profile failed (exit 0; log: None)"]
 
 
 @pytest.mark.slow
