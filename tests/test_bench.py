@@ -415,6 +415,18 @@ def test_plain_keras_figures_without_the_end_of_fit_stall():
   assert "35.0 s, 0.0 s" in without.note
   assert by_name["pipeline / plain wall time, plain without the "
                  "stall"].value == pytest.approx(120.0 / 53.0)
+  # Without Trainer phases the pipeline's own stall is not known.
+  assert by_name["pipeline / plain wall time, both without the "
+                 "stall"].value is None
+  # The Trainer's fit returned 30 s after its epochs ended (50 s of 80 s).
+  figures = []
+  e2e.plain_keras_stall_figures(figures, dict(details, e2e={
+      "trainer_phase_seconds": {"set_up": 1.0, "fit": 80.0, "export": 1.0},
+      "trainer_epoch_seconds": [25.0, 25.0]}))
+  both = {f.name: f for f in figures}[
+      "pipeline / plain wall time, both without the stall"]
+  assert both.value == pytest.approx((120.0 - 30.0) / 53.0)
+  assert "30.0 s" in both.note
   # A failed pipeline run leaves the ratio unmeasured.
   figures = []
   e2e.plain_keras_stall_figures(

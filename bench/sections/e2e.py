@@ -248,3 +248,15 @@ def plain_keras_stall_figures(figures: List[Figure],
   figures.append(Figure(
       "e2e", "pipeline / plain wall time, plain without the stall",
       wall_p / best_without if wall_p and best_without else None, "x"))
+  # The Trainer trains with the same kind of iterator and can meet the same
+  # stall: its fit's time outside the epochs (modules/trainer.py phases).
+  e2e = details.get("e2e", {})
+  phases = e2e.get("trainer_phase_seconds") or {}
+  stall_p = (phases["fit"] - sum(e2e.get("trainer_epoch_seconds") or [])
+             if "fit" in phases else None)
+  figures.append(Figure(
+      "e2e", "pipeline / plain wall time, both without the stall",
+      (wall_p - stall_p) / best_without
+      if wall_p and best_without and stall_p is not None else None, "x",
+      note=(f"the Trainer's fit outside its epochs: {stall_p:.1f} s"
+            if stall_p is not None else "")))
