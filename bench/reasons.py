@@ -143,21 +143,31 @@ def describe_imports(seconds: Mapping[str, float], wall: Optional[float],
           f"data plan took{total} (own time by library: {listed})")
 
 
+_PHASES = ("set_up", "fit", "export")
+
+
+def fit_outside_epochs(phases: Optional[Mapping[str, float]],
+                       epoch_seconds: Sequence[float]) -> Optional[float]:
+  """The Trainer's `fit` time outside its epochs (its start, and the
+  end-of-fit stall when there is one); None without run_fn phases."""
+  if not phases or "fit" not in phases:
+    return None
+  return phases["fit"] - sum(epoch_seconds)
+
+
 def trainer_parts(trainer_seconds: float, epoch_seconds: Sequence[float],
                   phases: Optional[Mapping[str, float]]
                   ) -> List[Tuple[str, float]]:
   """The Trainer component's time outside its epochs: part by part
   (TRAINER_PARTS) from its `run_fn` phases, or as one TRAINER_NAME part
   when the history has none."""
-  outside = trainer_seconds - sum(epoch_seconds)
-  if not phases or not all(key in phases
-                           for key in ("set_up", "fit", "export")):
-    return [(TRAINER_NAME, outside)]
-  run_fn = phases["set_up"] + phases["fit"] + phases["export"]
-  return [("Trainer around run_fn", trainer_seconds - run_fn),
+  if not phases or not all(key in phases for key in _PHASES):
+    return [(TRAINER_NAME, trainer_seconds - sum(epoch_seconds))]
+  return [("Trainer around run_fn",
+           trainer_seconds - sum(phases[key] for key in _PHASES)),
           ("Trainer set-up", phases["set_up"]),
           ("Trainer fit outside its epochs",
-           phases["fit"] - sum(epoch_seconds)),
+           fit_outside_epochs(phases, epoch_seconds)),
           ("Trainer export", phases["export"])]
 
 

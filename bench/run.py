@@ -50,8 +50,8 @@ what it measures and holds its targets; they run their commands through
    `bench/gate_runs.py` retrains models the Trainer's way (full: 11 seeds
    at the e2e epochs; worse: 6 and 8 epochs, 5%, 10% and 20% of the
    training labels corrupted, 2 seeds each) and runs the Evaluator's gate
-   on every pair. Targets: equivalent retrains rejected <= 10%, rejected at a true
-   drop of 0.10 >= 90%.
+   on every pair. Targets: equivalent retrains rejected <= 10%, rejected
+   at a true drop of 0.10 >= 90%.
 
 8. scale (`scale.py`): the pipeline at the competition's size: generated
    data at the Kaggle set's size and resolution (full: 12,816 train +

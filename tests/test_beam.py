@@ -81,11 +81,10 @@ def test_tfx_builds_its_sdist_only_for_worker_processes(profile, builds_sdist,
       base_beam_executor.BaseBeamExecutor.Context(
           beam_pipeline_args=beam.beam_pipeline_args(profile),
           tmp_dir=str(tmp_path), unique_id="1"))
-  options = executor._make_beam_pipeline().options.view_as(  # pylint: disable=protected-access
-      pipeline_options.SetupOptions)
-  assert bool(options.extra_packages) == builds_sdist
-  direct = executor._make_beam_pipeline().options.view_as(  # pylint: disable=protected-access
-      pipeline_options.DirectOptions)
+  options = executor._make_beam_pipeline().options  # pylint: disable=protected-access
+  assert bool(options.view_as(pipeline_options.SetupOptions).extra_packages
+              ) == builds_sdist
+  direct = options.view_as(pipeline_options.DirectOptions)
   assert direct.direct_running_mode == ("in_memory" if profile == "in_memory"
                                         else "multi_processing")
 

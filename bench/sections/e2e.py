@@ -251,9 +251,8 @@ def plain_keras_stall_figures(figures: List[Figure],
   # The Trainer trains with the same kind of iterator and can meet the same
   # stall: its fit's time outside the epochs (modules/trainer.py phases).
   e2e = details.get("e2e", {})
-  phases = e2e.get("trainer_phase_seconds") or {}
-  stall_p = (phases["fit"] - sum(e2e.get("trainer_epoch_seconds") or [])
-             if "fit" in phases else None)
+  stall_p = reasons.fit_outside_epochs(e2e.get("trainer_phase_seconds"),
+                                       e2e.get("trainer_epoch_seconds") or [])
   figures.append(Figure(
       "e2e", "pipeline / plain wall time, both without the stall",
       (wall_p - stall_p) / best_without
