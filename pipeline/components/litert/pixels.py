@@ -37,11 +37,17 @@ def pixel_function(transform_graph_uri: str
   spec = tft_output.raw_feature_spec()
   spec.pop(features.LABEL_KEY, None)
 
+  # Traced once, as the SavedModel's signatures are: run eagerly, the
+  # graph's per-image map_fn cost 4.7 s for the 3,684 eval images at
+  # 512 px, against 1.0 s as one function (measured side by side).
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string)],
+               autograph=False)
+  def graph(serialized: tf.Tensor) -> tf.Tensor:
+    transformed = layer(tf.io.parse_example(serialized, spec))
+    return tf.cast(transformed[features.TRANSFORMED_IMAGE_KEY], tf.uint8)
+
   def pixels(serialized: Sequence[bytes]) -> np.ndarray:
-    transformed = layer(tf.io.parse_example(tf.constant(list(serialized)),
-                                            spec))
-    return tf.cast(transformed[features.TRANSFORMED_IMAGE_KEY],
-                   tf.uint8).numpy()
+    return graph(tf.constant(list(serialized), tf.string)).numpy()
 
   return pixels
 
