@@ -40,6 +40,7 @@ from pipeline import env_flags
 from pipeline import kfp_backend
 from pipeline import runtime
 from pipeline import trainer_placement
+from settings import features
 
 runtime.configure()  # Before TensorFlow is imported.
 
@@ -150,7 +151,7 @@ def _warn_about_paths(args: argparse.Namespace) -> None:
   for flag, value in (("--pipeline-root", args.pipeline_root),
                       ("--data-root", args.data_root),
                       ("--serving-dir", args.serving_dir)):
-    if "://" not in value:
+    if not features.is_object_store(value):
       print(f"warning: {flag} {value} is not a URI (gs://...); the "
             "cluster's containers must be able to read it", file=sys.stderr)
 
@@ -173,10 +174,9 @@ def logical_config(args: argparse.Namespace):
   from here (the compiling machine need not reach the bucket), so the
   config's default size is used and a warning says so.
   """
-  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import flags  # pylint: disable=g-import-not-at-top
   from settings import spans  # pylint: disable=g-import-not-at-top
-  local_root = "://" not in args.data_root
+  local_root = not features.is_object_store(args.data_root)
   try:
     config = flags.config_from_args(
         args, data_root=args.data_root if local_root else None)
@@ -198,7 +198,6 @@ def build_pipeline(args: argparse.Namespace):
   from pipeline import beam  # pylint: disable=g-import-not-at-top
   from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
 
   check_deployment_flags(args)

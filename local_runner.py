@@ -156,10 +156,10 @@ def main(argv=None) -> int:
       report = data_check.check_data_root(
           os.path.dirname(folder), config.image_size,
           val_folder=plan.val_folder)
-      prefix = (f"{os.path.basename(os.path.dirname(folder))}: "
-                if plan.selection is not None else "")
-      for line in report.lines():
-        print(line.replace("data: ", f"data: {prefix}", 1))
+      for line in report.lines(
+          span=(os.path.basename(os.path.dirname(folder))
+                if plan.selection is not None else "")):
+        print(line)
   except data_check.DataCheckError as error:
     console.print_error(f"{error} (sample data: `make data`)")
     return console.EXIT_ERROR

@@ -53,7 +53,7 @@ def _masked_crc(data: bytes) -> int:
 
 def _open(path: str, compression_type: str) -> BinaryIO:
   raw = (open(path, "rb", buffering=_READ_BUFFER)  # pylint: disable=consider-using-with
-         if "://" not in path else tf.io.gfile.GFile(path, "rb"))
+         if not features.is_object_store(path) else tf.io.gfile.GFile(path, "rb"))
   return gzip.GzipFile(fileobj=raw, mode="rb") if compression_type else raw
 
 

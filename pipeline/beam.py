@@ -31,6 +31,7 @@ from pipeline.beam_flags import BeamSettings
 from pipeline.beam_flags import DEFAULT_PROFILE
 from pipeline.beam_flags import describe
 from pipeline.beam_flags import ENVIRONMENT_TYPES
+from settings import features
 
 # Engines inside the job server's own process, not a cluster address.
 FLINK_LOCAL_MASTER = "[local]"
@@ -131,7 +132,7 @@ def _job_server_jar(profile: str, field: str, settings: BeamSettings,
     raise MissingBeamSettingError(
         f"Beam profile {profile!r} with master {master!r} needs "
         f"{describe(field)} (`make beam-jobs` fetches it)")
-  if "://" not in jar and not os.path.isfile(jar):
+  if not features.is_object_store(jar) and not os.path.isfile(jar):
     # Beam would take a missing path for a URL and fail with less to go on.
     raise BeamSettingError(
         f"{describe(field)}: no job server jar at {jar!r} (`make "

@@ -110,7 +110,7 @@ def make_plan(data_root: str, config: config_lib.PipelineConfig) -> DataPlan:
     ValueError: "latest" spans of a local data root without span folders.
   """
   selection = spans.resolve(data_root, config.data.spans)
-  local = "://" not in data_root
+  local = not features.is_object_store(data_root)
   if (selection is not None and selection.latest and local
       and not spans.spans_in(data_root)):
     raise ValueError(f"data.spans={config.data.spans}: no "
@@ -123,7 +123,7 @@ def make_plan(data_root: str, config: config_lib.PipelineConfig) -> DataPlan:
   else:
     folders = tuple(os.path.join(data_root, spans.span_dir(span), image_dir)
                     for span in range(selection.first, selection.last + 1))
-  if object_store_splits.is_object_store(data_root):
+  if features.is_object_store(data_root):
     # The newest span found by listing, where the store can be read.
     newest = object_store_splits.newest_image_folder(
         data_root, config.image_size, selection) or newest
@@ -133,7 +133,7 @@ def make_plan(data_root: str, config: config_lib.PipelineConfig) -> DataPlan:
     val_folder = _has_folder(newest, features.VAL_SPLIT_DIR)
   no_test_reason = _no_test_reason(newest, config.predict.test_split)
   split_notes = ()
-  if object_store_splits.is_object_store(data_root):
+  if features.is_object_store(data_root):
     split_notes = tuple(object_store_splits.describe(
         data_root, val_folder, no_test_reason is None, config.eval.split,
         config.predict.test_split))
@@ -149,7 +149,7 @@ def make_plan(data_root: str, config: config_lib.PipelineConfig) -> DataPlan:
 def _has_folder(image_folder: str, directory: str) -> bool:
   """Whether `<image_folder>/<directory>` exists (for a URI: holds
   records, and False where it cannot be read; see the module docstring)."""
-  if object_store_splits.is_object_store(image_folder):
+  if features.is_object_store(image_folder):
     return object_store_splits.holds_records(
         os.path.join(image_folder, directory))
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -168,7 +168,7 @@ def _no_test_reason(image_folder: str, setting: str) -> Optional[str]:
     return None if setting == "on" else "predict.test_split is off"
   if not _has_folder(image_folder, features.TEST_SPLIT_DIR):
     return "no test folder"
-  if "://" in image_folder:
+  if features.is_object_store(image_folder):
     return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   folder = os.path.join(image_folder, features.TEST_SPLIT_DIR)

@@ -115,6 +115,12 @@ def record_compression(files: Sequence[str]) -> str:
   return "GZIP" if kinds == {True} else ""
 
 
+def is_object_store(path: str) -> bool:
+  """Whether `path` is a URI (gs://, s3://, hdfs://...), read through
+  tf.io.gfile, rather than a path on this machine's disk."""
+  return "://" in path
+
+
 def model_image_format(encoded: bytes) -> Optional[str]:
   """The MODEL_IMAGE_FORMATS name of encoded image bytes, or None when the
   model's decoder does not read them."""

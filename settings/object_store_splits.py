@@ -21,10 +21,6 @@ from settings import features
 from settings import spans
 
 
-def is_object_store(data_root: str) -> bool:
-  return "://" in data_root
-
-
 def readable(data_root: str) -> bool:
   """Whether this machine can read the data root (it may not exist yet)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

@@ -138,7 +138,7 @@ def _folders(data_root: str, listdir: Callable, isdir: Callable
 def spans_in(data_root: str) -> List[int]:
   """The numbers of the `span-<N>` folders of a local data root, sorted
   (raises SpanFolderError as `span_numbers`)."""
-  if "://" in data_root or not os.path.isdir(data_root):
+  if features.is_object_store(data_root) or not os.path.isdir(data_root):
     return []
   return span_numbers(_folders(data_root, os.listdir, os.path.isdir),
                       data_root)
@@ -158,7 +158,7 @@ def ignored_folders(data_root: str) -> List[str]:
   span folders, every other folder; without, those named `span-...` that
   break the rule (`span-2-old`). Sorted; [] for a URI. Raises
   SpanFolderError as `span_numbers`."""
-  if "://" in data_root or not os.path.isdir(data_root):
+  if features.is_object_store(data_root) or not os.path.isdir(data_root):
     return []
   names = _folders(data_root, os.listdir, os.path.isdir)
   with_spans = bool(span_numbers(names, data_root))

@@ -180,7 +180,7 @@ def build_ensemble(model_dirs: Sequence[str], output_dir: str,
 
 
 def _absolute(path: str) -> str:
-  return path if "://" in path else os.path.abspath(path)
+  return path if features.is_object_store(path) else os.path.abspath(path)
 
 
 def read_ledger(model_dir: str) -> Optional[Dict[str, Any]]:

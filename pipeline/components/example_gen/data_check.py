@@ -96,12 +96,14 @@ class DataCheckReport:
           "0 records (a failed upload?): " + ", ".join(self.empty_files))
     return result + self.test_warnings
 
-  def lines(self) -> List[str]:
-    """What a runner prints: records per split, then the warnings."""
-    result = [f"data: {split} {count} records" for split, count in
+  def lines(self, span: str = "") -> List[str]:
+    """What a runner prints: records per split, then the warnings; `span`
+    (a span folder's name) before the splits where a run reads several."""
+    where = f"{span}: " if span else ""
+    result = [f"data: {where}{split} {count} records" for split, count in
               sorted(self.records.items())]
     if self.test_records is not None:
-      result.append(f"data: {features.TEST_SPLIT_DIR} "
+      result.append(f"data: {where}{features.TEST_SPLIT_DIR} "
                     f"{len(self.test_records)} records")
     return result + self.warnings()
 

@@ -20,6 +20,7 @@ from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
 from pipeline.components.pusher import claims as claims_lib
+from settings import features
 
 RECORD_FILE = "push_record.json"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -103,7 +104,8 @@ def newest_push_record(base_directory: str
 
 def has_atomic_rename(path: str) -> bool:
   """Whether renaming a directory at `path` is one atomic operation."""
-  return "://" not in path or path.startswith("file://")
+  return (not features.is_object_store(path) or
+          path.startswith("file://"))
 
 
 def _sync(path: str) -> None:
