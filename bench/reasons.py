@@ -20,9 +20,10 @@ LAUNCHER = ("TFX's launcher around every component: driver, input "
             "(tfx/orchestration/portable/launcher.py)")
 BEAM = ("a Beam pipeline built and run in-process "
         "(apache_beam/runners/portability/fn_api_runner/fn_runner.py)")
-_CHECK_AND_COPY = ("our data check parses every record as a tf.Example in "
-                   "Python (pipeline/components/example_gen/data_check.py), "
-                   "then the files are copied "
+_CHECK_AND_COPY = ("our data check reads every record with its checksums "
+                   "(modules/record_reader.py) and parses it as a "
+                   "tf.Example (pipeline/components/example_gen/"
+                   "data_check.py), then the files are copied "
                    "(pipeline/components/example_gen/copy_import.py)")
 _SERVING = ("serving_default on each batch, one batch per core: the "
             "Transform graph's parse, decode and resize "
