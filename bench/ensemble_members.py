@@ -31,6 +31,7 @@ import numpy as np
 from sklearn import metrics
 
 from pipeline.components import serving_model
+from pipeline.components.batch_inference import batch_predict
 from pipeline.components.batch_inference import predictions
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -61,7 +62,7 @@ def eval_files(output_dir: str) -> List[str]:
 
 
 def predict(model_dir: str, files: List[str]) -> predictions.SplitPredictions:
-  result, skipped = predictions.predict_files(
+  result, skipped = batch_predict.predict_files(
       serving_model.load_serving_model(model_dir), files)
   if skipped:
     raise SystemExit(f"{model_dir}: {len(skipped)} records not predicted")

@@ -28,7 +28,7 @@ per image between its parts):
 
 - `serve`: `serving_default` on the records as EvalInference and
   BatchPrediction call it (pipeline/components/batch_inference/
-  predictions.py `predict_files`: batches of 64, one per core at once);
+  batch_predict.py `predict_files`: batches of 64, one per core at once);
 - `transform_only`: the Transform graph alone (parse, decode, resize) on
   the same batches, one per core at once: what of `serve` is not the model.
 
@@ -130,7 +130,7 @@ def serving_rates(model_dir: str, transform_dir: str, files: List[str]
   from modules import image_facts  # pylint: disable=g-import-not-at-top
   from modules import record_reader  # pylint: disable=g-import-not-at-top
   from pipeline.components import serving_model  # pylint: disable=g-import-not-at-top
-  from pipeline.components.batch_inference import predictions  # pylint: disable=g-import-not-at-top
+  from pipeline.components.batch_inference import batch_predict  # pylint: disable=g-import-not-at-top
   records = list(record_reader.serialized_records(files))
   # predict_files' batches: 64 records each.
   batches = [records[i:i + 64] for i in range(0, len(records), 64)]
@@ -138,7 +138,7 @@ def serving_rates(model_dir: str, transform_dir: str, files: List[str]
   model.signatures[serving_model.SERVING_DEFAULT](
       examples=tf.constant(batches[0][:2]))  # warm-up
   begin = time.perf_counter()
-  served, _ = predictions.predict_files(model, files)
+  served, _ = batch_predict.predict_files(model, files)
   serve = len(served) / (time.perf_counter() - begin)
 
   output = tft.TFTransformOutput(transform_dir)

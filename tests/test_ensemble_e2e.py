@@ -81,8 +81,8 @@ def _split_files(output_dir, split):
 def _predict(model_dir, files):
   # Imported here: TensorFlow loads only once the runs are done.
   from pipeline.components import serving_model  # pylint: disable=g-import-not-at-top
-  from pipeline.components.batch_inference import predictions  # pylint: disable=g-import-not-at-top
-  result, skipped = predictions.predict_files(
+  from pipeline.components.batch_inference import batch_predict  # pylint: disable=g-import-not-at-top
+  result, skipped = batch_predict.predict_files(
       serving_model.load_serving_model(model_dir), files)
   assert not skipped
   return result

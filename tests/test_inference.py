@@ -1,6 +1,7 @@
 """Inference tools: Kaggle submission, prediction on files, ensembles.
 
-Fast tests cover what needs no model (weights, reading the test split).
+Fast tests cover what needs no model (weights); reading the test split and
+the shared batch prediction are tests/test_batch_predict.py's.
 Slow ones use the session's one real pipeline run (`pipeline_run`): its
 pushed model, and a second, untrained model exported with the same
 Transform graph so that ensemble members really differ.
@@ -66,11 +67,8 @@ def _write_split(data_root, name, records):
   return path
 
 
-def _example(image_id, image=b"\xff\xd8 jpeg", with_image=True):
-  example = make_sample_data.make_example(image_id, image)
-  if not with_image:
-    del example.features.feature[features.IMAGE_KEY]
-  return example.SerializeToString()
+def _example(image_id, image=b"\xff\xd8 jpeg"):
+  return make_sample_data.make_example(image_id, image).SerializeToString()
 
 
 def _read_submission(path):
@@ -118,45 +116,6 @@ def test_ensemble_cli_needs_data_root_to_evaluate(capsys):
     ensemble.parse_args(["--model", "a", "--model", "b", "--output", "o",
                          "--evaluate"])
   assert "--evaluate needs --data-root" in capsys.readouterr().err
-
-
-def test_scan_sorts_out_records_that_cannot_be_predicted(tmp_path):
-  path = _write_split(str(tmp_path), "00-test.tfrec", [
-      _example("a"),
-      _example("b", with_image=False),
-      b"\x00 not a tf.Example",
-      _example("c"),
-  ])
-  usable, skipped = submission.scan_test_split([path])
-  assert [(r.index, r.image_id) for r in usable] == [(0, "a"), (3, "c")]
-  assert [(s.path, s.index, s.image_id) for s in skipped] == [
-      (path, 1, "b"), (path, 2, None)]
-  assert "no 'image' feature" in skipped[0].reason
-  assert "not a tf.Example" in skipped[1].reason
-
-
-def test_scan_reports_a_truncated_file_and_keeps_its_head(tmp_path):
-  path = _write_split(str(tmp_path), "00-test.tfrec",
-                      [_example(f"id{i}") for i in range(4)])
-  with open(path, "rb") as f:
-    data = f.read()
-  with open(path, "wb") as f:
-    f.write(data[:len(data) - 10])  # Cuts into the last record.
-  usable, skipped = submission.scan_test_split([path])
-  assert [r.image_id for r in usable] == ["id0", "id1", "id2"]
-  assert len(skipped) == 1 and skipped[0].rest_of_file
-  assert skipped[0].describe().startswith(f"{path} record 3 onwards: ")
-
-
-def test_duplicate_test_id_is_an_error_naming_it(tmp_path):
-  first = _write_split(str(tmp_path), "00-test.tfrec",
-                       [_example("x1"), _example("dup")])
-  second = _write_split(str(tmp_path), "01-test.tfrec", [_example("dup")])
-  with pytest.raises(submission.DuplicateIdError) as raised:
-    submission.scan_test_split([first, second])
-  message = str(raised.value)
-  assert "'dup'" in message
-  assert f"{first} record 1" in message and f"{second} record 0" in message
 
 
 def test_tools_refuse_a_folder_that_is_not_a_saved_model(tmp_path, capsys):
@@ -256,7 +215,7 @@ def test_submission_stops_on_a_duplicate_id(pushed_model, tmp_path, capsys):
   output = tmp_path / "submission.csv"
   assert submission.main(["--model", model_dir, "--data-root", data_root,
                           "--output", str(output)]) == 2
-  assert "duplicate test id 'twice'" in capsys.readouterr().err
+  assert "duplicate id 'twice'" in capsys.readouterr().err
   assert not output.exists()
 
 

@@ -3,7 +3,7 @@ predictions of the eval split, each model run once.
 
 Both models run their own `serving_default` (each applies its own Transform
 graph) on the same eval records, batch by batch as BatchPrediction does
-(predictions.py: an undecodable record is named, skipped and counted). The
+(batch_predict.py: an undecodable record is named, skipped and counted). The
 outputs:
 
 * `predictions`: the candidate's `Split-eval/predictions.npz` (ids, labels,
@@ -37,6 +37,7 @@ from tfx.utils import path_utils
 from pipeline.components import custom_config
 from pipeline.components import scored_examples
 from pipeline.components import serving_model
+from pipeline.components.batch_inference import batch_predict
 from pipeline.components.batch_inference import predictions as predictions_lib
 from settings import config as config_lib
 from settings import features
@@ -76,9 +77,10 @@ def _predict(model_artifact: types.Artifact, files: List[str],
              batch_size: int):
   model = serving_model.load_serving_model(
       _model_dir(model_artifact), [serving_model.SERVING_DEFAULT])
-  result, skipped = predictions_lib.predict_files(model, files, batch_size)
-  for line in skipped:
-    logging.warning("Not predicted by %s: %s", model_artifact.uri, line)
+  result, skipped = batch_predict.predict_files(model, files, batch_size)
+  for record in skipped:
+    logging.warning("Not predicted by %s: %s", model_artifact.uri,
+                    record.describe())
   return result, skipped
 
 

@@ -35,6 +35,7 @@ from tfx.utils import path_utils
 
 from pipeline.components import custom_config
 from pipeline.components import serving_model
+from pipeline.components.batch_inference import batch_predict
 from pipeline.components.batch_inference import predictions as predictions_lib
 from settings import config as config_lib
 
@@ -91,14 +92,14 @@ class Executor(base_executor.BaseExecutor):
     for split in splits:
       files = io_utils.all_files_pattern(
           artifact_utils.get_split_uri(examples, split))
-      result, skipped = predictions_lib.predict_files(
+      result, skipped = batch_predict.predict_files(
           model, tf.io.gfile.glob(files), batch_size)
       predictions_lib.write_predictions(output.uri, split, result)
       skipped_by_split[split] = skipped
       predicted += len(result)
       skipped_total += len(skipped)
-      for line in skipped:
-        logging.warning("Not predicted: %s", line)
+      for record in skipped:
+        logging.warning("Not predicted: %s", record.describe())
       logging.info("Split %s: %d records predicted, %d skipped.", split,
                    len(result), len(skipped))
       if split == submission_split:

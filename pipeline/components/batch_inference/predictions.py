@@ -1,39 +1,33 @@
-"""A model's predictions on a split: computing them, their files, their use.
+"""A model's predictions on a split: what they hold, and their files.
 
-The BatchInference executor predicts every record of a split with the
-model's `serving_default` signature (serialized tf.Examples in, class
-probabilities out) and writes, per split, `Split-<name>/predictions.npz`:
-`ids`, `labels` (NO_LABEL where the record has no `class`, as in `test`)
-and `probabilities`. For the submission split it also writes the Kaggle
-`submission.csv` (`id,label`). The Report and the Pusher's model card read
-the eval split's predictions back (`read_predictions`).
+batch_predict.py computes them (`SplitPredictions`, and a `SkippedRecord`
+for each record it could not predict); the BatchInference executors write,
+per split, `Split-<name>/predictions.npz`: `ids`, `labels` (NO_LABEL where
+the record has no `class`, as in `test`) and `probabilities`; for the
+submission split the Kaggle `submission.csv` (`id,label`); and
+`skipped.json`, each skipped record named (file, record index, id) and why.
+The Report, the Pusher's model card and LiteRTExport read the eval split's
+predictions back (`read_predictions`); the Report also the test split's,
+`skipped.json` and where submission.csv is.
 
-A batch the model cannot predict (one undecodable image fails the whole
-batch) is re-run one record at a time: only the bad records are lost, and
-each is named (file, record index, id) in `skipped.json` and counted.
+`write_submission` is the one writer of submission.csv: BatchPrediction's
+and `tools/submission.py`'s files are the same format by construction.
 """
 
-import collections
-from concurrent import futures
 import csv
 import dataclasses
 import io
 import json
 import os
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from modules import image_facts
-from modules import record_reader
-from settings import features
-from pipeline.components import serving_model
-
 PREDICTIONS_FILE = "predictions.npz"
 SUBMISSION_FILE = "submission.csv"
 SKIPPED_FILE = "skipped.json"
-# The Kaggle competition's columns; tools/submission.py writes the same.
+# The Kaggle competition's columns.
 SUBMISSION_COLUMNS = ("id", "label")
 # The label of a record without a `class` feature (the test split).
 NO_LABEL = -1
@@ -56,6 +50,26 @@ class SplitPredictions:
 
   def __len__(self) -> int:
     return len(self.ids)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedRecord:
+  """A record left out of the predictions, and why."""
+  path: str
+  index: int
+  image_id: Optional[str]
+  reason: str
+  # True when the file's framing broke here: this and every later record of
+  # the file are lost, and how many there were cannot be known.
+  rest_of_file: bool = False
+
+  def describe(self) -> str:
+    where = f"{self.path} record {self.index}"
+    if self.rest_of_file:
+      where += " onwards"
+    if self.image_id is not None:
+      where += f" (id {self.image_id})"
+    return f"{where}: {self.reason}"
 
 
 def split_dir(uri: str, split: str) -> str:
@@ -92,13 +106,22 @@ def read_predictions(uri: str, split: str) -> Optional[SplitPredictions]:
 
 def write_submission(path: str, ids: Sequence[str],
                      labels: Sequence[int]) -> None:
-  """The Kaggle submission: header `id,label`, one row per id."""
+  """The Kaggle submission: header `id,label`, one row per id.
+
+  Written to `<path>.tmp` and renamed at the end (any tf.io.gfile
+  filesystem), so an interrupted run never leaves a partial submission.
+  """
   buffer = io.StringIO()
   writer = csv.writer(buffer, lineterminator="\n")
   writer.writerow(SUBMISSION_COLUMNS)
   writer.writerows(zip(ids, (int(label) for label in labels)))
-  with tf.io.gfile.GFile(path, "w") as f:
+  directory = os.path.dirname(path)
+  if directory:
+    tf.io.gfile.makedirs(directory)
+  temporary = path + ".tmp"
+  with tf.io.gfile.GFile(temporary, "w") as f:
     f.write(buffer.getvalue())
+  tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 def class_counts(classes: np.ndarray, num_classes: int) -> List[int]:
@@ -107,113 +130,10 @@ def class_counts(classes: np.ndarray, num_classes: int) -> List[int]:
                      minlength=num_classes)[:num_classes].tolist()
 
 
-def _records(path: str) -> Iterator[Tuple[int, bytes]]:
-  """(index, serialized record) of an ExampleGen output file."""
-  yield from enumerate(record_reader.serialized_records([path]))
-
-
-def _id_and_label(serialized: bytes) -> Tuple[Optional[str], int]:
-  example = tf.train.Example.FromString(serialized)
-  feature = example.features.feature
-  ids = feature[features.ID_KEY].bytes_list.value if (
-      features.ID_KEY in feature) else []
-  labels = feature[features.LABEL_KEY].int64_list.value if (
-      features.LABEL_KEY in feature) else []
-  return (ids[0].decode("utf-8", "replace") if len(ids) == 1 else None,
-          int(labels[0]) if len(labels) == 1 else NO_LABEL)
-
-
-def predict_files(model, files: Sequence[str], batch_size: int = 64
-                  ) -> Tuple[SplitPredictions, List[str]]:
-  """Predicts every record of `files` with `serving_default`.
-
-  Args:
-    model: a loaded served model (`serving_model.load_serving_model`).
-    files: ExampleGen output files of one split (TFRecords).
-    batch_size: records per model call.
-
-  Returns:
-    (the predictions, one line per skipped record saying where and why).
-
-  Raises:
-    ValueError: if two records share an id (a submission would be
-      ambiguous), naming both.
-  """
-  signature = model.signatures[serving_model.SERVING_DEFAULT]
-  ids: List[str] = []
-  labels: List[int] = []
-  probabilities: List[np.ndarray] = []
-  skipped: List[str] = []
-  seen = {}
-
-  def predict(batch):
-    return signature(examples=tf.constant([s for *_, s in batch]))[
-        features.PROBABILITIES_KEY].numpy()
-
-  def predict_batch(batch):
-    """(kept records, their rows, skipped lines) of one batch."""
-    try:
-      return batch, list(predict(batch)), []
-    except tf.errors.OpError:
-      # One undecodable image fails the whole batch: retry record by
-      # record so that only the bad ones are lost.
-      rows, kept, lost = [], [], []
-      for item in batch:
-        try:
-          rows.append(predict([item])[0])
-          kept.append(item)
-        except tf.errors.OpError as error:
-          path, index, image_id, _, _ = item
-          lost.append(f"{path} record {index} (id {image_id}): "
-                      f"{serving_model.short_error(error)}")
-      return kept, rows, lost
-
-  def collect(future):
-    kept, rows, lost = future.result()
-    skipped.extend(lost)
-    for (_, _, image_id, label, _), row in zip(kept, rows):
-      ids.append(image_id)
-      labels.append(label)
-      probabilities.append(row)
-
-  # Batches run on `threads` threads at once: the serving graph decodes a
-  # batch's images one after another (TFT's graph is batched through
-  # tf.map_fn), so one call keeps one core busy. Results are kept in order.
-  threads = image_facts.default_processes()
-  pending: collections.deque = collections.deque()
-  with futures.ThreadPoolExecutor(threads) as pool:
-    batch = []
-    for path in sorted(files):
-      for index, serialized in _records(path):
-        image_id, label = _id_and_label(serialized)
-        if image_id is None:
-          skipped.append(f"{path} record {index}: no '{features.ID_KEY}' "
-                         "feature (one bytes value)")
-          continue
-        if image_id in seen:
-          raise ValueError(f"duplicate id {image_id!r}: {seen[image_id]} "
-                           f"and {path} record {index}")
-        seen[image_id] = f"{path} record {index}"
-        batch.append((path, index, image_id, label, serialized))
-        if len(batch) >= batch_size:
-          pending.append(pool.submit(predict_batch, batch))
-          batch = []
-          if len(pending) > threads:
-            collect(pending.popleft())
-    if batch:
-      pending.append(pool.submit(predict_batch, batch))
-    while pending:
-      collect(pending.popleft())
-  width = serving_model.num_classes(model)
-  return SplitPredictions(
-      ids=np.asarray(ids, dtype=str),
-      labels=np.asarray(labels, dtype=np.int64),
-      probabilities=(np.stack(probabilities).astype(np.float32)
-                     if probabilities else np.zeros((0, width), np.float32))
-  ), skipped
-
-
-def write_skipped(uri: str, skipped: dict) -> None:
-  """`skipped.json`: split -> the lines naming each skipped record."""
+def write_skipped(uri: str,
+                  skipped: Dict[str, Sequence[SkippedRecord]]) -> None:
+  """`skipped.json`: split -> one line per skipped record (`describe`)."""
+  lines = {split: [record.describe() for record in records]
+           for split, records in skipped.items()}
   with tf.io.gfile.GFile(os.path.join(uri, SKIPPED_FILE), "w") as f:
-    f.write(json.dumps(skipped, indent=2))
+    f.write(json.dumps(lines, indent=2))

@@ -28,6 +28,7 @@ from tfx.utils import path_utils
 from pipeline.components import custom_config
 from pipeline.components import ensemble_servable
 from pipeline.components import serving_model
+from pipeline.components.batch_inference import batch_predict
 from pipeline.components.batch_inference import predictions as predictions_lib
 from pipeline.components.ensemble import fit_data
 from pipeline.components.ensemble import weights as weights_lib
@@ -107,12 +108,13 @@ def _predict(model_dir: str, path: str, batch_size: int
              ) -> predictions_lib.SplitPredictions:
   model = serving_model.load_serving_model(
       model_dir, [serving_model.SERVING_DEFAULT])
-  result, skipped = predictions_lib.predict_files(model, [path], batch_size)
+  result, skipped = batch_predict.predict_files(model, [path], batch_size)
   if skipped:
     # Every member must score the same records, and the weights must see
     # all of them: a record one member cannot predict stops the fit.
     raise ValueError(f"{model_dir} could not predict {len(skipped)} fit "
-                     f"slice record(s): {skipped[:5]}")
+                     f"slice record(s): "
+                     f"{[record.describe() for record in skipped[:5]]}")
   return result
 
 

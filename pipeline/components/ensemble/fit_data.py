@@ -3,7 +3,7 @@
 The slice is the one every member's Trainer left out (modules/fit_slice.py,
 the same test of each record's `id`); it is written to one GZIP TFRecord
 file so that each member predicts it exactly as BatchInference predicts a
-split (`predictions.predict_files`: a record a member cannot predict is
+split (`batch_predict.predict_files`: a record a member cannot predict is
 named, never silently dropped).
 """
 
