@@ -5,6 +5,7 @@ fly by the same graph the served model carries (Transform does not
 materialize), then augmented on the training split (modules/augmentation.py).
 """
 
+import os
 from typing import List, Optional, Sequence
 
 from absl import logging
@@ -14,30 +15,49 @@ import tensorflow_transform as tft
 from modules import augmentation
 from modules import class_weights as class_weights_lib
 from modules import fit_slice
+from modules import record_reader
 from modules import strategy as strategy_lib
 from settings import config as config_lib
 from settings import features
+from settings import records
 
 
-def read_class_counts(tft_output: tft.TFTransformOutput,
-                      num_classes: int) -> List[int]:
-  """Training examples per class, as Transform's analyzer counted them.
+def examples_folder(split_files: Sequence[str]) -> str:
+  """The Examples artifact's folder of a split's file patterns, as TFX's
+  Trainer hands them over (`<artifact>/Split-<name>/*`)."""
+  return os.path.dirname(os.path.dirname(split_files[0]))
+
+
+def read_class_counts(split_files: Sequence[str], num_classes: int,
+                      split: str = features.TRAIN_SPLIT) -> List[int]:
+  """Examples per class of a split, as ImportExampleGen counted them
+  (settings/records.py `SplitClassCounts`, beside the split's folder).
+
+  Examples without that record (written before it existed, or by another
+  ExampleGen) are counted here, in one pass over the split's labels that
+  decodes no image (modules/record_reader.py).
 
   Raises:
     ValueError: if a label outside [0, num_classes) was counted.
   """
-  path = tft_output.vocabulary_file_by_name(features.CLASS_COUNTS_VOCAB)
+  recorded = records.SplitClassCounts.read(examples_folder(split_files))
+  if recorded is not None and split in recorded.splits:
+    return recorded.counts(split, num_classes)
+  files = sorted(path for pattern in split_files
+                 for path in tf.io.gfile.glob(pattern))
+  logging.warning("No %s in %s: counting the %s split's labels (%d files).",
+                  records.SplitClassCounts.FILE_NAME,
+                  examples_folder(split_files), split, len(files))
   counts = [0] * num_classes
-  with tf.io.gfile.GFile(path) as f:
-    for line in f:
-      if not line.strip():
-        continue
-      count, label = line.split()
-      label = int(label)
-      if not 0 <= label < num_classes:
-        raise ValueError(
-            f"training split has label {label} outside [0, {num_classes})")
-      counts[label] = int(count)
+  for serialized in record_reader.serialized_records(files):
+    values = tf.train.Example.FromString(serialized).features.feature[
+        features.LABEL_KEY].int64_list.value
+    if len(values) != 1:
+      continue
+    if not 0 <= values[0] < num_classes:
+      raise ValueError(f"split {split!r} has label {values[0]} outside "
+                       f"[0, {num_classes})")
+    counts[values[0]] += 1
   return counts
 
 

@@ -22,6 +22,7 @@ the records meanwhile. One core (or `processes=1`) decodes inline.
 
 import collections
 import dataclasses
+import hashlib
 import io
 import os
 import pickle
@@ -29,6 +30,12 @@ import re
 import subprocess
 import sys
 from typing import Deque, Iterable, Iterator, List, Optional, Tuple
+
+def image_digest(encoded: bytes) -> str:
+  """The hash by which two records hold the same image (identical bytes):
+  the data check's test ids and the validator's leakage check compare it."""
+  return hashlib.sha256(encoded).hexdigest()
+
 
 # Images per task sent to a worker, and tasks in flight per worker.
 CHUNK = 32

@@ -182,7 +182,8 @@ def train(fn_args, config: config_lib.TrainerSettings,
         config.train.deterministic)
   tft_output = tft.TFTransformOutput(fn_args.transform_output)
 
-  class_counts = dataset_lib.read_class_counts(tft_output, config.num_classes)
+  class_counts = dataset_lib.read_class_counts(fn_args.train_files,
+                                               config.num_classes)
   validation = validation_plan(config)
   held_out = (getattr(config, "fit_slice_percent", 0) +
               validation["selection_slice_percent"])

@@ -50,7 +50,7 @@ class FlowersHyperModel(keras_tuner.HyperModel):
     self.fn_args = fn_args
     self.replicas = replicas
     self.tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    counts = dataset_lib.read_class_counts(self.tft_output,
+    counts = dataset_lib.read_class_counts(fn_args.train_files,
                                            settings.num_classes)
     self.global_batch = settings.train.per_replica_batch_size * replicas
     # Train less the selection slice.

@@ -20,10 +20,6 @@ LABEL_KEY = "class"
 TRANSFORMED_IMAGE_KEY = "image_pixels"
 TRANSFORMED_LABEL_KEY = "label"
 
-# Vocabulary file written by Transform's analyzers: per-class example counts of
-# the training split, used for steps per epoch and class weights.
-CLASS_COUNTS_VOCAB = "class_counts"
-
 # Kaggle directory names and the TFX split names they become.
 TRAIN_SPLIT_DIR = "train"
 VAL_SPLIT_DIR = "val"

@@ -15,6 +15,9 @@ writer and one reader, both here.
 * `LiteEvaluation` (`lite_evaluation.json` in LiteRTExport's LiteModel):
   written by LiteRTExport (pipeline/components/litert/); read by
   LiteRTPusher, the Report, the model card, the run summary and the bench.
+* `SplitClassCounts` (`class_counts.json` in ImportExampleGen's
+  Examples): written by ImportExampleGen (pipeline/components/
+  example_gen/); read by the Trainer and the Tuner (modules/dataset.py).
 
 A reader gets attributes, not key strings, so a renamed field fails where
 it is read, at once. A key the dataclass does not know is an error; a
@@ -275,3 +278,40 @@ class LiteEvaluation(_JsonRecord):
   def passed(self) -> List[Dict[str, Any]]:
     """The variants that passed the device gate."""
     return [variant for variant in self.variants if variant.get("passed")]
+
+
+@dataclasses.dataclass
+class SplitClassCounts(_JsonRecord):
+  """Examples per class of each split of an Examples artifact
+  (`class_counts.json` beside its `Split-*` folders).
+
+  Written by ImportExampleGen's executor (pipeline/components/example_gen/)
+  from the records it checks and writes; read by the Trainer and the Tuner
+  (modules/dataset.py `read_class_counts`) for steps per epoch and class
+  weights, so Transform needs no analysis pass over the training data.
+
+  Attributes:
+    splits: split name -> label (as a string: JSON keys) -> records.
+    unlabelled: split name -> records without exactly one int64 `class`
+      value (the validator reports them; a split of the test folder has
+      only these).
+  """
+  FILE_NAME = "class_counts.json"
+
+  splits: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+  unlabelled: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+  def counts(self, split: str, num_classes: int) -> List[int]:
+    """Records of each class 0..num_classes-1 in `split`.
+
+    Raises:
+      KeyError: the artifact has no such split.
+      ValueError: a label outside [0, num_classes).
+    """
+    result = [0] * num_classes
+    for label, count in self.splits[split].items():
+      if not 0 <= int(label) < num_classes:
+        raise ValueError(f"split {split!r} has label {label} outside "
+                         f"[0, {num_classes})")
+      result[int(label)] = count
+    return result

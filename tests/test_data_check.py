@@ -394,3 +394,48 @@ pipeline = tfx.dsl.Pipeline(
   result = _run_dag(build)
   assert result["error"] == "DataCheckError"
   assert named in result["message"]
+
+
+def _labels_by_split(examples_uri):
+  """Split name -> label -> records, read back from the written splits."""
+  result = {}
+  for folder in tf.io.gfile.glob(os.path.join(examples_uri, "Split-*")):
+    counts = result.setdefault(os.path.basename(folder)[len("Split-"):], {})
+    for raw in tf.data.TFRecordDataset(
+        tf.io.gfile.glob(os.path.join(folder, "*"))):
+      label = tf.train.Example.FromString(raw.numpy()).features.feature[
+          features.LABEL_KEY].int64_list.value[0]
+      counts[str(label)] = counts.get(str(label), 0) + 1
+  return result
+
+
+@pytest.mark.parametrize("val_folder", [True, False])
+def test_the_import_counts_each_splits_classes_as_written(data_root,
+                                                          tmp_path,
+                                                          val_folder):
+  """What Transform's analyzer used to count, the import counts: each
+  output split's records per class, read back from the written files;
+  the Trainer's reader returns them in class order."""
+  from modules import dataset  # pylint: disable=g-import-not-at-top
+  from settings import records  # pylint: disable=g-import-not-at-top
+  if not val_folder:
+    tf.io.gfile.rmtree(str(_base(data_root) / "val"))
+  component = example_gen_component.CheckedImportExampleGen(
+      input_base=str(_base(data_root)),
+      input_config=data_plan.input_config(val_folder=val_folder),
+      output_config=data_plan.output_config(val_folder, 30))
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "examples")
+  example_gen_executor.Executor().Do({}, {"examples": [examples]},
+                                     _exec_properties(component))
+  written = records.SplitClassCounts.read(examples.uri)
+  assert written.splits == _labels_by_split(examples.uri)
+  assert set(written.splits) == {"train", "eval"}
+  assert written.unlabelled == {"train": 0, "eval": 0}
+  train_files = [os.path.join(examples.uri, "Split-train", "*")]
+  counts = dataset.read_class_counts(train_files, 104)
+  assert counts == [written.splits["train"].get(str(label), 0)
+                    for label in range(104)]
+  # Examples without the record (an older run's): counted from the files.
+  os.remove(os.path.join(examples.uri, records.SplitClassCounts.FILE_NAME))
+  assert dataset.read_class_counts(train_files, 104) == counts

@@ -25,6 +25,7 @@ from modules import data_profile
 from settings import config as config_lib
 from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
+from pipeline.components.example_gen import record_facts
 from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
@@ -105,7 +106,7 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   if test is not None:
     report = data_check.DataCheckReport(
         records={}, skipped_files=[], test_records=[
-            data_check.record_key(e.SerializeToString()) for e in test])
+            record_facts.record_key(e.SerializeToString()) for e in test])
     data_check.write_report(report, examples.uri)
   schema_artifact = standard_artifacts.Schema()
   schema_artifact.uri = str(tmp_path / "schema")

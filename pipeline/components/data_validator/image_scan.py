@@ -8,7 +8,6 @@ import tensorflow as tf
 from modules import data_profile
 from modules import image_facts
 from modules import record_reader
-from pipeline.components.example_gen import data_check
 from settings import features
 
 
@@ -80,7 +79,7 @@ def scan_records(file_patterns: Sequence[str], image_size: int,
     else:
       problem = judge(facts, encoded[0], image_size)
     if keys is not None:
-      keys.append((record_id, data_check.image_digest(encoded[0])
+      keys.append((record_id, image_facts.image_digest(encoded[0])
                    if len(encoded) == 1 else None))
     if profile is not None:
       profile.add(labels, encoded, facts)

@@ -35,7 +35,7 @@ import contextlib
 import fnmatch
 import itertools
 import os
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from absl import logging
 import tensorflow as tf
@@ -44,6 +44,7 @@ from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
 from modules import record_reader
+from pipeline.components.example_gen import record_facts
 from settings import features
 
 
@@ -71,7 +72,9 @@ def _output_file(folder: str, index: int, count: int) -> str:
 
 def split_by_hash(output_config: example_gen_pb2.Output,
                   files: Sequence[str], split_uri: Dict[str, str],
-                  record_counts: Mapping[str, int]) -> Dict[str, int]:
+                  record_counts: Mapping[str, int],
+                  labels: Optional[Dict[str, Dict[Optional[int], int]]] = None
+                  ) -> Dict[str, int]:
   """Routes every record of `files` to its output split, in input order.
 
   Args:
@@ -80,6 +83,8 @@ def split_by_hash(output_config: example_gen_pb2.Output,
     split_uri: output split name -> the folder to write.
     record_counts: file -> its records (the data check's); files with 0
       records are skipped (the check reported them).
+    labels: filled with output split name -> label -> records written
+      (`record_facts.example_label`).
 
   Returns:
     Output split name -> records written.
@@ -118,6 +123,10 @@ def split_by_hash(output_config: example_gen_pb2.Output,
         name = names[partition]
         writers[name][written[name] % shards].write(serialized)
         written[name] += 1
+        if labels is not None:
+          label = record_facts.example_label(example)
+          split_labels = labels.setdefault(name, {})
+          split_labels[label] = split_labels.get(label, 0) + 1
   for name in names:
     logging.info("Data files: split %s: %d records cut by hash of %s, in "
                  "%d file(s)", name, written[name],
@@ -139,6 +148,25 @@ def split_files(input_base: str, split_patterns: Mapping[str, Sequence[str]],
                       if os.path.dirname(path) == directory and
                       fnmatch.fnmatch(os.path.basename(path), file_pattern))
     result[split] = files
+  return result
+
+
+def copied_labels(input_config: example_gen_pb2.Input,
+                  output_config: example_gen_pb2.Output,
+                  files_by_split: Mapping[str, Sequence[str]],
+                  file_labels: Mapping[str, Mapping[Optional[int], int]]
+                  ) -> Dict[str, Dict[Optional[int], int]]:
+  """Output split name -> label -> records, of the files `copy_splits`
+  copies, from the data check's count of each file's labels."""
+  result = {}
+  for split, output_name in zip(
+      [s.name for s in input_config.splits],
+      example_gen_utils.generate_output_split_names(input_config,
+                                                    output_config)):
+    counts = result.setdefault(output_name, {})
+    for path in files_by_split[split]:
+      for label, count in file_labels.get(path, {}).items():
+        counts[label] = counts.get(label, 0) + count
   return result
 
 

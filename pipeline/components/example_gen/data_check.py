@@ -37,7 +37,6 @@ images, labels, missing features) are DataValidator's.
 
 import dataclasses
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -48,6 +47,7 @@ from google.protobuf import message
 import tensorflow as tf
 
 from modules import record_reader
+from pipeline.components.example_gen import record_facts
 from settings import features
 
 
@@ -74,6 +74,10 @@ class DataCheckReport:
     test_warnings: unreadable test files and records, one line each.
     spans: the span numbers read (settings/spans.py); None in the plain
       layout.
+    file_labels: path of each split file read -> label -> its records
+      (None: records without exactly one int64 `class`); not written to
+      the report's JSON: the import sums it into each output split's
+      class counts (executor.py).
   """
   records: Dict[str, int]
   skipped_files: List[str]
@@ -82,6 +86,8 @@ class DataCheckReport:
   test_records: Optional[List[Tuple[str, str]]] = None
   test_warnings: List[str] = dataclasses.field(default_factory=list)
   spans: Optional[List[int]] = None
+  file_labels: Dict[str, Dict[Optional[int], int]] = dataclasses.field(
+      default_factory=dict)
 
   def warnings(self) -> List[str]:
     """The counted notes of this report (the run goes on)."""
@@ -123,12 +129,14 @@ class DataCheckReport:
 
 def count_records(path: str,
                   keys: Optional[List[Tuple[str, Optional[str]]]] = None,
-                  partition_feature: Optional[str] = None) -> int:
+                  partition_feature: Optional[str] = None,
+                  labels: Optional[Dict[Optional[int], int]] = None) -> int:
   """Reads every record of a TFRecord file (its checksums too) and parses
   each as a tf.Example, as TFX's import does; returns how many there are.
   With `keys`, appends each record's `record_key` to it. With
   `partition_feature` (the feature ImportExampleGen cuts the splits by),
-  each record must have it as TFX's hash takes it.
+  each record must have it as TFX's hash takes it. With `labels`, counts
+  each record under its `record_facts.example_label`.
 
   Raises:
     DataCheckError: naming the file and the first unreadable record, the
@@ -147,7 +155,7 @@ def count_records(path: str,
             f"{features.ID_KEY!r}, {features.LABEL_KEY!r} and "
             f"{features.IMAGE_KEY!r}") from None
       if partition_feature:
-        problem = _partition_problem(example, partition_feature)
+        problem = record_facts.partition_problem(example, partition_feature)
         if problem:
           raise DataCheckError(
               f"{path}: record {count} {problem}; the eval split is held "
@@ -156,28 +164,16 @@ def count_records(path: str,
               "or eval.split), which needs a bytes or int64 value in every "
               "record")
       if keys is not None:
-        keys.append(example_key(example))
+        keys.append(record_facts.example_key(example))
+      if labels is not None:
+        label = record_facts.example_label(example)
+        labels[label] = labels.get(label, 0) + 1
       count += 1
   except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
     raise DataCheckError(
         f"{path}: unreadable at record {_readable_records(path)} (truncated "
         f"or not a TFRecord file): {_reader_reason(error)}") from None
   return count
-
-
-def _partition_problem(example: tf.train.Example, feature: str
-                       ) -> Optional[str]:
-  """Why TFX's split by hash of `feature` would refuse `example` (its
-  `_GeneratePartitionKey`'s rules); None when it would not."""
-  feature_map = example.features.feature
-  if feature not in feature_map:
-    return f"has no {feature!r} feature"
-  kind = feature_map[feature].WhichOneof("kind")
-  if kind is None:
-    return f"has an empty {feature!r} feature"
-  if kind not in ("bytes_list", "int64_list"):
-    return f"has an {feature!r} feature of floats"
-  return None
 
 
 def _readable_records(path: str) -> int:
@@ -199,27 +195,6 @@ def _reader_reason(error: tf.errors.OpError) -> str:
   return re.sub(r"\s*\[Op:.*$", "", reason)
 
 
-def image_digest(encoded: bytes) -> str:
-  """The hash by which two records hold the same image (identical bytes)."""
-  return hashlib.sha256(encoded).hexdigest()
-
-
-def record_key(serialized: bytes) -> Tuple[str, Optional[str]]:
-  """(id, image digest) of a serialized tf.Example; "" / None if absent."""
-  return example_key(tf.train.Example.FromString(serialized))
-
-
-def example_key(example: tf.train.Example) -> Tuple[str, Optional[str]]:
-  """(id, image digest) of a tf.Example; "" / None if absent."""
-  feature_map = example.features.feature
-  ids = (feature_map[features.ID_KEY].bytes_list.value
-         if features.ID_KEY in feature_map else [])
-  images = (feature_map[features.IMAGE_KEY].bytes_list.value
-            if features.IMAGE_KEY in feature_map else [])
-  record_id = ids[0].decode("utf-8", "replace") if ids else ""
-  return record_id, (image_digest(images[0]) if len(images) == 1 else None)
-
-
 def _test_file_keys(records: Iterable[bytes], file_path: str
                     ) -> Tuple[List[Tuple[str, Optional[str]]], List[str],
                                int, bool]:
@@ -229,7 +204,7 @@ def _test_file_keys(records: Iterable[bytes], file_path: str
   try:
     for raw in records:
       try:
-        keys.append(record_key(raw))
+        keys.append(record_facts.record_key(raw))
       except Exception:  # pylint: disable=broad-except
         warnings.append(
             f"{file_path}: record {index} is not a tf.Example (left out of "
@@ -333,7 +308,8 @@ def _check_split_folder(path: str, file_pattern: str,
   total = 0
   for name in data:
     file_path = os.path.join(path, name)
-    count = count_records(file_path, keys, partition_feature)
+    labels = report.file_labels.setdefault(file_path, {})
+    count = count_records(file_path, keys, partition_feature, labels)
     report.file_records[file_path] = count
     if count == 0:
       report.empty_files.append(file_path)

@@ -37,6 +37,7 @@ from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
+from settings import records
 from settings import spans
 from pipeline.components.example_gen import copy_import
 from pipeline.components.example_gen import data_check
@@ -88,10 +89,21 @@ class Executor(import_executor.Executor):
     if copy_import.copyable(input_config, output_config):
       copy_import.copy_splits(input_config, output_config, files, split_uri,
                               report.file_records)
+      labels = copy_import.copied_labels(input_config, output_config, files,
+                                         report.file_labels)
     else:
       [single] = input_config.splits
+      labels = {}
       copy_import.split_by_hash(output_config, files[single.name], split_uri,
-                                report.file_records)
+                                report.file_records, labels)
+    # What Transform's analysis would otherwise count in a Beam pass.
+    records.SplitClassCounts(
+        splits={split: {str(label): counts[label]
+                        for label in sorted(l for l in counts if l is not None)}
+                for split, counts in labels.items()},
+        unlabelled={split: counts.get(None, 0)
+                    for split, counts in labels.items()}
+    ).write(examples.uri)
     payload_format = exec_properties.get(
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
     if payload_format:

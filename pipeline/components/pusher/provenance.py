@@ -106,7 +106,8 @@ def data_fingerprint(examples: Optional[types.Artifact],
     counts = history.class_counts
     data.update({
         "train_examples": history.train_examples,
-        # Per-class counts of the training split, as Transform counted them.
+        # Per-class counts of the training split, as ImportExampleGen counted
+        # them (settings/records.py SplitClassCounts).
         "class_counts_sha256": (_sha256(json.dumps(counts))
                                 if counts is not None else None),
         "config_sha256": _sha256(json.dumps(history.config,
