@@ -31,7 +31,7 @@ KAGGLE_SPLIT_DIRS = {"train": TRAIN_SPLIT_DIR, "eval": VAL_SPLIT_DIR}
 TEST_SPLIT_DIR = "test"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
-TEST_SPLIT = "test"  # TestExampleGen's one split (pipeline/pipeline.py).
+TEST_SPLIT = "test"  # TestExampleGen's one split (pipeline/data_plan.py).
 TFRECORD_PATTERN = "*.tfrec"
 # ExampleGen's output files. TFX's own Beam import writes GZIP TFRecords
 # named `*.gz`; the copy import (pipeline/components/example_gen/) keeps the
@@ -40,7 +40,8 @@ TFRECORD_PATTERN = "*.tfrec"
 COPIED_RECORD_SUFFIX = ".tfrecord"
 GZIP_SUFFIX = ".gz"
 # Without a `val` folder, this percent of `train` (by hash of `id`) becomes
-# the eval split (pipeline/pipeline.py output_config; docs/your-data.md).
+# the eval split: the default of `eval.holdout_percent` (settings/sections.py),
+# applied by pipeline/data_plan.py `output_config` (docs/your-data.md).
 HOLDOUT_EVAL_PERCENT = 15
 
 # Image sizes the Kaggle data set ships.
