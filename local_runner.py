@@ -85,7 +85,7 @@ def local_pipeline(output_dir: str, data, config,
   `data` (pipeline/data_plan.py's DataPlan of `config`).
 
   `pipeline_root/` for component outputs, `metadata.sqlite` for ML Metadata,
-  `serving/` for pushed models (README, "Outputs"). The benchmarks build
+  `serving/` for pushed models (docs/first-run.md, "Outputs"). The benchmarks build
   their runs with this too.
   """
   from settings import features  # pylint: disable=g-import-not-at-top

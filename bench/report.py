@@ -6,8 +6,8 @@ Pure helpers (no TensorFlow): `bench/run.py` collects `Figure`s, prints
 
     python -m bench.report bench/results/<timestamp>.json
 
-prints a record's figures as the Markdown table README.md shows, then
-each missed target's reason (its note) as a bullet.
+prints a record's figures as the Markdown table docs/benchmarks.md shows,
+then each missed target's reason (its note) as a bullet.
 """
 
 import argparse
@@ -148,7 +148,7 @@ def format_table(figures: Sequence[Figure]) -> str:
 
 
 def format_markdown(figures: Sequence[Figure]) -> str:
-  """The same table in Markdown, for README.md."""
+  """The same table in Markdown, for docs/benchmarks.md."""
   lines = ["| " + " | ".join(_HEADER) + " |",
            "|" + "---|" * len(_HEADER)]
   for row in _rows(figures):
@@ -304,7 +304,7 @@ def main(argv=None) -> int:
   """Prints the figures of a bench record as a Markdown table."""
   parser = argparse.ArgumentParser(
       description="Print a bench record's figures as the Markdown table "
-      "README.md shows, and whether each met its target.")
+      "docs/benchmarks.md shows, and whether each met its target.")
   parser.add_argument("record",
                       help="a record of bench/run.py, "
                       "bench/results/<timestamp>.json")

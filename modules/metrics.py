@@ -8,11 +8,13 @@ it, exactly what scikit-learn computes: macro precision, recall and F1 over the
 union of classes present in the labels or the predictions (a class with no
 support and no prediction is left out; 0/0 counts as 0), and accuracy.
 
-The same combiner also outputs, for the report (`tools/report.py`):
+The same combiner also outputs, in the overall slice (the EvalConfig's
+only one, `tfma.SlicingSpec()` in pipeline/pipeline.py):
 - per-class precision, recall and F1 (`class_precision`, `class_recall`,
-  `class_f1`) under `SubKey(class_id=i)`, for the same classes scikit-learn's
-  `average=None` returns (present in the labels or the predictions), so
-  `tfma.load_eval_result` shows them under `classId:<i>`;
+  `class_f1`) as sub-keys, `SubKey(class_id=i)`, not slices, for the same
+  classes scikit-learn's `average=None` returns (present in the
+  labels or the predictions), so `tfma.load_eval_result` shows them under
+  `classId:<i>`;
 - the confusion matrix itself (`confusion_matrix`, rows = true class,
   columns = argmax prediction), stored by TFMA as an array value. TFMA also
   subtracts the baseline's matrix for the `_diff` entry, like every metric.
@@ -21,7 +23,11 @@ Used from the EvalConfig as
 `MetricConfig(class_name="MacroF1", module="modules.metrics",
 config='{"num_classes": N}')`.
 
-pipeline/components/evaluation.py reads these metrics back from the Evaluator's output.
+pipeline/components/evaluation.py (`load_evaluation`) reads these metrics
+back from the Evaluator's output, the per-class ones by their sub-key
+(`Evaluation.per_class`), for the Report component
+(pipeline/components/report/, which `tools/report.py` also runs), the
+model card, the Pusher's record and the run summary.
 """
 
 from typing import Any, Dict, Iterable, Optional, Tuple
@@ -210,7 +216,7 @@ class _ConfusionCombiner(beam.CombineFn):
     per_class = per_class_from_confusion(accumulator)
     # Only the classes scikit-learn's average=None scores: a class absent
     # from both labels and predictions has no meaningful F1 (and leaving it
-    # out keeps per-class slices, where one row is non-zero, small).
+    # out keeps TFMA's output to the sub-keys of classes that have one).
     for class_id in np.flatnonzero(per_class["present"]):
       for metric, values in zip(PER_CLASS_METRICS,
                                 (per_class["precision"],

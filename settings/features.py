@@ -27,7 +27,7 @@ KAGGLE_SPLIT_DIRS = {"train": TRAIN_SPLIT_DIR, "eval": VAL_SPLIT_DIR}
 TEST_SPLIT_DIR = "test"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
-TEST_SPLIT = "test"  # TestExampleGen's one split (pipeline/pipeline.py).
+TEST_SPLIT = "test"  # TestExampleGen's one split (pipeline/data_plan.py).
 TFRECORD_PATTERN = "*.tfrec"
 # ExampleGen's output files. TFX's own Beam import writes GZIP TFRecords
 # named `*.gz`; the copy import (pipeline/components/example_gen/) keeps the
@@ -36,7 +36,8 @@ TFRECORD_PATTERN = "*.tfrec"
 COPIED_RECORD_SUFFIX = ".tfrecord"
 GZIP_SUFFIX = ".gz"
 # Without a `val` folder, this percent of `train` (by hash of `id`) becomes
-# the eval split (pipeline/pipeline.py output_config; docs/your-data.md).
+# the eval split: the default of `eval.holdout_percent` (settings/sections.py),
+# applied by pipeline/data_plan.py `output_config` (docs/your-data.md).
 HOLDOUT_EVAL_PERCENT = 15
 
 # Image sizes the Kaggle data set ships.
@@ -69,15 +70,18 @@ CONVERTER = "tools/convert_images.py"
 
 # The pipeline's name in ML Metadata (and on Vertex AI / Kubeflow) is this
 # prefix and the fingerprint of its class list (`pipeline_name`): each
-# label space is a pipeline context of its own, so TFX's resolvers (the
-# Evaluator's and the drift check's baseline, the warm-start base) only ever
-# find blessed models of the same class names in the same order, on both
-# runners (docs/continuous-training.md, "Label spaces").
+# label space is a pipeline context of its own. The baseline tasks (the
+# Evaluator's and the drift check's baseline, the warm-start base) read
+# only push records of the same fingerprint (LABEL_SPACE_FILE below;
+# pipeline/components/baseline/push_records.py), so on every runner they
+# find only models of the same class names in the same order
+# (docs/continuous-training.md, "Label spaces").
 PIPELINE_NAME_PREFIX = "flowers"
 # Beside Format-Serving in each Model artifact, and in push_record.json.
 LABEL_SPACE_FILE = "label_space.json"
-# In the Model a baseline task outputs when it found no baseline (the KFP
-# spec's push-record baselines, pipeline/components/baseline/): its reason.
+# In the Model a baseline task outputs when it found no baseline (the
+# push-record baselines of every runner, pipeline/components/baseline/):
+# its reason.
 NO_BASELINE_FILE = "no_baseline.json"
 
 # Serving outputs.

@@ -1,5 +1,6 @@
-"""The records components hand each other as JSON files, typed: each has one
-writer and one reader, both here.
+"""Four JSON records that components hand each other, as dataclasses, and
+the one way they are written and read (`_JsonRecord`). Each is written by
+one component and read by several, named below:
 
 * `TrainingHistory` (`training_history.json` in the Trainer's ModelRun):
   written by `run_fn` (modules/trainer.py); read by the Pusher's record,
@@ -22,6 +23,13 @@ writer and one reader, both here.
 A reader gets attributes, not key strings, so a renamed field fails where
 it is read, at once. A key the dataclass does not know is an error; a
 field missing from an older record takes its default.
+
+The other JSON files live beside the code that writes them: the push record
+(`push_record.json`, pipeline/components/pusher/publishing.py), ExampleGen's
+`data_check.json` (pipeline/components/example_gen/data_check.py), the
+ensemble's ledger (`ensemble.json`, pipeline/components/ensemble_servable.py),
+the data profile's `label_counts.json` (modules/data_profile.py);
+`label_space.json` and `no_baseline.json` are named in settings/features.py.
 """
 
 import dataclasses

@@ -122,10 +122,12 @@ class TrainConfig:
       stopping, ReduceLROnPlateau and the Tuner's objective watch, so that
       no choice is made on the eval split the gate scores. Carved out only
       when one of them is on (the Tuner always), and never trained on there.
-    warm_start: start from the weights of the latest blessed model (the
-      Trainer's `base_model`, `modules/warm_start.py`) instead of from
-      scratch; without a blessed model, or with one whose weights do not
-      fit, training starts from scratch and says why.
+    warm_start: start from the weights of the served model (the newest
+      pushed model of this class list not trained on this run's Examples:
+      the PreviousModel task's output, the Trainer's `base_model`;
+      `modules/warm_start.py`) instead of from scratch; without such a
+      model, or with one whose weights do not fit, training starts from
+      scratch and says why.
   """
   epochs: int = 25
   per_replica_batch_size: int = 16

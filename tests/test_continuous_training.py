@@ -3,7 +3,8 @@
 Span 1 has two head classes (a, b); span 2, written after the first run,
 has two others (f, g): a strong change of class balance. The runs are
 `local_runner.py` in a subprocess, with warm start on, into one output
-folder, as README's "New data arrives" shows. Checked:
+folder, as docs/continuous-training.md's "New data arrives" shows.
+Checked:
 
 * the second run reads span 2, and its push record names it;
 * its data validation warns of label drift against span 1 (the data of the

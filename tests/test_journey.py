@@ -1,9 +1,10 @@
 """A new user's journey: the README's commands, in its order, as written.
 
-One slow test runs what README.md tells a new user to run, as subprocesses
-from a clean working folder (after the first step, the epochs are cut with
-the runner's own --epochs to keep it to minutes, and the spans' absolute
-gate is 0 so that span 1's 2-epoch model is blessed):
+One slow test runs what README.md tells a new user to run (and, for new
+data, the session docs/continuous-training.md shows, which the README links
+to), as subprocesses from a clean working folder (after the first step, the
+epochs are cut with the runner's own --epochs to keep it to minutes, and
+the spans' absolute gate is 0 so that span 1's 2-epoch model is blessed):
 
 1. `make run` at its defaults: the sample data into the default output
    folder, and it must push a model that passes the default gate (macro
@@ -12,14 +13,15 @@ gate is 0 so that span 1's 2-epoch model is blessed):
    JPEG and one WebP file, through `tools/convert_images.py`, then
    `local_runner.py --data-root ... --classes ...` into the SAME output
    folder, with its other class list;
-3. "New data arrives": two spans with `--warm-start`;
+3. "New data arrives" (docs/continuous-training.md): two spans with
+   `--warm-start`;
 4. the Kubeflow compile (`make kubeflow`'s command), refused without the
    deployment settings, then with them.
 
 Each step must exit 0 and either push a model or say which gate stopped
 it. When the README's commands change, this test changes with them: it
-reads them from the README's code blocks, so a command the README drops
-or renames fails here.
+reads them from the README's (and that page's) code blocks, so a command
+they drop or rename fails here.
 """
 
 import os
@@ -36,12 +38,16 @@ from conftest import REPO_ROOT
 from settings import config as config_lib
 
 README = os.path.join(REPO_ROOT, "README.md")
+# The README's "New data arrives" links to this page's session.
+CONTINUOUS_TRAINING = os.path.join(REPO_ROOT, "docs",
+                                   "continuous-training.md")
 EPOCHS = "2"
 
 
-def _readme_commands(section: str):
-  """The shell commands of a README section's first ```sh block."""
-  with open(README, encoding="utf-8") as f:
+def _readme_commands(section: str, path: str = README):
+  """The shell commands of a section's first ```sh block (README.md's, or
+  another Markdown file's at `path`)."""
+  with open(path, encoding="utf-8") as f:
     text = f.read()
   start = text.index(f"## {section}")
   block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1)
@@ -151,8 +157,11 @@ def test_the_readme_in_order(tmp_path):
   assert re.search(r"^  baseline +none: no model with this class list",
                    process.stdout, re.MULTILINE), process.stdout[-3000:]
 
-  # 3. New data arrives: two spans, --warm-start.
-  commands = _readme_commands("New data arrives")
+  # 3. New data arrives: two spans, --warm-start (the session the README
+  # links to).
+  assert "docs/continuous-training.md#new-data-arrives" in open(
+      README, encoding="utf-8").read()
+  commands = _readme_commands("New data arrives", CONTINUOUS_TRAINING)
   assert len(commands) == 4
   for index, command in enumerate(commands):
     # At 2 epochs no model passes the default gate (0.6); span 1's must be

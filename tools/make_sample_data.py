@@ -16,7 +16,7 @@ Classes are imbalanced like the real data: `--head-classes` classes (from
 `--span N` writes the data set as span N of a continuously trained pipeline,
 `<output>/span-N/tfrecords-jpeg-<S>x<S>/...` (settings/spans.py): for
 example a span 2 whose head classes differ from span 1's, to see the drift
-check (README, "New data arrives"):
+check (docs/continuous-training.md, "New data arrives"):
 
     python tools/make_sample_data.py --output data/spans --span 1
     python tools/make_sample_data.py --output data/spans --span 2 \

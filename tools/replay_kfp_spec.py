@@ -52,8 +52,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       "--pipeline-root, --data-root and --serving-dir")
   parser.add_argument("--pipeline-root", required=True,
                       help="local folder for the artifacts and the replay's "
-                      "ledger (reuse it to let the resolver find earlier "
-                      "runs' models)")
+                      "ledger (reuse it for a later run, as a cluster keeps "
+                      "its metadata store; the baseline tasks read earlier "
+                      "pushes from the spec's --serving-dir, and a resolver "
+                      "task, in a spec that has one, reads the ledger)")
   import kubeflow_runner  # pylint: disable=g-import-not-at-top
   parser.add_argument("--image-project-dir",
                       default=kubeflow_runner.IMAGE_PROJECT_DIR,

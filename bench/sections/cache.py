@@ -1,10 +1,11 @@
 """Section cache: the e2e pipeline command again, unchanged and gate-only.
 
 An unchanged re-run into the same output directory (everything cached: the
-Evaluator's baseline leaves the candidate out, pipeline/baseline.py), then
-a gate-only change (`--min-macro-f1`: the Evaluator and what follows it run
-again). Targets: the unchanged re-run takes <= MAX_CACHED_RERUN_PERCENT of
-the first run, the gate-only one <= MAX_GATE_RERUN_PERCENT.
+Evaluator's baseline leaves the candidate out,
+pipeline/components/baseline/), then a gate-only change (`--min-macro-f1`:
+the Evaluator and what follows it run again). Targets: the unchanged
+re-run takes <= MAX_CACHED_RERUN_PERCENT of the first run, the gate-only
+one <= MAX_GATE_RERUN_PERCENT.
 """
 
 import os

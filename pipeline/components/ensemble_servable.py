@@ -83,8 +83,9 @@ class EnsembleModule(tf.Module):
     self.member_weights = tf.Variable(
         np.asarray(weights, dtype=np.float32), trainable=False,
         name="member_weights")
-    # A variable, not a constant, so clients (and pipeline/serving_model.py)
-    # can read the names from the loaded model as `model.class_names`.
+    # A variable, not a constant, so clients (and
+    # pipeline/components/serving_model.py `read_class_names`) can read the
+    # names from the loaded model as `model.class_names`.
     self.class_names = tf.Variable(list(class_names), dtype=tf.string,
                                    trainable=False, name="class_names")
 

@@ -24,7 +24,7 @@ Why not the Evaluator with TFMA's `tf_lite` model type: TFMA feeds a LiteRT
 model's inputs from the raw features by name, and ours are encoded images
 the device model does not decode; it would need the decoded pixels
 materialized as examples, which the pipeline never writes
-(README, "Why Transform does not materialize"). TFMA also runs TF's
+(docs/pipeline.md, "Why Transform does not materialize"). TFMA also runs TF's
 `tf.lite.Interpreter` without its default delegates, not the LiteRT
 runtime phones run. The macro F1 is the Evaluator's all the same
 (`modules.metrics`).

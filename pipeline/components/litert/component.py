@@ -5,9 +5,11 @@ builds them.
     LiteRTExport, Evaluator (blessing), Pusher --> LiteRTPusher
 
 Their outputs are types of their own, not TFX's Model, ModelBlessing and
-PushedModel: the baseline resolvers take every Model and ModelBlessing of
-the pipeline, and the run summary reads the run's PushedModel, which must
-stay the SavedModel's.
+PushedModel: a LiteRT flatbuffer is not a SavedModel, and the run's
+PushedModel (the Pusher's, which the run summary reads) stays the
+SavedModel's. The baselines never see them: they come from the push
+records (pipeline/components/baseline/), not from resolvers over the
+pipeline's Models.
 """
 
 from typing import Any, Dict, Optional
