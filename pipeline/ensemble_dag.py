@@ -5,9 +5,10 @@ With `ensemble.members` set (`--ensemble`), `create_pipeline` calls
 
     Transform[-<input size>] --> Trainer-<member> (one per member) --> Ensemble
 
-- Members share ExampleGen, the statistics and the validation; a member
-  whose input size is the config's shares the pipeline's Transform, and
-  members of another input size share a `Transform-<size>` of their own.
+- Members share ExampleGen, the statistics and the validation, and the
+  members of one input size share a Transform: `Transform` for the
+  config's input size (the single model's node), `Transform-<size>` for
+  another. No Transform is built that no member reads.
 - Node ids are KFP task names, which Kubeflow Pipelines' Argo backend reads
   as letters, digits and `-` only (docs/kubeflow.md): hence `-`, not `_`
   (`Member.trainer_id`, settings/ensemble.py).
@@ -36,7 +37,6 @@ class EnsembleNodes:
 
 
 def ensemble_nodes(config: config_lib.PipelineConfig, examples,
-                   shared_transform,
                    make_transform: Callable[[Dict[str, Any]], Any],
                    make_trainer: Callable[[Dict[str, Any], Any], Any]
                    ) -> EnsembleNodes:
@@ -45,19 +45,22 @@ def ensemble_nodes(config: config_lib.PipelineConfig, examples,
   Args:
     config: the pipeline's settings (`ensemble.members` set).
     examples: ImportExampleGen's examples.
-    shared_transform: the pipeline's Transform (the config's input size).
     make_transform: Transform custom_config -> a Transform node (no id).
     make_trainer: (Trainer custom_config, transform node) -> a Trainer node
       (no id).
   """
-  transforms = {config.input_size: shared_transform}
+  transforms = {}
   nodes, models, runs = [], [], []
   for member in ensemble_settings.parse_members(config.ensemble.members):
     member_config = ensemble_settings.member_config(config, member)
     size = member_config.input_size
     if size not in transforms:
+      # The config's own input size keeps the single model's node id, so
+      # its cached Transform serves the ensemble too.
       transforms[size] = make_transform(
-          member_config.transform_settings()).with_id(f"Transform-{size}")
+          member_config.transform_settings()).with_id(
+              "Transform" if size == config.input_size
+              else f"Transform-{size}")
       nodes.append(transforms[size])
     trainer = make_trainer(
         member_config.trainer_settings(

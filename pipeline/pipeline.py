@@ -179,9 +179,11 @@ def create_pipeline(
     # Hard data problems stop the run before any preprocessing or training.
     node.add_upstream_node(example_validator)
     return node
-  transform = make_transform(config.transform_settings())
+  # An ensemble builds a Transform per input size its members use
+  # (pipeline/ensemble_dag.py), so none is built here that no node reads.
+  transform = (None if config.ensemble.members
+               else make_transform(config.transform_settings()))
   trainer_class = tfx_components.Trainer
-  trainer_config = config.trainer_settings()
   if vertex_training:
     foreign = [key for key in vertex_training
                if not key.startswith(config_lib.PLATFORM_KEY_PREFIX)]
@@ -192,11 +194,10 @@ def create_pipeline(
           f"the rest as its config), not {foreign}")
     from tfx.v1.extensions import google_cloud_ai_platform  # pylint: disable=g-import-not-at-top
     trainer_class = google_cloud_ai_platform.Trainer
-    trainer_config = {**trainer_config, **vertex_training}
-  # What the Tuner's trials and the Trainer both train on.
+  # What the Tuner's trials and the Trainer (each member's) train on, but
+  # the Transform graph, which is their own input size's.
   training_inputs = dict(
       examples=example_gen.outputs["examples"],
-      transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
       train_args=trainer_pb2.TrainArgs(splits=[features.TRAIN_SPLIT]),
       eval_args=trainer_pb2.EvalArgs(splits=[features.EVAL_SPLIT]))
@@ -206,6 +207,7 @@ def create_pipeline(
   if config.tune.enabled:
     tuner = tfx_components.Tuner(
         tuner_fn=TUNER_FN, custom_config=config.tuner_settings(),
+        transform_graph=transform.outputs["transform_graph"],
         **training_inputs)
     hyperparameters = tuner.outputs["best_hyperparameters"]
   # With train.warm_start: the previous model is the Trainer's base_model,
@@ -220,11 +222,11 @@ def create_pipeline(
     # One Trainer per member, and the Ensemble's model in the Trainer's
     # place (pipeline/ensemble_dag.py).
     members = ensemble_dag.ensemble_nodes(
-        config, example_gen.outputs["examples"], transform, make_transform,
+        config, example_gen.outputs["examples"], make_transform,
         lambda settings, member_transform: trainer_class(
-            run_fn=RUN_FN, **dict(
-                training_inputs,
-                transform_graph=member_transform.outputs["transform_graph"]),
+            run_fn=RUN_FN,
+            transform_graph=member_transform.outputs["transform_graph"],
+            **training_inputs,
             custom_config={**settings, **(vertex_training or {})}))
     model, model_run, trainer_nodes = (members.model, members.model_run,
                                        members.nodes)
@@ -232,9 +234,11 @@ def create_pipeline(
     trainer = trainer_class(
         run_fn=RUN_FN,
         hyperparameters=hyperparameters,
+        transform_graph=transform.outputs["transform_graph"],
         **training_inputs,
         **warm_start_inputs,
-        custom_config=trainer_config)
+        custom_config={**config.trainer_settings(),
+                       **(vertex_training or {})})
     model, model_run, trainer_nodes = (
         trainer.outputs["model"], trainer.outputs["model_run"], [trainer])
   # The gate's baseline: the served model, the newest pushed model of this
@@ -332,8 +336,8 @@ def create_pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[
-          example_gen, statistics_gen, schema_gen, example_validator,
-          transform] + trainer_nodes + [
+          example_gen, statistics_gen, schema_gen, example_validator] +
+      ([transform] if transform else []) + trainer_nodes + [
               baseline_model, evaluator, pusher, report
           ] + prediction_nodes + lite_nodes + ([tuner] if tuner else []) +
       ([previous_model] if previous_model else []),

@@ -142,6 +142,23 @@ def test_members_are_trainers_that_share_transform_by_input_size(tmp_path):
               ("mobilenet_v3_small_32_e3", 32, 3)]
 
 
+def test_no_transform_is_built_that_no_member_reads(tmp_path):
+  """Members all of another input size than the config's: the DAG holds
+  their Transform only, not the config's own (built and then discarded
+  before)."""
+  config = _config(members=("simple_cnn:24", "mobilenet_v3_small:24"))
+  dag = pipeline_lib.create_pipeline(
+      "p", str(tmp_path / "root"), data_plan.make_plan(str(tmp_path), config),
+      str(tmp_path / "serving"), config)
+  nodes = {node.id: node for node in dag.components}
+  assert [n for n in nodes if n.startswith("Transform")] == ["Transform-24"]
+  assert all(node.downstream_nodes for node_id, node in nodes.items()
+             if node_id not in ("Pusher", "Report", "LiteRTPusher",
+                                "BatchPrediction")), {
+                                    node_id for node_id, node in nodes.items()
+                                    if not node.downstream_nodes}
+
+
 def test_adding_a_member_leaves_the_others_settings_as_they_were(tmp_path):
   def properties(members):
     config = _config(members)
