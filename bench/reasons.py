@@ -47,11 +47,12 @@ CODE: Dict[str, Tuple[str, str]] = {
         "PIL decodes each image at 1/8 scale to name formats and errors the "
         "model would meet (modules/image_facts.py)"),
     "Transform": (
-        f"{LAUNCHER}; {BEAM}; TFT traces the preprocessing_fn, runs its "
-        "analysis and writes the transform graph "
-        "(tensorflow_transform/beam/impl.py AnalyzeDataset)",
-        "TFT's analysis decodes each record "
-        "(tensorflow_transform/beam/impl.py)"),
+        f"{LAUNCHER}; {BEAM}; TFT traces the preprocessing_fn and writes "
+        "the transform graph (tensorflow_transform/beam/impl.py "
+        "AnalyzeDataset; no analyzer, so no pass over the records: "
+        "modules/preprocessing.py)",
+        "tfx_bsl's reader set up over the examples "
+        "(tfx_bsl/tfxio/tf_example_record.py)"),
     "EvalInference": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
     "BatchPrediction": (f"{LAUNCHER}; {_MODEL_LOAD}", _SERVING),
     "Evaluator": (
