@@ -83,15 +83,20 @@ EXPECTED_BEAM_ARGS = {
 EXPECTED_EDGES = {
     ("ImportExampleGen", "StatisticsGen"),
     ("SchemaGen", "StatisticsGen"),
-    ("ImportExampleGen", "ExampleValidator"),
+    # TFX's own ExampleValidator reads statistics and the schema only.
     ("SchemaGen", "ExampleValidator"),
     ("StatisticsGen", "ExampleValidator"),
+    # The ImageValidator reads the records, the statistics and
+    # ExampleValidator's anomalies.
+    ("ImportExampleGen", "ImageValidator"),
+    ("StatisticsGen", "ImageValidator"),
+    ("ExampleValidator", "ImageValidator"),
     # Drift (validation.drift_check, on by default): the served model of
     # other data, whose artifact holds its training data's profile.
     ("ImportExampleGen", "PreviousModel"),
-    ("PreviousModel", "ExampleValidator"),
+    ("PreviousModel", "ImageValidator"),
     # Transform waits for the data check: bad data stops the run first.
-    ("ExampleValidator", "Transform"),
+    ("ImageValidator", "Transform"),
     ("ImportExampleGen", "Transform"),
     ("SchemaGen", "Transform"),
     ("ImportExampleGen", "Trainer"),
@@ -109,14 +114,14 @@ EXPECTED_EDGES = {
     ("ImportExampleGen", "Pusher"),
     ("Trainer", "Pusher"),
     ("Evaluator", "Report"),
-    ("ExampleValidator", "Report"),
+    ("ImageValidator", "Report"),
     ("Trainer", "Report"),
     # Every model's eval predictions: the model card's interval (Pusher)
     # and the gallery (Report, which also shows the eval images), and the
     # scored examples the Evaluator reads.
     ("ImportExampleGen", "EvalInference"),
     ("Trainer", "EvalInference"),
-    ("ExampleValidator", "Pusher"),
+    ("ImageValidator", "Pusher"),
     ("EvalInference", "Pusher"),
     ("ImportExampleGen", "Report"),
     ("EvalInference", "Report"),
