@@ -126,7 +126,7 @@ def main(argv=None) -> int:
   from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
-  from pipeline.components.data_validator import executor as data_validator  # pylint: disable=g-import-not-at-top
+  from pipeline.components.image_validator import executor as image_validator  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   # TFX's runner module, not `tfx.v1`: its cloud extensions are not used
   # here (tests/test_pipeline_e2e.py checks a run never imports them).
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     local_dag_runner.LocalDagRunner().run(dag)
-  except (data_check.DataCheckError, data_validator.DataValidationError,
+  except (data_check.DataCheckError, image_validator.DataValidationError,
           schema_check.SchemaError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP

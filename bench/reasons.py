@@ -42,6 +42,11 @@ CODE: Dict[str, Tuple[str, str]] = {
         "(tfx_bsl/tfxio/tf_example_record.py), and TFDV's generators run "
         "over it (tensorflow_data_validation/statistics/stats_impl.py)"),
     "ExampleValidator": (
+        f"{LAUNCHER}; TFDV's validation of each split's statistics against "
+        "the schema and its class balance SQL "
+        "(tensorflow_data_validation/api/validation_api.py)",
+        "none: it reads statistics, not records"),
+    "ImageValidator": (
         f"{LAUNCHER}; a worker process per core started "
         "(modules/image_facts.py)",
         "PIL decodes each image at 1/8 scale to name formats and errors the "

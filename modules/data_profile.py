@@ -2,8 +2,8 @@
 
 One function, `profile_records` (or a `ProfileBuilder` fed by a pass that
 already decodes the records), computes the profile on both sides of the
-drift check (pipeline/components/data_validator/drift.py). It is made once
-per run, by the DataValidator, from the decode its image scan does anyway:
+drift check (pipeline/components/image_validator/drift.py). It is made once
+per run, by the ImageValidator, from the decode its image scan does anyway:
 the validator compares it with the served model's and writes it into its
 ExampleAnomalies artifact (`<anomalies>/data_profile/`). The Pusher names
 that folder in the push record (`data.profile_uri`), and the PreviousModel
@@ -19,7 +19,7 @@ Per record: the label, the encoded image's size in bytes, its height and
 width (read from the header), and its mean brightness per channel (R, G,
 B) from a 1/8-scale decode: a JPEG's 1/8 DCT-scaled decode is the mean of
 each 8x8 block, so the image mean is nearly exact at a fraction of a full
-decode's cost (modules/image_facts.py, on every core; the DataValidator's
+decode's cost (modules/image_facts.py, on every core; the ImageValidator's
 image scan feeds the same `ProfileBuilder` in its own pass, so a split it
 scans is decoded once). One pass, no Beam: TFDV turns the values into a
 `DatasetFeatureStatisticsList` in-process (`generate_statistics_from_dataframe`),
@@ -76,7 +76,7 @@ def profile_schema() -> schema_pb2.Schema:
 class ProfileBuilder:
   """Collects the profile record by record (`add`), for `finish`.
 
-  The image scan (pipeline/components/data_validator/image_scan.py) feeds
+  The image scan (pipeline/components/image_validator/image_scan.py) feeds
   one while it checks a split, so a split it scans is decoded once for
   both; `profile_records` feeds one from the files.
   """
@@ -145,7 +145,7 @@ def profile_records(file_patterns: Sequence[str],
     (statistics, record): TFDV statistics of the label and the image
     features; a JSON-ready record of the counts: `records`, `profiled`,
     `skipped` (records without one label and one image that decodes: they
-    are counted, not profiled; the DataValidator names them as errors) and
+    are counted, not profiled; the ImageValidator names them as errors) and
     `label_counts` (label -> records, as strings for JSON).
   """
   files = sorted(f for pattern in file_patterns

@@ -1,6 +1,6 @@
 """What one decode at 1/8 scale tells of an encoded image, on every core.
 
-The image scan (pipeline/components/data_validator/image_scan.py) and the
+The image scan (pipeline/components/image_validator/image_scan.py) and the
 data profile (modules/data_profile.py) each decode every training image at
 1/8 scale (a JPEG's DCT-scaled decode: each pixel is an 8x8 block's mean,
 and every entropy-coded block is still read, so a corrupt JPEG fails). This

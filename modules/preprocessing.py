@@ -31,7 +31,7 @@ def _decode_at_least(encoded: tf.Tensor, size: int) -> tf.Tensor:
   """Decodes one image, as small as libjpeg allows but >= `size`.
 
   It reads the formats of `features.MODEL_IMAGE_FORMATS` (tf.io.decode_image's;
-  the DataValidator lets no other through).
+  the ImageValidator lets no other through).
 
   A JPEG at least twice `size` on both sides is decoded at 1/2, 1/4 or 1/8
   of its size (libjpeg's DCT scaling: it skips most of the inverse DCT

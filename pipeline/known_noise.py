@@ -83,6 +83,9 @@ _KNOWN_WARNINGS = (
     ("You are using a Python version", FutureWarning),
     # Keras 3 at the end of every finite validation pass.
     ("Your input ran out of data", UserWarning),
+    # TFX's proto_utils (protobuf 4's deprecation), when the launcher
+    # resolves ExampleValidator's custom_validation_config placeholder.
+    ("MessageFactory class is deprecated", UserWarning),
 )
 
 

@@ -2,8 +2,10 @@
 
 ImportExampleGen (val folder, or a hash holdout of train) and SchemaGen
 (curated schema, class domain from the class list) -> StatisticsGen ->
-ExampleValidator (DataValidator: schema, class balance, images, drift
-against the served model's training data) -> Transform -> [Tuner, with
+ExampleValidator (TFX's own: schema anomalies, class balance as TFDV
+custom validation) -> ImageValidator (images, leakage, drift against the
+served model's training data, a one-class eval split; stops the run on
+hard problems of either) -> Transform -> [Tuner, with
 tune.enabled] -> Trainer (with train.warm_start, from the served model's
 weights) -> EvalInference (the candidate's and the served model's
 predictions of the eval split, once each) -> Evaluator (TFMA's metrics of
@@ -37,6 +39,9 @@ import tensorflow_model_analysis as tfma
 # TFX's own modules, not `tfx.v1`, whose cloud extensions (Vertex AI's
 # client among them) a local run never uses and would pay seconds to import.
 from tfx import components as tfx_components
+# The module, not `tfx.components`' re-export: the same class, named where
+# it lives.
+from tfx.components.example_validator import component as example_validator_lib
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2
 from tfx.proto import trainer_pb2
@@ -47,7 +52,9 @@ from pipeline import ensemble_dag
 from settings import features
 from pipeline.components.baseline import component as baseline_lib
 from pipeline.components.batch_inference import component as inference_lib
-from pipeline.components.data_validator import component as data_validator_lib
+from pipeline.components import class_balance
+from pipeline.components import example_validator_executor
+from pipeline.components.image_validator import component as image_validator_lib
 from pipeline.components.evaluator import component as evaluator_lib
 from pipeline.components.litert import component as litert_lib
 from pipeline.components.litert import pusher as litert_pusher
@@ -68,6 +75,9 @@ METRICS_MODULE = "modules.metrics"
 # The served-model tasks' node ids (pipeline/components/baseline/).
 BASELINE_MODEL_ID = "BaselineModel"
 PREVIOUS_MODEL_ID = "PreviousModel"
+# The validators' node ids: TFX's own, and ours after it.
+EXAMPLE_VALIDATOR_ID = "ExampleValidator"
+IMAGE_VALIDATOR_ID = "ImageValidator"
 
 
 def eval_config(config: config_lib.PipelineConfig) -> tfma.EvalConfig:
@@ -144,7 +154,7 @@ def create_pipeline(
       schema_file=schema_file,
       settings=config.schema_settings()).with_id("SchemaGen")
   # With the schema, the label's statistics are categorical: a histogram of
-  # every class, which DataValidator reads for class balance.
+  # every class, which ExampleValidator's class balance rules read.
   statistics_gen = tfx_components.StatisticsGen(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"])
@@ -161,15 +171,27 @@ def create_pipeline(
         purpose="previous model (drift reference, warm start base)",
         examples=example_gen.outputs["examples"]).with_id(
             PREVIOUS_MODEL_ID)
-  example_validator = data_validator_lib.DataValidator(
-      examples=example_gen.outputs["examples"],
+  # TFX's own ExampleValidator: the schema, and the class balance rules as
+  # TFDV SQL on the label's statistics (pipeline/components/class_balance.py).
+  example_validator = example_validator_lib.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],
-      settings=config.validator_settings(),
+      custom_validation_config=class_balance.custom_validation_config(
+          config.example_validator_settings())).with_id(EXAMPLE_VALIDATOR_ID)
+  # TFX's executor after two guards: an empty split named, and the config
+  # as Kubeflow V2 passes it (the module says why).
+  example_validator_executor.use_in(example_validator)
+  # What the statistics cannot show, and the stop on hard problems of
+  # both: ExampleValidator only records its anomalies.
+  image_validator = image_validator_lib.ImageValidator(
+      examples=example_gen.outputs["examples"],
+      statistics=statistics_gen.outputs["statistics"],
+      example_anomalies=example_validator.outputs["anomalies"],
+      settings=config.image_validator_settings(),
       baseline_model=(previous_model.outputs["model"]
                       if previous_model and config.validation.drift_check
                       else None),
-  ).with_id("ExampleValidator")
+  ).with_id(IMAGE_VALIDATOR_ID)
   def make_transform(settings):
     node = tfx_components.Transform(
         examples=example_gen.outputs["examples"],
@@ -177,7 +199,7 @@ def create_pipeline(
         preprocessing_fn=PREPROCESSING_FN, custom_config=settings,
         materialize=False, disable_statistics=True)
     # Hard data problems stop the run before any preprocessing or training.
-    node.add_upstream_node(example_validator)
+    node.add_upstream_node(image_validator)
     return node
   # An ensemble builds a Transform per input size its members use
   # (pipeline/ensemble_dag.py), so none is built here that no node reads.
@@ -296,7 +318,7 @@ def create_pipeline(
       evaluation=evaluator.outputs["evaluation"],
       model_run=model_run,
       examples=example_gen.outputs["examples"],
-      anomalies=example_validator.outputs["anomalies"],
+      anomalies=image_validator.outputs["anomalies"],
       eval_predictions=eval_inference.outputs["predictions"],
       push_destination=pusher_pb2.PushDestination(
           filesystem=pusher_pb2.PushDestination.Filesystem(
@@ -325,7 +347,7 @@ def create_pipeline(
       evaluation=evaluator.outputs["evaluation"],
       blessing=evaluator.outputs["blessing"],
       model_run=model_run,
-      anomalies=example_validator.outputs["anomalies"],
+      anomalies=image_validator.outputs["anomalies"],
       examples=example_gen.outputs["examples"],
       eval_predictions=eval_inference.outputs["predictions"],
       test_predictions=test_predictions,
@@ -336,8 +358,9 @@ def create_pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
       components=[
-          example_gen, statistics_gen, schema_gen, example_validator] +
-      ([transform] if transform else []) + trainer_nodes + [
+          example_gen, statistics_gen, schema_gen, example_validator,
+          image_validator] + ([transform] if transform else []) +
+      trainer_nodes + [
               baseline_model, evaluator, pusher, report
           ] + prediction_nodes + lite_nodes + ([tuner] if tuner else []) +
       ([previous_model] if previous_model else []),

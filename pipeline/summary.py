@@ -28,7 +28,7 @@ from settings import records
 from settings import spans
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.batch_inference import executor as inference_executor
-from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.litert import component as litert_component
 from pipeline.components.litert import pusher as litert_pusher
 from pipeline.components.pusher import executor as pusher_executor
@@ -270,7 +270,7 @@ def read_summary(metadata_path: str,
   # Ensemble's.
   model = inputs.get(EVALUATOR, {}).get("model") or outputs.get(
       "Trainer", {}).get("model")
-  anomalies = outputs.get("ExampleValidator", {}).get("anomalies")
+  anomalies = outputs.get(pipeline_lib.IMAGE_VALIDATOR_ID, {}).get("anomalies")
   pushed = outputs.get("Pusher", {}).get("pushed_model")
   report = next(iter(outputs.get(report_component.COMPONENT_ID, {}).values()),
                 None)
@@ -310,7 +310,7 @@ def read_summary(metadata_path: str,
       pushed_model_dir=destination if pushed_flag else None,
       evaluation_dir=evaluation.uri if evaluation else None,
       model_dir=model.uri if model else None,
-      validation=(data_validator.read_summary(anomalies.uri)
+      validation=(image_validator.read_summary(anomalies.uri)
                   if anomalies is not None else None),
       not_pushed_reason=None if pushed_flag else reason,
       already_serving=bool(

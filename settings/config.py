@@ -15,7 +15,8 @@ property, read back with `<View>.from_custom_config`:
 | Trainer | `TrainerSettings` | `trainer_settings()` |
 | Tuner | `TunerSettings` | `tuner_settings()` |
 | SchemaGen | `SchemaSettings` | `schema_settings()` |
-| DataValidator | `ValidatorSettings` | `validator_settings()` |
+| ExampleValidator (TFX's) | `ExampleValidatorSettings` | `example_validator_settings()`, as TFDV SQL rules (pipeline/components/class_balance.py) |
+| ImageValidator | `ImageValidatorSettings` | `image_validator_settings()` |
 | EvalInference, BatchPrediction | `InferenceSettings` | `inference_settings()` |
 | Evaluator | `GateSettings` | `gate_settings()` |
 | LiteRTExport | `LiteSettings` | `lite_settings()` |
@@ -154,8 +155,36 @@ class SchemaSettings(_DictConvertible):
 
 
 @dataclasses.dataclass(frozen=True)
-class ValidatorSettings(_DictConvertible):
-  """What the DataValidator reads (`validator_settings()`)."""
+class ExampleValidatorSettings(_DictConvertible):
+  """What TFX's ExampleValidator checks beyond the schema
+  (`example_validator_settings()`): the class balance rules, which
+  pipeline/components/class_balance.py turns into its
+  `custom_validation_config`. TFX's component takes no custom_config, so
+  this view is read when the DAG is built, not by an executor.
+
+  Attributes:
+    num_classes: the classes every split should hold ([0, num_classes-1]).
+    max_imbalance_ratio: `validation.max_imbalance_ratio`.
+    min_class_examples: `validation.min_class_examples`.
+  """
+  num_classes: int
+  max_imbalance_ratio: float = ValidationConfig.max_imbalance_ratio
+  min_class_examples: int = ValidationConfig.min_class_examples
+
+  def __post_init__(self):
+    if self.num_classes < 1:
+      raise ValueError("the class list is empty")
+    checks.check_validation(ValidationConfig(
+        max_imbalance_ratio=self.max_imbalance_ratio,
+        min_class_examples=self.min_class_examples))
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageValidatorSettings(_DictConvertible):
+  """What the ImageValidator reads (`image_validator_settings()`): the
+  whole validation section, the imbalance fields included (it names the
+  classes behind ExampleValidator's class balance anomalies and records the
+  threshold for the model card)."""
   image_size: int
   class_names: Tuple[str, ...]
   validation: ValidationConfig
@@ -277,11 +306,20 @@ class PipelineConfig(_ClassesAndSize):
     """SchemaGen's custom_config: the class count its label domain takes."""
     return SchemaSettings(num_classes=self.num_classes).to_dict()
 
-  def validator_settings(self) -> Dict[str, Any]:
-    """The DataValidator's custom_config: the classes, the image size and
+  def example_validator_settings(self) -> Dict[str, Any]:
+    """TFX ExampleValidator's class balance rules: the class count and the
+    two balance thresholds (not the image checks: changing those must not
+    re-validate the statistics)."""
+    return ExampleValidatorSettings(
+        num_classes=self.num_classes,
+        max_imbalance_ratio=self.validation.max_imbalance_ratio,
+        min_class_examples=self.validation.min_class_examples).to_dict()
+
+  def image_validator_settings(self) -> Dict[str, Any]:
+    """The ImageValidator's custom_config: the classes, the image size and
     the validation section (not the model: a new backbone must not re-scan
     the data)."""
-    return ValidatorSettings(
+    return ImageValidatorSettings(
         image_size=self.image_size, class_names=self.class_names,
         validation=self.validation).to_dict()
 

@@ -55,7 +55,7 @@ TRAINING_HISTORY_FILE = "training_history.json"
 
 # The image formats the model's input path decodes (tf.io.decode_image in
 # modules/preprocessing.py, and the served model), each with the leading
-# bytes by which TensorFlow tells them apart. The DataValidator's image scan
+# bytes by which TensorFlow tells them apart. The ImageValidator's image scan
 # accepts these and names any other (WebP, TIFF...) with the fix, the
 # converter's tool; tests/test_preprocessing.py checks the list against
 # tf.io.decode_image itself.

@@ -5,8 +5,8 @@ one component and read by several, named below:
 * `TrainingHistory` (`training_history.json` in the Trainer's ModelRun):
   written by `run_fn` (modules/trainer.py); read by the Pusher's record,
   the Report, the model card and the run summary.
-* `ValidationSummary` (`validation_summary.json` in the DataValidator's
-  ExampleAnomalies): written by the DataValidator; read by the Report, the
+* `ValidationSummary` (`validation_summary.json` in the ImageValidator's
+  ExampleAnomalies): written by the ImageValidator; read by the Report, the
   model card and the run summary.
 * `GateRecord` (`gate.json` in the Evaluator's ModelEvaluation): the
   gate's verdict and the measurements it rests on, written by the
@@ -156,7 +156,8 @@ class TrainingHistory(_JsonRecord):
 
 @dataclasses.dataclass
 class ValidationSummary(_JsonRecord):
-  """What the DataValidator found (`validation_summary.json`).
+  """What the two validators found (`validation_summary.json`): the
+  ImageValidator's findings and those it read from ExampleValidator's anomalies.
 
   Attributes:
     splits: per split: `num_examples`, `class_counts`, `errors`,

@@ -170,7 +170,7 @@ class AugmentConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
-  """DataValidator (pipeline/components/data_validator/) settings.
+  """ImageValidator (pipeline/components/image_validator/) settings.
 
   Attributes:
     max_imbalance_ratio: warn when the largest/smallest class count ratio of

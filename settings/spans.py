@@ -279,7 +279,7 @@ def label_of_examples(examples) -> Optional[str]:
 
 
 def label_of_summary(validation_summary) -> Optional[str]:
-  """"span 2", "spans 1-2" from a DataValidator summary (its copy of
+  """"span 2", "spans 1-2" from a ImageValidator summary (its copy of
   ExampleGen's file check, `spans_read`); None without spans."""
   read = validation_summary.spans_read if validation_summary else None
   return describe_spans(min(read), max(read)) if read else None

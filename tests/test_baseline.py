@@ -138,7 +138,7 @@ def test_executor_outputs_the_baseline_or_a_model_standing_for_none(
   assert none.get_int_custom_property(baseline_executor.FOUND_PROPERTY) == 0
   reason = features.no_baseline_reason(none.uri)
   assert reason and "no model with this class list" in reason
-  profile = os.path.join(root, "ExampleValidator", "anomalies", "3",
+  profile = os.path.join(root, "ImageValidator", "anomalies", "3",
                          data_profile.PROFILE_DIR)
   first = _push(serving, root, 1, profile_uri=profile)
   second = _push(serving, root, 2)

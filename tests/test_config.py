@@ -82,6 +82,30 @@ def test_each_component_gets_only_the_settings_it_reads():
   assert base.transform_settings() == {"input_size": base.input_size}
 
 
+def test_example_validator_gets_the_balance_rules_only():
+  """TFX's ExampleValidator receives the class count and the two balance
+  thresholds: an image or drift setting cannot re-validate the statistics;
+  a threshold changes the SQL rule TFDV runs."""
+  from pipeline.components import class_balance  # pylint: disable=g-import-not-at-top
+  base = config_lib.PipelineConfig()
+  assert base.example_validator_settings() == {
+      "num_classes": 104, "max_imbalance_ratio": 3.0,
+      "min_class_examples": 5}
+  images = base.replace(validation__scan_images=False,
+                        validation__stop_on_drift=True, image_size=331)
+  assert images.example_validator_settings() == (
+      base.example_validator_settings())
+  rules = lambda config: [rule.sql_expression for rule in
+                          class_balance.custom_validation_config(
+                              config.example_validator_settings()
+                          ).feature_validations[0].validations]
+  assert rules(base.replace(validation__max_imbalance_ratio=5.0))[0] != (
+      rules(base)[0])
+  with pytest.raises(ValueError, match="max_imbalance_ratio"):
+    base.replace(validation__max_imbalance_ratio=0.5
+                 ).example_validator_settings()
+
+
 def test_settings_views_are_typed_and_checked():
   config = config_lib.PipelineConfig().replace(
       image_size=331, model__input_size=0, class_names=("a", "b", "c"))

@@ -42,7 +42,7 @@ _PROJECT_STDOUT = [re.compile(pattern) for pattern in (
     r"beam: ",  # how Beam runs, and why (pipeline/beam.py)
     r"Running the pipeline; progress below, full log in ",
     _TIME + console.PROGRESS.pattern.lstrip("^"),
-    _TIME + r"Data validation: ",  # pipeline/components/data_validator/executor.py
+    _TIME + r"Data validation: ",  # pipeline/components/image_validator/executor.py
     _TIME + r"Not pushing ",  # pipeline/components/pusher/executor.py
     r"=== Run summary ===$",
     r"  \S",  # a summary row

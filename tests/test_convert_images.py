@@ -214,7 +214,7 @@ def test_class_list_fixes_the_order_and_refuses_unknown_folders(tmp_path):
 
 def test_webp_and_tiff_folders_become_jpeg_records_the_validator_passes(
     tmp_path):
-  from pipeline.components.data_validator import image_scan  # pylint: disable=g-import-not-at-top
+  from pipeline.components.image_validator import image_scan  # pylint: disable=g-import-not-at-top
   root = tmp_path / "images"
   for name, image_format, extension in (("daisy", "WEBP", ".webp"),
                                         ("rose", "TIFF", ".tif"),

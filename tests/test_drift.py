@@ -4,7 +4,7 @@ The profile runs on small generated GZIP TFRecords (as ExampleGen writes
 them); the comparison uses TFDV's real drift comparators. Which served
 model is the drift baseline (the newest not trained on this run's
 Examples) is tested on real push records in test_baseline.py. The
-DataValidator's end of it (warnings, errors, notes) is in
+ImageValidator's end of it (warnings, errors, notes) is in
 test_validation.py.
 """
 
@@ -26,7 +26,7 @@ from settings import records
 from pipeline import pipeline as pipeline_lib
 from pipeline import summary as summary_lib
 from pipeline.components.baseline import component as baseline_component
-from pipeline.components.data_validator import drift
+from pipeline.components.image_validator import drift
 from pipeline.components.report import content
 from pipeline.components.report import render
 from tools import make_sample_data
@@ -237,7 +237,8 @@ def _validator_and_baseline(tmp_path, **settings):
       "p", str(tmp_path / "root"), data_plan.make_plan(str(tmp_path), config),
       str(tmp_path / "serving"), config)
   nodes = {node.id: node for node in pipeline.components}
-  return nodes["ExampleValidator"], nodes.get(pipeline_lib.PREVIOUS_MODEL_ID)
+  return (nodes[pipeline_lib.IMAGE_VALIDATOR_ID],
+          nodes.get(pipeline_lib.PREVIOUS_MODEL_ID))
 
 
 def test_the_validator_gets_the_drift_baseline_and_its_settings(tmp_path):
@@ -253,7 +254,7 @@ def test_the_validator_gets_the_drift_baseline_and_its_settings(tmp_path):
   assert validator.inputs["baseline_model"] is not None
   assert baseline in validator.upstream_nodes
   settings = custom_config.decode(validator.exec_properties,
-                                  config_lib.ValidatorSettings).validation
+                                  config_lib.ImageValidatorSettings).validation
   assert settings.drift_check and settings.stop_on_drift
   assert settings.allow_one_class_eval
   assert settings.label_drift_comparator == "js"
@@ -267,7 +268,7 @@ def test_drift_check_off_has_no_baseline_node(tmp_path):
       tmp_path, validation__drift_check=False)
   assert baseline is None
   assert not custom_config.decode(validator.exec_properties,
-                                  config_lib.ValidatorSettings
+                                  config_lib.ImageValidatorSettings
                                   ).validation.drift_check
   assert "baseline_model" not in validator.inputs
   # The warm start needs the previous model all the same, the validator not.

@@ -83,15 +83,20 @@ EXPECTED_BEAM_ARGS = {
 EXPECTED_EDGES = {
     ("ImportExampleGen", "StatisticsGen"),
     ("SchemaGen", "StatisticsGen"),
-    ("ImportExampleGen", "ExampleValidator"),
+    # TFX's own ExampleValidator reads statistics and the schema only.
     ("SchemaGen", "ExampleValidator"),
     ("StatisticsGen", "ExampleValidator"),
+    # The ImageValidator reads the records, the statistics and
+    # ExampleValidator's anomalies.
+    ("ImportExampleGen", "ImageValidator"),
+    ("StatisticsGen", "ImageValidator"),
+    ("ExampleValidator", "ImageValidator"),
     # Drift (validation.drift_check, on by default): the served model of
     # other data, whose artifact holds its training data's profile.
     ("ImportExampleGen", "PreviousModel"),
-    ("PreviousModel", "ExampleValidator"),
+    ("PreviousModel", "ImageValidator"),
     # Transform waits for the data check: bad data stops the run first.
-    ("ExampleValidator", "Transform"),
+    ("ImageValidator", "Transform"),
     ("ImportExampleGen", "Transform"),
     ("SchemaGen", "Transform"),
     ("ImportExampleGen", "Trainer"),
@@ -109,14 +114,14 @@ EXPECTED_EDGES = {
     ("ImportExampleGen", "Pusher"),
     ("Trainer", "Pusher"),
     ("Evaluator", "Report"),
-    ("ExampleValidator", "Report"),
+    ("ImageValidator", "Report"),
     ("Trainer", "Report"),
     # Every model's eval predictions: the model card's interval (Pusher)
     # and the gallery (Report, which also shows the eval images), and the
     # scored examples the Evaluator reads.
     ("ImportExampleGen", "EvalInference"),
     ("Trainer", "EvalInference"),
-    ("ExampleValidator", "Pusher"),
+    ("ImageValidator", "Pusher"),
     ("EvalInference", "Pusher"),
     ("ImportExampleGen", "Report"),
     ("EvalInference", "Report"),
@@ -225,6 +230,38 @@ def test_every_component_with_its_edges(compiled, profile):
   assert trainer_placement.TRAINER_ID in EXPECTED_NODES
   assert {(upstream.id, node.id) for node in pipeline.components
           for upstream in node.upstream_nodes} == EXPECTED_EDGES
+
+
+def test_example_validator_task_carries_the_balance_rules_as_json(compiled):
+  """TFX's ExampleValidator compiles with its custom validation config as
+  JSON text, which the task's executor (TFX's, behind the guard) parses."""
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  from tensorflow_data_validation.anomalies.proto import custom_validation_config_pb2  # pylint: disable=g-import-not-at-top
+  from pipeline.components import class_balance  # pylint: disable=g-import-not-at-top
+  _, parsed, _ = compiled["local"]
+  [task] = [task for name, task in
+            parsed["pipelineSpec"]["root"]["dag"]["tasks"].items()
+            if _node_of(name, EXPECTED_NODES) == "ExampleValidator"]
+  parameters = task["inputs"]["parameters"]
+  text = parameters["custom_validation_config"]["runtimeValue"]["constant"]
+  rules = json_format.Parse(
+      text, custom_validation_config_pb2.CustomValidationConfig())
+  names = [class_balance.rule_name(_anomalies_reason(rule.description))
+           for rule in rules.feature_validations[0].validations]
+  assert names == list(class_balance.RULES)
+  [container] = [container for name, container in
+                 _container_executors(parsed).items()
+                 if "ExampleValidator" in name]
+  assert ("pipeline.components.example_validator_executor.Executor"
+          in " ".join(container["args"]))
+
+
+def _anomalies_reason(short_description):
+  """A CUSTOM_VALIDATION reason as TFDV writes one for a failed rule."""
+  from tensorflow_metadata.proto.v0 import anomalies_pb2  # pylint: disable=g-import-not-at-top
+  return anomalies_pb2.AnomalyInfo.Reason(
+      type=anomalies_pb2.AnomalyInfo.CUSTOM_VALIDATION,
+      short_description=short_description)
 
 
 # Open-source Kubeflow Pipelines' rules for an uploaded spec, written from

@@ -174,6 +174,35 @@ def _latest(output_dir, *parts):
   return paths[-1]
 
 
+def test_tfxs_example_validator_reports_the_class_imbalance(pipeline_run):
+  """The node ExampleValidator is TFX's own component (its execution type
+  in ML Metadata), and its artifact holds the tiny data's 12:3 imbalance as
+  TFDV custom validation, read with TFDV's reader; the summary the
+  ImageValidator wrote names the classes."""
+  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
+  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow_data_validation.utils import anomalies_util  # pylint: disable=g-import-not-at-top
+  from pipeline.components import class_balance  # pylint: disable=g-import-not-at-top
+  from settings import records  # pylint: disable=g-import-not-at-top
+  output_dir = pipeline_run["output_dir"]
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = os.path.join(output_dir, "metadata.sqlite")
+  store = metadata_store.MetadataStore(connection)
+  type_ids = {e.type_id for e in store.get_executions()}
+  names = {t.name for t in store.get_execution_types_by_id(list(type_ids))}
+  assert "tfx.components.example_validator.component.ExampleValidator" in names
+  anomalies = anomalies_util.load_anomalies_binary(os.path.join(
+      _latest(output_dir, "ExampleValidator", "anomalies"), "Split-train",
+      "SchemaDiff.pb"))
+  rules = {class_balance.rule_name(r) for info in
+           anomalies.anomaly_info.values() for r in info.reason}
+  assert class_balance.IMBALANCE in rules, anomalies
+  summary = records.ValidationSummary.read(
+      _latest(output_dir, "ImageValidator", "anomalies"))
+  [warning] = [w for w in summary.warnings if "class imbalance" in w]
+  assert "ratio is 4.0" in warning
+
+
 def test_eval_and_serving_paths_never_augment(pipeline_run):
   """Eval batches equal the Transform graph's output; training ones differ."""
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top

@@ -118,7 +118,7 @@ def _in_format(image_format):
 
 
 def test_the_formats_the_validator_accepts_are_those_the_model_decodes():
-  # features.MODEL_IMAGE_FORMATS is what the DataValidator lets through; the
+  # features.MODEL_IMAGE_FORMATS is what the ImageValidator lets through; the
   # model's own decoder is the oracle, on every format Pillow writes.
   from PIL import features as pil_features  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top

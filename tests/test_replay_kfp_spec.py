@@ -17,7 +17,7 @@ import pytest
 import kubeflow_runner
 from conftest import E2E_EPOCHS
 from conftest import REPO_ROOT
-from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.pusher import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
@@ -105,8 +105,8 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
   for name in BASELINE_TASKS:
     [model] = result.task(name).outputs["model"]
     assert model["metadata"]["baseline_found"] == 0, name
-  [anomalies] = result.task("ExampleValidator").outputs["anomalies"]
-  drift = data_validator.read_summary(anomalies["uri"]).drift
+  [anomalies] = result.task("ImageValidator").outputs["anomalies"]
+  drift = image_validator.read_summary(anomalies["uri"]).drift
   assert drift["baseline"] is None and drift["note"]
   for task in result.tasks:
     for artifacts in task.outputs.values():

@@ -28,7 +28,7 @@ import pytest
 import kubeflow_runner
 from pipeline.components import evaluation as evaluation_lib
 from pipeline import kfp_backend
-from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.pusher import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
@@ -105,7 +105,7 @@ def test_kubeflow_spec_has_no_resolver_and_no_hook(tmp_path, spans_data,
                     ("EvalInference", "baseline_model")):
     assert tasks[task]["inputs"]["artifacts"][key]["taskOutputArtifact"][
         "producerTask"] == EVALUATOR_BASELINE
-  for task, key in (("ExampleValidator", "baseline_model"),
+  for task, key in (("ImageValidator", "baseline_model"),
                     ("Trainer", "base_model")):
     assert tasks[task]["inputs"]["artifacts"][key]["taskOutputArtifact"][
         "producerTask"] == PREVIOUS_MODEL
@@ -157,8 +157,8 @@ def test_first_run_has_no_baselines_and_pushes_span_1(two_runs):
   assert {t.kind for t in first.tasks} == {"container"}
   for name in (EVALUATOR_BASELINE, PREVIOUS_MODEL):
     assert _one(first, name, "model")["metadata"]["baseline_found"] == 0
-  drift = data_validator.read_summary(
-      _one(first, "ExampleValidator", "anomalies")["uri"]).drift
+  drift = image_validator.read_summary(
+      _one(first, "ImageValidator", "anomalies")["uri"]).drift
   assert drift["baseline"] is None and "no model" in drift["note"]
   assert _push_record(first)["data"]["spans"] == "span 1"
 
@@ -187,8 +187,8 @@ def test_second_runs_baselines_are_the_first_runs_model(two_runs):
     baseline = _one(second, name, "model")
     assert baseline["metadata"]["baseline_found"] == 1, baseline
     assert baseline["uri"] == first_model, name
-  drift = data_validator.read_summary(
-      _one(second, "ExampleValidator", "anomalies")["uri"]).drift
+  drift = image_validator.read_summary(
+      _one(second, "ImageValidator", "anomalies")["uri"]).drift
   assert drift["baseline"] == first_model
   shifted = {entry["class"] for entry in drift["shifted_classes"]}
   assert shifted == {0, 1, 5, 6}

@@ -268,7 +268,7 @@ def _write_evaluation(folder, validation_ok, minimum=0.9):
 
 def _artifacts(tmp_path, validation_ok, blessed=None, summary=True):
   """input_dict and output_dict of the executor, as the Evaluator, Trainer
-  and DataValidator would have left them."""
+  and ImageValidator would have left them."""
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   evaluation = standard_artifacts.ModelEvaluation()
   evaluation.uri = str(tmp_path / "Evaluator" / "evaluation" / "8")
@@ -285,7 +285,7 @@ def _artifacts(tmp_path, validation_ok, blessed=None, summary=True):
     json.dump({"config": {"class_names": NAMES},
                "class_counts": [40, 12, 3, 7]}, f)
   anomalies = standard_artifacts.ExampleAnomalies()
-  anomalies.uri = str(tmp_path / "ExampleValidator" / "anomalies" / "4")
+  anomalies.uri = str(tmp_path / "ImageValidator" / "anomalies" / "4")
   os.makedirs(anomalies.uri)
   if summary:
     with open(os.path.join(anomalies.uri, "validation_summary.json"),

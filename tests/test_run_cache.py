@@ -241,6 +241,7 @@ def test_the_drift_baseline_is_the_served_model_of_other_data(runs):
   assert [d["baseline"] for d in drifts[:3]] == [None] * 3
   second = list(runs["states"].values())[1]
   assert second["ExampleValidator"] == "CACHED"
+  assert second["ImageValidator"] == "CACHED"
   # Other data: the latest blessed model (the third run's, or the first's
   # if the third was not blessed), trained on the first data, whose
   # profile it carries; the same class balance.

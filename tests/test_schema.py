@@ -103,7 +103,7 @@ def _run_executor(tmp_path, schema_file, num_classes):
 
 def test_executor_writes_a_schema_artifact_for_the_classes(tmp_path):
   artifact = _run_executor(tmp_path, pipeline_lib.DEFAULT_SCHEMA_FILE, 10)
-  # What StatisticsGen, DataValidator, Transform and Trainer read.
+  # What StatisticsGen, ImageValidator, Transform and Trainer read.
   schema = io_utils.SchemaReader().read(
       io_utils.get_only_uri_in_dir(artifact.uri))
   label = {f.name: f for f in schema.feature}[features.LABEL_KEY]

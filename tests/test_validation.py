@@ -2,7 +2,8 @@
 
 The executor tests build real ExampleGen-style artifacts (GZIP TFRecords per
 split) and real TFDV statistics computed with the curated schema, then run
-DataValidator's executor on them, one bad case at a time.
+TFX's ExampleValidator executor (with the class balance rules) and the
+ImageValidator's executor on them, one bad case at a time.
 """
 
 import io
@@ -15,6 +16,7 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_data_validation.statistics import stats_impl
+from tensorflow_data_validation.utils import anomalies_util
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
@@ -23,15 +25,17 @@ from tfx_bsl.coders import example_coder
 from conftest import run_local_pipeline
 from modules import data_profile
 from settings import config as config_lib
+from pipeline.components import class_balance
 from pipeline.components import custom_config
+from pipeline.components import example_validator_executor
 from pipeline.components.example_gen import data_check
 from pipeline.components.example_gen import record_facts
 from settings import features
 from pipeline import pipeline as pipeline_lib
 from pipeline.components.schema_gen import schema_check
-from pipeline.components.data_validator import checks as validation_checks
-from pipeline.components.data_validator import executor as validation_executor
-from pipeline.components.data_validator import image_scan
+from pipeline.components.image_validator import checks as validation_checks
+from pipeline.components.image_validator import executor as validation_executor
+from pipeline.components.image_validator import image_scan
 from tools import make_sample_data
 
 CLASS_NAMES = features.load_class_names()
@@ -71,6 +75,15 @@ def _examples(counts, prefix, unique=False):
   return result
 
 
+def _run_example_validator(stats, schema, anomalies, rules):
+  """TFX's ExampleValidator executor as the DAG runs it, with `rules` as its
+  custom_validation_config (the proto, or its JSON text)."""
+  example_validator_executor.Executor().Do(
+      {"statistics": [stats], "schema": [schema]},
+      {"anomalies": [anomalies]},
+      {"exclude_splits": "[]", "custom_validation_config": rules})
+
+
 def _run_validator(tmp_path, splits, config_changes=None, test=None,
                    baseline_model=None):
   """Writes artifacts for `splits` ({name: [tf.Example]}), runs the executor.
@@ -80,7 +93,10 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   `baseline_model`: the drift baseline (a Model artifact), if any.
   Returns the ExampleAnomalies artifact and the summary the executor wrote.
   """
-  schema = schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE)
+  # As SchemaGen gives it: the label's domain from the class list.
+  schema = schema_check.schema_for_classes(
+      schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE),
+      len(CLASS_NAMES))
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / "examples")
   stats = standard_artifacts.ExampleStatistics()
@@ -113,28 +129,37 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   os.makedirs(schema_artifact.uri)
   io_utils.write_pbtxt_file(os.path.join(schema_artifact.uri, "schema.pbtxt"),
                             schema)
-  anomalies = standard_artifacts.ExampleAnomalies()
-  anomalies.uri = str(tmp_path / "anomalies")
-  os.makedirs(anomalies.uri)
-  # The DataValidator's view of a config, as the DAG gives it.
-  settings = config_lib.PipelineConfig(
+  config = config_lib.PipelineConfig(
       image_size=SIZE, class_names=CLASS_NAMES).replace(
           validation__max_imbalance_ratio=3.0,
           validation__min_class_examples=2, validation__scan_images=True,
           **{f"validation__{key}": value
-             for key, value in (config_changes or {}).items()}
-      ).validator_settings()
+             for key, value in (config_changes or {}).items()})
+  # TFX's own ExampleValidator, with the class balance rules the DAG gives
+  # it (its executor as the DAG runs it).
+  example_anomalies = standard_artifacts.ExampleAnomalies()
+  example_anomalies.uri = str(tmp_path / "example_anomalies")
+  anomalies = standard_artifacts.ExampleAnomalies()
+  anomalies.uri = str(tmp_path / "anomalies")
+  os.makedirs(anomalies.uri)
+  # The ImageValidator's view of a config, as the DAG gives it.
+  settings = config.image_validator_settings()
   error = None
   try:
-    validation_executor.DataValidatorExecutor().Do(
+    _run_example_validator(
+        stats, schema_artifact, example_anomalies,
+        class_balance.custom_validation_config(
+            config.example_validator_settings()))
+    validation_executor.ImageValidatorExecutor().Do(
         {"examples": [examples], "statistics": [stats],
-         "schema": [schema_artifact],
+         validation_executor.EXAMPLE_ANOMALIES_KEY: [example_anomalies],
          validation_executor.BASELINE_MODEL_KEY: (
              [baseline_model] if baseline_model else [])},
         {"anomalies": [anomalies]},
         {custom_config.KEY: custom_config.encode(settings)})
   except validation_executor.DataValidationError as raised:
     error = str(raised)
+  # None where ExampleValidator stopped the run before the ImageValidator.
   return anomalies, validation_executor.read_summary(anomalies.uri), error
 
 
@@ -146,16 +171,30 @@ EVAL = [1] * 104
 # ---------------------------------------------------------------------------
 # Pure rules.
 
-def test_imbalance_rules():
+def test_class_balance_details_name_the_classes():
   names = ["a", "b", "c", "d"]
-  assert validation_checks.imbalance_warnings([10, 10, 10, 10], names, 3.0,
-                                             2) == []
-  warnings = validation_checks.imbalance_warnings([40, 10, 1, 0], names, 3.0,
-                                                  2)
-  text = "\n".join(warnings)
-  assert "no examples: 'd' (3)" in text
-  assert "ratio is 40.0" in text and "largest 'a' (0): 40" in text
-  assert "fewer than 2 examples: 'c' (2): 1" in text
+  counts = [40, 10, 1, 0]
+  detail = lambda rule: validation_checks.class_balance_detail(
+      rule, counts, names, 2)
+  assert detail(class_balance.MISSING) == "1 class(es) have no examples: " \
+      "'d' (3)"
+  assert detail(class_balance.IMBALANCE) == (
+      "ratio is 40.0: largest 'a' (0): 40, smallest 'c' (2): 1")
+  assert detail(class_balance.FEW) == (
+      "1 class(es) have fewer than 2 examples: 'c' (2): 1")
+
+
+def _example_validator_anomalies(tmp_path, split):
+  """TFX ExampleValidator's anomalies of `split`, read with TFDV's reader
+  of the binary file TFX writes."""
+  return anomalies_util.load_anomalies_binary(os.path.join(
+      tmp_path, "example_anomalies", f"Split-{split}", "SchemaDiff.pb"))
+
+
+def _balance_rules(anomalies):
+  return [class_balance.rule_name(reason) for info in
+          anomalies.anomaly_info.values() for reason in info.reason
+          if class_balance.rule_name(reason)]
 
 
 def test_check_image_cases():
@@ -183,15 +222,27 @@ def test_imbalanced_sample_warns_and_continues(tmp_path):
                  "eval": _examples(EVAL, "e")})
   assert error is None
   assert summary.errors == []
-  assert any("class imbalance" in w and "ratio is 4.0" in w
-             for w in summary.warnings)
+  [warning] = [w for w in summary.warnings if "class imbalance" in w]
+  assert warning == (
+      "split 'train': class imbalance: the largest/smallest class count "
+      "ratio is above validation.max_imbalance_ratio (3.0): ratio is 4.0: "
+      f"largest {CLASS_NAMES[0]!r} (0): 8, smallest {CLASS_NAMES[4]!r} "
+      "(4): 2")
+  assert summary.max_imbalance_ratio == 3.0
   assert summary.splits["train"]["class_counts"] == IMBALANCED
   assert summary.splits["train"]["records_scanned"] == sum(IMBALANCED)
-  # The standard artifact: TFDV reads the warning back.
-  anomalies = anomalies_pb2.Anomalies.FromString(open(os.path.join(
-      artifact_utils.get_split_uri([artifact], "train"), "SchemaDiff.pb"),
-                                                     "rb").read())
-  assert "Class imbalance" in str(anomalies.anomaly_info[features.LABEL_KEY])
+  # TFX's ExampleValidator found it, through TFDV's custom validation: a
+  # WARNING on the label, in its standard artifact.
+  anomalies = _example_validator_anomalies(tmp_path, "train")
+  info = anomalies.anomaly_info[features.LABEL_KEY]
+  assert info.severity == anomalies_pb2.AnomalyInfo.WARNING
+  assert _balance_rules(anomalies) == [class_balance.IMBALANCE]
+  assert info.reason[0].type == anomalies_pb2.AnomalyInfo.CUSTOM_VALIDATION
+  # Eval's one example per class is balanced, but under the minimum of 2:
+  # TFDV flags it there; the summary reports the training split only.
+  assert _balance_rules(_example_validator_anomalies(tmp_path, "eval")) == [
+      class_balance.FEW]
+  assert not [w for w in summary.warnings if "few examples" in w]
   for path in summary.reports.values():
     assert os.path.getsize(path) > 0
   table = open(summary.reports["table"]).read()
@@ -200,12 +251,113 @@ def test_imbalanced_sample_warns_and_continues(tmp_path):
       "train": 1, "eval": 1}
 
 
+def test_missing_and_small_classes_are_tfdv_anomalies_of_train_only(
+    tmp_path):
+  """The three rules run on every split (TFX gives each split the same
+  config); the summary reports the training split's, as before."""
+  train = [9, 9, 1] + [6] * 100 + [0]
+  _, summary, error = _run_validator(
+      tmp_path, {"train": _examples(train, "t"),
+                 "eval": _examples([0] + [1] * 103, "e")})
+  assert error is None
+  assert sorted(_balance_rules(_example_validator_anomalies(
+      tmp_path, "train"))) == sorted(class_balance.RULES)
+  assert sorted(_balance_rules(_example_validator_anomalies(
+      tmp_path, "eval"))) == [class_balance.FEW, class_balance.MISSING]
+  text = "\n".join(summary.warnings)
+  assert (f"split 'train': classes with no examples: fewer than the 104 "
+          f"classes of the class list have examples: 1 class(es) have no "
+          f"examples: {CLASS_NAMES[103]!r} (103)") in text
+  assert (f"2 examples: {CLASS_NAMES[2]!r} (2): 1") in text
+  assert "ratio is 9.0" in text
+  assert not [w for w in summary.warnings if w.startswith("split 'eval'")
+              and "class" in w.split(":")[1]]
+
+
+@pytest.mark.parametrize("counts, expected", [
+    ([10, 2, 2, 2], [class_balance.IMBALANCE]),
+    ([3, 3, 3, 3], []),
+])
+def test_statistics_gen_and_example_validator_on_real_records(
+    tmp_path, counts, expected):
+  """TFX's StatisticsGen and ExampleValidator executors, as the DAG runs
+  them, on GZIP TFRecords of 4 classes: a 5:1 split is a CUSTOM_VALIDATION
+  warning on the label, read back with TFDV's reader; a balanced one has
+  no anomaly at all."""
+  from tfx.components.statistics_gen import executor as statistics_executor  # pylint: disable=g-import-not-at-top
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "examples")
+  examples.split_names = artifact_utils.encode_split_names(["train"])
+  split_dir = artifact_utils.get_split_uri([examples], "train")
+  os.makedirs(split_dir)
+  with tf.io.TFRecordWriter(os.path.join(split_dir, "data_tfrecord-0.gz"),
+                            options="GZIP") as writer:
+    for example in _examples(counts, "t"):
+      writer.write(example.SerializeToString())
+  schema = standard_artifacts.Schema()
+  schema.uri = str(tmp_path / "schema")
+  os.makedirs(schema.uri)
+  io_utils.write_pbtxt_file(
+      os.path.join(schema.uri, "schema.pbtxt"),
+      schema_check.schema_for_classes(
+          schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE), 4))
+  stats = standard_artifacts.ExampleStatistics()
+  stats.uri = str(tmp_path / "statistics")
+  statistics_executor.Executor().Do(
+      {"examples": [examples], "schema": [schema]}, {"statistics": [stats]},
+      {"exclude_splits": "[]"})
+  config = config_lib.PipelineConfig(class_names=("a", "b", "c", "d")).replace(
+      validation__min_class_examples=2)
+  anomalies = standard_artifacts.ExampleAnomalies()
+  anomalies.uri = str(tmp_path / "example_anomalies")
+  _run_example_validator(stats, schema, anomalies,
+                         class_balance.custom_validation_config(
+                             config.example_validator_settings()))
+  found = _example_validator_anomalies(tmp_path, "train")
+  assert _balance_rules(found) == expected
+  if expected:
+    info = found.anomaly_info[features.LABEL_KEY]
+    assert info.severity == anomalies_pb2.AnomalyInfo.WARNING
+    assert info.reason[0].short_description == (
+        "class imbalance: the largest/smallest class count ratio is above "
+        "validation.max_imbalance_ratio (3.0)")
+  else:
+    assert not found.anomaly_info
+  assert anomalies.get_json_value_custom_property("blessed") == {
+      "train": 0 if expected else 1}
+
+
+def test_the_kubeflow_form_of_the_config_gives_the_same_anomalies(tmp_path):
+  """A Kubeflow V2 task passes the config as JSON text
+  (example_validator_executor.for_kubeflow_v2); the executor parses it."""
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  _run_validator(tmp_path / "proto", {"train": _examples(IMBALANCED, "t"),
+                                      "eval": _examples(EVAL, "e")})
+  stats = standard_artifacts.ExampleStatistics()
+  stats.uri = str(tmp_path / "proto" / "statistics")
+  stats.split_names = artifact_utils.encode_split_names(["train", "eval"])
+  schema = standard_artifacts.Schema()
+  schema.uri = str(tmp_path / "proto" / "schema")
+  anomalies = standard_artifacts.ExampleAnomalies()
+  anomalies.uri = str(tmp_path / "json" / "example_anomalies")
+  settings = config_lib.PipelineConfig(
+      image_size=SIZE, class_names=CLASS_NAMES).replace(
+          validation__min_class_examples=2).example_validator_settings()
+  _run_example_validator(stats, schema, anomalies, json_format.MessageToJson(
+      class_balance.custom_validation_config(settings)))
+  for split in ("train", "eval"):
+    assert _example_validator_anomalies(tmp_path / "json", split) == \
+        _example_validator_anomalies(tmp_path / "proto", split)
+
+
 def test_balanced_copy_has_no_imbalance_warning(tmp_path):
   _, summary, error = _run_validator(
       tmp_path, {"train": _examples(BALANCED, "t"),
                  "eval": _examples(EVAL, "e")})
   assert error is None
   assert not [w for w in summary.warnings if "imbalance" in w]
+  assert _balance_rules(_example_validator_anomalies(tmp_path, "train")) \
+      == []
 
 
 def _bad_case(name):
@@ -236,8 +388,6 @@ def _bad_case(name):
   elif name == "webp":
     train.append(make_sample_data.make_example("t-webp", _encoded(4, "WEBP"),
                                                4))
-  elif name == "empty split":
-    evaluation = []
   return {"train": train, "eval": evaluation}
 
 
@@ -252,7 +402,6 @@ def _bad_case(name):
     ("webp", ["'train'", "'image'", "(id t-webp): image is WebP; the model "
               "reads JPEG, PNG, GIF and BMP; tools/convert_images.py "
               "converts it"]),
-    ("empty split", ["'eval'", "empty"]),
 ])
 def test_hard_problem_stops_with_a_clear_message(tmp_path, case, expected):
   artifact, summary, error = _run_validator(tmp_path, _bad_case(case))
@@ -263,6 +412,16 @@ def test_hard_problem_stops_with_a_clear_message(tmp_path, case, expected):
   assert summary.errors, "the problem must be recorded too"
   blessed = artifact.get_json_value_custom_property("blessed")
   assert 0 in blessed.values()
+
+
+def test_an_empty_split_stops_the_run_naming_it(tmp_path):
+  """TFDV's custom validation fails on an empty split's statistics without
+  naming it: ExampleValidator's executor stops first, and says which."""
+  artifact, summary, error = _run_validator(
+      tmp_path, {"train": _examples(BALANCED, "t"), "eval": []})
+  assert error is not None and "stops before Transform" in error
+  assert "split 'eval' is empty (0 examples" in error
+  assert summary is None  # the ImageValidator did not run
 
 
 # ---------------------------------------------------------------------------

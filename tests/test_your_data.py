@@ -198,7 +198,7 @@ def test_image_folder_converted_and_trained_without_val(tmp_path, capsys):
   assert "no val folder: evaluating on 15% of train" in process.stdout
   model = _check_run(process, str(output), ["daisy", "rose", "tulip"])
   # Evaluation saw the held-out records only, and every image passed the
-  # DataValidator's size check (the converter wrote them at 192x192).
+  # ImageValidator's size check (the converter wrote them at 192x192).
   example_gen = glob.glob(str(output / "pipeline_root" / "ImportExampleGen" /
                               "examples" / "*"))[0]
   counts = {}

@@ -26,7 +26,7 @@ class keeps one image for `train`). The same arguments always give the same
 split and the same bytes; adding a class moves no other class's images.
 
 Images: every image becomes S x S, the size the folder name declares and the
-DataValidator checks. A JPEG that is already S x S, RGB and upright is
+ImageValidator checks. A JPEG that is already S x S, RGB and upright is
 copied byte for byte; any other image (PNG, GIF, BMP, WebP, TIFF, AVIF,
 JPEG 2000, CMYK or grayscale JPEG, EXIF-rotated, another size) is
 decoded, turned upright by its EXIF orientation, flattened onto white if it

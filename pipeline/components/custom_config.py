@@ -1,5 +1,5 @@
 """How every custom component receives its settings: its typed view of the
-config (settings/config.py, e.g. `ValidatorSettings`) as JSON in the
+config (settings/config.py, e.g. `ImageValidatorSettings`) as JSON in the
 `custom_config` execution property.
 
 That is the name and the form of TFX's own Trainer, Transform and Tuner
@@ -26,11 +26,11 @@ def parameter() -> ExecutionParameter:
 
 
 def encode(settings: Dict[str, Any]) -> str:
-  """A slice of the config (`PipelineConfig.validator_settings()`...) as
+  """A slice of the config (`PipelineConfig.image_validator_settings()`...) as
   the property's value; sorted, so the same settings fingerprint alike."""
   return json.dumps(settings, sort_keys=True)
 
 
 def decode(exec_properties: Mapping[str, Any], view: Type[View]) -> View:
-  """The typed view an executor reads back (`ValidatorSettings`...)."""
+  """The typed view an executor reads back (`ImageValidatorSettings`...)."""
   return view.from_custom_config(json.loads(exec_properties[KEY]))

@@ -35,7 +35,7 @@ class PushedBaseline:
   model_uri: str
   examples_uri: Optional[str]
   spans: Optional[str]
-  # The DataValidator's profile of its training data (None in records from
+  # The ImageValidator's profile of its training data (None in records from
   # before the profile moved there: it is then in the Model artifact).
   profile_uri: Optional[str] = None
 

@@ -28,11 +28,11 @@ more as a fast pre-flight; both give the same messages:
 
 The test folder (`test/`, no labels; ImportExampleGen does not read it) is
 read too when it exists: each record's `id` and a sha256 of its image go to
-the summary, for DataValidator's id and leakage checks
-(pipeline/components/data_validator/). An unreadable test file is a counted
+the summary, for ImageValidator's id and leakage checks
+(pipeline/components/image_validator/). An unreadable test file is a counted
 warning (the pipeline does not train or evaluate on it; tools/submission.py
 reports its records again). Record-level problems of train and eval (bad
-images, labels, missing features) are DataValidator's.
+images, labels, missing features) are ImageValidator's.
 """
 
 import dataclasses
@@ -52,7 +52,7 @@ from settings import features
 
 
 # Written by the DAG's check into the Examples artifact's folder (beside the
-# `Split-*` folders); DataValidator reads it.
+# `Split-*` folders); ImageValidator reads it.
 REPORT_FILE = "data_check.json"
 
 

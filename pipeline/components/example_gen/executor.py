@@ -18,7 +18,7 @@ split reads the same folder of every span, A to B, as one split.
 The check's report (records per split and file, skipped and empty files,
 the spans read, and the test folder's ids and image hashes) is written as
 `data_check.json` into the Examples artifact's folder, beside the
-`Split-*` folders, where DataValidator (pipeline/components/data_validator/)
+`Split-*` folders, where ImageValidator (pipeline/components/image_validator/)
 reads it. The spans read are also the Examples artifact's custom property
 `spans` ("2", "1-2"; absent in the plain layout), which the run summary,
 the push record and the report name.
@@ -146,7 +146,7 @@ class Executor(import_executor.Executor):
     if last is not None:
       logging.info("Data files: reading %s",
                    spans.describe_spans(first, last))
-    # Info only: DataValidator repeats the warnings, and so does the summary.
+    # Info only: ImageValidator repeats the warnings, and so does the summary.
     for line in report.lines():
       logging.info("Data files: %s", line)
     examples = artifact_utils.get_single_instance(

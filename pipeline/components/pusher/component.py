@@ -95,7 +95,7 @@ class AtomicPusher(base_component.BaseComponent):
         (class counts, config).
       examples: ExampleGen's output, for the record's span and input
         fingerprint.
-      anomalies: the DataValidator's output, for the model card's data
+      anomalies: the ImageValidator's output, for the model card's data
         warnings.
       eval_predictions: the eval split's predictions (BatchInference), for
         the model card's bootstrap interval of macro F1.

@@ -178,7 +178,7 @@ def _model_card_files(input_dict,
 
 
 def _profile_dir(anomalies: Optional[types.Artifact]) -> Optional[str]:
-  """The DataValidator's training-data profile folder, if it wrote one."""
+  """The ImageValidator's training-data profile folder, if it wrote one."""
   if anomalies is None:
     return None
   folder = os.path.join(anomalies.uri, data_profile.PROFILE_DIR)

@@ -81,7 +81,7 @@ def data_fingerprint(examples: Optional[types.Artifact],
                      model_run_uri: Optional[str],
                      profile_dir: Optional[str] = None) -> Dict[str, Any]:
   """What identifies the training data, from what the executor was given;
-  `profile_dir`: the DataValidator's profile of the training split, the
+  `profile_dir`: the ImageValidator's profile of the training split, the
   next run's drift reference once this model is served."""
   data: Dict[str, Any] = {"profile_uri": profile_dir}
   if examples is not None:

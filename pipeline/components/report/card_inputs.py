@@ -2,7 +2,7 @@
 
 The Pusher (into the version folder) and the Report (into its artifact)
 write the same card; this reads what it is built from, so both read it the
-same way: the Trainer's `training_history.json`, the DataValidator's
+same way: the Trainer's `training_history.json`, the ImageValidator's
 summary, ExampleGen's span and the eval split's predictions
 (BatchInference). model_card.py builds and writes it.
 """
@@ -16,7 +16,7 @@ from settings import features
 from settings import records
 from settings import spans
 from pipeline.components.batch_inference import predictions as predictions_lib
-from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.report import device_section
 from pipeline.components.report import ensemble_section
 from pipeline.components.report import model_card
@@ -55,7 +55,7 @@ def card_from_artifacts(
   Args:
     evaluation: the Evaluator's output, read.
     model_run: the Trainer's ModelRun (its training history), if given.
-    anomalies: the DataValidator's output (its summary), if given.
+    anomalies: the ImageValidator's output (its summary), if given.
     examples: ExampleGen's output (its span), if given.
     eval_predictions: the eval split's predictions (`read_eval_predictions`).
     blessed: the gate's verdict.
@@ -70,7 +70,7 @@ def card_from_artifacts(
   labels, predicted = model_card.eval_arrays(eval_predictions)
   card = model_card.build_card(
       evaluation, history,
-      validation_summary=(data_validator.read_summary(anomalies.uri)
+      validation_summary=(image_validator.read_summary(anomalies.uri)
                           if anomalies is not None else None),
       span=(spans.label_of_examples(examples) or
             (examples.get_int_custom_property("span")

@@ -5,7 +5,7 @@ Pusher and independent of it:
 
     Evaluator --+--> Pusher
                 +--> Report   (also reads the Trainer's model_run, the
-                               DataValidator's anomalies, ExampleGen's
+                               ImageValidator's anomalies, ExampleGen's
                                examples and the BatchInference nodes'
                                eval and test predictions)
 
@@ -108,7 +108,7 @@ class Report(base_component.BaseComponent):
       blessing: the Evaluator's blessing: the verdict the Pusher acts on.
       model_run: the Trainer's run folder (training_history.json: class
         names and training counts per class).
-      anomalies: the DataValidator's output (examples per split, warnings).
+      anomalies: the ImageValidator's output (examples per split, warnings).
       examples: ExampleGen's output: the gallery's images, the card's span.
       eval_predictions: the eval split's predictions (BatchInference): the
         gallery and the model card's bootstrap interval.

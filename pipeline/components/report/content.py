@@ -2,7 +2,7 @@
 
 `load_report_data` gathers, from an Evaluator output (through
 `pipeline.components.evaluation.load_evaluation`, the overall slice), the
-Trainer's training history and the DataValidator's summary (their typed
+Trainer's training history and the ImageValidator's summary (their typed
 records, settings/records.py), everything the page shows; the executor adds
 the gallery (gallery.py) and the test predictions' class counts.
 `metrics_record` is the same content as plain JSON (`metrics.json`), for CI
@@ -81,10 +81,10 @@ class ReportData:
   class_names: List[str]
   baseline_metrics: Optional[Dict[str, float]] = None
   baseline_source: Optional[str] = None
-  # From the DataValidator: examples per split and its warnings.
+  # From the ImageValidator: examples per split and its warnings.
   data_splits: Optional[Dict[str, int]] = None
   data_warnings: List[str] = dataclasses.field(default_factory=list)
-  # The DataValidator's drift check (its summary's `drift`), if it ran.
+  # The ImageValidator's drift check (its summary's `drift`), if it ran.
   drift: Optional[Dict[str, Any]] = None
   # Why training counts or class names are missing, if they are.
   notes: List[str] = dataclasses.field(default_factory=list)
@@ -104,7 +104,7 @@ class ReportData:
   # from scratch (modules/warm_start.py `describe`).
   warm_start: Optional[str] = None
   # The spans the model was trained on ("span 2", "spans 1-2"; None in the
-  # plain layout), from the DataValidator's copy of ExampleGen's report.
+  # plain layout), from the ImageValidator's copy of ExampleGen's report.
   spans: Optional[str] = None
   # An ensemble's ledger (report/ensemble_section.py); None: one model.
   ensemble: Optional[Dict[str, Any]] = None
@@ -215,7 +215,7 @@ def load_report_data(evaluation_dir: str,
       names and training counts).
     blessed: the Evaluator's blessing of the model, if known; it must agree
       with the validation result stored in the evaluation.
-    validation_summary: the DataValidator's summary (examples per split,
+    validation_summary: the ImageValidator's summary (examples per split,
       class counts, warnings).
     pipeline_run_id: the run that made the report, if the orchestrator says.
 

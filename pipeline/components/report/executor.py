@@ -2,7 +2,7 @@
 
 Inputs are the Evaluator's evaluation (required) and blessing, the Trainer's
 model_run (`training_history.json`: class names and training counts), the
-DataValidator's anomalies (`validation_summary.json`: examples per split,
+ImageValidator's anomalies (`validation_summary.json`: examples per split,
 warnings), ExampleGen's examples (the gallery's images, the span) and the
 BatchInference predictions of the eval split (gallery, bootstrap interval)
 and the test split (predicted class distribution); the output artifact's
@@ -27,8 +27,8 @@ from pipeline.components import evaluation as evaluation_lib
 from settings import features
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.batch_inference import predictions as predictions_lib
-from pipeline.components.data_validator import checks as validation_checks
-from pipeline.components.data_validator import executor as data_validator
+from pipeline.components.image_validator import checks as validation_checks
+from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.report import card_inputs
 from pipeline.components.report import content
 from pipeline.components.report import device_section
@@ -130,12 +130,12 @@ class Executor(base_executor.BaseExecutor):
 
     validation_summary = None
     if anomalies is not None:
-      validation_summary = data_validator.read_summary(anomalies.uri)
+      validation_summary = image_validator.read_summary(anomalies.uri)
       if validation_summary is None:
         raise FileNotFoundError(
             f"no {validation_checks.SUMMARY_FILE} in {anomalies.uri}: the "
-            "anomalies must come from DataValidator "
-            "(pipeline/components/data_validator/)")
+            "anomalies must come from ImageValidator "
+            "(pipeline/components/image_validator/)")
     data = content.load_report_data(
         evaluation.uri,
         training_history=(

@@ -1,7 +1,7 @@
 """The model card: what a pushed model is, how it was trained and how good.
 
 `build_card` gathers, from the Evaluator's output, the Trainer's
-`training_history.json`, the DataValidator's summary, ExampleGen's span and
+`training_history.json`, the ImageValidator's summary, ExampleGen's span and
 the eval split's predictions (BatchInference), the card's sections: data,
 training, evaluation (macro F1 with a bootstrap 95% interval over the eval
 examples, per-class F1, the worst classes), the gate's verdict and the
@@ -84,7 +84,7 @@ def build_card(evaluation: evaluation_lib.Evaluation,
   Args:
     evaluation: the Evaluator's output, read (pipeline.components.evaluation).
     history: the Trainer's training history; None if missing.
-    validation_summary: the DataValidator's summary (splits, warnings, the
+    validation_summary: the ImageValidator's summary (splits, warnings, the
       class balance threshold).
     span: ExampleGen's span of the examples, or the spans it read
       ("spans 1-2", settings/spans.py).

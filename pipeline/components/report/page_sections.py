@@ -88,7 +88,7 @@ def _class_table(data: ReportData) -> List[str]:
 
 
 def _drift_section(drift: Dict[str, Any]) -> List[str]:
-  """The DataValidator's drift check: baseline, distances, shifted classes."""
+  """The ImageValidator's drift check: baseline, distances, shifted classes."""
   if drift.get("baseline") is None:
     return [f'<p class="muted">No comparison: '
             f'{e(drift.get("note") or "no baseline")}.</p>']

@@ -43,7 +43,7 @@ def schema_for_classes(schema: schema_pb2.Schema, num_classes: int,
   Returns:
     The schema with `features.LABEL_KEY`'s int_domain min 0 and max
     num_classes - 1, categorical; with a label outside it, TFDV reports an
-    anomaly and DataValidator stops the run.
+    anomaly and ImageValidator stops the run.
 
   Raises:
     SchemaError: if a Kaggle feature (`id`, `image`, `class`) is missing, or

@@ -1,7 +1,7 @@
 """Drift: this run's training data against the served model's.
 
 Both sides are profiles from `modules.data_profile` (the served model's,
-which its run's DataValidator kept and its push record names; this run's,
+which its run's ImageValidator kept and its push record names; this run's,
 from the image scan), compared by TFDV's drift comparators
 (`tfdv.validate_statistics(..., previous_statistics=...)`): the label with
 L-infinity or Jensen-Shannon (`validation.label_drift_comparator`), the
@@ -27,7 +27,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from modules import data_profile
 from settings import features
-from pipeline.components.data_validator import checks
+from pipeline.components.image_validator import checks
 
 # validation.label_drift_comparator -> TFDV's comparator of the label.
 LABEL_COMPARATORS = {"linf": "infinity_norm",

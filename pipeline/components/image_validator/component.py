@@ -1,4 +1,4 @@
-"""The DataValidator component: its spec and how the DAG builds it."""
+"""The ImageValidator component: its spec and how the DAG builds it."""
 
 from typing import Any, Dict
 
@@ -9,13 +9,13 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
 from pipeline.components import custom_config
-from pipeline.components.data_validator import executor
+from pipeline.components.image_validator import executor
 
 
-class DataValidatorSpec(types.ComponentSpec):
-  """Inputs, outputs and parameters of DataValidator."""
+class ImageValidatorSpec(types.ComponentSpec):
+  """Inputs, outputs and parameters of ImageValidator."""
   PARAMETERS = {
-      # Its ValidatorSettings: the classes, the image size, the validation
+      # Its ImageValidatorSettings: the classes, the image size, the validation
       # section (pipeline/components/custom_config.py).
       custom_config.KEY: custom_config.parameter(),
   }
@@ -23,7 +23,10 @@ class DataValidatorSpec(types.ComponentSpec):
       "examples": ChannelParameter(type=standard_artifacts.Examples),
       "statistics": ChannelParameter(
           type=standard_artifacts.ExampleStatistics),
-      "schema": ChannelParameter(type=standard_artifacts.Schema),
+      # TFX ExampleValidator's anomalies (schema, class balance): what of
+      # them stops the run is decided here, with this component's own.
+      executor.EXAMPLE_ANOMALIES_KEY: ChannelParameter(
+          type=standard_artifacts.ExampleAnomalies),
       # The served model of other data (PreviousModel): its training data
       # profile is the drift baseline (modules/data_profile.py). Absent, or
       # a Model that stands for none: no comparison.
@@ -35,18 +38,21 @@ class DataValidatorSpec(types.ComponentSpec):
   }
 
 
-class DataValidator(base_component.BaseComponent):
-  """ExampleValidator with class-balance, drift checks and an image scan."""
+class ImageValidator(base_component.BaseComponent):
+  """What TFDV's statistics cannot check: every image decoded, ids and
+  leakage across splits, drift against the served model's data, a
+  one-class eval split; and the run's stop on ExampleValidator's errors."""
 
-  SPEC_CLASS = DataValidatorSpec
+  SPEC_CLASS = ImageValidatorSpec
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(
-      executor.DataValidatorExecutor)
+      executor.ImageValidatorExecutor)
 
-  def __init__(self, examples, statistics, schema,
+  def __init__(self, examples, statistics, example_anomalies,
                settings: Dict[str, Any], baseline_model=None):
-    """`settings`: `PipelineConfig.validator_settings()`."""
-    super().__init__(spec=DataValidatorSpec(
-        examples=examples, statistics=statistics, schema=schema,
+    """`settings`: `PipelineConfig.image_validator_settings()`."""
+    super().__init__(spec=ImageValidatorSpec(
+        examples=examples, statistics=statistics,
+        example_anomalies=example_anomalies,
         baseline_model=baseline_model,
         custom_config=custom_config.encode(settings),
         anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies)))

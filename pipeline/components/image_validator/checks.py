@@ -1,4 +1,4 @@
-"""The DataValidator's checks: schema, labels, class balance, ids, integrity.
+"""The ImageValidator's checks: labels, class balance details, ids, integrity.
 
 Each takes statistics or record keys and returns anomalies, messages and a
 summary fragment; none reads files (image_scan.py does), so each is
@@ -7,10 +7,10 @@ unit-tested on its own.
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from pipeline.components import class_balance
 from settings import features
 from settings import records
 
@@ -50,30 +50,68 @@ def class_counts_from_statistics(
   return {}
 
 
-def imbalance_warnings(counts: Sequence[int], class_names: Sequence[str],
-                       max_ratio: float, min_examples: int) -> List[str]:
-  """Warnings about the balance of one split's classes (may be empty)."""
-  warnings = []
+def class_balance_detail(rule: str, counts: Sequence[int],
+                         class_names: Sequence[str],
+                         min_examples: int) -> str:
+  """Which classes are behind a class balance anomaly of ExampleValidator.
+
+  TFDV's rule (pipeline/components/class_balance.py) decided that the split
+  breaks it; this names the classes and, for the imbalance, the ratio, from
+  the same statistics' counts.
+  """
   named = lambda i: f"{class_names[i]!r} ({i}): {counts[i]}"
   present = [i for i, n in enumerate(counts) if n > 0]
-  missing = [i for i, n in enumerate(counts) if n == 0]
-  if missing:
-    warnings.append(f"{len(missing)} class(es) have no examples: " +
-                    ", ".join(f"{class_names[i]!r} ({i})" for i in missing))
-  if present:
-    largest = max(present, key=lambda i: counts[i])
-    smallest = min(present, key=lambda i: counts[i])
-    ratio = counts[largest] / counts[smallest]
-    if ratio > max_ratio:
-      warnings.append(
-          f"class imbalance: largest/smallest class count ratio is "
-          f"{ratio:.1f} (> {max_ratio}): largest {named(largest)}, smallest "
-          f"{named(smallest)}")
-  few = [i for i in present if counts[i] < min_examples]
-  if few:
-    warnings.append(f"{len(few)} class(es) have fewer than {min_examples} "
-                    "examples: " + ", ".join(named(i) for i in few))
-  return warnings
+  if rule == class_balance.MISSING:
+    missing = [i for i, n in enumerate(counts) if n == 0]
+    return (f"{len(missing)} class(es) have no examples: " +
+            ", ".join(f"{class_names[i]!r} ({i})" for i in missing))
+  if rule == class_balance.FEW:
+    few = [i for i in present if counts[i] < min_examples]
+    return (f"{len(few)} class(es) have fewer than {min_examples} "
+            "examples: " + ", ".join(named(i) for i in few))
+  if not present:
+    return "no class has examples"
+  largest = max(present, key=lambda i: counts[i])
+  smallest = min(present, key=lambda i: counts[i])
+  return (f"ratio is {counts[largest] / counts[smallest]:.1f}: largest "
+          f"{named(largest)}, smallest {named(smallest)}")
+
+
+def example_validator_findings(
+    split: str, anomalies: anomalies_pb2.Anomalies,
+    counts: Sequence[int], class_names: Sequence[str], min_examples: int,
+    check_balance: bool) -> Tuple[List[str], List[str]]:
+  """(errors, warnings) of one split from TFX ExampleValidator's anomalies.
+
+  Schema anomalies keep their severity: an ERROR stops the run, as when
+  this component ran TFDV itself. The class balance rules' reasons
+  (WARNING) are reported for the training split only (`check_balance`):
+  TFDV runs them on every split (class_balance.py says why), and the eval
+  split's classes are `eval_class_coverage`'s business.
+  """
+  errors, warnings = [], []
+  for name, info in sorted(anomalies.anomaly_info.items()):
+    schema_reasons = [r for r in info.reason
+                      if class_balance.rule_name(r) is None]
+    if schema_reasons:
+      # Custom rules are WARNINGs, so an ERROR comes from the schema.
+      message = (f"split {split!r}, feature {name!r}: " +
+                 " ".join(r.description for r in schema_reasons))
+      (errors if info.severity == anomalies_pb2.AnomalyInfo.ERROR
+       else warnings).append(message)
+    if not check_balance:
+      continue
+    for reason in info.reason:
+      rule = class_balance.rule_name(reason)
+      if rule is not None:
+        warnings.append(
+            f"split {split!r}: {reason.short_description}: " +
+            class_balance_detail(rule, counts, class_names, min_examples))
+  if anomalies.HasField("dataset_anomaly_info"):
+    info = anomalies.dataset_anomaly_info
+    (errors if info.severity == anomalies_pb2.AnomalyInfo.ERROR
+     else warnings).append(f"split {split!r}: {info.description}")
+  return errors, warnings
 
 
 def _examples_text(examples: Sequence[str]) -> str:
@@ -226,25 +264,26 @@ def add_reason(anomalies: anomalies_pb2.Anomalies, feature_name: str,
 
 def validate_split(split: str,
                    stats: statistics_pb2.DatasetFeatureStatistics,
-                   stats_list: statistics_pb2.DatasetFeatureStatisticsList,
-                   schema, class_names: Sequence[str],
-                   max_ratio: float, min_examples: int,
+                   example_anomalies: anomalies_pb2.Anomalies,
+                   class_names: Sequence[str], min_examples: int,
                    check_balance: bool
                    ) -> Tuple[anomalies_pb2.Anomalies, Dict[str, Any]]:
-  """Validates one split's statistics; returns (anomalies, summary)."""
+  """One split's findings from its statistics and ExampleValidator's
+  anomalies; returns (this component's own anomalies, summary).
+
+  The own anomalies hold only what TFDV did not find (labels out of range
+  here; the executor adds images, ids and drift): ExampleValidator's
+  artifact keeps the schema and class balance anomalies.
+  """
   num_classes = len(class_names)
-  anomalies = tfdv.validate_statistics(stats_list, schema,
-                                       environment="TRAINING")
-  errors, warnings = [], []
-  for name, info in anomalies.anomaly_info.items():
-    message = f"split {split!r}, feature {name!r}: {info.description}"
-    if info.severity == anomalies_pb2.AnomalyInfo.ERROR:
-      errors.append(message)
-    else:
-      warnings.append(message)
+  anomalies = anomalies_pb2.Anomalies()
+  raw_counts = class_counts_from_statistics(stats)
+  counts = [raw_counts.get(label, 0) for label in range(num_classes)]
+  errors, warnings = example_validator_findings(
+      split, example_anomalies, counts, class_names, min_examples,
+      check_balance and stats.num_examples > 0)
   if stats.num_examples == 0:
     errors.append(f"split {split!r} is empty (0 examples)")
-  raw_counts = class_counts_from_statistics(stats)
   out_of_range = {label: n for label, n in raw_counts.items()
                   if not 0 <= label < num_classes}
   if out_of_range:
@@ -254,14 +293,6 @@ def validate_split(split: str,
                 "Label out of range", description)
     errors.append(f"split {split!r}, feature {features.LABEL_KEY!r}: "
                   f"{description}")
-  counts = [raw_counts.get(label, 0) for label in range(num_classes)]
-  if check_balance and stats.num_examples:
-    for warning in imbalance_warnings(counts, class_names, max_ratio,
-                                      min_examples):
-      add_reason(anomalies, features.LABEL_KEY,
-                  anomalies_pb2.AnomalyInfo.WARNING, "Class imbalance",
-                  warning)
-      warnings.append(f"split {split!r}: {warning}")
   return anomalies, {"num_examples": int(stats.num_examples),
                      "class_counts": counts, "errors": errors,
                      "warnings": warnings}

@@ -1,4 +1,5 @@
-"""The DataValidator's executor: checks every split, writes the anomalies."""
+"""The ImageValidator's executor: checks every split, stops the run on hard
+problems (its own and ExampleValidator's), writes the anomalies."""
 
 import os
 from typing import Any, Dict, List, Optional, Tuple
@@ -6,6 +7,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from absl import logging
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_data_validation.utils import anomalies_util
+from tfx.components.example_validator import executor as example_validator_executor
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
@@ -14,37 +17,39 @@ from tfx.utils import io_utils
 from modules import data_profile
 from pipeline.components import custom_config
 from pipeline.components.example_gen import data_check
+# Raised here, caught by local_runner.py (executor.DataValidationError).
+from pipeline.components.validation_error import DataValidationError
 from settings import config as config_lib
 from settings import features
 from settings import records
-from pipeline.components.data_validator import checks
-from pipeline.components.data_validator import class_count_report
-from pipeline.components.data_validator import drift
-from pipeline.components.data_validator import image_scan
+from pipeline.components.image_validator import checks
+from pipeline.components.image_validator import class_count_report
+from pipeline.components.image_validator import drift
+from pipeline.components.image_validator import image_scan
 
-ANOMALIES_FILE = "SchemaDiff.pb"
+# TFX's ExampleValidator's file name, which this component's own anomalies
+# take too (`Split-<name>/SchemaDiff.pb`).
+ANOMALIES_FILE = example_validator_executor.DEFAULT_FILE_NAME
+# The input: TFX ExampleValidator's anomalies (schema, class balance).
+EXAMPLE_ANOMALIES_KEY = "example_anomalies"
 # The optional input: the served model of other data (PreviousModel), whose
 # training data profile is the drift baseline (modules/data_profile.py).
 BASELINE_MODEL_KEY = "baseline_model"
 
 
-class DataValidationError(RuntimeError):
-  """The data has problems that must be fixed before training."""
-
-
-class DataValidatorExecutor(base_executor.BaseExecutor):
+class ImageValidatorExecutor(base_executor.BaseExecutor):
   """Validates every split; raises DataValidationError on hard problems."""
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     settings = custom_config.decode(exec_properties,
-                                    config_lib.ValidatorSettings)
+                                    config_lib.ImageValidatorSettings)
     class_names, image_size = list(settings.class_names), settings.image_size
     validation = settings.validation
     examples = artifact_utils.get_single_instance(input_dict["examples"])
     stats_artifact = artifact_utils.get_single_instance(
         input_dict["statistics"])
-    schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(
-        artifact_utils.get_single_uri(input_dict["schema"])))
+    example_anomalies = artifact_utils.get_single_instance(
+        input_dict[EXAMPLE_ANOMALIES_KEY])
     anomalies_artifact = artifact_utils.get_single_instance(
         output_dict["anomalies"])
     splits = artifact_utils.decode_split_names(stats_artifact.split_names)
@@ -67,8 +72,9 @@ class DataValidatorExecutor(base_executor.BaseExecutor):
       stats_list = stats_artifact_utils.load_statistics(stats_artifact,
                                                         split).proto()
       anomalies, split_summary = checks.validate_split(
-          split, stats_list.datasets[0], stats_list, schema, class_names,
-          validation.max_imbalance_ratio, validation.min_class_examples,
+          split, stats_list.datasets[0],
+          read_example_anomalies(example_anomalies, split), class_names,
+          validation.min_class_examples,
           check_balance=(split == features.TRAIN_SPLIT))
       # The training split's profile comes from the scan's own decode.
       profile = (data_profile.ProfileBuilder()
@@ -251,6 +257,23 @@ def _check_drift(examples, baseline_models,
           "messages": messages, **written}
 
 
+def read_example_anomalies(artifact, split: str) -> anomalies_pb2.Anomalies:
+  """TFX ExampleValidator's anomalies of one split, read with TFDV's own
+  reader of the binary file TFX 1.16 writes.
+
+  Raises:
+    DataValidationError: the artifact has no file for the split (it was
+      not written by ExampleValidator, or that split was excluded).
+  """
+  path = os.path.join(artifact_utils.get_split_uri([artifact], split),
+                      ANOMALIES_FILE)
+  if not tf.io.gfile.exists(path):
+    raise DataValidationError(
+        f"no anomalies of split {split!r} from ExampleValidator: {path} "
+        "is missing")
+  return anomalies_util.load_anomalies_binary(path)
+
+
 def read_summary(anomalies_uri: str) -> Optional[records.ValidationSummary]:
-  """The validation summary of a DataValidator output, if it exists."""
+  """The validation summary of a ImageValidator output, if it exists."""
   return records.ValidationSummary.read(anomalies_uri)
