@@ -46,9 +46,9 @@ PROGRESS = re.compile(
 _KNOWN_LOG_NOISE = tuple(re.compile(pattern) for pattern in (
     # TFX's cache lookup, on each query.
     re.escape("ArtifactQuery.property_predicate is not supported."),
-    # TFX Transform: our preprocessing_fn counts classes (an analyzer).
-    re.escape("Not using the in-place Transform because the following "
-              "features require analyzing"),
+    # TFX Transform, at every run: our preprocessing_fn has no analyzer
+    # (modules/preprocessing.py), so TFX transforms in place.
+    re.escape("Using the in-place Transform since disable_statistics=True"),
     # Keras loading the Transform graph's SavedModel (TFT's own format).
     re.escape("SavedModel saved prior to TF 2.5 detected when loading Keras "
               "model."),

@@ -203,8 +203,9 @@ def _record(message, level=logging.WARNING, **extra):
 
 @pytest.mark.parametrize("message", [
     "ArtifactQuery.property_predicate is not supported.",
-    "Not using the in-place Transform because the following features "
-    "require analyzing: ('class',)",
+    "Using the in-place Transform since disable_statistics=True, it does "
+    "not materialize transformed data, and the configured preprocessing_fn "
+    "appears to not require analyzing the data.",
     "From /venv/lib/python3.11/site-packages/tensorflow_model_analysis/"
     "writers/metrics_plots_and_validations_writer.py:112: tf_record_iterator "
     "(from tensorflow.python.lib.io.tf_record) is deprecated and will be "
