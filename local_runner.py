@@ -122,8 +122,8 @@ def main(argv=None) -> int:
   from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import known_noise  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline.components.schema_gen import schema_check  # pylint: disable=g-import-not-at-top
-  from pipeline.components.example_gen import data_check  # pylint: disable=g-import-not-at-top
+  from pipeline.components.schema_gen import class_domain  # pylint: disable=g-import-not-at-top
+  from pipeline.components.example_gen import input_files  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.image_validator import executor as image_validator  # pylint: disable=g-import-not-at-top
@@ -153,14 +153,14 @@ def main(argv=None) -> int:
     print(line)
   try:
     for folder in plan.folders:
-      report = data_check.check_data_root(
+      report = input_files.check_data_root(
           os.path.dirname(folder), config.image_size,
           val_folder=plan.val_folder)
       for line in report.lines(
           span=(os.path.basename(os.path.dirname(folder))
                 if plan.selection is not None else "")):
         print(line)
-  except data_check.DataCheckError as error:
+  except input_files.DataCheckError as error:
     console.print_error(f"{error} (sample data: `make data`)")
     return console.EXIT_ERROR
   if beam_reason:
@@ -178,8 +178,8 @@ def main(argv=None) -> int:
   start = time.time()
   try:
     local_dag_runner.LocalDagRunner().run(dag)
-  except (data_check.DataCheckError, image_validator.DataValidationError,
-          schema_check.SchemaError) as error:
+  except (input_files.DataCheckError, image_validator.DataValidationError,
+          class_domain.SchemaError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
   result = summary.read_summary(metadata_path)

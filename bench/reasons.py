@@ -23,7 +23,7 @@ BEAM = ("a Beam pipeline built and run in-process "
 _CHECK_AND_COPY = ("our data check reads every record with its checksums "
                    "(modules/record_reader.py) and parses it as a "
                    "tf.Example (pipeline/components/example_gen/"
-                   "data_check.py), then the files are copied "
+                   "input_files.py), then the files are copied "
                    "(pipeline/components/example_gen/copy_import.py)")
 _SERVING = ("serving_default on each batch, one batch per core: the "
             "Transform graph's parse, decode and resize "

@@ -131,7 +131,7 @@ def create_pipeline(
     schema_file: the curated schema, read when SchemaGen runs (in its
       container on Kubeflow); SchemaGen sets its class domain to
       [0, config.num_classes - 1]
-      (pipeline/components/schema_gen/schema_check.py).
+      (pipeline/components/schema_gen/class_domain.py).
     metadata_connection_config: MLMD connection (None: the orchestrator's).
     beam_pipeline_args: arguments of the Beam-based components.
     enable_cache: reuse outputs of unchanged components.

@@ -23,7 +23,7 @@ from tfx.dsl.compiler import constants as tfx_constants
 
 from modules import warm_start as warm_start_lib
 from pipeline import pipeline as pipeline_lib
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from settings import records
 from settings import spans
 from pipeline.components.baseline import executor as baseline_executor
@@ -310,7 +310,7 @@ def read_summary(metadata_path: str,
       pushed_model_dir=destination if pushed_flag else None,
       evaluation_dir=evaluation.uri if evaluation else None,
       model_dir=model.uri if model else None,
-      validation=(image_validator.read_summary(anomalies.uri)
+      validation=(image_validator.read_validation_summary(anomalies.uri)
                   if anomalies is not None else None),
       not_pushed_reason=None if pushed_flag else reason,
       already_serving=bool(

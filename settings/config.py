@@ -33,7 +33,7 @@ for the real Kaggle data.
 import dataclasses
 from typing import Any, Dict, Tuple
 
-from settings import checks
+from settings import allowed_values
 from settings import ensemble as ensemble_settings
 from settings import features
 # The sections and their choices, re-exported: `config_lib.TrainConfig`.
@@ -174,7 +174,7 @@ class ExampleValidatorSettings(_DictConvertible):
   def __post_init__(self):
     if self.num_classes < 1:
       raise ValueError("the class list is empty")
-    checks.check_validation(ValidationConfig(
+    allowed_values.check_validation(ValidationConfig(
         max_imbalance_ratio=self.max_imbalance_ratio,
         min_class_examples=self.min_class_examples))
 
@@ -191,7 +191,7 @@ class ImageValidatorSettings(_DictConvertible):
 
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
-    checks.check_validation(self.validation)
+    allowed_values.check_validation(self.validation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +222,7 @@ class GateSettings(_DictConvertible):
   bootstrap_samples: int = EvalConfig.bootstrap_samples
 
   def __post_init__(self):
-    checks.check_eval(EvalConfig(
+    allowed_values.check_eval(EvalConfig(
         min_macro_f1=self.min_macro_f1,
         max_macro_f1_drop=self.max_macro_f1_drop,
         change_rule=self.change_rule, confidence=self.confidence,
@@ -242,7 +242,7 @@ class LiteSettings(_DictConvertible):
   lite: LiteConfig = dataclasses.field(default_factory=LiteConfig)
 
   def __post_init__(self):
-    checks.check_lite(self.lite)
+    allowed_values.check_lite(self.lite)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,8 +277,8 @@ class PipelineConfig(_ClassesAndSize):
 
   def validate(self) -> None:
     """Raises ValueError naming the first setting that is out of range
-    (settings/checks.py)."""
-    checks.check_config(self)
+    (settings/allowed_values.py)."""
+    allowed_values.check_config(self)
 
   def transform_settings(self) -> Dict[str, Any]:
     """Transform's custom_config: only what preprocessing_fn reads, so that

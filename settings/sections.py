@@ -4,7 +4,7 @@ lite),
 each field documented, with the values some fields choose from.
 
 settings/config.py puts them together as `PipelineConfig` and slices them
-for each component; settings/checks.py says which values are out of range;
+for each component; settings/allowed_values.py says which values are out of range;
 docs/configuration.md lists every field.
 """
 

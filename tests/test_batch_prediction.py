@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from modules import metrics
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from settings import features
 from pipeline.components.batch_inference import predictions
 from modules import bootstrap

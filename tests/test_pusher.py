@@ -35,7 +35,7 @@ from conftest import E2E_EPOCHS
 from conftest import run_local_pipeline
 import object_store
 from modules import metrics
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from pipeline.components.pusher import claims
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.pusher import provenance

@@ -106,7 +106,7 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
     [model] = result.task(name).outputs["model"]
     assert model["metadata"]["baseline_found"] == 0, name
   [anomalies] = result.task("ImageValidator").outputs["anomalies"]
-  drift = image_validator.read_summary(anomalies["uri"]).drift
+  drift = image_validator.read_validation_summary(anomalies["uri"]).drift
   assert drift["baseline"] is None and drift["note"]
   for task in result.tasks:
     for artifacts in task.outputs.values():

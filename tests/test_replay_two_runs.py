@@ -26,7 +26,7 @@ import os
 import pytest
 
 import kubeflow_runner
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from pipeline import kfp_backend
 from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.pusher import publishing
@@ -157,7 +157,7 @@ def test_first_run_has_no_baselines_and_pushes_span_1(two_runs):
   assert {t.kind for t in first.tasks} == {"container"}
   for name in (EVALUATOR_BASELINE, PREVIOUS_MODEL):
     assert _one(first, name, "model")["metadata"]["baseline_found"] == 0
-  drift = image_validator.read_summary(
+  drift = image_validator.read_validation_summary(
       _one(first, "ImageValidator", "anomalies")["uri"]).drift
   assert drift["baseline"] is None and "no model" in drift["note"]
   assert _push_record(first)["data"]["spans"] == "span 1"
@@ -187,7 +187,7 @@ def test_second_runs_baselines_are_the_first_runs_model(two_runs):
     baseline = _one(second, name, "model")
     assert baseline["metadata"]["baseline_found"] == 1, baseline
     assert baseline["uri"] == first_model, name
-  drift = image_validator.read_summary(
+  drift = image_validator.read_validation_summary(
       _one(second, "ImageValidator", "anomalies")["uri"]).drift
   assert drift["baseline"] == first_model
   shifted = {entry["class"] for entry in drift["shifted_classes"]}

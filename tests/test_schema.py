@@ -11,13 +11,13 @@ from pipeline.components import custom_config
 from pipeline import data_plan
 from settings import features
 from pipeline import pipeline as pipeline_lib
-from pipeline.components.schema_gen import schema_check
+from pipeline.components.schema_gen import class_domain
 from pipeline.components.schema_gen import component as schema_gen_component
 from pipeline.components.schema_gen import executor as schema_gen_executor
 
 
 def test_curated_schema_has_the_keys_and_no_class_count():
-  schema = schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE)
+  schema = class_domain.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE)
   by_name = {f.name: f for f in schema.feature}
   assert set(by_name) == {features.ID_KEY, features.IMAGE_KEY,
                           features.LABEL_KEY}
@@ -33,8 +33,8 @@ def test_curated_schema_has_the_keys_and_no_class_count():
 @pytest.mark.parametrize("num_classes", [
     2, 10, config_lib.PipelineConfig().num_classes])
 def test_domain_follows_the_class_count(num_classes):
-  schema = schema_check.schema_for_classes(
-      schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE), num_classes)
+  schema = class_domain.schema_for_classes(
+      class_domain.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE), num_classes)
   label = {f.name: f for f in schema.feature}[features.LABEL_KEY]
   assert (label.int_domain.min, label.int_domain.max) == (0, num_classes - 1)
   assert label.int_domain.is_categorical
@@ -51,7 +51,7 @@ def _hand_written(tmp_path, domain):
 
 def test_hand_written_domain_that_agrees_is_kept(tmp_path):
   path = _hand_written(tmp_path, "min: 0 max: 9")
-  schema = schema_check.schema_for_classes(schema_check.load_schema(path), 10,
+  schema = class_domain.schema_for_classes(class_domain.load_schema(path), 10,
                                            source=path)
   label = {f.name: f for f in schema.feature}[features.LABEL_KEY]
   assert (label.int_domain.min, label.int_domain.max) == (0, 9)
@@ -65,8 +65,8 @@ def test_hand_written_domain_that_agrees_is_kept(tmp_path):
 def test_hand_written_domain_that_disagrees_names_both(tmp_path, domain,
                                                        named):
   path = _hand_written(tmp_path, domain)
-  with pytest.raises(schema_check.SchemaError) as raised:
-    schema_check.schema_for_classes(schema_check.load_schema(path), 10,
+  with pytest.raises(class_domain.SchemaError) as raised:
+    class_domain.schema_for_classes(class_domain.load_schema(path), 10,
                                     source=path)
   message = str(raised.value)
   assert path in message
@@ -78,16 +78,16 @@ def test_schema_without_the_label_is_refused(tmp_path):
   path = tmp_path / "no_label.pbtxt"
   path.write_text('feature { name: "id" type: BYTES }\n'
                   'feature { name: "image" type: BYTES }\n')
-  with pytest.raises(schema_check.SchemaError, match="no feature 'class'"):
-    schema_check.schema_for_classes(schema_check.load_schema(str(path)), 3,
+  with pytest.raises(class_domain.SchemaError, match="no feature 'class'"):
+    class_domain.schema_for_classes(class_domain.load_schema(str(path)), 3,
                                     source=str(path))
 
 
 def test_not_a_schema_names_the_file(tmp_path):
   path = tmp_path / "broken.pbtxt"
   path.write_text("feature { name: ")
-  with pytest.raises(schema_check.SchemaError, match="broken.pbtxt"):
-    schema_check.load_schema(str(path))
+  with pytest.raises(class_domain.SchemaError, match="broken.pbtxt"):
+    class_domain.load_schema(str(path))
 
 
 def _run_executor(tmp_path, schema_file, num_classes):
@@ -113,7 +113,7 @@ def test_executor_writes_a_schema_artifact_for_the_classes(tmp_path):
 
 def test_executor_stops_on_a_disagreeing_schema(tmp_path):
   path = _hand_written(tmp_path, "min: 0 max: 103")
-  with pytest.raises(schema_check.SchemaError, match=r"\[0, 103\]"):
+  with pytest.raises(class_domain.SchemaError, match=r"\[0, 103\]"):
     _run_executor(tmp_path, path, 10)
   assert not os.listdir(tmp_path / "schema_out")
 

@@ -28,12 +28,12 @@ from settings import config as config_lib
 from pipeline.components import class_balance
 from pipeline.components import custom_config
 from pipeline.components import example_validator_executor
-from pipeline.components.example_gen import data_check
+from pipeline.components.example_gen import input_files
 from pipeline.components.example_gen import record_facts
 from settings import features
 from pipeline import pipeline as pipeline_lib
-from pipeline.components.schema_gen import schema_check
-from pipeline.components.image_validator import checks as validation_checks
+from pipeline.components.schema_gen import class_domain
+from pipeline.components.image_validator import findings
 from pipeline.components.image_validator import executor as validation_executor
 from pipeline.components.image_validator import image_scan
 from tools import make_sample_data
@@ -94,8 +94,8 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   Returns the ExampleAnomalies artifact and the summary the executor wrote.
   """
   # As SchemaGen gives it: the label's domain from the class list.
-  schema = schema_check.schema_for_classes(
-      schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE),
+  schema = class_domain.schema_for_classes(
+      class_domain.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE),
       len(CLASS_NAMES))
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / "examples")
@@ -120,10 +120,10 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
     io_utils.write_bytes_file(os.path.join(stats_dir, "FeatureStats.pb"),
                               split_stats.SerializeToString())
   if test is not None:
-    report = data_check.DataCheckReport(
+    report = input_files.DataCheckReport(
         records={}, skipped_files=[], test_records=[
             record_facts.record_key(e.SerializeToString()) for e in test])
-    data_check.write_report(report, examples.uri)
+    input_files.write_report(report, examples.uri)
   schema_artifact = standard_artifacts.Schema()
   schema_artifact.uri = str(tmp_path / "schema")
   os.makedirs(schema_artifact.uri)
@@ -160,7 +160,7 @@ def _run_validator(tmp_path, splits, config_changes=None, test=None,
   except validation_executor.DataValidationError as raised:
     error = str(raised)
   # None where ExampleValidator stopped the run before the ImageValidator.
-  return anomalies, validation_executor.read_summary(anomalies.uri), error
+  return anomalies, validation_executor.read_validation_summary(anomalies.uri), error
 
 
 IMBALANCED = [8] * 4 + [2] * 100
@@ -174,7 +174,7 @@ EVAL = [1] * 104
 def test_class_balance_details_name_the_classes():
   names = ["a", "b", "c", "d"]
   counts = [40, 10, 1, 0]
-  detail = lambda rule: validation_checks.class_balance_detail(
+  detail = lambda rule: findings.class_balance_detail(
       rule, counts, names, 2)
   assert detail(class_balance.MISSING) == "1 class(es) have no examples: " \
       "'d' (3)"
@@ -299,8 +299,8 @@ def test_statistics_gen_and_example_validator_on_real_records(
   os.makedirs(schema.uri)
   io_utils.write_pbtxt_file(
       os.path.join(schema.uri, "schema.pbtxt"),
-      schema_check.schema_for_classes(
-          schema_check.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE), 4))
+      class_domain.schema_for_classes(
+          class_domain.load_schema(pipeline_lib.DEFAULT_SCHEMA_FILE), 4))
   stats = standard_artifacts.ExampleStatistics()
   stats.uri = str(tmp_path / "statistics")
   statistics_executor.Executor().Do(

@@ -69,7 +69,7 @@ class Evaluation:
 
   def format(self) -> str:
     # Imported here: it imports TFMA, which takes seconds.
-    from pipeline.components import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+    from pipeline.components import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
     for name in evaluation_lib.HEADLINE_METRICS:
@@ -106,7 +106,7 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   # them.
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline.components import evaluation as evaluation_lib  # pylint: disable=g-import-not-at-top
+  from pipeline.components import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
   from modules import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
 
   if config is None:

@@ -9,7 +9,7 @@ every output split is one input split as it is (the Kaggle layout's
 `train` and `val`, TestExampleGen's `test`), nothing needs to change in a
 record, so this import copies the files instead: `tf.io.gfile.copy`, a
 server-side copy on GCS. The records are checked all the same: the data
-check before it (data_check.py) reads each one, checks its checksum and
+check before it (input_files.py) reads each one, checks its checksum and
 parses it as a tf.Example, which is what TFX's import checks.
 
 The copies keep the input's uncompressed records and are named

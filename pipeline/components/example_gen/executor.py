@@ -1,6 +1,6 @@
 """Executor of CheckedImportExampleGen: the file check, then the import.
 
-Runs `data_check.check_input_base` on the folders the input_config
+Runs `input_files.check_input_base` on the folders the input_config
 names, so a missing split folder, a split without `.tfrec` files or with 0
 records, a truncated or non-TFRecord `.tfrec`, and (splits cut by a hash of
 `id`) a record without an `id` stop the run with the same message as
@@ -40,7 +40,7 @@ from tfx.utils import proto_utils
 from settings import records
 from settings import spans
 from pipeline.components.example_gen import copy_import
-from pipeline.components.example_gen import data_check
+from pipeline.components.example_gen import input_files
 from pipeline.components.example_gen import span_resolution
 
 
@@ -139,7 +139,7 @@ class Executor(import_executor.Executor):
     split_patterns = {
         split.name: spans.patterns_of_range(split.pattern, first, last)
         for split in input_config.splits}
-    report = data_check.check_input_base(
+    report = input_files.check_input_base(
         input_base, split_patterns,
         partition_feature=(
             output_config.split_config.partition_feature_name or None))
@@ -163,4 +163,4 @@ class Executor(import_executor.Executor):
       report.spans = list(range(first, last + 1))
       examples.set_string_custom_property(
           spans.SPANS_PROPERTY, str(last) if first == last else f"{first}-{last}")
-    data_check.write_report(report, examples.uri)
+    input_files.write_report(report, examples.uri)

@@ -1,7 +1,7 @@
 """What the data check reads from one tf.Example: its label, its id and
 image digest, and whether TFX's hash split can take it.
 
-The data check (data_check.py) and the hash split (copy_import.py) read
+The data check (input_files.py) and the hash split (copy_import.py) read
 each record once; these are the facts they take from it.
 """
 

@@ -43,7 +43,7 @@ Its own output is an ExampleAnomalies artifact too: its own findings in
 every problem of both in `validation_summary.json`, and the per-class
 counts in `class_counts.txt` and `class_counts.png`.
 
-checks.py holds the checks on statistics and ids, image_scan.py the scan of
+findings.py holds the checks on statistics and ids, image_scan.py the scan of
 every record, drift.py the drift comparison, class_count_report.py the
 table and chart of class counts.
 """

@@ -27,7 +27,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from modules import data_profile
 from settings import features
-from pipeline.components.image_validator import checks
+from pipeline.components.image_validator import findings
 
 # validation.label_drift_comparator -> TFDV's comparator of the label.
 LABEL_COMPARATORS = {"linf": "infinity_norm",
@@ -85,7 +85,7 @@ def shifted_classes(baseline_counts: Sequence[int],
 
 def _counts(statistics: statistics_pb2.DatasetFeatureStatisticsList,
             num_classes: int) -> List[int]:
-  counts = checks.class_counts_from_statistics(statistics.datasets[0])
+  counts = findings.class_counts_from_statistics(statistics.datasets[0])
   return [counts.get(label, 0) for label in range(num_classes)]
 
 
@@ -94,7 +94,7 @@ def _classes_text(shifted: Sequence[Dict[str, Any]]) -> str:
       f"{c['name']!r} ({c['class']}) {c['baseline_share']:.1%} -> "
       f"{c['current_share']:.1%}" for c in shifted[:MAX_SHIFTED_IN_MESSAGE])
   more = len(shifted) - MAX_SHIFTED_IN_MESSAGE
-  return shown + (f", and {more} more (see {checks.SUMMARY_FILE})"
+  return shown + (f", and {more} more (see {findings.SUMMARY_FILE})"
                   if more > 0 else "")
 
 
@@ -115,7 +115,7 @@ def compare_profiles(current: statistics_pb2.DatasetFeatureStatisticsList,
       which they have drifted.
 
   Returns:
-    (findings, section): findings are (anomaly feature, message) pairs,
+    (found, section): found are (anomaly feature, message) pairs,
     one for the label and one for the image features when they drifted,
     empty when nothing did; section is the summary's `drift` entry without
     the baseline's name: `comparator`, the thresholds, `distances`
@@ -152,17 +152,17 @@ def compare_profiles(current: statistics_pb2.DatasetFeatureStatisticsList,
       "image_threshold": image_threshold,
       "distances": distances,
       "drifted_features": sorted(drifted),
-      "shifted_classes": shifted[:checks.MAX_EXAMPLES_IN_SUMMARY],
+      "shifted_classes": shifted[:findings.MAX_EXAMPLES_IN_SUMMARY],
       "shifted_classes_rule": (
           f"share of the training split changed by at least "
           f"{SHIFTED_FRACTION_OF_LARGEST:g} x the largest change"),
       "baseline_examples": sum(baseline_counts),
       "current_examples": sum(current_counts),
   }
-  findings = []
+  found = []
   if features.LABEL_KEY in drifted:
     label = distances[features.LABEL_KEY]
-    findings.append((LABEL_ANOMALY, (
+    found.append((LABEL_ANOMALY, (
         f"the label {features.LABEL_KEY!r} drifted from the baseline "
         f"model's training data: {COMPARATOR_NAMES[label_comparator]} "
         f"{label['value']:.4f} > {label_threshold}; shifted classes (share "
@@ -171,9 +171,9 @@ def compare_profiles(current: statistics_pb2.DatasetFeatureStatisticsList,
   image_drifted = [name for name in data_profile.IMAGE_FEATURES
                    if name in drifted]
   if image_drifted:
-    findings.append((IMAGE_ANOMALY, (
+    found.append((IMAGE_ANOMALY, (
         "image statistics drifted from the baseline model's training data "
         f"(Jensen-Shannon divergence > {image_threshold}): " + ", ".join(
             f"{name} {distances[name]['value']:.4f}"
             for name in image_drifted))))
-  return findings, section
+  return found, section

@@ -16,13 +16,13 @@ from tfx.utils import io_utils
 
 from modules import data_profile
 from pipeline.components import custom_config
-from pipeline.components.example_gen import data_check
+from pipeline.components.example_gen import input_files
 # Raised here, caught by local_runner.py (executor.DataValidationError).
 from pipeline.components.validation_error import DataValidationError
 from settings import config as config_lib
 from settings import features
 from settings import records
-from pipeline.components.image_validator import checks
+from pipeline.components.image_validator import findings
 from pipeline.components.image_validator import class_count_report
 from pipeline.components.image_validator import drift
 from pipeline.components.image_validator import image_scan
@@ -60,7 +60,7 @@ class ImageValidatorExecutor(base_executor.BaseExecutor):
         max_imbalance_ratio=validation.max_imbalance_ratio)
     # The file check's report, written by CheckedImportExampleGen (None for
     # Examples from another ExampleGen).
-    file_check = data_check.read_report(examples.uri)
+    file_check = input_files.read_report(examples.uri)
     if file_check is not None:
       summary.warnings += [f"data files: {w}" for w in
                            file_check.get("warnings", [])]
@@ -71,7 +71,7 @@ class ImageValidatorExecutor(base_executor.BaseExecutor):
     for split in splits:
       stats_list = stats_artifact_utils.load_statistics(stats_artifact,
                                                         split).proto()
-      anomalies, split_summary = checks.validate_split(
+      anomalies, split_summary = findings.validate_split(
           split, stats_list.datasets[0],
           read_example_anomalies(example_anomalies, split), class_names,
           validation.min_class_examples,
@@ -91,23 +91,23 @@ class ImageValidatorExecutor(base_executor.BaseExecutor):
         split_summary["records_scanned"] = scanned
         split_summary["bad_records"] = problems
         if problems:
-          checks.add_reason(anomalies, features.IMAGE_KEY,
+          findings.add_reason(anomalies, features.IMAGE_KEY,
                       anomalies_pb2.AnomalyInfo.ERROR, "Bad images",
                       f"{len(problems)} record(s) with bad images")
           shown = "; ".join(f"record {p['record']} (id {p['id']}): "
                             f"{p['problem']}" for p in
-                            problems[:checks.MAX_RECORDS_IN_MESSAGE])
-          more = len(problems) - checks.MAX_RECORDS_IN_MESSAGE
+                            problems[:findings.MAX_RECORDS_IN_MESSAGE])
+          more = len(problems) - findings.MAX_RECORDS_IN_MESSAGE
           split_summary["errors"].append(
               f"split {split!r}, feature {features.IMAGE_KEY!r}: "
               f"{len(problems)} bad record(s): {shown}" +
-              (f"; and {more} more (see {checks.SUMMARY_FILE})"
+              (f"; and {more} more (see {findings.SUMMARY_FILE})"
                if more > 0 else ""))
         # Ids of train and eval only name records (messages, reports):
         # counted warnings. The test split's are errors, below.
-        messages, split_summary["ids"] = checks.id_findings(split, keys)
+        messages, split_summary["ids"] = findings.id_findings(split, keys)
         for message in messages:
-          checks.add_reason(anomalies, features.ID_KEY,
+          findings.add_reason(anomalies, features.ID_KEY,
                       anomalies_pb2.AnomalyInfo.WARNING, "Bad ids", message)
         split_summary["warnings"] += messages
       if split == features.TRAIN_SPLIT and split_summary["num_examples"]:
@@ -128,23 +128,23 @@ class ImageValidatorExecutor(base_executor.BaseExecutor):
       # Its ids key submission.csv: an empty or repeated one corrupts it.
       test_keys = [tuple(key) for key in file_check["test_records"]]
       keys_by_split[features.TEST_SPLIT_DIR] = test_keys
-      messages, test_ids = checks.id_findings(features.TEST_SPLIT_DIR,
+      messages, test_ids = findings.id_findings(features.TEST_SPLIT_DIR,
                                               test_keys)
       summary.test = {"num_examples": len(test_keys), "ids": test_ids}
       summary.errors += messages
     if keys_by_split:
-      messages, summary.integrity = checks.cross_split_findings(
+      messages, summary.integrity = findings.cross_split_findings(
           keys_by_split)
       summary.warnings += messages
     if (features.TRAIN_SPLIT in summary.splits and
         features.EVAL_SPLIT in summary.splits):
-      warning, summary.eval_class_coverage = checks.eval_class_coverage(
+      warning, summary.eval_class_coverage = findings.eval_class_coverage(
           summary.splits[features.TRAIN_SPLIT]["class_counts"],
           summary.splits[features.EVAL_SPLIT]["class_counts"],
           class_names)
       if warning:
         summary.warnings.append(warning)
-      one_class = checks.one_class_eval(
+      one_class = findings.one_class_eval(
           summary.eval_class_coverage["eval_classes"], class_names)
       if one_class:
         allowed = validation.allow_one_class_eval
@@ -237,7 +237,7 @@ def _check_drift(examples, baseline_models,
     return {"baseline": None, "note": source, **written}
   logging.info("Comparing split %s with the profile at %s.",
                features.TRAIN_SPLIT, source)
-  findings, section = drift.compare_profiles(
+  drifts, section = drift.compare_profiles(
       current, baseline, class_names,
       validation.label_drift_comparator, validation.label_drift_threshold,
       validation.image_drift_threshold)
@@ -245,8 +245,8 @@ def _check_drift(examples, baseline_models,
   severity = (anomalies_pb2.AnomalyInfo.ERROR if stop else
               anomalies_pb2.AnomalyInfo.WARNING)
   messages = []
-  for feature, message in findings:
-    checks.add_reason(anomalies, feature, severity, "Data drift", message)
+  for feature, message in drifts:
+    findings.add_reason(anomalies, feature, severity, "Data drift", message)
     messages.append(
         f"split {features.TRAIN_SPLIT!r}: data drift: {message} (baseline "
         f"model {model.uri}" + ("; validation.stop_on_drift stops the run)"
@@ -274,6 +274,6 @@ def read_example_anomalies(artifact, split: str) -> anomalies_pb2.Anomalies:
   return anomalies_util.load_anomalies_binary(path)
 
 
-def read_summary(anomalies_uri: str) -> Optional[records.ValidationSummary]:
+def read_validation_summary(anomalies_uri: str) -> Optional[records.ValidationSummary]:
   """The validation summary of a ImageValidator output, if it exists."""
   return records.ValidationSummary.read(anomalies_uri)

@@ -20,7 +20,7 @@ from tfx.utils import proto_utils
 
 from modules import data_profile
 from pipeline.components import ensemble_servable
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from settings import features
 from pipeline.components.pusher import blessing as blessing_lib
 from pipeline.components.pusher import provenance

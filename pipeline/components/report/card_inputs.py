@@ -11,7 +11,7 @@ from typing import Optional
 
 from tfx import types
 
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from settings import features
 from settings import records
 from settings import spans
@@ -70,7 +70,7 @@ def card_from_artifacts(
   labels, predicted = model_card.eval_arrays(eval_predictions)
   card = model_card.build_card(
       evaluation, history,
-      validation_summary=(image_validator.read_summary(anomalies.uri)
+      validation_summary=(image_validator.read_validation_summary(anomalies.uri)
                           if anomalies is not None else None),
       span=(spans.label_of_examples(examples) or
             (examples.get_int_custom_property("span")

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from modules import metrics as metrics_lib
 from modules import warm_start as warm_start_lib
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from pipeline.components.report import gallery as gallery_lib
 from settings import records
 from settings import spans as spans_lib

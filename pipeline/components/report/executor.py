@@ -23,11 +23,11 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import metrics as metrics_lib
-from pipeline.components import evaluation as evaluation_lib
+from pipeline.components import evaluation_reader as evaluation_lib
 from settings import features
 from pipeline.components.batch_inference import executor as inference_executor
 from pipeline.components.batch_inference import predictions as predictions_lib
-from pipeline.components.image_validator import checks as validation_checks
+from pipeline.components.image_validator import findings
 from pipeline.components.image_validator import executor as image_validator
 from pipeline.components.report import card_inputs
 from pipeline.components.report import content
@@ -130,10 +130,10 @@ class Executor(base_executor.BaseExecutor):
 
     validation_summary = None
     if anomalies is not None:
-      validation_summary = image_validator.read_summary(anomalies.uri)
+      validation_summary = image_validator.read_validation_summary(anomalies.uri)
       if validation_summary is None:
         raise FileNotFoundError(
-            f"no {validation_checks.SUMMARY_FILE} in {anomalies.uri}: the "
+            f"no {findings.SUMMARY_FILE} in {anomalies.uri}: the "
             "anomalies must come from ImageValidator "
             "(pipeline/components/image_validator/)")
     data = content.load_report_data(

@@ -5,7 +5,7 @@ classes would have to be written into the file by hand for every data set.
 This component takes the class count in its settings (`SchemaSettings`,
 pipeline/components/custom_config.py) and writes
 the same standard Schema artifact, with `class`'s int_domain [0,
-num_classes - 1] (schema_check.py has the rule). The file is read when
+num_classes - 1] (class_domain.py has the rule). The file is read when
 the component runs, inside its container on Kubeflow, through
 tf.io.gfile.
 """

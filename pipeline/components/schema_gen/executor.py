@@ -10,7 +10,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from pipeline.components import custom_config
-from pipeline.components.schema_gen import schema_check
+from pipeline.components.schema_gen import class_domain
 from settings import config as config_lib
 from settings import features
 
@@ -32,8 +32,8 @@ class Executor(base_executor.BaseExecutor):
     source = exec_properties[SCHEMA_FILE_KEY]
     num_classes = custom_config.decode(
         exec_properties, config_lib.SchemaSettings).num_classes
-    schema = schema_check.schema_for_classes(
-        schema_check.load_schema(source), num_classes, source=source)
+    schema = class_domain.schema_for_classes(
+        class_domain.load_schema(source), num_classes, source=source)
     output_uri = os.path.join(
         artifact_utils.get_single_uri(output_dict[SCHEMA_KEY]),
         OUTPUT_FILE_NAME)

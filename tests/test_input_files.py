@@ -1,6 +1,6 @@
 """The file check of the data folder, in the DAG and in the local pre-flight.
 
-The same cases run through `data_check.check_data_root` (local_runner.py's
+The same cases run through `input_files.check_data_root` (local_runner.py's
 pre-flight) and through CheckedImportExampleGen's executor (the DAG), which
 must stop with the same message before Beam reads the files.
 """
@@ -16,7 +16,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline.components.example_gen import data_check
+from pipeline.components.example_gen import input_files
 from settings import features
 from pipeline import data_plan
 from pipeline.components.example_gen import component as example_gen_component
@@ -100,9 +100,9 @@ def _missing_folder(root):
 def test_dag_and_preflight_stop_with_the_same_message(data_root, tmp_path,
                                                       damage):
   named, words = damage(data_root)
-  with pytest.raises(data_check.DataCheckError) as preflight:
-    data_check.check_data_root(str(data_root), SIZE)
-  with pytest.raises(data_check.DataCheckError) as in_dag:
+  with pytest.raises(input_files.DataCheckError) as preflight:
+    input_files.check_data_root(str(data_root), SIZE)
+  with pytest.raises(input_files.DataCheckError) as in_dag:
     _run_example_gen(_base(data_root), tmp_path / "examples")
   assert str(in_dag.value) == str(preflight.value)
   assert named in str(in_dag.value) and words in str(in_dag.value)
@@ -115,7 +115,7 @@ def test_empty_shard_and_stray_files_are_counted_and_named(data_root,
   base = _base(data_root)
   (base / "train" / "README.txt").write_text("notes")
   (base / "val" / "07-192x192-0.tfrec").write_bytes(b"")  # Failed upload.
-  report = data_check.check_data_root(str(data_root), SIZE)
+  report = input_files.check_data_root(str(data_root), SIZE)
   assert report.records == {"train": 104, "val": 104}
   assert report.empty_files == [str(base / "val" / "07-192x192-0.tfrec")]
   lines = "\n".join(report.lines())
@@ -127,7 +127,7 @@ def test_empty_shard_and_stray_files_are_counted_and_named(data_root,
   # The DAG's check writes the same findings, and the test ids and image
   # hashes, beside ImportExampleGen's output.
   examples = _run_example_gen(base, tmp_path / "examples")
-  written = data_check.read_report(examples.uri)
+  written = input_files.read_report(examples.uri)
   assert written["warnings"] == report.warnings()
   assert written["records"] == {"train": 104, "val": 104}
   assert written["file_records"][str(base / "val" / "07-192x192-0.tfrec")] \
@@ -157,15 +157,15 @@ def test_a_record_without_id_is_named_when_eval_is_cut_by_hash(data_root,
   """TFX alone stops inside Beam ("Feature name `id` does not exist"),
   naming no file; the pre-flight and the DAG's check name the record."""
   path, record = _without_val_and_an_id(data_root)
-  with pytest.raises(data_check.DataCheckError) as preflight:
-    data_check.check_data_root(str(data_root), SIZE, val_folder=False)
+  with pytest.raises(input_files.DataCheckError) as preflight:
+    input_files.check_data_root(str(data_root), SIZE, val_folder=False)
   component = example_gen_component.CheckedImportExampleGen(
       input_base=str(_base(data_root)),
       input_config=data_plan.input_config(val_folder=False),
       output_config=data_plan.output_config(False, 15))
   examples = standard_artifacts.Examples()
   examples.uri = str(tmp_path / "examples")
-  with pytest.raises(data_check.DataCheckError) as in_dag:
+  with pytest.raises(input_files.DataCheckError) as in_dag:
     example_gen_executor.Executor().Do({}, {"examples": [examples]},
                                        _exec_properties(component))
   assert str(in_dag.value) == str(preflight.value)
@@ -271,9 +271,9 @@ def test_test_split_keys_come_from_its_one_pass(data_root):
   hashes are the ones the train/val check reads beside it, and a stray
   file is listed once."""
   (_base(data_root) / "test" / "notes.txt").write_text("notes")
-  beside = data_check.check_input_base(
-      str(_base(data_root)), data_check.kaggle_split_patterns())
-  as_split = data_check.check_input_base(
+  beside = input_files.check_input_base(
+      str(_base(data_root)), input_files.kaggle_split_patterns())
+  as_split = input_files.check_input_base(
       str(_base(data_root)), {features.TEST_SPLIT: "test/*.tfrec"})
   assert len(as_split.test_records) == 3
   assert as_split.test_records == beside.test_records
@@ -286,8 +286,8 @@ def test_unreadable_test_file_is_a_counted_warning(data_root, tmp_path):
   path = sorted((_base(data_root) / "test").glob("*.tfrec"))[0]
   data = path.read_bytes()
   path.write_bytes(data[:len(data) - 10])
-  report = data_check.check_input_base(
-      str(_base(data_root)), data_check.kaggle_split_patterns())
+  report = input_files.check_input_base(
+      str(_base(data_root)), input_files.kaggle_split_patterns())
   assert len(report.test_records) == 2
   assert report.test_warnings == [
       f"{path}: unreadable from record 2 on (truncated or not a TFRecord "
@@ -303,11 +303,11 @@ sys.path.insert(0, {repo!r})
 from pipeline import runtime
 runtime.configure()
 from tfx import v1 as tfx
-from pipeline.components.example_gen import data_check
+from pipeline.components.example_gen import input_files
 {build}
 try:
   tfx.orchestration.LocalDagRunner().run(pipeline)
-except data_check.DataCheckError as error:
+except input_files.DataCheckError as error:
   print(json.dumps({{"error": "DataCheckError", "message": str(error)}}))
 else:
   print(json.dumps({{"error": None}}))
