@@ -49,6 +49,12 @@ _KNOWN_LOG_NOISE = tuple(re.compile(pattern) for pattern in (
     # TFX Transform, at every run: our preprocessing_fn has no analyzer
     # (modules/preprocessing.py), so TFX transforms in place.
     re.escape("Using the in-place Transform since disable_statistics=True"),
+    # TFX's launcher, when BaselineModel hands on the served model's
+    # existing artifact (its URI, not a new folder: pipeline/components/
+    # baseline/) as its one output (tfx/orchestration/portable/
+    # merge_utils.py).
+    re.escape("When there is one artifact to publish, the URI of it should "
+              "be identical to the URI of system generated artifact."),
     # Keras loading the Transform graph's SavedModel (TFT's own format).
     re.escape("SavedModel saved prior to TF 2.5 detected when loading Keras "
               "model."),

@@ -203,6 +203,8 @@ def _record(message, level=logging.WARNING, **extra):
 
 @pytest.mark.parametrize("message", [
     "ArtifactQuery.property_predicate is not supported.",
+    "When there is one artifact to publish, the URI of it should be "
+    "identical to the URI of system generated artifact.",
     "Using the in-place Transform since disable_statistics=True, it does "
     "not materialize transformed data, and the configured preprocessing_fn "
     "appears to not require analyzing the data.",
