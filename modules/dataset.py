@@ -115,6 +115,15 @@ def read_records(file_patterns: Sequence[str],
       dataset = dataset.skip(start_batch * batch_size)
   options = tf.data.Options()
   options.deterministic = True  # The default, said here as it is relied on.
+  # No autotuning thread. At the end of `fit`, destroying the iterator
+  # waits for that thread's next scheduled wake-up when it misses the
+  # cancellation (a period that doubles from 10 ms): 3.5 to 24 s in 3 of
+  # the 4 Trainer runs of bench record 20261207-191235, 82 s after the
+  # iterator started in the plain Keras runs (docs/benchmarks.md, "The
+  # end-of-fit stall"). Without it, AUTOTUNE parallel calls start and stay
+  # at one per core (TensorFlow's default) and prefetch buffers still grow
+  # on demand (their own autotuner, no thread).
+  options.autotune.enabled = False
   task = strategy_lib.cluster_task()
   if task is not None:
     # Several workers: each reads its own files where there are enough of
