@@ -45,10 +45,17 @@ def _exec_properties(component):
           for key, value in component.exec_properties.items()}
 
 
-def _run_example_gen(input_base, output_dir):
-  """Runs CheckedImportExampleGen's executor as the launcher would."""
-  component = example_gen_component.CheckedImportExampleGen(
-      input_base=str(input_base), input_config=data_plan.input_config())
+def _run_example_gen(input_base, output_dir, holdout_percent=None):
+  """Runs CheckedImportExampleGen's executor as the launcher would; with
+  `holdout_percent`, on `train` alone, cut by a hash of `id` (no `val`)."""
+  if holdout_percent is None:
+    component = example_gen_component.CheckedImportExampleGen(
+        input_base=str(input_base), input_config=data_plan.input_config())
+  else:
+    component = example_gen_component.CheckedImportExampleGen(
+        input_base=str(input_base),
+        input_config=data_plan.input_config(val_folder=False),
+        output_config=data_plan.output_config(False, holdout_percent))
   exec_properties = _exec_properties(component)
   examples = standard_artifacts.Examples()
   examples.uri = str(output_dir)
@@ -159,15 +166,9 @@ def test_a_record_without_id_is_named_when_eval_is_cut_by_hash(data_root,
   path, record = _without_val_and_an_id(data_root)
   with pytest.raises(input_files.DataCheckError) as preflight:
     input_files.check_data_root(str(data_root), SIZE, val_folder=False)
-  component = example_gen_component.CheckedImportExampleGen(
-      input_base=str(_base(data_root)),
-      input_config=data_plan.input_config(val_folder=False),
-      output_config=data_plan.output_config(False, 15))
-  examples = standard_artifacts.Examples()
-  examples.uri = str(tmp_path / "examples")
   with pytest.raises(input_files.DataCheckError) as in_dag:
-    example_gen_executor.Executor().Do({}, {"examples": [examples]},
-                                       _exec_properties(component))
+    _run_example_gen(_base(data_root), tmp_path / "examples",
+                     holdout_percent=15)
   assert str(in_dag.value) == str(preflight.value)
   assert str(in_dag.value).startswith(
       f"{path}: record {record} has no 'id' feature")
@@ -420,14 +421,8 @@ def test_the_import_counts_each_splits_classes_as_written(data_root,
   from settings import records  # pylint: disable=g-import-not-at-top
   if not val_folder:
     tf.io.gfile.rmtree(str(_base(data_root) / "val"))
-  component = example_gen_component.CheckedImportExampleGen(
-      input_base=str(_base(data_root)),
-      input_config=data_plan.input_config(val_folder=val_folder),
-      output_config=data_plan.output_config(val_folder, 30))
-  examples = standard_artifacts.Examples()
-  examples.uri = str(tmp_path / "examples")
-  example_gen_executor.Executor().Do({}, {"examples": [examples]},
-                                     _exec_properties(component))
+  examples = _run_example_gen(_base(data_root), tmp_path / "examples",
+                              holdout_percent=None if val_folder else 30)
   written = records.SplitClassCounts.read(examples.uri)
   assert written.splits == _labels_by_split(examples.uri)
   assert set(written.splits) == {"train", "eval"}
