@@ -8,7 +8,7 @@ Vertex AI Pipelines) with KubeflowV2DagRunner.
 The pipeline is the same `create_pipeline(...)` the local runner builds; only
 physical settings differ, and they come from flags (or the FLOWERS_*
 environment variables named in --help), never from source: the image, the
-storage paths, the Beam profile and its settings (pipeline/beam.py), and the
+storage paths, the Beam profile and its settings (pipeline/runner/beam.py), and the
 Trainer's image and resources (accelerator type and count, CPU, memory),
 which are attached to the Trainer node of that pipeline object; or, with
 `--trainer-backend vertex`, a Vertex AI custom job (machine type,
@@ -36,10 +36,10 @@ import os
 import posixpath
 import sys
 
-from pipeline import env_flags
-from pipeline import kfp_backend
-from pipeline import runtime
-from pipeline import trainer_placement
+from pipeline.runner import env_flags
+from pipeline.runner import kfp_backend
+from pipeline.runner import runtime
+from pipeline.runner import trainer_placement
 from settings import features
 
 runtime.configure()  # Before TensorFlow is imported.
@@ -61,8 +61,8 @@ REQUIRED_DEPLOYMENT_FLAGS = (("--image", "image"),
 def build_parser() -> argparse.ArgumentParser:
   """The flags; each physical one `--some-name` defaults to the environment
   variable FLOWERS_SOME_NAME, read when this is called."""
-  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description="Compile the flower pipeline to a KFP v2 pipeline spec "
       "(Kubeflow Pipelines, Vertex AI Pipelines).",
@@ -167,14 +167,14 @@ def _warn_about_images(args: argparse.Namespace) -> None:
 
 
 def logical_config(args: argparse.Namespace):
-  """The PipelineConfig of the logical flags (pipeline/flags.py).
+  """The PipelineConfig of the logical flags (pipeline/runner/flags.py).
 
   Without --image-size (or --set image_size), a local --data-root gives the
   size as it does for local_runner.py; a URI one (gs://...) is not listed
   from here (the compiling machine need not reach the bucket), so the
   config's default size is used and a warning says so.
   """
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   from settings import spans  # pylint: disable=g-import-not-at-top
   local_root = not features.is_object_store(args.data_root)
   try:
@@ -195,8 +195,8 @@ def logical_config(args: argparse.Namespace):
 
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
-  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components import example_validator_executor  # pylint: disable=g-import-not-at-top
@@ -292,7 +292,7 @@ def compile_pipeline(args: argparse.Namespace) -> str:
 
 
 def main(argv=None) -> int:
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
   args = parse_args(argv)
   try:
     path = compile_pipeline(args)

@@ -10,7 +10,7 @@ verdict, the pushed model and where the report is.
 Logical settings default to `settings/config.py`; the flags below override
 them. Physical settings (paths, Beam arguments) live here only.
 
-The terminal shows progress, warnings and errors (`pipeline/console.py`;
+The terminal shows progress, warnings and errors (`pipeline/runner/console.py`;
 --verbose shows every library line). Exit status: 0 the run finished
 (blessed or not); 1 a usage, configuration or data error, or a failed run;
 2 data validation stopped the run before Transform. An error is the last
@@ -24,8 +24,8 @@ import sys
 import time
 from typing import Optional
 
-from pipeline import console
-from pipeline import runtime
+from pipeline.runner import console
+from pipeline.runner import runtime
 
 # Before TensorFlow is imported, hence before the flags are parsed.
 runtime.configure(verbose="--verbose" in sys.argv[1:])
@@ -35,9 +35,9 @@ METADATA_FILE = "metadata.sqlite"
 
 
 def build_parser() -> argparse.ArgumentParser:
-  """The flags: physical ones here, the logical ones of pipeline/flags.py."""
-  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  """The flags: physical ones here, the logical ones of pipeline/runner/flags.py."""
+  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   parser = console.ArgumentParser(
       description="Run the flower-classification TFX pipeline locally.",
       formatter_class=flags.HelpFormatter)
@@ -72,9 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace):
-  """The PipelineConfig the flags describe (pipeline/flags.py), the image
+  """The PipelineConfig the flags describe (pipeline/runner/flags.py), the image
   size found in --data-root unless a flag gives it."""
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   return flags.config_from_args(args, data_root=args.data_root)
 
 
@@ -110,7 +110,7 @@ def local_pipeline(output_dir: str, data, config,
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  from pipeline import run_lock  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import run_lock  # pylint: disable=g-import-not-at-top
   # Before the slow imports and before anything is written to the output
   # directory: a second run into it fails at once.
   try:
@@ -118,14 +118,14 @@ def main(argv=None) -> int:
   except run_lock.RunLockedError as error:
     console.print_error(str(error))
     return console.EXIT_ERROR
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
-  from pipeline import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline import known_noise  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import known_noise  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import class_domain  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import input_files  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.image_validator import executor as image_validator  # pylint: disable=g-import-not-at-top
   from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   # TFX's runner module, not `tfx.v1`: its cloud extensions are not used

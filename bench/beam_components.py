@@ -33,7 +33,7 @@ MEASURED_NODES = ("StatisticsGen", "Transform")
 def direct_runner_args(workers: int):
   """DirectRunner with `workers` processes.
 
-  Written out here rather than taken from pipeline/beam.py so that the
+  Written out here rather than taken from pipeline/runner/beam.py so that the
   figure always means exactly this many worker processes.
   """
   return ["--direct_running_mode=multi_processing",
@@ -42,7 +42,7 @@ def direct_runner_args(workers: int):
 
 def job_server_args(job_endpoint: str, parallelism: int):
   """The `flink` profile's arguments for a running job server."""
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
   return beam.beam_pipeline_args("flink", beam.BeamSettings(
       job_endpoint=job_endpoint, environment_type="LOOPBACK",
       parallelism=parallelism))
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
                       help="with --job-endpoint: time a one-element job "
                       "and print {\"seconds\": ...}")
   args = parser.parse_args(argv)
-  from pipeline import runtime  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # Before TensorFlow is imported, as the runners do.
   if args.job_endpoint:
     beam_args = job_server_args(args.job_endpoint, args.parallelism)

@@ -37,7 +37,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
-from pipeline import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 runtime.configure()
 

@@ -133,7 +133,7 @@ def check_figures(runs: Sequence[Dict[str, Any]],
 
 
 def main(argv=None) -> int:
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description=__doc__.split("\n\n")[0],
       formatter_class=flags.HelpFormatter)
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
 
   started = datetime.datetime.now()
   wall_start = time.perf_counter()
-  from pipeline import runtime  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # before TensorFlow is imported, as the runners do
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

@@ -282,7 +282,7 @@ def main(argv=None) -> int:
                       "(default: schema/schema.pbtxt)")
   parser.add_argument("--output", required=True, help="JSON file to write")
   args = parser.parse_args(argv)
-  from pipeline import runtime  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # Before TensorFlow is imported, as the runners do.
   input_sizes = [int(s) or args.image_size
                  for s in args.input_sizes.split(",")]

@@ -19,7 +19,7 @@ from bench import mlmd_times
 from bench import procmon
 from bench import reasons
 from bench.sizes import Sizes
-from pipeline import console
+from pipeline.runner import console
 from settings import records
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -151,7 +151,7 @@ def local_runner_command(data_root: str, output_dir: str, image_size: int,
   # The gate is opened (--min-macro-f1 0) so that every run pushes, as a
   # notebook always saves its model: the work is the same whatever the
   # small model learned in few epochs. Beam runs as the runner chooses by
-  # default (pipeline/beam.py `resolve_local_profile`: in-process on a
+  # default (pipeline/runner/beam.py `resolve_local_profile`: in-process on a
   # 2-core machine); the Beam section compares worker processes with it.
   return [sys.executable, os.path.join(REPO_ROOT, "local_runner.py"),
           "--data-root", data_root, "--output-dir", output_dir,

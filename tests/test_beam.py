@@ -1,4 +1,4 @@
-"""pipeline/beam.py: each profile's Beam arguments, parsed by Beam itself,
+"""pipeline/runner/beam.py: each profile's Beam arguments, parsed by Beam itself,
 and clear errors when a profile lacks a setting."""
 
 import argparse
@@ -11,8 +11,8 @@ import pytest
 from apache_beam.options import pipeline_options
 from tfx.dsl.components.base import base_beam_executor
 
-from pipeline import beam
-from pipeline import beam_flags
+from pipeline.runner import beam
+from pipeline.runner import beam_flags
 
 IMAGE = "registry.example/flowers:1"
 DATAFLOW = beam.BeamSettings(project="test-project", region="europe-west4",

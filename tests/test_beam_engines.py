@@ -209,7 +209,7 @@ def test_spark_statistics_equal_the_direct_runners(pipeline_run,
   from tfx.components.statistics_gen import executor  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
-  from pipeline import beam  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
   out = pipeline_run["output_dir"]
   spark_args = beam.beam_pipeline_args("spark", beam.BeamSettings(
       spark_master_url=SPARK_MASTER,

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
 

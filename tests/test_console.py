@@ -1,7 +1,7 @@
 """What a user reads: the project's own lines, errors last, clean --help.
 
 The entry points run as a user runs them (subprocesses); the filters of
-`pipeline/console.py` and `pipeline/known_noise.py` are checked on the exact
+`pipeline/runner/console.py` and `pipeline/runner/known_noise.py` are checked on the exact
 texts the libraries write, and on texts that only look like them, which
 must still show.
 """
@@ -16,8 +16,8 @@ import types
 
 import pytest
 
-from pipeline import console
-from pipeline import known_noise
+from pipeline.runner import console
+from pipeline.runner import known_noise
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +39,7 @@ _TIME = r"\d\d:\d\d:\d\d "
 # lines are the console's own allow-list; warnings are the project's.
 _PROJECT_STDOUT = [re.compile(pattern) for pattern in (
     r"data: ",  # the data check, before the run
-    r"beam: ",  # how Beam runs, and why (pipeline/beam.py)
+    r"beam: ",  # how Beam runs, and why (pipeline/runner/beam.py)
     r"Running the pipeline; progress below, full log in ",
     _TIME + console.PROGRESS.pattern.lstrip("^"),
     _TIME + r"Data validation: ",  # pipeline/components/image_validator/executor.py
@@ -87,7 +87,7 @@ def test_a_bad_data_root_prints_only_the_error_line(tmp_path):
   assert process.stdout == ""
   lines = process.stderr.splitlines(keepends=True)
   assert len(lines) == 1, process.stderr
-  # The image size is looked up in the data root first (pipeline/flags.py).
+  # The image size is looked up in the data root first (pipeline/runner/flags.py).
   assert lines[0] == (f"error: data root {missing} does not exist or is not "
                       "a folder (--data-root)\n")
 

@@ -18,13 +18,13 @@ import tensorflow as tf
 
 from modules import data_profile
 from pipeline.components import custom_config
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from pipeline import data_plan
 from settings import features
 from settings import records
 from pipeline import pipeline as pipeline_lib
-from pipeline import summary as summary_lib
+from pipeline.runner import summary as summary_lib
 from pipeline.components.baseline import component as baseline_component
 from pipeline.components.image_validator import drift
 from pipeline.components.report import content

@@ -54,7 +54,7 @@ def test_bad_members_are_named(members, message):
 
 
 def test_flag_and_set_give_the_same_members():
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   import argparse  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser()
   flags.add_logical_flags(parser)

@@ -1,4 +1,4 @@
-"""The runners' logical flags (pipeline/flags.py): one definition, one config.
+"""The runners' logical flags (pipeline/runner/flags.py): one definition, one config.
 
 Both runners parse the same flags into the same PipelineConfig; a flag that
 is absent keeps the config's default, one that is given is applied or
@@ -17,9 +17,9 @@ import kubeflow_runner
 import local_runner
 from settings import config as config_lib
 from pipeline import data_plan
-from pipeline import console
+from pipeline.runner import console
 from settings import features
-from pipeline import flags
+from pipeline.runner import flags
 
 
 def _data_root(tmp_path, *sizes):
@@ -83,7 +83,7 @@ def test_zero_is_rejected_not_ignored(runner, flag, capsys):
   with pytest.raises(SystemExit) as error:
     runner.parse_args([flag, "0"])
   # local_runner's parser exits with its documented usage-error status
-  # (pipeline/console.py); kubeflow_runner's is argparse's.
+  # (pipeline/runner/console.py); kubeflow_runner's is argparse's.
   assert error.value.code == (console.EXIT_ERROR if runner is local_runner
                               else 2)
   assert f"argument {flag}: must be a positive integer, not 0" in (

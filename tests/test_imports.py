@@ -8,9 +8,10 @@ The folders are the layers, bottom to top (docs/layout.md draws the map):
    Tuner and Transform). The Trainer's and Transform's processes load only
    layers 0-1.
 2. pipeline/components/: the custom components and what they share.
-3. pipeline/: the DAG and what every runner shares about it (flags, Beam
-   profiles, the data plan, the summary, the console).
-4. the runners at the top level, tools/ and bench/.
+3. pipeline/ (its top-level files): the DAG and the data plan it is given.
+4. pipeline/runner/: what the runners share beside the DAG (flags, Beam
+   profiles, the summary, the console, the run lock).
+5. the runners at the top level, tools/ and bench/.
 
 Imports within a layer are allowed; tests/ may import anything. A new
 folder must be given a layer in LAYER_OF_FOLDER
@@ -32,12 +33,14 @@ LAYER_OF_FOLDER = {
     "modules": 1,
     "pipeline/components": 2,
     "pipeline": 3,
-    "": 4,
-    "tools": 4,
-    "bench": 4,
+    "pipeline/runner": 4,
+    "": 5,
+    "tools": 5,
+    "bench": 5,
 }
 LAYER_NAMES = ("settings and names", "model and Transform code",
-               "custom components", "the DAG", "runners and tools")
+               "custom components", "the DAG", "the runners' support",
+               "runners and tools")
 PROJECT_PACKAGES = ("settings", "pipeline", "modules", "tools", "bench")
 SKIPPED_FOLDERS = ("tests", ".venv", ".git", "output", "schema", "docs")
 
@@ -139,17 +142,19 @@ def _write(root, relpath: str, source: str) -> None:
 @pytest.mark.parametrize("relpath,source", [
     ("modules/model.py", "from pipeline import pipeline\n"),
     ("modules/model.py", "import pipeline.components.pusher.executor\n"),
-    ("modules/model.py", "def f():\n  from pipeline import summary\n"),
+    ("modules/model.py", "def f():\n  from pipeline.runner import summary\n"),
     ("settings/features.py", "from modules import model\n"),
     ("pipeline/components/pusher/executor.py",
      "from ... import pipeline\n"),
     ("pipeline/components/pusher/executor.py", "import local_runner\n"),
+    ("pipeline/pipeline.py", "from pipeline.runner import summary\n"),
+    ("pipeline/runner/summary.py", "import local_runner\n"),
 ])
 def test_a_lower_layer_importing_a_higher_one_is_reported(
     tmp_path, relpath, source):
   for path in ("pipeline/__init__.py", "settings/config.py",
                "settings/features.py", "pipeline/pipeline.py",
-               "pipeline/summary.py", "modules/__init__.py",
+               "pipeline/runner/summary.py", "modules/__init__.py",
                "modules/model.py", "pipeline/components/__init__.py",
                "pipeline/components/pusher/__init__.py",
                "pipeline/components/pusher/executor.py", "local_runner.py"):

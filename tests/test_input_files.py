@@ -301,7 +301,7 @@ def test_unreadable_test_file_is_a_counted_warning(data_root, tmp_path):
 _DAG_RUN = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from pipeline import runtime
+from pipeline.runner import runtime
 runtime.configure()
 from tfx import v1 as tfx
 from pipeline.components.example_gen import input_files

@@ -24,11 +24,11 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.proto import example_gen_pb2
 
 import kubeflow_runner
-from pipeline import beam_flags
-from pipeline import kfp_backend
+from pipeline.runner import beam_flags
+from pipeline.runner import kfp_backend
 from settings import features
 from settings import spans
-from pipeline import trainer_placement
+from pipeline.runner import trainer_placement
 from tools import check_image
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +63,7 @@ PROFILE_FLAGS = {
 EXPECTED_BEAM_ARGS = {
     "local": ["--direct_running_mode=multi_processing",
               "--direct_num_workers=3"],
-    # Beam's DirectRunner defaults: no arguments (pipeline/beam.py).
+    # Beam's DirectRunner defaults: no arguments (pipeline/runner/beam.py).
     "in_memory": [],
     "dataflow": ["--runner=DataflowRunner", "--project=test-project",
                  "--region=europe-west4", "--temp_location=gs://bucket/tmp",
@@ -662,7 +662,7 @@ def test_bad_backend_from_the_environment_fails_clearly(tmp_path,
 
 def test_every_physical_flag_has_its_env_variable(monkeypatch):
   """--some-name defaults to FLOWERS_SOME_NAME, and its help says so."""
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   logical = set(flags.logical_flag_names())
   physical = {}
   for action in kubeflow_runner.build_parser()._actions:  # pylint: disable=protected-access
@@ -670,7 +670,7 @@ def test_every_physical_flag_has_its_env_variable(monkeypatch):
                   if flag.startswith("--") and flag != "--help"]
     if long_flags and long_flags[0] not in logical:
       physical[long_flags[0]] = action
-  # What deployment scripts pass; the Beam flags are pipeline/beam_flags.py's.
+  # What deployment scripts pass; the Beam flags are pipeline/runner/beam_flags.py's.
   assert {"--image", "--pipeline-root", "--data-root", "--serving-dir",
           "--output", "--trainer-image", "--trainer-backend",
           "--trainer-cpu", "--trainer-memory", "--beam-profile"} | {

@@ -27,7 +27,7 @@ from conftest import REPO_ROOT
 from modules import model as model_lib
 from modules import strategy as strategy_lib
 from modules import warm_start
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
 

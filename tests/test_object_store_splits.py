@@ -15,7 +15,7 @@ from settings import config as config_lib
 from settings import features
 from settings import object_store_splits
 from pipeline import data_plan
-from pipeline import overrides as overrides_lib
+from pipeline.runner import overrides as overrides_lib
 from tools.kfp_replay import spec as spec_lib
 
 SIZE = 32

@@ -283,7 +283,7 @@ def test_vertex_custom_job_trains_with_our_run_fn(pipeline_run, tmp_path,
   from tfx.types import artifact_utils  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
   import kubeflow_runner  # pylint: disable=g-import-not-at-top
-  from pipeline import trainer_placement  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import trainer_placement  # pylint: disable=g-import-not-at-top
   from conftest import REPO_ROOT  # pylint: disable=g-import-not-at-top
 
   args = kubeflow_runner.parse_args([

@@ -187,7 +187,7 @@ def test_the_summary_reports_this_run_not_the_newest_artifacts(runs):
   assert int(_summary_value(third_out, "example_count")) == (
       runs["counts"]["a"]["val"])
   # And reading the store again gives each run's own model.
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import summary  # pylint: disable=g-import-not-at-top
   metadata = os.path.join(runs["output_dir"], "metadata.sqlite")
   run_ids = list(runs["states"])
   assert summary.read_summary(metadata, run_ids[2]).model_dir == (
@@ -232,7 +232,7 @@ def test_the_baseline_is_the_served_model_but_never_the_candidate(runs):
 
 
 def test_the_drift_baseline_is_the_served_model_of_other_data(runs):
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import summary  # pylint: disable=g-import-not-at-top
   metadata = os.path.join(runs["output_dir"], "metadata.sqlite")
   drifts = [summary.read_summary(metadata, run_id).validation.drift
             for run_id in runs["states"]]

@@ -14,9 +14,9 @@ import time
 
 from conftest import REPO_ROOT
 from conftest import run_local_pipeline
-from pipeline import run_lock
+from pipeline.runner import run_lock
 
-_HOLDER = ("import sys; from pipeline import run_lock; "
+_HOLDER = ("import sys; from pipeline.runner import run_lock; "
            "run_lock.hold(sys.argv[1]); print('held', flush=True); "
            "sys.stdin.read()")
 
@@ -35,7 +35,7 @@ def _try_lock(output_dir):
   """Takes and releases the lock in another process; returns it finished."""
   return subprocess.run(
       [sys.executable, "-c",
-       "import sys; from pipeline import run_lock; "
+       "import sys; from pipeline.runner import run_lock; "
        "run_lock.hold(sys.argv[1]); run_lock.release(sys.argv[1])",
        output_dir], cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT),
       capture_output=True, text=True, timeout=60, check=False)

@@ -13,7 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
 from pipeline import data_plan
@@ -148,7 +148,7 @@ def test_latest_span_by_default_and_a_range_as_one_split(span_root,
 
 
 def test_flag_and_image_size_from_the_newest_span(span_root):
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   import argparse  # pylint: disable=g-import-not-at-top
   data_root, _ = span_root
   parser = argparse.ArgumentParser()
@@ -229,7 +229,7 @@ def test_a_span_number_with_leading_zeros_is_refused_with_tfx_s_name(
   expected = (f"span folder {tmp_path / 'span-02'}: ImportExampleGen reads "
               "it as span 2 and then looks for span-2, so rename it span-2")
   config = config_lib.PipelineConfig(image_size=SIZE)
-  from pipeline import flags  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import span_resolution  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top

@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
-from pipeline import env_flags
-from pipeline import kubernetes_quantity
-from pipeline import trainer_placement
+from pipeline.runner import env_flags
+from pipeline.runner import kubernetes_quantity
+from pipeline.runner import trainer_placement
 
 
 @pytest.mark.parametrize("text,cores", [

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from conftest import run_local_pipeline
 from modules import hyperparameters
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
 from pipeline.components.report import render

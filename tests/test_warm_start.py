@@ -134,7 +134,7 @@ def test_another_input_size_loads_and_says_so(tmp_path):
 
 def test_the_summary_shows_the_trainers_record(tmp_path):
   from tfx.types import standard_artifacts  # pylint: disable=g-import-not-at-top
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
+  from pipeline.runner import summary  # pylint: disable=g-import-not-at-top
   model_run = standard_artifacts.ModelRun()
   model_run.uri = str(tmp_path)
   with open(tmp_path / features.TRAINING_HISTORY_FILE, "w") as f:

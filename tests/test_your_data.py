@@ -20,7 +20,7 @@ from tfx.components.example_gen.import_example_gen import executor as import_exe
 from tfx.types import standard_artifacts
 
 from conftest import run_local_pipeline
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
 from pipeline import data_plan

@@ -7,7 +7,7 @@ Maven coordinates, `lib/` with every jar they resolve to (Maven's
 `dependency:copy-dependencies`), and `job-server.jar`, a launcher jar whose
 manifest names the main class and `lib/`'s jars. `java -jar job-server.jar`
 is what Beam runs for `--flink_job_server_jar` / `--spark_job_server_jar`,
-so the `flink` and `spark` profiles (pipeline/beam.py) start a job server
+so the `flink` and `spark` profiles (pipeline/runner/beam.py) start a job server
 without downloading anything at run time. A folder that is complete (its
 `.complete` stamp names the same coordinates) is left as it is; the default
 cache folder is git-ignored. docs/beam-engines.md has the whole story.

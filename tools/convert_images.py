@@ -63,8 +63,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 from settings import features  # pylint: disable=g-import-not-at-top
-from pipeline import flags  # pylint: disable=g-import-not-at-top
-from pipeline import runtime  # pylint: disable=g-import-not-at-top
+from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
+from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
 from tools import image_folder  # pylint: disable=g-import-not-at-top
 from tools import make_sample_data  # pylint: disable=g-import-not-at-top
 from tools import square_jpeg  # pylint: disable=g-import-not-at-top

@@ -36,14 +36,14 @@ from typing import Dict, Iterator, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from pipeline import runtime
+from pipeline.runner import runtime
 
 runtime.configure()  # Before TensorFlow is imported.
 import tensorflow as tf
 
 from settings import config as config_lib
 from settings import features
-from pipeline import flags
+from pipeline.runner import flags
 from pipeline.components import ensemble_servable
 from pipeline.components import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position

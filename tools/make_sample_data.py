@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from settings import features  # pylint: disable=g-import-not-at-top
-from pipeline import runtime  # pylint: disable=g-import-not-at-top
+from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
 from settings import spans  # pylint: disable=g-import-not-at-top
 
 # Colours far apart in hue and lightness, so that every (petal, centre) pair

@@ -32,7 +32,7 @@ from typing import List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from pipeline import runtime
+from pipeline.runner import runtime
 
 runtime.configure()  # Before TensorFlow is imported.
 import numpy as np

@@ -34,13 +34,13 @@ from typing import List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from pipeline import runtime
+from pipeline.runner import runtime
 
 runtime.configure()  # Before TensorFlow is imported.
 import tensorflow as tf
 
 from settings import features
-from pipeline import flags
+from pipeline.runner import flags
 from pipeline.components import serving_model
 from pipeline.components.batch_inference import batch_predict
 from pipeline.components.batch_inference import predictions

@@ -25,13 +25,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from pipeline import runtime
+from pipeline.runner import runtime
 
 runtime.configure()  # Before TensorFlow is imported.
 from absl import logging
 
-from pipeline import console
-from pipeline import flags
+from pipeline.runner import console
+from pipeline.runner import flags
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 

@@ -1,5 +1,5 @@
 """Section beam: the data components as the runner ran them (in-process on
-a 2-core machine, pipeline/beam.py `resolve_local_profile`) against
+a 2-core machine, pipeline/runner/beam.py `resolve_local_profile`) against
 BEAM_WORKERS DirectRunner worker processes.
 
 StatisticsGen, Transform and ImportExampleGen throughput (examples/s from

@@ -112,11 +112,11 @@ def line_fit(points: List[Tuple[int, float]]
 
 def _memory_note(run_) -> str:
   """Where a run's peak RSS sits: its largest process and the Beam workers
-  (each a Python that imports TensorFlow, pipeline/beam.py)."""
+  (each a Python that imports TensorFlow, pipeline/runner/beam.py)."""
   return (f"its largest process {run_.peak_process_rss_bytes / steps.GIB:.2f}"
           f" GiB of the tree's {run_.peak_tree_rss_bytes / steps.GIB:.2f}; "
           f"{run_.beam_workers_started} Beam worker processes started "
-          "(pipeline/beam.py)")
+          "(pipeline/runner/beam.py)")
 
 
 def _measured_aside(node: str, seconds: Dict[str, float],

@@ -2,7 +2,7 @@
 PipelineConfig (`apply_overrides`), with messages written for the command
 line.
 
-It sits beside the other flags (pipeline/flags.py), which call it last, so
+It sits beside the other flags (pipeline/runner/flags.py), which call it last, so
 `--set` can reach every field of the typed config (settings/config.py),
 including those without a flag of their own.
 """

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Callable, List, Optional, Sequence
 
-from pipeline import overrides
+from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
 from settings import spans

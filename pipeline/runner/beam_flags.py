@@ -3,10 +3,10 @@ runners' other flags, and the `BeamSettings` they give.
 
 Both runners call `add_beam_arguments` and `settings_from_args`. Each
 setting is a row of `_SETTING_FLAGS` (flag, `BeamSettings` field, type,
-choices, help), the shape of the logical flags' table (pipeline/flags.py),
+choices, help), the shape of the logical flags' table (pipeline/runner/flags.py),
 added with `env_flags.add_env_flag` as kubeflow_runner.py adds its
 deployment flags: a flag `--some-name` defaults to the variable
-FLOWERS_SOME_NAME, read when the parser is built. pipeline/beam.py turns a
+FLOWERS_SOME_NAME, read when the parser is built. pipeline/runner/beam.py turns a
 profile and its settings into Beam arguments; its messages name a setting
 by its flag and variable (`describe`). docs/deploy.md, "Beam profiles",
 has the table.
@@ -17,7 +17,7 @@ import dataclasses
 import shlex
 from typing import List, Optional, Sequence
 
-from pipeline import env_flags
+from pipeline.runner import env_flags
 
 BEAM_PROFILES = ("local", "in_memory", "dataflow", "flink", "spark")
 DEFAULT_PROFILE = "local"

@@ -6,7 +6,7 @@ libraries write on every run, whatever the input, are listed below by their
 message (`_KNOWN_LOG_NOISE`), with where each comes from; they still reach
 the log file. The libraries' noise made outside logging (import-time
 prints, Python warnings, TensorFlow's shutdown error) is kept off the
-terminal where it is made, by pipeline/known_noise.py, which
+terminal where it is made, by pipeline/runner/known_noise.py, which
 `runtime.configure` sets up; TensorFlow's C++ start-up lines (CPU feature
 guard, TF-TRT) by `runtime.configure` itself. A verbose run (`--verbose`,
 or FLOWERS_VERBOSE=1) skips all of this and shows every line.
@@ -62,7 +62,7 @@ _KNOWN_LOG_NOISE = tuple(re.compile(pattern) for pattern in (
     r"From \S+tensorflow_model_analysis\S+: tf_record_iterator \(from "
     r"tensorflow\.python\.lib\.io\.tf_record\) is deprecated",
     # Beam relays its DirectRunner workers' start-up warnings as
-    # "Worker: ... message: ..."; in-process (pipeline/beam.py) the first
+    # "Worker: ... message: ..."; in-process (pipeline/runner/beam.py) the first
     # comes as it is.
     r"(Worker: .*message: \")?Couldn\\*'t find python-snappy so the "
     r"implementation of _TFRecordUtil\._masked_crc32c is not as fast",

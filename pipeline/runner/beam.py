@@ -14,7 +14,7 @@ Evaluator, and the other executors that take them), by named profile.
 
 What a profile needs (project, cluster addresses, image...) is never written
 in source: each setting is a runner flag whose default is an environment
-variable (pipeline/beam_flags.py, which gives the `BeamSettings` read
+variable (pipeline/runner/beam_flags.py, which gives the `BeamSettings` read
 here). A profile that lacks a required setting raises
 `MissingBeamSettingError`, naming the flag and the variable. docs/deploy.md,
 "Beam profiles", has the table; docs/beam-engines.md how the portable
@@ -25,12 +25,12 @@ import glob
 import os
 from typing import List, Optional, Tuple
 
-from pipeline import beam_flags
-from pipeline.beam_flags import BEAM_PROFILES
-from pipeline.beam_flags import BeamSettings
-from pipeline.beam_flags import DEFAULT_PROFILE
-from pipeline.beam_flags import describe
-from pipeline.beam_flags import ENVIRONMENT_TYPES
+from pipeline.runner import beam_flags
+from pipeline.runner.beam_flags import BEAM_PROFILES
+from pipeline.runner.beam_flags import BeamSettings
+from pipeline.runner.beam_flags import DEFAULT_PROFILE
+from pipeline.runner.beam_flags import describe
+from pipeline.runner.beam_flags import ENVIRONMENT_TYPES
 from settings import features
 
 # Engines inside the job server's own process, not a cluster address.
@@ -260,7 +260,7 @@ def beam_pipeline_args(profile: str = DEFAULT_PROFILE,
 
   Args:
     profile: one of BEAM_PROFILES.
-    settings: what the profile needs (pipeline/beam_flags.py); None: no
+    settings: what the profile needs (pipeline/runner/beam_flags.py); None: no
       settings, enough for `local` and `in_memory`.
 
   Returns:

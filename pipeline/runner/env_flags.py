@@ -3,7 +3,7 @@
 A deployment setting (a path, an image, a Beam or cluster setting) is given
 as a flag `--some-name` or, for containers and CI, as the variable
 FLOWERS_SOME_NAME; the flag's help names the variable. Used by the Beam
-flags (pipeline/beam_flags.py) and kubeflow_runner.py's deployment flags.
+flags (pipeline/runner/beam_flags.py) and kubeflow_runner.py's deployment flags.
 """
 
 import os

@@ -15,9 +15,9 @@ Each is listed by its exact text, with where it comes from
 
 `runtime.configure` calls `silence_known_noise`; Beam's DirectRunner
 workers, separate processes writing to the same terminal, do the same
-through `beam_worker_args` (pipeline/quiet_worker.py). Log records the
+through `beam_worker_args` (pipeline/runner/quiet_worker.py). Log records the
 libraries write are filtered by the console's handler instead
-(pipeline/console.py, `_KNOWN_LOG_NOISE`). A verbose run skips all of this.
+(pipeline/runner/console.py, `_KNOWN_LOG_NOISE`). A verbose run skips all of this.
 """
 
 import contextlib
@@ -31,7 +31,7 @@ import tempfile
 import warnings
 from typing import List, Pattern, Sequence
 
-from pipeline import console
+from pipeline.runner import console
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +216,8 @@ def beam_worker_args() -> List[str]:
   The `local` profile runs each Beam stage in worker processes that write
   to the runner's terminal; Beam imports each `--beam_plugins` module when
   a worker starts. The in-process profile has no workers, and no Beam
-  arguments at all (pipeline/beam.py says why). The arguments are the same in a verbose run (the plugin
+  arguments at all (pipeline/runner/beam.py says why). The arguments are the same in a verbose run (the plugin
   reads FLOWERS_VERBOSE), so --verbose does not change the components'
   cache keys.
   """
-  return ["--beam_plugins=pipeline.quiet_worker"]
+  return ["--beam_plugins=pipeline.runner.quiet_worker"]

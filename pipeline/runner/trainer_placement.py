@@ -11,9 +11,9 @@ chosen backend does not read is an error naming it.
 
 import argparse
 
-from pipeline import env_flags
-from pipeline import kubernetes_quantity
-from pipeline.env_flags import DeploymentSettingError
+from pipeline.runner import env_flags
+from pipeline.runner import kubernetes_quantity
+from pipeline.runner.env_flags import DeploymentSettingError
 
 # The node of create_pipeline(...) that gets the resource request.
 TRAINER_ID = "Trainer"

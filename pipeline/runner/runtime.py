@@ -20,8 +20,8 @@ A variable the caller set is never replaced.
 
 import os
 
-from pipeline import console
-from pipeline import known_noise
+from pipeline.runner import console
+from pipeline.runner import known_noise
 
 
 def configure(verbose: bool = False) -> None:
