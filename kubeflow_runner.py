@@ -166,23 +166,27 @@ def _warn_about_images(args: argparse.Namespace) -> None:
           file=sys.stderr)
 
 
-def logical_config(args: argparse.Namespace):
-  """The PipelineConfig of the logical flags (pipeline/runner/flags.py).
+def config_and_plan(args: argparse.Namespace):
+  """The PipelineConfig of the logical flags (pipeline/runner/flags.py) and
+  the data plan of --data-root (pipeline/data_plan.py).
 
   Without --image-size (or --set image_size), a local --data-root gives the
-  size as it does for local_runner.py; a URI one (gs://...) is not listed
-  from here (the compiling machine need not reach the bucket), so the
-  config's default size is used and a warning says so.
+  size, through its plan, as it does for local_runner.py; a URI one
+  (gs://...) is not listed from here (the compiling machine need not reach
+  the bucket), so the config's default size is used and a warning says so.
   """
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   from settings import spans  # pylint: disable=g-import-not-at-top
   local_root = not features.is_object_store(args.data_root)
+  size_given = flags.image_size_given(args)
   try:
-    config = flags.config_from_args(
-        args, data_root=args.data_root if local_root else None)
-  except flags.FlagError as error:
+    config = flags.config_from_args(args)
+    plan = data_plan.make_plan(args.data_root, config,
+                               size_from_data=local_root and not size_given)
+  except ValueError as error:
     raise env_flags.DeploymentSettingError(str(error)) from None
-  if not local_root and not flags.image_size_given(args):
+  if not local_root and not size_given:
     where = features.image_dir_name(config.image_size)
     if spans.parse_setting(config.data.spans) is not None:
       where = f"span-<N>/{where}"
@@ -190,23 +194,18 @@ def logical_config(args: argparse.Namespace):
           f"{args.data_root}/{where} "
           "(the config's default size; a gs:// data root is not listed from "
           "here)", file=sys.stderr)
-  return config
+  return config.replace(image_size=plan.image_size), plan
 
 
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
   from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
   from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components import example_validator_executor  # pylint: disable=g-import-not-at-top
 
   check_deployment_flags(args)
-  config = logical_config(args)
-  try:
-    plan = data_plan.make_plan(args.data_root, config)
-  except ValueError as error:
-    raise env_flags.DeploymentSettingError(str(error)) from None
+  config, plan = config_and_plan(args)
   for line in plan.lines():
     print(line)
   settings = beam_flags.settings_from_args(args)

@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import time
-from typing import Optional
+from typing import List, Optional
 
 from pipeline.runner import console
 from pipeline.runner import runtime
@@ -71,11 +71,43 @@ def parse_args(argv=None) -> argparse.Namespace:
   return build_parser().parse_args(argv)
 
 
-def config_from_args(args: argparse.Namespace):
-  """The PipelineConfig the flags describe (pipeline/runner/flags.py), the image
-  size found in --data-root unless a flag gives it."""
+def config_and_plan(args: argparse.Namespace):
+  """The PipelineConfig the flags describe (pipeline/runner/flags.py) and
+  the data plan of --data-root (pipeline/data_plan.py), which lists the
+  data root, once, and gives the image size unless a flag does.
+
+  Raises:
+    ValueError: a flag or the data root is unusable (the message names it).
+  """
+  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
-  return flags.config_from_args(args, data_root=args.data_root)
+  config = flags.config_from_args(args)
+  plan = data_plan.make_plan(os.path.abspath(args.data_root), config,
+                             size_from_data=not flags.image_size_given(args))
+  return config.replace(image_size=plan.image_size), plan
+
+
+def config_from_args(args: argparse.Namespace):
+  """The PipelineConfig of `config_and_plan`."""
+  return config_and_plan(args)[0]
+
+
+def preflight(plan) -> List[str]:
+  """Checks the files the run reads before the DAG does (each split folder
+  as the plan listed it: nothing is listed again); the lines to print.
+
+  Raises:
+    input_files.DataCheckError: naming the folder or file at fault.
+  """
+  from pipeline.components.example_gen import input_files  # pylint: disable=g-import-not-at-top
+  lines = []
+  for folder in plan.folders:
+    report = input_files.check_data_root(
+        os.path.dirname(folder), plan.image_size,
+        val_folder=plan.val_folder, listed=plan.entries_of(folder))
+    lines += report.lines(span=(os.path.basename(os.path.dirname(folder))
+                                if plan.selection is not None else ""))
+  return lines
 
 
 def local_pipeline(output_dir: str, data, config,
@@ -124,24 +156,18 @@ def main(argv=None) -> int:
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import class_domain  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import input_files  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
   from pipeline.runner import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.image_validator import executor as image_validator  # pylint: disable=g-import-not-at-top
-  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   # TFX's runner module, not `tfx.v1`: its cloud extensions are not used
   # here (tests/test_pipeline_e2e.py checks a run never imports them).
   from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
 
   try:
-    config = config_from_args(args)
-    beam_settings = beam_flags.settings_from_args(args)
     # What the run reads, worked out once: printed here, wired into the DAG.
-    plan = data_plan.make_plan(os.path.abspath(args.data_root), config)
+    config, plan = config_and_plan(args)
+    beam_settings = beam_flags.settings_from_args(args)
     beam_profile, beam_reason = beam.resolve_local_profile(
-        args.beam_profile, beam_settings, sum(
-            beam.files_bytes(os.path.join(folder, "*",
-                                          features.TFRECORD_PATTERN))
-            for folder in plan.folders))
+        args.beam_profile, beam_settings, plan.input_bytes)
     beam_args = beam.beam_pipeline_args(beam_profile, beam_settings)
     if beam_profile == "local":  # Worker processes: quiet them too.
       beam_args += known_noise.beam_worker_args()
@@ -152,14 +178,8 @@ def main(argv=None) -> int:
   for line in plan.lines():
     print(line)
   try:
-    for folder in plan.folders:
-      report = input_files.check_data_root(
-          os.path.dirname(folder), config.image_size,
-          val_folder=plan.val_folder)
-      for line in report.lines(
-          span=(os.path.basename(os.path.dirname(folder))
-                if plan.selection is not None else "")):
-        print(line)
+    for line in preflight(plan):
+      print(line)
   except input_files.DataCheckError as error:
     console.print_error(f"{error} (sample data: `make data`)")
     return console.EXIT_ERROR
@@ -182,10 +202,10 @@ def main(argv=None) -> int:
           class_domain.SchemaError) as error:
     console.print_error(str(error))
     return console.EXIT_VALIDATION_STOP
-  result = summary.read_summary(metadata_path)
-  if plan.no_test_reason and not result.submission:
-    # No BatchPrediction node, so no artifact says why: the runner does.
-    result.submission_note = plan.no_test_reason
+  # Without a BatchPrediction node no artifact says why there is no
+  # submission: the plan's reason does.
+  result = summary.read_summary(metadata_path,
+                                no_test_reason=plan.no_test_reason)
   print(result.format(config))
   print(f"  wall time          {time.time() - start:.0f} s")
   return console.EXIT_OK

@@ -3,13 +3,19 @@ the config.
 
 A runner builds it (`make_plan`), prints it (`DataPlan.lines`) and passes it
 to `create_pipeline`, which wires it into ImportExampleGen and TestExampleGen
-and looks at no folder itself. The plan holds:
+and looks at no folder itself. A local data root is listed here and only
+here, once per run (`list_data_root`): the image size, the Beam profile's
+input size and the pre-flight's file lists are all read from that one
+listing. The plan holds:
 
+* the image size: the flags', or the one `tfrecords-jpeg-<S>x<S>` folder of
+  the data root (of its newest span);
 * the spans read (`data.spans`, settings/spans.py);
 * where the eval split comes from: the `val` folder, or a hash holdout of
   `train` (`eval.split`);
 * whether the `test` folder is predicted, or why not (`predict.test_split`);
-* the local image folders the pre-flight checks;
+* the local image folders the pre-flight checks, each split folder's
+  entries, and the bytes of the `.tfrec` files read;
 * ImportExampleGen's input, output and range configs, and TestExampleGen's.
 
 A URI data root (gs://...) is looked at where the compiling machine can
@@ -19,8 +25,10 @@ its setting asks for it, and the plan's lines say which it assumed
 """
 
 import dataclasses
+import fnmatch
 import os
-from typing import List, Optional, Tuple
+import re
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from tfx.proto import example_gen_pb2
 
@@ -28,6 +36,78 @@ from settings import config as config_lib
 from settings import features
 from settings import object_store_splits
 from settings import spans
+
+# The folders a data root may hold: one per image size.
+_IMAGE_DIR = re.compile(r"tfrecords-jpeg-(\d+)x\1")
+
+
+class DataRootError(ValueError):
+  """The data root is missing, or cannot tell the image size."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataListing:
+  """One look at a local data root: the folders a run may read.
+
+  Attributes:
+    root: the data root.
+    entries: folder (relative to `root`; "" is the root) -> its entries,
+      name -> size in bytes (None for a folder). Only the folders a run can
+      read are listed: the root, its span folders, their image folders and
+      those folders' split folders; a URI or a missing root has none.
+  """
+  root: str
+  entries: Mapping[str, Mapping[str, Optional[int]]]
+
+  def folders(self, folder: str = "") -> List[str]:
+    """The subfolders of `folder` (relative to the root), sorted."""
+    return sorted(name for name, size in self.entries.get(folder, {}).items()
+                  if size is None)
+
+  def has_folder(self, folder: str) -> bool:
+    return folder in self.entries
+
+  def names(self, folder: str) -> List[str]:
+    """Every entry of a listed `folder`, sorted, as `os.listdir` names
+    them."""
+    return sorted(self.entries.get(folder, {}))
+
+  def file_bytes(self, folder: str,
+                 pattern: str = features.TFRECORD_PATTERN) -> int:
+    """The total size of the files of `folder` matching `pattern`."""
+    return sum(size for name, size in self.entries.get(folder, {}).items()
+               if size is not None and fnmatch.fnmatch(name, pattern))
+
+
+def _scan(folder: str) -> Dict[str, Optional[int]]:
+  with os.scandir(folder) as found:
+    return {entry.name: None if entry.is_dir() else entry.stat().st_size
+            for entry in found}
+
+
+def list_data_root(data_root: str) -> DataListing:
+  """Lists a local data root once: the root, its `span-<N>` folders, their
+  `tfrecords-jpeg-<S>x<S>` folders and those folders' split folders, each
+  folder once. Other folders (a download's extras) are not entered. A URI
+  or a missing root gives an empty listing.
+  """
+  entries = {}
+  if features.is_object_store(data_root) or not os.path.isdir(data_root):
+    return DataListing(data_root, entries)
+
+  def enter(folder: str, kind: str) -> None:
+    entries[folder] = _scan(os.path.join(data_root, folder))
+    for name in [n for n, size in entries[folder].items() if size is None]:
+      child = os.path.join(folder, name) if folder else name
+      if kind == "image":
+        enter(child, "split")
+      elif _IMAGE_DIR.fullmatch(name) and kind in ("root", "span"):
+        enter(child, "image")
+      elif kind == "root" and spans.span_number(name) is not None:
+        enter(child, "span")
+
+  enter("", "root")
+  return DataListing(data_root, entries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +126,10 @@ class DataPlan:
     ignored_folders: data root folders never read as a span.
     split_notes: for a URI data root, whether its optional splits were
       seen or assumed.
+    split_entries: (split folder, its entries) of each split folder of a
+      local `folders`, as listed.
+    input_bytes: the bytes of the `.tfrec` files in the split folders of a
+      local `folders` (what the Beam profile is chosen by).
   """
   data_root: str
   image_size: int
@@ -57,6 +141,15 @@ class DataPlan:
   folders: Tuple[str, ...]
   ignored_folders: Tuple[str, ...] = ()
   split_notes: Tuple[str, ...] = ()
+  split_entries: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+  input_bytes: int = 0
+
+  def entries_of(self, image_folder: str) -> Dict[str, List[str]]:
+    """The listed entries of each split folder of one of `folders`, by the
+    split folder's name (the pre-flight checks these, listing nothing)."""
+    return {os.path.basename(split): list(names)
+            for split, names in self.split_entries
+            if os.path.dirname(split) == image_folder}
 
   @property
   def predicts_test(self) -> bool:
@@ -103,77 +196,161 @@ class DataPlan:
     return lines
 
 
-def make_plan(data_root: str, config: config_lib.PipelineConfig) -> DataPlan:
-  """The plan of a run of `config` over `data_root`.
+def image_sizes_in(listing: DataListing, folder: str = "") -> List[int]:
+  """The sizes S of the `tfrecords-jpeg-<S>x<S>` folders in a listed
+  `folder` (relative to the data root)."""
+  return sorted(int(match.group(1)) for match in (
+      _IMAGE_DIR.fullmatch(name) for name in listing.folders(folder))
+                if match)
+
+
+def image_size_of(data_root: str,
+                  listing: Optional[DataListing] = None) -> int:
+  """The image size of the one `tfrecords-jpeg-<S>x<S>` folder in a local
+  `data_root` (in its newest span's folder, with spans).
+
+  Args:
+    data_root: the data root.
+    listing: its `list_data_root`; None lists it here.
 
   Raises:
+    DataRootError: the data root is missing, or holds none or several such
+      folders (naming them, and asking for --image-size).
+  """
+  listing = listing or list_data_root(data_root)
+  if not listing.has_folder(""):
+    raise DataRootError(f"data root {data_root} does not exist or is not a "
+                        "folder (--data-root)")
+  folder = ""
+  found_spans = spans.span_numbers(listing.folders(), data_root)
+  if found_spans:
+    # Spans: the newest one's folders name the size (settings/spans.py).
+    folder = spans.span_dir(found_spans[-1])
+  where = _join(data_root, folder)
+  sizes = image_sizes_in(listing, folder)
+  if not sizes:
+    raise DataRootError(
+        f"no tfrecords-jpeg-<S>x<S> folder in the data root {where}: "
+        "is --data-root the folder that holds them?")
+  if len(sizes) > 1:
+    raise DataRootError(
+        f"the data root {where} holds several image sizes: " +
+        ", ".join(features.image_dir_name(size) for size in sizes) +
+        "; choose one with --image-size " +
+        " or ".join(str(size) for size in sizes))
+  return sizes[0]
+
+
+def _join(root: str, relative: str) -> str:
+  return os.path.join(root, relative) if relative else root
+
+
+def make_plan(data_root: str, config: config_lib.PipelineConfig,
+              size_from_data: bool = False) -> DataPlan:
+  """The plan of a run of `config` over `data_root`, which is listed here
+  once (`list_data_root`).
+
+  Args:
+    data_root: the data root (a local folder or a URI).
+    config: the run's config.
+    size_from_data: take the image size from the local data root
+      (`image_size_of`) rather than from `config` (no flag gave it).
+
+  Raises:
+    DataRootError: `size_from_data` and the data root cannot tell the size.
     ValueError: "latest" spans of a local data root without span folders.
   """
-  selection = spans.resolve(data_root, config.data.spans)
+  listing = list_data_root(data_root)
   local = not features.is_object_store(data_root)
+  image_size = (image_size_of(data_root, listing) if size_from_data
+                else config.image_size)
+  found_spans = spans.span_numbers(listing.folders(), data_root)
+  selection = spans.parse_setting(config.data.spans)
+  if selection is None and found_spans:
+    selection = spans.SpanSelection()
   if (selection is not None and selection.latest and local
-      and not spans.spans_in(data_root)):
+      and not found_spans):
     raise ValueError(f"data.spans={config.data.spans}: no "
                      f"{spans.SPAN_DIR_PREFIX}<N> folder in {data_root}")
-  image_dir = features.image_dir_name(config.image_size)
-  newest = os.path.join(spans.newest_span_root(data_root, selection),
-                        image_dir)
+  image_dir = features.image_dir_name(image_size)
+  if selection is None:
+    newest_span = ""
+  elif selection.last is not None:
+    newest_span = spans.span_dir(selection.last)
+  elif found_spans:
+    newest_span = spans.span_dir(found_spans[-1])
+  else:
+    # Not looked at (a URI): the folder a span would be in; ExampleGen's
+    # check names it missing.
+    newest_span = f"{spans.SPAN_DIR_PREFIX}<N>"
+  newest_images = os.path.join(newest_span, image_dir)  # Relative.
+  newest = os.path.join(data_root, newest_images)
   if selection is None or selection.latest:
     folders = (newest,)
   else:
     folders = tuple(os.path.join(data_root, spans.span_dir(span), image_dir)
                     for span in range(selection.first, selection.last + 1))
-  if features.is_object_store(data_root):
+  if not local:
     # The newest span found by listing, where the store can be read.
     newest = object_store_splits.newest_image_folder(
-        data_root, config.image_size, selection) or newest
+        data_root, image_size, selection) or newest
   if config.eval.split != "auto":
     val_folder = config.eval.split == "val"
+  elif local:
+    val_folder = listing.has_folder(
+        os.path.join(newest_images, features.VAL_SPLIT_DIR))
   else:
-    val_folder = _has_folder(newest, features.VAL_SPLIT_DIR)
-  no_test_reason = _no_test_reason(newest, config.predict.test_split)
+    val_folder = object_store_splits.holds_records(
+        os.path.join(newest, features.VAL_SPLIT_DIR))
+  no_test_reason = _no_test_reason(listing, newest_images, newest,
+                                   config.predict.test_split)
   split_notes = ()
-  if features.is_object_store(data_root):
+  if not local:
     split_notes = tuple(object_store_splits.describe(
         data_root, val_folder, no_test_reason is None, config.eval.split,
         config.predict.test_split))
+  relative = [os.path.relpath(folder, data_root) for folder in folders]
   return DataPlan(
-      data_root=data_root, image_size=config.image_size,
+      data_root=data_root, image_size=image_size,
       spans_setting=config.data.spans, selection=selection,
       val_folder=val_folder, holdout_percent=config.eval.holdout_percent,
       no_test_reason=no_test_reason, folders=folders,
-      ignored_folders=tuple(spans.ignored_folders(data_root)),
-      split_notes=split_notes)
+      ignored_folders=tuple(spans.ignored_among(listing.folders(),
+                                                data_root)),
+      split_notes=split_notes,
+      split_entries=tuple(
+          (os.path.join(data_root, split), tuple(listing.names(split)))
+          for folder in relative for split in (
+              os.path.join(folder, name) for name in listing.folders(folder))),
+      input_bytes=sum(listing.file_bytes(os.path.join(folder, name))
+                      for folder in relative
+                      for name in listing.folders(folder)))
 
 
-def _has_folder(image_folder: str, directory: str) -> bool:
-  """Whether `<image_folder>/<directory>` exists (for a URI: holds
-  records, and False where it cannot be read; see the module docstring)."""
-  if features.is_object_store(image_folder):
-    return object_store_splits.holds_records(
-        os.path.join(image_folder, directory))
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf.io.gfile.isdir(os.path.join(image_folder, directory))
-
-
-def _no_test_reason(image_folder: str, setting: str) -> Optional[str]:
+def _no_test_reason(listing: DataListing, newest_images: str, newest: str,
+                    setting: str) -> Optional[str]:
   """Why the run does not predict the `test` folder; None when it does.
 
   `predict.test_split`: "on", "off", or "auto": looked up as the `val`
-  folder is. A `test` folder without `*.tfrec` files counts as none (a data
-  set converted with no test fraction, or emptied): TestExampleGen would
-  stop the run on it, and a missing folder only skips batch prediction.
+  folder is (`newest_images` in the listing, or the URI `newest`). A `test`
+  folder without `*.tfrec` files counts as none (a data set converted with
+  no test fraction, or emptied): TestExampleGen would stop the run on it,
+  and a missing folder only skips batch prediction.
   """
   if setting != "auto":
     return None if setting == "on" else "predict.test_split is off"
-  if not _has_folder(image_folder, features.TEST_SPLIT_DIR):
-    return "no test folder"
-  if features.is_object_store(image_folder):
+  if features.is_object_store(newest):
+    if not object_store_splits.holds_records(
+        os.path.join(newest, features.TEST_SPLIT_DIR)):
+      return "no test folder"
     return None
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(image_folder, features.TEST_SPLIT_DIR)
-  if not tf.io.gfile.glob(os.path.join(folder, features.TFRECORD_PATTERN)):
-    return f"the test folder {folder} has no {features.TFRECORD_PATTERN} files"
+  test = os.path.join(newest_images, features.TEST_SPLIT_DIR)
+  if not listing.has_folder(test):
+    return "no test folder"
+  if not any(fnmatch.fnmatch(name, features.TFRECORD_PATTERN)
+             for name in listing.names(test)):
+    return (f"the test folder {os.path.join(newest, features.TEST_SPLIT_DIR)}"
+            f" has no {features.TFRECORD_PATTERN} files")
   return None
 
 

@@ -45,7 +45,7 @@ KAGGLE_IMAGE_SIZES = (192, 224, 331, 512)
 # The data's image size when nothing else says it (the config's default, and
 # what tools/make_sample_data.py and tools/convert_images.py write): the
 # smallest Kaggle size. Tools that read data take the size from the data
-# root instead (pipeline/runner/flags.py `image_size_of`).
+# root instead (pipeline/data_plan.py `image_size_of`).
 DEFAULT_IMAGE_SIZE = KAGGLE_IMAGE_SIZES[0]
 
 # The Trainer's record next to the model it trains (in its `model_run`

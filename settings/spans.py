@@ -160,7 +160,14 @@ def ignored_folders(data_root: str) -> List[str]:
   SpanFolderError as `span_numbers`."""
   if features.is_object_store(data_root) or not os.path.isdir(data_root):
     return []
-  names = _folders(data_root, os.listdir, os.path.isdir)
+  return ignored_among(_folders(data_root, os.listdir, os.path.isdir),
+                       data_root)
+
+
+def ignored_among(names: Iterable[str], data_root: str = "") -> List[str]:
+  """`ignored_folders`'s rule on the folder names of `data_root`, for a
+  caller that has listed it already (pipeline/data_plan.py)."""
+  names = list(names)
   with_spans = bool(span_numbers(names, data_root))
   return sorted(name for name in names if span_number(name) is None and
                 (with_spans or name.startswith(SPAN_DIR_PREFIX)))

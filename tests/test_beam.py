@@ -361,14 +361,6 @@ def test_local_runs_in_process_on_few_cores_or_a_small_input():
   assert resolve(DATAFLOW, 0, 2, "dataflow") == ("dataflow", "")
 
 
-def test_files_bytes_sums_the_matching_files(tmp_path):
-  (tmp_path / "a.tfrec").write_bytes(b"x" * 10)
-  (tmp_path / "b.tfrec").write_bytes(b"x" * 5)
-  (tmp_path / "c.txt").write_bytes(b"x" * 100)
-  assert beam.files_bytes(str(tmp_path / "*.tfrec")) == 15
-  assert beam.files_bytes(str(tmp_path / "none" / "*.tfrec")) == 0
-
-
 def test_help_names_each_value_by_its_setting():
   """The flags store under prefixed names; --help must not show them."""
   parser = argparse.ArgumentParser()

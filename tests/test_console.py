@@ -87,7 +87,7 @@ def test_a_bad_data_root_prints_only_the_error_line(tmp_path):
   assert process.stdout == ""
   lines = process.stderr.splitlines(keepends=True)
   assert len(lines) == 1, process.stderr
-  # The image size is looked up in the data root first (pipeline/runner/flags.py).
+  # The image size is looked up in the data root first (pipeline/data_plan.py).
   assert lines[0] == (f"error: data root {missing} does not exist or is not "
                       "a folder (--data-root)\n")
 

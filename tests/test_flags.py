@@ -56,7 +56,7 @@ def test_image_size_any_positive_size_and_from_the_data_root(tmp_path):
   assert local_runner.config_from_args(args).image_size == 331
   # Several sizes and no flag: name them and ask.
   args = local_runner.parse_args(["--data-root", root])
-  with pytest.raises(flags.FlagError) as error:
+  with pytest.raises(data_plan.DataRootError) as error:
     local_runner.config_from_args(args)
   message = str(error.value)
   assert "tfrecords-jpeg-192x192" in message
@@ -71,7 +71,7 @@ def test_image_size_errors_name_the_data_root(tmp_path):
   for root, expected in ((str(empty), "no tfrecords-jpeg-<S>x<S> folder"),
                          (str(tmp_path / "missing"), "does not exist")):
     args = local_runner.parse_args(["--data-root", root])
-    with pytest.raises(flags.FlagError, match=expected) as error:
+    with pytest.raises(data_plan.DataRootError, match=expected) as error:
       local_runner.config_from_args(args)
     assert root in str(error.value)
 
@@ -123,11 +123,11 @@ def test_boolean_flags_keep_the_config_default_when_absent(tmp_path):
                           (["--no-class-weighting"], False)):
     args = local_runner.parse_args(["--data-root", root, *given])
     assert flags.config_from_args(
-        args, data_root=root).train.class_weighting is expected, given
+        args).train.class_weighting is expected, given
   # --set is applied after the flags.
   args = local_runner.parse_args(["--data-root", root, "--no-class-weighting",
                                   "--set", "train.class_weighting=true"])
-  assert flags.config_from_args(args, root).train.class_weighting is True
+  assert flags.config_from_args(args).train.class_weighting is True
 
 
 def _actions(runner):

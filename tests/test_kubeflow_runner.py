@@ -61,8 +61,11 @@ PROFILE_FLAGS = {
 # What each profile must put in every executor's arguments, written out
 # rather than recomputed so a wrong preset fails here.
 EXPECTED_BEAM_ARGS = {
+    # The pod's worker processes run the pod's interpreter: nothing to ship
+    # (pipeline/runner/beam.py, SAME_ENVIRONMENT_ARGS).
     "local": ["--direct_running_mode=multi_processing",
-              "--direct_num_workers=3"],
+              "--direct_num_workers=3",
+              "--sdk_container_image=this-python-environment"],
     # Beam's DirectRunner defaults: no arguments (pipeline/runner/beam.py).
     "in_memory": [],
     "dataflow": ["--runner=DataflowRunner", "--project=test-project",

@@ -154,10 +154,11 @@ def test_flag_and_image_size_from_the_newest_span(span_root):
   parser = argparse.ArgumentParser()
   flags.add_logical_flags(parser)
   args = parser.parse_args(["--spans", "1-2"])
-  config = flags.config_from_args(args, data_root=str(data_root))
-  assert config.image_size == SIZE
+  config = flags.config_from_args(args)
+  plan = data_plan.make_plan(str(data_root), config, size_from_data=True)
+  assert plan.image_size == SIZE
   assert config.data.spans == "1-2"
-  assert data_plan.make_plan(str(data_root), config).folders == tuple(
+  assert plan.folders == tuple(
       os.path.join(str(data_root), f"span-{n}", features.image_dir_name(SIZE))
       for n in (1, 2))
 
@@ -229,7 +230,6 @@ def test_a_span_number_with_leading_zeros_is_refused_with_tfx_s_name(
   expected = (f"span folder {tmp_path / 'span-02'}: ImportExampleGen reads "
               "it as span 2 and then looks for span-2, so rename it span-2")
   config = config_lib.PipelineConfig(image_size=SIZE)
-  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import span_resolution  # pylint: disable=g-import-not-at-top
   from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
@@ -242,7 +242,7 @@ def test_a_span_number_with_leading_zeros_is_refused_with_tfx_s_name(
       specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
           example_gen_pb2.Output())}
   for look_up in (lambda: data_plan.make_plan(str(tmp_path), config),
-                  lambda: flags.image_size_of(str(tmp_path)),
+                  lambda: data_plan.image_size_of(str(tmp_path)),
                   lambda: span_resolution.resolve_span_properties(compiled)):
     with pytest.raises(ValueError) as refused:
       look_up()

@@ -40,7 +40,7 @@ runtime.configure()  # Before TensorFlow is imported.
 import tensorflow as tf
 
 from settings import features
-from pipeline.runner import flags
+from pipeline import data_plan
 from pipeline.components import serving_model
 from pipeline.components.batch_inference import batch_predict
 from pipeline.components.batch_inference import predictions
@@ -171,7 +171,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
   args = parse_args(argv)
   try:
-    image_size = args.image_size or flags.image_size_of(args.data_root)
+    image_size = args.image_size or data_plan.image_size_of(args.data_root)
     files = find_test_files(args.data_root, image_size)
     model = serving_model.load_serving_model(
         args.model, [serving_model.SERVING_DEFAULT])

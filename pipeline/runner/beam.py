@@ -21,7 +21,6 @@ here). A profile that lacks a required setting raises
 profiles run, here and on a cluster.
 """
 
-import glob
 import os
 from typing import List, Optional, Tuple
 
@@ -208,11 +207,6 @@ def _spark_args(settings: BeamSettings) -> List[str]:
   return args + _environment_args("spark", settings, local_engine)
 
 
-def files_bytes(pattern: str) -> int:
-  """Total size of the files matching `pattern` (a local glob)."""
-  return sum(os.path.getsize(path) for path in glob.glob(pattern))
-
-
 def resolve_local_profile(profile: str, settings: BeamSettings,
                           input_bytes: int,
                           cpu_count: Optional[int] = None
@@ -230,7 +224,8 @@ def resolve_local_profile(profile: str, settings: BeamSettings,
   Args:
     profile: the profile asked for (`--beam-profile`).
     settings: the Beam settings (`--beam-workers` is read).
-    input_bytes: size of the TFRecords the pipeline reads.
+    input_bytes: size of the TFRecords the pipeline reads (the data
+      plan's `input_bytes`).
     cpu_count: cores of this machine; None: `os.cpu_count()`.
 
   Returns:

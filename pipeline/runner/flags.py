@@ -9,22 +9,14 @@ ignored. docs/configuration.md lists the flags and `--set`.
 """
 
 import argparse
-import os
-import re
-from typing import Callable, List, Optional, Sequence
+from typing import List
 
 from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
-from settings import spans
-
-# The folders a data root may hold: one per image size.
-_IMAGE_DIR = re.compile(r"tfrecords-jpeg-(\d+)x\1")
-
 
 class FlagError(ValueError):
-  """A logical flag has an unusable value, or the data root cannot tell the
-  image size."""
+  """A logical flag has an unusable value."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -148,46 +140,6 @@ def add_logical_flags(parser: argparse.ArgumentParser) -> None:
       "them")
 
 
-def image_sizes_in(data_root: str,
-                   list_dir: Callable[[str], Sequence[str]] = None
-                   ) -> List[int]:
-  """The sizes S of the `tfrecords-jpeg-<S>x<S>` folders in `data_root`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  list_dir = list_dir or tf.io.gfile.listdir
-  return sorted(int(match.group(1)) for match in (
-      _IMAGE_DIR.fullmatch(name.rstrip("/")) for name in list_dir(data_root))
-                if match)
-
-
-def image_size_of(data_root: str) -> int:
-  """The image size of the one `tfrecords-jpeg-<S>x<S>` folder in
-  `data_root`.
-
-  Raises:
-    FlagError: the data root is missing, or holds none or several such
-      folders (naming them, and asking for --image-size).
-  """
-  if not os.path.isdir(data_root):
-    raise FlagError(f"data root {data_root} does not exist or is not a "
-                    "folder (--data-root)")
-  found_spans = spans.spans_in(data_root)
-  if found_spans:
-    # Spans: the newest one's folders name the size (settings/spans.py).
-    data_root = os.path.join(data_root, spans.span_dir(found_spans[-1]))
-  sizes = image_sizes_in(data_root, os.listdir)
-  if not sizes:
-    raise FlagError(
-        f"no tfrecords-jpeg-<S>x<S> folder in the data root {data_root}: "
-        "is --data-root the folder that holds them?")
-  if len(sizes) > 1:
-    raise FlagError(
-        f"the data root {data_root} holds several image sizes: " +
-        ", ".join(features.image_dir_name(size) for size in sizes) +
-        "; choose one with --image-size " +
-        " or ".join(str(size) for size in sizes))
-  return sizes[0]
-
-
 def image_size_given(args: argparse.Namespace) -> bool:
   """Whether --image-size or --set image_size=... gives the image size."""
   return args.image_size is not None or any(
@@ -195,16 +147,16 @@ def image_size_given(args: argparse.Namespace) -> bool:
       for override in args.set)
 
 
-def config_from_args(args: argparse.Namespace,
-                     data_root: Optional[str] = None
-                     ) -> config_lib.PipelineConfig:
+def config_from_args(args: argparse.Namespace) -> config_lib.PipelineConfig:
   """The PipelineConfig the logical flags describe.
+
+  Without --image-size or --set image_size, the size is the config's
+  default: a runner takes the data's size from its data plan instead
+  (pipeline/data_plan.py `make_plan`, `size_from_data`), where the data
+  root is listed.
 
   Args:
     args: parsed flags of a parser that `add_logical_flags` built.
-    data_root: a local folder to take the image size from when neither
-      --image-size nor --set image_size gives it (`image_size_of`); None
-      keeps the config's default size.
 
   Raises:
     FlagError: naming the flag whose value is unusable.
@@ -212,8 +164,6 @@ def config_from_args(args: argparse.Namespace,
   changes = {}
   if args.image_size is not None:
     changes["image_size"] = args.image_size
-  elif data_root is not None and not image_size_given(args):
-    changes["image_size"] = image_size_of(data_root)
   if args.classes is not None:
     try:
       changes["class_names"] = tuple(features.load_class_names(args.classes))

@@ -249,13 +249,17 @@ def _trained_on_line(history: Optional[records.TrainingHistory]
 
 
 def read_summary(metadata_path: str,
-                 run_id: Optional[str] = None) -> RunSummary:
+                 run_id: Optional[str] = None,
+                 no_test_reason: Optional[str] = None) -> RunSummary:
   """Summarises one run recorded in the SQLite store at the path.
 
   Args:
     metadata_path: the run's metadata.sqlite.
     run_id: the pipeline run id; None: the newest run in the store (the one
       that just finished, as runs into one output directory do not overlap).
+    no_test_reason: why the run's data plan has no BatchPrediction node
+      (`DataPlan.no_test_reason`), the submission's note when no
+      predictions artifact gives one.
   """
   connection = metadata_store_pb2.ConnectionConfig()
   connection.sqlite.filename_uri = metadata_path
@@ -280,7 +284,7 @@ def read_summary(metadata_path: str,
   model_runs = [artifacts["model_run"] for node, artifacts in
                 sorted(outputs.items()) if "model_run" in artifacts]
   history = _training_history(model_runs[0] if model_runs else None)
-  submission = submission_note = None
+  submission, submission_note = None, no_test_reason
   if test_predictions is not None:
     properties = test_predictions.custom_properties
     if inference_executor.SUBMISSION_PROPERTY in properties:

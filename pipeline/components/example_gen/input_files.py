@@ -244,7 +244,8 @@ def _read_test_folder(path: str, report: DataCheckReport) -> None:
 def check_input_base(input_base: str,
                      split_patterns: Mapping[str, Union[str, Sequence[str]]],
                      read_test: bool = True,
-                     partition_feature: Optional[str] = None
+                     partition_feature: Optional[str] = None,
+                     listed: Optional[Mapping[str, Sequence[str]]] = None
                      ) -> DataCheckReport:
   """Checks the split folders ImportExampleGen will read under `input_base`.
 
@@ -259,6 +260,8 @@ def check_input_base(input_base: str,
     partition_feature: the feature ImportExampleGen's output config cuts
       the splits by a hash of (`partition_feature_name`), which every
       record of the split folders must then have; None when it has none.
+    listed: split folder -> its entries, as the caller listed them (the
+      runner's data plan); None: each split folder is listed here.
 
   Returns:
     The report, keyed by split folder relative to input_base.
@@ -283,7 +286,7 @@ def check_input_base(input_base: str,
       keys = report.test_records = []
     report.records[split_dir] = _check_split_folder(
         os.path.join(input_base, split_dir), file_pattern, report, keys,
-        partition_feature)
+        partition_feature, (listed or {}).get(split_dir))
   test_path = os.path.join(input_base, test_dir)
   if (read_test and report.test_records is None and
       tf.io.gfile.isdir(test_path)):
@@ -294,12 +297,13 @@ def check_input_base(input_base: str,
 def _check_split_folder(path: str, file_pattern: str,
                         report: DataCheckReport,
                         keys: Optional[List[Tuple[str, Optional[str]]]] = None,
-                        partition_feature: Optional[str] = None) -> int:
+                        partition_feature: Optional[str] = None,
+                        names: Optional[Sequence[str]] = None) -> int:
   """Counts one split folder's records into `report` (and their keys into
-  `keys`); returns the total."""
+  `keys`); returns the total. `names`: the folder's entries, if listed."""
   if not tf.io.gfile.isdir(path):
     raise DataCheckError(f"{path} does not exist")
-  names = sorted(tf.io.gfile.listdir(path))
+  names = sorted(tf.io.gfile.listdir(path) if names is None else names)
   data = [n for n in names if fnmatch.fnmatch(n, file_pattern)]
   report.skipped_files += [os.path.join(path, n) for n in names
                            if n not in data]
@@ -331,13 +335,17 @@ def kaggle_split_patterns(val_folder: bool = True) -> Dict[str, str]:
 
 def check_data_root(data_root: str, image_size: int,
                     read_test: bool = False,
-                    val_folder: bool = True) -> DataCheckReport:
+                    val_folder: bool = True,
+                    listed: Optional[Mapping[str, Sequence[str]]] = None
+                    ) -> DataCheckReport:
   """Checks the split folders of `data_root` for `image_size` images.
 
   The local pre-flight: the DAG runs `check_input_base` itself.
   `val_folder` False checks `train` only, and that each record has an `id`:
   evaluation holds out part of it by a hash of `id` (pipeline/data_plan.py
   `output_config`, whose `partition_feature_name` the DAG's check reads).
+  `listed`: as `check_input_base`'s (the runner's data plan lists the
+  folders).
 
   Raises:
     DataCheckError: with a message naming the folder or file at fault.
@@ -349,7 +357,8 @@ def check_data_root(data_root: str, image_size: int,
         f"{features.image_dir_name(image_size)}/{{train,val}}/*.tfrec")
   return check_input_base(
       directory, kaggle_split_patterns(val_folder), read_test=read_test,
-      partition_feature=None if val_folder else features.ID_KEY)
+      partition_feature=None if val_folder else features.ID_KEY,
+      listed=listed)
 
 
 def write_report(report: DataCheckReport, examples_uri: str) -> None:
