@@ -1,5 +1,6 @@
-"""The pipeline package: the custom components (pipeline/components/) and,
-above them, the DAG and what the runners share (docs/layout.md).
+"""The pipeline package: the custom components (pipeline/components/),
+above them the DAG (the top-level files), and above it what the runners
+share (pipeline/runner/) (docs/layout.md).
 
 This file only resolves `pipeline.<ArtifactType>` for Kubeflow's launcher.
 """

@@ -3,10 +3,11 @@ the config.
 
 A runner builds it (`make_plan`), prints it (`DataPlan.lines`) and passes it
 to `create_pipeline`, which wires it into ImportExampleGen and TestExampleGen
-and looks at no folder itself. A local data root is listed here and only
-here, once per run (`list_data_root`): the image size, the Beam profile's
-input size and the pre-flight's file lists are all read from that one
-listing. The plan holds:
+and looks at no folder itself. Before the DAG runs, a local data root is
+listed here and only here, each folder once (`list_data_root`): the image
+size, the spans, the optional splits, the Beam profile's input size and the
+pre-flight's file lists are all read from that one listing
+(tests/test_data_plan.py counts the listings). The plan holds:
 
 * the image size: the flags', or the one `tfrecords-jpeg-<S>x<S>` folder of
   the data root (of its newest span);
@@ -79,10 +80,20 @@ class DataListing:
                if size is not None and fnmatch.fnmatch(name, pattern))
 
 
+def _size(entry: os.DirEntry) -> Optional[int]:
+  """None for a folder, else the file's bytes (0 for a link to nothing:
+  the pre-flight names the file it cannot read)."""
+  if entry.is_dir():
+    return None
+  try:
+    return entry.stat().st_size
+  except OSError:
+    return 0
+
+
 def _scan(folder: str) -> Dict[str, Optional[int]]:
   with os.scandir(folder) as found:
-    return {entry.name: None if entry.is_dir() else entry.stat().st_size
-            for entry in found}
+    return {entry.name: _size(entry) for entry in found}
 
 
 def list_data_root(data_root: str) -> DataListing:

@@ -572,9 +572,12 @@ def test_env_settings_and_yaml_output(tmp_path, monkeypatch, capsys):
   assert trainer["image"] == IMAGE
   assert trainer["resources"]["accelerator"]["type"] == "TPU_V3"
   assert int(trainer["resources"]["accelerator"]["count"]) == 8
-  assert trainer["args"][-3:] == ["--runner=PortableRunner",
-                                  "--job_endpoint=beam-job-server:8099",
-                                  "--environment_type=LOOPBACK"]
+  # LOOPBACK's workers run this interpreter: no SDK to ship
+  # (pipeline/runner/beam.py, SAME_ENVIRONMENT_ARGS).
+  assert trainer["args"][-4:] == [
+      "--runner=PortableRunner", "--job_endpoint=beam-job-server:8099",
+      "--environment_type=LOOPBACK",
+      "--sdk_container_image=this-python-environment"]
   assert set(spec["root"]["dag"]["tasks"]) >= {"ImportExampleGen", "Trainer",
                                                "Pusher"}
   assert str(tmp_path) not in text and REPO_ROOT not in text
