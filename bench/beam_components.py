@@ -21,10 +21,20 @@ harness its workers) that the engine section separates from the work.
 """
 
 import argparse
+import json
 import os
 import sys
+import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+  sys.path.insert(0, REPO_ROOT)
+
+from pipeline.runner import beam as beam_settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline import data_plan  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from settings import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 # The components whose throughput the bench reports; the partial run runs
 # their upstream components too, since they need their outputs.
 MEASURED_NODES = ("StatisticsGen", "Transform")
@@ -33,7 +43,7 @@ MEASURED_NODES = ("StatisticsGen", "Transform")
 def direct_runner_args(workers: int):
   """DirectRunner with `workers` processes.
 
-  Written out here rather than taken from pipeline/runner/beam.py so that the
+  Written out here rather than taken from pipeline/beam.py so that the
   figure always means exactly this many worker processes.
   """
   return ["--direct_running_mode=multi_processing",
@@ -42,15 +52,14 @@ def direct_runner_args(workers: int):
 
 def job_server_args(job_endpoint: str, parallelism: int):
   """The `flink` profile's arguments for a running job server."""
-  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
-  return beam.beam_pipeline_args("flink", beam.BeamSettings(
+  return beam_settings.beam_pipeline_args("flink", beam_settings.BeamSettings(
       job_endpoint=job_endpoint, environment_type="LOOPBACK",
       parallelism=parallelism))
 
 
 def empty_job_seconds(beam_args) -> float:
   """Wall time of a one-element job: the per-job cost without the work."""
-  import time  # pylint: disable=g-import-not-at-top
+  # slow import: Beam (2 s); --help must not load it
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.options import pipeline_options  # pylint: disable=g-import-not-at-top
   started = time.perf_counter()
@@ -83,7 +92,6 @@ def main(argv=None) -> int:
                       help="with --job-endpoint: time a one-element job "
                       "and print {\"seconds\": ...}")
   args = parser.parse_args(argv)
-  from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # Before TensorFlow is imported, as the runners do.
   if args.job_endpoint:
     beam_args = job_server_args(args.job_endpoint, args.parallelism)
@@ -93,15 +101,13 @@ def main(argv=None) -> int:
     beam_args = direct_runner_args(args.beam_workers)
     where = f"with {args.beam_workers} DirectRunner worker(s)"
   if args.empty_job:
-    import json  # pylint: disable=g-import-not-at-top
     print(json.dumps({"seconds": empty_job_seconds(beam_args)}), flush=True)
     return 0
   if not (args.data_root and args.output_dir):
     parser.error("--data-root and --output-dir are needed")
 
+  # after setup: TFX and TensorFlow load after runtime.configure()
   from tfx.orchestration import pipeline as pipeline_py  # pylint: disable=g-import-not-at-top
-  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
-  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
   import local_runner  # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
@@ -122,5 +128,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, REPO_ROOT)
   sys.exit(main())

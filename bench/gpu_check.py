@@ -61,8 +61,12 @@ if REPO_ROOT not in sys.path:
 
 from bench import gpu_peak  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench import gpu_runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+from bench import input_path  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 from bench.report import Figure, Target  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline.runner import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from settings import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 MAX_CHECK_SECONDS = 480.0  # issue 15: under 8 minutes on one GPU
 FEEDS = ("tfrecord", "synthetic")
@@ -133,7 +137,6 @@ def check_figures(runs: Sequence[Dict[str, Any]],
 
 
 def main(argv=None) -> int:
-  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description=__doc__.split("\n\n")[0],
       formatter_class=flags.HelpFormatter)
@@ -171,19 +174,17 @@ def main(argv=None) -> int:
 
   started = datetime.datetime.now()
   wall_start = time.perf_counter()
-  from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # before TensorFlow is imported, as the runners do
+  # after setup: TensorFlow loads after runtime.configure()
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  from bench import input_path  # pylint: disable=g-import-not-at-top
   from modules import augmentation  # pylint: disable=g-import-not-at-top
   from modules import dataset  # pylint: disable=g-import-not-at-top
   from modules import model as model_lib  # pylint: disable=g-import-not-at-top
   from modules import schedules  # pylint: disable=g-import-not-at-top
   from modules import strategy as strategy_lib  # pylint: disable=g-import-not-at-top
   from modules import trainer  # pylint: disable=g-import-not-at-top
-  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
 
   gpus = tf.config.list_physical_devices("GPU")
   smi = gpu_peak.nvidia_smi_gpus()

@@ -18,6 +18,12 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
+
+from bench import input_path
+from settings import features
+from tools import make_sample_data
+
 # What every run in the record carries (tests/test_bench.py checks them).
 RUN_FIELDS = ("backbone", "feed", "jit_compile", "dtype_policy", "status",
               "global_batch_size",
@@ -33,10 +39,8 @@ def make_examples(work_dir: str, image_size: int, count: int, shards: int
   files are what ImportExampleGen writes from them (GZIP TFRecords under
   Split-train/), so `make_dataset` reads them as it reads the pipeline's.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  # after setup: TensorFlow loads after runtime.configure() (gpu_check.main)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tools import make_sample_data  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
 
   directory = os.path.join(work_dir, f"examples-{image_size}px-{count}",
                            "Split-train")
@@ -64,7 +68,6 @@ def make_examples(work_dir: str, image_size: int, count: int, shards: int
 
 def transform_graph(files: Sequence[str], config, work_dir: str) -> str:
   """The pipeline's `preprocessing_fn` analyzed on `files`; its folder."""
-  from bench import input_path  # pylint: disable=g-import-not-at-top
   output_dir = tempfile.mkdtemp(prefix="transform-", dir=work_dir)
   return input_path.build_transform_graph(
       files, config,
@@ -85,6 +88,7 @@ def forward_flops_per_image(model, input_size: int) -> float:
   normalisation, pooling, activations) count 0, so this is a slight
   underestimate; convolutions dominate these networks.
   """
+  # after setup: TensorFlow loads after runtime.configure() (gpu_check.main)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-import-not-at-top,g-direct-tensorflow-import
 
@@ -108,6 +112,7 @@ def forward_flops_per_image(model, input_size: int) -> float:
 
 def synthetic_dataset(global_batch: int, input_size: int, num_classes: int):
   """One random batch of pixels in [0, 255] and labels, repeated forever."""
+  # after setup: TensorFlow loads after runtime.configure() (gpu_check.main)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   images = tf.random.uniform([global_batch, input_size, input_size, 3], 0,
                              255, seed=1)
@@ -121,6 +126,7 @@ def train_run(backbone: str, feed: str, jit_compile: bool, config, strategy,
               flops_per_image: Optional[float], peak: Dict[str, Any]
               ) -> Dict[str, Any]:
   """Trains a fresh model for 1 warm-up + `epochs` epochs; its figures."""
+  # after setup: TensorFlow loads after runtime.configure() (gpu_check.main)
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from modules import augmentation  # pylint: disable=g-import-not-at-top

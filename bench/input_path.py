@@ -43,7 +43,18 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Sequence
 
+from google.protobuf import text_format
+import psutil
+from tensorflow_metadata.proto.v0 import schema_pb2
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+  sys.path.insert(0, REPO_ROOT)
+
+from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from settings import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from settings import features  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 VARIANTS = ("augmented", "decode_only", "model_flip_on_host", "notebook")
 
 
@@ -74,7 +85,6 @@ def measure_throughput(make_dataset: Callable, batch_size: int,
     time of this process, all threads): on a machine shared with other
     jobs the second moves less with their load than the first.
   """
-  import psutil  # pylint: disable=g-import-not-at-top
   process = psutil.Process()
   iterator = iter(make_dataset())
   start = time.perf_counter()
@@ -105,16 +115,13 @@ def build_transform_graph(examples_files: Sequence[str], config,
     `output_dir`, holding a Transform output (transform_fn/,
     transformed_metadata/) that `tft.TFTransformOutput` opens.
   """
+  # after setup: TensorFlow loads after runtime.configure() (main)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
-  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
-  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from tensorflow_transform.tf_metadata import dataset_metadata  # pylint: disable=g-import-not-at-top
   from tensorflow_transform.tf_metadata import metadata_io  # pylint: disable=g-import-not-at-top
-
   from modules import preprocessing  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
 
   schema = text_format.Parse(open(schema_file, encoding="utf-8").read(),
                              schema_pb2.Schema())
@@ -146,8 +153,8 @@ def build_transform_graph(examples_files: Sequence[str], config,
 
 def notebook_dataset(raw_files: Sequence[str], size: int, batch_size: int):
   """The Kaggle notebooks' input pipeline (no augmentation)."""
+  # after setup: TensorFlow loads after runtime.configure() (main)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
 
   def read_labeled_tfrecord(example):
     parsed = tf.io.parse_single_example(example, {
@@ -171,10 +178,10 @@ def run(examples_dir: str, raw_dir: str, image_size: int, transform_dir: str,
         input_sizes: Sequence[int], rounds: int, seconds: float,
         warmup_seconds: float, work_dir: str, schema_file: str) -> Dict:
   """Measures every variant at every input size; returns the results."""
+  # after setup: TensorFlow loads after runtime.configure() (main)
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from modules import augmentation  # pylint: disable=g-import-not-at-top
   from modules import dataset  # pylint: disable=g-import-not-at-top
-  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
 
   train_examples = sorted(glob.glob(os.path.join(examples_dir,
                                                  "Split-train", "*")))
@@ -282,7 +289,6 @@ def main(argv=None) -> int:
                       "(default: schema/schema.pbtxt)")
   parser.add_argument("--output", required=True, help="JSON file to write")
   args = parser.parse_args(argv)
-  from pipeline.runner import runtime  # pylint: disable=g-import-not-at-top
   runtime.configure()  # Before TensorFlow is imported, as the runners do.
   input_sizes = [int(s) or args.image_size
                  for s in args.input_sizes.split(",")]
@@ -295,5 +301,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, REPO_ROOT)
   sys.exit(main())

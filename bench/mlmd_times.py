@@ -10,6 +10,10 @@ holds the times of every run made into the same output directory.
 import dataclasses
 from typing import Dict, List, Sequence
 
+from ml_metadata import errors
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
 # MLMD's Execution.State values (ml_metadata/proto/metadata_store.proto).
 _STATE_NAMES = {0: "UNKNOWN", 1: "NEW", 2: "RUNNING", 3: "COMPLETE",
                 4: "FAILED", 5: "CACHED", 6: "CANCELED"}
@@ -39,8 +43,6 @@ class ComponentRun:
 
 def open_store(metadata_path: str):
   """A read-only MetadataStore on the SQLite file at `metadata_path`."""
-  from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
-  from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   connection = metadata_store_pb2.ConnectionConfig()
   connection.sqlite.filename_uri = metadata_path
   connection.sqlite.connection_mode = (
@@ -50,7 +52,6 @@ def open_store(metadata_path: str):
 
 def read_component_runs(store) -> List[ComponentRun]:
   """Every component execution in `store`, in start order."""
-  from ml_metadata import errors  # pylint: disable=g-import-not-at-top
   context_types = {t.id: t.name for t in store.get_context_types()}
   runs = []
   for execution in store.get_executions():

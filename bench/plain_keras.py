@@ -29,6 +29,12 @@ import threading
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+  sys.path.insert(0, REPO_ROOT)
+
+from settings import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
+from settings import features  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 RESULT_FILE = "plain_keras.json"
 
 
@@ -97,13 +103,11 @@ def main(argv=None) -> int:
                       help="training epochs")
   args = parser.parse_args(argv)
 
+  # slow import: TensorFlow (4 s); --help must not load it
   import keras  # pylint: disable=g-import-not-at-top
   from sklearn.metrics import f1_score  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   from modules import model as model_lib  # pylint: disable=g-import-not-at-top
-  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
-  from settings import features  # pylint: disable=g-import-not-at-top
 
   config = config_lib.PipelineConfig().replace(image_size=args.image_size,
                                                train__epochs=args.epochs)
@@ -231,5 +235,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.path.insert(0, REPO_ROOT)
   sys.exit(main())

@@ -36,17 +36,23 @@ Writes one JSON object of records (images) per second.
 """
 
 import argparse
+from concurrent import futures
 import glob
+import io
 import json
 import os
 import sys
 import time
 from typing import Dict, List
 
+import numpy as np
+from PIL import Image
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
+from modules import image_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
 from settings import features  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Images decoded for the decode limits (each measured once, after a warm-up).
@@ -62,7 +68,7 @@ def split_files(data_root: str, image_size: int, splits: List[str]
 
 
 def measure(files: List[str]) -> Dict[str, float]:
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  # slow import: TensorFlow (4 s); --help must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   records = 0
@@ -72,6 +78,7 @@ def measure(files: List[str]) -> Dict[str, float]:
   read_seconds = time.perf_counter() - start
   # The project's own reader (framing and CRC in Python) reads faster than
   # tf.data hands records over: the limit is the faster of the two.
+  # slow import: TensorFlow (4 s); --help must not load it
   from modules import record_reader  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   python_records = sum(1 for _ in record_reader.serialized_records(files, ""))
@@ -99,8 +106,6 @@ def measure(files: List[str]) -> Dict[str, float]:
     return len(images) / (time.perf_counter() - begin)
 
   def pil_rate() -> float:
-    import io  # pylint: disable=g-import-not-at-top
-    from PIL import Image  # pylint: disable=g-import-not-at-top
     begin = time.perf_counter()
     for encoded in images:
       image = Image.open(io.BytesIO(encoded))
@@ -124,10 +129,9 @@ def measure(files: List[str]) -> Dict[str, float]:
 def serving_rates(model_dir: str, transform_dir: str, files: List[str]
                   ) -> Dict[str, float]:
   """`serve` and `transform_only` images/s on `files` (module docstring)."""
-  from concurrent import futures  # pylint: disable=g-import-not-at-top
+  # slow import: TensorFlow (4 s); --help must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
-  from modules import image_facts  # pylint: disable=g-import-not-at-top
   from modules import record_reader  # pylint: disable=g-import-not-at-top
   from pipeline.components import serving_model  # pylint: disable=g-import-not-at-top
   from pipeline.components.batch_inference import batch_predict  # pylint: disable=g-import-not-at-top

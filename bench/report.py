@@ -21,6 +21,8 @@ import subprocess
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
+import psutil
+
 MET = "MET"
 MISSED = "MISSED"
 NOT_MEASURED = "NOT MEASURED"
@@ -242,7 +244,6 @@ def cpu_model() -> str:
 
 def machine_info() -> Dict[str, Any]:
   """Cores, memory and CPU of this machine, and its load when asked."""
-  import psutil  # pylint: disable=g-import-not-at-top
   return {
       "logical_cores": psutil.cpu_count(logical=True),
       "physical_cores": psutil.cpu_count(logical=False),

@@ -7,6 +7,8 @@ each size is `tools/make_sample_data.py`'s arguments and the epochs.
 import dataclasses
 from typing import Dict, Tuple
 
+from tools import make_sample_data
+
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
@@ -52,7 +54,6 @@ class Sizes:
 
   def split_counts(self) -> Dict[str, int]:
     """Train and val examples the generator writes for these sizes."""
-    from tools import make_sample_data  # pylint: disable=g-import-not-at-top
     counts = {}
     for split, fraction in (("train", 1.0), ("val", self.val_fraction)):
       counts[split] = len(make_sample_data.split_labels(

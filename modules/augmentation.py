@@ -86,6 +86,7 @@ def augmentation_layers(config: config_lib.TrainerSettings,
   """KerasCV's image layers the config switches on, each with its own seed
   (`layer_seed`; the flip is in the model, `RandomFlipLeftRight`, and
   MixUp / CutMix are `make_label_mixer`'s)."""
+  # after setup: KerasCV fixes its Keras on import; TF_USE_LEGACY_KERAS first
   import keras_cv  # pylint: disable=g-import-not-at-top
   augment = config.augment
   seed = lambda name: layer_seed(config.train.seed, name, start_batch)
@@ -129,6 +130,7 @@ def rand_augment(seed: Callable[[str], int]):
   Args:
     seed: the seed of a layer name (`layer_seed` of train.seed).
   """
+  # after setup: KerasCV fixes its Keras on import; TF_USE_LEGACY_KERAS first
   import keras_cv  # pylint: disable=g-import-not-at-top
   policy = lambda layer_seed_: keras_cv.layers.RandAugment.get_standard_policy(
       (0, 255), RAND_AUGMENT_MAGNITUDE, RAND_AUGMENT_MAGNITUDE_STDDEV,
@@ -196,6 +198,7 @@ def make_label_mixer(config: config_lib.TrainerSettings, start_batch: int = 0):
   augment = config.augment
   if not augment.mixes_labels:
     return None
+  # after setup: KerasCV fixes its Keras on import; TF_USE_LEGACY_KERAS first
   import keras_cv  # pylint: disable=g-import-not-at-top
   layers = []
   if augment.mixup_alpha:

@@ -111,6 +111,7 @@ class ProfileBuilder:
   def finish(self) -> Tuple[statistics_pb2.DatasetFeatureStatisticsList,
                             Dict[str, Any]]:
     """(statistics, record), as `profile_records` returns them."""
+    # slow import: TFDV (1 s); reading a profile must not load it
     import pandas as pd  # pylint: disable=g-import-not-at-top
     import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
     frame = pd.DataFrame(self._columns)

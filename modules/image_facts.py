@@ -31,6 +31,9 @@ import subprocess
 import sys
 from typing import Deque, Iterable, Iterator, List, Optional, Tuple
 
+from PIL import Image, ImageStat
+
+
 def image_digest(encoded: bytes) -> str:
   """The hash by which two records hold the same image (identical bytes):
   the data check's test ids and the validator's leakage check compare it."""
@@ -69,7 +72,6 @@ def _why(error: Exception) -> str:
 
 def measure(encoded: bytes) -> ImageFacts:
   """The facts of one encoded image (JPEG at 1/8 scale, others whole)."""
-  from PIL import Image, ImageStat  # pylint: disable=g-import-not-at-top
   try:
     image = Image.open(io.BytesIO(encoded))
   except Exception as error:  # pylint: disable=broad-except

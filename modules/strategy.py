@@ -17,6 +17,8 @@ from typing import Dict, List, Mapping, Optional
 from absl import logging
 import keras
 import tensorflow as tf
+# For `_multi_worker_strategy`: the bounded waits are class attributes.
+from tensorflow.python.distribute import collective_all_reduce_strategy as car  # pylint: disable=g-direct-tensorflow-import
 # For `_disconnect_from_cluster`: TF has no public way to undo
 # `tf.config.experimental_connect_to_cluster`.
 from tensorflow.python.eager import context as eager_context
@@ -189,7 +191,6 @@ def _multi_worker_strategy(task: ClusterTask, timeout_seconds: int
   `interval + retries x check timeout` seconds.
   """
   # pylint: disable=protected-access
-  from tensorflow.python.distribute import collective_all_reduce_strategy as car  # pylint: disable=g-import-not-at-top
   extended = car.CollectiveAllReduceExtended
   extended._check_health_initial_timeout = timeout_seconds
   extended._check_health_interval = 5

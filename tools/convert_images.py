@@ -114,6 +114,7 @@ class _Progress:
 
 def _write_shards(out_dir: str, records: Sequence[bytes], image_size: int,
                   shard_size: int) -> None:
+  # slow import: TensorFlow (4 s); --help must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   os.makedirs(out_dir)
   for index, start in enumerate(range(0, len(records), shard_size)):
@@ -165,6 +166,7 @@ def convert(image_root: str, output_root: str,
     raise ConversionError(f"{image_root}: no image files (no extension of "
                           "a format Pillow reads) in the class folders")
 
+  # slow import: TensorFlow (4 s), loaded before the progress clock starts
   import tensorflow as tf  # pylint: disable=g-import-not-at-top,unused-import
   result = Conversion(image_dir=image_dir, classes_file=classes_path,
                       class_names=names, counts={}, unreadable=[],

@@ -34,6 +34,8 @@ import sys
 import tempfile
 from typing import Dict, Iterator, Optional
 
+from absl import logging as absl_logging
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from pipeline.runner import runtime
@@ -68,7 +70,7 @@ class Evaluation:
   min_macro_f1: float
 
   def format(self) -> str:
-    # Imported here: it imports TFMA, which takes seconds.
+    # slow import: TFMA (10 s); only an evaluation needs it
     from pipeline.components import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
@@ -102,8 +104,7 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   Returns:
     Overall-slice metrics (macro F1 among them) and the threshold verdict.
   """
-  # Imported here: TFMA and TFX take seconds to import and only this needs
-  # them.
+  # slow import: TFMA and TFX (10 s); only an evaluation needs them
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
@@ -199,7 +200,6 @@ def _quiet_library_logs() -> Iterator[None]:
   absl's verbosity included (TensorFlow's SavedModel export re-applies
   that verbosity to the absl logger, so a level left at ERROR here would
   come back at a later save in the same process, and drop its warnings)."""
-  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
   verbosity = absl_logging.get_verbosity()
   levels = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
   absl_logging.set_verbosity(absl_logging.ERROR)

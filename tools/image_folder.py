@@ -14,6 +14,7 @@ import zlib
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 
 from settings import features
 
@@ -35,7 +36,6 @@ class Source:
 def image_extensions() -> Tuple[str, ...]:
   """The file extensions of every format Pillow reads (WebP, TIFF, AVIF,
   JPEG 2000... besides the model's JPEG, PNG, GIF and BMP), lower case."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   Image.init()
   return tuple(sorted(extension.lower() for extension, image_format in
                       Image.registered_extensions().items()

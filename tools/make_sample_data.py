@@ -95,6 +95,7 @@ def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
 
 def make_example(image_id: str, jpeg: bytes, label=None):
   """Builds a tf.train.Example with the Kaggle features."""
+  # slow import: TensorFlow (4 s); --help and bench/ must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   feature = {
       features.ID_KEY: tf.train.Feature(
@@ -124,6 +125,7 @@ def split_labels(num_classes: int, head_classes: int, head_count: int,
 def write_split(directory: str, split_dir: str, labels: Sequence[int],
                 image_size: int, labelled: bool, seed: int) -> int:
   """Writes one split as Kaggle-named shards; returns the example count."""
+  # slow import: TensorFlow (4 s); --help and bench/ must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(labels))

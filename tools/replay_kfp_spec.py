@@ -22,6 +22,7 @@ if __name__ == "__main__":
       __file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import kubeflow_runner
 from tools.kfp_replay.replayer import REPO_ROOT
 from tools.kfp_replay.replayer import ReplayResult
 from tools.kfp_replay.replayer import Replayer
@@ -56,7 +57,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       "its metadata store; the baseline tasks read earlier "
                       "pushes from the spec's --serving-dir, and a resolver "
                       "task, in a spec that has one, reads the ledger)")
-  import kubeflow_runner  # pylint: disable=g-import-not-at-top
   parser.add_argument("--image-project-dir",
                       default=kubeflow_runner.IMAGE_PROJECT_DIR,
                       help="where the image holds the project; mapped to "

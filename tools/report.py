@@ -35,6 +35,7 @@ def write_report(evaluation_dir: str, output_dir: str,
   Returns:
     The path of report.html.
   """
+  # slow import: TFMA (10 s); --help must not load it
   from pipeline.components.report import content  # pylint: disable=g-import-not-at-top
   from pipeline.components.report import render  # pylint: disable=g-import-not-at-top
   data = content.load_report_data(evaluation_dir, baseline_evaluation_dir,

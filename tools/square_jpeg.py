@@ -9,6 +9,8 @@ re-encoded (tools/convert_images.py's docstring says why).
 import io
 from typing import Tuple
 
+from PIL import Image, ImageOps, UnidentifiedImageError
+
 
 def to_jpeg(data: bytes, image_size: int, quality: int) -> Tuple[bytes, bool]:
   """An S x S RGB JPEG of the encoded image `data`; (bytes, re-encoded).
@@ -16,7 +18,6 @@ def to_jpeg(data: bytes, image_size: int, quality: int) -> Tuple[bytes, bool]:
   Raises:
     Exception: whatever PIL raises for a file it cannot decode.
   """
-  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
   image = Image.open(io.BytesIO(data))
   image.load()  # Decodes every byte: truncated files fail here.
   orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation.
@@ -41,7 +42,6 @@ def to_jpeg(data: bytes, image_size: int, quality: int) -> Tuple[bytes, bool]:
 
 def why_unreadable(error: Exception) -> str:
   """A short reason for an unreadable file."""
-  from PIL import UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   if isinstance(error, UnidentifiedImageError):
     return "not an image PIL can decode (empty, corrupt or unknown format)"
   return f"{type(error).__name__}: {error}"

@@ -63,7 +63,7 @@ def main(argv=None) -> int:
   except flags.FlagError as error:
     print(f"error: {error}", file=sys.stderr)
     return 2
-  # Imported here: TFX and TensorFlow take seconds, and --help needs neither.
+  # slow import: TFX and TensorFlow (10 s); --help must not load them
   from tfx.components.trainer import fn_args_utils
   from modules import trainer
   # Each epoch's line on the terminal, as in a pipeline run.

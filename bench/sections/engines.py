@@ -13,6 +13,8 @@ of each component's time.
 import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -21,6 +23,7 @@ from bench import steps
 from bench.report import Figure
 from bench.sections import beam_workers
 from bench.sizes import Sizes
+from tools import beam_jobs
 
 # Flink parallelisms of the section.
 ENGINE_PARALLELISMS = (1, 2)
@@ -32,8 +35,6 @@ def start_flink_job_server(jar: str, log_path: str):
   The seconds run from `java -jar` to the job service accepting
   connections; None for the process if it did not come up in 3 minutes.
   """
-  import socket  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
   with socket.socket() as probe:
     probe.bind(("localhost", 0))
     port = probe.getsockname()[1]
@@ -57,8 +58,6 @@ def start_flink_job_server(jar: str, log_path: str):
 def run(sizes: Sizes, data_192: str, work_dir: str, figures: List[Figure],
         details: Dict[str, Any]) -> None:
   """Section engines: the Beam data components on Flink against Direct."""
-  import subprocess  # pylint: disable=g-import-not-at-top
-  from tools import beam_jobs  # pylint: disable=g-import-not-at-top
   examples = beam_workers.beam_examples(sizes)
   logs = os.path.join(work_dir, "logs")
   fetch = subprocess.run(["make", "--no-print-directory", "beam-jobs"],

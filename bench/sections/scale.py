@@ -26,6 +26,7 @@ from bench import steps
 from bench.report import Figure, Target
 from bench.sections import e2e
 from bench.sizes import Sizes
+from tools import make_sample_data
 
 MAX_OUTSIDE_SECONDS = 45.0
 MIN_SHARE_OF_LIMIT = 0.5
@@ -67,7 +68,6 @@ def scaled_args(sizes: Sizes, fraction: float) -> Dict[str, Any]:
 def make_scaled_data(work_dir: str, sizes: Sizes, fraction: float
                      ) -> Tuple[str, Dict[str, int]]:
   """Generates (or reuses) one size; returns (data root, examples/split)."""
-  from tools import make_sample_data  # pylint: disable=g-import-not-at-top
   args = scaled_args(sizes, fraction)
   counts = {
       split: len(make_sample_data.split_labels(

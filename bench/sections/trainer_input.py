@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 from bench import steps
 from bench.report import Figure, Target
 from bench.sizes import Sizes
+from settings import features
 
 MAX_AUGMENTATION_OVERHEAD_PERCENT = 25.0
 
@@ -26,7 +27,6 @@ def run(sizes: Sizes, data_roots: Dict[str, str], outputs: Dict[str, str],
         work_dir: str, figures: List[Figure],
         details: Dict[str, Any]) -> None:
   """Section input: Trainer input pipeline against the notebooks'."""
-  from settings import features  # pylint: disable=g-import-not-at-top
   for size in ("192", "512"):
     root = os.path.join(outputs[size], "pipeline_root")
     examples = steps.latest_dir(os.path.join(root, "ImportExampleGen",

@@ -35,6 +35,7 @@ import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
+from tools import check_image
 from tools.kfp_replay import driver_tasks
 from tools.kfp_replay.ledger import LEDGER_FILE
 from tools.kfp_replay.ledger import Ledger
@@ -76,7 +77,6 @@ def image_environment(project_dir: str, image_project_dir: str,
                       dockerfile: str) -> Dict[str, str]:
   """The Dockerfile's ENV settings, with the image's project folder mapped
   to `project_dir`."""
-  from tools import check_image  # pylint: disable=g-import-not-at-top
   env = {}
   for keyword, rest in check_image.dockerfile_instructions(dockerfile):
     if keyword == "ENV":
