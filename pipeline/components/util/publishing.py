@@ -19,7 +19,7 @@ from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from pipeline.components.pusher import claims as claims_lib
+from pipeline.components.util import claims as claims_lib
 from settings import features
 
 RECORD_FILE = "push_record.json"

@@ -38,8 +38,8 @@ import tensorflow as tf
 from modules import image_facts
 from modules import record_reader
 from settings import features
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import serving_model
+from pipeline.components.util import predictions as predictions_lib
 
 SkippedRecord = predictions_lib.SkippedRecord
 DEFAULT_BATCH_SIZE = 64

@@ -93,7 +93,7 @@ def custom_validation_config(
     raise ValueError(
         f"{view.num_classes} classes: TFDV's rank histogram of the label "
         f"keeps {MAX_CLASSES} values, so the class balance rules "
-        "(pipeline/components/class_balance.py) cannot see every class")
+        "(pipeline/components/util/class_balance.py) cannot see every class")
   config = custom_validation_config_pb2.CustomValidationConfig()
   validation = config.feature_validations.add()
   validation.feature_path.step.append(features.LABEL_KEY)
