@@ -202,7 +202,7 @@ def build_pipeline(args: argparse.Namespace):
   from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
   from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline.components import example_validator_executor  # pylint: disable=g-import-not-at-top
+  from pipeline.components.example_validator import executor as example_validator_executor  # pylint: disable=g-import-not-at-top
 
   check_deployment_flags(args)
   config, plan = config_and_plan(args)
@@ -232,7 +232,7 @@ def build_pipeline(args: argparse.Namespace):
       beam_pipeline_args=beam_args,
       vertex_training=vertex_args)
   # TFX 1.16's V2 compiler refuses ExampleValidator's config as TFX passes
-  # it (pipeline/components/example_validator_executor.py).
+  # it (pipeline/components/example_validator/executor.py).
   example_validator_executor.for_kubeflow_v2(
       next(node for node in dag.components
            if node.id == pipeline_lib.EXAMPLE_VALIDATOR_ID),

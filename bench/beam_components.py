@@ -43,7 +43,7 @@ MEASURED_NODES = ("StatisticsGen", "Transform")
 def direct_runner_args(workers: int):
   """DirectRunner with `workers` processes.
 
-  Written out here rather than taken from pipeline/beam.py so that the
+  Written out here rather than taken from pipeline/runner/beam.py so that the
   figure always means exactly this many worker processes.
   """
   return ["--direct_running_mode=multi_processing",

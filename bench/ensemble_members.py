@@ -30,9 +30,9 @@ runtime.configure()  # Before TensorFlow is imported.
 import numpy as np
 from sklearn import metrics
 
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import batch_predict
-from pipeline.components.batch_inference import predictions
+from pipeline.components.util import serving_model
+from pipeline.components.util import batch_predict
+from pipeline.components.util import predictions
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 

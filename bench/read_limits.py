@@ -133,8 +133,8 @@ def serving_rates(model_dir: str, transform_dir: str, files: List[str]
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from modules import record_reader  # pylint: disable=g-import-not-at-top
-  from pipeline.components import serving_model  # pylint: disable=g-import-not-at-top
-  from pipeline.components.batch_inference import batch_predict  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import serving_model  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import batch_predict  # pylint: disable=g-import-not-at-top
   records = list(record_reader.serialized_records(files))
   # predict_files' batches: 64 records each.
   batches = [records[i:i + 64] for i in range(0, len(records), 64)]

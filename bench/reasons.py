@@ -28,7 +28,7 @@ _CHECK_AND_COPY = ("our data check reads every record with its checksums "
 _SERVING = ("serving_default on each batch, one batch per core: the "
             "Transform graph's parse, decode and resize "
             "(modules/preprocessing.py) and the model "
-            "(pipeline/components/batch_inference/batch_predict.py)")
+            "(pipeline/components/util/batch_predict.py)")
 _MODEL_LOAD = ("the SavedModel's load "
                "(tensorflow/python/saved_model/load.py)")
 # Where each node's time goes: (its time at 0 images, its time per image).

@@ -23,7 +23,7 @@ Used from the EvalConfig as
 `MetricConfig(class_name="MacroF1", module="modules.metrics",
 config='{"num_classes": N}')`.
 
-pipeline/components/evaluation_reader.py (`load_evaluation`) reads these metrics
+pipeline/components/util/evaluation_reader.py (`load_evaluation`) reads these metrics
 back from the Evaluator's output, the per-class ones by their sub-key
 (`Evaluation.per_class`), for the Report component
 (pipeline/components/report/, which `tools/report.py` also runs), the

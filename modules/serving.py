@@ -3,7 +3,7 @@
 Two signatures apply the Transform graph themselves: `serving_default`
 (serialized tf.Examples) and `serving_image_bytes` (JPEG or PNG bytes); both
 output `probabilities`, `class_index` and `class_name`. The class names are
-a variable, which tools read back (pipeline/components/serving_model.py).
+a variable, which tools read back (pipeline/components/util/serving_model.py).
 
 Every model the project writes (the Trainer's, a warm-started one, the
 Tuner's best, tools/ensemble.py's ensembles) is saved by `save_servable`,

@@ -52,8 +52,8 @@ from pipeline import ensemble_dag
 from settings import features
 from pipeline.components.baseline import component as baseline_lib
 from pipeline.components.batch_inference import component as inference_lib
-from pipeline.components import class_balance
-from pipeline.components import example_validator_executor
+from pipeline.components.util import class_balance
+from pipeline.components.example_validator import executor as example_validator_executor
 from pipeline.components.image_validator import component as image_validator_lib
 from pipeline.components.evaluator import component as evaluator_lib
 from pipeline.components.litert import component as litert_lib
@@ -172,7 +172,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"]).with_id(
             PREVIOUS_MODEL_ID)
   # TFX's own ExampleValidator: the schema, and the class balance rules as
-  # TFDV SQL on the label's statistics (pipeline/components/class_balance.py).
+  # TFDV SQL on the label's statistics (components/util/class_balance.py).
   example_validator = example_validator_lib.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"],

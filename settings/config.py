@@ -15,7 +15,7 @@ property, read back with `<View>.from_custom_config`:
 | Trainer | `TrainerSettings` | `trainer_settings()` |
 | Tuner | `TunerSettings` | `tuner_settings()` |
 | SchemaGen | `SchemaSettings` | `schema_settings()` |
-| ExampleValidator (TFX's) | `ExampleValidatorSettings` | `example_validator_settings()`, as TFDV SQL rules (pipeline/components/class_balance.py) |
+| ExampleValidator (TFX's) | `ExampleValidatorSettings` | `example_validator_settings()`, as TFDV SQL rules (pipeline/components/util/class_balance.py) |
 | ImageValidator | `ImageValidatorSettings` | `image_validator_settings()` |
 | EvalInference, BatchPrediction | `InferenceSettings` | `inference_settings()` |
 | Evaluator | `GateSettings` | `gate_settings()` |
@@ -158,7 +158,7 @@ class SchemaSettings(_DictConvertible):
 class ExampleValidatorSettings(_DictConvertible):
   """What TFX's ExampleValidator checks beyond the schema
   (`example_validator_settings()`): the class balance rules, which
-  pipeline/components/class_balance.py turns into its
+  pipeline/components/util/class_balance.py turns into its
   `custom_validation_config`. TFX's component takes no custom_config, so
   this view is read when the DAG is built, not by an executor.
 

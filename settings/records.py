@@ -11,7 +11,7 @@ one component and read by several, named below:
 * `GateRecord` (`gate.json` in the Evaluator's ModelEvaluation): the
   gate's verdict and the measurements it rests on, written by the
   Evaluator (pipeline/components/evaluator/gate.py); read through
-  pipeline/components/evaluation_reader.py by the Pusher's record, the Report,
+  pipeline/components/util/evaluation_reader.py by the Pusher's record, the Report,
   the model card and the run summary.
 * `LiteEvaluation` (`lite_evaluation.json` in LiteRTExport's LiteModel):
   written by LiteRTExport (pipeline/components/litert/); read by
@@ -25,9 +25,9 @@ it is read, at once. A key the dataclass does not know is an error; a
 field missing from an older record takes its default.
 
 The other JSON files live beside the code that writes them: the push record
-(`push_record.json`, pipeline/components/pusher/publishing.py), ExampleGen's
+(`push_record.json`, pipeline/components/util/publishing.py), ExampleGen's
 `data_check.json` (pipeline/components/example_gen/input_files.py), the
-ensemble's ledger (`ensemble.json`, pipeline/components/ensemble_servable.py),
+ensemble's ledger (`ensemble.json`, pipeline/components/util/ensemble_servable.py),
 the data profile's `label_counts.json` (modules/data_profile.py);
 `label_space.json` and `no_baseline.json` are named in settings/features.py.
 """

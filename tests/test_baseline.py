@@ -21,8 +21,8 @@ from settings import features
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.baseline import push_records
 from pipeline.components.batch_inference import eval_executor
-from pipeline.components.pusher import blessing as blessing_lib
-from pipeline.components.pusher import publishing
+from pipeline.components.util import blessing as blessing_lib
+from pipeline.components.util import publishing
 
 CLASSES = ("daisy", "rose", "tulip")
 FINGERPRINT = features.label_space_fingerprint(CLASSES)

@@ -17,12 +17,12 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from pipeline.components import custom_config
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import batch_predict
-from pipeline.components.batch_inference import component
+from pipeline.components.util import custom_config
+from pipeline.components.util import serving_model
+from pipeline.components.util import batch_predict
 from pipeline.components.batch_inference import executor
-from pipeline.components.batch_inference import predictions
+from pipeline.components.util import artifact_types
+from pipeline.components.util import predictions
 from settings import config as config_lib
 from settings import features
 from tools import make_sample_data
@@ -194,7 +194,7 @@ def _run_batch_prediction(model_dir, files, folder, batch_size):
     shutil.copy(path, split)
   model = standard_artifacts.Model()
   model.uri = os.path.dirname(model_dir)
-  output = component.Predictions()
+  output = artifact_types.Predictions()
   output.uri = os.path.join(folder, "predictions")
   executor.Executor().Do(
       {executor.EXAMPLES_KEY: [examples], executor.MODEL_KEY: [model]},

@@ -19,11 +19,11 @@ import pytest
 import tensorflow as tf
 
 from modules import metrics
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from settings import features
-from pipeline.components.batch_inference import predictions
+from pipeline.components.util import predictions
 from modules import bootstrap
-from pipeline.components.report import model_card
+from pipeline.components.util import model_card
 from pipeline.components.report import render
 # The session run's folders, found as the other end-to-end tests find them.
 from test_pipeline_e2e import _latest  # pylint: disable=g-bad-import-order

@@ -175,7 +175,7 @@ def test_flink_macro_f1_equals_the_direct_runners(flink_run, tmp_path):
   from tfx.types import standard_component_specs as specs  # pylint: disable=g-import-not-at-top
   from tfx.utils import proto_utils  # pylint: disable=g-import-not-at-top
   from settings import features  # pylint: disable=g-import-not-at-top
-  from pipeline.components import evaluation_reader as evaluation  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import evaluation_reader as evaluation  # pylint: disable=g-import-not-at-top
   out = flink_run["output_dir"]
   flink_evaluation = _latest(out, "Evaluator", "evaluation")
   # The config the Flink Evaluator ran with, as TFMA recorded it.

@@ -86,7 +86,7 @@ def test_example_validator_gets_the_balance_rules_only():
   """TFX's ExampleValidator receives the class count and the two balance
   thresholds: an image or drift setting cannot re-validate the statistics;
   a threshold changes the SQL rule TFDV runs."""
-  from pipeline.components import class_balance  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import class_balance  # pylint: disable=g-import-not-at-top
   base = config_lib.PipelineConfig()
   assert base.example_validator_settings() == {
       "num_classes": 104, "max_imbalance_ratio": 3.0,

@@ -25,7 +25,7 @@ import os
 import pytest
 
 from conftest import run_local_pipeline
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from settings import features
 from pipeline.runner import summary as summary_lib
 from tools import make_sample_data

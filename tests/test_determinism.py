@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import run_local_pipeline
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import predictions as predictions_lib
 from settings import features
 
 pytestmark = pytest.mark.slow

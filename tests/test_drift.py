@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from modules import data_profile
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline.runner import overrides
 from settings import config as config_lib
 from pipeline import data_plan

@@ -207,8 +207,8 @@ def _ledger():
 
 
 def test_the_card_and_the_push_record_read_the_ledger(tmp_path):
-  from pipeline.components import ensemble_servable  # pylint: disable=g-import-not-at-top
-  from pipeline.components.report import ensemble_section  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import ensemble_servable  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import ensemble_section  # pylint: disable=g-import-not-at-top
   ensemble_servable.write_ledger(str(tmp_path), _ledger())
   entry = ensemble_servable.push_record_entry(str(tmp_path))
   assert entry["members"] == [

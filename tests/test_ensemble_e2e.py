@@ -80,8 +80,8 @@ def _split_files(output_dir, split):
 
 def _predict(model_dir, files):
   # Imported here: TensorFlow loads only once the runs are done.
-  from pipeline.components import serving_model  # pylint: disable=g-import-not-at-top
-  from pipeline.components.batch_inference import batch_predict  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import serving_model  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import batch_predict  # pylint: disable=g-import-not-at-top
   result, skipped = batch_predict.predict_files(
       serving_model.load_serving_model(model_dir), files)
   assert not skipped
@@ -119,7 +119,7 @@ def test_pushed_probabilities_are_the_members_weighted_average(runs, version):
     np.testing.assert_array_equal(p.ids, ensemble.ids)
   np.testing.assert_allclose(ensemble.probabilities, expected, atol=1e-5)
   # The gate's macro F1 is scikit-learn's on those probabilities.
-  from pipeline.components import evaluation_reader as evaluation  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import evaluation_reader as evaluation  # pylint: disable=g-import-not-at-top
   result = evaluation.load_evaluation(record["evaluation"])
   gated = result.metrics[evaluation.CANDIDATE]["macro_f1"]
   assert gated == pytest.approx(sklearn_metrics.f1_score(
@@ -190,7 +190,7 @@ def test_adding_a_member_retrains_only_that_member(runs):
       "simple_cnn", "simple_cnn_24", "simple_cnn_32_e2"]
   # Gated against the served model of the class list: the first run's
   # ensemble, with the change measured.
-  from pipeline.components import evaluation_reader as evaluation  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import evaluation_reader as evaluation  # pylint: disable=g-import-not-at-top
   second = evaluation.load_evaluation(record["evaluation"])
   assert second.has_baseline
   first_model = runs["first_pushed"][0][1]["model"]["uri"]

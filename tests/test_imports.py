@@ -7,7 +7,11 @@ The folders are the layers, bottom to top (docs/layout.md draws the map):
 1. modules/: model and Transform code (what runs inside the Trainer, the
    Tuner and Transform). The Trainer's and Transform's processes load only
    layers 0-1.
-2. pipeline/components/: the custom components and what they share.
+2. pipeline/components/: the custom components, one package each, and
+   what they share (pipeline/components/util/). A component package
+   imports its own modules and util/, never another component's
+   (`test_no_component_imports_another`): components talk through
+   artifacts, as TFX's do.
 3. pipeline/ (its top-level files): the DAG and the data plan it is given.
 4. pipeline/runner/: what the runners share beside the DAG (flags, Beam
    profiles, the summary, the console, the run lock).
@@ -178,6 +182,74 @@ def test_downward_and_same_layer_imports_pass(tmp_path):
                                              "modules/model.py")] == [
                                                  "settings/config.py",
                                                  "settings/features.py"]
+
+
+COMPONENTS = "pipeline/components"
+# The package every component may import: what components share.
+SHARED_PACKAGE = "util"
+
+
+def _component_of(relpath: str) -> Optional[str]:
+  """The component package (`pusher`, `util`...) a file belongs to; "" for
+  a file at the top of pipeline/components/; None outside it."""
+  if not relpath.startswith(COMPONENTS + "/"):
+    return None
+  rest = relpath[len(COMPONENTS) + 1:]
+  return rest.split("/", 1)[0] if "/" in rest else ""
+
+
+def component_violations(root: str) -> List[str]:
+  """Every import of one component package by a file of another, as
+  readable lines. A component may import util/ and its own package; util/
+  and the top of pipeline/components/ import no component at all."""
+  problems = []
+  for relpath in project_files(root):
+    own = _component_of(relpath)
+    if own is None:
+      continue
+    for line, imported in imported_files(root, relpath):
+      other = _component_of(imported)
+      if other and other not in (own, SHARED_PACKAGE):
+        problems.append(f"{relpath}:{line} imports {imported}: components "
+                        f"share artifacts and {COMPONENTS}/{SHARED_PACKAGE}/, "
+                        "not each other's modules")
+  return problems
+
+
+def test_no_component_imports_another():
+  assert component_violations(ROOT) == []
+
+
+@pytest.mark.parametrize("relpath,source", [
+    ("pipeline/components/report/executor.py",
+     "from pipeline.components.pusher import executor\n"),
+    ("pipeline/components/report/executor.py",
+     "import pipeline.components.pusher.executor\n"),
+    ("pipeline/components/report/executor.py",
+     "def f():\n  from pipeline.components.pusher import executor\n"),
+    ("pipeline/components/report/executor.py",
+     "from ..pusher import executor\n"),
+    ("pipeline/components/util/shared.py",
+     "from pipeline.components.report import executor\n"),
+])
+def test_a_component_importing_another_is_reported(tmp_path, relpath, source):
+  for path in ("pipeline/__init__.py", "pipeline/components/__init__.py",
+               "pipeline/components/util/__init__.py",
+               "pipeline/components/util/shared.py",
+               "pipeline/components/pusher/__init__.py",
+               "pipeline/components/pusher/executor.py",
+               "pipeline/components/report/__init__.py",
+               "pipeline/components/report/content.py",
+               "pipeline/components/report/executor.py"):
+    _write(tmp_path, path, "")
+  # Its own package and util/ are allowed.
+  _write(tmp_path, "pipeline/components/report/executor.py",
+         "from pipeline.components.report import content\n"
+         "from pipeline.components.util import shared\n")
+  assert component_violations(str(tmp_path)) == []
+  _write(tmp_path, relpath, source)
+  found = component_violations(str(tmp_path))
+  assert found and all(line.startswith(relpath) for line in found), found
 
 
 def _top_folder(relpath: str) -> str:

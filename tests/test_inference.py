@@ -22,7 +22,7 @@ import tensorflow as tf
 from settings import config as config_lib
 from settings import features
 from tools import ensemble
-from pipeline.components import serving_model as inference_lib
+from pipeline.components.util import serving_model as inference_lib
 from tools import make_sample_data
 from tools import predict
 from tools import submission

@@ -17,6 +17,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
 from pipeline.components.example_gen import input_files
+from pipeline.components.util import data_check
 from settings import features
 from pipeline import data_plan
 from pipeline.components.example_gen import component as example_gen_component
@@ -134,7 +135,7 @@ def test_empty_shard_and_stray_files_are_counted_and_named(data_root,
   # The DAG's check writes the same findings, and the test ids and image
   # hashes, beside ImportExampleGen's output.
   examples = _run_example_gen(base, tmp_path / "examples")
-  written = input_files.read_report(examples.uri)
+  written = data_check.read_report(examples.uri)
   assert written["warnings"] == report.warnings()
   assert written["records"] == {"train": 104, "val": 104}
   assert written["file_records"][str(base / "val" / "07-192x192-0.tfrec")] \

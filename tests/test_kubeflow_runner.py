@@ -240,7 +240,7 @@ def test_example_validator_task_carries_the_balance_rules_as_json(compiled):
   JSON text, which the task's executor (TFX's, behind the guard) parses."""
   from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
   from tensorflow_data_validation.anomalies.proto import custom_validation_config_pb2  # pylint: disable=g-import-not-at-top
-  from pipeline.components import class_balance  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import class_balance  # pylint: disable=g-import-not-at-top
   _, parsed, _ = compiled["local"]
   [task] = [task for name, task in
             parsed["pipelineSpec"]["root"]["dag"]["tasks"].items()
@@ -255,7 +255,7 @@ def test_example_validator_task_carries_the_balance_rules_as_json(compiled):
   [container] = [container for name, container in
                  _container_executors(parsed).items()
                  if "ExampleValidator" in name]
-  assert ("pipeline.components.example_validator_executor.Executor"
+  assert ("pipeline.components.example_validator.executor.Executor"
           in " ".join(container["args"]))
 
 

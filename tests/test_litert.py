@@ -20,8 +20,8 @@ from tfx.types import standard_artifacts
 
 from modules import model as model_lib
 from modules import warm_start
-from pipeline.components.batch_inference import predictions as predictions_lib
-from pipeline.components.litert import component as litert_component
+from pipeline.components.util import artifact_types
+from pipeline.components.util import predictions as predictions_lib
 from pipeline.components.litert import conversion
 from pipeline.components.litert import executor as litert_executor
 from pipeline.components.litert import gate
@@ -255,7 +255,7 @@ def test_export_executor_writes_models_labels_and_verdicts(
   Examples artifact of PNG records, EvalInference's predictions; the
   Transform graph's decode stood in for by a PNG decoder. A threshold no
   model reaches fails both variants."""
-  from pipeline.components import custom_config  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import custom_config  # pylint: disable=g-import-not-at-top
   model_uri, keras_model, images, labels = trained
   serving = os.path.join(model_uri, "Format-Serving")
   os.makedirs(serving, exist_ok=True)
@@ -282,7 +282,7 @@ def test_export_executor_writes_models_labels_and_verdicts(
   model.uri = model_uri
   transform_graph = standard_artifacts.TransformGraph()
   transform_graph.uri = str(tmp_path / "transform")
-  output = litert_component.LiteModel()
+  output = artifact_types.LiteModel()
   output.uri = str(tmp_path / "lite")
   monkeypatch.setattr(pixels_lib, "pixel_function", lambda uri: _png_pixels)
   settings = config_lib.LiteSettings(
@@ -322,7 +322,7 @@ def test_export_executor_writes_models_labels_and_verdicts(
 def _lite_model(tmp_path, model_uri, passed):
   """A LiteModel artifact: its files and an evaluation whose variants
   passed as `passed` says ({variant: bool})."""
-  artifact = litert_component.LiteModel()
+  artifact = artifact_types.LiteModel()
   artifact.uri = str(tmp_path / "LiteRTExport" / "lite_model" / "9")
   os.makedirs(artifact.uri, exist_ok=True)
   variants = []
@@ -367,7 +367,7 @@ def _push_inputs(tmp_path, blessed=True, pushed=True, passed=None):
     pushed_model.set_string_custom_property("pushed_version", "1700000000")
   lite = _lite_model(tmp_path, model.uri, passed or {
       conversion.FLOAT32: True, conversion.INT8: True})
-  output = litert_component.PushedLiteModel()
+  output = artifact_types.PushedLiteModel()
   output.uri = str(tmp_path / "LiteRTPusher" / "pushed_lite_model" / "11")
   return ({litert_pusher.LITE_MODEL_KEY: [lite],
            litert_pusher.MODEL_KEY: [model],
@@ -566,8 +566,8 @@ def test_cpp_lines_of_the_converter_go_to_the_log_not_the_terminal(
 
 
 def test_report_and_card_show_the_savedmodel_and_each_variant():
-  from pipeline.components.report import device_section  # pylint: disable=g-import-not-at-top
-  from pipeline.components.report import model_card  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import device_section  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import model_card  # pylint: disable=g-import-not-at-top
   evaluation = records.LiteEvaluation(
       input={"shape": [-1, 64, 64, 3]}, min_macro_f1=0.6, eval_examples=356,
       representative={"examples": 200},

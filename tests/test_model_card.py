@@ -10,9 +10,9 @@ import pytest
 from sklearn import metrics as sk_metrics
 
 from modules import metrics
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from modules import bootstrap
-from pipeline.components.report import model_card
+from pipeline.components.util import model_card
 from settings import records
 
 

@@ -182,7 +182,7 @@ def test_tfxs_example_validator_reports_the_class_imbalance(pipeline_run):
   from ml_metadata.metadata_store import metadata_store  # pylint: disable=g-import-not-at-top
   from ml_metadata.proto import metadata_store_pb2  # pylint: disable=g-import-not-at-top
   from tensorflow_data_validation.utils import anomalies_util  # pylint: disable=g-import-not-at-top
-  from pipeline.components import class_balance  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import class_balance  # pylint: disable=g-import-not-at-top
   from settings import records  # pylint: disable=g-import-not-at-top
   output_dir = pipeline_run["output_dir"]
   connection = metadata_store_pb2.ConnectionConfig()

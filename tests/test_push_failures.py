@@ -23,8 +23,8 @@ import pytest
 from tfx.utils import path_utils
 
 from conftest import REPO_ROOT
-from pipeline.components.pusher import claims
-from pipeline.components.pusher import publishing
+from pipeline.components.util import claims
+from pipeline.components.util import publishing
 from test_pusher import _blessing
 from test_pusher import _model
 from test_pusher import _push
@@ -149,7 +149,7 @@ def test_a_waiting_push_says_whom_it_waits_for(tmp_path, caplog):
 _STALLED_PUSHER = r"""
 import os, sys, time
 from tfx.dsl.io import fileio
-from pipeline.components.pusher import publishing
+from pipeline.components.util import publishing
 base, model_dir = sys.argv[1:3]
 version, _ = publishing.claim_version(base, model_uri="/models/killed")
 copy = fileio.copy

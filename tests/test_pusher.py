@@ -35,13 +35,13 @@ from conftest import E2E_EPOCHS
 from conftest import run_local_pipeline
 import object_store
 from modules import metrics
-from pipeline.components import evaluation_reader as evaluation_lib
-from pipeline.components.pusher import claims
+from pipeline.components.util import evaluation_reader as evaluation_lib
+from pipeline.components.util import claims
 from pipeline.components.pusher import executor as pusher_executor
 from pipeline.components.pusher import provenance
-from pipeline.components.pusher import publishing
+from pipeline.components.util import publishing
 from modules import bootstrap
-from pipeline.components.report import model_card
+from pipeline.components.util import model_card
 
 FINGERPRINT = ("split:train,num_files:1,total_bytes:100,xor_checksum:1,"
                "sum_checksum:1\nsplit:eval,num_files:1,total_bytes:50,"
@@ -144,9 +144,9 @@ def _model_run(tmp_path):
 
 def _eval_predictions(tmp_path):
   """A BatchInference output of the eval split: LABELS predicted PREDICTED."""
-  from pipeline.components.batch_inference import component  # pylint: disable=g-import-not-at-top
-  from pipeline.components.batch_inference import predictions  # pylint: disable=g-import-not-at-top
-  artifact = component.Predictions()
+  from pipeline.components.util import artifact_types  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import predictions  # pylint: disable=g-import-not-at-top
+  artifact = artifact_types.Predictions()
   artifact.uri = str(tmp_path / "EvalInference" / "predictions" / "8")
   predictions.write_predictions(artifact.uri, "eval", predictions.SplitPredictions(
       ids=np.array([f"id{i}" for i in range(len(LABELS))]), labels=LABELS,

@@ -18,9 +18,10 @@ import kubeflow_runner
 from conftest import E2E_EPOCHS
 from conftest import REPO_ROOT
 from pipeline.components.image_validator import executor as image_validator
-from pipeline.components.pusher import publishing
+from pipeline.components.util import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
+from pipeline.components.util import artifact_types
 from tools import make_sample_data
 from tools import replay_kfp_spec as replay
 from tools.kfp_replay import driver_tasks
@@ -142,7 +143,7 @@ def test_replayed_spec_pushes_a_model_and_writes_the_report(
 
   [report] = result.task(report_component.COMPONENT_ID).outputs["report"]
   assert spec_lib.schema_title(report["type"]) == (
-      report_component.EvaluationReport.TYPE_NAME)
+      artifact_types.EvaluationReport.TYPE_NAME)
   assert report["metadata"]["verdict"] == "BLESSED"
   with open(os.path.join(report["uri"], render.METRICS_FILE)) as f:
     metrics_record = json.load(f)

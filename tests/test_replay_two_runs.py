@@ -26,10 +26,10 @@ import os
 import pytest
 
 import kubeflow_runner
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from pipeline.runner import kfp_backend
 from pipeline.components.image_validator import executor as image_validator
-from pipeline.components.pusher import publishing
+from pipeline.components.util import publishing
 from pipeline.components.report import component as report_component
 from pipeline.components.report import render
 from tools import make_sample_data

@@ -31,8 +31,9 @@ from settings import records
 from pipeline.components.report import component as report_component
 from pipeline.components.report import content
 from pipeline.components.report import executor as report_executor
-from pipeline.components.report import model_card
+from pipeline.components.util import model_card
 from pipeline.components.report import render
+from pipeline.components.util import artifact_types
 from tools import report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -295,7 +296,7 @@ def _artifacts(tmp_path, validation_ok, blessed=None, summary=True):
           "eval": {"num_examples": 15, "class_counts": [6, 5, 4, 0]}},
                  "errors": [],
                  "warnings": ["split 'train': class imbalance: 13.3"]}, f)
-  report = report_component.EvaluationReport()
+  report = artifact_types.EvaluationReport()
   report.uri = str(tmp_path / "Report" / "report" / "9")
   inputs = {report_executor.EVALUATION_KEY: [evaluation],
             report_executor.BLESSING_KEY: [blessing],
@@ -480,7 +481,7 @@ def test_run_writes_and_announces_its_report(pipeline_run):
                                                 "metadata.sqlite")
   store = metadata_store.MetadataStore(connection)
   [artifact] = store.get_artifacts_by_type(
-      report_component.EvaluationReport.TYPE_NAME)
+      artifact_types.EvaluationReport.TYPE_NAME)
   assert path == os.path.join(artifact.uri, render.REPORT_FILE)
   [event] = [e for e in store.get_events_by_artifact_ids([artifact.id])
              if e.type == metadata_store_pb2.Event.OUTPUT]

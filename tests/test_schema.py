@@ -7,7 +7,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from settings import config as config_lib
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline import data_plan
 from settings import features
 from pipeline import pipeline as pipeline_lib

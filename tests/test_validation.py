@@ -25,9 +25,9 @@ from tfx_bsl.coders import example_coder
 from conftest import run_local_pipeline
 from modules import data_profile
 from settings import config as config_lib
-from pipeline.components import class_balance
-from pipeline.components import custom_config
-from pipeline.components import example_validator_executor
+from pipeline.components.util import class_balance
+from pipeline.components.util import custom_config
+from pipeline.components.example_validator import executor as example_validator_executor
 from pipeline.components.example_gen import input_files
 from pipeline.components.example_gen import record_facts
 from settings import features

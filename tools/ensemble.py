@@ -6,7 +6,7 @@
         --evaluate --data-root data/sample
 
 The ensemble is a SavedModel with the same contract as a pushed model,
-written by `pipeline/components/ensemble_servable.py`, which the pipeline's Ensemble
+written by `pipeline/components/util/ensemble_servable.py`, which the pipeline's Ensemble
 component shares (`--ensemble`, docs/ensembles.md, fits the weights in the
 DAG). Its probabilities are the weighted average of its members'
 probabilities; `class_index` and `class_name` are taken from that average.
@@ -46,8 +46,8 @@ import tensorflow as tf
 from settings import config as config_lib
 from settings import features
 from pipeline import data_plan
-from pipeline.components import ensemble_servable
-from pipeline.components import serving_model as inference_lib
+from pipeline.components.util import ensemble_servable
+from pipeline.components.util import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # The shared part, under the names this tool has always had.
@@ -71,7 +71,7 @@ class Evaluation:
 
   def format(self) -> str:
     # slow import: TFMA (10 s); only an evaluation needs it
-    from pipeline.components import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
+    from pipeline.components.util import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
     lines = [f"evaluation (TFMA, the pipeline's EvalConfig) on "
              f"{self.data_location}:"]
     for name in evaluation_lib.HEADLINE_METRICS:
@@ -107,7 +107,7 @@ def evaluate(model_dir: str, data_root: str, image_size: int,
   # slow import: TFMA and TFX (10 s); only an evaluation needs them
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  from pipeline.components import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
+  from pipeline.components.util import evaluation_reader as evaluation_lib  # pylint: disable=g-import-not-at-top
   from modules import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
 
   if config is None:

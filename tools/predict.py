@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from modules import preprocessing
 from settings import features
-from pipeline.components import serving_model as inference_lib
+from pipeline.components.util import serving_model as inference_lib
 from pipeline.components.litert import interpreter as litert_interpreter
 from pipeline.components.litert import native_output
 # pylint: enable=g-import-not-at-top,wrong-import-position

@@ -6,8 +6,8 @@
 A command line around the DAG's own batch prediction: it finds
 `<data-root>/tfrecords-jpeg-<S>x<S>/test/*.tfrec` (features `id` and
 `image`, no `class`), predicts them as BatchPrediction does
-(pipeline/components/batch_inference/batch_predict.py) and writes the
-submission with BatchPrediction's writer (predictions.py
+(pipeline/components/util/batch_predict.py) and writes the
+submission with BatchPrediction's writer (util/predictions.py
 `write_submission`): a header `id,label`, then one row per test id, the
 label being the predicted class index.
 
@@ -41,9 +41,9 @@ import tensorflow as tf
 
 from settings import features
 from pipeline import data_plan
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import batch_predict
-from pipeline.components.batch_inference import predictions
+from pipeline.components.util import serving_model
+from pipeline.components.util import batch_predict
+from pipeline.components.util import predictions
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 

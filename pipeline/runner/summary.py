@@ -23,7 +23,7 @@ from tfx.dsl.compiler import constants as tfx_constants
 
 from modules import warm_start as warm_start_lib
 from pipeline import pipeline as pipeline_lib
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from settings import records
 from settings import spans
 from pipeline.components.baseline import executor as baseline_executor

@@ -25,7 +25,7 @@ from typing import List, Optional
 from absl import logging
 from tfx.dsl.io import fileio
 
-from pipeline.components.pusher import publishing
+from pipeline.components.util import publishing
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,19 +29,11 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 
-from pipeline.components import custom_config
+from pipeline.components.util import artifact_types
+from pipeline.components.util import custom_config
 from pipeline.components.batch_inference import eval_executor
 from pipeline.components.batch_inference import executor
 from settings import config as config_lib
-
-
-class Predictions(types.Artifact):
-  """Per split `Split-<name>/predictions.npz`, and `submission.csv`.
-
-  On Kubeflow/Vertex, TFX rebuilds an artifact's class from its type name,
-  imported as `<module>.<class>` (pipeline/__init__.py resolves it).
-  """
-  TYPE_NAME = "pipeline.Predictions"
 
 
 class BatchInferenceSpec(types.ComponentSpec):
@@ -50,7 +42,7 @@ class BatchInferenceSpec(types.ComponentSpec):
       executor.SPLITS_KEY: ExecutionParameter(type=str),
       executor.SUBMISSION_SPLIT_KEY: ExecutionParameter(type=str,
                                                         optional=True),
-      # Its InferenceSettings (pipeline/components/custom_config.py).
+      # Its InferenceSettings (pipeline/components/util/custom_config.py).
       custom_config.KEY: custom_config.parameter(),
   }
   INPUTS = {
@@ -62,7 +54,8 @@ class BatchInferenceSpec(types.ComponentSpec):
                            optional=True),
   }
   OUTPUTS = {
-      executor.PREDICTIONS_KEY: ChannelParameter(type=Predictions),
+      executor.PREDICTIONS_KEY:
+          ChannelParameter(type=artifact_types.Predictions),
   }
 
 
@@ -106,14 +99,14 @@ class BatchInference(base_component.BaseComponent):
         splits=json.dumps(list(splits)), submission_split=submission_split,
         custom_config=custom_config.encode(
             settings or config_lib.InferenceSettings().to_dict()),
-        predictions=types.Channel(type=Predictions)))
+        predictions=types.Channel(type=artifact_types.Predictions)))
 
 
 class EvalInferenceSpec(types.ComponentSpec):
   """Examples, the candidate and the served model in; the candidate's
   predictions and both models' scored examples out."""
   PARAMETERS = {
-      # Its InferenceSettings (pipeline/components/custom_config.py).
+      # Its InferenceSettings (pipeline/components/util/custom_config.py).
       custom_config.KEY: custom_config.parameter(),
   }
   INPUTS = {
@@ -125,7 +118,8 @@ class EvalInferenceSpec(types.ComponentSpec):
           ChannelParameter(type=standard_artifacts.Model, optional=True),
   }
   OUTPUTS = {
-      eval_executor.PREDICTIONS_KEY: ChannelParameter(type=Predictions),
+      eval_executor.PREDICTIONS_KEY:
+          ChannelParameter(type=artifact_types.Predictions),
       eval_executor.SCORED_EXAMPLES_KEY:
           ChannelParameter(type=standard_artifacts.Examples),
   }
@@ -158,5 +152,5 @@ class EvalInference(base_component.BaseComponent):
         examples=examples, model=model, baseline_model=baseline_model,
         custom_config=custom_config.encode(
             settings or config_lib.InferenceSettings().to_dict()),
-        predictions=types.Channel(type=Predictions),
+        predictions=types.Channel(type=artifact_types.Predictions),
         scored_examples=types.Channel(type=standard_artifacts.Examples)))

@@ -3,14 +3,14 @@ predictions of the eval split, each model run once.
 
 Both models run their own `serving_default` (each applies its own Transform
 graph) on the same eval records, batch by batch as BatchPrediction does
-(batch_predict.py: an undecodable record is named, skipped and counted). The
-outputs:
+(util/batch_predict.py: an undecodable record is named, skipped and
+counted). The outputs:
 
 * `predictions`: the candidate's `Split-eval/predictions.npz` (ids, labels,
   probabilities), which the Report's gallery and the model card read;
 * `scored_examples`: the same records with both models' probabilities, the
-  Examples artifact the Evaluator reads (scored_examples.py): TFMA computes
-  both models' metrics from it, and the gate its paired interval, without
+  Examples artifact the Evaluator reads (util/scored_examples.py): TFMA
+  computes both models' metrics from it, and the gate its paired interval, without
   running a model again.
 
 The baseline is left out, with the reason recorded, when it stands for no
@@ -34,11 +34,11 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from pipeline.components import custom_config
-from pipeline.components import scored_examples
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import batch_predict
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import custom_config
+from pipeline.components.util import scored_examples
+from pipeline.components.util import serving_model
+from pipeline.components.util import batch_predict
+from pipeline.components.util import predictions as predictions_lib
 from settings import config as config_lib
 from settings import features
 

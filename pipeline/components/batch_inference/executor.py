@@ -33,10 +33,10 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
-from pipeline.components import custom_config
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import batch_predict
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import custom_config
+from pipeline.components.util import serving_model
+from pipeline.components.util import batch_predict
+from pipeline.components.util import predictions as predictions_lib
 from settings import config as config_lib
 
 EXAMPLES_KEY = "examples"
@@ -46,7 +46,7 @@ PREDICTIONS_KEY = "predictions"
 SPLITS_KEY = "splits"
 SUBMISSION_SPLIT_KEY = "submission_split"
 # Custom properties of the output, for the run summary.
-NOT_PREDICTED_REASON = "not_predicted_reason"
+NOT_PREDICTED_REASON = predictions_lib.NOT_PREDICTED_REASON
 PREDICTED_RECORDS = "predicted_records"
 SKIPPED_RECORDS = "skipped_records"
 SUBMISSION_PROPERTY = "submission"

@@ -22,7 +22,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline.components.ensemble import executor
 from settings import ensemble as ensemble_settings
 
@@ -32,7 +32,7 @@ COMPONENT_ID = "Ensemble"
 class EnsembleSpec(types.ComponentSpec):
   """Examples and the members' models in; the ensemble's model out."""
   PARAMETERS = {
-      # Its EnsembleSettings (pipeline/components/custom_config.py).
+      # Its EnsembleSettings (pipeline/components/util/custom_config.py).
       custom_config.KEY: custom_config.parameter(),
   }
   INPUTS = {

@@ -6,7 +6,7 @@
    Transform graph), as BatchInference predicts a split.
 3. Weights on the simplex fitted to those predictions (weights.py).
 4. One SavedModel with a single model's signatures and outputs
-   (pipeline/components/ensemble_servable.py) in the output Model's `Format-Serving`,
+   (util/ensemble_servable.py) in the output Model's `Format-Serving`,
    whose ledger records each member's URI, backbone, weight and macro and
    per-class F1 on the fit slice, the ensemble's, and the slice's ids.
    Beside it, as a Trainer's Model holds it: the class list
@@ -25,11 +25,11 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from pipeline.components import custom_config
-from pipeline.components import ensemble_servable
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import batch_predict
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import custom_config
+from pipeline.components.util import ensemble_servable
+from pipeline.components.util import serving_model
+from pipeline.components.util import batch_predict
+from pipeline.components.util import predictions as predictions_lib
 from pipeline.components.ensemble import fit_data
 from pipeline.components.ensemble import weights as weights_lib
 from settings import ensemble as ensemble_settings

@@ -19,7 +19,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline.components.evaluator import executor
 from settings import features
 

@@ -30,8 +30,8 @@ from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 from tfx.utils import proto_utils
 
-from pipeline.components import custom_config
-from pipeline.components import scored_examples
+from pipeline.components.util import custom_config
+from pipeline.components.util import scored_examples
 from pipeline.components.evaluator import gate
 from settings import config as config_lib
 from settings import features

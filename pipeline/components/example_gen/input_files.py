@@ -40,7 +40,7 @@ import fnmatch
 import json
 import os
 import re
-from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+from typing import (Dict, Iterable, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
 from google.protobuf import message
@@ -48,12 +48,8 @@ import tensorflow as tf
 
 from modules import record_reader
 from pipeline.components.example_gen import record_facts
+from pipeline.components.util import data_check
 from settings import features
-
-
-# Written by the DAG's check into the Examples artifact's folder (beside the
-# `Split-*` folders); ImageValidator reads it.
-REPORT_FILE = "data_check.json"
 
 
 class DataCheckError(ValueError):
@@ -362,15 +358,8 @@ def check_data_root(data_root: str, image_size: int,
 
 
 def write_report(report: DataCheckReport, examples_uri: str) -> None:
-  """Writes the report into an Examples artifact's folder."""
-  with tf.io.gfile.GFile(os.path.join(examples_uri, REPORT_FILE), "w") as f:
+  """Writes the report into an Examples artifact's folder, beside the
+  `Split-*` folders; the ImageValidator reads it (util/data_check.py)."""
+  with tf.io.gfile.GFile(os.path.join(examples_uri, data_check.REPORT_FILE),
+                         "w") as f:
     json.dump(report.to_json(), f)
-
-
-def read_report(examples_uri: str) -> Optional[Dict[str, Any]]:
-  """The report written with an Examples artifact (`to_json`'s), or None."""
-  path = os.path.join(examples_uri, REPORT_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)

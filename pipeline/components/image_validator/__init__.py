@@ -3,7 +3,7 @@ ExampleValidator, and the stop of the run on hard data problems.
 
 The DAG node `ExampleValidator` is TFX's own component: it validates each
 split's statistics against the schema and runs the class balance rules as
-TFDV custom validation (pipeline/components/class_balance.py), writing the
+TFDV custom validation (pipeline/components/util/class_balance.py), writing the
 standard ExampleAnomalies artifact (`Split-<name>/SchemaDiff.pb`). This
 custom component (component.py, executor.py), node `ImageValidator`,
 reads that artifact and the records themselves. Its name says its job:

@@ -8,7 +8,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline.components.image_validator import executor
 
 
@@ -16,7 +16,7 @@ class ImageValidatorSpec(types.ComponentSpec):
   """Inputs, outputs and parameters of ImageValidator."""
   PARAMETERS = {
       # Its ImageValidatorSettings: the classes, the image size, the validation
-      # section (pipeline/components/custom_config.py).
+      # section (pipeline/components/util/custom_config.py).
       custom_config.KEY: custom_config.parameter(),
   }
   INPUTS = {

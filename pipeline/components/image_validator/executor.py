@@ -15,10 +15,10 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import data_profile
-from pipeline.components import custom_config
-from pipeline.components.example_gen import input_files
+from pipeline.components.util import custom_config
+from pipeline.components.util import data_check
 # Raised here, caught by local_runner.py (executor.DataValidationError).
-from pipeline.components.validation_error import DataValidationError
+from pipeline.components.util.validation_error import DataValidationError
 from settings import config as config_lib
 from settings import features
 from settings import records
@@ -60,7 +60,7 @@ class ImageValidatorExecutor(base_executor.BaseExecutor):
         max_imbalance_ratio=validation.max_imbalance_ratio)
     # The file check's report, written by CheckedImportExampleGen (None for
     # Examples from another ExampleGen).
-    file_check = input_files.read_report(examples.uri)
+    file_check = data_check.read_report(examples.uri)
     if file_check is not None:
       summary.warnings += [f"data files: {w}" for w in
                            file_check.get("warnings", [])]

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline.components import class_balance
+from pipeline.components.util import class_balance
 from settings import features
 from settings import records
 
@@ -55,7 +55,7 @@ def class_balance_detail(rule: str, counts: Sequence[int],
                          min_examples: int) -> str:
   """Which classes are behind a class balance anomaly of ExampleValidator.
 
-  TFDV's rule (pipeline/components/class_balance.py) decided that the split
+  TFDV's rule (components/util/class_balance.py) decided that the split
   breaks it; this names the classes and, for the imbalance, the ratio, from
   the same statistics' counts.
   """
@@ -86,7 +86,7 @@ def example_validator_findings(
   Schema anomalies keep their severity: an ERROR stops the run, as when
   this component ran TFDV itself. The class balance rules' reasons
   (WARNING) are reported for the training split only (`check_balance`):
-  TFDV runs them on every split (class_balance.py says why), and the eval
+  TFDV runs them on every split (util/class_balance.py says why), and the eval
   split's classes are `eval_class_coverage`'s business.
   """
   errors, warnings = [], []

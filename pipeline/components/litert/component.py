@@ -22,31 +22,14 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 from tfx.types.system_executions import Deploy
 
-from pipeline.components import custom_config
-from pipeline.components.batch_inference import component as inference_component
+from pipeline.components.util import artifact_types
+from pipeline.components.util import custom_config
 from pipeline.components.litert import executor
 from pipeline.components.litert import pusher
 from settings import config as config_lib
 
 EXPORT_ID = "LiteRTExport"
 PUSHER_ID = "LiteRTPusher"
-
-
-class LiteModel(types.Artifact):
-  """`model_float32.tflite`, `model_int8.tflite`, `labels.txt` and
-  `lite_evaluation.json` (settings/records.py `LiteEvaluation`).
-
-  On Kubeflow/Vertex, TFX rebuilds an artifact's class from its type name,
-  imported as `<module>.<class>` (pipeline/__init__.py resolves it).
-  """
-  TYPE_NAME = "pipeline.LiteModel"
-
-
-class PushedLiteModel(types.Artifact):
-  """The push's `push_record.json`; custom properties `pushed`,
-  `pushed_destination`, `pushed_version` as TFX's PushedModel, and
-  `not_pushed_reason`."""
-  TYPE_NAME = "pipeline.PushedLiteModel"
 
 
 class LiteRTExportSpec(types.ComponentSpec):
@@ -62,10 +45,11 @@ class LiteRTExportSpec(types.ComponentSpec):
       executor.TRANSFORM_GRAPH_KEY:
           ChannelParameter(type=standard_artifacts.TransformGraph),
       executor.EVAL_PREDICTIONS_KEY:
-          ChannelParameter(type=inference_component.Predictions),
+          ChannelParameter(type=artifact_types.Predictions),
   }
   OUTPUTS = {
-      executor.LITE_MODEL_KEY: ChannelParameter(type=LiteModel),
+      executor.LITE_MODEL_KEY:
+          ChannelParameter(type=artifact_types.LiteModel),
   }
 
 
@@ -106,7 +90,7 @@ class LiteRTExport(base_component.BaseComponent):
         eval_predictions=eval_predictions,
         custom_config=custom_config.encode(
             settings or config_lib.LiteSettings().to_dict()),
-        lite_model=types.Channel(type=LiteModel)))
+        lite_model=types.Channel(type=artifact_types.LiteModel)))
 
 
 class LiteRTPusherSpec(types.ComponentSpec):
@@ -115,7 +99,8 @@ class LiteRTPusherSpec(types.ComponentSpec):
       pusher.BASE_DIRECTORY_KEY: ExecutionParameter(type=str),
   }
   INPUTS = {
-      pusher.LITE_MODEL_KEY: ChannelParameter(type=LiteModel),
+      pusher.LITE_MODEL_KEY:
+          ChannelParameter(type=artifact_types.LiteModel),
       pusher.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       pusher.MODEL_BLESSING_KEY:
           ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -123,7 +108,8 @@ class LiteRTPusherSpec(types.ComponentSpec):
           ChannelParameter(type=standard_artifacts.PushedModel),
   }
   OUTPUTS = {
-      pusher.PUSHED_LITE_MODEL_KEY: ChannelParameter(type=PushedLiteModel),
+      pusher.PUSHED_LITE_MODEL_KEY:
+          ChannelParameter(type=artifact_types.PushedLiteModel),
   }
   TYPE_ANNOTATION = Deploy
 
@@ -162,4 +148,4 @@ class LiteRTPusher(base_component.BaseComponent):
     super().__init__(spec=LiteRTPusherSpec(
         lite_model=lite_model, model=model, model_blessing=model_blessing,
         pushed_model=pushed_model, base_directory=base_directory,
-        pushed_lite_model=types.Channel(type=PushedLiteModel)))
+        pushed_lite_model=types.Channel(type=artifact_types.PushedLiteModel)))

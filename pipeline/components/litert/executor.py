@@ -31,8 +31,8 @@ from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from modules import image_facts
-from pipeline.components import custom_config
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import custom_config
+from pipeline.components.util import predictions as predictions_lib
 from pipeline.components.litert import conversion
 from pipeline.components.litert import gate
 from pipeline.components.litert import interpreter

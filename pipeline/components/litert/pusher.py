@@ -33,9 +33,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline.components.pusher import blessing as blessing_lib
-from pipeline.components.pusher import claims
-from pipeline.components.pusher import publishing
+from pipeline.components.util import blessing as blessing_lib
+from pipeline.components.util import claims
+from pipeline.components.util import publishing
 from settings import features
 from settings import records
 

@@ -16,7 +16,7 @@ and five differences:
 * **One version per push.** The version number is claimed first
   (`claim_version`), so two pushers at once never write the same one.
 * **A record and a model card.** `push_record.json`, `model_card.md` and
-  `model_card.html` (pipeline/components/report/model_card.py) are written
+  `model_card.html` (pipeline/components/util/model_card.py) are written
   into the version directory with the model, before it becomes visible
   (and into the PushedModel artifact). The record says what was pushed:
   version, model and blessing, the Evaluator's metrics (and the change
@@ -32,10 +32,12 @@ and five differences:
   Evaluator's failed thresholds, in words). A blessing of another model is
   a wiring bug: the execution fails and nothing is pushed.
 
+provenance.py says what code and data made it. What LiteRTPusher (and the
+baselines' push records) share with it lives in pipeline/components/util/:
 claims.py takes a version number (claims), publishing.py copies a model
-into place (atomic publication, the clean-up of dead pushes), provenance.py
-says what code and data made it, and blessing.py whether and why not to
-push.
+into place (atomic publication, the clean-up of dead pushes), and
+blessing.py says whether and why not to push; the model card is
+util/model_card.py's, built as the Report builds it (util/card_inputs.py).
 
 Versions are UNIX timestamps like TFX's Pusher, but never lower than the
 highest version already taken, so the newest push is what a server serves

@@ -12,13 +12,13 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 from tfx.types.system_executions import Deploy
 
-from pipeline.components.batch_inference import component as inference_component
 from pipeline.components.pusher import executor
 from pipeline.components.pusher.executor import ANOMALIES_KEY
 from pipeline.components.pusher.executor import EVAL_PREDICTIONS_KEY
 from pipeline.components.pusher.executor import EVALUATION_KEY
 from pipeline.components.pusher.executor import EXAMPLES_KEY
 from pipeline.components.pusher.executor import MODEL_RUN_KEY
+from pipeline.components.util import artifact_types
 
 
 class AtomicPusherSpec(types.ComponentSpec):
@@ -43,7 +43,7 @@ class AtomicPusherSpec(types.ComponentSpec):
           ChannelParameter(type=standard_artifacts.ExampleAnomalies,
                            optional=True),
       EVAL_PREDICTIONS_KEY:
-          ChannelParameter(type=inference_component.Predictions,
+          ChannelParameter(type=artifact_types.Predictions,
                            optional=True),
   }
   OUTPUTS = {

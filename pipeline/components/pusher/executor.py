@@ -19,14 +19,14 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from modules import data_profile
-from pipeline.components import ensemble_servable
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import ensemble_servable
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from settings import features
-from pipeline.components.pusher import blessing as blessing_lib
+from pipeline.components.util import blessing as blessing_lib
 from pipeline.components.pusher import provenance
-from pipeline.components.pusher import publishing
-from pipeline.components.report import card_inputs
-from pipeline.components.report import model_card
+from pipeline.components.util import publishing
+from pipeline.components.util import card_inputs
+from pipeline.components.util import model_card
 
 NOT_PUSHED_REASON_KEY = "not_pushed_reason"
 # Set (to 1) on the PushedModel when the model already was the newest

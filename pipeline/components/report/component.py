@@ -25,22 +25,11 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
-from pipeline.components.batch_inference import component as inference_component
-from pipeline.components.litert import component as litert_component
+from pipeline.components.util import artifact_types
 from pipeline.components.report import executor
 
 # The node id in the DAG; the run summary and tests find the report by it.
 COMPONENT_ID = "Report"
-
-
-class EvaluationReport(types.Artifact):
-  """A folder with report.html, its PNG figures and metrics.json.
-
-  On Kubeflow/Vertex, TFX rebuilds an artifact's class from its type name,
-  imported as `<module>.<class>` (one dot: KFP's schema title), hence this
-  name and the lazy attribute in pipeline/__init__.py that resolves it.
-  """
-  TYPE_NAME = "pipeline.EvaluationReport"
 
 
 class ReportSpec(types.ComponentSpec):
@@ -60,19 +49,20 @@ class ReportSpec(types.ComponentSpec):
       executor.EXAMPLES_KEY:
           ChannelParameter(type=standard_artifacts.Examples, optional=True),
       executor.EVAL_PREDICTIONS_KEY:
-          ChannelParameter(type=inference_component.Predictions,
+          ChannelParameter(type=artifact_types.Predictions,
                            optional=True),
       executor.TEST_PREDICTIONS_KEY:
-          ChannelParameter(type=inference_component.Predictions,
+          ChannelParameter(type=artifact_types.Predictions,
                            optional=True),
       executor.TUNER_RESULTS_KEY:
           ChannelParameter(type=standard_artifacts.TunerResults,
                            optional=True),
       executor.LITE_MODEL_KEY:
-          ChannelParameter(type=litert_component.LiteModel, optional=True),
+          ChannelParameter(type=artifact_types.LiteModel, optional=True),
   }
   OUTPUTS = {
-      executor.REPORT_KEY: ChannelParameter(type=EvaluationReport),
+      executor.REPORT_KEY:
+          ChannelParameter(type=artifact_types.EvaluationReport),
   }
 
 
@@ -123,4 +113,4 @@ class Report(base_component.BaseComponent):
         anomalies=anomalies, examples=examples,
         eval_predictions=eval_predictions, test_predictions=test_predictions,
         tuner_results=tuner_results, lite_model=lite_model,
-        report=types.Channel(type=EvaluationReport)))
+        report=types.Channel(type=artifact_types.EvaluationReport)))

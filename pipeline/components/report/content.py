@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from modules import metrics as metrics_lib
 from modules import warm_start as warm_start_lib
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from pipeline.components.report import gallery as gallery_lib
 from settings import records
 from settings import spans as spans_lib
@@ -95,7 +95,7 @@ class ReportData:
   test: Optional[TestDistribution] = None
   # Why there are no test predictions, if there are none.
   test_note: Optional[str] = None
-  # pipeline/components/report/model_card.py's card, and its interval.
+  # pipeline/components/util/model_card.py's card, and its interval.
   card: Any = None
   # The Tuner's completed trials, best first: trial_id, score and each
   # hyperparameter's value (None: no Tuner in the DAG).
@@ -106,7 +106,7 @@ class ReportData:
   # The spans the model was trained on ("span 2", "spans 1-2"; None in the
   # plain layout), from the ImageValidator's copy of ExampleGen's report.
   spans: Optional[str] = None
-  # An ensemble's ledger (report/ensemble_section.py); None: one model.
+  # An ensemble's ledger (util/ensemble_section.py); None: one model.
   ensemble: Optional[Dict[str, Any]] = None
   # The Evaluator's gate record (its checks, intervals and rule); None for
   # an evaluation written before it kept one.
@@ -114,7 +114,7 @@ class ReportData:
   # What the Trainer's per-epoch val_* scores were computed on and which
   # choices read them (training_history.json `validation`).
   validation_data: Optional[Dict[str, Any]] = None
-  # The LiteRT variants' scores (report/device_section.py); None: no
+  # The LiteRT variants' scores (util/device_section.py); None: no
   # LiteRT nodes in the DAG.
   device: Optional[records.LiteEvaluation] = None
 

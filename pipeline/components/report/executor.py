@@ -23,16 +23,14 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from modules import metrics as metrics_lib
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from settings import features
-from pipeline.components.batch_inference import executor as inference_executor
-from pipeline.components.batch_inference import predictions as predictions_lib
-from pipeline.components.image_validator import findings
-from pipeline.components.image_validator import executor as image_validator
-from pipeline.components.report import card_inputs
+from settings import records
+from pipeline.components.util import predictions as predictions_lib
+from pipeline.components.util import card_inputs
 from pipeline.components.report import content
-from pipeline.components.report import device_section
-from pipeline.components.report import ensemble_section
+from pipeline.components.util import device_section
+from pipeline.components.util import ensemble_section
 from pipeline.components.report import gallery as gallery_lib
 from pipeline.components.report import render
 
@@ -97,9 +95,9 @@ def _add_predictions(data: content.ReportData,
                                           features.TEST_SPLIT)
   if test is None:
     reason = (test_artifact.get_string_custom_property(
-        inference_executor.NOT_PREDICTED_REASON)
+        predictions_lib.NOT_PREDICTED_REASON)
               if test_artifact.has_custom_property(
-                  inference_executor.NOT_PREDICTED_REASON) else "unknown")
+                  predictions_lib.NOT_PREDICTED_REASON) else "unknown")
     data.test_note = f"No test predictions: {reason}."
     return
   skipped_path = os.path.join(test_artifact.uri, predictions_lib.SKIPPED_FILE)
@@ -130,10 +128,10 @@ class Executor(base_executor.BaseExecutor):
 
     validation_summary = None
     if anomalies is not None:
-      validation_summary = image_validator.read_validation_summary(anomalies.uri)
+      validation_summary = records.ValidationSummary.read(anomalies.uri)
       if validation_summary is None:
         raise FileNotFoundError(
-            f"no {findings.SUMMARY_FILE} in {anomalies.uri}: the "
+            f"no {records.VALIDATION_SUMMARY_FILE} in {anomalies.uri}: the "
             "anomalies must come from ImageValidator "
             "(pipeline/components/image_validator/)")
     data = content.load_report_data(

@@ -14,9 +14,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from pipeline.components.report import content
-from pipeline.components.report import device_section
-from pipeline.components.report import ensemble_section
-from pipeline.components.report import model_card
+from pipeline.components.util import device_section
+from pipeline.components.util import ensemble_section
+from pipeline.components.util import model_card
 from pipeline.components.report.content import ReportData
 
 # (anchor, title, HTML fragments); None leaves the section out.
@@ -352,9 +352,29 @@ def all_classes(data: ReportData, figures: Figures) -> Section:
   return "classes", "All classes", _class_table(data)
 
 
+def ensemble(data: ReportData, figures: Figures) -> Section:
+  """An ensemble's members side by side (util/ensemble_section.py); None
+  for a single model."""
+  del figures  # The section is a table; it draws nothing.
+  if not data.ensemble:
+    return None
+  return "ensemble", ensemble_section.TITLE, content.table_html(
+      ensemble_section.note(data.ensemble),
+      ensemble_section.table(data.ensemble, data.class_names))
+
+
+def device(data: ReportData, figures: Figures) -> Section:
+  """The SavedModel and its LiteRT variants side by side
+  (util/device_section.py); None without the LiteRT nodes."""
+  del figures  # A table; it draws nothing.
+  if data.device is None:
+    return None
+  return "device", device_section.TITLE, content.table_html(
+      device_section.note(data.device), device_section.table(data.device))
+
+
 # The page's order: short sections first, the long figures and tables last.
-ORDER = (verdict, metrics, ensemble_section.page_section,
-         device_section.page_section, card, baseline,
+ORDER = (verdict, metrics, ensemble, device, card, baseline,
          confused, tuning, gallery,
          data_checks, drift, test_predictions, per_class_f1, confusion,
          all_classes)

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from pipeline.components.report import content
 from pipeline.components.report import figures as figures_lib
-from pipeline.components.report import model_card
+from pipeline.components.util import model_card
 from pipeline.components.report import page_sections
 from pipeline.components.report.content import ReportData
 

@@ -3,7 +3,7 @@
 TFX's ImportSchemaGen copies a schema file as it is, so the number of
 classes would have to be written into the file by hand for every data set.
 This component takes the class count in its settings (`SchemaSettings`,
-pipeline/components/custom_config.py) and writes
+pipeline/components/util/custom_config.py) and writes
 the same standard Schema artifact, with `class`'s int_domain [0,
 num_classes - 1] (class_domain.py has the rule). The file is read when
 the component runs, inside its container on Kubeflow, through
@@ -19,7 +19,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ExecutionParameter
 
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline.components.schema_gen import executor
 
 

@@ -9,7 +9,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline.components import custom_config
+from pipeline.components.util import custom_config
 from pipeline.components.schema_gen import class_domain
 from settings import config as config_lib
 from settings import features

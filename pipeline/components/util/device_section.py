@@ -6,15 +6,15 @@ its LiteRT variants on the same eval records. This file turns it into one
 table, SavedModel, float32 and int8 side by side (file size, macro F1, the
 drop, top-1 agreement with the SavedModel, latency per image through the
 interpreter with one thread, the device gate's verdict): a model card
-section (model_card.py's blocks) and a section of the report page
-(page_sections.ORDER). A run without the LiteRT nodes (an ensemble, or
-`lite.enabled` off) has neither.
+section (model_card.py's blocks), which the Pusher's card and the Report's
+share, and the table and note of a section of the report page
+(pipeline/components/report/page_sections.py `device`). A run without the
+LiteRT nodes (an ensemble, or `lite.enabled` off) has neither.
 """
 
 from typing import Any, List, Optional
 
-from pipeline.components.report import content
-from pipeline.components.report import model_card
+from pipeline.components.util import model_card
 from settings import records
 
 TITLE = "On-device models (LiteRT)"
@@ -54,7 +54,7 @@ def table(evaluation: records.LiteEvaluation) -> List[List[Any]]:
   return [HEADER] + rows
 
 
-def _note(evaluation: records.LiteEvaluation) -> str:
+def note(evaluation: records.LiteEvaluation) -> str:
   size = evaluation.input.get("shape", [None, "?"])[1]
   runtime = evaluation.interpreter
   return (f"Each variant takes uint8 RGB pixels [n, {size}, {size}, 3] "
@@ -75,7 +75,7 @@ def card_blocks(evaluation: records.LiteEvaluation
                 ) -> List[model_card.Block]:
   """The model card's section: a note, and the table."""
   header, *rows = table(evaluation)
-  return [("p", _note(evaluation)), ("table", header, rows)]
+  return [("p", note(evaluation)), ("table", header, rows)]
 
 
 def add_to_card(card: model_card.ModelCard,
@@ -84,18 +84,3 @@ def add_to_card(card: model_card.ModelCard,
   if evaluation is not None:
     card.sections.append((TITLE, card_blocks(evaluation)))
 
-
-def report_html(evaluation: Optional[records.LiteEvaluation]
-                ) -> Optional[List[str]]:
-  """The report's section body (HTML lines); None without an evaluation."""
-  if evaluation is None:
-    return None
-  return content.table_html(_note(evaluation), table(evaluation))
-
-
-def page_section(data, figures):
-  """The report page's section (page_sections.ORDER's signature): anchor,
-  title and body; None without the LiteRT nodes."""
-  del figures  # A table; it draws nothing.
-  body = report_html(data.device)
-  return ("device", TITLE, body) if body else None

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from modules import serving
 from settings import features
-from pipeline.components import serving_model as inference_lib
+from pipeline.components.util import serving_model as inference_lib
 
 LEDGER_FILE = os.path.join("assets.extra", "ensemble.json")
 
@@ -84,7 +84,7 @@ class EnsembleModule(tf.Module):
         np.asarray(weights, dtype=np.float32), trainable=False,
         name="member_weights")
     # A variable, not a constant, so clients (and
-    # pipeline/components/serving_model.py `read_class_names`) can read the
+    # serving_model.py `read_class_names`) can read the
     # names from the loaded model as `model.class_names`.
     self.class_names = tf.Variable(list(class_names), dtype=tf.string,
                                    trainable=False, name="class_names")

@@ -20,10 +20,14 @@ What TFDV cannot do here, and why the ImageValidator finishes the job:
   reports the training split's findings, as the hand-written check did
   before (the eval split's class coverage is its own check).
 * Run on an empty split, or reach a Kubeflow V2 task as TFX 1.16 passes
-  it: example_validator_executor.py says why and what the DAG does.
+  it: example_validator/executor.py says why and what the DAG does.
 * Say which classes, or the ratio. A rule is a boolean: its anomaly says
   that the ratio is above the setting, not what it is. The ImageValidator
   names the classes and the ratio from the same statistics.
+
+Here in util/, not in example_validator/: the ImageValidator reads the
+rules' verdicts back from ExampleValidator's anomalies by their names
+(`rule_name`), and a component imports no other component.
 """
 
 from typing import Any, Dict, List, Optional, Tuple
@@ -93,7 +97,7 @@ def custom_validation_config(
     raise ValueError(
         f"{view.num_classes} classes: TFDV's rank histogram of the label "
         f"keeps {MAX_CLASSES} values, so the class balance rules "
-        "(pipeline/components/class_balance.py) cannot see every class")
+        "(pipeline/components/util/class_balance.py) cannot see every class")
   config = custom_validation_config_pb2.CustomValidationConfig()
   validation = config.feature_validations.add()
   validation.feature_path.step.append(features.LABEL_KEY)

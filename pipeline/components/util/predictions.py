@@ -31,6 +31,9 @@ SKIPPED_FILE = "skipped.json"
 SUBMISSION_COLUMNS = ("id", "label")
 # The label of a record without a `class` feature (the test split).
 NO_LABEL = -1
+# Custom property of a Predictions artifact that holds no predictions (its
+# model not blessed): why. The Report and the run summary show it.
+NOT_PREDICTED_REASON = "not_predicted_reason"
 
 
 @dataclasses.dataclass

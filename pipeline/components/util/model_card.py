@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from modules import metrics as metrics_lib
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from modules import bootstrap
 from settings import records
 from settings import sections as sections_lib

@@ -1,19 +1,19 @@
 """The ensemble's section of the report and of the model card.
 
-An ensemble's ledger (pipeline/components/ensemble_servable.py, written by the
-Ensemble component) records each member's weight and its macro and
+An ensemble's ledger (ensemble_servable.py, written by the Ensemble
+component) records each member's weight and its macro and
 per-class F1 on the fit slice, and the ensemble's own. This file turns that
 into one table, members and ensemble side by side: a model card section
-(model_card.py's blocks) and a section of the report page
-(page_sections.ORDER).
+(model_card.py's blocks), which the Pusher's card and the Report's share,
+and the table and note of a section of the report page
+(pipeline/components/report/page_sections.py `ensemble`).
 A single model has no ledger, and neither gets a section.
 """
 
 from typing import Any, Dict, List, Optional, Sequence
 
-from pipeline.components import ensemble_servable
-from pipeline.components.report import content
-from pipeline.components.report import model_card
+from pipeline.components.util import ensemble_servable
+from pipeline.components.util import model_card
 
 TITLE = "Ensemble members"
 
@@ -49,7 +49,7 @@ def table(ledger: Dict[str, Any], class_names: Sequence[str]
   return [header] + rows
 
 
-def _note(ledger: Dict[str, Any]) -> str:
+def note(ledger: Dict[str, Any]) -> str:
   fit = ledger["fit_slice"]
   return (f"Weights fitted by {ledger.get('weights_fitted_by', '?')} on the "
           f"fit slice: {fit['records']} train records ({fit['percent']}% of "
@@ -64,7 +64,7 @@ def card_blocks(ledger: Dict[str, Any], class_names: Sequence[str]
   header, *rows = table(ledger, class_names)
   members = [("ul", [f"{m.get('name')} ({m['backbone']}): {m['uri']}"
                      for m in ledger["members"]])]
-  return [("p", _note(ledger))] + members + [("table", header, rows)]
+  return [("p", note(ledger))] + members + [("table", header, rows)]
 
 
 def add_to_card(card: model_card.ModelCard, model_dir: Optional[str],
@@ -74,18 +74,3 @@ def add_to_card(card: model_card.ModelCard, model_dir: Optional[str],
   if ledger:
     card.sections.append((TITLE, card_blocks(ledger, class_names)))
 
-
-def report_html(ledger: Optional[Dict[str, Any]],
-                class_names: Sequence[str]) -> Optional[List[str]]:
-  """The report's section body (HTML lines); None for a single model."""
-  if not ledger:
-    return None
-  return content.table_html(_note(ledger), table(ledger, class_names))
-
-
-def page_section(data, figures):
-  """The report page's section (page_sections.ORDER's signature): anchor,
-  title and body; None for a single model."""
-  del figures  # The section is a table; it draws nothing.
-  body = report_html(data.ensemble, data.class_names)
-  return ("ensemble", TITLE, body) if body else None

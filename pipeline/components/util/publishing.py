@@ -19,7 +19,7 @@ from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from pipeline.components.pusher import claims as claims_lib
+from pipeline.components.util import claims as claims_lib
 from settings import features
 
 RECORD_FILE = "push_record.json"
@@ -29,7 +29,8 @@ SAVED_MODEL_FILE = "saved_model.pb"
 # removing a live push's staging copy mid-copy could publish part of it.
 STALE_STAGING_SECONDS = 24 * 3600.0
 _STAGING = re.compile(re.escape(claims_lib.STAGING_PREFIX) + r"(\d+)-")
-# executor.py's names from before claims.py took the claims (its home).
+# The Pusher's executor's names from before claims.py took the claims (its
+# home).
 claim_version = claims_lib.claim_version
 wait_for_earlier_claims = claims_lib.wait_for_earlier_claims
 

@@ -1,9 +1,9 @@
 """Batch prediction of TFRecord files: the one path every caller shares.
 
-BatchPrediction and EvalInference (executor.py, eval_executor.py), the
-Ensemble's fit (pipeline/components/ensemble/) and `tools/submission.py`
+BatchPrediction and EvalInference (pipeline/components/batch_inference/),
+the Ensemble's fit (pipeline/components/ensemble/) and `tools/submission.py`
 all predict records here, so a bad record is skipped, named and counted the
-same way in the DAG and outside it. It lives in the component package, not
+same way in the DAG and outside it. It lives in the components' util/, not
 lower: its callers are components and tools (layer 4 may import layer 2),
 and no modules/ code predicts a split.
 
@@ -38,8 +38,8 @@ import tensorflow as tf
 from modules import image_facts
 from modules import record_reader
 from settings import features
-from pipeline.components import serving_model
-from pipeline.components.batch_inference import predictions as predictions_lib
+from pipeline.components.util import serving_model
+from pipeline.components.util import predictions as predictions_lib
 
 SkippedRecord = predictions_lib.SkippedRecord
 DEFAULT_BATCH_SIZE = 64

@@ -11,15 +11,14 @@ from typing import Optional
 
 from tfx import types
 
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 from settings import features
 from settings import records
 from settings import spans
-from pipeline.components.batch_inference import predictions as predictions_lib
-from pipeline.components.image_validator import executor as image_validator
-from pipeline.components.report import device_section
-from pipeline.components.report import ensemble_section
-from pipeline.components.report import model_card
+from pipeline.components.util import predictions as predictions_lib
+from pipeline.components.util import device_section
+from pipeline.components.util import ensemble_section
+from pipeline.components.util import model_card
 
 
 def read_eval_predictions(artifact: Optional[types.Artifact]
@@ -70,7 +69,7 @@ def card_from_artifacts(
   labels, predicted = model_card.eval_arrays(eval_predictions)
   card = model_card.build_card(
       evaluation, history,
-      validation_summary=(image_validator.read_validation_summary(anomalies.uri)
+      validation_summary=(records.ValidationSummary.read(anomalies.uri)
                           if anomalies is not None else None),
       span=(spans.label_of_examples(examples) or
             (examples.get_int_custom_property("span")

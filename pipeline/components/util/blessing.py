@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional
 from tfx import types
 from tfx.components.evaluator import constants as evaluator_constants
 
-from pipeline.components import evaluation_reader as evaluation_lib
+from pipeline.components.util import evaluation_reader as evaluation_lib
 
 _CURRENT_MODEL_URI = evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY
 _CURRENT_MODEL_ID = evaluator_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY

@@ -31,8 +31,8 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs
 
-from pipeline.components import class_balance
-from pipeline.components.validation_error import DataValidationError
+from pipeline.components.util import class_balance
+from pipeline.components.util.validation_error import DataValidationError
 
 CONFIG_KEY = standard_component_specs.CUSTOM_VALIDATION_CONFIG_KEY
 
