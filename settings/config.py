@@ -36,6 +36,7 @@ from typing import Any, Dict, Tuple
 from settings import allowed_values
 from settings import ensemble as ensemble_settings
 from settings import features
+from settings import label_space
 # The sections and their choices, re-exported: `config_lib.TrainConfig`.
 from settings.sections import (  # pylint: disable=unused-import
     AugmentConfig, BACKBONES, CHANGE_RULES, DataConfig, DETERMINISM,
@@ -43,6 +44,17 @@ from settings.sections import (  # pylint: disable=unused-import
     LR_SCHEDULES, ModelConfig, PLATFORM_KEY_PREFIX,
     PRECISION_POLICIES, PREDICT_TEST_SOURCES, PredictConfig, TrainConfig,
     TuneConfig, ValidationConfig)
+
+# The pipeline's name in ML Metadata (and on Vertex AI / Kubeflow) is this
+# prefix and the fingerprint of its class list: each label space is a
+# pipeline context of its own (settings/label_space.py says who relies on
+# it).
+PIPELINE_NAME_PREFIX = "flowers"
+
+
+def pipeline_name(class_names) -> str:
+  """"flowers-<fingerprint>": the pipeline of one label space."""
+  return f"{PIPELINE_NAME_PREFIX}-{label_space.fingerprint(class_names)}"
 
 
 class _DictConvertible:
@@ -274,6 +286,11 @@ class PipelineConfig(_ClassesAndSize):
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
     self.validate()
+
+  @property
+  def pipeline_name(self) -> str:
+    """The run's pipeline name: that of its label space (`pipeline_name`)."""
+    return pipeline_name(self.class_names)
 
   def validate(self) -> None:
     """Raises ValueError naming the first setting that is out of range
