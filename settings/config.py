@@ -180,8 +180,8 @@ class ExampleValidatorSettings(_DictConvertible):
     min_class_examples: `validation.min_class_examples`.
   """
   num_classes: int
-  max_imbalance_ratio: float = ValidationConfig.max_imbalance_ratio
-  min_class_examples: int = ValidationConfig.min_class_examples
+  max_imbalance_ratio: float
+  min_class_examples: int
 
   def __post_init__(self):
     if self.num_classes < 1:
@@ -213,11 +213,10 @@ class InferenceSettings(_DictConvertible):
   Attributes:
     batch_size: records per model call (`predict.batch_size`).
   """
-  batch_size: int = PredictConfig.batch_size
+  batch_size: int
 
   def __post_init__(self):
-    if self.batch_size < 1:
-      raise ValueError("predict.batch_size must be >= 1")
+    allowed_values.check_predict(PredictConfig(batch_size=self.batch_size))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,11 +226,11 @@ class GateSettings(_DictConvertible):
   and the class count the macro F1 averages over. Not `eval.split`: where
   the eval split comes from is ExampleGen's business."""
   num_classes: int
-  min_macro_f1: float = EvalConfig.min_macro_f1
-  max_macro_f1_drop: float = EvalConfig.max_macro_f1_drop
-  change_rule: str = EvalConfig.change_rule
-  confidence: float = EvalConfig.confidence
-  bootstrap_samples: int = EvalConfig.bootstrap_samples
+  min_macro_f1: float
+  max_macro_f1_drop: float
+  change_rule: str
+  confidence: float
+  bootstrap_samples: int
 
   def __post_init__(self):
     allowed_values.check_eval(EvalConfig(
@@ -250,8 +249,8 @@ class LiteSettings(_DictConvertible):
     min_macro_f1: `eval.min_macro_f1`.
     lite: the `lite` section.
   """
-  min_macro_f1: float = EvalConfig.min_macro_f1
-  lite: LiteConfig = dataclasses.field(default_factory=LiteConfig)
+  min_macro_f1: float
+  lite: LiteConfig
 
   def __post_init__(self):
     allowed_values.check_lite(self.lite)

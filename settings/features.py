@@ -33,10 +33,6 @@ TFRECORD_PATTERN = "*.tfrec"
 # TFX's own readers do (Beam's AUTO, tfx_bsl's detect_compression_type).
 COPIED_RECORD_SUFFIX = ".tfrecord"
 GZIP_SUFFIX = ".gz"
-# Without a `val` folder, this percent of `train` (by hash of `id`) becomes
-# the eval split: the default of `eval.holdout_percent` (settings/sections.py),
-# applied by pipeline/data_plan.py `output_config` (docs/your-data.md).
-HOLDOUT_EVAL_PERCENT = 15
 
 # Image sizes the Kaggle data set ships.
 KAGGLE_IMAGE_SIZES = (192, 224, 331, 512)
