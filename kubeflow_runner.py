@@ -223,7 +223,7 @@ def build_pipeline(args: argparse.Namespace):
     resources = trainer_placement.trainer_resources(args)
 
   dag = pipeline_lib.create_pipeline(
-      pipeline_name=features.pipeline_name(config.class_names),
+      pipeline_name=config.pipeline_name,
       pipeline_root=args.pipeline_root,
       data=plan,
       serving_model_dir=args.serving_dir,

@@ -126,7 +126,7 @@ def local_pipeline(output_dir: str, data, config,
   output_dir = os.path.abspath(output_dir)
   os.makedirs(output_dir, exist_ok=True)
   return pipeline_lib.create_pipeline(
-      pipeline_name=features.pipeline_name(config.class_names),
+      pipeline_name=config.pipeline_name,
       pipeline_root=os.path.join(output_dir, "pipeline_root"),
       data=data,
       serving_model_dir=os.path.join(output_dir, "serving"),

@@ -33,6 +33,7 @@ from sklearn import metrics
 from pipeline.components.util import serving_model
 from pipeline.components.util import batch_predict
 from pipeline.components.util import predictions
+from settings import config as config_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 
@@ -63,7 +64,8 @@ def eval_files(output_dir: str) -> List[str]:
 
 def predict(model_dir: str, files: List[str]) -> predictions.SplitPredictions:
   result, skipped = batch_predict.predict_files(
-      serving_model.load_serving_model(model_dir), files)
+      serving_model.load_serving_model(model_dir), files,
+      config_lib.PredictConfig.batch_size)
   if skipped:
     raise SystemExit(f"{model_dir}: {len(skipped)} records not predicted")
   return result

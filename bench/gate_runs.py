@@ -102,9 +102,10 @@ def decide(labels, candidate, baseline, num_classes) -> Dict[str, Any]:
   entry = {}
   for rule in RULES:
     record = gate.decide(labels, candidate, baseline,
-                         config_lib.GateSettings(num_classes=num_classes,
-                                                 min_macro_f1=0.0,
-                                                 change_rule=rule),
+                         config_lib.GateSettings(**dict(
+                             config_lib.PipelineConfig().gate_settings(),
+                             num_classes=num_classes, min_macro_f1=0.0,
+                             change_rule=rule)),
                          candidate_model="candidate",
                          baseline_model="baseline")
     entry[rule] = record.blessed

@@ -53,6 +53,7 @@ if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
 from modules import image_facts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from settings import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 from settings import features  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # Images decoded for the decode limits (each measured once, after a warm-up).
@@ -136,13 +137,14 @@ def serving_rates(model_dir: str, transform_dir: str, files: List[str]
   from pipeline.components.util import serving_model  # pylint: disable=g-import-not-at-top
   from pipeline.components.util import batch_predict  # pylint: disable=g-import-not-at-top
   records = list(record_reader.serialized_records(files))
-  # predict_files' batches: 64 records each.
-  batches = [records[i:i + 64] for i in range(0, len(records), 64)]
+  # predict_files' batches: the pipeline's (predict.batch_size).
+  size = config_lib.PredictConfig.batch_size
+  batches = [records[i:i + size] for i in range(0, len(records), size)]
   model = serving_model.load_serving_model(model_dir)
   model.signatures[serving_model.SERVING_DEFAULT](
       examples=tf.constant(batches[0][:2]))  # warm-up
   begin = time.perf_counter()
-  served, _ = batch_predict.predict_files(model, files)
+  served, _ = batch_predict.predict_files(model, files, size)
   serve = len(served) / (time.perf_counter() - begin)
 
   output = tft.TFTransformOutput(transform_dir)

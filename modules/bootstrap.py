@@ -26,10 +26,13 @@ from typing import Iterator, Tuple
 import numpy as np
 
 from modules import metrics as metrics_lib
+from settings import sections
 
-BOOTSTRAP_SAMPLES = 1000
+# The gate's defaults (`eval.bootstrap_samples`, `eval.confidence`), also
+# the model card's interval.
+BOOTSTRAP_SAMPLES = sections.EvalConfig.bootstrap_samples
 BOOTSTRAP_SEED = 0
-CONFIDENCE = 0.95
+CONFIDENCE = sections.EvalConfig.confidence
 # Resamples scored per vectorised step (bounds the memory: chunk x examples
 # indices).
 _CHUNK = 100

@@ -17,6 +17,13 @@ HP_FIELDS = {
                          "augment__shift"),
     "model.backbone": ("model__backbone",),
 }
+# Hyperparameter name -> the `tune` field that lists its choices.
+SEARCH_CHOICES = {
+    "train.learning_rate": "learning_rates",
+    "model.dropout": "dropouts",
+    "augment.strength": "augment_strengths",
+    "model.backbone": "backbones",
+}
 
 
 def apply_hyperparameters(config, values: Optional[Dict[str, object]]):

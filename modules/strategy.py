@@ -23,6 +23,8 @@ from tensorflow.python.distribute import collective_all_reduce_strategy as car  
 # `tf.config.experimental_connect_to_cluster`.
 from tensorflow.python.eager import context as eager_context
 
+from settings import sections
+
 # What a TPU that is not there, busy or broken raises on the way up: the
 # resolver (ValueError: no TPU name; OSError: no metadata server), the
 # connection and initialize_tpu_system (TF's OpErrors: NotFound,
@@ -249,7 +251,8 @@ def _start_tpu(address: Optional[str]) -> tf.distribute.Strategy:
 
 def resolve_strategy(tpu_address: Optional[str] = None,
                      list_gpus=lambda: tf.config.list_logical_devices("GPU"),
-                     worker_timeout_seconds: int = 600
+                     worker_timeout_seconds: int = (
+                         sections.TrainConfig.worker_timeout_seconds)
                      ) -> tf.distribute.Strategy:
   """Multi-worker from TF_CONFIG, else TPU, else 2+ GPUs, else default.
 

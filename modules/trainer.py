@@ -33,7 +33,7 @@ from modules import serving
 from modules import strategy as strategy_lib
 from modules import warm_start as warm_start_lib
 from settings import config as config_lib
-from settings import features
+from settings import label_space
 from settings import records
 
 
@@ -318,7 +318,7 @@ def run_fn(fn_args) -> None:
     return
   # Beside it too: the class list this model's outputs index, by name and
   # fingerprint (its pipeline's name carries the same fingerprint).
-  features.write_label_space(
+  label_space.write_label_space(
       warm_start_lib.model_uri_of(fn_args.serving_model_dir),
       config.class_names)
   export_seconds = time.perf_counter() - export_start
@@ -331,7 +331,7 @@ def run_fn(fn_args) -> None:
       replicas=replicas,
       workers=workers,
       replicas_per_worker=replicas // workers,
-      label_space=features.label_space_fingerprint(config.class_names),
+      label_space=label_space.fingerprint(config.class_names),
       precision_policy=trained.policy,
       global_batch_size=trained.global_batch,
       steps_per_epoch=trained.steps_per_epoch,

@@ -31,12 +31,11 @@ OBJECTIVE = "val_accuracy"
 
 
 def search_space(tune: config_lib.TuneConfig) -> keras_tuner.HyperParameters:
-  """The choices of `tune`, one hyperparameter each (HP_FIELDS names)."""
+  """The choices of `tune`, one hyperparameter each (HP_FIELDS names;
+  SEARCH_CHOICES says which `tune` field lists each one's choices)."""
   hp = keras_tuner.HyperParameters()
-  hp.Choice("train.learning_rate", list(tune.learning_rates))
-  hp.Choice("model.dropout", list(tune.dropouts))
-  hp.Choice("augment.strength", list(tune.augment_strengths))
-  hp.Choice("model.backbone", list(tune.backbones))
+  for name, choices in hyperparameters.SEARCH_CHOICES.items():
+    hp.Choice(name, list(getattr(tune, choices)))
   return hp
 
 

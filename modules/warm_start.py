@@ -31,7 +31,7 @@ from typing import Any, Dict, Optional
 from absl import logging
 import tensorflow as tf
 
-from settings import features
+from settings import records
 
 # Inside the Trainer's Model artifact, beside TFX's `Format-Serving`.
 KERAS_DIR = "Format-Keras"
@@ -133,7 +133,7 @@ def load_base_weights(model, config,
     logging.info("Warm start: %s.", reason)
     return _record(True, None, False, reason)
   uri = model_uri_of(base_model)
-  none_reason = features.no_baseline_reason(uri)
+  none_reason = records.no_baseline_reason(uri)
   if none_reason is not None:
     # The KFP spec's baseline task found no model (pipeline/components/
     # baseline/): as without a base model.

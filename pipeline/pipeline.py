@@ -50,6 +50,7 @@ from settings import config as config_lib
 from pipeline import data_plan as data_plan_lib
 from pipeline import ensemble_dag
 from settings import features
+from settings import label_space
 from pipeline.components.baseline import component as baseline_lib
 from pipeline.components.batch_inference import component as inference_lib
 from pipeline.components.util import class_balance
@@ -167,7 +168,7 @@ def create_pipeline(
   if config.validation.drift_check or config.train.warm_start:
     previous_model = baseline_lib.PushRecordBaseline(
         serving_dir=serving_model_dir,
-        label_space=features.label_space_fingerprint(config.class_names),
+        label_space=label_space.fingerprint(config.class_names),
         purpose="previous model (drift reference, warm start base)",
         examples=example_gen.outputs["examples"]).with_id(
             PREVIOUS_MODEL_ID)
@@ -269,7 +270,7 @@ def create_pipeline(
   # compared with, and stays cached).
   baseline_model = baseline_lib.PushRecordBaseline(
       serving_dir=serving_model_dir,
-      label_space=features.label_space_fingerprint(config.class_names),
+      label_space=label_space.fingerprint(config.class_names),
       purpose="Evaluator baseline", candidate=model).with_id(
           BASELINE_MODEL_ID)
   # Each model over the eval split once: the candidate's and the baseline's

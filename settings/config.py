@@ -36,6 +36,7 @@ from typing import Any, Dict, Tuple
 from settings import allowed_values
 from settings import ensemble as ensemble_settings
 from settings import features
+from settings import label_space
 # The sections and their choices, re-exported: `config_lib.TrainConfig`.
 from settings.sections import (  # pylint: disable=unused-import
     AugmentConfig, BACKBONES, CHANGE_RULES, DataConfig, DETERMINISM,
@@ -43,6 +44,17 @@ from settings.sections import (  # pylint: disable=unused-import
     LR_SCHEDULES, ModelConfig, PLATFORM_KEY_PREFIX,
     PRECISION_POLICIES, PREDICT_TEST_SOURCES, PredictConfig, TrainConfig,
     TuneConfig, ValidationConfig)
+
+# The pipeline's name in ML Metadata (and on Vertex AI / Kubeflow) is this
+# prefix and the fingerprint of its class list: each label space is a
+# pipeline context of its own (settings/label_space.py says who relies on
+# it).
+PIPELINE_NAME_PREFIX = "flowers"
+
+
+def pipeline_name(class_names) -> str:
+  """"flowers-<fingerprint>": the pipeline of one label space."""
+  return f"{PIPELINE_NAME_PREFIX}-{label_space.fingerprint(class_names)}"
 
 
 class _DictConvertible:
@@ -168,8 +180,8 @@ class ExampleValidatorSettings(_DictConvertible):
     min_class_examples: `validation.min_class_examples`.
   """
   num_classes: int
-  max_imbalance_ratio: float = ValidationConfig.max_imbalance_ratio
-  min_class_examples: int = ValidationConfig.min_class_examples
+  max_imbalance_ratio: float
+  min_class_examples: int
 
   def __post_init__(self):
     if self.num_classes < 1:
@@ -201,11 +213,10 @@ class InferenceSettings(_DictConvertible):
   Attributes:
     batch_size: records per model call (`predict.batch_size`).
   """
-  batch_size: int = PredictConfig.batch_size
+  batch_size: int
 
   def __post_init__(self):
-    if self.batch_size < 1:
-      raise ValueError("predict.batch_size must be >= 1")
+    allowed_values.check_predict(PredictConfig(batch_size=self.batch_size))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,11 +226,11 @@ class GateSettings(_DictConvertible):
   and the class count the macro F1 averages over. Not `eval.split`: where
   the eval split comes from is ExampleGen's business."""
   num_classes: int
-  min_macro_f1: float = EvalConfig.min_macro_f1
-  max_macro_f1_drop: float = EvalConfig.max_macro_f1_drop
-  change_rule: str = EvalConfig.change_rule
-  confidence: float = EvalConfig.confidence
-  bootstrap_samples: int = EvalConfig.bootstrap_samples
+  min_macro_f1: float
+  max_macro_f1_drop: float
+  change_rule: str
+  confidence: float
+  bootstrap_samples: int
 
   def __post_init__(self):
     allowed_values.check_eval(EvalConfig(
@@ -238,8 +249,8 @@ class LiteSettings(_DictConvertible):
     min_macro_f1: `eval.min_macro_f1`.
     lite: the `lite` section.
   """
-  min_macro_f1: float = EvalConfig.min_macro_f1
-  lite: LiteConfig = dataclasses.field(default_factory=LiteConfig)
+  min_macro_f1: float
+  lite: LiteConfig
 
   def __post_init__(self):
     allowed_values.check_lite(self.lite)
@@ -274,6 +285,11 @@ class PipelineConfig(_ClassesAndSize):
   def __post_init__(self):
     object.__setattr__(self, "class_names", tuple(self.class_names))
     self.validate()
+
+  @property
+  def pipeline_name(self) -> str:
+    """The run's pipeline name: that of its label space (`pipeline_name`)."""
+    return pipeline_name(self.class_names)
 
   def validate(self) -> None:
     """Raises ValueError naming the first setting that is out of range

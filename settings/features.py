@@ -5,10 +5,8 @@ its names from here; `tests/test_schema.py` and `tests/test_sample_data.py`
 check that they agree with the curated schema and with the sample data.
 """
 
-import hashlib
-import json
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 # Raw features, as written in the Kaggle "Flower Classification with TPUs"
 # TFRecords.
@@ -35,10 +33,6 @@ TFRECORD_PATTERN = "*.tfrec"
 # TFX's own readers do (Beam's AUTO, tfx_bsl's detect_compression_type).
 COPIED_RECORD_SUFFIX = ".tfrecord"
 GZIP_SUFFIX = ".gz"
-# Without a `val` folder, this percent of `train` (by hash of `id`) becomes
-# the eval split: the default of `eval.holdout_percent` (settings/sections.py),
-# applied by pipeline/data_plan.py `output_config` (docs/your-data.md).
-HOLDOUT_EVAL_PERCENT = 15
 
 # Image sizes the Kaggle data set ships.
 KAGGLE_IMAGE_SIZES = (192, 224, 331, 512)
@@ -67,22 +61,6 @@ MODEL_IMAGE_FORMATS = {
 }
 # Turns any image Pillow reads into a JPEG the model reads.
 CONVERTER = "tools/convert_images.py"
-
-# The pipeline's name in ML Metadata (and on Vertex AI / Kubeflow) is this
-# prefix and the fingerprint of its class list (`pipeline_name`): each
-# label space is a pipeline context of its own. The baseline tasks (the
-# Evaluator's and the drift check's baseline, the warm-start base) read
-# only push records of the same fingerprint (LABEL_SPACE_FILE below;
-# pipeline/components/baseline/push_records.py), so on every runner they
-# find only models of the same class names in the same order
-# (docs/continuous-training.md, "Label spaces").
-PIPELINE_NAME_PREFIX = "flowers"
-# Beside Format-Serving in each Model artifact, and in push_record.json.
-LABEL_SPACE_FILE = "label_space.json"
-# In the Model a baseline task outputs when it found no baseline (the
-# push-record baselines of every runner, pipeline/components/baseline/):
-# its reason.
-NO_BASELINE_FILE = "no_baseline.json"
 
 # Serving outputs.
 PROBABILITIES_KEY = "probabilities"
@@ -134,60 +112,6 @@ def model_formats_text() -> str:
   """"JPEG, PNG, GIF and BMP"."""
   names = list(MODEL_IMAGE_FORMATS)
   return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def label_space_fingerprint(class_names: Sequence[str]) -> str:
-  """12 hex digits of the SHA-256 of the class names, in label order."""
-  digest = hashlib.sha256("\n".join(class_names).encode("utf-8"))
-  return digest.hexdigest()[:12]
-
-
-def pipeline_name(class_names: Sequence[str]) -> str:
-  """"flowers-<fingerprint>": the pipeline of one label space."""
-  return f"{PIPELINE_NAME_PREFIX}-{label_space_fingerprint(class_names)}"
-
-
-def label_space(class_names: Sequence[str]) -> Dict[str, Any]:
-  """What LABEL_SPACE_FILE holds: fingerprint, class count and names."""
-  return {"fingerprint": label_space_fingerprint(class_names),
-          "num_classes": len(class_names),
-          "class_names": list(class_names)}
-
-
-def _read_json(folder: Optional[str], name: str) -> Optional[Dict[str, Any]]:
-  """`<folder>/<name>` as JSON (any filesystem TensorFlow reads), or None
-  when there is no folder or no such file."""
-  if not folder:
-    return None
-  # Here, not at the top: settings/config.py imports this module, and
-  # reading a config must not import TensorFlow.
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = os.path.join(folder, name)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
-
-
-def read_label_space(model_uri: Optional[str]) -> Optional[Dict[str, Any]]:
-  """A Model artifact's LABEL_SPACE_FILE, or None (none, or no such file)."""
-  return _read_json(model_uri, LABEL_SPACE_FILE)
-
-
-def no_baseline_reason(model_uri: Optional[str]) -> Optional[str]:
-  """Why a baseline Model stands for no model (its NO_BASELINE_FILE), or
-  None for a real model."""
-  marker = _read_json(model_uri, NO_BASELINE_FILE)
-  return None if marker is None else str(marker.get("reason", ""))
-
-
-def write_label_space(model_uri: str, class_names: Sequence[str]) -> None:
-  """Writes LABEL_SPACE_FILE into a Model artifact's folder."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.io.gfile.makedirs(model_uri)
-  with tf.io.gfile.GFile(os.path.join(model_uri, LABEL_SPACE_FILE),
-                         "w") as f:
-    json.dump(label_space(class_names), f, indent=2)
 
 
 def load_class_names(path: str = DEFAULT_CLASSES_FILE) -> List[str]:

@@ -1,4 +1,4 @@
-"""Four JSON records that components hand each other, as dataclasses, and
+"""Five JSON records that components hand each other, as dataclasses, and
 the one way they are written and read (`_JsonRecord`). Each is written by
 one component and read by several, named below:
 
@@ -28,8 +28,9 @@ The other JSON files live beside the code that writes them: the push record
 (`push_record.json`, pipeline/components/util/publishing.py), ExampleGen's
 `data_check.json` (pipeline/components/example_gen/input_files.py), the
 ensemble's ledger (`ensemble.json`, pipeline/components/util/ensemble_servable.py),
-the data profile's `label_counts.json` (modules/data_profile.py);
-`label_space.json` and `no_baseline.json` are named in settings/features.py.
+the data profile's `label_counts.json` (modules/data_profile.py),
+`label_space.json` (settings/label_space.py). `no_baseline.json` (a baseline
+task's Model that stands for no model) is named here: NO_BASELINE_FILE.
 """
 
 import dataclasses
@@ -41,6 +42,10 @@ from settings import features
 
 VALIDATION_SUMMARY_FILE = "validation_summary.json"
 LITE_EVALUATION_FILE = "lite_evaluation.json"
+# In the Model a baseline task outputs when it found no baseline (the
+# push-record baselines of every runner, pipeline/components/baseline/):
+# its reason, under "reason".
+NO_BASELINE_FILE = "no_baseline.json"
 Record = TypeVar("Record", bound="_JsonRecord")
 
 
@@ -86,6 +91,19 @@ class _JsonRecord:
     if not folder:
       return None
     return cls.read_file(os.path.join(folder, cls.FILE_NAME))
+
+
+def no_baseline_reason(model_uri: Optional[str]) -> Optional[str]:
+  """Why a baseline Model stands for no model (its NO_BASELINE_FILE), or
+  None for a real model (or no folder)."""
+  if not model_uri:
+    return None
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  path = os.path.join(model_uri, NO_BASELINE_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return str(json.load(f).get("reason", ""))
 
 
 @dataclasses.dataclass

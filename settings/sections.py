@@ -11,7 +11,6 @@ docs/configuration.md lists every field.
 import dataclasses
 from typing import Optional, Tuple
 
-from settings import features
 
 # Backbones the Trainer can build (see modules/model.py).
 BACKBONES = (
@@ -248,7 +247,7 @@ class EvalConfig:
   confidence: float = 0.95
   bootstrap_samples: int = 1000
   split: str = "auto"
-  holdout_percent: int = features.HOLDOUT_EVAL_PERCENT
+  holdout_percent: int = 15
 
 
 @dataclasses.dataclass(frozen=True)

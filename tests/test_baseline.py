@@ -17,7 +17,8 @@ from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
 from tfx.types import standard_artifacts
 
 from modules import data_profile
-from settings import features
+from settings import label_space
+from settings import records
 from pipeline.components.baseline import executor as baseline_executor
 from pipeline.components.baseline import push_records
 from pipeline.components.batch_inference import eval_executor
@@ -25,7 +26,7 @@ from pipeline.components.util import blessing as blessing_lib
 from pipeline.components.util import publishing
 
 CLASSES = ("daisy", "rose", "tulip")
-FINGERPRINT = features.label_space_fingerprint(CLASSES)
+FINGERPRINT = label_space.fingerprint(CLASSES)
 
 
 def _push(serving_dir, root, version, class_names=CLASSES, examples="ex1",
@@ -40,7 +41,7 @@ def _push(serving_dir, root, version, class_names=CLASSES, examples="ex1",
   open(os.path.join(version_dir, publishing.SAVED_MODEL_FILE), "w").close()
   with open(os.path.join(version_dir, publishing.RECORD_FILE), "w") as f:
     json.dump({"model": {"uri": model_uri},
-               "label_space": features.label_space(class_names),
+               "label_space": label_space.label_space(class_names),
                "data": {"examples_uri": os.path.join(root, examples),
                         "spans": f"span {version}",
                         "profile_uri": profile_uri}}, f)
@@ -136,7 +137,7 @@ def test_executor_outputs_the_baseline_or_a_model_standing_for_none(
   serving, root = str(tmp_path / "serving"), str(tmp_path)
   none = _run_executor(tmp_path, serving)
   assert none.get_int_custom_property(baseline_executor.FOUND_PROPERTY) == 0
-  reason = features.no_baseline_reason(none.uri)
+  reason = records.no_baseline_reason(none.uri)
   assert reason and "no model with this class list" in reason
   profile = os.path.join(root, "ImageValidator", "anomalies", "3",
                          data_profile.PROFILE_DIR)
@@ -145,7 +146,7 @@ def test_executor_outputs_the_baseline_or_a_model_standing_for_none(
   found = _run_executor(tmp_path, serving, candidate_uri=second)
   assert found.uri == first
   assert found.get_int_custom_property(baseline_executor.FOUND_PROPERTY) == 1
-  assert features.no_baseline_reason(found.uri) is None
+  assert records.no_baseline_reason(found.uri) is None
   # The drift check finds its training data's profile where the record
   # says (modules/data_profile.py).
   assert found.get_string_custom_property(

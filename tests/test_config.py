@@ -8,6 +8,7 @@ import pytest
 from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
+from settings import label_space
 
 
 def test_round_trip_through_json():
@@ -175,10 +176,10 @@ def test_each_class_list_is_a_pipeline_of_its_own():
   and Kubeflow Pipelines accept (lower case, digits, hyphens)."""
   from settings import features  # pylint: disable=g-import-not-at-top
   names = ["rose", "tulip", "daisy"]
-  ours = features.pipeline_name(names)
-  assert ours == features.pipeline_name(list(names))
-  assert ours != features.pipeline_name(["tulip", "rose", "daisy"])
-  assert ours != features.pipeline_name(["rose", "tulip"])
-  assert ours != features.pipeline_name(["rose", "tulip", "Daisy"])
+  ours = config_lib.pipeline_name(names)
+  assert ours == config_lib.pipeline_name(list(names))
+  assert ours != config_lib.pipeline_name(["tulip", "rose", "daisy"])
+  assert ours != config_lib.pipeline_name(["rose", "tulip"])
+  assert ours != config_lib.pipeline_name(["rose", "tulip", "Daisy"])
   assert re.fullmatch(r"[a-z][-a-z0-9]{0,127}", ours), ours
-  assert features.label_space(names)["num_classes"] == 3
+  assert label_space.label_space(names)["num_classes"] == 3

@@ -82,8 +82,10 @@ def _predict(model_dir, files):
   # Imported here: TensorFlow loads only once the runs are done.
   from pipeline.components.util import serving_model  # pylint: disable=g-import-not-at-top
   from pipeline.components.util import batch_predict  # pylint: disable=g-import-not-at-top
+  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   result, skipped = batch_predict.predict_files(
-      serving_model.load_serving_model(model_dir), files)
+      serving_model.load_serving_model(model_dir), files,
+      config_lib.PredictConfig.batch_size)
   assert not skipped
   return result
 

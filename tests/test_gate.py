@@ -54,7 +54,10 @@ def _oracle_change(labels, candidate, baseline, samples=2000, seed=99,
 
 
 def _settings(**changes):
-  return config_lib.GateSettings(num_classes=CLASSES, **changes)
+  """The gate's settings at the config's defaults, with `changes`."""
+  return config_lib.GateSettings(**dict(
+      config_lib.PipelineConfig().gate_settings(), num_classes=CLASSES,
+      **changes))
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from tfx.proto import example_gen_pb2
 import kubeflow_runner
 from pipeline.runner import beam_flags
 from pipeline.runner import kfp_backend
+from settings import config as config_lib
 from settings import features
 from settings import spans
 from pipeline.runner import trainer_placement
@@ -489,7 +490,6 @@ def test_vertex_trainer_job(tmp_path):
   """--trainer-backend vertex: the same DAG; the Trainer task launches a
   Vertex AI custom job on the TPU machine, in the TPU image, and its run_fn
   still reads the pipeline's config from the same custom_config."""
-  from settings import config as config_lib  # pylint: disable=g-import-not-at-top
   args = kubeflow_runner.parse_args(
       COMMON + VERTEX_FLAGS + ["--output", str(tmp_path / "spec.json")])
   with open(kubeflow_runner.compile_pipeline(args), encoding="utf-8") as f:
@@ -563,7 +563,7 @@ def test_env_settings_and_yaml_output(tmp_path, monkeypatch, capsys):
   proto = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
   assert proto.default_pipeline_root == ROOT
   # The default class list's own pipeline (one per label space).
-  assert proto.pipeline_info.name == features.pipeline_name(
+  assert proto.pipeline_info.name == config_lib.pipeline_name(
       features.load_class_names())
   assert text.startswith(f"# PIPELINE DEFINITION\n# Name: "
                          f"{proto.pipeline_info.name}\n")

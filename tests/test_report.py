@@ -26,6 +26,7 @@ from tensorflow_model_analysis.writers import metrics_plots_and_validations_writ
 
 from conftest import REPO_ROOT
 from modules import metrics
+from settings import config as config_lib
 from settings import features
 from settings import records
 from pipeline.components.report import component as report_component
@@ -488,7 +489,7 @@ def test_run_writes_and_announces_its_report(pipeline_run):
   # The execution's node context is `<pipeline>.<node id>`.
   contexts = [context.name for context in
               store.get_contexts_by_execution(event.execution_id)]
-  pipeline_name = features.pipeline_name(features.load_class_names())
+  pipeline_name = config_lib.pipeline_name(features.load_class_names())
   assert f"{pipeline_name}.{report_component.COMPONENT_ID}" in contexts
   assert artifact.custom_properties["verdict"].string_value == "BLESSED"
   page, images = _check_figures(path)

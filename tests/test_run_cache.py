@@ -32,7 +32,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from conftest import run_local_pipeline
-from settings import features
+from settings import records
 from tools import make_sample_data
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,7 @@ def _evaluator_inputs(output_dir):
     for event in store.get_events_by_execution_ids([execution.id]):
       if event.type == metadata_store_pb2.Event.INPUT:
         [artifact] = store.get_artifacts_by_id([event.artifact_id])
-        if features.no_baseline_reason(artifact.uri) is None:
+        if records.no_baseline_reason(artifact.uri) is None:
           by_key.setdefault(event.path.steps[0].key, []).append(
               artifact.uri)
     inputs[run] = by_key

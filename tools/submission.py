@@ -39,6 +39,7 @@ from pipeline.runner import runtime
 runtime.configure()  # Before TensorFlow is imported.
 import tensorflow as tf
 
+from settings import config as config_lib
 from settings import features
 from pipeline import data_plan
 from pipeline.components.util import serving_model
@@ -87,7 +88,7 @@ def find_test_files(data_root: str, image_size: int) -> List[str]:
 
 
 def make_submission(model, files: List[str], output: str,
-                    batch_size: int = batch_predict.DEFAULT_BATCH_SIZE,
+                    batch_size: int = config_lib.PredictConfig.batch_size,
                     progress_every: int = 1000, log=None
                     ) -> SubmissionReport:
   """Predicts every test record and writes the submission CSV.
@@ -155,7 +156,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--output", default="submission.csv",
                       help="CSV file to write (default: %(default)s)")
   parser.add_argument("--batch-size", type=int,
-                      default=batch_predict.DEFAULT_BATCH_SIZE,
+                      default=config_lib.PredictConfig.batch_size,
                       help="records per model call (default: %(default)s)")
   parser.add_argument("--progress-every", type=int, default=1000,
                       help="print a progress line every this many records "

@@ -64,7 +64,7 @@ class PushRecordBaseline(base_component.BaseComponent):
                candidate: Optional[types.BaseChannel] = None,
                examples: Optional[types.BaseChannel] = None):
     """Args: the serving folder, the class list's fingerprint
-    (`features.label_space_fingerprint`), the baseline's use in words (for
+    (`settings.label_space.fingerprint`), the baseline's use in words (for
     the log), and the channel whose model (`candidate`) or whose training
     data (`examples`) is left out."""
     super().__init__(spec=PushRecordBaselineSpec(

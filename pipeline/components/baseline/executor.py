@@ -19,7 +19,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from modules import data_profile
-from settings import features
+from settings import records
 from pipeline.components.baseline import push_records
 
 CANDIDATE_KEY = "candidate"
@@ -56,7 +56,7 @@ class Executor(base_executor.BaseExecutor):
     if found is None:
       logging.info("%s: none: %s", purpose, why)
       fileio.makedirs(model.uri)
-      with fileio.open(os.path.join(model.uri, features.NO_BASELINE_FILE),
+      with fileio.open(os.path.join(model.uri, records.NO_BASELINE_FILE),
                        "w") as marker:
         marker.write(json.dumps({"reason": why}, indent=2))
       model.set_int_custom_property(FOUND_PROPERTY, 0)

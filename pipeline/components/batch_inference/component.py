@@ -98,7 +98,7 @@ class BatchInference(base_component.BaseComponent):
         examples=examples, model=model, model_blessing=model_blessing,
         splits=json.dumps(list(splits)), submission_split=submission_split,
         custom_config=custom_config.encode(
-            settings or config_lib.InferenceSettings().to_dict()),
+            settings or config_lib.PipelineConfig().inference_settings()),
         predictions=types.Channel(type=artifact_types.Predictions)))
 
 
@@ -151,6 +151,6 @@ class EvalInference(base_component.BaseComponent):
     super().__init__(spec=EvalInferenceSpec(
         examples=examples, model=model, baseline_model=baseline_model,
         custom_config=custom_config.encode(
-            settings or config_lib.InferenceSettings().to_dict()),
+            settings or config_lib.PipelineConfig().inference_settings()),
         predictions=types.Channel(type=artifact_types.Predictions),
         scored_examples=types.Channel(type=standard_artifacts.Examples)))

@@ -14,7 +14,7 @@ counted). The outputs:
   running a model again.
 
 The baseline is left out, with the reason recorded, when it stands for no
-model (the baseline task found none: settings/features.py
+model (the baseline task found none: settings/records.py
 `no_baseline_reason`), when it is the candidate itself, or when it predicts
 another number of classes. A record only one model could predict is dropped
 from the scored examples, counted and named in the log, so both columns
@@ -41,6 +41,7 @@ from pipeline.components.util import batch_predict
 from pipeline.components.util import predictions as predictions_lib
 from settings import config as config_lib
 from settings import features
+from settings import records
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
@@ -65,7 +66,7 @@ def usable_baseline(baselines: List[types.Artifact],
   if not baselines:
     return None, "no baseline model given"
   baseline = baselines[0]
-  none_reason = features.no_baseline_reason(baseline.uri)
+  none_reason = records.no_baseline_reason(baseline.uri)
   if none_reason is not None:
     return None, none_reason
   if baseline.uri.rstrip("/") == candidate.uri.rstrip("/"):

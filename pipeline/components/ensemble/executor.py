@@ -33,7 +33,7 @@ from pipeline.components.util import predictions as predictions_lib
 from pipeline.components.ensemble import fit_data
 from pipeline.components.ensemble import weights as weights_lib
 from settings import ensemble as ensemble_settings
-from settings import features
+from settings import label_space
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
@@ -94,7 +94,7 @@ class Executor(base_executor.BaseExecutor):
                            ids=sorted(predicted[0].ids.tolist())),
             weights_fitted_by="scipy SLSQP, log loss on the simplex"))
     class_names = _class_names(model_dirs[0])
-    features.write_label_space(output.uri, class_names)
+    label_space.write_label_space(output.uri, class_names)
     logging.info("Wrote the ensemble of %d members to %s.", len(members),
                  serving_dir)
 

@@ -228,7 +228,7 @@ def _check_drift(examples, baseline_models,
             **written}
   model = baseline_models[0]
   # The PreviousModel task found no served model of other data.
-  none_reason = features.no_baseline_reason(model.uri)
+  none_reason = records.no_baseline_reason(model.uri)
   if none_reason is not None:
     return {"baseline": None, "note": f"no baseline: {none_reason}",
             **written}

@@ -89,7 +89,7 @@ class LiteRTExport(base_component.BaseComponent):
         model=model, examples=examples, transform_graph=transform_graph,
         eval_predictions=eval_predictions,
         custom_config=custom_config.encode(
-            settings or config_lib.LiteSettings().to_dict()),
+            settings or config_lib.PipelineConfig().lite_settings()),
         lite_model=types.Channel(type=artifact_types.LiteModel)))
 
 

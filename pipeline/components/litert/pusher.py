@@ -36,7 +36,7 @@ from tfx.utils import io_utils
 from pipeline.components.util import blessing as blessing_lib
 from pipeline.components.util import claims
 from pipeline.components.util import publishing
-from settings import features
+from settings import label_space
 from settings import records
 
 LITE_MODEL_KEY = "lite_model"
@@ -128,7 +128,7 @@ def _push_record(evaluation: records.LiteEvaluation,
       "output": evaluation.output,
       "labels_file": evaluation.labels_file,
       "class_names": evaluation.class_names,
-      "label_space": features.read_label_space(model.uri),
+      "label_space": label_space.read_label_space(model.uri),
       "interpreter": evaluation.interpreter,
   }
 

@@ -21,7 +21,7 @@ from tfx.utils import proto_utils
 from modules import data_profile
 from pipeline.components.util import ensemble_servable
 from pipeline.components.util import evaluation_reader as evaluation_lib
-from settings import features
+from settings import label_space
 from pipeline.components.util import blessing as blessing_lib
 from pipeline.components.pusher import provenance
 from pipeline.components.util import publishing
@@ -139,7 +139,7 @@ def _push_record(input_dict, model, blessing, evaluation,
       "model": {"uri": model.uri, "artifact_id": model.id or None},
       # The class list the model's outputs index (None: a model from before
       # label spaces were recorded).
-      "label_space": features.read_label_space(model.uri),
+      "label_space": label_space.read_label_space(model.uri),
       "blessing": blessing_lib.blessing_record(blessing),
       "metrics": evaluation.metrics if evaluation else {},
       "evaluation": evaluation_artifact.uri if evaluation_artifact else None,

@@ -42,7 +42,6 @@ from pipeline.components.util import serving_model
 from pipeline.components.util import predictions as predictions_lib
 
 SkippedRecord = predictions_lib.SkippedRecord
-DEFAULT_BATCH_SIZE = 64
 
 
 class DuplicateIdError(ValueError):
@@ -173,7 +172,7 @@ def scan_files(files: Sequence[str]) -> Scan:
   return Scan(files=files, usable=usable, skipped=skipped)
 
 
-def predict_scan(model, scan: Scan, batch_size: int = DEFAULT_BATCH_SIZE,
+def predict_scan(model, scan: Scan, batch_size: int,
                  progress: Optional[Callable[[int, int], None]] = None
                  ) -> Tuple[predictions_lib.SplitPredictions,
                             List[SkippedRecord]]:
@@ -266,8 +265,7 @@ def predict_scan(model, scan: Scan, batch_size: int = DEFAULT_BATCH_SIZE,
   ), skipped
 
 
-def predict_files(model, files: Sequence[str],
-                  batch_size: int = DEFAULT_BATCH_SIZE,
+def predict_files(model, files: Sequence[str], batch_size: int,
                   progress: Optional[Callable[[int, int], None]] = None
                   ) -> Tuple[predictions_lib.SplitPredictions,
                              List[SkippedRecord]]:

@@ -22,7 +22,6 @@ from modules import metrics as metrics_lib
 from pipeline.components.util import evaluation_reader as evaluation_lib
 from modules import bootstrap
 from settings import records
-from settings import sections as sections_lib
 
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
@@ -136,12 +135,11 @@ def build_card(evaluation: evaluation_lib.Evaluation,
       items.append(f"Classes without training examples: {len(empty)}")
       limitations.append(f"{len(empty)} classes have no training example: "
                          "the model cannot have learnt them.")
-    # The validator's own threshold (validation.max_imbalance_ratio), which
-    # its summary records; the setting's default without a summary.
-    max_ratio = ((validation_summary.max_imbalance_ratio
-                  if validation_summary else None) or
-                 sections_lib.ValidationConfig.max_imbalance_ratio)
-    if ratio and ratio > max_ratio:
+    # The validator's own threshold, which its summary records (none
+    # without a summary: the run's setting is not known here).
+    max_ratio = (validation_summary.max_imbalance_ratio
+                 if validation_summary else None)
+    if ratio and max_ratio and ratio > max_ratio:
       limitations.append(
           f"The training data is imbalanced ({ratio:.1f}:1): rare classes "
           "are recognised less reliably.")
