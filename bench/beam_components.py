@@ -47,7 +47,8 @@ def direct_runner_args(workers: int):
   figure always means exactly this many worker processes.
   """
   return ["--direct_running_mode=multi_processing",
-          f"--direct_num_workers={workers}"]
+          f"--direct_num_workers={workers}",
+          *beam_settings.SAME_ENVIRONMENT_ARGS]
 
 
 def job_server_args(job_endpoint: str, parallelism: int):

@@ -5,10 +5,13 @@ real LocalDagRunner, Beam DirectRunner, SQLite MLMD) once per session; the
 slow tests share its outputs.
 """
 
+import glob
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from absl import logging as absl_logging
 import pytest
@@ -30,6 +33,33 @@ E2E_EPOCHS = 4
 
 
 _LOGGERS_TOOLS_QUIET = ("", "absl", "tensorflow", "apache_beam")
+
+
+def _tfx_sdists():
+  """TFX's ephemeral sdist folders in the temp directory (see below)."""
+  return set(glob.glob(os.path.join(tempfile.gettempdir(), "tmp*",
+                                    "build", "tfx")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_tfx_sdist_left_behind():
+  """The suite leaves no TFX sdist in the temp directory.
+
+  TFX's Beam executors build one (52 MiB, never removed) whenever their
+  Beam arguments do not say where the workers' dependencies come from
+  (pipeline/runner/beam.py, SAME_ENVIRONMENT_ARGS). Hundreds of them once
+  filled this machine's disk and failed CI's install; this fails the
+  session instead, naming them, and removes them.
+  """
+  before = _tfx_sdists()
+  yield
+  left = sorted(_tfx_sdists() - before)
+  for folder in left:
+    shutil.rmtree(os.path.dirname(os.path.dirname(folder)),
+                  ignore_errors=True)
+  assert not left, (
+      f"{len(left)} TFX sdist folder(s) left in the temp directory: some "
+      f"Beam arguments lack SAME_ENVIRONMENT_ARGS: {left[:3]}")
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ import subprocess
 import pytest
 
 from conftest import REPO_ROOT, run_local_pipeline
+from pipeline.runner import beam
 from tools import beam_jobs
 
 # `engines`: in `make test`, and alone in `make test-engines` (docs/beam-engines.md).
@@ -29,7 +30,10 @@ FLINK_PARALLELISM = 2
 # test are the engines', not the model's.
 FLINK_EPOCHS = 1
 SPARK_MASTER = "local[2]"
-DIRECT_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# The DirectRunner in this process, said explicitly; no TFX sdist for it
+# (pipeline/runner/beam.py, SAME_ENVIRONMENT_ARGS).
+DIRECT_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1",
+               *beam.SAME_ENVIRONMENT_ARGS]
 
 
 @pytest.fixture(scope="session")

@@ -389,7 +389,7 @@ pipeline = tfx.dsl.Pipeline(
     metadata_connection_config=(
         tfx.orchestration.metadata.sqlite_metadata_connection_config(
             {str(tmp_path / "metadata.sqlite")!r})),
-    beam_pipeline_args=["--direct_num_workers=1"])
+    beam_pipeline_args=[])
 """
   assert _run_dag(build) == {"error": None}
   named, _ = _truncate(data_root)

@@ -103,7 +103,7 @@ def _run_example_gen(data_root, setting, output):
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(
               metadata_path)),
-      beam_pipeline_args=["--direct_num_workers=1"]))
+      beam_pipeline_args=[]))
   connection = metadata_store_pb2.ConnectionConfig()
   connection.sqlite.filename_uri = metadata_path
   store = metadata_store.MetadataStore(connection)
