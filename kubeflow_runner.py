@@ -36,11 +36,20 @@ import os
 import posixpath
 import sys
 
+import yaml
+
+# None of these loads TensorFlow or TFX: those load in build_pipeline and
+# compile_pipeline, after runtime.configure() below.
+from pipeline import data_plan
+from pipeline.runner import beam
+from pipeline.runner import beam_flags
 from pipeline.runner import env_flags
+from pipeline.runner import flags
 from pipeline.runner import kfp_backend
 from pipeline.runner import runtime
 from pipeline.runner import trainer_placement
 from settings import features
+from settings import spans
 
 runtime.configure()  # Before TensorFlow is imported.
 
@@ -61,8 +70,6 @@ REQUIRED_DEPLOYMENT_FLAGS = (("--image", "image"),
 def build_parser() -> argparse.ArgumentParser:
   """The flags; each physical one `--some-name` defaults to the environment
   variable FLOWERS_SOME_NAME, read when this is called."""
-  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       description="Compile the flower pipeline to a KFP v2 pipeline spec "
       "(Kubeflow Pipelines, Vertex AI Pipelines).",
@@ -175,9 +182,6 @@ def config_and_plan(args: argparse.Namespace):
   (gs://...) is not listed from here (the compiling machine need not reach
   the bucket), so the config's default size is used and a warning says so.
   """
-  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
-  from settings import spans  # pylint: disable=g-import-not-at-top
   local_root = not features.is_object_store(args.data_root)
   size_given = flags.image_size_given(args)
   try:
@@ -199,8 +203,7 @@ def config_and_plan(args: argparse.Namespace):
 
 def build_pipeline(args: argparse.Namespace):
   """The shared pipeline with this deployment's physical settings."""
-  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
+  # slow import: TFX and TensorFlow (6 s); --help must not load them
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_validator import executor as example_validator_executor  # pylint: disable=g-import-not-at-top
 
@@ -248,6 +251,8 @@ def task_images(args: argparse.Namespace):
   launches the job, which runs --trainer-image)."""
   if not args.trainer_image or args.trainer_backend == "vertex":
     return args.image
+  # slow import: TFX's Kubeflow compiler and kfp (0.4 s after the DAG);
+  # --help must not load them
   from tfx.orchestration.kubeflow.v2 import pipeline_builder  # pylint: disable=g-import-not-at-top
   return {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: args.image,
           trainer_placement.TRAINER_ID: args.trainer_image}
@@ -256,7 +261,8 @@ def task_images(args: argparse.Namespace):
 def compile_pipeline(args: argparse.Namespace) -> str:
   """Writes the spec file; returns its path."""
   check_deployment_flags(args)  # Before the slow imports.
-  import yaml  # pylint: disable=g-import-not-at-top
+  # slow import: tfx.v1 (8 s); --help and a missing flag must not wait
+  # for it
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
 
   output = os.path.abspath(args.output)
@@ -291,7 +297,6 @@ def compile_pipeline(args: argparse.Namespace) -> str:
 
 
 def main(argv=None) -> int:
-  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
   args = parse_args(argv)
   try:
     path = compile_pipeline(args)

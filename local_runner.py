@@ -24,7 +24,15 @@ import sys
 import time
 from typing import List, Optional
 
+# None of these loads TensorFlow or TFX: those load in main, after
+# runtime.configure() below.
+from pipeline import data_plan
+from pipeline.runner import beam
+from pipeline.runner import beam_flags
 from pipeline.runner import console
+from pipeline.runner import flags
+from pipeline.runner import known_noise
+from pipeline.runner import run_lock
 from pipeline.runner import runtime
 
 # Before TensorFlow is imported, hence before the flags are parsed.
@@ -36,8 +44,6 @@ METADATA_FILE = "metadata.sqlite"
 
 def build_parser() -> argparse.ArgumentParser:
   """The flags: physical ones here, the logical ones of pipeline/runner/flags.py."""
-  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   parser = console.ArgumentParser(
       description="Run the flower-classification TFX pipeline locally.",
       formatter_class=flags.HelpFormatter)
@@ -79,8 +85,6 @@ def config_and_plan(args: argparse.Namespace):
   Raises:
     ValueError: a flag or the data root is unusable (the message names it).
   """
-  from pipeline import data_plan  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import flags  # pylint: disable=g-import-not-at-top
   config = flags.config_from_args(args)
   plan = data_plan.make_plan(os.path.abspath(args.data_root), config,
                              size_from_data=not flags.image_size_given(args))
@@ -99,6 +103,7 @@ def preflight(plan) -> List[str]:
   Raises:
     input_files.DataCheckError: naming the folder or file at fault.
   """
+  # slow import: TensorFlow (3 s); --help must not load it
   from pipeline.components.example_gen import input_files  # pylint: disable=g-import-not-at-top
   lines = []
   for folder in plan.folders:
@@ -120,7 +125,7 @@ def local_pipeline(output_dir: str, data, config,
   `serving/` for pushed models (docs/first-run.md, "Outputs"). The benchmarks build
   their runs with this too.
   """
-  from settings import features  # pylint: disable=g-import-not-at-top
+  # slow import: TFX and TensorFlow (6 s); --help must not load them
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from tfx.orchestration import metadata  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(output_dir)
@@ -142,7 +147,6 @@ def local_pipeline(output_dir: str, data, config,
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  from pipeline.runner import run_lock  # pylint: disable=g-import-not-at-top
   # Before the slow imports and before anything is written to the output
   # directory: a second run into it fails at once.
   try:
@@ -150,16 +154,15 @@ def main(argv=None) -> int:
   except run_lock.RunLockedError as error:
     console.print_error(str(error))
     return console.EXIT_ERROR
-  from pipeline.runner import beam  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import beam_flags  # pylint: disable=g-import-not-at-top
-  from pipeline.runner import known_noise  # pylint: disable=g-import-not-at-top
+  # slow import: TFX and TensorFlow (6 s); --help and a locked output
+  # directory must not wait for them. TFX's runner module, not `tfx.v1`:
+  # its cloud extensions are not used here (tests/test_pipeline_e2e.py
+  # checks a run never imports them).
   from pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   from pipeline.components.schema_gen import class_domain  # pylint: disable=g-import-not-at-top
   from pipeline.components.example_gen import input_files  # pylint: disable=g-import-not-at-top
   from pipeline.runner import summary  # pylint: disable=g-import-not-at-top
   from pipeline.components.image_validator import executor as image_validator  # pylint: disable=g-import-not-at-top
-  # TFX's runner module, not `tfx.v1`: its cloud extensions are not used
-  # here (tests/test_pipeline_e2e.py checks a run never imports them).
   from tfx.orchestration.local import local_dag_runner  # pylint: disable=g-import-not-at-top
 
   try:

@@ -215,6 +215,8 @@ def create_pipeline(
           f"vertex_training keys must start with "
           f"{config_lib.PLATFORM_KEY_PREFIX!r} (the Trainer's run_fn reads "
           f"the rest as its config), not {foreign}")
+    # slow import: tfx.v1 and Vertex AI's client (2 s); a local run
+    # must never load them (tests/test_pipeline_e2e.py)
     from tfx.v1.extensions import google_cloud_ai_platform  # pylint: disable=g-import-not-at-top
     trainer_class = google_cloud_ai_platform.Trainer
   # What the Tuner's trials and the Trainer (each member's) train on, but

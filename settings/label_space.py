@@ -38,8 +38,8 @@ def read_label_space(model_uri: Optional[str]) -> Optional[Dict[str, Any]]:
   file)."""
   if not model_uri:
     return None
-  # Here, not at the top: settings/config.py imports this module, and
-  # reading a config must not import TensorFlow.
+  # slow import: TensorFlow (3 s); settings/config.py imports this module,
+  # and reading a config (every --help) must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(model_uri, LABEL_SPACE_FILE)
   if not tf.io.gfile.exists(path):
@@ -50,6 +50,7 @@ def read_label_space(model_uri: Optional[str]) -> Optional[Dict[str, Any]]:
 
 def write_label_space(model_uri: str, class_names: Sequence[str]) -> None:
   """Writes LABEL_SPACE_FILE into a Model artifact's folder."""
+  # slow import: TensorFlow (3 s); as in read_label_space
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.io.gfile.makedirs(model_uri)
   with tf.io.gfile.GFile(os.path.join(model_uri, LABEL_SPACE_FILE),

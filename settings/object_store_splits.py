@@ -23,6 +23,8 @@ from settings import spans
 
 def readable(data_root: str) -> bool:
   """Whether this machine can read the data root (it may not exist yet)."""
+  # slow import: TensorFlow (3 s); pipeline/data_plan.py imports this
+  # module, and the runners' --help must not load it
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   try:
     tf.io.gfile.exists(data_root)
@@ -36,6 +38,7 @@ def newest_image_folder(data_root: str, image_size: int,
                         ) -> Optional[str]:
   """`<root>[/span-<newest read>]/tfrecords-jpeg-<S>x<S>`; None when the
   root cannot be read from here, or "latest" finds no span folder in it."""
+  # slow import: TensorFlow (3 s); as in readable
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not readable(data_root):
     return None
@@ -56,6 +59,7 @@ def newest_image_folder(data_root: str, image_size: int,
 def holds_records(folder: Optional[str]) -> bool:
   """Whether `folder` holds `*.tfrec` files; False for None or a folder
   that cannot be read from here."""
+  # slow import: TensorFlow (3 s); as in readable
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if folder is None:
     return False

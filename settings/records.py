@@ -68,7 +68,8 @@ class _JsonRecord:
 
   def write(self, folder: str) -> str:
     """Writes `<folder>/<FILE_NAME>`; returns its path."""
-    # Here, not at the top: reading a config must not import TensorFlow.
+    # slow import: TensorFlow (3 s); bench/run.py imports this module, and
+    # its --help must not load it
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.io.gfile.makedirs(folder)
     path = os.path.join(folder, self.FILE_NAME)
@@ -79,6 +80,7 @@ class _JsonRecord:
   @classmethod
   def read_file(cls: Type[Record], path: str) -> Optional[Record]:
     """The record at `path`, or None when there is no such file."""
+    # slow import: TensorFlow (3 s); as in write
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if not tf.io.gfile.exists(path):
       return None
@@ -98,6 +100,7 @@ def no_baseline_reason(model_uri: Optional[str]) -> Optional[str]:
   None for a real model (or no folder)."""
   if not model_uri:
     return None
+  # slow import: TensorFlow (3 s); as in _JsonRecord.write
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(model_uri, NO_BASELINE_FILE)
   if not tf.io.gfile.exists(path):

@@ -38,6 +38,8 @@ import re
 from typing import Callable, Iterable, List, Optional
 
 from google.protobuf import wrappers_pb2
+from tfx.proto import example_gen_pb2
+from tfx.proto import range_config_pb2
 
 from settings import features
 
@@ -221,9 +223,6 @@ def split_pattern(split_dir: str, image_size: int,
 def range_config(selection: Optional[SpanSelection]):
   """ImportExampleGen's RangeConfig: the last span of a fixed selection
   (None: the latest span, or the plain layout)."""
-  # Here, not at the top: settings/config.py imports this module, and the
-  # Trainer's process should not pay for TFX's protos to read its config.
-  from tfx.proto import range_config_pb2  # pylint: disable=g-import-not-at-top
   if selection is None or selection.latest:
     return None
   return range_config_pb2.RangeConfig(
@@ -234,7 +233,6 @@ def range_config(selection: Optional[SpanSelection]):
 def first_span_config(selection: Optional[SpanSelection]):
   """ExampleGen's custom_config (a CustomConfig) for a range of several
   spans: the first span, as an Int64Value."""
-  from tfx.proto import example_gen_pb2  # pylint: disable=g-import-not-at-top
   if selection is None or selection.latest or selection.first == selection.last:
     return None
   config = example_gen_pb2.CustomConfig()

@@ -13,8 +13,10 @@ The comment is on the import's line, or in the comment lines directly above
 it; a run of imports on consecutive lines shares the comment above its first
 line. A pylint pragma alone is not a reason.
 
-COVERED_FOLDERS are the folders held to this so far; the rest of the tree
-joins by adding its folders there.
+COVERED_FOLDERS is the whole project: its folders, walked down, and ""
+for the files of the top level itself (the runners). A new folder of
+Python files at the top fails `test_every_project_folder_is_covered` until
+it is listed there, or in NOT_PROJECT_CODE.
 """
 
 import ast
@@ -26,7 +28,11 @@ from typing import Dict, Iterator, List
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-COVERED_FOLDERS = ("bench", "tools", "modules")
+# "" is the top level: its own files only, not its folders.
+COVERED_FOLDERS = ("", "settings", "modules", "pipeline", "tools", "bench")
+# Top-level folders that hold no project code; hidden ones (.venv, .git)
+# are skipped too.
+NOT_PROJECT_CODE = ("tests", "docs", "schema", "data", "output")
 REASONS = ("slow import", "optional import", "after setup", "import cycle")
 _REASON = re.compile(r"#\s*(?:%s):" % "|".join(map(re.escape, REASONS)))
 _IMPORTS = (ast.Import, ast.ImportFrom)
@@ -36,11 +42,34 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 def covered_files(root: str) -> Iterator[str]:
   """The Python files under COVERED_FOLDERS, as paths relative to `root`."""
   for covered in COVERED_FOLDERS:
+    if not covered:
+      yield from sorted(name for name in os.listdir(root)
+                        if name.endswith(".py")
+                        and os.path.isfile(os.path.join(root, name)))
+      continue
     for folder, subfolders, files in os.walk(os.path.join(root, covered)):
       subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
       for name in sorted(files):
         if name.endswith(".py"):
           yield os.path.relpath(os.path.join(folder, name), root)
+
+
+def _holds_python(folder: str) -> bool:
+  for _, subfolders, files in os.walk(folder):
+    subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+    if any(name.endswith(".py") for name in files):
+      return True
+  return False
+
+
+def uncovered_folders(root: str) -> List[str]:
+  """The top-level folders holding Python files that neither
+  COVERED_FOLDERS nor NOT_PROJECT_CODE names."""
+  return [name for name in sorted(os.listdir(root))
+          if os.path.isdir(os.path.join(root, name))
+          and not name.startswith(".") and name != "__pycache__"
+          and name not in COVERED_FOLDERS + NOT_PROJECT_CODE
+          and _holds_python(os.path.join(root, name))]
 
 
 def _function_imports(tree: ast.AST) -> List[ast.stmt]:
@@ -96,8 +125,9 @@ def unexplained_imports(source: str) -> List[int]:
 
 
 def test_every_import_inside_a_function_says_why():
-  problems, checked = [], 0
+  problems, checked, covered = [], 0, []
   for relpath in covered_files(ROOT):
+    covered.append(relpath)
     with open(os.path.join(ROOT, relpath), encoding="utf-8") as f:
       source = f.read()
     checked += len(_function_imports(ast.parse(source)))
@@ -105,10 +135,29 @@ def test_every_import_inside_a_function_says_why():
     problems += [f"{relpath}:{line}: {lines[line - 1].strip()}"
                  for line in unexplained_imports(source)]
   assert checked, "the walk found no import inside a function"
+  assert "local_runner.py" in covered, "the top level's files are not walked"
   assert not problems, (
       "imports inside functions without a reason: move them to the top of "
       "the module, or say why on the line or the comment line above, "
       f"starting with one of {REASONS}:\n" + "\n".join(problems))
+
+
+def test_every_project_folder_is_covered():
+  assert uncovered_folders(ROOT) == [], (
+      "add the folder to COVERED_FOLDERS (project code) or NOT_PROJECT_CODE")
+
+
+def test_a_new_folder_and_the_top_level_files_are_seen(tmp_path):
+  (tmp_path / "runner.py").write_text("")
+  (tmp_path / "tests").mkdir()
+  (tmp_path / "tests" / "test_x.py").write_text("")
+  (tmp_path / "newpkg" / "inner").mkdir(parents=True)
+  (tmp_path / "newpkg" / "inner" / "code.py").write_text("")
+  (tmp_path / "notes").mkdir()  # No Python: not code.
+  (tmp_path / "notes" / "a.txt").write_text("")
+  assert uncovered_folders(str(tmp_path)) == ["newpkg"]
+  # The top level's own files, and not the folders it does not list.
+  assert list(covered_files(str(tmp_path))) == ["runner.py"]
 
 
 def test_an_import_without_a_reason_is_reported():

@@ -56,6 +56,8 @@ def trainer_resources(args: argparse.Namespace):
   memory_limit in GB, accelerator.type/count) and into the `resource_*`
   string field newer ones prefer, as KFP's own compiler writes them.
   """
+  # slow import: kfp (0.4 s); kubeflow_runner.py imports this module, and
+  # its --help must not load it
   from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top
   accelerator = _accelerator(args)
   if not (accelerator or args.trainer_cpu or args.trainer_memory):
@@ -118,6 +120,8 @@ def vertex_training(args: argparse.Namespace, settings, trainer_image: str):
   chosen machine, running `trainer_image`: one replica, or a chief and
   `--trainer-replicas` - 1 workers on the same machine and accelerators. TFX's Vertex Trainer sets
   the job's command (its run_executor, which calls our run_fn)."""
+  # slow import: tfx.v1 and Vertex AI's client (2 s); only
+  # --trainer-backend vertex needs them
   from tfx.v1.extensions import google_cloud_ai_platform as vertex  # pylint: disable=g-import-not-at-top
   required = (("--gcp-project (env FLOWERS_GCP_PROJECT)", settings.project),
               ("--gcp-region (env FLOWERS_GCP_REGION)", settings.region))

@@ -14,8 +14,11 @@ def write_class_count_report(output_dir: str,
                              counts_by_split: Dict[str, List[int]],
                              class_names: Sequence[str]) -> Dict[str, str]:
   """Writes the per-class count table and bar chart; returns their paths."""
+  # slow import: matplotlib (0.5 s); every DAG build (the runners, a
+  # Kubeflow compile) imports this module, only the executor draws
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
+  # after setup: pyplot picks its backend on import; Agg first
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
 
   splits = sorted(counts_by_split)

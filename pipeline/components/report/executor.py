@@ -16,6 +16,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from absl import logging
+import tensorflow as tf
 from tfx import types
 from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_executor
@@ -63,7 +64,6 @@ def _add_predictions(data: content.ReportData,
                      input_dict: Dict[str, List[types.Artifact]]) -> None:
   """The model card, the gallery, the Tuner's trials and the test
   distribution, into `data`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tuner_results = _optional_single(input_dict, TUNER_RESULTS_KEY)
   if tuner_results is not None:
     data.trials = content.read_json(os.path.join(tuner_results.uri,

@@ -15,8 +15,11 @@ from pipeline.components.report.content import ClassRow
 
 
 def _pyplot():
+  # slow import: matplotlib (0.5 s); every DAG build (the runners, a
+  # Kubeflow compile) imports this module, only the executor draws
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")  # Files only: no display on servers and in CI.
+  # after setup: pyplot picks its backend on import; Agg first
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt
 

@@ -8,7 +8,10 @@ import io
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from PIL import Image
 import tensorflow as tf
+
+from settings import features
 
 # The gallery: this many most-confused pairs, this many images each, as
 # thumbnails this many pixels on their longer side.
@@ -36,7 +39,6 @@ class GalleryPair:
 
 def thumbnail(image_bytes: bytes, pixels: int = THUMBNAIL_PIXELS) -> bytes:
   """A PNG at most `pixels` on its longer side, of an encoded image."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
   image.thumbnail((pixels, pixels))
   buffer = io.BytesIO()
@@ -47,9 +49,6 @@ def thumbnail(image_bytes: bytes, pixels: int = THUMBNAIL_PIXELS) -> bytes:
 def read_images(files: Sequence[str], ids: Sequence[str]) -> Dict[str, bytes]:
   """id -> encoded image of the records of `files` (ExampleGen's
   TFRecords) whose id is in `ids`."""
-  # The names of the features, imported here: settings.features is light,
-  # but this module is imported by tools that never read examples.
-  from settings import features  # pylint: disable=g-import-not-at-top
   wanted, found = set(ids), {}
   for path in sorted(files):
     for record in tf.data.TFRecordDataset(

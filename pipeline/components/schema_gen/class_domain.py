@@ -10,6 +10,7 @@ pipeline; reads go through `tf.io.gfile`, so the file may be in the
 container image or on gs://.
 """
 
+import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from settings import features
@@ -22,7 +23,6 @@ class SchemaError(ValueError):
 
 def load_schema(path: str) -> schema_pb2.Schema:
   """Parses a text-format schema file (local path or any tf.io.gfile URI)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.io.gfile.GFile(path, "r") as f:
     text = f.read()
   try:

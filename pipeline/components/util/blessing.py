@@ -24,6 +24,8 @@ def not_blessed_reason(blessing: Optional[types.Artifact],
 def _id_of_name(name: str) -> int:
   """The artifact id TFX's Kubeflow entry point gives an artifact of this
   runtime name (its own function: the model's id there is that hash)."""
+  # slow import: kfp (0.4 s); only a blessing from Kubeflow or Vertex AI
+  # names its model so, and every DAG build imports this module
   from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils  # pylint: disable=g-import-not-at-top
   return kubeflow_v2_entrypoint_utils._get_hashed_id(name, {})  # pylint: disable=protected-access
 

@@ -12,6 +12,11 @@ import dataclasses
 from typing import Dict, List, Optional
 
 import numpy as np
+import tensorflow as tf
+from tensorflow_model_analysis.writers import eval_config_writer
+from tensorflow_model_analysis.writers import (
+    metrics_plots_and_validations_writer as writer)
+from tfx.utils import path_utils
 
 from modules import metrics as metrics_lib
 from settings import records
@@ -102,13 +107,6 @@ def load_evaluation(evaluation_dir: str) -> Evaluation:
   Raises:
     FileNotFoundError: if the folder holds no TFMA metrics.
   """
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from tensorflow_model_analysis.writers import eval_config_writer
-  from tfx.utils import path_utils
-  from tensorflow_model_analysis.writers import (
-      metrics_plots_and_validations_writer as writer)
-  # pylint: enable=g-import-not-at-top
   if not tf.io.gfile.glob(f"{evaluation_dir}/metrics*"):
     raise FileNotFoundError(f"no TFMA metrics in {evaluation_dir}")
   eval_config, _, _, model_locations = eval_config_writer.load_eval_run(
