@@ -14,6 +14,7 @@ import tensorflow as tf
 from tensorflow.python.lib.io import file_io
 
 import local_runner
+from pipeline import data_listing
 from pipeline import data_plan
 from settings import config as config_lib
 from settings import features
@@ -114,6 +115,6 @@ def test_the_size_comes_from_the_plan_only_when_no_flag_gives_it(tmp_path):
   assert data_plan.make_plan(str(tmp_path), config).image_size == SIZE + 1
   assert data_plan.make_plan(str(tmp_path), config,
                              size_from_data=True).image_size == SIZE
-  with pytest.raises(data_plan.DataRootError, match="does not exist"):
+  with pytest.raises(data_listing.DataRootError, match="does not exist"):
     data_plan.make_plan(str(tmp_path / "missing"), config,
                         size_from_data=True)

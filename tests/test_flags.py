@@ -16,6 +16,7 @@ import pytest
 import kubeflow_runner
 import local_runner
 from settings import config as config_lib
+from pipeline import data_listing
 from pipeline import data_plan
 from pipeline.runner import console
 from settings import features
@@ -56,7 +57,7 @@ def test_image_size_any_positive_size_and_from_the_data_root(tmp_path):
   assert local_runner.config_from_args(args).image_size == 331
   # Several sizes and no flag: name them and ask.
   args = local_runner.parse_args(["--data-root", root])
-  with pytest.raises(data_plan.DataRootError) as error:
+  with pytest.raises(data_listing.DataRootError) as error:
     local_runner.config_from_args(args)
   message = str(error.value)
   assert "tfrecords-jpeg-192x192" in message
@@ -71,7 +72,7 @@ def test_image_size_errors_name_the_data_root(tmp_path):
   for root, expected in ((str(empty), "no tfrecords-jpeg-<S>x<S> folder"),
                          (str(tmp_path / "missing"), "does not exist")):
     args = local_runner.parse_args(["--data-root", root])
-    with pytest.raises(data_plan.DataRootError, match=expected) as error:
+    with pytest.raises(data_listing.DataRootError, match=expected) as error:
       local_runner.config_from_args(args)
     assert root in str(error.value)
 

@@ -16,6 +16,7 @@ from tfx import v1 as tfx
 from pipeline.runner import overrides
 from settings import config as config_lib
 from settings import features
+from pipeline import data_listing
 from pipeline import data_plan
 from settings import spans
 from pipeline.components.example_gen import component as example_gen_component
@@ -242,7 +243,7 @@ def test_a_span_number_with_leading_zeros_is_refused_with_tfx_s_name(
       specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(
           example_gen_pb2.Output())}
   for look_up in (lambda: data_plan.make_plan(str(tmp_path), config),
-                  lambda: data_plan.image_size_of(str(tmp_path)),
+                  lambda: data_listing.image_size_of(str(tmp_path)),
                   lambda: span_resolution.resolve_span_properties(compiled)):
     with pytest.raises(ValueError) as refused:
       look_up()

@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from settings import config as config_lib
 from settings import features
-from pipeline import data_plan
+from pipeline import data_listing
 from pipeline.components.util import ensemble_servable
 from pipeline.components.util import serving_model as inference_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -230,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
       print(f"  weight {member['weight']:.4f}  {member['model']}")
     if not args.evaluate:
       return 0
-    image_size = args.image_size or data_plan.image_size_of(args.data_root)
+    image_size = args.image_size or data_listing.image_size_of(args.data_root)
     model = inference_lib.load_serving_model(args.output)
     config = config_lib.PipelineConfig(
         image_size=image_size,

@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from settings import config as config_lib
 from settings import features
-from pipeline import data_plan
+from pipeline import data_listing
 from pipeline.components.util import serving_model
 from pipeline.components.util import batch_predict
 from pipeline.components.util import predictions
@@ -172,7 +172,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
   args = parse_args(argv)
   try:
-    image_size = args.image_size or data_plan.image_size_of(args.data_root)
+    image_size = args.image_size or data_listing.image_size_of(args.data_root)
     files = find_test_files(args.data_root, image_size)
     model = serving_model.load_serving_model(
         args.model, [serving_model.SERVING_DEFAULT])
