@@ -341,7 +341,7 @@ from pipeline import data_plan
 config = config_lib.PipelineConfig().replace(image_size={SIZE})
 pipeline = local_runner.local_pipeline(
     {str(output)!r}, data_plan.make_plan({str(data_root)!r}, config), config,
-    ["--direct_num_workers=1"])
+    [])
 """)
   assert result["error"] == "DataCheckError"
   assert named in result["message"]

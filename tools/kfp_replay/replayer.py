@@ -32,6 +32,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -248,7 +249,14 @@ class Replayer:
     env = dict(os.environ)
     env.update(self.image_env)
     env.update({item["name"]: item["value"] for item in env_list})
-    with open(log_file, "a", encoding="utf-8") as log:
+    # A pod's /tmp goes with the pod, so each task gets a temp folder of its
+    # own, removed after it. It matters: TFX's KFP entrypoint hands every
+    # Beam executor its own program path as a Beam argument, so TFX builds a
+    # 52 MiB sdist of itself in the temp folder on every Beam task
+    # (tfx/utils/dependency_utils.py) and never removes it.
+    with tempfile.TemporaryDirectory(prefix="kfp-replay-task-") as pod_tmp, \
+        open(log_file, "a", encoding="utf-8") as log:
+      env["TMPDIR"] = pod_tmp
       log.write(f"$ {' '.join(shlex.quote(word) for word in argv)}\n")
       log.flush()
       try:
