@@ -16,6 +16,8 @@ import json
 import os
 from typing import Any, Dict, Optional, Sequence
 
+from settings import records
+
 # Beside Format-Serving in each Model artifact, and in push_record.json.
 LABEL_SPACE_FILE = "label_space.json"
 
@@ -36,16 +38,7 @@ def label_space(class_names: Sequence[str]) -> Dict[str, Any]:
 def read_label_space(model_uri: Optional[str]) -> Optional[Dict[str, Any]]:
   """A Model artifact's LABEL_SPACE_FILE, or None (no folder, or no such
   file)."""
-  if not model_uri:
-    return None
-  # slow import: TensorFlow (3 s); settings/config.py imports this module,
-  # and reading a config (every --help) must not load it
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = os.path.join(model_uri, LABEL_SPACE_FILE)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+  return records.read_json_in(model_uri, LABEL_SPACE_FILE)
 
 
 def write_label_space(model_uri: str, class_names: Sequence[str]) -> None:

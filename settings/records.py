@@ -98,15 +98,22 @@ class _JsonRecord:
 def no_baseline_reason(model_uri: Optional[str]) -> Optional[str]:
   """Why a baseline Model stands for no model (its NO_BASELINE_FILE), or
   None for a real model (or no folder)."""
-  if not model_uri:
+  marker = read_json_in(model_uri, NO_BASELINE_FILE)
+  return None if marker is None else str(marker.get("reason", ""))
+
+
+def read_json_in(folder: Optional[str], name: str) -> Optional[Any]:
+  """The JSON file `name` in an artifact's `folder` (any filesystem), or
+  None where there is no folder or no such file."""
+  if not folder:
     return None
   # slow import: TensorFlow (3 s); as in _JsonRecord.write
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  path = os.path.join(model_uri, NO_BASELINE_FILE)
+  path = os.path.join(folder, name)
   if not tf.io.gfile.exists(path):
     return None
   with tf.io.gfile.GFile(path) as f:
-    return str(json.load(f).get("reason", ""))
+    return json.load(f)
 
 
 @dataclasses.dataclass
